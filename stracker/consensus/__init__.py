@@ -1,0 +1,10 @@
+"""The consensus engine: label table in, calibrated destruction dates out.
+
+It never imports the simulator: it takes any label table of the contract, synthetic or a real export.
+"""
+
+from stracker.consensus.aggregate import METHODS, aggregate
+from stracker.consensus.model import DEFAULT_PARAMS, PARAM_NAMES
+from stracker.consensus.result import Consensus
+
+__all__ = ["DEFAULT_PARAMS", "METHODS", "PARAM_NAMES", "Consensus", "aggregate"]

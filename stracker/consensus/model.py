@@ -1,0 +1,321 @@
+"""The consensus model: a posterior over each building's destruction state, fit by EM.
+
+States: with image dates d_0 < ... < d_{D-1}, a building's destruction time T lies in one of D + 1 states:
+state 0 = destroyed by d_0, state k = T in (d_{k-1}, d_k], state D = not destroyed by d_{D-1}.
+
+Answer models, per volunteer v:
+
+* compare answer about the interval (lo, hi] (two-coin Dawid-Skene): P(yes | T in interval) = sensitivity_v,
+  P(no | T not in interval) = specificity_v.
+* timeline mark "intact in image lo, destroyed in image hi" (the volunteer's own choice of interval), for a
+  building in state k:
+
+  - k in (lo, hi]: on time, (1 - p_miss)(1 - p_early)(1 - p_late);
+  - k <= lo: late by delta = lo - k + 1 images, (1 - p_miss)(1 - p_early) p_late^delta (1 - p_late);
+  - hi < k < D: early by delta = k - hi images, (1 - p_miss) p_early (1 - early_decay) early_decay^(delta - 1);
+  - k = D (intact): a false alarm, p_false / D.
+
+* timeline "no destruction seen" up to image hi (``destroyed`` False): for k in (lo, hi], a miss,
+  p_miss + (1 - p_miss)(1 - p_early) p_late^(hi - k + 1) (scrolling past every destroyed image to the end; the
+  second term is kept for the last few images, where it matters); elsewhere (1 - p_false).
+* can't-tell answers carry no information.
+
+Every answer's log-likelihood is piecewise linear in k over at most four ranges, so the log-likelihood of all
+answers for all buildings is built with two difference arrays (a constant and a slope in k) filled by one
+``np.bincount`` each and summed by ``cumsum``: O(answers + buildings x states) per EM iteration, no Python
+loop over answers or buildings. The M-step reads range masses of the posterior from its cumulative sums.
+
+Volunteer parameters are MAP estimates under Beta priors centred on the crowd's pooled estimate with
+``shrinkage`` pseudo-answers, so a volunteer with few answers borrows strength from the crowd.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from stracker.errors import LabelsError
+from stracker.labels import COMPARE, NO, TIMELINE, YES, EncodedLabels
+
+__all__ = [
+    "DEFAULT_PARAMS",
+    "PARAM_NAMES",
+    "FitResult",
+    "fit_em",
+]
+
+PARAM_NAMES = ("p_late", "p_early", "early_decay", "p_miss", "p_false", "sensitivity", "specificity")
+"""Per-volunteer parameters of the answer models."""
+
+DEFAULT_PARAMS = {
+    "p_late": 0.3,
+    "p_early": 0.1,
+    "early_decay": 0.3,
+    "p_miss": 0.1,
+    "p_false": 0.05,
+    "sensitivity": 0.8,
+    "specificity": 0.8,
+}
+"""Starting values of the EM and the crowd values used where the crowd gives no evidence."""
+
+_CLIP = 1e-4
+_N_LATE_TAIL = 3  # images before the end of a scan where late-to-the-end is modelled exactly
+
+
+@dataclass
+class FitResult:
+    """What :func:`fit_em` returns: the posterior and everything learned on the way."""
+
+    posterior: np.ndarray
+    params: dict[str, np.ndarray]
+    prior: np.ndarray
+    log_likelihood: list[float] = field(default_factory=list)
+    n_iter: int = 0
+    converged: bool = False
+
+
+def _flat(b: np.ndarray, pos: np.ndarray, width: int) -> np.ndarray:
+    return b.astype(np.int64) * width + pos
+
+
+class _Problem:
+    """Index arrays of one encoded table, computed once and reused by every EM iteration."""
+
+    def __init__(self, enc: EncodedLabels) -> None:
+        self.B, self.D, self.S, self.V = enc.n_buildings, enc.n_images, enc.n_states, enc.n_volunteers
+        self.W = self.S + 1  # width of the difference arrays and of the cumulative posterior
+        W, D = self.W, self.D
+        lo1 = enc.lo.astype(np.int64) + 1
+        hi1 = enc.hi.astype(np.int64) + 1
+        timeline = enc.task == TIMELINE
+        mark = timeline & (enc.answer == YES)
+        nodest = timeline & (enc.answer == NO)
+        compare = (enc.task == COMPARE) & (enc.answer != -1)
+
+        # timeline marks: four breakpoints (0, lo+1, hi+1, D) of a piecewise-linear log-likelihood
+        self.m_b, self.m_v = enc.building[mark], enc.volunteer[mark]
+        self.m_lo1, self.m_hi1 = lo1[mark], hi1[mark]
+        n_mark = self.m_b.size
+        self.mark_idx = np.concatenate([
+            _flat(self.m_b, np.zeros(n_mark, np.int64), W),
+            _flat(self.m_b, self.m_lo1, W),
+            _flat(self.m_b, self.m_hi1, W),
+            _flat(self.m_b, np.full(n_mark, D, np.int64), W),
+        ])
+
+        # "no destruction" answers: a range (lo, hi] plus exact terms for the last few states before hi
+        self.n_b, self.n_v = enc.building[nodest], enc.volunteer[nodest]
+        self.n_lo1, self.n_hi1 = lo1[nodest], hi1[nodest]
+        tail_idx, tail_delta, tail_answer = [], [], []
+        for delta in range(1, _N_LATE_TAIL + 1):  # a fixed handful of offsets, not a loop over answers
+            k = self.n_hi1 - delta
+            ok = k >= self.n_lo1
+            rows = np.flatnonzero(ok)
+            tail_answer.append(rows)
+            tail_delta.append(np.full(rows.size, delta, np.int64))
+            tail_idx.append((_flat(self.n_b[rows], k[rows], W), _flat(self.n_b[rows], k[rows] + 1, W)))
+        self.tail_answer = np.concatenate(tail_answer)
+        self.tail_delta = np.concatenate(tail_delta)
+        self.nodest_idx = np.concatenate([
+            _flat(self.n_b, self.n_lo1, W),
+            _flat(self.n_b, self.n_hi1, W),
+            np.concatenate([t[0] for t in tail_idx]),
+            np.concatenate([t[1] for t in tail_idx]),
+        ])
+
+        # compare answers: one range (lo, hi] with yes/no
+        self.c_b, self.c_v = enc.building[compare], enc.volunteer[compare]
+        self.c_y = enc.answer[compare].astype(np.int64)
+        self.c_lo1, self.c_hi1 = lo1[compare], hi1[compare]
+        self.compare_idx = np.concatenate([_flat(self.c_b, self.c_lo1, W), _flat(self.c_b, self.c_hi1, W)])
+        self.c_vy = self.c_v.astype(np.int64) * 2 + self.c_y
+
+        self.const_idx = np.concatenate([self.mark_idx, self.nodest_idx, self.compare_idx])
+        # gather positions into the cumulative posterior (B x W, flattened) for the M-step
+        self.m_at_lo1 = _flat(self.m_b, self.m_lo1, W)
+        self.m_at_hi1 = _flat(self.m_b, self.m_hi1, W)
+        self.m_at_D = _flat(self.m_b, np.full(n_mark, D, np.int64), W)
+        self.n_at_lo1 = _flat(self.n_b, self.n_lo1, W)
+        self.n_at_hi1 = _flat(self.n_b, self.n_hi1, W)
+        self.n_at_D = _flat(self.n_b, np.full(self.n_b.size, D, np.int64), W)
+        self.c_at_lo1 = _flat(self.c_b, self.c_lo1, W)
+        self.c_at_hi1 = _flat(self.c_b, self.c_hi1, W)
+        self.c_vy_count = np.bincount(self.c_vy, minlength=2 * self.V).reshape(self.V, 2).astype(float)
+        self.states = np.arange(self.S, dtype=float)
+        self.has_timeline = bool(n_mark + self.n_b.size)
+        self.has_compare = bool(self.c_b.size)
+
+    # ----------------------------------------------------------------------------------------- E-step
+    def log_likelihood(self, params: dict[str, np.ndarray]) -> tuple[np.ndarray, float]:
+        """Log-likelihood of every building's answers in every state (B x S), and the constant part."""
+        log = {name: np.log(value) for name, value in params.items()}
+        log1m = {name: np.log1p(-value) for name, value in params.items()}
+        weights, base = [], 0.0
+        if self.m_b.size:
+            v = self.m_v
+            c_exact = (log1m["p_miss"] + log1m["p_early"] + log1m["p_late"])[v]
+            log_late = log["p_late"][v]
+            log_decay = log["early_decay"][v]
+            c_late = c_exact + self.m_lo1 * log_late
+            c_early = (log1m["p_miss"] + log["p_early"] + log1m["early_decay"])[v] - self.m_hi1 * log_decay
+            c_intact = log["p_false"][v] - np.log(self.D)
+            weights += [c_late, c_exact - c_late, c_early - c_exact, c_intact - c_early]
+        if self.n_b.size:
+            v = self.n_v
+            inside = (log["p_miss"] - log1m["p_false"])[v]
+            base += float(log1m["p_false"][v].sum())
+            tv = v[self.tail_answer]
+            miss, late = params["p_miss"][tv], params["p_late"][tv]
+            tail = np.log(miss + (1 - miss) * (1 - params["p_early"][tv]) * late**self.tail_delta) - np.log(miss)
+            weights += [inside, -inside, tail, -tail]
+        if self.c_b.size:
+            sens, spec = params["sensitivity"], params["specificity"]
+            # [volunteer, answer] -> log P(answer | inside), log P(answer | outside)
+            inside = np.stack([np.log1p(-sens), np.log(sens)], axis=1).ravel()[self.c_vy]
+            outside = np.stack([np.log(spec), np.log1p(-spec)], axis=1).ravel()[self.c_vy]
+            base += float(outside.sum())
+            weights += [inside - outside, outside - inside]
+        size = self.B * self.W
+        if weights:
+            const = np.bincount(self.const_idx, weights=np.concatenate(weights), minlength=size)
+        else:
+            const = np.zeros(size)
+        L = np.cumsum(const.reshape(self.B, self.W), axis=1)[:, : self.S]
+        if self.m_b.size:
+            slope_w = np.concatenate([-log_late, log_late, log_decay, -log_decay])
+            slope = np.bincount(self.mark_idx, weights=slope_w, minlength=size)
+            L += np.cumsum(slope.reshape(self.B, self.W), axis=1)[:, : self.S] * self.states
+        return L, base
+
+    # ----------------------------------------------------------------------------------------- M-step
+    def sufficient_statistics(self, posterior: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Per-volunteer (numerator, denominator) of every parameter's estimate."""
+        B, W, V = self.B, self.W, self.V
+        C0 = np.zeros((B, W))
+        np.cumsum(posterior, axis=1, out=C0[:, 1:])
+        C0 = C0.ravel()
+        stats: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        count = np.bincount
+        if self.has_timeline:
+            C1 = np.zeros((B, W))
+            np.cumsum(posterior * self.states, axis=1, out=C1[:, 1:])
+            C1 = C1.ravel()
+            v = self.m_v
+            at_lo1, at_hi1, at_D = C0[self.m_at_lo1], C0[self.m_at_hi1], C0[self.m_at_D]
+            p_early = at_D - at_hi1
+            p_intact = 1.0 - at_D
+            late_delta = self.m_lo1 * at_lo1 - C1[self.m_at_lo1]
+            early_extra = (C1[self.m_at_D] - C1[self.m_at_hi1]) - self.m_hi1 * p_early
+            not_early = count(v, at_hi1, V)
+            early = count(v, p_early, V)
+            marks_intact = count(v, p_intact, V)
+            marks_destroyed = not_early + early
+            late = count(v, late_delta, V)
+            extra = count(v, early_extra, V)
+            nv = self.n_v
+            miss = count(nv, C0[self.n_at_hi1] - C0[self.n_at_lo1], V)
+            nodest_intact = count(nv, 1.0 - C0[self.n_at_D], V)
+            stats["p_false"] = (marks_intact, marks_intact + nodest_intact)
+            stats["p_miss"] = (miss, miss + marks_destroyed)
+            stats["p_early"] = (early, marks_destroyed)
+            stats["p_late"] = (late, late + not_early)
+            stats["early_decay"] = (extra, extra + early)
+        if self.has_compare:
+            p_in = C0[self.c_at_hi1] - C0[self.c_at_lo1]
+            inside = count(self.c_vy, p_in, 2 * V).reshape(V, 2)
+            outside = self.c_vy_count - inside
+            stats["sensitivity"] = (inside[:, 1], inside.sum(axis=1))
+            stats["specificity"] = (outside[:, 0], outside.sum(axis=1))
+        return stats
+
+
+def _shrink(num: np.ndarray, den: np.ndarray, strength: float, default: float) -> np.ndarray:
+    """MAP estimate under a Beta prior centred on the pooled crowd estimate."""
+    total = den.sum()
+    crowd = float(np.clip(num.sum() / total, _CLIP, 1 - _CLIP)) if total > 1e-9 else default
+    return np.clip((num + strength * crowd) / (den + strength), _CLIP, 1 - _CLIP)
+
+
+def _posterior(L: np.ndarray, log_prior: np.ndarray) -> tuple[np.ndarray, float]:
+    z = L + log_prior
+    shift = z.max(axis=1, keepdims=True)
+    np.subtract(z, shift, out=z)
+    np.exp(z, out=z)
+    norm = z.sum(axis=1, keepdims=True)
+    z /= norm
+    return z, float(np.log(norm).sum() + shift.sum())
+
+
+def resolve_params(
+    volunteer_params: pd.DataFrame | None, volunteer_ids: pd.Index
+) -> dict[str, np.ndarray]:
+    """Per-volunteer parameter arrays (in code order) from a table indexed by volunteer_id, or defaults."""
+    V = len(volunteer_ids)
+    params = {name: np.full(V, value) for name, value in DEFAULT_PARAMS.items()}
+    if volunteer_params is None:
+        return params
+    if not isinstance(volunteer_params, pd.DataFrame):
+        raise LabelsError("volunteer_params must be a DataFrame indexed by volunteer_id.")
+    # other columns (counts, reliability, country...) are allowed and ignored
+    if not set(PARAM_NAMES) & set(volunteer_params.columns):
+        raise LabelsError(f"volunteer_params has none of the parameter columns {list(PARAM_NAMES)}.")
+    missing = volunteer_ids.difference(volunteer_params.index)
+    if len(missing):
+        raise LabelsError(
+            f"volunteer_params lacks {len(missing)} volunteer(s) of the labels, e.g. {missing[:5].tolist()}; "
+            "give parameters for every volunteer who answered."
+        )
+    table = volunteer_params.reindex(volunteer_ids)
+    for name in PARAM_NAMES:
+        if name in table.columns:
+            values = table[name].to_numpy(dtype=float)
+            if np.isnan(values).any() or (values < 0).any() or (values > 1).any():
+                raise LabelsError(f"volunteer_params[{name!r}] must be probabilities in [0, 1].")
+            params[name] = np.clip(values, _CLIP, 1 - _CLIP)
+    return params
+
+
+def fit_em(
+    enc: EncodedLabels,
+    *,
+    params: dict[str, np.ndarray],
+    fit_volunteers: bool = True,
+    prior: np.ndarray | None = None,
+    shrinkage: float = 2.0,
+    prior_pseudocount: float = 0.5,
+    max_iter: int = 200,
+    tol: float = 1e-7,
+) -> FitResult:
+    """Fit the consensus model by EM (see the module docstring); ``params`` are the starting values.
+
+    The loop: E-step (posterior and log-likelihood under the current parameters), stop if the relative change
+    of the log-likelihood is below ``tol``, else M-step (volunteer parameters unless fixed, then the prior).
+    """
+    problem = _Problem(enc)
+    params = {k: v.copy() for k, v in params.items()}
+    learn_prior = prior is None
+    pi = np.full(problem.S, 1.0 / problem.S) if learn_prior else np.asarray(prior, dtype=float)
+    if pi.shape != (problem.S,) or (pi < 0).any() or not np.isclose(pi.sum(), 1.0):
+        raise LabelsError(f"prior must be {problem.S} probabilities (one per state) summing to 1.")
+    history: list[float] = []
+    converged = False
+    n_iter = 0
+    for n_iter in range(1, max_iter + 1):  # noqa: B007 - n_iter is reported
+        L, base = problem.log_likelihood(params)
+        posterior, ll = _posterior(L, np.log(np.maximum(pi, 1e-300)))
+        history.append(ll + base)
+        if len(history) > 1 and abs(history[-1] - history[-2]) <= tol * abs(history[-1]):
+            converged = True
+            break
+        if not (fit_volunteers or learn_prior):
+            converged = True
+            break
+        if fit_volunteers:
+            stats = problem.sufficient_statistics(posterior)
+            for name, (num, den) in stats.items():
+                params[name] = _shrink(num, den, shrinkage, DEFAULT_PARAMS[name])
+        if learn_prior:
+            pi = (posterior.sum(axis=0) + prior_pseudocount) / (problem.B + prior_pseudocount * problem.S)
+    return FitResult(posterior, params, pi, history, n_iter, converged)

@@ -1,0 +1,152 @@
+"""The result of :func:`stracker.aggregate`: per-building consensus and per-volunteer reliability."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from stracker.labels import COMPARE, TIMELINE, EncodedLabels
+
+__all__ = ["Consensus", "credible_bounds", "image_date_at", "summarize_posterior", "volunteer_table"]
+
+
+def image_date_at(dates: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """dates[index] where 0 <= index < len(dates), NaT elsewhere (the open ends of the state range)."""
+    out = np.full(index.shape, np.datetime64("NaT"), dtype="datetime64[ns]")
+    ok = (index >= 0) & (index < len(dates))
+    out[ok] = dates[index[ok]]
+    return out
+
+
+def credible_bounds(posterior: np.ndarray, mass: float = 0.9) -> tuple[np.ndarray, np.ndarray]:
+    """Equal-tailed credible interval of the state: first and last state indices, inclusive."""
+    tail = (1.0 - mass) / 2.0
+    cdf = np.cumsum(posterior, axis=1)
+    # a hair of slack so that float rounding of the cumulative sum cannot push a bound one state out
+    start = np.argmax(cdf > tail - 1e-12, axis=1)
+    end = np.argmax(cdf >= 1.0 - tail - 1e-12, axis=1)
+    return start, end
+
+
+def summarize_posterior(enc: EncodedLabels, posterior: np.ndarray) -> pd.DataFrame:
+    """The contract's per-building table from a posterior (buildings x states)."""
+    D = enc.n_images
+    dates = enc.image_dates.to_numpy(dtype="datetime64[ns]")
+    state = np.argmax(posterior, axis=1)
+    start, end = credible_bounds(posterior)
+    pairs = np.unique(enc.building.astype(np.int64) * max(enc.n_volunteers, 1) + enc.volunteer)
+    n_volunteers = np.bincount(pairs // max(enc.n_volunteers, 1), minlength=enc.n_buildings)
+    table = pd.DataFrame(
+        {
+            "p_destroyed": 1.0 - posterior[:, D],
+            "destroyed_after": image_date_at(dates, state - 1),
+            "destroyed_by": image_date_at(dates, state),
+            "confidence": posterior[np.arange(len(state)), state],
+            "ci90_start": image_date_at(dates, start - 1),
+            "ci90_end": image_date_at(dates, end),
+            "n_labels": np.bincount(enc.building, minlength=enc.n_buildings),
+            "n_volunteers": n_volunteers,
+        },
+        index=enc.building_ids,
+    )
+    table.index.name = "building_id"
+    return table
+
+
+@dataclass(eq=False)
+class Consensus:
+    """Consensus destruction dates of buildings, as :func:`stracker.aggregate` returns them.
+
+    Attributes
+    ----------
+    buildings : pandas.DataFrame
+        Indexed by building_id: ``p_destroyed`` (posterior probability of destruction by the last image),
+        ``destroyed_after`` and ``destroyed_by`` (the most probable state: T in (destroyed_after,
+        destroyed_by]; NaT at an open end), ``confidence`` (posterior mass of that state), ``ci90_start`` and
+        ``ci90_end`` (a 90 % equal-tailed credible interval of T; ci90_end NaT: may be undestroyed),
+        ``n_labels`` and ``n_volunteers``.
+    volunteers : pandas.DataFrame
+        Indexed by volunteer_id: answer counts, the estimated parameters of the answer models and
+        ``reliability`` (chance of an exact timeline mark on a destroyed building, or balanced accuracy on
+        compare answers, weighted by how many answers of each kind the volunteer gave).
+    posterior : numpy.ndarray
+        Buildings x (D + 1) state probabilities, rows summing to 1, rows in the order of ``buildings``.
+    image_dates : pandas.DatetimeIndex
+        The image catalogue the states refer to.
+    method : str
+        The aggregation method.
+    prior : numpy.ndarray
+        The prior over states (learned from the whole campaign, or given).
+    log_likelihood : list of float
+        Log-likelihood after each EM iteration (empty for methods without EM).
+    n_iter : int
+        EM iterations used.
+    converged : bool
+        Whether the EM met its tolerance before ``max_iter``.
+    """
+
+    buildings: pd.DataFrame
+    volunteers: pd.DataFrame
+    posterior: np.ndarray
+    image_dates: pd.DatetimeIndex
+    method: str
+    prior: np.ndarray
+    log_likelihood: list[float] = field(default_factory=list)
+    n_iter: int = 0
+    converged: bool = True
+    frames: pd.DataFrame | None = None
+
+    @property
+    def n_states(self) -> int:
+        """Number of destruction states, D + 1."""
+        return self.posterior.shape[1]
+
+    def state_probabilities(self) -> pd.DataFrame:
+        """The posterior as a DataFrame: one row per building, one column per state.
+
+        Columns are labelled by the state's upper image date (``destroyed_by``); the last is ``"intact"``.
+        """
+        columns = [*(str(d.date()) for d in self.image_dates), "intact"]
+        return pd.DataFrame(self.posterior, index=self.buildings.index, columns=columns)
+
+    def summary(self) -> dict[str, float | int | str | bool]:
+        """A few headline figures, JSON-ready."""
+        b = self.buildings
+        return {
+            "method": self.method,
+            "buildings": len(b),
+            "volunteers": len(self.volunteers),
+            "images": len(self.image_dates),
+            "destroyed": int((b["p_destroyed"] >= 0.5).sum()),
+            "mean_confidence": float(b["confidence"].mean()),
+            "iterations": self.n_iter,
+            "converged": self.converged,
+        }
+
+    def __repr__(self) -> str:
+        s = self.summary()
+        return (
+            f"<Consensus method={s['method']!r} buildings={s['buildings']} volunteers={s['volunteers']} "
+            f"images={s['images']} destroyed={s['destroyed']} iterations={s['iterations']}>"
+        )
+
+
+def volunteer_table(enc: EncodedLabels, params: dict[str, np.ndarray]) -> pd.DataFrame:
+    """Per-volunteer counts, parameters and a one-number reliability."""
+    V = enc.n_volunteers
+    n_timeline = np.bincount(enc.volunteer[enc.task == TIMELINE], minlength=V)
+    n_compare = np.bincount(enc.volunteer[enc.task == COMPARE], minlength=V)
+    table = pd.DataFrame(
+        {"n_labels": n_timeline + n_compare, "n_timeline": n_timeline, "n_compare": n_compare},
+        index=enc.volunteer_ids,
+    )
+    for name, values in params.items():
+        table[name] = values
+    exact_mark = (1 - params["p_miss"]) * (1 - params["p_early"]) * (1 - params["p_late"])
+    balanced = (params["sensitivity"] + params["specificity"]) / 2
+    total = np.maximum(table["n_labels"].to_numpy(), 1)
+    table["reliability"] = (n_timeline * exact_mark + n_compare * balanced) / total
+    table.index.name = "volunteer_id"
+    return table
