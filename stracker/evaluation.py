@@ -13,8 +13,9 @@ import pandas as pd
 
 from stracker.consensus.result import Consensus, credible_bounds
 from stracker.errors import StrackerError
+from stracker.labels import destruction_state
 
-__all__ = ["EvaluationError", "evaluate", "state_edges", "truth_states"]
+__all__ = ["EvaluationError", "evaluate", "state_edges"]
 
 
 class EvaluationError(StrackerError, ValueError):
@@ -28,15 +29,6 @@ def state_edges(image_dates: pd.DatetimeIndex) -> np.ndarray:
     lower = np.concatenate([[days[0] - gap], days])
     upper = np.concatenate([days, [days[-1] + gap]])
     return np.stack([lower, upper], axis=1)
-
-
-def truth_states(destroyed_on: pd.Series | np.ndarray, image_dates: pd.DatetimeIndex) -> np.ndarray:
-    """State index of every true destruction date (NaT and dates after the last image: state D)."""
-    values = pd.to_datetime(pd.Series(np.asarray(destroyed_on))).to_numpy(dtype="datetime64[ns]")
-    cat = image_dates.to_numpy(dtype="datetime64[ns]")
-    states = np.searchsorted(cat, values, side="left")
-    states[np.isnat(values)] = len(cat)
-    return states
 
 
 def _truth_series(truth: pd.Series | pd.DataFrame) -> pd.Series:
@@ -104,7 +96,7 @@ def evaluate(consensus: Consensus, truth: pd.Series | pd.DataFrame, mass: float 
     aligned = truth.reindex(ids)
     dates = consensus.image_dates
     D = len(dates)
-    true_state = truth_states(aligned, dates)
+    true_state = destruction_state(aligned, dates)
     post = consensus.posterior
     est_state = np.argmax(post, axis=1)
     destroyed = true_state < D
@@ -124,7 +116,7 @@ def evaluate(consensus: Consensus, truth: pd.Series | pd.DataFrame, mass: float 
     p_destroyed = 1.0 - post[:, D]
     rows = [
         ("buildings", len(ids), "count"),
-        ("buildings_without_answers", int(len(truth.index.difference(ids))), "count"),
+        ("buildings_without_answers", len(truth.index.difference(ids)), "count"),
         ("destroyed_in_truth", int(destroyed.sum()), "count"),
         ("precision", precision, "fraction"),
         ("recall", recall, "fraction"),

@@ -41,6 +41,7 @@ __all__ = [
     "LABEL_COLUMNS",
     "TASKS",
     "EncodedLabels",
+    "destruction_state",
     "encode_labels",
 ]
 
@@ -206,7 +207,8 @@ def _encode_answer(values: pd.Series) -> np.ndarray:
         return out
     present = values.notna().to_numpy()
     raw = values[present]
-    mapping = {True: YES, False: NO, 1: YES, 0: NO, "true": YES, "false": NO, "yes": YES, "no": NO,
+    # True == 1 and False == 0 as dict keys, so integer 0/1 columns map too
+    mapping = {True: YES, False: NO, "true": YES, "false": NO, "yes": YES, "no": NO,
                "1": YES, "0": NO, "True": YES, "False": NO}
     mapped = raw.map(lambda x: mapping.get(x.strip().lower() if isinstance(x, str) else x, 2))
     bad = np.zeros(len(values), dtype=bool)
@@ -366,3 +368,22 @@ def encode_labels(
         task=task_codes,
         row_index=labels.index,
     )
+
+
+def destruction_state(destroyed_on: object, image_dates: pd.DatetimeIndex) -> np.ndarray:
+    """State index (0..D) of destruction dates against an image catalogue.
+
+    State 0: destroyed by d_0; state k: destroyed in (d_{k-1}, d_k]; state D: not destroyed by d_{D-1}
+    (NaT, or a date after the last image).
+
+    Examples
+    --------
+    >>> dates = pd.DatetimeIndex(["2017-06-01", "2017-06-10"])
+    >>> destruction_state(pd.to_datetime(["2017-05-01", "2017-06-01", "2017-06-05", None]), dates).tolist()
+    [0, 0, 1, 2]
+    """
+    values = pd.to_datetime(pd.Series(np.asarray(destroyed_on))).to_numpy(dtype="datetime64[ns]")
+    catalogue = image_dates.to_numpy(dtype="datetime64[ns]")
+    states = np.searchsorted(catalogue, values, side="left")
+    states[np.isnat(values)] = len(catalogue)
+    return states

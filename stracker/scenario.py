@@ -305,7 +305,7 @@ class TaskScenario:
     """
 
     design: Literal["timeline", "compare"] = "timeline"
-    volunteers_per_building: int = 6
+    volunteers_per_building: int = 7
     questions_per_volunteer: int = 4
     single_image_share: float = 0.2
 

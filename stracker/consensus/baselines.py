@@ -1,8 +1,8 @@
 """Baseline aggregators in the same API: a majority vote and a frame-level Dawid-Skene.
 
 * ``majority``: every answer votes for the states it is consistent with (a mark or a "yes" for the states
-  inside its interval, a "no" for those outside); the posterior is the normalised vote. On timeline marks the
-  winner is the interval marked most often; on yes/no answers it is the plain vote.
+  inside its interval, a "no" for those outside); the state with the most votes wins. On timeline marks the
+  winner lies in the interval marked most often; on yes/no answers it is the plain vote.
 * ``dawid_skene``: every distinct (building, before, after) frame is a binary task, aggregated by the classic
   two-class Dawid-Skene EM exactly as crowd-kit's ``DawidSkene`` does it (majority-vote start, the same
   M-step clipping, the same stopping rule on the evidence lower bound), so the frame posteriors agree with
@@ -16,7 +16,7 @@ import pandas as pd
 
 from stracker.labels import EncodedLabels
 
-__all__ = ["dawid_skene_frames", "majority_posterior", "range_scores"]
+__all__ = ["dawid_skene_frames", "majority_posterior", "majority_votes", "range_scores"]
 
 _EPS = 1e-10  # crowd-kit's clipping constant
 
@@ -40,17 +40,27 @@ def range_scores(
     return np.cumsum(diff, axis=1)[:, :S]
 
 
-def majority_posterior(enc: EncodedLabels) -> np.ndarray:
-    """Normalised consistency votes over states (buildings x states); ties go to the later state."""
+def majority_votes(enc: EncodedLabels) -> np.ndarray:
+    """Consistency votes (buildings x states): how many told answers each state agrees with."""
     told = enc.answer >= 0
     yes = (enc.answer[told] == 1).astype(float)
-    votes = range_scores(
+    return range_scores(
         enc, enc.building[told], enc.lo[told].astype(np.int64) + 1, enc.hi[told].astype(np.int64) + 1,
         inside=yes, outside=1.0 - yes,
     )
-    # A tie goes to the later state (no evidence of earlier destruction): a nudge far below one vote.
-    votes += np.arange(enc.n_states) * 1e-9
-    return votes / votes.sum(axis=1, keepdims=True)
+
+
+def majority_posterior(enc: EncodedLabels) -> np.ndarray:
+    """All mass on the state with the most votes (buildings x states); a tie goes to the later state.
+
+    A vote gives a winner, not a probability: the posterior is one-hot, so p_destroyed is the vote's verdict.
+    Ties go to the later state (no evidence of earlier destruction), as a plain yes/no vote breaks them to no.
+    """
+    votes = majority_votes(enc)
+    winner = votes.shape[1] - 1 - np.argmax(votes[:, ::-1], axis=1)
+    posterior = np.zeros_like(votes)
+    posterior[np.arange(len(winner)), winner] = 1.0
+    return posterior
 
 
 def dawid_skene_frames(

@@ -1,0 +1,29 @@
+"""Atomic file writes: write to a temporary file beside the target, then rename it into place."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+__all__ = ["atomic_path"]
+
+
+@contextmanager
+def atomic_path(target: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; on success rename it over ``target``, on error remove it.
+
+    The temporary name keeps the target's suffix so that format drivers (GDAL, Parquet) recognise it.
+    A reader never sees a half-written ``target``.
+    """
+    target = Path(target)
+    tmp = target.with_name(f".{target.stem}.{uuid.uuid4().hex[:8]}.tmp{target.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    finally:
+        for leftover in (tmp, *(tmp.with_name(tmp.name + s) for s in ("-journal", "-wal", "-shm"))):
+            if leftover.exists():
+                leftover.unlink()
