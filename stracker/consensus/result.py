@@ -125,6 +125,46 @@ class Consensus:
             "converged": self.converged,
         }
 
+    def to_geodataframe(self, footprints: object, on: str = "building_id") -> object:
+        """Join the consensus onto a footprint layer.
+
+        Footprints without answers are kept, with empty consensus columns (``n_labels`` 0). Answers about
+        buildings missing from the footprints are an error naming them: nothing is dropped silently.
+
+        Parameters
+        ----------
+        footprints : geopandas.GeoDataFrame
+            Building footprints with a key column ``on``.
+        on : str
+            Name of the footprints' building id column.
+
+        Returns
+        -------
+        geopandas.GeoDataFrame
+            The footprints, in their order, with the columns of :attr:`buildings` added.
+        """
+        from stracker.errors import FootprintsError
+
+        if on not in footprints.columns:
+            raise FootprintsError(f"footprints have no {on!r} column; they have {list(footprints.columns)}.")
+        keys = pd.Index(footprints[on])
+        if keys.has_duplicates:
+            dup = keys[keys.duplicated()].unique()[:5].tolist()
+            raise FootprintsError(f"footprints repeat building ids, e.g. {dup}; each footprint needs its own id.")
+        unknown = self.buildings.index.difference(keys)
+        if len(unknown):
+            raise FootprintsError(
+                f"{len(unknown)} building(s) with answers are not in the footprints, e.g. {unknown[:5].tolist()}; "
+                "add their footprints or check that the ids match (same type: '12' is not 12)."
+            )
+        joined = self.buildings.reindex(keys)
+        joined["n_labels"] = joined["n_labels"].fillna(0).astype(np.int64)
+        joined["n_volunteers"] = joined["n_volunteers"].fillna(0).astype(np.int64)
+        out = footprints.copy()
+        for column in joined.columns:
+            out[column] = joined[column].to_numpy()
+        return out
+
     def __repr__(self) -> str:
         s = self.summary()
         return (
