@@ -189,9 +189,8 @@ def compare_answers(
         )
     k = true_state[building]
     changed = (lo < k) & (k <= hi)
-    b_vis = vis[building]
-    v_after = b_vis[np.arange(n), hi]
-    v_before = np.where(lo >= 0, b_vis[np.arange(n), np.maximum(lo, 0)], 1.0)
+    v_after = vis[building, hi]
+    v_before = np.where(lo >= 0, vis[building, np.maximum(lo, 0)], 1.0)
     v_pair = np.minimum(v_after, v_before)
     hidden = v_pair < imagery.hidden_visibility
     sens = volunteers["sensitivity"].to_numpy()[volunteer]
