@@ -100,11 +100,18 @@ def visibility(
     angle = rng.uniform(0, 2 * np.pi, size=(D, _N_WAVES))
     waves = (2 * np.pi / length)[..., None] * np.stack([np.cos(angle), np.sin(angle)], axis=-1)
     phase = rng.uniform(0, 2 * np.pi, size=(D, _N_WAVES))
-    arg = xy @ waves.reshape(-1, 2).T + phase.ravel()  # (B, D * waves)
+    # float32: the field needs no more precision, and cos runs about twice as fast
+    arg = (xy @ waves.reshape(-1, 2).T + phase.ravel()).astype(np.float32)  # (B, D * waves)
     field = np.cos(arg).reshape(len(xy), D, _N_WAVES).sum(axis=2) * np.sqrt(2.0 / _N_WAVES)
     cover = images["cloud_cover"].to_numpy(dtype=float)
     # threshold each image's field so that the clouded share of the city equals its cloud cover
-    threshold = np.quantile(field, np.clip(1.0 - cover, 0.0, 1.0), axis=0).diagonal()
+    ranked = np.sort(field, axis=0)
+    position = np.clip(1.0 - cover, 0.0, 1.0) * (len(xy) - 1)
+    below = np.floor(position).astype(np.int64)
+    above = np.minimum(below + 1, len(xy) - 1)
+    columns = np.arange(D)
+    frac = position - below
+    threshold = ranked[below, columns] * (1 - frac) + ranked[above, columns] * frac  # linear-interpolated quantile
     opacity = 1.0 / (1.0 + np.exp(-(field - threshold) / _EDGE_SOFTNESS))
     vis = 1.0 - opacity
     vis[:, cover <= 0.0] = 1.0
