@@ -8,7 +8,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["atomic_path"]
+__all__ = ["atomic_path", "write_geopackage"]
+
+# GDAL stamps a GeoPackage with the time of writing; a fixed stamp keeps the same data byte-identical.
+_GPKG_TIMESTAMP = "2017-10-17T00:00:00Z"
 
 
 @contextmanager
@@ -27,3 +30,16 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
         for leftover in (tmp, *(tmp.with_name(tmp.name + s) for s in ("-journal", "-wal", "-shm"))):
             if leftover.exists():
                 leftover.unlink()
+
+
+def write_geopackage(frame: object, target: str | Path, layer: str) -> None:
+    """Write a GeoDataFrame as one layer of a new GeoPackage, atomically and reproducibly (fixed timestamp)."""
+    import pyogrio
+
+    previous = pyogrio.get_gdal_config_option("OGR_CURRENT_DATE")
+    pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": _GPKG_TIMESTAMP})
+    try:
+        with atomic_path(target) as tmp:
+            frame.to_file(tmp, layer=layer, driver="GPKG", engine="pyogrio")
+    finally:
+        pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": previous})

@@ -87,7 +87,7 @@ def simulate(obj: dict[str, Any], preset: str, seed: int, design: str | None, ou
       stracker simulate --preset small --seed 3 --out /tmp/small --overwrite --json
     """
     import stracker
-    from stracker._io import atomic_path
+    from stracker._io import atomic_path, write_geopackage
     from stracker.scenario import Scenario
     from stracker.simulation import SIMULATION_FILES
     from stracker.simulation import simulate as run_simulation
@@ -115,8 +115,7 @@ def simulate(obj: dict[str, Any], preset: str, seed: int, design: str | None, ou
         consensus = stracker.aggregate(sim.labels, sim.image_dates)
         table = stracker.evaluate(consensus, sim.truth)
         layer = consensus.to_geodataframe(sim.buildings)
-        with atomic_path(out_dir / "consensus.gpkg") as tmp:
-            layer.to_file(tmp, layer="buildings", driver="GPKG", engine="pyogrio")
+        write_geopackage(layer, out_dir / "consensus.gpkg", layer="buildings")
         with atomic_path(out_dir / "consensus_volunteers.parquet") as tmp:
             consensus.volunteers.to_parquet(tmp)
         with atomic_path(out_dir / "evaluation.csv") as tmp:

@@ -196,10 +196,14 @@ class ImageryScenario:
             "ImageryScenario needs first_image < last_image",
         )
         _require(self.n_images >= 2, f"ImageryScenario.n_images must be at least 2, got {self.n_images}")
+        _check_positive(self, "min_gap_days")
         span = (pd.Timestamp(self.last_image) - pd.Timestamp(self.first_image)).days
+        # images fall on whole days, so the gaps are whole days of at least ceil(min_gap_days)
+        whole_gap = int(np.ceil(self.min_gap_days))
         _require(
-            self.min_gap_days * (self.n_images - 1) <= span,
-            f"ImageryScenario: {self.n_images} images {self.min_gap_days} days apart do not fit in {span} days",
+            whole_gap * (self.n_images - 1) <= span,
+            f"ImageryScenario: {self.n_images} images at least {whole_gap} whole days apart "
+            f"(min_gap_days={self.min_gap_days}) do not fit in {span} days; lower n_images or min_gap_days",
         )
         _check_fraction(self, "mean_cloud_cover", "hidden_visibility")
         _check_positive(self, "cloud_wavelength_m")

@@ -16,7 +16,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from stracker._io import atomic_path
+from stracker._io import atomic_path, write_geopackage
 from stracker.crowd.answers import compare_answers, timeline_answers
 from stracker.crowd.volunteers import assign_volunteers, make_volunteers
 from stracker.errors import StrackerError
@@ -125,8 +125,7 @@ class Simulation:
             )
         with atomic_path(out / "scenario.json") as tmp:
             tmp.write_text(self.scenario.to_json() + "\n")
-        with atomic_path(out / "buildings.gpkg") as tmp:
-            self.buildings.to_file(tmp, layer="buildings", driver="GPKG", engine="pyogrio")
+        write_geopackage(self.buildings, out / "buildings.gpkg", layer="buildings")
         with atomic_path(out / "images.parquet") as tmp:
             self.images.to_parquet(tmp, index=False)
         with atomic_path(out / "volunteers.parquet") as tmp:
@@ -216,7 +215,9 @@ def simulate(
 
     buildings = make_footprints(scenario.city, streams["footprints"])
     done("footprints")
-    buildings["destroyed_on"] = make_destruction(buildings, scenario.offensive, streams["destruction"])
+    # geometry stays the last column, as a GeoPackage round trip (Simulation.load) returns it
+    buildings.insert(buildings.columns.get_loc(buildings.geometry.name), "destroyed_on",
+                     make_destruction(buildings, scenario.offensive, streams["destruction"]))
     done("destruction")
     images = make_catalogue(scenario.imagery, streams["catalogue"])
     done("catalogue")

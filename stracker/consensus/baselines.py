@@ -89,6 +89,12 @@ def dawid_skene_frames(
     key = (b * (S + 1) + lo1) * (S + 1) + hi1
     frame_key, task = np.unique(key, return_inverse=True)
     T, n = frame_key.size, y.size
+    if n == 0:  # nobody could tell anything: no frames, and every state stays equally likely
+        uniform = np.full((enc.n_buildings, S), 1.0 / S)
+        empty = pd.DataFrame({"building": [], "lo": [], "hi": [], "p_destroyed": [], "n_labels": []})
+        nan = np.full(V, np.nan)
+        return uniform, empty.astype({"building": np.int64, "lo": np.int64, "hi": np.int64, "n_labels": np.int64}), \
+            {"sensitivity": nan, "specificity": nan.copy()}, [], 0
     vy = v * 2 + y
     occurs = np.bincount(vy, minlength=2 * V).reshape(V, 2) > 0
     n_per_task = np.bincount(task, minlength=T).astype(float)

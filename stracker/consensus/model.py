@@ -10,11 +10,15 @@ Answer models, per volunteer v:
 * timeline mark "intact in image lo, destroyed in image hi" (the volunteer's own choice of interval), for a
   building in state k:
 
+  (each times 1 - p_guess)
+
   - k in (lo, hi]: on time, (1 - p_miss)(1 - p_early)(1 - p_late);
   - k <= lo: late by delta = lo - k + 1 images, (1 - p_miss)(1 - p_early) p_late^delta (1 - p_late);
   - hi < k < D: early by delta = k - hi images, (1 - p_miss) p_early (1 - early_decay) early_decay^(delta - 1);
   - k = D (intact): a false alarm, p_false / D.
 
+* a guess: with ``p_guess`` a volunteer marks an image at random, whatever the state (1 / D each). Far from a
+  mark, where the geometric tails fall below it, this floor bounds what one stray mark can cost.
 * timeline "no destruction seen" up to image hi (``destroyed`` False): for k in (lo, hi], a miss,
   p_miss + (1 - p_miss)(1 - p_early) p_late^(hi - k + 1) (scrolling past every destroyed image to the end; the
   second term is kept for the last few images, where it matters); elsewhere (1 - p_false).
@@ -43,10 +47,12 @@ __all__ = [
     "DEFAULT_PARAMS",
     "PARAM_NAMES",
     "FitResult",
+    "duration_prior",
     "fit_em",
+    "resolve_params",
 ]
 
-PARAM_NAMES = ("p_late", "p_early", "early_decay", "p_miss", "p_false", "sensitivity", "specificity")
+PARAM_NAMES = ("p_late", "p_early", "early_decay", "p_miss", "p_false", "p_guess", "sensitivity", "specificity")
 """Per-volunteer parameters of the answer models."""
 
 DEFAULT_PARAMS = {
@@ -55,12 +61,14 @@ DEFAULT_PARAMS = {
     "early_decay": 0.3,
     "p_miss": 0.1,
     "p_false": 0.05,
+    "p_guess": 0.02,
     "sensitivity": 0.8,
     "specificity": 0.8,
 }
 """Starting values of the EM and the crowd values used where the crowd gives no evidence."""
 
 _CLIP = 1e-4
+_CROWD_PSEUDO = 10.0  # pseudo-answers holding the crowd-level estimates near their defaults
 _N_LATE_TAIL = 3  # images before the end of a scan where late-to-the-end is modelled exactly
 
 
@@ -71,6 +79,7 @@ class FitResult:
     posterior: np.ndarray
     params: dict[str, np.ndarray]
     prior: np.ndarray
+    image_weight: np.ndarray
     log_likelihood: list[float] = field(default_factory=list)
     n_iter: int = 0
     converged: bool = False
@@ -97,13 +106,14 @@ class _Problem:
         # timeline marks: four breakpoints (0, lo+1, hi+1, D) of a piecewise-linear log-likelihood
         self.m_b, self.m_v = enc.building[mark], enc.volunteer[mark]
         self.m_lo1, self.m_hi1 = lo1[mark], hi1[mark]
+        self.m_base = self.m_b.astype(np.int64) * W
         n_mark = self.m_b.size
-        self.mark_idx = np.concatenate([
-            _flat(self.m_b, np.zeros(n_mark, np.int64), W),
-            _flat(self.m_b, self.m_lo1, W),
-            _flat(self.m_b, self.m_hi1, W),
-            _flat(self.m_b, np.full(n_mark, D, np.int64), W),
-        ])
+        # late and early floor breakpoints, set by each E-step for the M-step that follows
+        self.breaks: tuple[np.ndarray, np.ndarray] = (np.zeros(0, np.int64), np.zeros(0, np.int64))
+        # how many "missed images" skipping each image counts as: learned, 1 for a clear image, less for an image
+        # that clouds made easy to scroll past; cum_weight[k] = sum of the weights of images before k
+        self.image_weight = np.ones(D)
+        self.m_hi = self.m_hi1 - 1
 
         # "no destruction" answers: a range (lo, hi] plus exact terms for the last few states before hi
         self.n_b, self.n_v = enc.building[nodest], enc.volunteer[nodest]
@@ -132,11 +142,12 @@ class _Problem:
         self.compare_idx = np.concatenate([_flat(self.c_b, self.c_lo1, W), _flat(self.c_b, self.c_hi1, W)])
         self.c_vy = self.c_v.astype(np.int64) * 2 + self.c_y
 
-        self.const_idx = np.concatenate([self.mark_idx, self.nodest_idx, self.compare_idx])
+        self.fixed_idx = np.concatenate([self.nodest_idx, self.compare_idx])
         # gather positions into the cumulative posterior (B x W, flattened) for the M-step
-        self.m_at_lo1 = _flat(self.m_b, self.m_lo1, W)
-        self.m_at_hi1 = _flat(self.m_b, self.m_hi1, W)
-        self.m_at_D = _flat(self.m_b, np.full(n_mark, D, np.int64), W)
+        self.m_at_lo1 = self.m_base + self.m_lo1
+        self.m_at_hi1 = self.m_base + self.m_hi1
+        self.m_at_D = self.m_base + D
+        self.n_timeline = np.bincount(np.concatenate([self.m_v, self.n_v]), minlength=self.V).astype(float)
         self.n_at_lo1 = _flat(self.n_b, self.n_lo1, W)
         self.n_at_hi1 = _flat(self.n_b, self.n_hi1, W)
         self.n_at_D = _flat(self.n_b, np.full(self.n_b.size, D, np.int64), W)
@@ -144,6 +155,7 @@ class _Problem:
         self.c_at_hi1 = _flat(self.c_b, self.c_hi1, W)
         self.c_vy_count = np.bincount(self.c_vy, minlength=2 * self.V).reshape(self.V, 2).astype(float)
         self.states = np.arange(self.S, dtype=float)
+        self.n_mark_by_image = np.bincount(self.m_hi, minlength=D).astype(float)
         self.has_timeline = bool(n_mark + self.n_b.size)
         self.has_compare = bool(self.c_b.size)
 
@@ -153,22 +165,48 @@ class _Problem:
         log = {name: np.log(value) for name, value in params.items()}
         log1m = {name: np.log1p(-value) for name, value in params.items()}
         weights, base = [], 0.0
+        mark_idx = slope_idx = slope_w = None
         if self.m_b.size:
             v = self.m_v
-            c_exact = (log1m["p_miss"] + log1m["p_early"] + log1m["p_late"])[v]
-            log_late = log["p_late"][v]
-            log_decay = log["early_decay"][v]
-            c_late = c_exact + self.m_lo1 * log_late
-            c_early = (log1m["p_miss"] + log["p_early"] + log1m["early_decay"])[v] - self.m_hi1 * log_decay
-            c_intact = log["p_false"][v] - np.log(self.D)
-            weights += [c_late, c_exact - c_late, c_early - c_exact, c_intact - c_early]
+            lo1, hi1 = self.m_lo1, self.m_hi1
+            log_guess = log["p_guess"][v]
+            follow = log1m["p_guess"][v]  # the volunteer follows the mark model rather than guessing
+            floor = log_guess - np.log(self.D)  # a guess: any image, uniformly
+            cum_weight = self.cum_weight()
+            slope_late = -log["p_late"][v]
+            # noticing the destruction in image hi: 1 - p_late ** weight(hi)
+            noticed = np.log(-np.expm1(-slope_late * self.image_weight[self.m_hi]))
+            c_exact = (log1m["p_miss"] + log1m["p_early"])[v] + noticed + follow
+            c_exact_mix = np.logaddexp(c_exact, floor)
+            slope_early = log["early_decay"][v]
+            # late: skipped images k..lo, each counting its weight: c_late + slope_late * cum_weight[k]
+            c_late = c_exact - cum_weight[lo1] * slope_late
+            c_early = (log1m["p_miss"] + log["p_early"] + log1m["early_decay"])[v] + follow - hi1 * slope_early
+            c_intact = np.logaddexp(log["p_false"][v] + follow, log_guess) - np.log(self.D)
+            # far from the mark the geometric tails fall below the guess floor: there, the floor holds
+            # (a max in place of a sum of the two, within log 2), so a stray mark costs at most log(g / D)
+            k_late = np.minimum(np.searchsorted(cum_weight, (floor - c_late) / slope_late, side="left"), lo1)
+            k_early = np.clip(np.floor((floor - c_early) / slope_early) + 1, hi1, self.D).astype(np.int64)
+            self.breaks = (k_late, k_early)
+            base_b = self.m_base
+            mark_idx = np.concatenate([base_b, base_b + k_late, base_b + lo1, base_b + hi1, base_b + k_early,
+                                       base_b + self.D])
+            weights += [floor, c_late - floor, c_exact_mix - c_late, c_early - c_exact_mix, floor - c_early,
+                        c_intact - floor]
+            # late slopes multiply cum_weight[k], early slopes k: one bincount, two stacked difference arrays
+            early_b = base_b + self.B * self.W
+            slope_idx = np.concatenate([base_b + k_late, base_b + lo1, early_b + hi1, early_b + k_early])
+            slope_w = np.concatenate([slope_late, -slope_late, slope_early, -slope_early])
         if self.n_b.size:
             v = self.n_v
             inside = (log["p_miss"] - log1m["p_false"])[v]
-            base += float(log1m["p_false"][v].sum())
+            base += float((log1m["p_false"] + log1m["p_guess"])[v].sum())
             tv = v[self.tail_answer]
             miss, late = params["p_miss"][tv], params["p_late"][tv]
-            tail = np.log(miss + (1 - miss) * (1 - params["p_early"][tv]) * late**self.tail_delta) - np.log(miss)
+            hi1 = self.n_hi1[self.tail_answer]
+            cum_weight = self.cum_weight()
+            skipped = cum_weight[hi1] - cum_weight[hi1 - self.tail_delta]  # late past every image to the end
+            tail = np.log(miss + (1 - miss) * (1 - params["p_early"][tv]) * late**skipped) - np.log(miss)
             weights += [inside, -inside, tail, -tail]
         if self.c_b.size:
             sens, spec = params["sensitivity"], params["specificity"]
@@ -179,19 +217,26 @@ class _Problem:
             weights += [inside - outside, outside - inside]
         size = self.B * self.W
         if weights:
-            const = np.bincount(self.const_idx, weights=np.concatenate(weights), minlength=size)
+            idx = self.fixed_idx if mark_idx is None else np.concatenate([mark_idx, self.fixed_idx])
+            const = np.bincount(idx, weights=np.concatenate(weights), minlength=size)
         else:
             const = np.zeros(size)
         L = np.cumsum(const.reshape(self.B, self.W), axis=1)[:, : self.S]
-        if self.m_b.size:
-            slope_w = np.concatenate([-log_late, log_late, log_decay, -log_decay])
-            slope = np.bincount(self.mark_idx, weights=slope_w, minlength=size)
-            L += np.cumsum(slope.reshape(self.B, self.W), axis=1)[:, : self.S] * self.states
+        if slope_idx is not None:
+            slope = np.cumsum(np.bincount(slope_idx, weights=slope_w, minlength=2 * size).reshape(2, self.B, self.W),
+                              axis=2)[:, :, : self.S]
+            L += slope[0] * self.cum_weight()[: self.S] + slope[1] * self.states
         return L, base
 
+    def cum_weight(self) -> np.ndarray:
+        """Cumulative image weights at every state boundary (length S + 1)."""
+        return np.concatenate([[0.0], np.cumsum(self.image_weight), [self.image_weight.sum()]])
+
     # ----------------------------------------------------------------------------------------- M-step
-    def sufficient_statistics(self, posterior: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """Per-volunteer (numerator, denominator) of every parameter's estimate."""
+    def sufficient_statistics(
+        self, posterior: np.ndarray, params: dict[str, np.ndarray]
+    ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Per-volunteer (numerator, denominator) of every parameter's estimate, after an E-step."""
         B, W, V = self.B, self.W, self.V
         C0 = np.zeros((B, W))
         np.cumsum(posterior, axis=1, out=C0[:, 1:])
@@ -203,25 +248,39 @@ class _Problem:
             np.cumsum(posterior * self.states, axis=1, out=C1[:, 1:])
             C1 = C1.ravel()
             v = self.m_v
+            k_late, k_early = self.breaks
+            at_late, at_early = self.m_base + k_late, self.m_base + k_early
             at_lo1, at_hi1, at_D = C0[self.m_at_lo1], C0[self.m_at_hi1], C0[self.m_at_D]
-            p_early = at_D - at_hi1
+            p_late = at_lo1 - C0[at_late]
+            p_exact = at_hi1 - at_lo1
+            p_early = C0[at_early] - at_hi1
+            p_floor = C0[at_late] + (at_D - C0[at_early])
             p_intact = 1.0 - at_D
-            late_delta = self.m_lo1 * at_lo1 - C1[self.m_at_lo1]
-            early_extra = (C1[self.m_at_D] - C1[self.m_at_hi1]) - self.m_hi1 * p_early
-            not_early = count(v, at_hi1, V)
+            guess, false = params["p_guess"][v], params["p_false"][v]
+            intact_guess = p_intact * guess / (guess + (1 - guess) * false)
+            cum_weight = self.cum_weight()
+            C2 = np.zeros((B, W))
+            np.cumsum(posterior * cum_weight[: self.S], axis=1, out=C2[:, 1:])
+            C2 = C2.ravel()
+            late_delta = cum_weight[self.m_lo1] * p_late - (C2[self.m_at_lo1] - C2[at_late])
+            early_extra = (C1[at_early] - C1[self.m_at_hi1]) - self.m_hi1 * p_early
+            on_model = count(v, p_late + p_exact + p_early, V)
             early = count(v, p_early, V)
-            marks_intact = count(v, p_intact, V)
-            marks_destroyed = not_early + early
+            not_early = count(v, p_late + p_exact, V)
+            false_alarms = count(v, p_intact - intact_guess, V)
+            guesses = count(v, p_floor + intact_guess, V)
             late = count(v, late_delta, V)
             extra = count(v, early_extra, V)
             nv = self.n_v
             miss = count(nv, C0[self.n_at_hi1] - C0[self.n_at_lo1], V)
             nodest_intact = count(nv, 1.0 - C0[self.n_at_D], V)
-            stats["p_false"] = (marks_intact, marks_intact + nodest_intact)
-            stats["p_miss"] = (miss, miss + marks_destroyed)
-            stats["p_early"] = (early, marks_destroyed)
+            stats["p_guess"] = (guesses, self.n_timeline)
+            stats["p_false"] = (false_alarms, false_alarms + nodest_intact)
+            stats["p_miss"] = (miss, miss + on_model)
+            stats["p_early"] = (early, on_model)
             stats["p_late"] = (late, late + not_early)
             stats["early_decay"] = (extra, extra + early)
+            self._image_statistics(posterior, C0, at_late, p_late + p_exact)
         if self.has_compare:
             p_in = C0[self.c_at_hi1] - C0[self.c_at_lo1]
             inside = count(self.c_vy, p_in, 2 * V).reshape(V, 2)
@@ -231,10 +290,43 @@ class _Problem:
         return stats
 
 
+    def _image_statistics(self, posterior: np.ndarray, C0: np.ndarray, at_late: np.ndarray,
+                          noticed: np.ndarray) -> None:
+        """Expected skips and notices of every image, for :meth:`update_image_weights`.
+
+        A late mark (state k <= lo) skipped images k..lo; the expected skips of image j sum, over marks whose
+        late range [k_late, lo] holds j, the posterior mass of states k_late..j. Both parts are difference
+        arrays: one over buildings x images (how many late ranges cover j) and one over images.
+        """
+        B, W, D = self.B, self.W, self.D
+        k_late = self.breaks[0]
+        cover = np.bincount(np.concatenate([self.m_base + k_late, self.m_base + self.m_lo1]),
+                            weights=np.repeat([1.0, -1.0], k_late.size), minlength=B * W)
+        cover = np.cumsum(cover.reshape(B, W), axis=1)[:, :D]
+        start_mass = C0[at_late]
+        offset = np.bincount(np.concatenate([k_late, self.m_lo1]), weights=np.concatenate([start_mass, -start_mass]),
+                             minlength=W)
+        C0 = C0.reshape(B, W)
+        self.image_skips = (cover * C0[:, 1 : D + 1]).sum(axis=0) - np.cumsum(offset)[:D]
+        self.image_notices = np.bincount(self.m_hi, weights=noticed, minlength=D)
+
+    def update_image_weights(self, crowd_late: float, pseudo: float = 5.0) -> None:
+        """Re-estimate image weights from skips and notices: skip share s_j = crowd_late ** weight_j."""
+        skips, notices = self.image_skips, self.image_notices
+        share = (skips + pseudo * crowd_late) / (skips + notices + pseudo)
+        weight = np.clip(np.log(share) / np.log(crowd_late), 0.05, 5.0)
+        # pin the scale (p_late and the weights trade off): weighted mean weight 1
+        volume = skips + notices + pseudo
+        self.image_weight = weight / np.average(weight, weights=volume)
+
+
 def _shrink(num: np.ndarray, den: np.ndarray, strength: float, default: float) -> np.ndarray:
-    """MAP estimate under a Beta prior centred on the pooled crowd estimate."""
-    total = den.sum()
-    crowd = float(np.clip(num.sum() / total, _CLIP, 1 - _CLIP)) if total > 1e-9 else default
+    """MAP estimate under a Beta prior centred on the crowd's estimate.
+
+    The crowd's estimate is itself pulled towards ``default`` by ``_CROWD_PSEUDO`` pseudo-answers, so a
+    parameter the table barely informs (say the miss rate in a table without marks) stays at its default.
+    """
+    crowd = float(np.clip((num.sum() + _CROWD_PSEUDO * default) / (den.sum() + _CROWD_PSEUDO), _CLIP, 1 - _CLIP))
     return np.clip((num + strength * crowd) / (den + strength), _CLIP, 1 - _CLIP)
 
 
@@ -246,6 +338,22 @@ def _posterior(L: np.ndarray, log_prior: np.ndarray) -> tuple[np.ndarray, float]
     norm = z.sum(axis=1, keepdims=True)
     z /= norm
     return z, float(np.log(norm).sum() + shift.sum())
+
+
+def duration_prior(image_dates: pd.DatetimeIndex) -> np.ndarray:
+    """A prior over states that is uniform in time: interior states get mass in proportion to their length.
+
+    The two open-ended states (before the first image, after the last) get 1 / (D + 1) each. Used to start
+    the EM: where answers cannot tell two states apart (an image hidden by clouds for most volunteers), EM
+    keeps their ratio, so it should start at the ratio of their durations.
+    """
+    D = len(image_dates)
+    S = D + 1
+    prior = np.full(S, 1.0 / S)
+    if D > 1:
+        days = np.diff(image_dates.to_numpy(dtype="datetime64[s]").astype(np.int64)) / 86400.0
+        prior[1:D] = (1.0 - 2.0 / S) * days / days.sum()
+    return prior
 
 
 def resolve_params(
@@ -287,6 +395,7 @@ def fit_em(
     prior_pseudocount: float = 0.5,
     max_iter: int = 200,
     tol: float = 1e-7,
+    image_difficulty: bool = True,
 ) -> FitResult:
     """Fit the consensus model by EM (see the module docstring); ``params`` are the starting values.
 
@@ -296,7 +405,8 @@ def fit_em(
     problem = _Problem(enc)
     params = {k: v.copy() for k, v in params.items()}
     learn_prior = prior is None
-    pi = np.full(problem.S, 1.0 / problem.S) if learn_prior else np.asarray(prior, dtype=float)
+    shape = duration_prior(enc.image_dates)
+    pi = shape if learn_prior else np.asarray(prior, dtype=float)
     if pi.shape != (problem.S,) or (pi < 0).any() or not np.isclose(pi.sum(), 1.0):
         raise LabelsError(f"prior must be {problem.S} probabilities (one per state) summing to 1.")
     history: list[float] = []
@@ -313,9 +423,15 @@ def fit_em(
             converged = True
             break
         if fit_volunteers:
-            stats = problem.sufficient_statistics(posterior)
+            stats = problem.sufficient_statistics(posterior, params)
             for name, (num, den) in stats.items():
                 params[name] = _shrink(num, den, shrinkage, DEFAULT_PARAMS[name])
+            if image_difficulty and problem.m_b.size:
+                num, den = stats["p_late"]
+                crowd_late = float(np.clip(num.sum() / max(den.sum(), 1e-12), _CLIP, 1 - _CLIP))
+                problem.update_image_weights(crowd_late)
         if learn_prior:
-            pi = (posterior.sum(axis=0) + prior_pseudocount) / (problem.B + prior_pseudocount * problem.S)
-    return FitResult(posterior, params, pi, history, n_iter, converged)
+            # Dirichlet pseudo-counts shaped like the duration prior, prior_pseudocount per state on average
+            pseudo = prior_pseudocount * problem.S * shape
+            pi = (posterior.sum(axis=0) + pseudo) / (problem.B + pseudo.sum())
+    return FitResult(posterior, params, pi, problem.image_weight, history, n_iter, converged)

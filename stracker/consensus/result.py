@@ -184,7 +184,7 @@ def volunteer_table(enc: EncodedLabels, params: dict[str, np.ndarray]) -> pd.Dat
     )
     for name, values in params.items():
         table[name] = values
-    exact_mark = (1 - params["p_miss"]) * (1 - params["p_early"]) * (1 - params["p_late"])
+    exact_mark = (1 - params["p_guess"]) * (1 - params["p_miss"]) * (1 - params["p_early"]) * (1 - params["p_late"])
     balanced = (params["sensitivity"] + params["specificity"]) / 2
     total = np.maximum(table["n_labels"].to_numpy(), 1)
     table["reliability"] = (n_timeline * exact_mark + n_compare * balanced) / total

@@ -13,10 +13,10 @@ VOLUNTEER_KINDS = ("careful", "careless", "random", "adversarial")
 """Kinds of volunteer: careful and careless ones differ in error rates; random ones answer at random;
 adversarial ones answer the opposite of what they see."""
 
-# Best in-model description of a volunteer who marks or answers at random (the consensus model's parameters):
-# half the answers "no destruction", marks anywhere.
+# A volunteer who marks at random, in the consensus model's terms: half the answers are guesses (a mark on any
+# image); the other half, "no destruction" whatever the state.
 _RANDOM_PARAMS = {
-    "p_late": 0.9, "p_early": 0.5, "early_decay": 0.9, "p_miss": 0.5, "p_false": 0.5,
+    "p_late": 0.5, "p_early": 0.5, "early_decay": 0.5, "p_miss": 0.999, "p_false": 0.001, "p_guess": 0.5,
     "sensitivity": 0.5, "specificity": 0.5,
 }
 
@@ -39,7 +39,8 @@ def make_volunteers(crowd: CrowdScenario, rng: np.random.Generator) -> pd.DataFr
         Indexed by ``volunteer_id`` (0..V-1): ``country`` (ISO alpha-2 code; every one of ``n_countries``
         countries has at least one volunteer), ``kind`` (see :data:`VOLUNTEER_KINDS`), ``activity`` (relative
         rate of taking tasks, log-normal), and the answer-model parameters in the consensus model's terms:
-        ``p_late``, ``p_early``, ``early_decay``, ``p_miss``, ``p_false``, ``sensitivity``, ``specificity``.
+        ``p_late``, ``p_early``, ``early_decay``, ``p_miss``, ``p_false``, ``p_guess``, ``sensitivity``,
+        ``specificity``.
         For adversarial volunteers these are the parameters of their (inverted) behaviour, for random ones
         the closest description of a coin flip, so the table is also the oracle's parameter table.
 
@@ -69,6 +70,7 @@ def make_volunteers(crowd: CrowdScenario, rng: np.random.Generator) -> pd.DataFr
         "early_decay": _beta(rng, crowd.early_decay_mean, conc, V),
         "p_miss": _beta(rng, crowd.p_miss_mean, conc, V),
         "p_false": _beta(rng, crowd.p_false_mean, conc, V),
+        "p_guess": np.zeros(V),
         "sensitivity": _beta(rng, crowd.sensitivity_mean, conc, V),
         "specificity": _beta(rng, crowd.specificity_mean, conc, V),
     }
