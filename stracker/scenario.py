@@ -47,13 +47,26 @@ def _require(ok: bool, message: str) -> None:
 def _check_fraction(obj: object, *names: str) -> None:
     for name in names:
         value = getattr(obj, name)
+        _check_type(obj, name, value)
         _require(0.0 <= value <= 1.0, f"{type(obj).__name__}.{name} must lie in [0, 1], got {value!r}")
 
 
 def _check_positive(obj: object, *names: str) -> None:
     for name in names:
         value = getattr(obj, name)
+        _check_type(obj, name, value)
         _require(value > 0, f"{type(obj).__name__}.{name} must be positive, got {value!r}")
+
+
+def _check_type(obj: object, name: str, value: object) -> None:
+    """Counts must be integers and measures numbers (not bools, not strings)."""
+    annotation = {f.name: f.type for f in fields(obj)}.get(name)
+    wanted = (int, np.integer) if annotation in (int, "int") else (int, float, np.integer, np.floating)
+    _require(
+        isinstance(value, wanted) and not isinstance(value, bool | np.bool_),
+        f"{type(obj).__name__}.{name} must be {'an integer' if wanted[0] is int and len(wanted) == 2 else 'a number'}, "
+        f"got {value!r}",
+    )
 
 
 def _check_date(obj: object, *names: str) -> None:
@@ -345,7 +358,7 @@ class Scenario:
     tasks: TaskScenario = field(default_factory=TaskScenario)
 
     def __post_init__(self) -> None:
-        _require(isinstance(self.seed, int | np.integer) and self.seed >= 0,
+        _require(isinstance(self.seed, int | np.integer) and not isinstance(self.seed, bool) and self.seed >= 0,
                  f"Scenario.seed must be a non-negative integer, got {self.seed!r}")
         object.__setattr__(self, "seed", int(self.seed))
         for name, cls in _PARTS.items():
@@ -371,9 +384,16 @@ class Scenario:
     def replace(self, **changes: Any) -> Scenario:
         """Return a copy with fields changed; a part may be given as a dict of its changed fields."""
         resolved: dict[str, Any] = {}
+        known = {f.name for f in fields(self)}
         for key, value in changes.items():
+            _require(key in known, f"Scenario has no field {key!r}; fields: {sorted(known)}")
             if key in _PARTS and isinstance(value, dict):
-                resolved[key] = dataclasses.replace(getattr(self, key), **value)
+                part = getattr(self, key)
+                part_fields = {f.name for f in fields(part)}
+                unknown = set(value) - part_fields
+                _require(not unknown, f"{type(part).__name__} has no field(s) {sorted(unknown)}; "
+                         f"fields: {sorted(part_fields)}")
+                resolved[key] = dataclasses.replace(part, **value)
             else:
                 resolved[key] = value
         return dataclasses.replace(self, **resolved)
@@ -390,7 +410,9 @@ class Scenario:
         data = dict(data)
         kwargs: dict[str, Any] = {}
         for name, part in _PARTS.items():
-            raw = dict(data.pop(name, {}))
+            raw = data.pop(name, {})
+            _require(isinstance(raw, dict), f"scenario field {name!r} must be a mapping, got {raw!r}")
+            raw = dict(raw)
             known = {f.name for f in fields(part)}
             unknown = set(raw) - known
             _require(not unknown, f"unknown {name} fields {sorted(unknown)}; known: {sorted(known)}")

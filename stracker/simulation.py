@@ -26,7 +26,13 @@ from stracker.world.destruction import make_destruction
 from stracker.world.footprints import make_footprints
 from stracker.world.imagery import make_catalogue, visibility
 
-__all__ = ["SIMULATION_FILES", "Simulation", "simulate"]
+__all__ = [
+    "SIMULATION_FILES",
+    "Simulation",
+    "SimulationFilesExistError",
+    "SimulationFilesMissingError",
+    "simulate",
+]
 
 SIMULATION_FILES = (
     "scenario.json",
@@ -120,7 +126,7 @@ class Simulation:
         out.mkdir(parents=True, exist_ok=True)
         existing = [name for name in SIMULATION_FILES if (out / name).exists()]
         if existing and not overwrite:
-            raise SimulationFilesError(
+            raise SimulationFilesExistError(
                 f"{out} already holds {existing}; pass overwrite=True (--overwrite) or choose another directory."
             )
         with atomic_path(out / "scenario.json") as tmp:
@@ -142,7 +148,7 @@ class Simulation:
         src = Path(directory)
         missing = [name for name in SIMULATION_FILES if not (src / name).exists()]
         if missing:
-            raise SimulationFilesError(f"{src} lacks {missing}; is it a directory written by Simulation.save?")
+            raise SimulationFilesMissingError(f"{src} lacks {missing}; is it a directory written by Simulation.save?")
         scenario = Scenario.from_json((src / "scenario.json").read_text())
         buildings = gpd.read_file(src / "buildings.gpkg", layer="buildings", engine="pyogrio")
         buildings["destroyed_on"] = buildings["destroyed_on"].astype("datetime64[ns]")
@@ -163,8 +169,12 @@ class Simulation:
         )
 
 
-class SimulationFilesError(StrackerError, FileExistsError):
-    """Simulation files are missing, or would be overwritten."""
+class SimulationFilesExistError(StrackerError, FileExistsError):
+    """Simulation files would be overwritten."""
+
+
+class SimulationFilesMissingError(StrackerError, FileNotFoundError):
+    """A directory lacks some of the simulation's files."""
 
 
 def simulate(

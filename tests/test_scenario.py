@@ -8,7 +8,7 @@ import json
 import pytest
 
 import stracker
-from stracker.errors import StrackerError
+from stracker.errors import ScenarioError, StrackerError
 from stracker.scenario import (
     PRESETS,
     CityScenario,
@@ -263,3 +263,29 @@ def test_catalogue_that_exactly_fits_is_valid():
     # 151 days from 2017-05-30 to 2017-10-28: 152 daily images fit exactly
     assert ImageryScenario(n_images=152, min_gap_days=1.0).n_images == 152
     assert ImageryScenario(n_images=76, min_gap_days=2.0).n_images == 76
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: CityScenario(n_buildings=10.5),
+        lambda: CityScenario(n_buildings=True),
+        lambda: Scenario(seed=True),
+        lambda: Scenario().replace(city={"bogus": 1}),
+        lambda: Scenario().replace(colour=1),
+        lambda: Scenario.from_dict({"city": {"n_buildings": "100"}}),
+        lambda: Scenario.from_dict({"city": 5}),
+    ],
+    ids=["float count", "bool count", "bool seed", "unknown part field", "unknown field", "string count",
+         "part not a dict"],
+)
+def test_wrong_types_are_scenario_errors(make):
+    with pytest.raises(ScenarioError):
+        make()
+
+
+def test_missing_simulation_files_is_a_file_not_found_error(tmp_path):
+    from stracker.simulation import Simulation
+
+    with pytest.raises(FileNotFoundError, match=r"scenario\.json"):
+        Simulation.load(tmp_path)
