@@ -130,7 +130,7 @@ def _closest(name: str, options: tuple[str, ...]) -> str:
     import difflib
 
     match = difflib.get_close_matches(name, options, n=1, cutoff=0.5)
-    return f" (did you mean {match[0]!r}?)" if match else ""
+    return f" (the table has {match[0]!r}: a misspelling of {name!r}?)" if match else ""
 
 
 def _check_columns(labels: pd.DataFrame) -> None:
@@ -156,8 +156,11 @@ def _encode_ids(values: pd.Series, name: str) -> tuple[np.ndarray, pd.Index]:
     kind = pd.api.types.infer_dtype(values, skipna=False)
     if kind not in ("integer", "string", "empty"):
         if kind == "mixed-integer":
+            is_str = values.map(lambda x: isinstance(x, str)).to_numpy(dtype=bool)
+            minority = is_str if is_str.sum() <= (~is_str).sum() else ~is_str
             raise LabelsError(
-                f"{name} mixes integers and strings (e.g. 12 and '12'); convert the column to one type, "
+                f"{name} mixes integers and strings (e.g. 12 and '12'): {_rows(values.index, minority)} differ "
+                "in type from the rest; convert the column to one type, "
                 f"for example labels[{name!r}] = labels[{name!r}].astype(str)."
             )
         raise LabelsError(f"{name} must hold integers or strings, got values of kind {kind!r}.")
@@ -174,10 +177,15 @@ def _parse_dates(values: pd.Series, name: str, required: bool) -> pd.Series:
     if pd.api.types.is_datetime64_dtype(values.dtype):
         parsed = values.astype("datetime64[ns]")
     else:
-        parsed = pd.to_datetime(values, errors="coerce", format="mixed")
-        if isinstance(parsed.dtype, pd.DatetimeTZDtype):
+        try:
+            parsed = pd.to_datetime(values, errors="coerce", format="mixed")
+        except (ValueError, TypeError):  # a mix of aware and naive strings
+            parsed = None
+        if parsed is None or isinstance(parsed.dtype, pd.DatetimeTZDtype):
+            aware = values.map(lambda x: isinstance(x, str) and _has_offset(x)).to_numpy(dtype=bool)
             raise LabelsError(
-                f"{name!r} holds timezone-aware dates; give naive dates (UTC) such as '2017-06-01'."
+                f"{name!r} holds timezone-aware dates in {_rows(values.index, aware)}; give naive dates (UTC) "
+                "such as '2017-06-01'."
             )
         parsed = parsed.astype("datetime64[ns]")
         unparsable = (parsed.isna() & values.notna()).to_numpy()
@@ -195,6 +203,15 @@ def _parse_dates(values: pd.Series, name: str, required: bool) -> pd.Series:
                 "date (the one claimed destroyed, or the last one seen)."
             )
     return parsed
+
+
+def _has_offset(text: str) -> bool:
+    """Whether an ISO date string carries a time zone (Z or +hh:mm / -hh:mm after the time)."""
+    text = text.strip()
+    if "T" not in text and " " not in text:
+        return False
+    clock = text.split("T")[-1] if "T" in text else text.split(" ")[-1]
+    return clock.endswith("Z") or "+" in clock or "-" in clock
 
 
 def _encode_answer(values: pd.Series) -> np.ndarray:

@@ -106,7 +106,8 @@ def dawid_skene_frames(
             axis=2,
         )
         errors = np.where(occurs[:, :, None], np.maximum(errors, _EPS), 0.0)
-        return errors / errors.sum(axis=1, keepdims=True)
+        with np.errstate(invalid="ignore"):  # volunteers who told nothing: 0/0, never read
+            return errors / errors.sum(axis=1, keepdims=True)
 
     def e_step(priors: np.ndarray, errors: np.ndarray) -> np.ndarray:
         with np.errstate(divide="ignore"):

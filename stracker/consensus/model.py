@@ -330,6 +330,64 @@ def _shrink(num: np.ndarray, den: np.ndarray, strength: float, default: float) -
     return np.clip((num + strength * crowd) / (den + strength), _CLIP, 1 - _CLIP)
 
 
+class CrowdTypes:
+    """A mixture of volunteer types: each volunteer's parameters shrink towards the types it resembles.
+
+    Each type is a vector of all answer-model parameters. A volunteer's answers so far (per parameter, the
+    expected count of events ``num`` out of ``den`` chances) give a likelihood under each type; the type
+    centres are re-estimated from the responsibilities. A volunteer with few answers then borrows strength
+    from volunteers of its kind (a few answers that look like random clicking pull it towards the clickers),
+    rather than from the whole crowd. Fitted inside every M-step, warm-started from the last one; all matrix
+    products over volunteers x types x parameters.
+    """
+
+    def __init__(self, n_types: int, defaults: np.ndarray) -> None:
+        self.n_types = n_types
+        self.defaults = defaults
+        self.centres: np.ndarray | None = None
+        self.weights = np.full(n_types, 1.0 / n_types)
+
+    def _initial_centres(self, num: np.ndarray, den: np.ndarray) -> np.ndarray:
+        """Types from quantile groups of a crude per-volunteer error score (weighted by answers)."""
+        raw = (num + _CROWD_PSEUDO * self.defaults / 10) / (den + _CROWD_PSEUDO / 10)
+        score = np.abs(raw - self.defaults).sum(axis=1)
+        order = np.argsort(score, kind="stable")
+        volume = den.sum(axis=1)[order]
+        group = np.minimum((np.cumsum(volume) / max(volume.sum(), 1e-12) * self.n_types).astype(int),
+                           self.n_types - 1)
+        members = np.zeros((self.n_types, len(order)))
+        members[group, order] = 1.0
+        return (members @ num + _CROWD_PSEUDO * self.defaults) / (members @ den + _CROWD_PSEUDO)
+
+    def fit(self, num: np.ndarray, den: np.ndarray, n_iter: int = 10) -> np.ndarray:
+        """Update the types and return each volunteer's prior centre (volunteers x parameters).
+
+        Volunteers without informative answers take no part (so adding them changes nothing) and get the
+        type-weighted mean as their centre.
+        """
+        active = den.sum(axis=1) > 0
+        centre = np.empty_like(num)
+        if active.any():
+            centre[active] = self._fit_active(num[active], den[active], n_iter)
+        centre[~active] = self.weights @ np.clip(self.centres, _CLIP, 1 - _CLIP) if self.centres is not None \
+            else self.defaults
+        return centre
+
+    def _fit_active(self, num: np.ndarray, den: np.ndarray, n_iter: int) -> np.ndarray:
+        if self.centres is None:
+            self.centres = self._initial_centres(num, den)
+        for _ in range(n_iter):
+            centres = np.clip(self.centres, _CLIP, 1 - _CLIP)
+            loglik = num @ np.log(centres).T + (den - num) @ np.log1p(-centres).T + np.log(self.weights)
+            loglik -= loglik.max(axis=1, keepdims=True)
+            resp = np.exp(loglik)
+            resp /= resp.sum(axis=1, keepdims=True)
+            self.centres = (resp.T @ num + _CROWD_PSEUDO * self.defaults) / (resp.T @ den + _CROWD_PSEUDO)
+            self.weights = (resp.sum(axis=0) + 1.0) / (len(num) + self.n_types)
+        self.responsibilities = resp
+        return resp @ np.clip(self.centres, _CLIP, 1 - _CLIP)
+
+
 def _posterior(L: np.ndarray, log_prior: np.ndarray) -> tuple[np.ndarray, float]:
     z = L + log_prior
     shift = z.max(axis=1, keepdims=True)
@@ -396,6 +454,7 @@ def fit_em(
     max_iter: int = 200,
     tol: float = 1e-7,
     image_difficulty: bool = True,
+    volunteer_types: int = 4,
 ) -> FitResult:
     """Fit the consensus model by EM (see the module docstring); ``params`` are the starting values.
 
@@ -412,6 +471,7 @@ def fit_em(
     history: list[float] = []
     converged = False
     n_iter = 0
+    types: CrowdTypes | None = None
     for n_iter in range(1, max_iter + 1):  # noqa: B007 - n_iter is reported
         L, base = problem.log_likelihood(params)
         posterior, ll = _posterior(L, np.log(np.maximum(pi, 1e-300)))
@@ -424,8 +484,20 @@ def fit_em(
             break
         if fit_volunteers:
             stats = problem.sufficient_statistics(posterior, params)
-            for name, (num, den) in stats.items():
-                params[name] = _shrink(num, den, shrinkage, DEFAULT_PARAMS[name])
+        if fit_volunteers and stats:
+            names = list(stats)
+            num = np.stack([stats[n][0] for n in names], axis=1)
+            den = np.stack([stats[n][1] for n in names], axis=1)
+            if volunteer_types > 1:
+                if types is None:
+                    types = CrowdTypes(volunteer_types, np.array([DEFAULT_PARAMS[n] for n in names]))
+                centre = types.fit(num, den)
+                estimate = np.clip((num + shrinkage * centre) / (den + shrinkage), _CLIP, 1 - _CLIP)
+                for j, name in enumerate(names):
+                    params[name] = estimate[:, j]
+            else:
+                for j, name in enumerate(names):
+                    params[name] = _shrink(num[:, j], den[:, j], shrinkage, DEFAULT_PARAMS[name])
             if image_difficulty and problem.m_b.size:
                 num, den = stats["p_late"]
                 crowd_late = float(np.clip(num.sum() / max(den.sum(), 1e-12), _CLIP, 1 - _CLIP))
