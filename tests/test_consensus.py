@@ -14,6 +14,7 @@ model's own answer model (see ``stracker.consensus.model``) with seeded numpy Ge
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -34,7 +35,8 @@ CONTRACT_COLUMNS = [
 ]
 DATE_COLUMNS = ["destroyed_after", "destroyed_by", "ci90_start", "ci90_end"]
 FLOAT_COLUMNS = ["p_destroyed", "confidence"]
-RTE = "/work/shared/data/rte/answers.csv"
+# the shared folder beside the checkout (see the design notes); CI clones the repository next to it
+RTE = Path(__file__).resolve().parents[2] / "shared" / "data" / "rte" / "answers.csv"
 
 
 # ================================================================================================ helpers
