@@ -13,15 +13,18 @@ from stracker.errors import LabelsError, ScenarioError, StrackerError
 from stracker.evaluation import evaluate
 from stracker.labels import encode_labels
 from stracker.scenario import Scenario
+from stracker.simulation import Simulation, simulate
 
 __all__ = [
     "Consensus",
     "LabelsError",
     "Scenario",
     "ScenarioError",
+    "Simulation",
     "StrackerError",
     "aggregate",
     "encode_labels",
     "evaluate",
+    "simulate",
 ]
 __version__ = "0.1.0"

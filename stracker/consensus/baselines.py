@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from stracker.consensus.sparse import incidence_matrix
 from stracker.labels import EncodedLabels
 
 __all__ = ["dawid_skene_frames", "majority_posterior", "majority_votes", "range_scores"]
@@ -96,45 +97,47 @@ def dawid_skene_frames(
         return uniform, empty.astype({"building": np.int64, "lo": np.int64, "hi": np.int64, "n_labels": np.int64}), \
             {"sensitivity": nan, "specificity": nan.copy()}, [], 0
     vy = v * 2 + y
-    occurs = np.bincount(vy, minlength=2 * V).reshape(V, 2) > 0
+    occurs = (np.bincount(vy, minlength=2 * V) > 0).reshape(V, 2)
     n_per_task = np.bincount(task, minlength=T).astype(float)
+    # incidence of answers: frame x (volunteer, observed label); sums over a frame's answers and over a
+    # volunteer's answers are then products with it and with its transpose, one pass over the answers each
+    incidence = incidence_matrix(task, vy, np.ones(n), T, 2 * V)
 
     def m_step(probas: np.ndarray) -> np.ndarray:
         # errors[v, observed, true] = sum of probas[task, true] over v's answers with that observed label
-        errors = np.stack(
-            [np.bincount(vy, weights=probas[task, c], minlength=2 * V).reshape(V, 2) for c in (0, 1)],
-            axis=2,
-        )
+        errors = (incidence.T @ probas).reshape(V, 2, 2)
         errors = np.where(occurs[:, :, None], np.maximum(errors, _EPS), 0.0)
         with np.errstate(invalid="ignore"):  # volunteers who told nothing: 0/0, never read
             return errors / errors.sum(axis=1, keepdims=True)
 
-    def e_step(priors: np.ndarray, errors: np.ndarray) -> np.ndarray:
+    def data_term(errors: np.ndarray) -> np.ndarray:
+        # sum over each frame's answers of log errors[v, observed, true], frames x true label
         with np.errstate(divide="ignore"):
-            log_err = np.log2(errors)
-        ll = np.log2(np.maximum(priors, _EPS)) + np.stack(
-            [np.bincount(task, weights=log_err[v, y, c], minlength=T) for c in (0, 1)], axis=1
-        )
-        scaled = np.exp2(ll - ll.max(axis=1, keepdims=True))
+            log_err = np.where(occurs[:, :, None], np.log(np.where(occurs[:, :, None], errors, 1.0)), 0.0)
+        return incidence @ log_err.reshape(2 * V, 2)
+
+    def e_step(priors: np.ndarray, data: np.ndarray) -> np.ndarray:
+        ll = np.log(np.maximum(priors, _EPS)) + data
+        scaled = np.exp(ll - ll.max(axis=1, keepdims=True))
         return scaled / scaled.sum(axis=1, keepdims=True)
 
-    def elbo(probas: np.ndarray, priors: np.ndarray, errors: np.ndarray) -> float:
-        with np.errstate(divide="ignore"):
-            log_err = np.log(errors[v, y, :])
-        joint = float((probas[task] * (log_err + np.log(np.maximum(priors, _EPS)))).sum())
+    def elbo(probas: np.ndarray, priors: np.ndarray, data: np.ndarray) -> float:
+        # crowd-kit's bound: the prior is counted once per answer, not once per frame
+        joint = float((probas * data).sum() + (n_per_task @ probas) @ np.log(np.maximum(priors, _EPS)))
         clipped = np.maximum(probas, _EPS)
         return (joint - float((np.log(clipped) * clipped).sum())) / n
 
     yes_share = np.bincount(task, weights=y.astype(float), minlength=T) / n_per_task
     probas = np.stack([1.0 - yes_share, yes_share], axis=1)
     priors = probas.mean(axis=0)
-    errors = m_step(probas)
+    data = data_term(m_step(probas))
     loss, history, used = -np.inf, [], 0
     for used in range(1, n_iter + 1):  # noqa: B007 - reported
-        probas = e_step(priors, errors)
+        probas = e_step(priors, data)
         priors = probas.mean(axis=0)
         errors = m_step(probas)
-        new_loss = elbo(probas, priors, errors)
+        data = data_term(errors)  # also the next E-step's
+        new_loss = elbo(probas, priors, data)
         history.append(new_loss)
         if new_loss - loss < tol:
             break

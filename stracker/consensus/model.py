@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from stracker.consensus.sparse import incidence_matrix
 from stracker.errors import LabelsError
 from stracker.labels import COMPARE, NO, TIMELINE, YES, EncodedLabels
 
@@ -135,14 +136,23 @@ class _Problem:
             np.concatenate([t[1] for t in tail_idx]),
         ])
 
-        # compare answers: one range (lo, hi] with yes/no
-        self.c_b, self.c_v = enc.building[compare], enc.volunteer[compare]
-        self.c_y = enc.answer[compare].astype(np.int64)
-        self.c_lo1, self.c_hi1 = lo1[compare], hi1[compare]
-        self.compare_idx = np.concatenate([_flat(self.c_b, self.c_lo1, W), _flat(self.c_b, self.c_hi1, W)])
-        self.c_vy = self.c_v.astype(np.int64) * 2 + self.c_y
+        # compare answers: one range (lo, hi] with yes/no. Their log-likelihood depends on the answer only
+        # through (volunteer, yes/no), so the difference array is a sparse incidence matrix (+1 at the
+        # building's lo+1, -1 at its hi+1, in the column of the answer's (volunteer, yes/no)) times a vector
+        # of 2V values; the M-step's expected counts are its transpose times the cumulative posterior. Built
+        # once (linear time, duplicates kept), each is one pass over the answers.
+        c_b = enc.building[compare]
+        c_vy = enc.volunteer[compare].astype(np.int64) * 2 + enc.answer[compare]
+        n_compare = c_b.size
+        self.c_vy_count = np.bincount(c_vy, minlength=2 * self.V).reshape(self.V, 2).astype(float)
+        self.has_compare = bool(n_compare)
+        if self.has_compare:
+            rows = np.concatenate([_flat(c_b, lo1[compare], W), _flat(c_b, hi1[compare], W)])
+            sign = np.concatenate([np.ones(n_compare), -np.ones(n_compare)])
+            self.incidence = incidence_matrix(rows, np.concatenate([c_vy, c_vy]), sign, self.B * W, 2 * self.V)
+            del rows, sign
 
-        self.fixed_idx = np.concatenate([self.nodest_idx, self.compare_idx])
+        self.fixed_idx = self.nodest_idx
         # gather positions into the cumulative posterior (B x W, flattened) for the M-step
         self.m_at_lo1 = self.m_base + self.m_lo1
         self.m_at_hi1 = self.m_base + self.m_hi1
@@ -151,13 +161,9 @@ class _Problem:
         self.n_at_lo1 = _flat(self.n_b, self.n_lo1, W)
         self.n_at_hi1 = _flat(self.n_b, self.n_hi1, W)
         self.n_at_D = _flat(self.n_b, np.full(self.n_b.size, D, np.int64), W)
-        self.c_at_lo1 = _flat(self.c_b, self.c_lo1, W)
-        self.c_at_hi1 = _flat(self.c_b, self.c_hi1, W)
-        self.c_vy_count = np.bincount(self.c_vy, minlength=2 * self.V).reshape(self.V, 2).astype(float)
         self.states = np.arange(self.S, dtype=float)
         self.n_mark_by_image = np.bincount(self.m_hi, minlength=D).astype(float)
         self.has_timeline = bool(n_mark + self.n_b.size)
-        self.has_compare = bool(self.c_b.size)
 
     # ----------------------------------------------------------------------------------------- E-step
     def log_likelihood(self, params: dict[str, np.ndarray]) -> tuple[np.ndarray, float]:
@@ -208,19 +214,22 @@ class _Problem:
             skipped = cum_weight[hi1] - cum_weight[hi1 - self.tail_delta]  # late past every image to the end
             tail = np.log(miss + (1 - miss) * (1 - params["p_early"][tv]) * late**skipped) - np.log(miss)
             weights += [inside, -inside, tail, -tail]
-        if self.c_b.size:
+        compare = None
+        if self.has_compare:
             sens, spec = params["sensitivity"], params["specificity"]
             # [volunteer, answer] -> log P(answer | inside), log P(answer | outside)
-            inside = np.stack([np.log1p(-sens), np.log(sens)], axis=1).ravel()[self.c_vy]
-            outside = np.stack([np.log(spec), np.log1p(-spec)], axis=1).ravel()[self.c_vy]
-            base += float(outside.sum())
-            weights += [inside - outside, outside - inside]
+            inside = np.stack([np.log1p(-sens), np.log(sens)], axis=1)
+            outside = np.stack([np.log(spec), np.log1p(-spec)], axis=1)
+            base += float((self.c_vy_count * outside).sum())
+            compare = self.incidence @ (inside - outside).ravel()
         size = self.B * self.W
         if weights:
             idx = self.fixed_idx if mark_idx is None else np.concatenate([mark_idx, self.fixed_idx])
             const = np.bincount(idx, weights=np.concatenate(weights), minlength=size)
+            if compare is not None:
+                const += compare
         else:
-            const = np.zeros(size)
+            const = compare if compare is not None else np.zeros(size)
         L = np.cumsum(const.reshape(self.B, self.W), axis=1)[:, : self.S]
         if slope_idx is not None:
             slope = np.cumsum(np.bincount(slope_idx, weights=slope_w, minlength=2 * size).reshape(2, self.B, self.W),
@@ -282,8 +291,8 @@ class _Problem:
             stats["early_decay"] = (extra, extra + early)
             self._image_statistics(posterior, C0, at_late, p_late + p_exact)
         if self.has_compare:
-            p_in = C0[self.c_at_hi1] - C0[self.c_at_lo1]
-            inside = count(self.c_vy, p_in, 2 * V).reshape(V, 2)
+            # the transpose's product reads C0 in order and scatters into 2V sums: no transposed copy needed
+            inside = -(self.incidence.T @ C0).reshape(V, 2)  # expected answers whose interval holds the state
             outside = self.c_vy_count - inside
             stats["sensitivity"] = (inside[:, 1], inside.sum(axis=1))
             stats["specificity"] = (outside[:, 0], outside.sum(axis=1))

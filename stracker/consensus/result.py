@@ -36,8 +36,12 @@ def summarize_posterior(enc: EncodedLabels, posterior: np.ndarray) -> pd.DataFra
     dates = enc.image_dates.to_numpy(dtype="datetime64[ns]")
     state = np.argmax(posterior, axis=1)
     start, end = credible_bounds(posterior)
-    pairs = np.unique(enc.building.astype(np.int64) * max(enc.n_volunteers, 1) + enc.volunteer)
-    n_volunteers = np.bincount(pairs // max(enc.n_volunteers, 1), minlength=enc.n_buildings)
+    # distinct volunteers per building: sort the (building, volunteer) keys and count the first of each run
+    # (a sort beats numpy's hash-based unique on millions of integer keys)
+    pairs = np.sort(enc.building.astype(np.int64) * max(enc.n_volunteers, 1) + enc.volunteer)
+    first = np.ones(pairs.size, dtype=bool)
+    first[1:] = pairs[1:] != pairs[:-1]
+    n_volunteers = np.bincount(pairs[first] // max(enc.n_volunteers, 1), minlength=enc.n_buildings)
     table = pd.DataFrame(
         {
             "p_destroyed": 1.0 - posterior[:, D],

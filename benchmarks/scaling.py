@@ -1,0 +1,80 @@
+"""Scaling of the consensus fit from 200,000 to 20 million compare answers: time and peak memory per answer.
+
+The campaign grows as a country-scale one would: answers per building (about 180) and per volunteer (about
+650) stay fixed, so buildings and volunteers grow with the answers. Each size runs in a fresh process so its
+peak memory is its own; the answers are generated as arrays in that process (not timed) and fitted with a
+fixed number of EM iterations, so the time per answer compares like with like.
+
+Targets (2 cores): 20 million answers in under 15 s and 4 GB; time per answer flat within 30% from 200,000 up.
+
+Run: ``python -m benchmarks.scaling [--sizes 2e5 1e6 2e7] [--iterations 10]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+
+from benchmarks._common import peak_rss_mb, report
+
+ANSWERS_PER_BUILDING = 180
+ANSWERS_PER_VOLUNTEER = 650
+DEFAULT_SIZES = (2e5, 5e5, 1e6, 2e6, 5e6, 1e7, 2e7)
+
+
+def run_one(n_answers: int, iterations: int) -> dict:
+    """Generate and fit one size in this process; returns its figures."""
+    import stracker
+    from benchmarks._data import compare_table
+
+    enc, _ = compare_table(
+        n_answers,
+        n_buildings=max(n_answers // ANSWERS_PER_BUILDING, 100),
+        n_volunteers=max(n_answers // ANSWERS_PER_VOLUNTEER, 50),
+    )
+    baseline = peak_rss_mb()
+    start = time.perf_counter()
+    consensus = stracker.aggregate(enc, max_iter=iterations, tol=0.0)
+    seconds = time.perf_counter() - start
+    peak = peak_rss_mb()
+    return {
+        "answers": n_answers,
+        "buildings": enc.n_buildings,
+        "volunteers": enc.n_volunteers,
+        "iterations": consensus.n_iter,
+        "fit_s": round(seconds, 3),
+        "ns_per_answer_iteration": round(seconds / consensus.n_iter / n_answers * 1e9, 2),
+        "peak_rss_mb": round(peak, 1),
+        "fit_bytes_per_answer": round((peak - baseline) * 2**20 / n_answers, 1),
+    }
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sizes", type=float, nargs="+", default=list(DEFAULT_SIZES))
+    parser.add_argument("--iterations", type=int, default=10)
+    parser.add_argument("--one", type=float, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.one:
+        print(json.dumps(run_one(int(args.one), args.iterations)))
+        return []
+    rows = []
+    for size in args.sizes:
+        done = subprocess.run(
+            [sys.executable, "-m", "benchmarks.scaling", "--one", str(size), "--iterations", str(args.iterations)],
+            capture_output=True, text=True, check=True,
+        )
+        rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        print(f"  {int(size):>12,} answers: {rows[-1]['fit_s']} s", file=sys.stderr)
+    first = rows[0]["ns_per_answer_iteration"]
+    for row in rows:
+        row["time_per_answer_vs_smallest"] = round(row["ns_per_answer_iteration"] / first, 3)
+    report("scaling", rows)
+    return rows
+
+
+if __name__ == "__main__":
+    main()
