@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy import special
 
 from stracker.consensus.sparse import incidence_matrix
 from stracker.labels import EncodedLabels
@@ -103,45 +104,52 @@ def dawid_skene_frames(
     # volunteer's answers are then products with it and with its transpose, one pass over the answers each
     incidence = incidence_matrix(task, vy, np.ones(n), T, 2 * V)
 
-    def m_step(probas: np.ndarray) -> np.ndarray:
-        # errors[v, observed, true] = sum of probas[task, true] over v's answers with that observed label
-        errors = (incidence.T @ probas).reshape(V, 2, 2)
+    vy_count = np.bincount(vy, minlength=2 * V).astype(float)
+
+    # Two classes: a frame's posterior is p1 = P(destroyed in the frame), p0 = 1 - p1; 1-D arrays throughout.
+    def m_step(p1: np.ndarray) -> np.ndarray:
+        # errors[v, observed, true] = sum of P(true) over v's answers with that observed label
+        yes = incidence.T @ p1
+        errors = np.stack([vy_count - yes, yes], axis=1).reshape(V, 2, 2)
         errors = np.where(occurs[:, :, None], np.maximum(errors, _EPS), 0.0)
         with np.errstate(invalid="ignore"):  # volunteers who told nothing: 0/0, never read
             return errors / errors.sum(axis=1, keepdims=True)
 
-    def data_term(errors: np.ndarray) -> np.ndarray:
-        # sum over each frame's answers of log errors[v, observed, true], frames x true label
+    def data_term(errors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        # sum over each frame's answers of log errors[v, observed, true], for true = 0 and 1
         with np.errstate(divide="ignore"):
             log_err = np.where(occurs[:, :, None], np.log(np.where(occurs[:, :, None], errors, 1.0)), 0.0)
-        return incidence @ log_err.reshape(2 * V, 2)
+        log_err = log_err.reshape(2 * V, 2)
+        return incidence @ log_err[:, 0], incidence @ log_err[:, 1]
 
-    def e_step(priors: np.ndarray, data: np.ndarray) -> np.ndarray:
-        ll = np.log(np.maximum(priors, _EPS)) + data
-        scaled = np.exp(ll - ll.max(axis=1, keepdims=True))
-        return scaled / scaled.sum(axis=1, keepdims=True)
+    def e_step(priors: np.ndarray, data: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        log_prior = np.log(np.maximum(priors, _EPS))
+        return special.expit((log_prior[1] + data[1]) - (log_prior[0] + data[0]))
 
-    def elbo(probas: np.ndarray, priors: np.ndarray, data: np.ndarray) -> float:
+    def elbo(p1: np.ndarray, priors: np.ndarray, data: tuple[np.ndarray, np.ndarray]) -> float:
         # crowd-kit's bound: the prior is counted once per answer, not once per frame
-        joint = float((probas * data).sum() + (n_per_task @ probas) @ np.log(np.maximum(priors, _EPS)))
-        clipped = np.maximum(probas, _EPS)
-        return (joint - float((np.log(clipped) * clipped).sum())) / n
+        p0 = 1.0 - p1
+        log_prior = np.log(np.maximum(priors, _EPS))
+        joint = float(p0 @ data[0] + p1 @ data[1] + (n_per_task @ p0) * log_prior[0]
+                      + (n_per_task @ p1) * log_prior[1])
+        c0, c1 = np.maximum(p0, _EPS), np.maximum(p1, _EPS)
+        return (joint - float(c0 @ np.log(c0) + c1 @ np.log(c1))) / n
 
-    yes_share = np.bincount(task, weights=y.astype(float), minlength=T) / n_per_task
-    probas = np.stack([1.0 - yes_share, yes_share], axis=1)
-    priors = probas.mean(axis=0)
-    data = data_term(m_step(probas))
+    p1 = np.bincount(task, weights=y.astype(float), minlength=T) / n_per_task  # majority-vote start
+    priors = np.array([1.0 - p1.mean(), p1.mean()])
+    data = data_term(m_step(p1))
     loss, history, used = -np.inf, [], 0
     for used in range(1, n_iter + 1):  # noqa: B007 - reported
-        probas = e_step(priors, data)
-        priors = probas.mean(axis=0)
-        errors = m_step(probas)
+        p1 = e_step(priors, data)
+        priors = np.array([1.0 - p1.mean(), p1.mean()])
+        errors = m_step(p1)
         data = data_term(errors)  # also the next E-step's
-        new_loss = elbo(probas, priors, data)
+        new_loss = elbo(p1, priors, data)
         history.append(new_loss)
         if new_loss - loss < tol:
             break
         loss = new_loss
+    probas = np.stack([1.0 - p1, p1], axis=1)
     probas = np.maximum(probas, _EPS)  # crowd-kit clips its returned probabilities in place, too
 
     frame_b = frame_key // ((S + 1) * (S + 1))
