@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from benchmarks import aggregate, simulate
+from benchmarks import aggregate, quality, scaling, simulate, versus_crowdkit
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -14,9 +14,15 @@ def main(argv: list[str] | None = None) -> None:
     if args.quick:
         simulate.main(["--preset", "small", "--repeat", "1"])
         aggregate.main(["--preset", "small", "--repeat", "1"])
+        scaling.main(["--sizes", "2e4", "5e4", "--iterations", "3"])
+        versus_crowdkit.main(["--answers", "20000", "--iterations", "3", "--repeat", "1"])
+        quality.main(["--preset", "small"])
     else:
         simulate.main([])
         aggregate.main([])
+        scaling.main([])
+        versus_crowdkit.main([])
+        quality.main(["--seeds", "0", "1", "2"])
 
 
 if __name__ == "__main__":

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
-from benchmarks import _common, aggregate, simulate
+from benchmarks import _common, aggregate, quality, scaling, simulate, versus_crowdkit
 
 
 @pytest.fixture(autouse=True)
@@ -29,3 +30,31 @@ def test_aggregate_benchmark_covers_every_method(tmp_path):
     assert by_method["em"]["iterations"] >= 2
     assert by_method["em"]["mae_days"] <= by_method["majority"]["mae_days"]
     assert json.loads((tmp_path / "aggregate_small.json").read_text())["rows"] == rows
+
+
+def test_scaling_benchmark_runs_each_size_in_its_own_process(tmp_path, monkeypatch):
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])  # the child runs `python -m benchmarks.scaling`
+    rows = scaling.main(["--sizes", "2e4", "5e4", "--iterations", "3"])
+    assert [r["answers"] for r in rows] == [20_000, 50_000]
+    assert all(r["iterations"] == 3 and r["fit_s"] > 0 and r["peak_rss_mb"] > 0 for r in rows)
+    assert rows[0]["time_per_answer_vs_smallest"] == 1.0
+    assert json.loads((tmp_path / "scaling.json").read_text())["rows"] == rows
+
+
+def test_versus_crowdkit_agrees_and_reports_ratios(tmp_path):
+    rows = versus_crowdkit.main(["--answers", "20000", "--iterations", "3", "--repeat", "1"])
+    by_method = {r["method"]: r for r in rows}
+    assert by_method["crowd-kit DawidSkene"]["crowdkit_ds_over_this"] == 1.0
+    assert by_method["stracker em"]["iterations"] == 3
+    assert by_method["one em iteration"]["vs_bincount_floor"] > 0
+    # same answers, same iterations: stracker's frame-level Dawid-Skene is crowd-kit's
+    assert by_method["max |stracker - crowd-kit| frame posterior"]["agreement"] < 1e-6
+
+
+def test_quality_benchmark_has_every_method_and_design(tmp_path):
+    rows = quality.main(["--preset", "small"])
+    assert {(r["design"], r["crowd"], r["method"]) for r in rows} == {
+        (d, c, m) for d in ("timeline", "compare") for c in ("preset", "spam")
+        for m in ("em", "majority", "dawid_skene", "oracle")
+    }
+    assert all(0 <= r["ci_coverage"] <= 1 for r in rows)
