@@ -25,6 +25,17 @@ def main(argv: list[str] | None = None) -> list[dict]:
         start = time.perf_counter()
         sim.save(tmp)
         save_seconds = time.perf_counter() - start
+    # the main job end to end, as `stracker simulate` runs it: simulate, save, aggregate, evaluate, write
+    from click.testing import CliRunner
+
+    from stracker.cli import cli
+
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        result = CliRunner().invoke(cli, ["simulate", "--preset", args.preset, "--seed", "0", "--out", tmp, "--json"])
+        end_to_end = time.perf_counter() - start
+        if result.exit_code != 0:
+            raise RuntimeError(result.output)
     s = sim.summary()
     rows = [{
         "preset": args.preset,
@@ -34,6 +45,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         "simulate_s": round(seconds, 3),
         **{f"{stage}_s": round(t, 3) for stage, t in sim.timings.items()},
         "save_s": round(save_seconds, 3),
+        "end_to_end_s": round(end_to_end, 3),
         "peak_rss_mb": round(peak_rss_mb(), 1),
     }]
     report(f"simulate_{args.preset}", rows)
