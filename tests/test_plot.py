@@ -1,0 +1,76 @@
+"""Every figure function returns a non-blank figure of the expected size."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+import stracker
+from stracker import plot
+
+
+@pytest.fixture(scope="module")
+def campaign():
+    sim = stracker.simulate("small", seed=4)
+    return sim, stracker.aggregate(sim.labels, sim.image_dates)
+
+
+def _pixels(fig, dpi=50):
+    canvas = FigureCanvasAgg(fig)
+    fig.set_dpi(dpi)
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[..., :3]
+
+
+def _check(fig, figsize, dpi=50):
+    pixels = _pixels(fig, dpi)
+    assert pixels.shape[:2] == (round(figsize[1] * dpi), round(figsize[0] * dpi))
+    # non-blank: many distinct colours, and not one colour covering nearly everything
+    colours, counts = np.unique(pixels.reshape(-1, 3), axis=0, return_counts=True)
+    assert len(colours) > 20
+    assert counts.max() / counts.sum() < 0.95
+
+
+def test_truth_map(campaign):
+    sim, _ = campaign
+    fig = plot.destruction_map(sim.buildings, figsize=(6, 6))
+    _check(fig, (6, 6))
+    assert any("week" in (ax.get_ylabel() or "") for ax in fig.axes)  # the colour bar legend
+
+
+def test_consensus_map(campaign):
+    sim, consensus = campaign
+    layer = consensus.to_geodataframe(sim.buildings)
+    _check(plot.destruction_map(layer, column="destroyed_by", figsize=(5, 5)), (5, 5))
+
+
+def test_map_of_nothing_destroyed_is_grey_not_an_error(campaign):
+    sim, _ = campaign
+    intact = sim.buildings.assign(destroyed_on=np.datetime64("NaT"))
+    _check(plot.destruction_map(intact, figsize=(4, 4)), (4, 4))
+
+
+def test_timeline(campaign):
+    sim, consensus = campaign
+    fig = plot.destruction_timeline(sim.truth, consensus, figsize=(8, 3))
+    _check(fig, (8, 3))
+    bars = [p for p in fig.axes[0].patches]
+    heights = sum(b.get_height() for b in bars)
+    # every destroyed building counted once per series
+    assert heights == sim.truth.notna().sum() + consensus.buildings["destroyed_by"].notna().sum()
+
+
+def test_calibration(campaign):
+    sim, consensus = campaign
+    fig = plot.calibration(consensus, sim.truth, figsize=(8, 4))
+    _check(fig, (8, 4))
+    coverage = fig.axes[1].lines[1].get_ydata()
+    assert np.all(np.diff(coverage) >= 0)  # a larger interval covers at least as much
+
+
+def test_volunteers(campaign):
+    _, consensus = campaign
+    fig = plot.volunteer_reliability(consensus, figsize=(6, 4))
+    _check(fig, (6, 4))
+    assert len(fig.axes[0].collections[0].get_offsets()) == len(consensus.volunteers)
