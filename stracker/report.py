@@ -1,0 +1,128 @@
+"""The campaign report: PNG figures and one self-contained HTML page summarising a simulated campaign.
+
+The page uses no external scripts, styles or fonts; it references only the PNG files written beside it.
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import pandas as pd
+
+from stracker._io import atomic_path
+from stracker.consensus.result import Consensus
+from stracker.evaluation import evaluate
+from stracker.simulation import Simulation
+
+__all__ = ["REPORT_FIGURES", "write_report"]
+
+REPORT_FIGURES = {
+    "map_truth.png": "True destruction, by week",
+    "map_consensus.png": "Consensus destruction (most probable interval's end), by week",
+    "timeline.png": "Buildings destroyed per week: truth and consensus",
+    "calibration.png": "Calibration of P(destroyed) and coverage of the credible intervals",
+    "volunteers.png": "Volunteers: estimated reliability against activity",
+}
+"""PNG files of the report and their captions."""
+
+_STYLE = """
+body { font-family: sans-serif; max-width: 1000px; margin: 2em auto; color: #222; line-height: 1.4; }
+h1 { font-size: 1.6em; } h2 { font-size: 1.2em; margin-top: 2em; }
+table { border-collapse: collapse; margin: 1em 0; } td, th { padding: 0.2em 0.8em; border-bottom: 1px solid #ddd; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+figure { margin: 1.5em 0; } img { max-width: 100%; border: 1px solid #eee; } figcaption { color: #555; }
+"""
+
+
+def _table(rows: list[tuple[str, str]], header: tuple[str, str]) -> str:
+    body = "".join(
+        f"<tr><td>{html.escape(k)}</td><td class='num'>{html.escape(v)}</td></tr>" for k, v in rows
+    )
+    return f"<table><tr><th>{html.escape(header[0])}</th><th>{html.escape(header[1])}</th></tr>{body}</table>"
+
+
+def write_report(
+    directory: str | Path,
+    simulation: Simulation,
+    consensus: Consensus,
+    evaluation: pd.DataFrame | None = None,
+    dpi: int = 110,
+) -> Path:
+    """Write the figures and ``report.html`` into ``directory``; returns the page's path.
+
+    Parameters
+    ----------
+    directory : path
+        Where to write (created if needed); files are replaced atomically.
+    simulation : Simulation
+    consensus : Consensus
+        The aggregate of ``simulation.labels``.
+    evaluation : pandas.DataFrame, optional
+        From :func:`stracker.evaluate`; computed if not given.
+    dpi : int
+        Resolution of the PNGs.
+
+    Examples
+    --------
+    >>> import tempfile, stracker
+    >>> from stracker.report import write_report
+    >>> sim = stracker.simulate("small")
+    >>> page = write_report(tempfile.mkdtemp(), sim, stracker.aggregate(sim.labels, sim.image_dates))
+    >>> page.name, (page.parent / "timeline.png").exists()
+    ('report.html', True)
+    """
+    from stracker import plot
+
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    if evaluation is None:
+        evaluation = evaluate(consensus, simulation.truth)
+    figures = {
+        "map_truth.png": plot.destruction_map(simulation.buildings, "destroyed_on", title="Truth"),
+        "map_consensus.png": plot.destruction_map(consensus.to_geodataframe(simulation.buildings), "destroyed_by",
+                                                  title="Consensus"),
+        "timeline.png": plot.destruction_timeline(simulation.truth, consensus),
+        "calibration.png": plot.calibration(consensus, simulation.truth),
+        "volunteers.png": plot.volunteer_reliability(consensus),
+    }
+    for name, fig in figures.items():
+        with atomic_path(out / name) as tmp:
+            fig.savefig(tmp, dpi=dpi, format="png")
+    summary = simulation.summary()
+    scale = [
+        ("buildings", f"{summary['buildings']:,}"),
+        ("destroyed (truth)", f"{summary['destroyed']:,}"),
+        ("satellite images", f"{summary['images']:,}"),
+        ("volunteers", f"{summary['volunteers']:,}"),
+        ("countries", f"{summary['countries']:,}"),
+        ("answers", f"{summary['answers']:,}"),
+        ("frames viewed", f"{summary['frames_viewed']:,}"),
+        ("task design", str(summary["design"])),
+    ]
+    metrics = [
+        (f"{metric} ({unit})", f"{value:,.0f}" if unit == "count" else f"{value:.4f}")
+        for metric, value, unit in evaluation.itertuples(index=False)
+    ]
+    figure_html = "".join(
+        f"<figure><img src='{name}' alt='{html.escape(caption)}'>"
+        f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+        for name, caption in REPORT_FIGURES.items()
+    )
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>stracker campaign report: {html.escape(str(summary['preset']))}, seed {summary['seed']}</title>
+<style>{_STYLE}</style></head>
+<body>
+<h1>Campaign report: {html.escape(str(summary['preset']))} preset, seed {summary['seed']}</h1>
+<p>A simulated Strike Trackers campaign: volunteers dated the destruction of buildings from satellite images;
+stracker aggregated their answers ({html.escape(consensus.method)}, {consensus.n_iter} iterations) into a
+destruction date per building, compared here with the simulated truth.</p>
+<h2>Scale</h2>{_table(scale, ("", "count"))}
+<h2>Evaluation</h2>{_table(metrics, ("metric", "value"))}
+<h2>Figures</h2>{figure_html}
+</body></html>
+"""
+    with atomic_path(out / "report.html") as tmp:
+        tmp.write_text(page, encoding="utf-8")
+    return out / "report.html"
