@@ -14,7 +14,7 @@ from stracker.crowd.volunteers import clashing
 from stracker.errors import ScenarioError
 from stracker.scenario import CrowdScenario, ImageryScenario, TaskScenario
 
-__all__ = ["compare_answers", "timeline_answers"]
+__all__ = ["answer_questions", "compare_answers", "timeline_answers"]
 
 _RANDOM = 2  # position of 'random' in VOLUNTEER_KINDS
 
@@ -166,10 +166,7 @@ def compare_answers(
     "was it destroyed between image a and image b?" (or "is it destroyed in image b?") with yes, no or
     can't tell (a hidden frame).
 
-    Image pairs are drawn at random. A volunteer answers yes to a true change with ``sensitivity`` and no to
-    no change with ``specificity``, both pulled towards a coin flip under partial cloud; random volunteers
-    flip a coin; adversarial ones answer the opposite (their stored parameters are already inverted).
-    ``frames_viewed`` is 2 per comparison, 1 per single-image question.
+    Image pairs are drawn at random and answered by :func:`answer_questions`.
     """
     q = tasks.questions_per_volunteer
     building = np.repeat(building, q)
@@ -187,6 +184,31 @@ def compare_answers(
         raise ScenarioError(
             f"cannot ask {q} distinct questions about a building with {D} images; lower questions_per_volunteer"
         )
+    return answer_questions(building, volunteer, lo, hi, true_state, vis, volunteers, dates, imagery, crowd, rng)
+
+
+def answer_questions(
+    building: np.ndarray,
+    volunteer: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    true_state: np.ndarray,
+    vis: np.ndarray,
+    volunteers: pd.DataFrame,
+    dates: np.ndarray,
+    imagery: ImageryScenario,
+    crowd: CrowdScenario,
+    rng: np.random.Generator,
+) -> pd.DataFrame:
+    """Volunteers answer given questions "was it destroyed after image lo and by image hi?" (lo = -1: "is it
+    destroyed in image hi?"), as a compare label table.
+
+    A volunteer answers yes to a true change with ``sensitivity`` and no to no change with ``specificity``,
+    both pulled towards a coin flip under partial cloud; a hidden frame gives can't tell. Random volunteers
+    flip a coin and adversarial ones answer the opposite (their stored parameters already say so).
+    ``frames_viewed`` is 2 per comparison, 1 per single-image question.
+    """
+    n = building.size
     k = true_state[building]
     changed = (lo < k) & (k <= hi)
     v_after = vis[building, hi]
