@@ -50,7 +50,8 @@ def aggregate(
     volunteer_params : pandas.DataFrame, optional
         Known volunteer parameters indexed by volunteer_id (columns among ``p_late``, ``p_early``,
         ``early_decay``, ``p_miss``, ``p_false``, ``sensitivity``, ``specificity``). With them the volunteer
-        parameters are not fitted (unless ``fit_volunteers=True``, which uses them as the starting point);
+        parameters are not fitted (unless ``fit_volunteers=True``, which uses them as the starting point, and
+        volunteers missing from them start at the defaults);
         with the simulator's true parameters and prior this is the oracle posterior.
     fit_volunteers : bool, optional
         Whether to fit volunteer parameters; default: only when ``volunteer_params`` is not given.
@@ -146,9 +147,10 @@ def aggregate(
             frames=frames_out,
         )
 
-    start = resolve_params(volunteer_params, enc.volunteer_ids)
     if fit_volunteers is None:
         fit_volunteers = volunteer_params is None
+    # fitting from given parameters is a warm start: volunteers new to the table start at the defaults
+    start = resolve_params(volunteer_params, enc.volunteer_ids, allow_missing=fit_volunteers)
     fit = fit_em(enc, params=start, fit_volunteers=fit_volunteers, prior=prior, shrinkage=shrinkage,
                  max_iter=max_iter, tol=tol)
     return Consensus(

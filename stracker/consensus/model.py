@@ -424,9 +424,12 @@ def duration_prior(image_dates: pd.DatetimeIndex) -> np.ndarray:
 
 
 def resolve_params(
-    volunteer_params: pd.DataFrame | None, volunteer_ids: pd.Index
+    volunteer_params: pd.DataFrame | None, volunteer_ids: pd.Index, allow_missing: bool = False
 ) -> dict[str, np.ndarray]:
-    """Per-volunteer parameter arrays (in code order) from a table indexed by volunteer_id, or defaults."""
+    """Per-volunteer parameter arrays (in code order) from a table indexed by volunteer_id, or defaults.
+
+    With ``allow_missing`` (a warm start), volunteers absent from the table start at the defaults.
+    """
     V = len(volunteer_ids)
     params = {name: np.full(V, value) for name, value in DEFAULT_PARAMS.items()}
     if volunteer_params is None:
@@ -437,7 +440,7 @@ def resolve_params(
     if not set(PARAM_NAMES) & set(volunteer_params.columns):
         raise LabelsError(f"volunteer_params has none of the parameter columns {list(PARAM_NAMES)}.")
     missing = volunteer_ids.difference(volunteer_params.index)
-    if len(missing):
+    if len(missing) and not allow_missing:
         raise LabelsError(
             f"volunteer_params lacks {len(missing)} volunteer(s) of the labels, e.g. {missing[:5].tolist()}; "
             "give parameters for every volunteer who answered."
@@ -446,9 +449,10 @@ def resolve_params(
     for name in PARAM_NAMES:
         if name in table.columns:
             values = table[name].to_numpy(dtype=float)
-            if np.isnan(values).any() or (values < 0).any() or (values > 1).any():
+            known = volunteer_ids.isin(volunteer_params.index)
+            if np.isnan(values[known]).any() or (values[known] < 0).any() or (values[known] > 1).any():
                 raise LabelsError(f"volunteer_params[{name!r}] must be probabilities in [0, 1].")
-            params[name] = np.clip(values, _CLIP, 1 - _CLIP)
+            params[name][known] = np.clip(values[known], _CLIP, 1 - _CLIP)
     return params
 
 
