@@ -60,7 +60,8 @@ def bisection_questions(
     """Probabilistic bisection: the question (lo, hi] splitting each building's posterior at its median.
 
     ``hi`` is the image at the split nearest the posterior median (the upper edge of the median state or of
-    the state below it, whichever halves the mass better; the last image when the split is "intact"); ``lo`` is the image just before the building's ``mass`` credible range (-1: a single image).
+    the state below it, whichever halves the mass better; the last image when the split is "intact");
+    ``lo`` is the image just before the building's ``mass`` credible range (-1: a single image).
     Images marked ``unusable`` for a building (buildings x images; e.g. answered "can't tell" before) are
     avoided: ``hi`` moves to the nearest usable image, ``lo`` to the nearest usable one below it.
 
