@@ -39,6 +39,7 @@ __all__ = [
     "bisection_questions",
     "expected_information_gain",
     "infogain_questions",
+    "most_reliable_first",
     "retired",
     "run_adaptive",
 ]
@@ -123,6 +124,17 @@ def infogain_questions(
         gain = np.where(unusable, -1.0, gain)
     hi = np.argmax(gain, axis=1)
     return np.full(hi.size, -1, dtype=np.int64), hi.astype(np.int64), gain[np.arange(hi.size), hi]
+
+
+def most_reliable_first(reliability: np.ndarray) -> np.ndarray:
+    """Order of a round's volunteers, most reliable first, to match buildings sorted by falling entropy.
+
+    Examples
+    --------
+    >>> most_reliable_first(np.array([0.6, 0.9, 0.75])).tolist()
+    [1, 2, 0]
+    """
+    return np.argsort(-reliability, kind="stable")
 
 
 def retired(posterior: np.ndarray, mass: float = 0.9, intact_confidence: float = 0.95) -> np.ndarray:
@@ -244,9 +256,8 @@ def run_adaptive(
         order = np.argsort(-entropy, kind="stable")
         active = active[order]
         volunteer = _draw_volunteers(active.size, activity, rng)
-        if design == "infogain":  # reliable volunteers to the most uncertain buildings
-            reliability = (sens + spec)[volunteer]
-            volunteer = volunteer[np.argsort(-reliability, kind="stable")]
+        if design == "infogain":  # buildings are in falling entropy: the most reliable volunteers go first
+            volunteer = volunteer[most_reliable_first((sens + spec)[volunteer] / 2)]
         for _ in range(50):  # nobody sees a building twice: redraw clashing slots, in rounds
             key = active.astype(np.int64) * V + volunteer
             clash = np.union1d(np.flatnonzero(np.isin(key, seen)), clashing(key))
