@@ -1,0 +1,78 @@
+"""Frames viewed against dating accuracy: timeline, random compare, bisection and information-gain designs.
+
+The timeline design is Strike Trackers' (each building scanned by k volunteers, k = 1..7); the adaptive
+designs run in rounds on the same simulated world (:func:`stracker.tasking.run_adaptive`) and their accuracy
+is recorded after every round, so one campaign per design traces its whole curve. Writes a figure
+(``results/adaptive_<preset>.png``) beside the JSON.
+
+Target: the accuracy of the timeline design with at most a quarter of its frames viewed.
+
+Run: ``python -m benchmarks.adaptive [--preset raqqa] [--budget 600000] [--retire-mass 0.95]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import warnings
+
+from benchmarks._common import RESULTS, report
+
+METRICS = ("mae_days", "state_accuracy", "ci_coverage", "f1")
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--preset", default="raqqa", choices=["raqqa", "small"])
+    parser.add_argument("--budget", type=float, default=None, help="frames for the adaptive designs")
+    parser.add_argument("--retire-mass", type=float, default=0.95)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+
+    import stracker
+    from stracker.scenario import Scenario
+    from stracker.tasking import DESIGNS, run_adaptive
+
+    base = Scenario.preset(args.preset, seed=args.seed)
+    rows = []
+    for k in range(1, base.tasks.volunteers_per_building + 1):
+        sim = stracker.simulate(base.replace(tasks={"volunteers_per_building": k}))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            consensus = stracker.aggregate(sim.labels, sim.image_dates)
+        m = stracker.evaluate(consensus, sim.truth).set_index("metric")["value"]
+        rows.append({"design": "timeline", "step": k, "frames_viewed": int(sim.labels["frames_viewed"].sum()),
+                     **{key: round(float(m[key]), 4) for key in METRICS}})
+    timeline_frames = rows[-1]["frames_viewed"]
+    budget = int(args.budget or timeline_frames * 0.3)
+    for design in DESIGNS:
+        campaign = run_adaptive(sim, design, budget=budget, seed=args.seed, retire_mass=args.retire_mass)
+        for entry in campaign.history.to_dict("records"):
+            rows.append({"design": design, "step": int(entry["round"]), "frames_viewed": int(entry["frames_viewed"]),
+                         **{key: round(float(entry[key]), 4) for key in METRICS}})
+    path = report(f"adaptive_{args.preset}", rows)
+    _figure(rows, timeline_frames, path.with_suffix(".png"))
+    return rows
+
+
+def _figure(rows: list[dict], timeline_frames: int, path) -> None:
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(12, 4), layout="constrained")
+    axes = fig.subplots(1, 3)
+    for ax, metric, label in zip(axes, ("mae_days", "state_accuracy", "ci_coverage"),
+                                 ("mean date error (days)", "exact state", "90% interval coverage"), strict=True):
+        for design in dict.fromkeys(r["design"] for r in rows):
+            points = [(r["frames_viewed"], r[metric]) for r in rows if r["design"] == design]
+            ax.plot(*zip(*points, strict=True), marker="o" if design == "timeline" else None, label=design)
+        ax.axvline(timeline_frames / 4, color="#999999", linestyle=":", label="a quarter of the timeline's")
+        ax.set(xscale="log", xlabel="frames viewed", ylabel=label)
+        if metric == "mae_days":
+            ax.set_yscale("log")
+    axes[0].legend(fontsize=8)
+    fig.savefig(path, dpi=100)
+    print(f"-> {path}")
+
+
+if __name__ == "__main__":
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    main()
