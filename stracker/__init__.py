@@ -5,26 +5,44 @@ The public API:
 * :func:`simulate` and :class:`Simulation`: a seeded Strike Trackers campaign (footprints, destruction,
   imagery, volunteers, answers);
 * :func:`aggregate` and :class:`Consensus`: calibrated consensus destruction dates from any label table;
-* :func:`evaluate`: metrics of a consensus against ground truth.
+* :func:`evaluate`: metrics of a consensus against ground truth;
+* :func:`read_labels`, :func:`read_footprints`, :func:`read_consensus` and :meth:`Consensus.to_file`: real files
+  in and out (CSV, Parquet, GeoPackage, GeoParquet and whatever else GDAL reads), see :mod:`stracker.io`.
 """
 
 from stracker.consensus import Consensus, aggregate
-from stracker.errors import LabelsError, ScenarioError, StrackerError
+from stracker.errors import (
+    FileFormatError,
+    FootprintsError,
+    LabelsError,
+    OutputExistsError,
+    ScenarioError,
+    StrackerError,
+    UnmatchedBuildingsError,
+)
 from stracker.evaluation import evaluate
+from stracker.io import read_consensus, read_footprints, read_labels
 from stracker.labels import encode_labels
 from stracker.scenario import Scenario
 from stracker.simulation import Simulation, simulate
 
 __all__ = [
     "Consensus",
+    "FileFormatError",
+    "FootprintsError",
     "LabelsError",
+    "OutputExistsError",
     "Scenario",
     "ScenarioError",
     "Simulation",
     "StrackerError",
+    "UnmatchedBuildingsError",
     "aggregate",
     "encode_labels",
     "evaluate",
+    "read_consensus",
+    "read_footprints",
+    "read_labels",
     "simulate",
 ]
 __version__ = "0.1.0"

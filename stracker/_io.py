@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["atomic_path", "write_geopackage"]
+__all__ = ["atomic_path", "write_geopackage", "write_layers"]
 
 # GDAL stamps a GeoPackage with the time of writing; a fixed stamp keeps the same data byte-identical.
 _GPKG_TIMESTAMP = "2017-10-17T00:00:00Z"
+# GeoPackage 1.2 holds everything stracker writes and opens without a warning in older GDAL (QGIS LTR, Debian's
+# ogrinfo); newer GDAL would stamp 1.4 by default.
+_GPKG_VERSION = "1.2"
 
 
 @contextmanager
@@ -32,14 +35,30 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
                 leftover.unlink()
 
 
-def write_geopackage(frame: object, target: str | Path, layer: str) -> None:
-    """Write a GeoDataFrame as one layer of a new GeoPackage, atomically and reproducibly (fixed timestamp)."""
+def write_layers(
+    target: str | Path,
+    layers: Mapping[str, object],
+    layer_metadata: Mapping[str, Mapping[str, str]] | None = None,
+) -> None:
+    """Write frames as the layers of a new GeoPackage, atomically and reproducibly (fixed timestamp).
+
+    GeoDataFrames become spatial layers (CRS kept); plain DataFrames become attribute tables. datetime64
+    columns become DateTime fields. ``layer_metadata`` maps a layer name to key/value strings stored with it.
+    """
     import pyogrio
 
     previous = pyogrio.get_gdal_config_option("OGR_CURRENT_DATE")
     pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": _GPKG_TIMESTAMP})
     try:
         with atomic_path(target) as tmp:
-            frame.to_file(tmp, layer=layer, driver="GPKG", engine="pyogrio")
+            for name, frame in layers.items():
+                meta = (layer_metadata or {}).get(name)
+                pyogrio.write_dataframe(frame, tmp, layer=name, driver="GPKG", layer_metadata=meta,
+                                        dataset_options={"VERSION": _GPKG_VERSION})
     finally:
         pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": previous})
+
+
+def write_geopackage(frame: object, target: str | Path, layer: str) -> None:
+    """Write a GeoDataFrame as one layer of a new GeoPackage, atomically and reproducibly (fixed timestamp)."""
+    write_layers(target, {layer: frame})

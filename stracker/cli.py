@@ -9,13 +9,17 @@ from __future__ import annotations
 import json
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
 import click
 import pandas as pd
 
-from stracker.errors import StrackerError
+from stracker._io import atomic_path
+from stracker.consensus.aggregate import METHODS
+from stracker.errors import OutputExistsError, StrackerError, StrackerWarning
+from stracker.labels import TASKS
 
 __all__ = ["main"]
 
@@ -47,6 +51,9 @@ def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
     Examples:
       stracker simulate --preset raqqa --seed 0 --out results/raqqa
       stracker simulate --preset small --design compare --out /tmp/small --json
+      stracker aggregate answers.csv --footprints buildings.gpkg --out consensus.gpkg
+      stracker evaluate consensus.gpkg truth.csv
+      stracker info consensus.gpkg
     """
     ctx.obj = {"verbosity": -1 if quiet else verbose}
 
@@ -87,7 +94,6 @@ def simulate(obj: dict[str, Any], preset: str, seed: int, design: str | None, ou
       stracker simulate --preset small --seed 3 --out /tmp/small --overwrite --json
     """
     import stracker
-    from stracker._io import atomic_path, write_geopackage
     from stracker.scenario import Scenario
     from stracker.simulation import SIMULATION_FILES
     from stracker.simulation import simulate as run_simulation
@@ -114,8 +120,7 @@ def simulate(obj: dict[str, Any], preset: str, seed: int, design: str | None, ou
             click.echo("aggregating answers (EM) ...", err=True)
         consensus = stracker.aggregate(sim.labels, sim.image_dates)
         table = stracker.evaluate(consensus, sim.truth)
-        layer = consensus.to_geodataframe(sim.buildings)
-        write_geopackage(layer, out_dir / "consensus.gpkg", layer="buildings")
+        consensus.to_file(out_dir / "consensus.gpkg", sim.buildings, images=sim.images, overwrite=True)
         with atomic_path(out_dir / "consensus_volunteers.parquet") as tmp:
             consensus.volunteers.to_parquet(tmp)
         with atomic_path(out_dir / "evaluation.csv") as tmp:
@@ -138,6 +143,226 @@ def simulate(obj: dict[str, Any], preset: str, seed: int, design: str | None, ou
             click.echo(f"consensus: {c['iterations']} EM iterations, converged={c['converged']}")
             click.echo(_evaluation_text(table))
         click.echo(f"results in {out_dir}/")
+
+
+def _outputs_free(paths: list[Path], overwrite: bool) -> None:
+    """Refuse to clobber: every output that exists needs --overwrite."""
+    existing = [str(p) for p in paths if p.exists()]
+    if existing and not overwrite:
+        raise OutputExistsError(f"{', '.join(existing)} exists; pass --overwrite or choose another --out.")
+
+
+def _stages(label: str, steps: list[str], hidden: bool) -> Any:
+    """A progress bar over named steps, on stderr; hidden with -q or --json, and when stderr is not a terminal
+    (a log or a pipe gets the result lines, not a bar's remains)."""
+    return click.progressbar(length=len(steps), label=label, file=sys.stderr, hidden=hidden or not sys.stderr.isatty(),
+                             item_show_func=lambda step: step)
+
+
+def _echo_warnings(caught: list[warnings.WarningMessage], quiet: bool) -> list[str]:
+    """The package's warnings as one line each on stderr (not Python's two-line format); returned for --json."""
+    messages = [str(w.message) for w in caught]
+    if not quiet:
+        for message in messages:
+            click.echo(f"stracker: warning: {message}", err=True)
+    return messages
+
+
+_FOOTPRINT_HELP = "GeoPackage, GeoJSON, Shapefile, FlatGeobuf, GeoParquet or anything else GDAL reads"
+
+
+@cli.command("aggregate")
+@click.argument("labels_path", metavar="LABELS", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--footprints", "footprints_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help=f"Building footprints to join the consensus onto ({_FOOTPRINT_HELP}).")
+@click.option("--layer", default=None, help="Layer of a multi-layer footprint file (default: 'buildings' or the "
+              "only one).")
+@click.option("--id-column", default="building_id", show_default=True,
+              help="The footprints' building id column (matched to the answers' building_id).")
+@click.option("--images", "images_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The image catalogue: CSV or Parquet with an image_date column (default: the dates in LABELS).")
+@click.option("--method", type=click.Choice(METHODS), default="em", show_default=True,
+              help="em: the full model; majority and dawid_skene: baselines.")
+@click.option("--task", type=click.Choice(TASKS), default=None,
+              help="Task kind of every answer, for a table without a task column.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Output: OUT.gpkg (layers buildings, volunteers, images, states) or OUT.parquet (GeoParquet "
+              "and OUT.volunteers/.images/.states.parquet).")
+@click.option("--on-unknown", type=click.Choice(["error", "report"]), default="error", show_default=True,
+              help="Answers for buildings missing from --footprints: stop, or write them to OUT.rejected.csv and "
+              "go on.")
+@click.option("--overwrite", is_flag=True, help="Replace existing output files.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
+@click.pass_obj
+def aggregate_command(obj: dict[str, Any], labels_path: Path, footprints_path: Path | None, layer: str | None,
+                      id_column: str, images_path: Path | None, method: str, task: str | None, out: Path,
+                      on_unknown: str, overwrite: bool, as_json: bool) -> None:
+    """Aggregate volunteer answers (LABELS: CSV or Parquet) into consensus destruction dates.
+
+    LABELS has one row per answer: building_id, volunteer_id, before, after, destroyed and task (or --task).
+    CSV may use , ; tab or | and start with a byte-order mark; id columns of plain whole numbers are read as
+    integers, others as text, in LABELS and --footprints alike. Every footprint is kept (n_labels 0 where
+    nobody answered); answers about buildings without a footprint stop the run, or with --on-unknown report
+    are written to OUT.rejected.csv beside OUT.
+
+    \b
+    Examples:
+      stracker aggregate answers.csv --footprints buildings.gpkg --out consensus.gpkg
+      stracker aggregate answers.parquet --images images.csv --method dawid_skene --out consensus.parquet
+      stracker aggregate answers.csv --footprints osm.geojson --on-unknown report --out c.gpkg --json
+    """
+    import stracker
+    from stracker.io import consensus_outputs, read_footprints, read_images
+
+    quiet = obj["verbosity"] < 0 or as_json
+    rejected_path = out.with_name(f"{out.stem}.rejected.csv")
+    targets = consensus_outputs(out)
+    _outputs_free(targets + ([rejected_path] if on_unknown == "report" else []), overwrite)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    steps = ["labels", "footprints", "images", "aggregate", "write"]
+    with warnings.catch_warnings(record=True) as caught, _stages("aggregating", steps, quiet) as bar:
+        warnings.simplefilter("always", StrackerWarning)
+        labels = stracker.read_labels(labels_path)
+        bar.update(1, "footprints")
+        footprints = read_footprints(footprints_path, layer=layer, id_column=id_column) if footprints_path else None
+        bar.update(1, "images")
+        images = read_images(images_path) if images_path else None
+        bar.update(1, "aggregate")
+        consensus = stracker.aggregate(labels, None if images is None else images["image_date"], method=method,
+                                       task=task)
+        bar.update(1, "write")
+        layer_out = consensus.to_file(out, footprints, images=images, on=id_column, on_unknown=on_unknown,
+                                      overwrite=overwrite)
+        bar.update(1, "done")
+    notes = _echo_warnings([w for w in caught if issubclass(w.category, StrackerWarning)], quiet)
+    unmatched = layer_out.attrs.get("unmatched_building_ids", [])
+    rejected_rows = labels[labels["building_id"].isin(unmatched)]
+    if len(rejected_rows):
+        with atomic_path(rejected_path) as tmp:
+            rejected_rows.to_csv(tmp, date_format="%Y-%m-%d")
+    elif rejected_path.exists() and overwrite:
+        rejected_path.unlink()  # from an earlier run: it no longer describes OUT
+    summary: dict[str, Any] = {
+        "labels": str(labels_path),
+        "answers": len(labels),
+        "consensus": consensus.summary(),
+        "out": [str(p) for p in targets],
+        "buildings_in_layer": len(layer_out),
+        "unmatched_buildings": [_json_id(x) for x in unmatched],
+        "rejected_rows": len(rejected_rows),
+        "rejected_file": str(rejected_path) if len(rejected_rows) else None,
+        "warnings": notes,
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+    if footprints is not None:
+        summary["footprints"] = {"path": str(footprints_path), "features": len(footprints),
+                                 "crs": footprints.crs.to_string()}
+    if as_json:
+        click.echo(json.dumps(summary))
+        return
+    if obj["verbosity"] >= 0:
+        c = summary["consensus"]
+        click.echo(f"{len(labels):,} answers about {c['buildings']:,} buildings from {c['volunteers']:,} volunteers, "
+                   f"{c['images']} images; method {c['method']}, {c['iterations']} iterations, "
+                   f"{c['destroyed']:,} buildings destroyed (p >= 0.5)")
+        if len(rejected_rows):
+            click.echo(f"{len(unmatched)} building(s) with answers are not in the footprints: their "
+                       f"{len(rejected_rows)} answer(s) are in {rejected_path}")
+        click.echo(f"wrote {', '.join(summary['out'])}")
+
+
+def _json_id(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
+
+
+@cli.command("evaluate")
+@click.argument("consensus_path", metavar="CONSENSUS", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("truth_path", metavar="TRUTH", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--layer", default=None, help="Layer of a multi-layer TRUTH file (default: 'buildings' or the "
+              "only one).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the metrics as CSV (metric, value, unit).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --out.")
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics as a JSON object on stdout.")
+@click.pass_obj
+def evaluate_command(obj: dict[str, Any], consensus_path: Path, truth_path: Path, layer: str | None,
+                     out: Path | None, overwrite: bool, as_json: bool) -> None:
+    """Score a consensus file against ground truth.
+
+    CONSENSUS is a file written by `stracker aggregate` or `stracker simulate` (.gpkg or .parquet). TRUTH is a
+    footprint file or a table (CSV, Parquet) with building_id and destroyed_on (empty: never destroyed).
+
+    \b
+    Examples:
+      stracker evaluate results/raqqa/consensus.gpkg results/raqqa/buildings.gpkg
+      stracker evaluate consensus.parquet truth.csv --out metrics.csv --json
+    """
+    import stracker
+    from stracker.io import read_truth
+
+    if out is not None:
+        _outputs_free([out], overwrite)
+    consensus = stracker.read_consensus(consensus_path)
+    table = stracker.evaluate(consensus, read_truth(truth_path, layer=layer))
+    if out is not None:
+        with atomic_path(out) as tmp:
+            table.to_csv(tmp, index=False)
+    if as_json:
+        click.echo(json.dumps({"consensus": str(consensus_path), "truth": str(truth_path),
+                               "metrics": dict(zip(table["metric"], table["value"].astype(float), strict=True))}))
+        return
+    click.echo(_evaluation_text(table))
+
+
+@cli.command("info")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the description as a JSON object on stdout.")
+@click.pass_obj
+def info_command(obj: dict[str, Any], path: Path, as_json: bool) -> None:
+    """Say what PATH is: labels, footprints, a consensus file or a simulation folder; its layers, CRS, counts
+    and date range.
+
+    \b
+    Examples:
+      stracker info answers.csv
+      stracker info results/raqqa
+      stracker info results/raqqa/consensus.gpkg --json
+    """
+    from stracker.io import describe
+
+    info = describe(path)
+    if as_json:
+        click.echo(json.dumps(info, default=str))
+        return
+    click.echo(_info_text(info, detail=obj["verbosity"] > 0))
+
+
+def _info_text(info: dict[str, Any], detail: bool, indent: str = "") -> str:
+    """key: value lines; layers one per line (their fields with -v)."""
+    lines = []
+    for key, value in info.items():
+        if key == "layers":
+            for layer in value:
+                line = (f"{indent}layer {layer['name']}: {layer['geometry'] or 'no geometry'}, "
+                        f"{layer['features']:,} features, CRS {layer['crs'] or 'none'}")
+                if layer.get("date_range"):
+                    line += f", dates {layer['date_range'][0]} .. {layer['date_range'][1]}"
+                lines.append(line)
+                if detail:
+                    lines.extend(f"{indent}    {name}: {kind}" for name, kind in layer["fields"].items())
+        elif isinstance(value, dict):
+            lines.append(f"{indent}{key}:")
+            lines.append(_info_text(value, detail, indent + "  "))
+        elif key == "columns" and not detail:
+            lines.append(f"{indent}columns: {len(value)} ({', '.join(value[:8])}{', ...' if len(value) > 8 else ''})")
+        elif key == "date_range" and value:
+            lines.append(f"{indent}date range: {value[0]} .. {value[1]}")
+        elif key in ("files", "fields") and not detail:
+            continue
+        else:
+            lines.append(f"{indent}{key}: {value}")
+    return "\n".join(lines)
 
 
 def main() -> None:

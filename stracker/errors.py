@@ -8,11 +8,14 @@ from __future__ import annotations
 
 __all__ = [
     "DuplicateAnswersWarning",
+    "FileFormatError",
     "FootprintsError",
     "LabelsError",
+    "OutputExistsError",
     "ScenarioError",
     "StrackerError",
     "StrackerWarning",
+    "UnmatchedBuildingsError",
 ]
 
 
@@ -30,6 +33,28 @@ class ScenarioError(StrackerError, ValueError):
 
 class FootprintsError(StrackerError, ValueError):
     """A footprint layer cannot be used (ids, geometry, CRS)."""
+
+
+class UnmatchedBuildingsError(FootprintsError):
+    """Answers refer to buildings that the footprint layer lacks.
+
+    Attributes
+    ----------
+    building_ids : list
+        Every building id with answers but no footprint.
+    """
+
+    def __init__(self, message: str, building_ids: list | None = None) -> None:
+        super().__init__(message)
+        self.building_ids = list(building_ids or [])
+
+
+class FileFormatError(StrackerError, ValueError):
+    """A file cannot be read as what it should be: unknown format, unreadable, empty, or missing a part."""
+
+
+class OutputExistsError(StrackerError, FileExistsError):
+    """An output file exists already and overwriting was not asked for."""
 
 
 class StrackerWarning(UserWarning):

@@ -29,6 +29,7 @@ Examples
 from __future__ import annotations
 
 import warnings
+from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -175,7 +176,7 @@ def _parse_dates(values: pd.Series, name: str, required: bool) -> pd.Series:
             f"labels[{name!r}] = labels[{name!r}].dt.tz_convert('UTC').dt.tz_localize(None)."
         )
     if pd.api.types.is_datetime64_dtype(values.dtype):
-        parsed = values.astype("datetime64[ns]")
+        parsed = _nanoseconds(values, values, name)
     else:
         try:
             parsed = pd.to_datetime(values, errors="coerce", format="mixed")
@@ -187,7 +188,7 @@ def _parse_dates(values: pd.Series, name: str, required: bool) -> pd.Series:
                 f"{name!r} holds timezone-aware dates in {_rows(values.index, aware)}; give naive dates (UTC) "
                 "such as '2017-06-01'."
             )
-        parsed = parsed.astype("datetime64[ns]")
+        parsed = _nanoseconds(parsed, values, name)
         unparsable = (parsed.isna() & values.notna()).to_numpy()
         if unparsable.any():
             examples = values[unparsable].head(3).tolist()
@@ -203,6 +204,19 @@ def _parse_dates(values: pd.Series, name: str, required: bool) -> pd.Series:
                 "date (the one claimed destroyed, or the last one seen)."
             )
     return parsed
+
+
+def _nanoseconds(parsed: pd.Series, values: pd.Series, name: str) -> pd.Series:
+    """``parsed`` as datetime64[ns]; dates outside its range (years 1677 to 2262) are named, not an overflow."""
+    try:
+        return parsed.astype("datetime64[ns]")
+    except pd.errors.OutOfBoundsDatetime:
+        outside = ((parsed < pd.Timestamp.min) | (parsed > pd.Timestamp.max)).to_numpy(dtype=bool)
+        examples = values[outside].head(3).tolist()
+        raise LabelsError(
+            f"{name!r} could not be read as dates in {_rows(values.index, outside)}, e.g. {examples} (they read "
+            "as dates outside the years 1677 to 2262); write them as ISO dates such as '2017-06-01'."
+        ) from None
 
 
 def _has_offset(text: str) -> bool:
@@ -227,7 +241,8 @@ def _encode_answer(values: pd.Series) -> np.ndarray:
     # True == 1 and False == 0 as dict keys, so integer 0/1 columns map too
     mapping = {True: YES, False: NO, "true": YES, "false": NO, "yes": YES, "no": NO,
                "1": YES, "0": NO, "True": YES, "False": NO}
-    mapped = raw.map(lambda x: mapping.get(x.strip().lower() if isinstance(x, str) else x, 2))
+    mapped = raw.map(lambda x: mapping.get(x.strip().lower() if isinstance(x, str) else x, 2)
+                     if isinstance(x, Hashable) else 2)  # a list or array in a cell is not an answer
     bad = np.zeros(len(values), dtype=bool)
     bad[present] = mapped.to_numpy() == 2
     if bad.any():

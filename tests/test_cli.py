@@ -39,7 +39,7 @@ def test_simulate_writes_every_file_and_a_json_summary(small_run):
 
 def test_consensus_layer_keeps_every_footprint_with_consensus_columns(small_run):
     out, _ = small_run
-    layer = gpd.read_file(out / "consensus.gpkg", engine="pyogrio")
+    layer = gpd.read_file(out / "consensus.gpkg", layer="buildings", engine="pyogrio")
     sim = Simulation.load(out)
     assert len(layer) == len(sim.buildings)
     assert layer.crs.to_epsg() == 32637
@@ -92,3 +92,197 @@ def test_installed_console_script(tmp_path):
     again = subprocess.run([script, "simulate", "--preset", "small", "--out", str(tmp_path)],
                            capture_output=True, text=True)
     assert again.returncode == 1 and "Traceback" not in again.stderr
+
+
+# ------------------------------------------------------------------------------------- aggregate, evaluate, info
+def _one_line_error(result, *words):
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("stracker: error: "), result.output
+    for word in words:
+        assert word in lines[0], (word, lines[0])
+
+
+@pytest.fixture(scope="module")
+def exports(small_run, tmp_path_factory):
+    """The small run's answers as a platform export would give them: a ';' CSV with a byte-order mark and text
+    dates, and the image catalogue as CSV."""
+    out, _ = small_run
+    folder = tmp_path_factory.mktemp("exports")
+    labels = pd.read_parquet(out / "labels.parquet")
+    labels.to_csv(folder / "answers.csv", sep=";", index=False, encoding="utf-8-sig", date_format="%Y-%m-%d")
+    pd.read_parquet(out / "images.parquet").to_csv(folder / "images.csv", index=False, date_format="%Y-%m-%d")
+    return out, folder
+
+
+def test_aggregate_export_onto_footprints(exports):
+    sim_dir, folder = exports
+    out = folder / "consensus.gpkg"
+    result = CliRunner().invoke(cli, ["aggregate", str(folder / "answers.csv"), "--footprints",
+                                      str(sim_dir / "buildings.gpkg"), "--images", str(folder / "images.csv"),
+                                      "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["answers"] == 2000 and summary["buildings_in_layer"] == 400
+    assert summary["unmatched_buildings"] == [] and summary["rejected_file"] is None
+    assert summary["footprints"]["crs"] == "EPSG:32637"
+    layer = gpd.read_file(out, layer="buildings", engine="pyogrio")
+    reference = gpd.read_file(sim_dir / "consensus.gpkg", layer="buildings", engine="pyogrio")
+    pd.testing.assert_frame_equal(layer.drop(columns="geometry"), reference.drop(columns="geometry"))
+    images = gpd.read_file(out, layer="images", engine="pyogrio")
+    assert "cloud_cover" in images.columns and len(images) == 20
+
+
+def test_aggregate_refuses_to_clobber_then_overwrites(exports, tmp_path):
+    _, folder = exports
+    out = tmp_path / "c.parquet"
+    args = ["-q", "aggregate", str(folder / "answers.csv"), "--method", "majority", "--out", str(out)]
+    assert CliRunner().invoke(cli, args).exit_code == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "c.images.parquet", "c.parquet", "c.states.parquet", "c.volunteers.parquet"]
+    stamp = out.stat().st_mtime_ns
+    _one_line_error(CliRunner().invoke(cli, args), "exists", "--overwrite")
+    assert out.stat().st_mtime_ns == stamp
+    assert CliRunner().invoke(cli, [*args, "--overwrite"]).exit_code == 0
+
+
+def test_aggregate_unknown_buildings_error_then_report(exports, tmp_path):
+    sim_dir, folder = exports
+    footprints = gpd.read_file(sim_dir / "buildings.gpkg", engine="pyogrio")
+    kept = footprints[footprints["building_id"] >= 5]
+    kept.to_file(tmp_path / "partial.geojson")
+    out = tmp_path / "c.gpkg"
+    args = ["aggregate", str(folder / "answers.csv"), "--footprints", str(tmp_path / "partial.geojson"),
+            "--out", str(out)]
+    _one_line_error(CliRunner().invoke(cli, args), "5 building(s)", "[0, 1, 2, 3, 4]", "--on-unknown report")
+    assert not out.exists()
+    result = CliRunner().invoke(cli, [*args, "--on-unknown", "report", "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["unmatched_buildings"] == [0, 1, 2, 3, 4]
+    rejected = pd.read_csv(tmp_path / "c.rejected.csv")
+    labels = pd.read_parquet(sim_dir / "labels.parquet")
+    expected = labels.index[labels["building_id"] < 5]
+    assert rejected["row"].tolist() == expected.tolist()  # the rows of the answers file, every one of them
+    assert (rejected["building_id"] < 5).all() and len(rejected) == summary["rejected_rows"] > 0
+    assert gpd.read_file(out, layer="buildings", engine="pyogrio")["building_id"].tolist() == kept[
+        "building_id"].tolist()
+    # a second report run finds the rejected file in the way too
+    _one_line_error(CliRunner().invoke(cli, [*args, "--on-unknown", "report"]), "c.gpkg", "c.rejected.csv")
+
+
+def test_aggregate_human_output_and_duplicate_warning_on_one_line(tmp_path):
+    path = tmp_path / "answers.csv"
+    path.write_text("building_id,volunteer_id,before,after,destroyed,task\n"
+                    "1,a,,2017-06-10,yes,compare\n1,a,,2017-06-10,yes,compare\n2,b,,2017-06-10,no,compare\n")
+    result = CliRunner().invoke(cli, ["aggregate", str(path), "--out", str(tmp_path / "c.gpkg")])
+    assert result.exit_code == 0, result.output
+    warning = [line for line in result.stderr.splitlines() if "warning" in line]
+    assert len(warning) == 1 and warning[0].startswith("stracker: warning: exact duplicate answers in 2 row(s) [0, 1]")
+    assert "3 answers about 2 buildings from 2 volunteers" in result.stdout
+    assert "wrote" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "content, words",
+    [
+        ("building_id,volunter_id,before,after,destroyed,task\n1,a,,2017-06-10,yes,compare\n",
+         ["'volunteer_id'", "the table has 'volunter_id'"]),
+        ("building_id,volunteer_id,before,after,destroyed,task\n1,a,2017-06-10,2017-06-10,yes,compare\n",
+         ["'before' is not earlier than 'after'", "[0]"]),
+        ("building_id,volunteer_id,before,after,destroyed,task\n1,a,,10/06/2017,yes,compare\n",
+         ["day and month"]),
+        ("", ["empty"]),
+    ],
+    ids=["misspelled", "before-after", "day-month", "empty"],
+)
+def test_aggregate_bad_labels_one_line(tmp_path, content, words):
+    path = tmp_path / "answers.csv"
+    path.write_text(content)
+    _one_line_error(CliRunner().invoke(cli, ["aggregate", str(path), "--out", str(tmp_path / "c.gpkg")]), *words)
+    assert not (tmp_path / "c.gpkg").exists()
+
+
+def test_aggregate_bad_footprints_one_line(exports, tmp_path):
+    _, folder = exports
+    dup = gpd.read_file(exports[0] / "buildings.gpkg", engine="pyogrio").iloc[[0, 1, 1]]
+    dup.to_file(tmp_path / "dup.gpkg")
+    result = CliRunner().invoke(cli, ["aggregate", str(folder / "answers.csv"), "--footprints",
+                                      str(tmp_path / "dup.gpkg"), "--out", str(tmp_path / "c.gpkg")])
+    _one_line_error(result, "dup.gpkg", "repeat in 2 row(s) [1, 2]")
+
+
+def test_evaluate_consensus_file_against_truth(exports, tmp_path):
+    sim_dir, _ = exports
+    truth = tmp_path / "truth.csv"
+    gpd.read_file(sim_dir / "buildings.gpkg", engine="pyogrio")[["building_id", "destroyed_on"]].to_csv(
+        truth, index=False, date_format="%Y-%m-%d")
+    from_gpkg = CliRunner().invoke(cli, ["evaluate", str(sim_dir / "consensus.gpkg"), str(sim_dir / "buildings.gpkg"),
+                                         "--json"])
+    assert from_gpkg.exit_code == 0, from_gpkg.output
+    metrics = json.loads(from_gpkg.stdout)["metrics"]
+    expected = pd.read_csv(sim_dir / "evaluation.csv").set_index("metric")["value"]
+    for name in ("f1", "state_accuracy", "log_score", "ci_coverage"):
+        assert metrics[name] == pytest.approx(expected[name], rel=1e-12), name
+    result = CliRunner().invoke(cli, ["evaluate", str(sim_dir / "consensus.gpkg"), str(truth), "--out",
+                                      str(tmp_path / "m.csv")])
+    assert result.exit_code == 0 and "state_accuracy" in result.output
+    assert pd.read_csv(tmp_path / "m.csv").set_index("metric")["value"]["f1"] == pytest.approx(metrics["f1"])
+    _one_line_error(CliRunner().invoke(cli, ["evaluate", str(sim_dir / "consensus.gpkg"), str(truth), "--out",
+                                             str(tmp_path / "m.csv")]), "--overwrite")
+    (tmp_path / "partial.csv").write_text("building_id,destroyed_on\n0,2017-06-01\n")
+    partial = CliRunner().invoke(cli, ["evaluate", str(sim_dir / "consensus.gpkg"), str(tmp_path / "partial.csv")])
+    _one_line_error(partial, "have no truth")
+
+
+@pytest.mark.parametrize("target, kind", [("", "simulation"), ("labels.parquet", "labels"),
+                                          ("buildings.gpkg", "footprints"), ("consensus.gpkg", "consensus")])
+def test_info_kinds(small_run, target, kind):
+    out, _ = small_run
+    result = CliRunner().invoke(cli, ["info", str(out / target), "--json"])
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.stdout)
+    assert info["kind"] == kind
+    text = CliRunner().invoke(cli, ["info", str(out / target)]).output
+    assert f"kind: {kind}" in text
+
+
+def test_info_consensus_layers(small_run):
+    out, _ = small_run
+    info = json.loads(CliRunner().invoke(cli, ["info", str(out / "consensus.gpkg"), "--json"]).stdout)
+    layers = {layer["name"]: layer for layer in info["layers"]}
+    assert list(layers) == ["buildings", "volunteers", "images", "states"]
+    assert layers["buildings"]["crs"] == "EPSG:32637" and layers["buildings"]["features"] == 400
+    assert layers["buildings"]["fields"]["destroyed_by"] == "DateTime"
+    assert info["date_range"][0] < info["date_range"][1]
+
+
+def test_info_unreadable_file_one_line(tmp_path):
+    (tmp_path / "x.bin").write_bytes(b"\x00\x01garbage")
+    _one_line_error(CliRunner().invoke(cli, ["info", str(tmp_path / "x.bin")]), "not a file stracker reads")
+
+
+@pytest.mark.parametrize("command", ["simulate", "aggregate", "evaluate", "info"])
+def test_every_command_has_help_with_examples(command):
+    result = CliRunner().invoke(cli, [command, "--help"])
+    assert result.exit_code == 0
+    assert "Examples:" in result.output and f"stracker {command}" in result.output
+
+
+def test_console_script_aggregate_evaluate_info(exports, tmp_path):
+    sim_dir, folder = exports
+    script = Path(sys.executable).with_name("stracker")
+    out = tmp_path / "c.gpkg"
+    done = subprocess.run([script, "aggregate", folder / "answers.csv", "--footprints", sim_dir / "buildings.gpkg",
+                           "--out", out, "--json"], capture_output=True, text=True, check=True)
+    assert json.loads(done.stdout)["buildings_in_layer"] == 400
+    scored = subprocess.run([script, "evaluate", out, sim_dir / "buildings.gpkg", "--json"], capture_output=True,
+                            text=True, check=True)
+    assert json.loads(scored.stdout)["metrics"]["f1"] > 0.9
+    info = subprocess.run([script, "info", out, "--json"], capture_output=True, text=True, check=True)
+    assert json.loads(info.stdout)["kind"] == "consensus"
+    bad = subprocess.run([script, "aggregate", folder / "images.csv", "--out", tmp_path / "x.gpkg"],
+                         capture_output=True, text=True)
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr
+    assert bad.stderr.strip().count("\n") == 0 and "lacks column(s)" in bad.stderr

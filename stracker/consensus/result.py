@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -129,37 +131,68 @@ class Consensus:
             "converged": self.converged,
         }
 
-    def to_geodataframe(self, footprints: object, on: str = "building_id") -> object:
+    def to_geodataframe(
+        self,
+        footprints: pd.DataFrame,
+        on: str = "building_id",
+        on_unknown: Literal["error", "report"] = "error",
+    ) -> pd.DataFrame:
         """Join the consensus onto a footprint layer.
 
         Footprints without answers are kept, with empty consensus columns (``n_labels`` 0). Answers about
-        buildings missing from the footprints are an error naming them: nothing is dropped silently.
+        buildings missing from the footprints are never dropped silently: ``on_unknown="error"`` refuses them,
+        naming them; ``"report"`` returns the layer and lists them in
+        ``result.attrs["unmatched_building_ids"]`` (empty when every building matched).
 
         Parameters
         ----------
         footprints : geopandas.GeoDataFrame
-            Building footprints with a key column ``on``.
+            Building footprints with a key column ``on`` (see :func:`stracker.read_footprints`).
         on : str
             Name of the footprints' building id column.
+        on_unknown : {"error", "report"}
+            What to do with buildings that have answers but no footprint.
 
         Returns
         -------
         geopandas.GeoDataFrame
             The footprints, in their order, with the columns of :attr:`buildings` added.
-        """
-        from stracker.errors import FootprintsError
 
-        if on not in footprints.columns:
-            raise FootprintsError(f"footprints have no {on!r} column; they have {list(footprints.columns)}.")
-        keys = pd.Index(footprints[on])
-        if keys.has_duplicates:
-            dup = keys[keys.duplicated()].unique()[:5].tolist()
-            raise FootprintsError(f"footprints repeat building ids, e.g. {dup}; each footprint needs its own id.")
+        Raises
+        ------
+        UnmatchedBuildingsError
+            With ``on_unknown="error"``, if answered buildings lack a footprint (their ids are in the
+            exception's ``building_ids``); the message says when ids differ only in type ('12' and 12).
+        FootprintsError
+            If the footprints lack the column ``on`` or repeat an id.
+
+        Examples
+        --------
+        >>> import geopandas as gpd, pandas as pd, stracker
+        >>> from shapely.geometry import box
+        >>> labels = pd.DataFrame({"building_id": [1, 2, 9], "volunteer_id": [1, 1, 1],
+        ...     "before": pd.NaT, "after": pd.to_datetime(["2017-06-10"] * 3),
+        ...     "destroyed": [True, False, True], "task": "compare"})
+        >>> consensus = stracker.aggregate(labels, method="majority")
+        >>> footprints = gpd.GeoDataFrame({"building_id": [1, 2, 3]},
+        ...     geometry=[box(0, 0, 1, 1), box(2, 0, 3, 1), box(4, 0, 5, 1)], crs="EPSG:32637")
+        >>> layer = consensus.to_geodataframe(footprints, on_unknown="report")
+        >>> layer["n_labels"].tolist(), layer.attrs["unmatched_building_ids"]
+        ([1, 1, 0], [9])
+        """
+        from stracker.errors import FootprintsError, UnmatchedBuildingsError
+        from stracker.io import check_footprint_ids
+
+        if on_unknown not in ("error", "report"):
+            raise FootprintsError(f"on_unknown must be 'error' or 'report', got {on_unknown!r}.")
+        keys = check_footprint_ids(footprints, on)
         unknown = self.buildings.index.difference(keys)
-        if len(unknown):
-            raise FootprintsError(
-                f"{len(unknown)} building(s) with answers are not in the footprints, e.g. {unknown[:5].tolist()}; "
-                "add their footprints or check that the ids match (same type: '12' is not 12)."
+        if len(unknown) and on_unknown == "error":
+            raise UnmatchedBuildingsError(
+                f"{len(unknown)} building(s) with answers are not in the footprints, e.g. {unknown[:5].tolist()}"
+                f"{_type_hint(self.buildings.index, keys)}; add their footprints, fix the ids, or pass "
+                "on_unknown='report' (--on-unknown report) to keep going and list their answers apart.",
+                unknown.tolist(),
             )
         joined = self.buildings.reindex(keys)
         joined["n_labels"] = joined["n_labels"].fillna(0).astype(np.int64)
@@ -167,7 +200,70 @@ class Consensus:
         out = footprints.copy()
         for column in joined.columns:
             out[column] = joined[column].to_numpy()
+        out.attrs["unmatched_building_ids"] = unknown.tolist()
         return out
+
+    def to_file(
+        self,
+        path: str | Path,
+        footprints: pd.DataFrame | None = None,
+        *,
+        images: pd.DataFrame | None = None,
+        on: str = "building_id",
+        on_unknown: Literal["error", "report"] = "error",
+        overwrite: bool = False,
+    ) -> pd.DataFrame:
+        """Write the consensus as a GeoPackage (``.gpkg``) or GeoParquet (``.parquet``), atomically.
+
+        A GeoPackage gets four layers: ``buildings`` (the footprints with the consensus columns, CRS kept;
+        without footprints, an attribute table of the answered buildings), ``volunteers`` and ``images``
+        (attribute tables: the volunteers' reliability; the image catalogue with ``n_destroyed_by``, the
+        buildings whose most probable state ends at that image) and ``states`` (the posterior, one column per
+        state, so that :func:`stracker.read_consensus` gives back the same consensus). A ``.parquet`` path gets
+        the buildings as GeoParquet and the other three as ``NAME.volunteers.parquet`` and so on beside it.
+        Dates are stored as date-time fields. Each file is written to a temporary name and renamed.
+
+        Parameters
+        ----------
+        path : str or Path
+            Output file; its suffix chooses the format.
+        footprints : geopandas.GeoDataFrame, optional
+            Joined as by :meth:`to_geodataframe`.
+        images : pandas.DataFrame, optional
+            The image catalogue with an ``image_date`` column; its other columns (e.g. ``cloud_cover``) are
+            added to the ``images`` layer.
+        on, on_unknown : str
+            As in :meth:`to_geodataframe`.
+        overwrite : bool
+            Replace existing output files; otherwise they are an error.
+
+        Returns
+        -------
+        pandas.DataFrame or geopandas.GeoDataFrame
+            The ``buildings`` layer as written; ``attrs["unmatched_building_ids"]`` lists answered buildings
+            without a footprint (with ``on_unknown="report"``).
+
+        Raises
+        ------
+        OutputExistsError
+            If an output file exists and ``overwrite`` is False.
+        FileFormatError
+            If the suffix is neither ``.gpkg`` nor ``.parquet``.
+
+        Examples
+        --------
+        >>> import tempfile, pathlib, pandas as pd, pyogrio, stracker
+        >>> labels = pd.DataFrame({"building_id": [1, 2], "volunteer_id": [1, 1], "before": pd.NaT,
+        ...     "after": pd.to_datetime(["2017-06-10"] * 2), "destroyed": [True, False], "task": "compare"})
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "consensus.gpkg"
+        >>> _ = stracker.aggregate(labels, method="majority").to_file(path)
+        >>> pyogrio.list_layers(path)[:, 0].tolist()
+        ['buildings', 'volunteers', 'images', 'states']
+        """
+        from stracker.io import write_consensus
+
+        return write_consensus(self, path, footprints, images=images, on=on, on_unknown=on_unknown,
+                               overwrite=overwrite)
 
     def __repr__(self) -> str:
         s = self.summary()
@@ -175,6 +271,16 @@ class Consensus:
             f"<Consensus method={s['method']!r} buildings={s['buildings']} volunteers={s['volunteers']} "
             f"images={s['images']} destroyed={s['destroyed']} iterations={s['iterations']}>"
         )
+
+
+def _type_hint(answered: pd.Index, keys: pd.Index) -> str:
+    """Say so when answered ids and footprint ids differ in type (12 and '12'), the usual cause of no match."""
+    kinds = {pd.api.types.infer_dtype(index, skipna=True) for index in (answered, keys)}
+    if kinds == {"integer", "string"}:
+        return (" (the answers' ids and the footprints' ids differ in type: integers on one side, text on the "
+                "other; read both with stracker.read_labels / read_footprints, which type ids alike, or convert "
+                "one side with .astype)")
+    return ""
 
 
 def volunteer_table(enc: EncodedLabels, params: dict[str, np.ndarray]) -> pd.DataFrame:
