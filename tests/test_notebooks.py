@@ -40,3 +40,13 @@ def test_raqqa_campaign_notebook_runs(tmp_path):
     images = [o for o in _outputs(nb, "display_data") + _outputs(nb, "execute_result") if "image/png" in o.data]
     assert len(images) >= 5  # maps, timeline, calibration, volunteers
     assert not _outputs(nb, "error")
+
+
+def test_your_own_labels_notebook_runs_and_writes_a_geopackage(tmp_path):
+    nb = _run("02_your_own_labels.ipynb", tmp_path)
+    assert not _outputs(nb, "error")
+    out = tmp_path / "your_campaign" / "consensus.gpkg"
+    assert out.is_file()
+    import pyogrio
+
+    assert "buildings" in {name for name, _ in pyogrio.list_layers(out)}
