@@ -197,13 +197,13 @@ _FOOTPRINT_HELP = "GeoPackage, GeoJSON, Shapefile, FlatGeobuf, GeoParquet or any
 def aggregate_command(obj: dict[str, Any], labels_path: Path, footprints_path: Path | None, layer: str | None,
                       id_column: str, images_path: Path | None, method: str, task: str | None, out: Path,
                       on_unknown: str, overwrite: bool, as_json: bool) -> None:
-    """Aggregate volunteer answers (LABELS: CSV or Parquet) into consensus destruction dates.
+    """Aggregate answers into consensus destruction dates.
 
-    LABELS has one row per answer: building_id, volunteer_id, before, after, destroyed and task (or --task).
-    CSV may use , ; tab or | and start with a byte-order mark; id columns of plain whole numbers are read as
-    integers, others as text, in LABELS and --footprints alike. Every footprint is kept (n_labels 0 where
-    nobody answered); answers about buildings without a footprint stop the run, or with --on-unknown report
-    are written to OUT.rejected.csv beside OUT.
+    LABELS (CSV or Parquet) has one row per answer: building_id, volunteer_id, before, after, destroyed and
+    task (or --task). CSV may use , ; tab or | and start with a byte-order mark; id columns of plain whole
+    numbers are read as integers, others as text, in LABELS and --footprints alike. Every footprint is kept
+    (n_labels 0 where nobody answered); answers about buildings without a footprint stop the run, or with
+    --on-unknown report are written to OUT.rejected.csv beside OUT.
 
     \b
     Examples:
@@ -320,8 +320,9 @@ def evaluate_command(obj: dict[str, Any], consensus_path: Path, truth_path: Path
 @click.option("--json", "as_json", is_flag=True, help="Print the description as a JSON object on stdout.")
 @click.pass_obj
 def info_command(obj: dict[str, Any], path: Path, as_json: bool) -> None:
-    """Say what PATH is: labels, footprints, a consensus file or a simulation folder; its layers, CRS, counts
-    and date range.
+    """Say what a file or simulation folder is.
+
+    Prints the kind of PATH with its layers, CRS, counts and date range (-v: the fields of every layer too).
 
     \b
     Examples:
