@@ -190,6 +190,8 @@ class ImageryScenario:
         Mean cloud cover fraction of an image (Raqqa's summer is mostly clear).
     cloud_wavelength_m : float
         Typical size of the cloud patterns, which makes neighbouring buildings share visibility.
+    cloud_pixel_m : float
+        Pixel size of the cloud rasters from which visibility is computed (see :mod:`stracker.world.clouds`).
     hidden_visibility : float
         Visibility below which a frame is hidden: it cannot be marked or compared.
     """
@@ -200,6 +202,7 @@ class ImageryScenario:
     min_gap_days: float = 1.0
     mean_cloud_cover: float = 0.12
     cloud_wavelength_m: float = 1500.0
+    cloud_pixel_m: float = 10.0
     hidden_visibility: float = 0.35
 
     def __post_init__(self) -> None:
@@ -219,7 +222,7 @@ class ImageryScenario:
             f"(min_gap_days={self.min_gap_days}) do not fit in {span} days; lower n_images or min_gap_days",
         )
         _check_fraction(self, "mean_cloud_cover", "hidden_visibility")
-        _check_positive(self, "cloud_wavelength_m")
+        _check_positive(self, "cloud_wavelength_m", "cloud_pixel_m")
 
 
 @dataclass(frozen=True)

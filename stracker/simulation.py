@@ -22,9 +22,10 @@ from stracker.crowd.volunteers import assign_volunteers, make_volunteers
 from stracker.errors import StrackerError
 from stracker.labels import destruction_state
 from stracker.scenario import Scenario
+from stracker.world.clouds import visibility
 from stracker.world.destruction import make_destruction
 from stracker.world.footprints import make_footprints
-from stracker.world.imagery import make_catalogue, visibility
+from stracker.world.imagery import make_catalogue
 
 __all__ = [
     "SIMULATION_FILES",
@@ -32,6 +33,7 @@ __all__ = [
     "SimulationFilesExistError",
     "SimulationFilesMissingError",
     "simulate",
+    "stage_rng",
 ]
 
 SIMULATION_FILES = (
@@ -177,6 +179,28 @@ class SimulationFilesMissingError(StrackerError, FileNotFoundError):
     """A directory lacks some of the simulation's files."""
 
 
+def stage_rng(scenario: Scenario, stage: str) -> np.random.Generator:
+    """The random stream :func:`simulate` gives one stage, fresh: the same scenario seed gives the same stream.
+
+    Parameters
+    ----------
+    scenario : Scenario
+    stage : str
+        One of "footprints", "destruction", "catalogue", "visibility", "volunteers", "answers".
+
+    Examples
+    --------
+    >>> from stracker.scenario import Scenario
+    >>> s = Scenario.preset("small", seed=4)
+    >>> int(stage_rng(s, "visibility").integers(100)) == int(stage_rng(s, "visibility").integers(100))
+    True
+    """
+    if stage not in _STAGES:
+        raise ValueError(f"unknown simulation stage {stage!r}; stages: {list(_STAGES)}")
+    seq = np.random.SeedSequence(scenario.seed).spawn(len(_STAGES))[_STAGES.index(stage)]
+    return np.random.default_rng(seq)
+
+
 def simulate(
     scenario: Scenario | str = "raqqa",
     seed: int | None = None,
@@ -210,8 +234,7 @@ def simulate(
         scenario = Scenario.preset(scenario, seed=0 if seed is None else seed)
     elif seed is not None:
         scenario = scenario.replace(seed=seed)
-    streams = dict(zip(_STAGES, (np.random.default_rng(s) for s in np.random.SeedSequence(scenario.seed).spawn(
-        len(_STAGES))), strict=True))
+    streams = {stage: stage_rng(scenario, stage) for stage in _STAGES}
     timings: dict[str, float] = {}
     clock = time.perf_counter()
 

@@ -1,4 +1,5 @@
-"""Tests of stracker.world.imagery: the image catalogue and per-building visibility under clouds."""
+"""Tests of the image catalogue (stracker.world.imagery) and per-building visibility under clouds
+(stracker.world.clouds; the cloud rasters themselves are tested in test_frames.py)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ import shapely
 from scipy.spatial import cKDTree
 
 from stracker.scenario import ImageryScenario, Scenario
+from stracker.world.clouds import CloudField, visibility
 from stracker.world.footprints import make_footprints
-from stracker.world.imagery import make_catalogue, visibility
+from stracker.world.imagery import make_catalogue
 
 CATALOGUES = [
     ImageryScenario(),
@@ -146,9 +148,17 @@ def test_clouded_share_tracks_cloud_cover(buildings):
 
 
 def test_clouded_share_exact_for_given_covers(buildings):
+    """The cover is exact on the cloud rasters (the city's pixels, each building counting once); the share of
+    buildings more than half clouded follows it to within the few that straddle a cloud edge."""
     cover = np.array([0.05, 0.2, 0.4, 0.6, 0.8, 0.95])
+    clouds = CloudField.build(buildings, _images(cover), ImageryScenario(), np.random.default_rng(9))
+    city, weight, n = clouds.footprints.city, clouds.footprints.city_weight, len(buildings)
+    for image, share in enumerate(cover):
+        clouded = clouds.opacity(image).ravel()[city] >= 0.5
+        assert weight[clouded].sum() / n == pytest.approx(share, abs=weight.max() / n)
     vis = visibility(buildings, _images(cover), ImageryScenario(), np.random.default_rng(9))
-    np.testing.assert_allclose((vis < 0.5).mean(axis=0), cover, atol=2.0 / len(buildings))
+    assert np.array_equal(vis, clouds.visibility())
+    np.testing.assert_allclose((vis < 0.5).mean(axis=0), cover, atol=0.03)
 
 
 def test_visibility_deterministic(buildings):

@@ -1,25 +1,17 @@
-"""The satellite image catalogue and the visibility of every building in every image.
+"""The satellite image catalogue: irregular acquisition dates, each with a cloud cover fraction.
 
-:func:`make_catalogue` draws irregular acquisition dates with a cloud cover fraction each.
-:func:`visibility` is the single source of per-building visibility (the cloud-free share of a footprint in an
-image); the simulator's volunteers see buildings through it. It draws a spatially correlated cloud field per
-image from random Fourier features evaluated at the building centroids and thresholds it at the image's cloud
-cover, so neighbouring buildings share their clouds.
+:func:`make_catalogue` draws the catalogue. The clouds themselves, one raster per image, and the visibility of
+every building they give are in :mod:`stracker.world.clouds`.
 """
 
 from __future__ import annotations
 
-import geopandas as gpd
 import numpy as np
 import pandas as pd
-import shapely
 
 from stracker.scenario import ImageryScenario
 
-__all__ = ["make_catalogue", "visibility"]
-
-_N_WAVES = 24  # Fourier features per image; enough for a smooth, isotropic-looking field
-_EDGE_SOFTNESS = 0.25  # width of the cloud edge in units of the field's standard deviation
+__all__ = ["make_catalogue"]
 
 
 def make_catalogue(imagery: ImageryScenario, rng: np.random.Generator) -> pd.DataFrame:
@@ -34,7 +26,8 @@ def make_catalogue(imagery: ImageryScenario, rng: np.random.Generator) -> pd.Dat
     -------
     pandas.DataFrame
         ``image_id`` (0..D-1), ``image_date`` (datetime64, strictly increasing, whole days) and
-        ``cloud_cover`` (fraction of the city under cloud).
+        ``cloud_cover`` (fraction of the city under cloud: of its footprints, each building counting once;
+        see :mod:`stracker.world.clouds`).
 
     Examples
     --------
@@ -67,53 +60,3 @@ def make_catalogue(imagery: ImageryScenario, rng: np.random.Generator) -> pd.Dat
             "cloud_cover": cover,
         }
     )
-
-
-def visibility(
-    buildings: gpd.GeoDataFrame,
-    images: pd.DataFrame,
-    imagery: ImageryScenario,
-    rng: np.random.Generator,
-) -> np.ndarray:
-    """Visibility of every building in every image: 1 clear, 0 fully under cloud.
-
-    Parameters
-    ----------
-    buildings : geopandas.GeoDataFrame
-        Footprints in a projected CRS (metres).
-    images : pandas.DataFrame
-        The catalogue from :func:`make_catalogue` (``cloud_cover`` is used).
-    imagery : ImageryScenario
-        ``cloud_wavelength_m`` sets the size of cloud patterns.
-    rng : numpy.random.Generator
-
-    Returns
-    -------
-    numpy.ndarray
-        float32 array of shape (buildings, images).
-    """
-    xy = shapely.get_coordinates(shapely.centroid(buildings.geometry.to_numpy()))
-    xy = xy - xy.mean(axis=0)
-    D = len(images)
-    # random Fourier features: wave vectors with isotropic directions and lengths around the cloud wavelength
-    length = imagery.cloud_wavelength_m * rng.lognormal(0.0, 0.4, size=(D, _N_WAVES))
-    angle = rng.uniform(0, 2 * np.pi, size=(D, _N_WAVES))
-    waves = (2 * np.pi / length)[..., None] * np.stack([np.cos(angle), np.sin(angle)], axis=-1)
-    phase = rng.uniform(0, 2 * np.pi, size=(D, _N_WAVES))
-    # float32: the field needs no more precision, and cos runs about twice as fast
-    arg = (xy @ waves.reshape(-1, 2).T + phase.ravel()).astype(np.float32)  # (B, D * waves)
-    field = np.cos(arg).reshape(len(xy), D, _N_WAVES).sum(axis=2) * np.sqrt(2.0 / _N_WAVES)
-    cover = images["cloud_cover"].to_numpy(dtype=float)
-    # threshold each image's field so that the clouded share of the city equals its cloud cover
-    ranked = np.sort(field, axis=0)
-    position = np.clip(1.0 - cover, 0.0, 1.0) * (len(xy) - 1)
-    below = np.floor(position).astype(np.int64)
-    above = np.minimum(below + 1, len(xy) - 1)
-    columns = np.arange(D)
-    frac = position - below
-    threshold = ranked[below, columns] * (1 - frac) + ranked[above, columns] * frac  # linear-interpolated quantile
-    opacity = 1.0 / (1.0 + np.exp(-(field - threshold) / _EDGE_SOFTNESS))
-    vis = 1.0 - opacity
-    vis[:, cover <= 0.0] = 1.0
-    vis[:, cover >= 1.0] = 0.0
-    return vis.astype(np.float32)
