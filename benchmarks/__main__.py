@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from benchmarks import aggregate, quality, scaling, simulate, versus_crowdkit
+from benchmarks import aggregate, frames, quality, scaling, simulate, versus_crowdkit
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -17,12 +17,14 @@ def main(argv: list[str] | None = None) -> None:
         scaling.main(["--sizes", "2e4", "5e4", "--iterations", "3"])
         versus_crowdkit.main(["--answers", "20000", "--iterations", "3", "--repeat", "1"])
         quality.main(["--preset", "small"])
+        frames.main(["--preset", "small", "--repeat", "1"])
     else:
         simulate.main([])
         aggregate.main([])
         scaling.main([])
         versus_crowdkit.main([])
         quality.main(["--seeds", "0", "1", "2"])
+        frames.main([])
 
 
 if __name__ == "__main__":

@@ -7,7 +7,9 @@ The public API:
 * :func:`aggregate` and :class:`Consensus`: calibrated consensus destruction dates from any label table;
 * :func:`evaluate`: metrics of a consensus against ground truth;
 * :func:`read_labels`, :func:`read_footprints`, :func:`read_consensus` and :meth:`Consensus.to_file`: real files
-  in and out (CSV, Parquet, GeoPackage, GeoParquet and whatever else GDAL reads), see :mod:`stracker.io`.
+  in and out (CSV, Parquet, GeoPackage, GeoParquet and whatever else GDAL reads), see :mod:`stracker.io`;
+* :func:`render_tile` and :func:`frame`: the simulated city as a satellite saw it on an image date, as RGB
+  arrays and Cloud-Optimized GeoTIFFs, see :mod:`stracker.render`.
 """
 
 from stracker.consensus import Consensus, aggregate
@@ -16,6 +18,7 @@ from stracker.errors import (
     FootprintsError,
     LabelsError,
     OutputExistsError,
+    RenderError,
     ScenarioError,
     StrackerError,
     UnmatchedBuildingsError,
@@ -23,6 +26,7 @@ from stracker.errors import (
 from stracker.evaluation import evaluate
 from stracker.io import read_consensus, read_footprints, read_labels
 from stracker.labels import encode_labels
+from stracker.render import frame, render_tile
 from stracker.scenario import Scenario
 from stracker.simulation import Simulation, simulate
 
@@ -32,6 +36,7 @@ __all__ = [
     "FootprintsError",
     "LabelsError",
     "OutputExistsError",
+    "RenderError",
     "Scenario",
     "ScenarioError",
     "Simulation",
@@ -40,9 +45,11 @@ __all__ = [
     "aggregate",
     "encode_labels",
     "evaluate",
+    "frame",
     "read_consensus",
     "read_footprints",
     "read_labels",
+    "render_tile",
     "simulate",
 ]
 __version__ = "0.1.0"

@@ -12,6 +12,7 @@ __all__ = [
     "FootprintsError",
     "LabelsError",
     "OutputExistsError",
+    "RenderError",
     "ScenarioError",
     "StrackerError",
     "StrackerWarning",
@@ -55,6 +56,10 @@ class FileFormatError(StrackerError, ValueError):
 
 class OutputExistsError(StrackerError, FileExistsError):
     """An output file exists already and overwriting was not asked for."""
+
+
+class RenderError(StrackerError, ValueError):
+    """A frame cannot be rendered as asked: a date without an image, a box outside the city, a bad resolution."""
 
 
 class StrackerWarning(UserWarning):
