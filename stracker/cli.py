@@ -86,7 +86,8 @@ def simulate(obj: dict[str, Any], preset: str, seed: int, design: str | None, ou
 
     Writes scenario.json, buildings.gpkg (footprints with the truth column destroyed_on), images.parquet,
     volunteers.parquet, labels.parquet (the label table) and visibility.npy; with --aggregate (the default)
-    also consensus.gpkg (footprints with the consensus columns), consensus_volunteers.parquet and
+    also consensus.gpkg (footprints with the consensus columns), report/report.html (the campaign report
+    with its figures), consensus_volunteers.parquet and
     evaluation.csv, and prints the evaluation table.
 
     \b
@@ -128,6 +129,11 @@ def simulate(obj: dict[str, Any], preset: str, seed: int, design: str | None, ou
             table.to_csv(tmp, index=False)
         result["consensus"] = consensus.summary()
         result["evaluation"] = dict(zip(table["metric"], table["value"].astype(float), strict=True))
+        if not quiet:
+            click.echo("writing the report ...", err=True)
+        from stracker.report import write_report
+
+        result["report"] = str(write_report(out_dir / "report", sim, consensus, table))
     summary["seconds"] = round(time.perf_counter() - started, 2)
     if as_json:
         click.echo(json.dumps(result))
@@ -143,7 +149,7 @@ def simulate(obj: dict[str, Any], preset: str, seed: int, design: str | None, ou
             c = result["consensus"]
             click.echo(f"consensus: {c['iterations']} EM iterations, converged={c['converged']}")
             click.echo(_evaluation_text(table))
-        click.echo(f"results in {out_dir}/")
+        click.echo(f"results in {out_dir}/" + (f", report in {out_dir}/report/report.html" if do_aggregate else ""))
 
 
 def _outputs_free(paths: list[Path], overwrite: bool) -> None:
@@ -413,6 +419,107 @@ def render_command(obj: dict[str, Any], preset: str, seed: int, date: str, bbox:
     elif obj["verbosity"] >= 0:
         click.echo(f"{out}: {cols} x {rows} px at {tile.transform.a:g} m, {summary['date']}, {tile.crs}, "
                    f"{summary['bytes'] / 1024:.0f} KiB")
+
+
+@cli.command("plan")
+@click.option("--preset", type=click.Choice(["raqqa", "small"]), default="raqqa", show_default=True,
+              help="Scenario preset of the simulated world.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Random seed.")
+@click.option("--design", type=click.Choice(["random", "bisection", "infogain"]), default="infogain",
+              show_default=True, help="How questions are chosen.")
+@click.option("--budget", type=click.IntRange(min=1), default=500_000, show_default=True,
+              help="Frames viewed at most.")
+@click.option("--retire-mass", type=click.FloatRange(0.5, 0.999), default=0.9, show_default=True,
+              help="A building retires when its credible interval of this mass is one image gap.")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the campaign's answers (CSV or Parquet) and its per-round history beside them.")
+@click.option("--overwrite", is_flag=True, help="Replace existing output files.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
+@click.pass_obj
+def plan_command(obj: dict[str, Any], preset: str, seed: int, design: str, budget: int, retire_mass: float,
+                 out_path: Path | None, overwrite: bool, as_json: bool) -> None:
+    """Plan an adaptive campaign: date every building with a budget of frames viewed.
+
+    Simulates the preset's world and volunteers, then asks questions in rounds (one per building still
+    uncertain), re-aggregating after each round, until the budget is spent or every building is settled.
+    Prints the frames viewed and the evaluation against the simulated truth.
+
+    \b
+    Examples:
+      stracker plan --preset raqqa --design infogain --budget 500000 --json
+      stracker plan --preset small --design bisection --budget 6000 --out plan.csv
+    """
+    import stracker
+    from stracker.simulation import simulate as run_simulation
+    from stracker.tasking import run_adaptive
+
+    quiet = obj["verbosity"] < 0 or as_json
+    history_path = out_path.with_name(out_path.stem + ".history.csv") if out_path is not None else None
+    if out_path is not None:
+        _outputs_free([out_path, history_path], overwrite)
+    started = time.perf_counter()
+    sim = run_simulation(preset, seed=seed)
+
+    def progress(round_: int, frames: int, active: int) -> None:
+        if not quiet:
+            click.echo(f"round {round_:>3}: {frames:>10,} frames viewed, {active:,} buildings still uncertain",
+                       err=True)
+
+    campaign = run_adaptive(sim, design, budget=budget, seed=seed, retire_mass=retire_mass, record=False,
+                            progress=progress)
+    last = campaign.history.iloc[-1]
+    metrics = {k: float(v) for k, v in last.items() if k not in ("round", "answers", "asked", "retired",
+                                                                  "aggregate_s", "frames_viewed")}
+    summary = {"preset": preset, "seed": seed, "design": design, "budget": budget,
+               "frames_viewed": campaign.frames_viewed, "answers": len(campaign.labels),
+               "rounds": int(last["round"]), "retired": int(last["retired"]),
+               "seconds": round(time.perf_counter() - started, 2), **metrics}
+    if out_path is not None:
+        with atomic_path(out_path) as tmp:
+            if out_path.suffix.lower() == ".parquet":
+                campaign.labels.to_parquet(tmp, index=False)
+            else:
+                campaign.labels.to_csv(tmp, index=False)
+        with atomic_path(history_path) as tmp:
+            campaign.history.to_csv(tmp, index=False)
+        summary["out"] = str(out_path)
+    if as_json:
+        click.echo(json.dumps(summary))
+        return
+    if obj["verbosity"] >= 0:
+        click.echo(f"{design}: {summary['frames_viewed']:,} frames viewed in {summary['rounds']} rounds, "
+                   f"{summary['retired']:,} buildings settled, {summary['seconds']:.1f} s")
+        click.echo(_evaluation_text(stracker.evaluate(campaign.consensus, sim.truth)))
+
+
+@cli.command("report")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where to write the report (default: DIRECTORY/report).")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
+@click.pass_obj
+def report_command(obj: dict[str, Any], directory: Path, out_dir: Path | None, as_json: bool) -> None:
+    """Write the campaign report of a simulation directory: PNG figures and one HTML page.
+
+    DIRECTORY is one written by `stracker simulate`; its answers are aggregated again (seconds) so that the
+    report shows the full posterior.
+
+    \b
+    Examples:
+      stracker report results/raqqa
+      stracker report results/raqqa --out /tmp/raqqa-report
+    """
+    import stracker
+    from stracker.report import write_report
+    from stracker.simulation import Simulation
+
+    sim = Simulation.load(directory)
+    consensus = stracker.aggregate(sim.labels, sim.image_dates)
+    page = write_report(out_dir or directory / "report", sim, consensus)
+    if as_json:
+        click.echo(json.dumps({"report": str(page)}))
+    elif obj["verbosity"] >= 0:
+        click.echo(f"report in {page}")
 
 
 def main() -> None:

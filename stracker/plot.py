@@ -20,10 +20,13 @@ from stracker.labels import destruction_state
 if TYPE_CHECKING:
     import geopandas as gpd
 
+    from stracker.simulation import Simulation
+
 __all__ = [
     "calibration",
     "destruction_map",
     "destruction_timeline",
+    "frame_strip",
     "volunteer_reliability",
 ]
 
@@ -239,4 +242,77 @@ def volunteer_reliability(consensus: Consensus, figsize: tuple[float, float] = (
     median = float(np.nanmedian(table["reliability"]))
     ax.axhline(median, color="#999999", linestyle="--", linewidth=1)
     ax.text(ax.get_xlim()[1], median, f" median {median:.2f}", va="center", ha="left", fontsize=8)
+    return fig
+
+
+def frame_strip(
+    simulation: Simulation,
+    building_id: int | str,
+    dates: list | None = None,
+    size_m: float = 60.0,
+    max_frames: int = 8,
+    consensus: Consensus | None = None,
+    panel_inches: float = 1.8,
+) -> Figure:
+    """A building's frames across dates: the chips a volunteer would scroll through.
+
+    Parameters
+    ----------
+    simulation : Simulation
+    building_id : int or str
+    dates : list of dates, optional
+        Catalogue dates to show; default: ``max_frames`` dates spread over the catalogue, always including the
+        first image showing the destruction.
+    size_m : float
+        Side of each chip in metres.
+    max_frames : int
+    consensus : Consensus, optional
+        Marks the consensus's interval (destroyed after / by) on the strip.
+    panel_inches : float
+        Size of one chip in the figure.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import stracker
+    >>> from stracker.plot import frame_strip
+    >>> sim = stracker.simulate("small")
+    >>> len(frame_strip(sim, 3, max_frames=4).axes)
+    4
+    """
+    from stracker.render import frame
+
+    catalogue = pd.DatetimeIndex(simulation.images["image_date"])
+    row = simulation.buildings.loc[simulation.buildings["building_id"] == building_id]
+    destroyed_on = row["destroyed_on"].iloc[0] if len(row) else pd.NaT
+    if dates is None:
+        picks = set(np.linspace(0, len(catalogue) - 1, max_frames).round().astype(int).tolist())
+        if pd.notna(destroyed_on):
+            first_after = int(np.searchsorted(catalogue, destroyed_on))
+            if first_after < len(catalogue):
+                picks |= {first_after, max(first_after - 1, 0)}
+        chosen = catalogue[sorted(picks)][-max_frames:] if len(picks) > max_frames else catalogue[sorted(picks)]
+    else:
+        chosen = pd.DatetimeIndex(pd.to_datetime(list(dates)))
+    consensus_by = None  # the image the consensus names as the first showing the destruction
+    if consensus is not None and building_id in consensus.buildings.index:
+        consensus_by = consensus.buildings.loc[building_id, "destroyed_by"]
+    fig = Figure(figsize=(panel_inches * len(chosen), panel_inches + 0.6), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(chosen)))
+    for ax, date in zip(axes, chosen, strict=True):
+        chip = frame(simulation, building_id, date, size_m=size_m)
+        ax.imshow(chip.rgb, interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        destroyed = pd.notna(destroyed_on) and destroyed_on <= date
+        ax.set_title(date.strftime("%d %b") + ("\ndestroyed" if destroyed else "\nintact"), fontsize=8,
+                     color="#b2182b" if destroyed else "#222222")
+        if consensus_by is not None and pd.notna(consensus_by) and date == consensus_by:
+            for spine in ax.spines.values():
+                spine.set(color=_CONSENSUS, linewidth=3)
+    label = "consensus: first image destroyed framed" if consensus is not None else ""
+    fig.suptitle(f"building {building_id}" + (f" ({label})" if label else ""), fontsize=9)
     return fig

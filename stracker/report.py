@@ -23,6 +23,7 @@ REPORT_FIGURES = {
     "timeline.png": "Buildings destroyed per week: truth and consensus",
     "calibration.png": "Calibration of P(destroyed) and coverage of the credible intervals",
     "volunteers.png": "Volunteers: estimated reliability against activity",
+    "frames.png": "One building's frames across dates, as volunteers saw them (framed: the consensus's image)",
 }
 """PNG files of the report and their captions."""
 
@@ -40,6 +41,17 @@ def _table(rows: list[tuple[str, str]], header: tuple[str, str]) -> str:
         f"<tr><td>{html.escape(k)}</td><td class='num'>{html.escape(v)}</td></tr>" for k, v in rows
     )
     return f"<table><tr><th>{html.escape(header[0])}</th><th>{html.escape(header[1])}</th></tr>{body}</table>"
+
+
+def _example_building(simulation: Simulation) -> object:
+    """A building destroyed mid-campaign, large enough to see: the median-dated of the larger half."""
+    b = simulation.buildings
+    dates = simulation.images["image_date"]
+    inside = b[(b["destroyed_on"] > dates.iloc[0]) & (b["destroyed_on"] <= dates.iloc[-1])]
+    if inside.empty:
+        return b["building_id"].iloc[0]
+    large = inside[inside["area_m2"] >= inside["area_m2"].median()].sort_values("destroyed_on")
+    return large["building_id"].iloc[len(large) // 2]
 
 
 def write_report(
@@ -85,6 +97,7 @@ def write_report(
         "timeline.png": plot.destruction_timeline(simulation.truth, consensus),
         "calibration.png": plot.calibration(consensus, simulation.truth),
         "volunteers.png": plot.volunteer_reliability(consensus),
+        "frames.png": plot.frame_strip(simulation, _example_building(simulation), consensus=consensus),
     }
     for name, fig in figures.items():
         with atomic_path(out / name) as tmp:

@@ -286,3 +286,34 @@ def test_console_script_aggregate_evaluate_info(exports, tmp_path):
                          capture_output=True, text=True)
     assert bad.returncode == 1 and "Traceback" not in bad.stderr
     assert bad.stderr.strip().count("\n") == 0 and "lacks column(s)" in bad.stderr
+
+
+def test_plan_prints_frames_and_metrics_as_json():
+    result = CliRunner().invoke(cli, ["plan", "--preset", "small", "--design", "infogain", "--budget", "2000",
+                                      "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert 0 < summary["frames_viewed"] <= 2000
+    assert {"mae_days", "state_accuracy", "ci_coverage", "f1"} <= set(summary)
+
+
+def test_plan_writes_answers_and_history(tmp_path):
+    out = tmp_path / "plan.csv"
+    args = ["plan", "--preset", "small", "--design", "bisection", "--budget", "1500", "--out", str(out)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "frames viewed" in result.output and "mae_days" in result.output
+    labels = pd.read_csv(out)
+    assert labels["frames_viewed"].sum() <= 1500 and set(labels["task"]) == {"compare"}
+    assert (tmp_path / "plan.history.csv").is_file()
+    again = CliRunner().invoke(cli, args)
+    assert again.exit_code == 1 and "--overwrite" in again.output
+
+
+def test_report_command_rewrites_the_report_of_a_simulation(small_run, tmp_path):
+    out, _ = small_run
+    assert (out / "report" / "report.html").is_file()  # simulate ends with the report
+    result = CliRunner().invoke(cli, ["report", str(out), "--out", str(tmp_path / "r"), "--json"])
+    assert result.exit_code == 0, result.output
+    page = Path(json.loads(result.stdout)["report"])
+    assert page.is_file() and (page.parent / "frames.png").is_file()

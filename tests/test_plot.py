@@ -74,3 +74,15 @@ def test_volunteers(campaign):
     fig = plot.volunteer_reliability(consensus, figsize=(6, 4))
     _check(fig, (6, 4))
     assert len(fig.axes[0].collections[0].get_offsets()) == len(consensus.volunteers)
+
+
+def test_frame_strip(campaign):
+    sim, consensus = campaign
+    building = int(sim.buildings.loc[sim.buildings["destroyed_on"].notna(), "building_id"].iloc[0])
+    fig = plot.frame_strip(sim, building, max_frames=5, consensus=consensus, panel_inches=1.5)
+    assert len(fig.axes) == 5
+    pixels = _pixels(fig)
+    assert pixels.shape[1] == round(5 * 1.5 * 50)
+    assert len(np.unique(pixels.reshape(-1, 3), axis=0)) > 100  # real imagery, not a blank strip
+    titles = [ax.get_title() for ax in fig.axes]
+    assert any("destroyed" in t for t in titles) and any("intact" in t for t in titles)
