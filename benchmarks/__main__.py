@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from benchmarks import aggregate, frames, quality, scaling, simulate, versus_crowdkit
+from benchmarks import aggregate, distributed, frames, quality, scaling, simulate, versus_crowdkit
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -18,6 +18,7 @@ def main(argv: list[str] | None = None) -> None:
         versus_crowdkit.main(["--answers", "20000", "--iterations", "3", "--repeat", "1"])
         quality.main(["--preset", "small"])
         frames.main(["--preset", "small", "--repeat", "1"])
+        distributed.main(["--sizes", "2e4", "--iterations", "2", "--partitions", "2"])
     else:
         simulate.main([])
         aggregate.main([])
@@ -25,6 +26,7 @@ def main(argv: list[str] | None = None) -> None:
         versus_crowdkit.main([])
         quality.main(["--seeds", "0", "1", "2"])
         frames.main([])
+        distributed.main([])
 
 
 if __name__ == "__main__":

@@ -199,11 +199,14 @@ _FOOTPRINT_HELP = "GeoPackage, GeoJSON, Shapefile, FlatGeobuf, GeoParquet or any
               help="Answers for buildings missing from --footprints: stop, or write them to OUT.rejected.csv and "
               "go on.")
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="Fit the EM on this Dask cluster (e.g. tcp://host:8786), answers partitioned by building; "
+              "needs the 'distributed' extra. Same result as in memory.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
 @click.pass_obj
 def aggregate_command(obj: dict[str, Any], labels_path: Path, footprints_path: Path | None, layer: str | None,
                       id_column: str, images_path: Path | None, method: str, task: str | None, out: Path,
-                      on_unknown: str, overwrite: bool, as_json: bool) -> None:
+                      on_unknown: str, overwrite: bool, scheduler: str | None, as_json: bool) -> None:
     """Aggregate answers into consensus destruction dates.
 
     LABELS (CSV or Parquet) has one row per answer: building_id, volunteer_id, before, after, destroyed and
@@ -222,6 +225,8 @@ def aggregate_command(obj: dict[str, Any], labels_path: Path, footprints_path: P
     from stracker.io import consensus_outputs, read_footprints, read_images
 
     quiet = obj["verbosity"] < 0 or as_json
+    if scheduler and method != "em":
+        raise click.UsageError(f"--scheduler fits --method em only, not {method}.")
     rejected_path = out.with_name(f"{out.stem}.rejected.csv")
     targets = consensus_outputs(out)
     _outputs_free(targets + ([rejected_path] if on_unknown == "report" else []), overwrite)
@@ -236,8 +241,9 @@ def aggregate_command(obj: dict[str, Any], labels_path: Path, footprints_path: P
         bar.update(1, "images")
         images = read_images(images_path) if images_path else None
         bar.update(1, "aggregate")
-        consensus = stracker.aggregate(labels, None if images is None else images["image_date"], method=method,
-                                       task=task)
+        dates = None if images is None else images["image_date"]
+        consensus = (_aggregate_on(scheduler, labels, dates, task) if scheduler
+                     else stracker.aggregate(labels, dates, method=method, task=task))
         bar.update(1, "write")
         layer_out = consensus.to_file(out, footprints, images=images, on=id_column, on_unknown=on_unknown,
                                       overwrite=overwrite)
@@ -277,6 +283,22 @@ def aggregate_command(obj: dict[str, Any], labels_path: Path, footprints_path: P
             click.echo(f"{len(unmatched)} building(s) with answers are not in the footprints: their "
                        f"{len(rejected_rows)} answer(s) are in {rejected_path}")
         click.echo(f"wrote {', '.join(summary['out'])}")
+
+
+def _aggregate_on(address: str, labels: Any, image_dates: Any, task: str | None) -> Any:
+    """Fit on the Dask cluster at ``address``; the consensus comes back to be written here."""
+    import stracker
+
+    try:
+        import dask.dataframe as dd
+        from dask.distributed import Client
+    except ImportError as exc:
+        raise click.UsageError("--scheduler needs Dask: pip install 'stracker[distributed]'.") from exc
+    with Client(address) as client:
+        n_partitions = max(1, sum(client.nthreads().values()))
+        answers = dd.from_pandas(labels, npartitions=max(1, min(n_partitions, len(labels))))
+        with stracker.aggregate(answers, image_dates, task=task, client=client) as result:
+            return result.compute()
 
 
 def _json_id(value: Any) -> Any:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import _common, aggregate, quality, scaling, simulate, versus_crowdkit
+from benchmarks import _common, aggregate, distributed, quality, scaling, simulate, versus_crowdkit
 
 
 @pytest.fixture(autouse=True)
@@ -58,3 +58,13 @@ def test_quality_benchmark_has_every_method_and_design(tmp_path):
         for m in ("em", "majority", "dawid_skene", "oracle")
     }
     assert all(0 <= r["ci_coverage"] <= 1 for r in rows)
+
+
+def test_distributed_benchmark_matches_the_in_memory_engine(tmp_path, monkeypatch):
+    pytest.importorskip("dask.distributed")
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])  # the children run `python -m benchmarks.distributed`
+    rows = distributed.main(["--sizes", "2e4", "--iterations", "2", "--partitions", "2"])
+    row = rows[0]
+    assert row["answers"] == 20_000 and row["dask_iterations"] == 2 and len(row["dask_worker_peak_rss_mb"]) == 2
+    assert row["max_abs_diff_p_destroyed"] < 1e-9
+    assert json.loads((tmp_path / "distributed.json").read_text())["rows"] == rows

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from typing import Literal
 
 import numpy as np
 import pandas as pd
 
 from stracker.consensus.baselines import dawid_skene_frames, majority_posterior
+from stracker.consensus.distributed import DistributedConsensus, aggregate_distributed, is_distributed_input
 from stracker.consensus.model import PARAM_NAMES, fit_em, resolve_params
 from stracker.consensus.result import Consensus, image_date_at, summarize_posterior, volunteer_table
 from stracker.errors import LabelsError
@@ -20,7 +22,7 @@ METHODS = ("em", "majority", "dawid_skene")
 
 
 def aggregate(
-    labels: pd.DataFrame | EncodedLabels,
+    labels: pd.DataFrame | EncodedLabels | str | os.PathLike,
     image_dates: object = None,
     *,
     method: Literal["em", "majority", "dawid_skene"] = "em",
@@ -32,14 +34,18 @@ def aggregate(
     max_iter: int = 200,
     tol: float = 1e-7,
     on_duplicate: Literal["warn", "error", "ignore"] = "warn",
-) -> Consensus:
+    client: object = None,
+    n_partitions: int | None = None,
+) -> Consensus | DistributedConsensus:
     """Aggregate volunteer answers into a consensus destruction state per building.
 
     Parameters
     ----------
-    labels : pandas.DataFrame or EncodedLabels
+    labels : pandas.DataFrame, EncodedLabels, dask.dataframe.DataFrame or path
         The label table of the contract: ``building_id``, ``volunteer_id``, ``before``, ``after``,
-        ``destroyed`` and ``task`` (or the ``task`` keyword). Synthetic or a real export.
+        ``destroyed`` and ``task`` (or the ``task`` keyword). Synthetic or a real export. A Dask DataFrame or
+        the path of a Parquet dataset of answers is fitted on Dask (``method="em"`` only) by
+        :func:`stracker.consensus.distributed.aggregate_distributed`, with the same result.
     image_dates : array-like of dates, optional
         The image catalogue; default: the distinct dates found in the table.
     method : {"em", "majority", "dawid_skene"}
@@ -65,10 +71,13 @@ def aggregate(
         keep their defaults).
     on_duplicate : {"warn", "error", "ignore"}
         Exact duplicate answers are used as given; "warn" names them, "error" refuses them.
+    client, n_partitions : dask.distributed.Client, int, optional
+        For a Dask DataFrame or Parquet path only: where to run (default: a new ``LocalCluster``) and how many
+        partitions by building.
 
     Returns
     -------
-    Consensus
+    Consensus, or DistributedConsensus for a Dask DataFrame or Parquet path
 
     Raises
     ------
@@ -96,6 +105,13 @@ def aggregate(
     """
     if method not in METHODS:
         raise LabelsError(f"unknown method {method!r}; choose one of {list(METHODS)}.")
+    if is_distributed_input(labels):
+        if method != "em":
+            raise LabelsError(f"method {method!r} runs in memory; the distributed engine fits method='em' only. "
+                              "Read the table with pandas for the baselines.")
+        return aggregate_distributed(labels, image_dates, client=client, n_partitions=n_partitions, task=task,
+                                     volunteer_params=volunteer_params, fit_volunteers=fit_volunteers, prior=prior,
+                                     shrinkage=shrinkage, max_iter=max_iter, tol=tol, on_duplicate=on_duplicate)
     if isinstance(labels, EncodedLabels):
         if task is not None or image_dates is not None:
             raise LabelsError("labels are already encoded; drop the task= and image_dates= arguments.")

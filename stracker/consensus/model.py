@@ -321,12 +321,16 @@ class _Problem:
 
     def update_image_weights(self, crowd_late: float, pseudo: float = 5.0) -> None:
         """Re-estimate image weights from skips and notices: skip share s_j = crowd_late ** weight_j."""
-        skips, notices = self.image_skips, self.image_notices
-        share = (skips + pseudo * crowd_late) / (skips + notices + pseudo)
-        weight = np.clip(np.log(share) / np.log(crowd_late), 0.05, 5.0)
-        # pin the scale (p_late and the weights trade off): weighted mean weight 1
-        volume = skips + notices + pseudo
-        self.image_weight = weight / np.average(weight, weights=volume)
+        self.image_weight = image_weights(self.image_skips, self.image_notices, crowd_late, pseudo)
+
+
+def image_weights(skips: np.ndarray, notices: np.ndarray, crowd_late: float, pseudo: float = 5.0) -> np.ndarray:
+    """Image weights from expected skips and notices of every image (see :meth:`_Problem.update_image_weights`)."""
+    share = (skips + pseudo * crowd_late) / (skips + notices + pseudo)
+    weight = np.clip(np.log(share) / np.log(crowd_late), 0.05, 5.0)
+    # pin the scale (p_late and the weights trade off): weighted mean weight 1
+    volume = skips + notices + pseudo
+    return weight / np.average(weight, weights=volume)
 
 
 def _shrink(num: np.ndarray, den: np.ndarray, strength: float, default: float) -> np.ndarray:
@@ -456,6 +460,78 @@ def resolve_params(
     return params
 
 
+STAT_NAMES = ("p_guess", "p_false", "p_miss", "p_early", "p_late", "early_decay", "sensitivity", "specificity")
+"""Order of the sufficient statistics, as :meth:`_Problem.sufficient_statistics` fills them."""
+
+
+class _Updater:
+    """The M-step on summed statistics: everything :func:`fit_em` learns beyond the per-building posterior.
+
+    The statistics are sums over buildings (per-volunteer numerators and denominators, per-image skips and
+    notices, the posterior's column sums), so one table in memory and a table split into shards by building
+    give the same updates: :func:`fit_em` and :mod:`stracker.consensus.distributed` both call :meth:`update`.
+    """
+
+    def __init__(self, params: dict[str, np.ndarray], image_dates: pd.DatetimeIndex, *, fit_volunteers: bool,
+                 prior: np.ndarray | None, shrinkage: float, prior_pseudocount: float, image_difficulty: bool,
+                 volunteer_types: int) -> None:
+        self.params = {k: v.copy() for k, v in params.items()}
+        self.fit_volunteers = fit_volunteers
+        self.learn_prior = prior is None
+        self.shape = duration_prior(image_dates)
+        self.S = len(image_dates) + 1
+        self.pi = self.shape if self.learn_prior else np.asarray(prior, dtype=float)
+        if self.pi.shape != (self.S,) or (self.pi < 0).any() or not np.isclose(self.pi.sum(), 1.0):
+            raise LabelsError(f"prior must be {self.S} probabilities (one per state) summing to 1.")
+        self.image_weight = np.ones(len(image_dates))
+        self.shrinkage = shrinkage
+        self.prior_pseudocount = prior_pseudocount
+        self.image_difficulty = image_difficulty
+        self.volunteer_types = volunteer_types
+        self.types: CrowdTypes | None = None
+
+    @property
+    def learns(self) -> bool:
+        """Whether the M-step changes anything (otherwise one E-step is the fit)."""
+        return self.fit_volunteers or self.learn_prior
+
+    def log_prior(self) -> np.ndarray:
+        return np.log(np.maximum(self.pi, 1e-300))
+
+    def update(self, stats: dict[str, tuple[np.ndarray, np.ndarray]] | None, image_skips: np.ndarray | None,
+               image_notices: np.ndarray | None, has_marks: bool, posterior_sum: np.ndarray,
+               n_buildings: int) -> None:
+        """One M-step from statistics summed over all buildings (``stats`` None when volunteers are fixed)."""
+        params = self.params
+        if self.fit_volunteers and stats:
+            names = list(stats)
+            num = np.stack([stats[n][0] for n in names], axis=1)
+            den = np.stack([stats[n][1] for n in names], axis=1)
+            if self.volunteer_types > 1:
+                if self.types is None:
+                    self.types = CrowdTypes(self.volunteer_types, np.array([DEFAULT_PARAMS[n] for n in names]))
+                centre = self.types.fit(num, den)
+                estimate = np.clip((num + self.shrinkage * centre) / (den + self.shrinkage), _CLIP, 1 - _CLIP)
+                for j, name in enumerate(names):
+                    params[name] = estimate[:, j]
+            else:
+                for j, name in enumerate(names):
+                    params[name] = _shrink(num[:, j], den[:, j], self.shrinkage, DEFAULT_PARAMS[name])
+            if self.image_difficulty and has_marks:
+                num, den = stats["p_late"]
+                crowd_late = float(np.clip(num.sum() / max(den.sum(), 1e-12), _CLIP, 1 - _CLIP))
+                self.image_weight = image_weights(image_skips, image_notices, crowd_late)
+        if self.learn_prior:
+            # Dirichlet pseudo-counts shaped like the duration prior, prior_pseudocount per state on average
+            pseudo = self.prior_pseudocount * self.S * self.shape
+            self.pi = (posterior_sum + pseudo) / (n_buildings + pseudo.sum())
+
+
+def converged_at(history: list[float], tol: float) -> bool:
+    """Whether the relative change of the last log-likelihood is below ``tol``."""
+    return len(history) > 1 and abs(history[-1] - history[-2]) <= tol * abs(history[-1])
+
+
 def fit_em(
     enc: EncodedLabels,
     *,
@@ -475,48 +551,21 @@ def fit_em(
     of the log-likelihood is below ``tol``, else M-step (volunteer parameters unless fixed, then the prior).
     """
     problem = _Problem(enc)
-    params = {k: v.copy() for k, v in params.items()}
-    learn_prior = prior is None
-    shape = duration_prior(enc.image_dates)
-    pi = shape if learn_prior else np.asarray(prior, dtype=float)
-    if pi.shape != (problem.S,) or (pi < 0).any() or not np.isclose(pi.sum(), 1.0):
-        raise LabelsError(f"prior must be {problem.S} probabilities (one per state) summing to 1.")
+    updater = _Updater(params, enc.image_dates, fit_volunteers=fit_volunteers, prior=prior, shrinkage=shrinkage,
+                       prior_pseudocount=prior_pseudocount, image_difficulty=image_difficulty,
+                       volunteer_types=volunteer_types)
     history: list[float] = []
     converged = False
     n_iter = 0
-    types: CrowdTypes | None = None
     for n_iter in range(1, max_iter + 1):  # noqa: B007 - n_iter is reported
-        L, base = problem.log_likelihood(params)
-        posterior, ll = _posterior(L, np.log(np.maximum(pi, 1e-300)))
+        problem.image_weight = updater.image_weight
+        L, base = problem.log_likelihood(updater.params)
+        posterior, ll = _posterior(L, updater.log_prior())
         history.append(ll + base)
-        if len(history) > 1 and abs(history[-1] - history[-2]) <= tol * abs(history[-1]):
+        if converged_at(history, tol) or not updater.learns:
             converged = True
             break
-        if not (fit_volunteers or learn_prior):
-            converged = True
-            break
-        if fit_volunteers:
-            stats = problem.sufficient_statistics(posterior, params)
-        if fit_volunteers and stats:
-            names = list(stats)
-            num = np.stack([stats[n][0] for n in names], axis=1)
-            den = np.stack([stats[n][1] for n in names], axis=1)
-            if volunteer_types > 1:
-                if types is None:
-                    types = CrowdTypes(volunteer_types, np.array([DEFAULT_PARAMS[n] for n in names]))
-                centre = types.fit(num, den)
-                estimate = np.clip((num + shrinkage * centre) / (den + shrinkage), _CLIP, 1 - _CLIP)
-                for j, name in enumerate(names):
-                    params[name] = estimate[:, j]
-            else:
-                for j, name in enumerate(names):
-                    params[name] = _shrink(num[:, j], den[:, j], shrinkage, DEFAULT_PARAMS[name])
-            if image_difficulty and problem.m_b.size:
-                num, den = stats["p_late"]
-                crowd_late = float(np.clip(num.sum() / max(den.sum(), 1e-12), _CLIP, 1 - _CLIP))
-                problem.update_image_weights(crowd_late)
-        if learn_prior:
-            # Dirichlet pseudo-counts shaped like the duration prior, prior_pseudocount per state on average
-            pseudo = prior_pseudocount * problem.S * shape
-            pi = (posterior.sum(axis=0) + pseudo) / (problem.B + pseudo.sum())
-    return FitResult(posterior, params, pi, problem.image_weight, history, n_iter, converged)
+        stats = problem.sufficient_statistics(posterior, updater.params) if fit_volunteers else None
+        skips, notices = getattr(problem, "image_skips", None), getattr(problem, "image_notices", None)
+        updater.update(stats, skips, notices, bool(problem.m_b.size), posterior.sum(axis=0), problem.B)
+    return FitResult(posterior, updater.params, updater.pi, updater.image_weight, history, n_iter, converged)

@@ -288,9 +288,15 @@ def volunteer_table(enc: EncodedLabels, params: dict[str, np.ndarray]) -> pd.Dat
     V = enc.n_volunteers
     n_timeline = np.bincount(enc.volunteer[enc.task == TIMELINE], minlength=V)
     n_compare = np.bincount(enc.volunteer[enc.task == COMPARE], minlength=V)
+    return volunteer_table_from_counts(enc.volunteer_ids, n_timeline, n_compare, params)
+
+
+def volunteer_table_from_counts(volunteer_ids: pd.Index, n_timeline: np.ndarray, n_compare: np.ndarray,
+                                params: dict[str, np.ndarray]) -> pd.DataFrame:
+    """:func:`volunteer_table` from per-volunteer answer counts (summed over shards in the distributed engine)."""
     table = pd.DataFrame(
         {"n_labels": n_timeline + n_compare, "n_timeline": n_timeline, "n_compare": n_compare},
-        index=enc.volunteer_ids,
+        index=volunteer_ids,
     )
     for name, values in params.items():
         table[name] = values

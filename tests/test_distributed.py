@@ -1,0 +1,184 @@
+"""The consensus EM on Dask: the same answer as the in-memory engine, whatever the partitioning."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytest.importorskip("dask.distributed")
+
+from dask.distributed import Client, LocalCluster
+from test_consensus import Campaign, assert_same_buildings, make_table
+
+import stracker
+from stracker.consensus.distributed import DistributedConsensus, aggregate_distributed
+from stracker.errors import DuplicateAnswersWarning, LabelsError
+
+
+@pytest.fixture(scope="module")
+def client():
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0") as cluster, \
+            Client(cluster) as c:
+        yield c
+
+
+def mixed_table(seed: int = 1, n_buildings: int = 400) -> tuple[pd.DataFrame, pd.DatetimeIndex]:
+    """Timeline marks and compare answers about the same buildings (a few thousand answers)."""
+    c = Campaign(seed=seed, n_buildings=n_buildings, n_volunteers=40, n_images=10, per_building=5)
+    rng = np.random.default_rng(seed + 100)
+    n = 4 * n_buildings
+    b = rng.integers(0, n_buildings, n)
+    v = rng.integers(0, 40, n)
+    first, second = rng.integers(-1, 10, n), rng.integers(0, 10, n)
+    lo, hi = np.minimum(first, second), np.maximum(first, second)
+    hi = np.where(lo == hi, np.minimum(hi + 1, 9), hi)
+    lo = np.where(lo >= hi, -1, lo)
+    inside = (lo < c.states[b]) & (c.states[b] <= hi)
+    sens, spec = c.params["sensitivity"].to_numpy()[v], c.params["specificity"].to_numpy()[v]
+    answer = (rng.random(n) < np.where(inside, sens, 1 - spec)).astype(int)
+    answer[rng.random(n) < 0.05] = -1  # some can't tell
+    compare = make_table(b, v, lo, hi, answer, c.dates, "compare")
+    labels = pd.concat([c.labels, compare], ignore_index=True).sample(frac=1.0, random_state=seed)
+    return labels.drop_duplicates().reset_index(drop=True), c.dates
+
+
+@pytest.fixture(scope="module")
+def table():
+    return mixed_table()
+
+
+@pytest.fixture(scope="module")
+def reference(table):
+    labels, dates = table
+    return stracker.aggregate(labels, dates)
+
+
+def assert_same_consensus(got: stracker.Consensus, ref: stracker.Consensus, atol: float = 1e-9) -> None:
+    np.testing.assert_allclose(got.posterior, ref.posterior, rtol=0, atol=atol)
+    assert_same_buildings(got.buildings, ref.buildings, atol=atol)
+    assert got.volunteers.index.equals(ref.volunteers.index)
+    np.testing.assert_allclose(got.volunteers.to_numpy(float), ref.volunteers.to_numpy(float), rtol=0, atol=atol)
+    np.testing.assert_allclose(got.prior, ref.prior, rtol=0, atol=atol)
+    assert got.n_iter == ref.n_iter
+    assert got.converged == ref.converged
+    np.testing.assert_allclose(got.log_likelihood, ref.log_likelihood, rtol=1e-12)
+
+
+@pytest.mark.parametrize("n_partitions", [1, 2, 3, 7])
+def test_same_answer_as_in_memory_whatever_the_partitioning(client, table, reference, n_partitions):
+    labels, dates = table
+    assert set(labels["task"]) == {"timeline", "compare"} and len(labels) > 3000
+    result = aggregate_distributed(labels, dates, client=client, n_partitions=n_partitions)
+    assert result.buildings.npartitions == n_partitions
+    assert_same_consensus(result.compute(), reference)
+
+
+def test_aggregate_takes_a_dask_dataframe(client, table, reference):
+    import dask.dataframe as dd
+
+    labels, dates = table
+    result = stracker.aggregate(dd.from_pandas(labels, npartitions=5), dates, client=client)
+    assert isinstance(result, DistributedConsensus)
+    assert result.buildings.npartitions == 5
+    assert_same_consensus(result.compute(), reference)
+
+
+def test_parquet_dataset_in_and_out_with_string_ids(client, table, tmp_path):
+    labels, dates = table
+    labels = labels.assign(building_id="b" + labels["building_id"].astype(str),
+                           volunteer_id="v" + labels["volunteer_id"].astype(str))
+    ref = stracker.aggregate(labels, dates)
+    path = tmp_path / "answers"
+    path.mkdir()
+    for i, chunk in enumerate(np.array_split(np.arange(len(labels)), 3)):
+        labels.iloc[chunk].to_parquet(path / f"part.{i}.parquet")
+    result = stracker.aggregate(str(path), dates, client=client, n_partitions=4)
+    assert_same_consensus(result.compute(), ref)
+    out = tmp_path / "buildings"
+    result.to_parquet(out)
+    written = pd.read_parquet(out).sort_index()
+    written.index = written.index.astype(ref.buildings.index.dtype)  # Parquet reads text back as NA-backed strings
+    assert len(list(out.glob("*.parquet"))) == 4
+    assert_same_buildings(written, ref.buildings)
+
+
+def test_catalogue_found_in_the_table(client, table):
+    labels, _ = table
+    ref = stracker.aggregate(labels)
+    result = aggregate_distributed(labels, client=client, n_partitions=3)
+    assert result.image_dates.equals(ref.image_dates)
+    assert_same_consensus(result.compute(), ref)
+
+
+def test_known_parameters_and_prior(client, table):
+    labels, dates = table
+    c = Campaign(seed=1, n_buildings=400, n_volunteers=40, n_images=10, per_building=5)
+    ref = stracker.aggregate(labels, dates, volunteer_params=c.params, prior=c.prior)
+    result = aggregate_distributed(labels, dates, client=client, n_partitions=3, volunteer_params=c.params,
+                                   prior=c.prior)
+    assert result.n_iter == 1
+    assert_same_consensus(result.compute(), ref)
+
+
+def test_duplicates_and_bad_input(client, table):
+    labels, dates = table
+    doubled = pd.concat([labels, labels.iloc[:3]], ignore_index=True)
+    with pytest.warns(DuplicateAnswersWarning, match="6 row"):
+        aggregate_distributed(doubled, dates, client=client, n_partitions=2, max_iter=2)
+    with pytest.raises(LabelsError, match="duplicate"):
+        aggregate_distributed(doubled, dates, client=client, n_partitions=2, on_duplicate="error")
+    with pytest.raises(LabelsError, match="runs in memory"):
+        stracker.aggregate(str(dates[0]), method="majority")
+    with pytest.raises(LabelsError, match="lacks column"):
+        aggregate_distributed(labels.drop(columns="after"), dates, client=client)
+    with pytest.raises(LabelsError, match="not in the image catalogue"):
+        aggregate_distributed(labels, dates[1:], client=client, n_partitions=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        aggregate_distributed(labels, dates, client=client, n_partitions=2, max_iter=2)
+
+
+def test_a_worker_lost_mid_fit_changes_nothing(table, reference):
+    """Between two iterations a worker restarts and loses its shards: Dask recomputes them from lineage."""
+    labels, dates = table
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
+            Client(cluster) as client:
+        restarted = []
+
+        def kill_one(n_iter: int, _: float) -> None:
+            if n_iter == 3:
+                victim = sorted(client.scheduler_info()["workers"])[0]
+                held = client.has_what()[victim]
+                client.restart_workers([victim])
+                restarted.append(len(held))
+
+        result = aggregate_distributed(labels, dates, client=client, n_partitions=4, callback=kill_one)
+        got = result.compute()
+    assert restarted and restarted[0] > 0
+    assert_same_consensus(got, reference)
+
+
+def test_cli_scheduler_option(table, reference, tmp_path):
+    from click.testing import CliRunner
+
+    from stracker.cli import cli
+
+    labels, dates = table
+    path = tmp_path / "answers.parquet"
+    labels.to_parquet(path)
+    images = tmp_path / "images.csv"
+    pd.DataFrame({"image_date": dates}).to_csv(images, index=False)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, protocol="tcp",
+                      dashboard_address=":0") as cluster:
+        result = CliRunner().invoke(cli, ["aggregate", str(path), "--images", str(images), "--out",
+                                          str(tmp_path / "c.parquet"), "--scheduler", cluster.scheduler_address,
+                                          "--json"])
+    assert result.exit_code == 0, result.output
+    written = pd.read_parquet(tmp_path / "c.parquet").set_index("building_id").sort_index()
+    np.testing.assert_allclose(written["p_destroyed"], reference.buildings["p_destroyed"], rtol=0, atol=1e-9)
+    bad = CliRunner().invoke(cli, ["aggregate", str(path), "--out", str(tmp_path / "d.parquet"), "--method",
+                                   "majority", "--scheduler", "tcp://127.0.0.1:1"])
+    assert bad.exit_code != 0 and "--method em only" in bad.output
