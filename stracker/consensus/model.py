@@ -51,6 +51,7 @@ __all__ = [
     "duration_prior",
     "fit_em",
     "resolve_params",
+    "smooth_rate",
 ]
 
 PARAM_NAMES = ("p_late", "p_early", "early_decay", "p_miss", "p_false", "p_guess", "sensitivity", "specificity")
@@ -464,6 +465,37 @@ STAT_NAMES = ("p_guess", "p_false", "p_miss", "p_early", "p_late", "early_decay"
 """Order of the sufficient statistics, as :meth:`_Problem.sufficient_statistics` fills them."""
 
 
+def smooth_rate(prior: np.ndarray, shape: np.ndarray) -> np.ndarray:
+    """Smooth the destruction rate per day behind a prior over states.
+
+    Destruction goes on at a rate that changes from day to day, not from image to image: an interior state's
+    mass is its duration times the rate over it and its two neighbours (their mass over their duration). Where
+    answers cannot split two neighbouring states (an image hidden by clouds for most of a district), this shares
+    their mass out by the rate around them instead of leaving it where the EM started. ``shape`` is
+    :func:`duration_prior` (interior states: in proportion to duration); the open-ended first and last states
+    are kept as they are.
+
+    Examples
+    --------
+    >>> shape = np.array([0.25, 0.4, 0.1, 0.25])  # 3 images: durations 4 : 1 days between them
+    >>> smooth_rate(np.array([0.25, 0.25, 0.25, 0.25]), shape).round(3).tolist()
+    [0.25, 0.4, 0.1, 0.25]
+    """
+    S = prior.size
+    if S < 3:
+        return prior
+    inner, days = prior[1 : S - 1], shape[1 : S - 1]
+
+    def with_neighbours(x: np.ndarray) -> np.ndarray:
+        padded = np.pad(x, 1)
+        return padded[:-2] + padded[1:-1] + padded[2:]
+
+    smoothed = days * with_neighbours(inner) / with_neighbours(days)
+    out = prior.copy()
+    out[1 : S - 1] = smoothed * inner.sum() / smoothed.sum()
+    return out / out.sum()
+
+
 class _Updater:
     """The M-step on summed statistics: everything :func:`fit_em` learns beyond the per-building posterior.
 
@@ -474,7 +506,7 @@ class _Updater:
 
     def __init__(self, params: dict[str, np.ndarray], image_dates: pd.DatetimeIndex, *, fit_volunteers: bool,
                  prior: np.ndarray | None, shrinkage: float, prior_pseudocount: float, image_difficulty: bool,
-                 volunteer_types: int) -> None:
+                 volunteer_types: int, smooth_prior: bool = True) -> None:
         self.params = {k: v.copy() for k, v in params.items()}
         self.fit_volunteers = fit_volunteers
         self.learn_prior = prior is None
@@ -488,6 +520,7 @@ class _Updater:
         self.prior_pseudocount = prior_pseudocount
         self.image_difficulty = image_difficulty
         self.volunteer_types = volunteer_types
+        self.smooth_prior = smooth_prior
         self.types: CrowdTypes | None = None
 
     @property
@@ -524,7 +557,8 @@ class _Updater:
         if self.learn_prior:
             # Dirichlet pseudo-counts shaped like the duration prior, prior_pseudocount per state on average
             pseudo = self.prior_pseudocount * self.S * self.shape
-            self.pi = (posterior_sum + pseudo) / (n_buildings + pseudo.sum())
+            pi = (posterior_sum + pseudo) / (n_buildings + pseudo.sum())
+            self.pi = smooth_rate(pi, self.shape) if self.smooth_prior else pi
 
 
 def converged_at(history: list[float], tol: float) -> bool:
