@@ -61,17 +61,21 @@ def write_dataset(n_answers: int, folder: Path, seed: int = 0) -> dict:
 
 
 def run_in_memory(folder: Path, iterations: int, out: Path) -> dict:
-    """Read the dataset with pandas and fit in this process; saves p_destroyed to ``out``."""
+    """Read the dataset with pandas, encode and fit in this process; saves p_destroyed to ``out``."""
     import stracker
+    from stracker.labels import encode_labels
 
     start = time.perf_counter()
     labels = pd.read_parquet(folder)
     read_s = time.perf_counter() - start
     start = time.perf_counter()
-    consensus = stracker.aggregate(labels, max_iter=iterations, tol=0.0, on_duplicate="ignore")
+    enc = encode_labels(labels, on_duplicate="ignore")
+    encode_s = time.perf_counter() - start
+    start = time.perf_counter()
+    consensus = stracker.aggregate(enc, max_iter=iterations, tol=0.0)
     fit_s = time.perf_counter() - start
     np.save(out, consensus.buildings["p_destroyed"].to_numpy())
-    return {"read_s": round(read_s, 2), "fit_s": round(fit_s, 2),
+    return {"read_s": round(read_s, 2), "encode_s": round(encode_s, 2), "fit_s": round(fit_s, 2),
             "per_iteration_s": round(fit_s / consensus.n_iter, 3), "peak_rss_mb": round(peak_rss_mb(), 1)}
 
 
@@ -79,7 +83,7 @@ def _worker_peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def run_distributed(folder: Path, iterations: int, n_partitions: int, out: Path) -> dict:
+def run_distributed(folder: Path, iterations: int, n_partitions: int, out: Path, shuffle: str = "tasks") -> dict:
     """Fit the dataset on a two-process LocalCluster; writes the buildings to ``out`` as Parquet."""
     from dask.distributed import Client, LocalCluster
 
@@ -90,7 +94,7 @@ def run_distributed(folder: Path, iterations: int, n_partitions: int, out: Path)
         ticks: list[float] = []
         start = began = time.perf_counter()
         result = aggregate_distributed(str(folder), client=client, n_partitions=n_partitions, max_iter=iterations,
-                                       tol=0.0, on_duplicate="ignore",
+                                       tol=0.0, on_duplicate="ignore", shuffle_method=shuffle,
                                        callback=lambda n, ll: ticks.append(time.perf_counter()))
         fit_s = time.perf_counter() - start
         start = time.perf_counter()
@@ -115,15 +119,18 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--sizes", type=float, nargs="+", default=[1e6, 5e6, 2e7])
     parser.add_argument("--iterations", type=int, default=10)
     parser.add_argument("--partitions", type=int, default=8, help="shards (partitions by building)")
+    parser.add_argument("--shuffle", choices=["tasks", "p2p"], default="tasks", help="Dask shuffle by building")
     parser.add_argument("--in-memory-max", type=float, default=2e7)
     parser.add_argument("--work", type=Path, default=None, help="folder for the datasets (default: a temp dir)")
     parser.add_argument("--one", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one:
         kind, folder, out, partitions = args.one
-        fn = run_in_memory if kind == "memory" else run_distributed
-        extra = () if kind == "memory" else (int(partitions),)
-        print(json.dumps(fn(Path(folder), args.iterations, *extra, Path(out))))
+        if kind == "memory":
+            print(json.dumps(run_in_memory(Path(folder), args.iterations, Path(out))))
+        else:
+            print(json.dumps(run_distributed(Path(folder), args.iterations, int(partitions), Path(out),
+                                             args.shuffle)))
         return []
     work = args.work or Path(tempfile.mkdtemp(prefix="stracker-distributed-"))
     rows = []
@@ -134,7 +141,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
             start = time.perf_counter()
             facts = write_dataset(n, folder)
             row: dict = {"answers": n, **facts, "write_dataset_s": round(time.perf_counter() - start, 1),
-                         "partitions": args.partitions}
+                         "partitions": args.partitions, "shuffle": args.shuffle}
             dist = _child("distributed", folder, work / f"buildings-{n}", args)
             row |= {f"dask_{k}": v for k, v in dist.items()}
             if n <= args.in_memory_max:
@@ -155,8 +162,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
 def _child(kind: str, folder: Path, out: Path, args: argparse.Namespace) -> dict:
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.distributed", "--iterations", str(args.iterations), "--one", kind,
-         str(folder), str(out), str(args.partitions)],
+        [sys.executable, "-m", "benchmarks.distributed", "--iterations", str(args.iterations), "--shuffle",
+         args.shuffle, "--one", kind, str(folder), str(out), str(args.partitions)],
         capture_output=True, text=True, check=True,
     )
     return json.loads(done.stdout.strip().splitlines()[-1])
