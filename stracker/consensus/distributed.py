@@ -237,8 +237,7 @@ class DistributedConsensus:
     def close(self) -> None:
         """Release the shards; close the client and cluster if :func:`aggregate_distributed` made them."""
         self._shards.clear()
-        for thing in self._own:
-            thing.close()
+        close_all(self._own)
         self._own = ()
 
     def __enter__(self) -> DistributedConsensus:
@@ -348,13 +347,7 @@ def aggregate_distributed(
     """
     import dask
 
-    own: tuple[Any, ...] = ()
-    if client is None:
-        from dask.distributed import Client, LocalCluster
-
-        cluster = LocalCluster()
-        client = Client(cluster)
-        own = (client, cluster)
+    client, own = local_client(client)
     try:
         with dask.config.set({"dataframe.shuffle.method": shuffle_method}):
             return _fit(labels, image_dates, client, own, n_partitions=n_partitions, task=task,
@@ -362,9 +355,25 @@ def aggregate_distributed(
                         shrinkage=shrinkage, max_iter=max_iter, tol=tol, on_duplicate=on_duplicate,
                         shuffle_method=shuffle_method, callback=callback)
     except BaseException:
-        for thing in own:
-            thing.close()
+        close_all(own)
         raise
+
+
+def local_client(client: Any) -> tuple[Any, tuple[Any, ...]]:
+    """``client``, or a new client of a new ``LocalCluster``; the second item lists what was made here."""
+    if client is not None:
+        return client, ()
+    from dask.distributed import Client, LocalCluster
+
+    cluster = LocalCluster()
+    client = Client(cluster)
+    return client, (client, cluster)
+
+
+def close_all(things: tuple[Any, ...]) -> None:
+    """Close what :func:`local_client` made (client first, then its cluster)."""
+    for thing in things:
+        thing.close()
 
 
 def _fit(labels: Any, image_dates: object, client: Any, own: tuple[Any, ...], *, n_partitions: int | None,

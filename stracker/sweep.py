@@ -1,0 +1,155 @@
+"""Sweeps: a grid of simulated campaigns run as Dask tasks, collected as one tidy table of evaluation metrics.
+
+A grid maps scenario fields, named ``part.field`` (``tasks.volunteers_per_building``, ``tasks.design``,
+``crowd.random_share``...), to the values to try. Every combination, for every seed, is one task: simulate the
+campaign, aggregate its answers with each method and evaluate against the truth. The table has one row per
+(grid cell, seed, method, metric), ready for ``groupby`` and plotting (:func:`plot_sweep`).
+
+Examples
+--------
+>>> from dask.distributed import Client, LocalCluster
+>>> from stracker.sweep import sweep
+>>> with LocalCluster(n_workers=1, processes=False, dashboard_address=":0") as cluster, Client(cluster) as c:
+...     table = sweep({"tasks.volunteers_per_building": [2, 4]}, preset="small", methods=["majority"], client=c)
+>>> table.pivot_table(index="tasks.volunteers_per_building", columns="metric", values="value")["f1"].size
+2
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+
+from stracker.scenario import Scenario, ScenarioError
+
+__all__ = ["expand_grid", "plot_sweep", "run_campaign", "sweep"]
+
+
+def expand_grid(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
+    """Every combination of the grid's values, as dicts ``{"part.field": value}``, in the grid's order.
+
+    Examples
+    --------
+    >>> expand_grid({"tasks.design": ["timeline", "compare"], "crowd.random_share": [0.0]})
+    [{'tasks.design': 'timeline', 'crowd.random_share': 0.0}, {'tasks.design': 'compare', 'crowd.random_share': 0.0}]
+    """
+    keys = list(grid)
+    lists = []
+    for key in keys:
+        values = grid[key]
+        if isinstance(values, str | bytes) or not hasattr(values, "__iter__") or not len(values := list(values)):
+            raise ScenarioError(f"grid[{key!r}] must be a non-empty list of values, got {grid[key]!r}.")
+        lists.append([v.item() if hasattr(v, "item") else v for v in values])  # numpy scalars as Python values
+    return [dict(zip(keys, values, strict=True)) for values in itertools.product(*lists)]
+
+
+def _scenario(preset: str | Scenario, seed: int, cell: Mapping[str, Any]) -> Scenario:
+    base = preset if isinstance(preset, Scenario) else Scenario.preset(preset)
+    changes: dict[str, dict[str, Any]] = {}
+    for key, value in cell.items():
+        part, dot, name = key.partition(".")
+        if not dot or not name:
+            raise ScenarioError(f"grid key {key!r} must name a scenario field as 'part.field', e.g. "
+                                "'tasks.volunteers_per_building' or 'crowd.random_share'.")
+        changes.setdefault(part, {})[name] = value
+    return base.replace(seed=seed, **changes)
+
+
+def run_campaign(scenario: Scenario, methods: Sequence[str] = ("em",)) -> pd.DataFrame:
+    """Simulate one campaign, aggregate it with each method and evaluate: columns method, metric, value."""
+    import stracker
+
+    sim = stracker.simulate(scenario)
+    tables = []
+    for method in methods:
+        table = stracker.evaluate(stracker.aggregate(sim.labels, sim.image_dates, method=method), sim.truth)
+        tables.append(table[["metric", "value"]].assign(method=method))
+    answers = pd.DataFrame({"method": list(methods), "metric": "answers", "value": float(len(sim.labels))})
+    return pd.concat([*tables, answers], ignore_index=True)[["method", "metric", "value"]]
+
+
+def sweep(
+    grid: Mapping[str, Sequence[Any]],
+    *,
+    preset: str | Scenario = "small",
+    seeds: Sequence[int] = (0,),
+    methods: Sequence[str] = ("em",),
+    client: Any = None,
+) -> pd.DataFrame:
+    """Run every grid cell for every seed as a Dask task and collect the evaluation metrics.
+
+    Parameters
+    ----------
+    grid : mapping of "part.field" to a list of values
+        Scenario fields to vary (see :class:`stracker.Scenario`).
+    preset : str or Scenario
+        The campaign every cell starts from.
+    seeds : sequence of int
+        Seeds per cell (the scenario's seed: the same seed gives the same campaign).
+    methods : sequence of str
+        Aggregation methods to evaluate on each campaign.
+    client : dask.distributed.Client, optional
+        Where to run; default: a new ``LocalCluster``, closed at the end.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (cell, seed, method, metric): the grid's columns, ``seed``, ``method``, ``metric``,
+        ``value``. The metric ``answers`` counts the campaign's answers.
+
+    Raises
+    ------
+    ScenarioError
+        If a grid key is not a scenario field or a value is invalid (checked for every cell before running).
+    """
+    from stracker.consensus.aggregate import METHODS
+    from stracker.consensus.distributed import close_all, local_client
+
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or not methods:
+        raise ScenarioError(f"methods must be among {list(METHODS)}, got {list(methods)}.")
+    cells = expand_grid(grid)
+    jobs = [(cell, seed, _scenario(preset, seed, cell)) for cell in cells for seed in seeds]
+    client, own = local_client(client)
+    try:
+        futures = [client.submit(run_campaign, scenario, tuple(methods), pure=False) for _, _, scenario in jobs]
+        results = client.gather(futures)
+    finally:
+        close_all(own)
+    parts = []
+    for (cell, seed, _), result in zip(jobs, results, strict=True):
+        parts.append(result.assign(**cell, seed=seed))
+    table = pd.concat(parts, ignore_index=True)
+    return table[[*grid, "seed", "method", "metric", "value"]]
+
+
+def plot_sweep(table: pd.DataFrame, metric: str = "mae_days", x: str | None = None, ax: Any = None) -> Any:
+    """Plot one metric against a grid column (default: the first), one line per method and other grid values.
+
+    Points are means over seeds, with the seeds' range as error bars. Returns the matplotlib Axes.
+    """
+    import matplotlib.pyplot as plt
+
+    grid_columns = [c for c in table.columns if c not in ("seed", "method", "metric", "value")]
+    if not grid_columns:
+        raise ValueError("the table has no grid columns; pass the output of sweep().")
+    x = x or grid_columns[0]
+    if metric not in set(table["metric"]):
+        raise ValueError(f"metric {metric!r} is not in the table; it has {sorted(set(table['metric']))}.")
+    data = table[table["metric"] == metric]
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 4))
+    groups = [c for c in grid_columns if c != x] + ["method"]
+    for key, part in data.groupby(groups, sort=True):
+        stats = part.groupby(x)["value"].agg(["mean", "min", "max"])
+        label = ", ".join(f"{g}={k}" for g, k in zip(groups, key if isinstance(key, tuple) else (key,), strict=True))
+        ax.errorbar(stats.index.astype(str) if stats.index.dtype == object else stats.index, stats["mean"],
+                    yerr=[stats["mean"] - stats["min"], stats["max"] - stats["mean"]], marker="o", capsize=3,
+                    label=label)
+    ax.set_xlabel(x)
+    ax.set_ylabel(metric)
+    ax.legend(fontsize="small")
+    return ax
