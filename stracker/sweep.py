@@ -58,17 +58,35 @@ def _scenario(preset: str | Scenario, seed: int, cell: Mapping[str, Any]) -> Sce
     return base.replace(seed=seed, **changes)
 
 
-def run_campaign(scenario: Scenario, methods: Sequence[str] = ("em",)) -> pd.DataFrame:
-    """Simulate one campaign, aggregate it with each method and evaluate: columns method, metric, value."""
+def run_campaign(
+    scenario: Scenario,
+    methods: Sequence[str] = ("em",),
+    designs: Sequence[str] = (),
+    budget: int | None = None,
+) -> pd.DataFrame:
+    """Simulate one campaign, aggregate it with each method and evaluate: columns method, metric, value.
+
+    With ``designs`` (adaptive tasking: "random", "bisection", "infogain"), each is also run on the campaign's
+    world with ``budget`` frames (default: a quarter of the simulated campaign's) and evaluated, as method
+    ``"plan:DESIGN"``. Every method's rows include ``frames_viewed`` and ``answers``.
+    """
     import stracker
+    from stracker.tasking import run_adaptive
 
     sim = stracker.simulate(scenario)
+    frames = float(sim.labels["frames_viewed"].sum())
     tables = []
     for method in methods:
         table = stracker.evaluate(stracker.aggregate(sim.labels, sim.image_dates, method=method), sim.truth)
-        tables.append(table[["metric", "value"]].assign(method=method))
-    answers = pd.DataFrame({"method": list(methods), "metric": "answers", "value": float(len(sim.labels))})
-    return pd.concat([*tables, answers], ignore_index=True)[["method", "metric", "value"]]
+        counts = pd.DataFrame({"metric": ["answers", "frames_viewed"], "value": [float(len(sim.labels)), frames]})
+        tables.append(pd.concat([table[["metric", "value"]], counts]).assign(method=method))
+    for design in designs:
+        campaign = run_adaptive(sim, design, budget=int(budget or frames // 4), seed=scenario.seed, record=False)
+        table = stracker.evaluate(campaign.consensus, sim.truth)
+        counts = pd.DataFrame({"metric": ["answers", "frames_viewed"],
+                               "value": [float(len(campaign.labels)), float(campaign.frames_viewed)]})
+        tables.append(pd.concat([table[["metric", "value"]], counts]).assign(method=f"plan:{design}"))
+    return pd.concat(tables, ignore_index=True)[["method", "metric", "value"]]
 
 
 def sweep(
@@ -77,6 +95,8 @@ def sweep(
     preset: str | Scenario = "small",
     seeds: Sequence[int] = (0,),
     methods: Sequence[str] = ("em",),
+    designs: Sequence[str] = (),
+    budget: int | None = None,
     client: Any = None,
 ) -> pd.DataFrame:
     """Run every grid cell for every seed as a Dask task and collect the evaluation metrics.
@@ -91,6 +111,11 @@ def sweep(
         Seeds per cell (the scenario's seed: the same seed gives the same campaign).
     methods : sequence of str
         Aggregation methods to evaluate on each campaign.
+    designs : sequence of str
+        Adaptive tasking designs to run on each campaign's world too (the planning study of
+        :mod:`stracker.tasking`), as methods ``"plan:DESIGN"``.
+    budget : int, optional
+        Frames viewed for each adaptive design; default a quarter of the simulated campaign's.
     client : dask.distributed.Client, optional
         Where to run; default: a new ``LocalCluster``, closed at the end.
 
@@ -98,7 +123,7 @@ def sweep(
     -------
     pandas.DataFrame
         One row per (cell, seed, method, metric): the grid's columns, ``seed``, ``method``, ``metric``,
-        ``value``. The metric ``answers`` counts the campaign's answers.
+        ``value``. The metrics ``answers`` and ``frames_viewed`` count the campaign's answers and frames.
 
     Raises
     ------
@@ -107,15 +132,19 @@ def sweep(
     """
     from stracker.consensus.aggregate import METHODS
     from stracker.consensus.distributed import close_all, local_client
+    from stracker.tasking import DESIGNS
 
     unknown = [m for m in methods if m not in METHODS]
     if unknown or not methods:
         raise ScenarioError(f"methods must be among {list(METHODS)}, got {list(methods)}.")
+    if [d for d in designs if d not in DESIGNS]:
+        raise ScenarioError(f"designs must be among {list(DESIGNS)}, got {list(designs)}.")
     cells = expand_grid(grid)
     jobs = [(cell, seed, _scenario(preset, seed, cell)) for cell in cells for seed in seeds]
     client, own = local_client(client)
     try:
-        futures = [client.submit(run_campaign, scenario, tuple(methods), pure=False) for _, _, scenario in jobs]
+        futures = [client.submit(run_campaign, scenario, tuple(methods), tuple(designs), budget, pure=False)
+                   for _, _, scenario in jobs]
         results = client.gather(futures)
     finally:
         close_all(own)

@@ -43,6 +43,21 @@ def test_sweep_of_small_campaigns(client):
     assert len(ax.get_lines()) >= 4
 
 
+def test_planning_study_runs_through_the_sweep(client):
+    """The adaptive-tasking planning study: designs against the timeline campaign, per grid cell and seed."""
+    table = sweep({"crowd.random_share": [0.0, 0.1]}, preset="small", methods=["em"],
+                  designs=["infogain", "bisection"], client=client)
+    values = table.set_index(["crowd.random_share", "seed", "method", "metric"])["value"]
+    assert set(table["method"]) == {"em", "plan:infogain", "plan:bisection"}
+    for share in (0.0, 0.1):
+        timeline_frames = values.loc[(share, 0, "em", "frames_viewed")]
+        for design in ("plan:infogain", "plan:bisection"):
+            assert 0 < values.loc[(share, 0, design, "frames_viewed")] <= timeline_frames // 4
+            assert 0 < values.loc[(share, 0, design, "state_accuracy")] <= 1
+    with pytest.raises(ScenarioError, match="designs"):
+        sweep({"crowd.random_share": [0.0]}, designs=["psychic"], client=client)
+
+
 def test_sweep_refuses_bad_grids(client):
     with pytest.raises(ScenarioError, match=r"part\.field"):
         sweep({"volunteers_per_building": [2]}, client=client)
