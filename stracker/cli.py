@@ -552,6 +552,10 @@ def report_command(obj: dict[str, Any], directory: Path, out_dir: Path | None, a
 @click.option("--seeds", default="0", show_default=True, help="Comma-separated seeds, one campaign each per cell.")
 @click.option("--method", "methods", type=click.Choice(METHODS), multiple=True,
               help="Aggregation method to evaluate (repeatable; default em).")
+@click.option("--design", "designs", type=click.Choice(["random", "bisection", "infogain"]), multiple=True,
+              help="Also run this adaptive tasking design on each campaign's world (repeatable): the planning study.")
+@click.option("--budget", type=click.IntRange(min=1), default=None,
+              help="Frames viewed per adaptive design (default: a quarter of the simulated campaign's).")
 @click.option("--scheduler", default=None, metavar="ADDRESS",
               help="Run on this Dask cluster (e.g. tcp://host:8786); default: a local cluster.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
@@ -563,8 +567,8 @@ def report_command(obj: dict[str, Any], directory: Path, out_dir: Path | None, a
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
 @click.pass_obj
 def sweep_command(obj: dict[str, Any], preset: str, grid_specs: tuple[str, ...], seeds: str,
-                  methods: tuple[str, ...], scheduler: str | None, out: Path, plot_path: Path | None, metric: str,
-                  overwrite: bool, as_json: bool) -> None:
+                  methods: tuple[str, ...], designs: tuple[str, ...], budget: int | None, scheduler: str | None,
+                  out: Path, plot_path: Path | None, metric: str, overwrite: bool, as_json: bool) -> None:
     """Run a grid of simulated campaigns as Dask tasks and tabulate their evaluation.
 
     Every combination of the --grid values, for every seed, is one campaign: simulated, aggregated with each
@@ -575,6 +579,7 @@ def sweep_command(obj: dict[str, Any], preset: str, grid_specs: tuple[str, ...],
       stracker sweep --grid tasks.volunteers_per_building=2,4,7 --grid tasks.design=timeline,compare --out s.csv
       stracker sweep --grid crowd.random_share=0,0.1,0.2 --seeds 0,1,2 --method em --method majority \\
         --out s.parquet --plot s.png --scheduler tcp://10.0.0.5:8786
+      stracker sweep --grid tasks.volunteers_per_building=3,7 --design infogain --design bisection --out plan.csv
     """
     import numpy as np
 
@@ -600,7 +605,8 @@ def sweep_command(obj: dict[str, Any], preset: str, grid_specs: tuple[str, ...],
 
         client = Client(scheduler)
     try:
-        table = sweep(grid, preset=preset, seeds=seed_list, methods=list(methods) or ["em"], client=client)
+        table = sweep(grid, preset=preset, seeds=seed_list, methods=list(methods) or ["em"], designs=list(designs),
+                      budget=budget, client=client)
     finally:
         if client is not None:
             client.close()

@@ -88,3 +88,19 @@ def test_cli_sweep(client, tmp_path):
     assert set(table["tasks.volunteers_per_building"]) == {2, 4} and set(table["seed"]) == {0, 1}
     bad = CliRunner().invoke(cli, ["sweep", "--grid", "tasks.volunteers_per_building", "--out", str(out)])
     assert bad.exit_code != 0 and "PART.FIELD=V1,V2" in bad.output
+
+
+def test_cli_sweep_with_adaptive_designs(client, tmp_path):
+    import pandas as pd
+    from click.testing import CliRunner
+
+    from stracker.cli import cli
+
+    out = tmp_path / "plan.csv"
+    args = ["sweep", "--grid", "tasks.volunteers_per_building=3", "--design", "infogain", "--budget", "1500",
+            "--out", str(out), "--scheduler", client.scheduler.address, "--json"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out)
+    frames = table[(table["metric"] == "frames_viewed")].set_index("method")["value"]
+    assert set(frames.index) == {"em", "plan:infogain"} and 0 < frames["plan:infogain"] <= 1500
