@@ -106,9 +106,7 @@ def simulate(obj: dict[str, Any], preset: str, seed: int, design: str | None, ou
         scenario = scenario.replace(tasks={"design": design})
     outputs = list(SIMULATION_FILES) + (["consensus.gpkg", "consensus_volunteers.parquet", "evaluation.csv"]
                                         if do_aggregate else [])
-    clash = [name for name in outputs if (out_dir / name).exists()]
-    if clash and not overwrite:
-        raise FileExistsError(f"{out_dir} already holds {clash}; pass --overwrite or choose another --out.")
+    _outputs_free([out_dir / name for name in outputs], overwrite)
     started = time.perf_counter()
     stages = ["footprints", "destruction", "catalogue", "visibility", "volunteers", "answers"]
     with click.progressbar(length=len(stages), label=f"simulating {preset}", file=sys.stderr,
