@@ -1,8 +1,17 @@
 """Dating quality of the consensus on seeded simulated campaigns, against the baselines and the oracle.
 
-For each design (timeline, compare) and crowd (as in the preset; with 15% of volunteers answering at random
-and 5% answering the opposite), aggregates with ``em``, ``majority``, ``dawid_skene`` and the oracle (the same
-model given the simulator's true volunteer parameters and prior) and prints the evaluation metrics.
+For each design (timeline, compare) and crowd, aggregates with ``em``, ``majority``, ``dawid_skene`` and the
+oracle (the same model given the simulator's true volunteer parameters and prior) and prints the evaluation
+metrics. On compare campaigns ``bayes`` is the Bayes-optimal posterior: the simulator's own answer model, with
+each frame's true partial cloud at the building, every volunteer's true parameters and the true prior, so no
+aggregator can do better on average.
+
+Crowds: ``preset``; ``spam``, the same campaign with 15% of volunteers answering at random and 5% answering the
+opposite (they take a fifth of the answers from honest volunteers); and ``honest``, the spam campaign's answers
+without the spammers'. Two readings of "error growth with spammers" follow, printed at the end: ``spam`` against
+``preset`` (the spammers replace honest answers: the information they take away is lost to any aggregator, the
+Bayes limit included) and ``spam`` against ``honest`` (the spammers' answers are added to the same honest ones:
+what the aggregator makes of them).
 
 Run: ``python -m benchmarks.quality [--preset raqqa] [--seeds 0 1 2]``.
 """
@@ -11,6 +20,8 @@ from __future__ import annotations
 
 import argparse
 import warnings
+
+import numpy as np
 
 from benchmarks._common import report
 
@@ -36,21 +47,74 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 if crowd == "spam":
                     scenario = scenario.replace(crowd=SPAM)
                 sim = simulate(scenario)
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    enc = stracker.encode_labels(sim.labels, sim.image_dates)
-                fits = {
-                    "em": stracker.aggregate(enc),
-                    "majority": stracker.aggregate(enc, method="majority"),
-                    "dawid_skene": stracker.aggregate(enc, method="dawid_skene"),
-                    "oracle": stracker.aggregate(enc, volunteer_params=sim.volunteers, prior=sim.true_prior()),
-                }
-                for method, consensus in fits.items():
-                    m = stracker.evaluate(consensus, sim.truth).set_index("metric")["value"]
-                    rows.append({"seed": seed, "design": design, "crowd": crowd, "method": method,
-                                 "answers": enc.n_answers, **{k: round(float(m[k]), 4) for k in METRICS}})
+                tables = {crowd: sim.labels}
+                if crowd == "spam":
+                    spammers = sim.volunteers.index[sim.volunteers["kind"].isin(["random", "adversarial"])]
+                    tables["honest"] = sim.labels[~sim.labels["volunteer_id"].isin(spammers)]
+                for name, labels in tables.items():
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        enc = stracker.encode_labels(labels, sim.image_dates)
+                    fits = {
+                        "em": stracker.aggregate(enc),
+                        "majority": stracker.aggregate(enc, method="majority"),
+                        "dawid_skene": stracker.aggregate(enc, method="dawid_skene"),
+                        "oracle": stracker.aggregate(enc, volunteer_params=sim.volunteers, prior=sim.true_prior()),
+                    }
+                    if design == "compare":
+                        fits["bayes"] = bayes_compare(sim, enc, fits["oracle"])
+                    for method, consensus in fits.items():
+                        m = stracker.evaluate(consensus, sim.truth).set_index("metric")["value"]
+                        rows.append({"seed": seed, "design": design, "crowd": name, "method": method,
+                                     "answers": enc.n_answers, **{k: round(float(m[k]), 4) for k in METRICS}})
     report(f"quality_{args.preset}", rows)
+    growth(rows)
     return rows
+
+
+def bayes_compare(sim, enc, like):
+    """The Bayes-optimal consensus of a compare campaign: the simulator's answer model with the true partial
+    cloud of every frame at every building, the true volunteer parameters and the true prior (``like``, a
+    consensus of the same table, gives the tables around the posterior)."""
+    import dataclasses
+
+    import pandas as pd
+
+    from stracker.consensus.result import summarize_posterior
+    from stracker.crowd.answers import compare_answer_model
+    from stracker.labels import COMPARE
+
+    sc = sim.scenario
+    building_row = pd.Index(sim.buildings["building_id"]).get_indexer(enc.building_ids)
+    volunteer_row = sim.volunteers.index.get_indexer(enc.volunteer_ids)
+    used = (enc.task == COMPARE) & (enc.answer >= 0)
+    b, lo, hi, yes = enc.building[used], enc.lo[used].astype(np.int64), enc.hi[used].astype(np.int64), enc.answer[used]
+    p_in, p_out, _ = compare_answer_model(building_row[b], volunteer_row[enc.volunteer[used]], lo, hi,
+                                          sim.visibility, sim.volunteers, sc.imagery, sc.crowd)
+    log_in = np.where(yes == 1, np.log(p_in), np.log1p(-p_in))
+    log_out = np.where(yes == 1, np.log(p_out), np.log1p(-p_out))
+    # log-likelihood ratio of each answer over the states in its interval: one difference array
+    B, S = enc.n_buildings, enc.n_states
+    diff = np.bincount(np.concatenate([b * (S + 1) + lo + 1, b * (S + 1) + hi + 1]),
+                       weights=np.concatenate([log_in - log_out, log_out - log_in]), minlength=B * (S + 1))
+    log_post = np.cumsum(diff.reshape(B, S + 1), axis=1)[:, :S] + np.log(np.maximum(sim.true_prior(), 1e-300))
+    posterior = np.exp(log_post - log_post.max(axis=1, keepdims=True))
+    posterior /= posterior.sum(axis=1, keepdims=True)
+    buildings = summarize_posterior(enc, posterior)
+    buildings[["n_labels", "n_volunteers"]] = like.buildings[["n_labels", "n_volunteers"]]
+    return dataclasses.replace(like, posterior=posterior, buildings=buildings, method="bayes")
+
+
+def growth(rows: list[dict]) -> None:
+    """Print the relative growth of the mean date error with spammers, in both readings."""
+    mae = {(r["seed"], r["design"], r["crowd"], r["method"]): r["mae_days"] for r in rows}
+    print("mean date error growth with spammers: replacing honest answers (spam / preset), added to them "
+          "(spam / honest)")
+    for (seed, design, crowd, method), value in mae.items():
+        if crowd == "spam":
+            replaced = value / mae[seed, design, "preset", method] - 1
+            added = value / mae[seed, design, "honest", method] - 1
+            print(f"  seed {seed} {design:8s} {method:11s} replacing {replaced:+.0%}  added {added:+.0%}")
 
 
 if __name__ == "__main__":

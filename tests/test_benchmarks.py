@@ -53,11 +53,15 @@ def test_versus_crowdkit_agrees_and_reports_ratios(tmp_path):
 
 def test_quality_benchmark_has_every_method_and_design(tmp_path):
     rows = quality.main(["--preset", "small"])
+    methods = {"timeline": ("em", "majority", "dawid_skene", "oracle"),
+               "compare": ("em", "majority", "dawid_skene", "oracle", "bayes")}
     assert {(r["design"], r["crowd"], r["method"]) for r in rows} == {
-        (d, c, m) for d in ("timeline", "compare") for c in ("preset", "spam")
-        for m in ("em", "majority", "dawid_skene", "oracle")
+        (d, c, m) for d in ("timeline", "compare") for c in ("preset", "spam", "honest") for m in methods[d]
     }
     assert all(0 <= r["ci_coverage"] <= 1 for r in rows)
+    answers = {(r["design"], r["crowd"]): r["answers"] for r in rows}
+    for design in ("timeline", "compare"):  # the honest table is the spam campaign without the spammers' answers
+        assert 0.7 * answers[design, "spam"] < answers[design, "honest"] < 0.9 * answers[design, "spam"]
 
 
 def test_distributed_benchmark_matches_the_in_memory_engine(tmp_path, monkeypatch):

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stracker.crowd.answers import compare_answers, timeline_answers
+from stracker.crowd.answers import compare_answer_model, compare_answers, timeline_answers
 from stracker.crowd.volunteers import VOLUNTEER_KINDS, assign_volunteers, make_volunteers
 from stracker.labels import destruction_state, encode_labels
 from stracker.scenario import COUNTRY_CODES, CrowdScenario, ImageryScenario, Scenario, TaskScenario
@@ -309,6 +309,30 @@ def test_compare_hidden_pairs_cannot_tell(compare_sim):
     v_pair = np.minimum(vis[a["row"], a["hi"]], v_before)
     assert (v_pair < hidden).any()
     assert np.array_equal(a["answer"] == -1, v_pair < hidden)
+
+
+def test_compare_answers_follow_their_model(compare_sim):
+    """The simulated answers are draws from compare_answer_model: in bins of the model's P(yes), the share of
+    yes answers matches, and the model's hidden flag is exactly the can't-tell answers."""
+    a = _arrays(compare_sim)
+    sc = compare_sim.scenario
+    volunteer = compare_sim.volunteers.index.get_indexer(compare_sim.labels["volunteer_id"])
+    yes_changed, yes_unchanged, hidden = compare_answer_model(a["row"], volunteer, a["lo"], a["hi"],
+                                                              compare_sim.visibility, compare_sim.volunteers,
+                                                              sc.imagery, sc.crowd)
+    assert np.array_equal(hidden, a["answer"] == -1)
+    changed = (a["lo"] < a["state"]) & (a["state"] <= a["hi"])
+    p_yes = np.where(changed, yes_changed, yes_unchanged)[~hidden]
+    said_yes = a["answer"][~hidden] == 1
+    bins = np.digitize(p_yes, [0.2, 0.4, 0.6, 0.8])
+    for b in np.unique(bins):
+        inside = bins == b
+        if inside.sum() >= 200:
+            se = np.sqrt(p_yes[inside].mean() * (1 - p_yes[inside].mean()) / inside.sum())
+            assert abs(said_yes[inside].mean() - p_yes[inside].mean()) < 4 * se + 0.01, b
+    # partial cloud pulls both towards a coin flip
+    assert (np.abs(yes_changed - 0.5) <= np.abs(compare_sim.volunteers["sensitivity"].to_numpy()[volunteer] - 0.5)
+            + 1e-12).all()
 
 
 # --- the answer models on controlled input ----------------------------------------------------------------

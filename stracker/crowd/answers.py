@@ -14,7 +14,7 @@ from stracker.crowd.volunteers import clashing
 from stracker.errors import ScenarioError
 from stracker.scenario import CrowdScenario, ImageryScenario, TaskScenario
 
-__all__ = ["answer_questions", "compare_answers", "timeline_answers"]
+__all__ = ["answer_questions", "compare_answer_model", "compare_answers", "timeline_answers"]
 
 _RANDOM = 2  # position of 'random' in VOLUNTEER_KINDS
 
@@ -211,16 +211,51 @@ def answer_questions(
     n = building.size
     k = true_state[building]
     changed = (lo < k) & (k <= hi)
-    v_after = vis[building, hi]
-    v_before = np.where(lo >= 0, vis[building, np.maximum(lo, 0)], 1.0)
-    v_pair = np.minimum(v_after, v_before)
-    hidden = v_pair < imagery.hidden_visibility
-    sens = volunteers["sensitivity"].to_numpy()[volunteer]
-    spec = volunteers["specificity"].to_numpy()[volunteer]
-    boost = _error_boost(v_pair, imagery, crowd)
-    p_yes = np.where(changed, sens, 1.0 - spec)
-    p_yes = p_yes + (0.5 - p_yes) * boost  # clouds pull every answer towards a coin flip
+    yes_if_changed, yes_if_unchanged, hidden = compare_answer_model(building, volunteer, lo, hi, vis, volunteers,
+                                                                    imagery, crowd)
+    p_yes = np.where(changed, yes_if_changed, yes_if_unchanged)
     answer = (rng.random(n) < p_yes).astype(np.int64)
     answer[hidden] = -1
     frames = np.where(lo < 0, 1, 2)
     return _label_table(building, volunteer, lo, hi, answer, dates, "compare", frames)
+
+
+def compare_answer_model(
+    building: np.ndarray,
+    volunteer: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    vis: np.ndarray,
+    volunteers: pd.DataFrame,
+    imagery: ImageryScenario,
+    crowd: CrowdScenario,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """How the simulator answers compare questions: P(yes | destroyed in (lo, hi]), P(yes | not), and whether
+    the frames are hidden (a can't-tell answer), per question.
+
+    Each volunteer's ``sensitivity`` and ``specificity`` are pulled towards a coin flip by the partial cloud of
+    the cloudier of the two frames at that building (``low_visibility_error`` at the hidden threshold). With the
+    true visibility this is everything an answer depends on, so the posterior it gives is the Bayes-optimal one
+    (``benchmarks/quality.py`` uses it as the limit of every aggregator).
+
+    Examples
+    --------
+    >>> import stracker
+    >>> sim = stracker.simulate("small")
+    >>> sc = sim.scenario
+    >>> q = np.array([0]), np.array([0]), np.array([-1]), np.array([3])
+    >>> yes_changed, yes_unchanged, hidden = compare_answer_model(*q, sim.visibility, sim.volunteers,
+    ...                                                           sc.imagery, sc.crowd)
+    >>> bool(yes_changed[0] >= yes_unchanged[0])
+    True
+    """
+    v_after = vis[building, hi]
+    v_before = np.where(lo >= 0, vis[building, np.maximum(lo, 0)], 1.0)
+    v_pair = np.minimum(v_after, v_before)
+    boost = _error_boost(v_pair, imagery, crowd)
+    sens = volunteers["sensitivity"].to_numpy()[volunteer]
+    spec = volunteers["specificity"].to_numpy()[volunteer]
+    # clouds pull every answer towards a coin flip
+    yes_if_changed = sens + (0.5 - sens) * boost
+    yes_if_unchanged = (1.0 - spec) + (spec - 0.5) * boost
+    return yes_if_changed, yes_if_unchanged, v_pair < imagery.hidden_visibility
