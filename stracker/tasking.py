@@ -12,8 +12,9 @@ estimates), and buildings whose date is settled retire. Designs:
   entropy of the building's state under that volunteer's estimated sensitivity and specificity; the most
   reliable volunteers of a round go to the buildings whose state is most uncertain.
 
-A building retires when its 90% credible interval lies within one image gap (a single state) or it is
-confidently undestroyed. Everything per round is vectorized across buildings.
+A building retires when its credible interval lies within one image gap (a single state), it is confidently
+undestroyed, or the only images that could still tell its states apart are hidden by clouds there. Everything
+per round is vectorized across buildings.
 """
 
 from __future__ import annotations
@@ -137,10 +138,40 @@ def most_reliable_first(reliability: np.ndarray) -> np.ndarray:
     return np.argsort(-reliability, kind="stable")
 
 
-def retired(posterior: np.ndarray, mass: float = 0.9, intact_confidence: float = 0.95) -> np.ndarray:
-    """Buildings whose date is settled: the ``mass`` credible interval is one state, or P(intact) is high."""
+def retired(
+    posterior: np.ndarray,
+    mass: float = 0.9,
+    intact_confidence: float | None = None,
+    unusable: np.ndarray | None = None,
+) -> np.ndarray:
+    """Buildings whose date is settled, as far as questions can settle it.
+
+    A building is settled when its equal-tailed ``mass`` credible interval is a single state (for the last
+    state, "not destroyed", that is P(intact) > 1 - (1 - mass) / 2: confidently undestroyed); or, with
+    ``intact_confidence``, when P(intact) reaches it; or when every image that separates the states of its
+    interval is ``unusable`` for it (buildings x images; hidden by clouds there), so that no question could
+    tell those states apart.
+
+    Examples
+    --------
+    >>> post = np.array([[0.0, 0.99, 0.01, 0.0], [0.0, 0.0, 0.01, 0.99], [0.0, 0.5, 0.5, 0.0]])
+    >>> retired(post, 0.95).tolist()
+    [True, True, False]
+    >>> hidden = np.array([[False, False, False], [False, False, False], [False, True, False]])
+    >>> retired(post, 0.95, unusable=hidden).tolist()  # image 1 alone separates states 1 and 2
+    [True, True, True]
+    """
     start, end = credible_bounds(posterior, mass)
-    return (start == end) | (posterior[:, -1] >= intact_confidence)
+    settled = start == end
+    if intact_confidence is not None:
+        settled |= posterior[:, -1] >= intact_confidence
+    if unusable is not None and unusable.any():
+        # image j separates states j and j + 1: the interval's separating images are start .. end - 1
+        usable_before = np.zeros((unusable.shape[0], unusable.shape[1] + 1), dtype=np.int64)
+        np.cumsum(~unusable, axis=1, out=usable_before[:, 1:])
+        rows = np.arange(unusable.shape[0])
+        settled |= usable_before[rows, end] == usable_before[rows, start]
+    return settled
 
 
 @dataclass
@@ -182,6 +213,7 @@ def run_adaptive(
     seed: int = 0,
     max_rounds: int = 200,
     retire_mass: float = 0.9,
+    intact_confidence: float | None = None,
     record: bool = True,
     progress: object = None,
 ) -> AdaptiveCampaign:
@@ -201,8 +233,11 @@ def run_adaptive(
     max_rounds : int
         Rounds at most.
     retire_mass : float
-        A building retires when its credible interval of this mass is a single state (or it is confidently
-        undestroyed).
+        A building retires when its credible interval of this mass is a single state (for "not destroyed":
+        P(intact) > 1 - (1 - retire_mass) / 2), or when clouds hide every image that could still split it.
+    intact_confidence : float, optional
+        Retire buildings once P(intact) reaches this, earlier than ``retire_mass`` alone would (see
+        :func:`retired`).
     record : bool
         Evaluate against the truth after every round (``history``); otherwise only the last.
     progress : callable, optional
@@ -247,7 +282,7 @@ def run_adaptive(
     consensus: Consensus | None = None
     frames = 0
     for round_ in range(1, max_rounds + 1):
-        settled = retired(posterior, retire_mass) | unusable.all(axis=1)
+        settled = retired(posterior, retire_mass, intact_confidence, unusable)
         active = np.flatnonzero(~settled) if consensus is not None else np.arange(B)
         if active.size == 0 or frames >= budget:
             break
@@ -305,7 +340,8 @@ def run_adaptive(
         sens[codes] = fitted["sensitivity"].to_numpy()
         spec[codes] = fitted["specificity"].to_numpy()
         entry = {"round": round_, "frames_viewed": frames, "answers": len(labels), "asked": int(active.size),
-                 "retired": int(retired(posterior, retire_mass).sum()), "aggregate_s": round(seconds, 3)}
+                 "retired": int(retired(posterior, retire_mass, intact_confidence, unusable).sum()),
+                 "aggregate_s": round(seconds, 3)}
         if record:
             entry |= dict(zip(*_metrics(consensus, simulation), strict=True))
         history.append(entry)

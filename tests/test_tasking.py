@@ -74,6 +74,26 @@ def test_retirement():
     assert retired(settled).tolist() == [True, True, False]
 
 
+def test_retirement_of_undestroyed_buildings_follows_the_interval_mass():
+    # P(intact) 0.985: settled by a 90% or 95% interval (tails of 5% or 2.5%), not by a 98% one (1% tails)
+    post = np.array([[0.005, 0.005, 0.005, 0.985]])
+    assert retired(post, 0.9)[0] and retired(post, 0.95)[0] and not retired(post, 0.98)[0]
+    assert retired(post, 0.98, intact_confidence=0.98)[0]
+
+
+def test_retirement_when_clouds_hide_every_image_that_could_split_the_interval():
+    post = np.array([[0.0, 0.5, 0.0, 0.5, 0.0], [0.0, 0.5, 0.5, 0.0, 0.0]])
+    # building 0: states 1..3, separated by images 1 and 2; building 1: states 1..2, separated by image 1
+    hidden = np.zeros((2, 4), dtype=bool)
+    hidden[:, 1] = True
+    assert retired(post, 0.9, unusable=hidden).tolist() == [False, True]
+    hidden[0, 2] = True
+    assert retired(post, 0.9, unusable=hidden).tolist() == [True, True]
+    hidden[:] = False
+    hidden[:, 0] = hidden[:, 3] = True  # images outside the interval change nothing
+    assert retired(post, 0.9, unusable=hidden).tolist() == [False, False]
+
+
 @pytest.fixture(scope="module")
 def small():
     return stracker.simulate("small", seed=0)
