@@ -7,8 +7,9 @@ is recorded after every round, so one campaign per design traces its whole curve
 
 Target: the accuracy of the timeline design with at most a quarter of its frames viewed.
 
-Run: ``python -m benchmarks.adaptive [--preset raqqa] [--budget FRAMES] [--retire-mass 0.98]`` (budget: a quarter
-of the full timeline campaign's frames).
+Run: ``python -m benchmarks.adaptive [--preset raqqa] [--budget FRAMES] [--retire-mass 0.9]
+[--max-retire-mass 0.9999]`` (budget: a quarter of the full timeline campaign's frames; a campaign stops early
+when every building is settled at ``--max-retire-mass``).
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--preset", default="raqqa", choices=["raqqa", "small"])
     parser.add_argument("--budget", type=float, default=None, help="frames for the adaptive designs")
-    parser.add_argument("--retire-mass", type=float, default=0.98)
+    parser.add_argument("--retire-mass", type=float, default=0.9)
+    parser.add_argument("--max-retire-mass", type=float, default=0.9999)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
@@ -46,7 +48,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     timeline_frames = rows[-1]["frames_viewed"]
     budget = int(args.budget or timeline_frames // 4)
     for design in DESIGNS:
-        campaign = run_adaptive(sim, design, budget=budget, seed=args.seed, retire_mass=args.retire_mass)
+        campaign = run_adaptive(sim, design, budget=budget, seed=args.seed, retire_mass=args.retire_mass,
+                                max_retire_mass=args.max_retire_mass)
         for entry in campaign.history.to_dict("records"):
             rows.append({"design": design, "step": int(entry["round"]), "frames_viewed": int(entry["frames_viewed"]),
                          **{key: round(float(entry[key]), 4) for key in METRICS}})

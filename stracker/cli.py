@@ -449,15 +449,17 @@ def render_command(obj: dict[str, Any], preset: str, seed: int, date: str, bbox:
               show_default=True, help="How questions are chosen.")
 @click.option("--budget", type=click.IntRange(min=1), default=500_000, show_default=True,
               help="Frames viewed at most.")
-@click.option("--retire-mass", type=click.FloatRange(0.5, 0.999), default=0.9, show_default=True,
+@click.option("--retire-mass", type=click.FloatRange(0.5, 0.99999), default=0.9, show_default=True,
               help="A building retires when its credible interval of this mass is one image gap.")
+@click.option("--max-retire-mass", type=click.FloatRange(0.5, 0.99999), default=0.9999, show_default=True,
+              help="With budget left once every building has retired, the mass rises tenfold up to this.")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the campaign's answers (CSV or Parquet) and its per-round history beside them.")
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
 @click.pass_obj
 def plan_command(obj: dict[str, Any], preset: str, seed: int, design: str, budget: int, retire_mass: float,
-                 out_path: Path | None, overwrite: bool, as_json: bool) -> None:
+                 max_retire_mass: float, out_path: Path | None, overwrite: bool, as_json: bool) -> None:
     """Plan an adaptive campaign: date every building with a budget of frames viewed.
 
     Simulates the preset's world and volunteers, then asks questions in rounds (one per building still
@@ -485,14 +487,15 @@ def plan_command(obj: dict[str, Any], preset: str, seed: int, design: str, budge
             click.echo(f"round {round_:>3}: {frames:>10,} frames viewed, {active:,} buildings still uncertain",
                        err=True)
 
-    campaign = run_adaptive(sim, design, budget=budget, seed=seed, retire_mass=retire_mass, record=False,
-                            progress=progress)
+    campaign = run_adaptive(sim, design, budget=budget, seed=seed, retire_mass=retire_mass,
+                            max_retire_mass=max_retire_mass, record=False, progress=progress)
     last = campaign.history.iloc[-1]
-    metrics = {k: float(v) for k, v in last.items() if k not in ("round", "answers", "asked", "retired",
+    metrics = {k: float(v) for k, v in last.items() if k not in ("round", "answers", "asked", "retired", "retire_mass",
                                                                   "aggregate_s", "frames_viewed")}
     summary = {"preset": preset, "seed": seed, "design": design, "budget": budget,
                "frames_viewed": campaign.frames_viewed, "answers": len(campaign.labels),
                "rounds": int(last["round"]), "retired": int(last["retired"]),
+               "retire_mass": float(last["retire_mass"]),
                "seconds": round(time.perf_counter() - started, 2), **metrics}
     if out_path is not None:
         with atomic_path(out_path) as tmp:

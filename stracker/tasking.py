@@ -13,8 +13,10 @@ estimates), and buildings whose date is settled retire. Designs:
   reliable volunteers of a round go to the buildings whose state is most uncertain.
 
 A building retires when its credible interval lies within one image gap (a single state), it is confidently
-undestroyed, or the only images that could still tell its states apart are hidden by clouds there. Everything
-per round is vectorized across buildings.
+undestroyed, or the only images that could still tell its states apart are hidden by clouds there. When every
+building has retired and budget is left, the bar rises (the interval's tails shrink tenfold) and the campaign
+goes on, so a budget is spread evenly: every building reaches 90% first, then 99%, and so on. Everything per
+round is vectorized across buildings.
 """
 
 from __future__ import annotations
@@ -213,6 +215,7 @@ def run_adaptive(
     seed: int = 0,
     max_rounds: int = 200,
     retire_mass: float = 0.9,
+    max_retire_mass: float | None = 0.9999,
     intact_confidence: float | None = None,
     record: bool = True,
     progress: object = None,
@@ -235,6 +238,9 @@ def run_adaptive(
     retire_mass : float
         A building retires when its credible interval of this mass is a single state (for "not destroyed":
         P(intact) > 1 - (1 - retire_mass) / 2), or when clouds hide every image that could still split it.
+    max_retire_mass : float or None
+        With budget left once every building has retired, the mass rises (1 - mass shrinks tenfold each
+        time) up to this, and the campaign goes on; ``None``: stop at ``retire_mass``.
     intact_confidence : float, optional
         Retire buildings once P(intact) reaches this, earlier than ``retire_mass`` alone would (see
         :func:`retired`).
@@ -260,6 +266,11 @@ def run_adaptive(
         raise ScenarioError(f"unknown design {design!r}; choose one of {list(DESIGNS)}")
     if budget <= 0:
         raise ScenarioError(f"budget must be a positive number of frames, got {budget}")
+    if not 0.0 < retire_mass < 1.0 or (max_retire_mass is not None and not 0.0 < max_retire_mass < 1.0):
+        raise ScenarioError(f"retire_mass and max_retire_mass must lie strictly between 0 and 1, got {retire_mass} "
+                            f"and {max_retire_mass}")
+    mass = retire_mass
+    ceiling = retire_mass if max_retire_mass is None else max(max_retire_mass, retire_mass)
     rng = np.random.default_rng(seed)
     sc = simulation.scenario
     dates = simulation.images["image_date"].to_numpy(dtype="datetime64[ns]")
@@ -282,7 +293,10 @@ def run_adaptive(
     consensus: Consensus | None = None
     frames = 0
     for round_ in range(1, max_rounds + 1):
-        settled = retired(posterior, retire_mass, intact_confidence, unusable)
+        settled = retired(posterior, mass, intact_confidence, unusable)
+        while consensus is not None and settled.all() and mass < ceiling and frames < budget:
+            mass = min(1.0 - (1.0 - mass) / 10.0, ceiling)  # budget left: raise the bar
+            settled = retired(posterior, mass, intact_confidence, unusable)
         active = np.flatnonzero(~settled) if consensus is not None else np.arange(B)
         if active.size == 0 or frames >= budget:
             break
@@ -340,7 +354,7 @@ def run_adaptive(
         sens[codes] = fitted["sensitivity"].to_numpy()
         spec[codes] = fitted["specificity"].to_numpy()
         entry = {"round": round_, "frames_viewed": frames, "answers": len(labels), "asked": int(active.size),
-                 "retired": int(retired(posterior, retire_mass, intact_confidence, unusable).sum()),
+                 "retire_mass": mass, "retired": int(retired(posterior, mass, intact_confidence, unusable).sum()),
                  "aggregate_s": round(seconds, 3)}
         if record:
             entry |= dict(zip(*_metrics(consensus, simulation), strict=True))
