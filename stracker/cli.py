@@ -10,6 +10,7 @@ import json
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -240,8 +241,13 @@ def aggregate_command(obj: dict[str, Any], labels_path: Path, footprints_path: P
         images = read_images(images_path) if images_path else None
         bar.update(1, "aggregate")
         dates = None if images is None else images["image_date"]
-        consensus = (_aggregate_on(scheduler, labels, dates, task) if scheduler
-                     else stracker.aggregate(labels, dates, method=method, task=task))
+
+        def iteration(n_iter: int, log_likelihood: float) -> None:  # with -v: the fit's progress
+            click.echo(f"iteration {n_iter:>4}: log-likelihood {log_likelihood:,.3f}", err=True)
+
+        callback = iteration if obj["verbosity"] > 0 and not as_json else None
+        consensus = (_aggregate_on(scheduler, labels, dates, task, callback) if scheduler
+                     else stracker.aggregate(labels, dates, method=method, task=task, callback=callback))
         bar.update(1, "write")
         layer_out = consensus.to_file(out, footprints, images=images, on=id_column, on_unknown=on_unknown,
                                       overwrite=overwrite)
@@ -283,7 +289,8 @@ def aggregate_command(obj: dict[str, Any], labels_path: Path, footprints_path: P
         click.echo(f"wrote {', '.join(summary['out'])}")
 
 
-def _aggregate_on(address: str, labels: Any, image_dates: Any, task: str | None) -> Any:
+def _aggregate_on(address: str, labels: Any, image_dates: Any, task: str | None,
+                  callback: Callable[[int, float], None] | None = None) -> Any:
     """Fit on the Dask cluster at ``address``; the consensus comes back to be written here."""
     import stracker
 
@@ -295,7 +302,7 @@ def _aggregate_on(address: str, labels: Any, image_dates: Any, task: str | None)
     with Client(address) as client:
         n_partitions = max(1, sum(client.nthreads().values()))
         answers = dd.from_pandas(labels, npartitions=max(1, min(n_partitions, len(labels))))
-        with stracker.aggregate(answers, image_dates, task=task, client=client) as result:
+        with stracker.aggregate(answers, image_dates, task=task, client=client, callback=callback) as result:
             return result.compute()
 
 

@@ -134,6 +134,18 @@ def test_aggregate_export_onto_footprints(exports):
     assert "cloud_cover" in images.columns and len(images) == 20
 
 
+def test_aggregate_verbose_reports_iterations(exports, tmp_path):
+    _, folder = exports
+    args = ["aggregate", str(folder / "answers.csv"), "--images", str(folder / "images.csv")]
+    verbose = CliRunner().invoke(cli, ["-v", *args, "--out", str(tmp_path / "v.parquet")])
+    assert verbose.exit_code == 0, verbose.output
+    iterations = [line for line in verbose.stderr.splitlines() if line.startswith("iteration")]
+    assert len(iterations) > 2 and "log-likelihood" in iterations[0]
+    assert f"{len(iterations)} iterations" in verbose.stdout  # the summary counts the same iterations
+    plain = CliRunner().invoke(cli, [*args, "--out", str(tmp_path / "p.parquet")])
+    assert plain.exit_code == 0 and "iteration " not in plain.stderr
+
+
 def test_aggregate_refuses_to_clobber_then_overwrites(exports, tmp_path):
     _, folder = exports
     out = tmp_path / "c.parquet"

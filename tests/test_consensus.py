@@ -519,6 +519,19 @@ def test_convergence_reporting(small_campaign):
     assert stracker.aggregate(c.labels, c.dates, method="majority").log_likelihood == []
 
 
+def test_callback_reports_every_iteration(small_campaign):
+    c = small_campaign
+    for method in ("em", "dawid_skene"):
+        seen: list[tuple[int, float]] = []
+        consensus = stracker.aggregate(c.labels, c.dates, method=method,
+                                       callback=lambda n, ll, seen=seen: seen.append((n, ll)))
+        assert [n for n, _ in seen] == list(range(1, consensus.n_iter + 1)), method
+        assert [ll for _, ll in seen] == consensus.log_likelihood, method
+    # the callback only watches: the fit is the same without it
+    np.testing.assert_array_equal(consensus.posterior, stracker.aggregate(c.labels, c.dates,
+                                                                          method="dawid_skene").posterior)
+
+
 # ================================================================================================ crowd-kit
 def _crowdkit_probas(tasks, workers, answers) -> pd.Series:
     """crowd-kit's DawidSkene P(label 1) per task (tasks must be integer codes: crowd-kit 1.4.2 + pandas 3)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Literal
 
 import numpy as np
@@ -36,6 +37,7 @@ def aggregate(
     on_duplicate: Literal["warn", "error", "ignore"] = "warn",
     client: object = None,
     n_partitions: int | None = None,
+    callback: Callable[[int, float], None] | None = None,
 ) -> Consensus | DistributedConsensus:
     """Aggregate volunteer answers into a consensus destruction state per building.
 
@@ -74,6 +76,10 @@ def aggregate(
     client, n_partitions : dask.distributed.Client, int, optional
         For a Dask DataFrame or Parquet path only: where to run (default: a new ``LocalCluster``) and how many
         partitions by building.
+    callback : callable, optional
+        Called as ``callback(n_iter, log_likelihood)`` after every iteration of ``em`` (after its E-step; on the
+        client for the distributed engine) and of ``dawid_skene`` (its loss), to report progress on long fits;
+        ``majority`` does not iterate.
 
     Returns
     -------
@@ -111,7 +117,8 @@ def aggregate(
                               "Read the table with pandas for the baselines.")
         return aggregate_distributed(labels, image_dates, client=client, n_partitions=n_partitions, task=task,
                                      volunteer_params=volunteer_params, fit_volunteers=fit_volunteers, prior=prior,
-                                     shrinkage=shrinkage, max_iter=max_iter, tol=tol, on_duplicate=on_duplicate)
+                                     shrinkage=shrinkage, max_iter=max_iter, tol=tol, on_duplicate=on_duplicate,
+                                     callback=callback)
     if isinstance(labels, EncodedLabels):
         if task is not None or image_dates is not None:
             raise LabelsError("labels are already encoded; drop the task= and image_dates= arguments.")
@@ -136,7 +143,8 @@ def aggregate(
     if method == "dawid_skene":
         n_iter = 100 if max_iter == 200 else max_iter
         ds_tol = 1e-5 if tol == 1e-7 else tol
-        posterior, frames, ds_params, history, used = dawid_skene_frames(enc, n_iter=n_iter, tol=ds_tol)
+        posterior, frames, ds_params, history, used = dawid_skene_frames(enc, n_iter=n_iter, tol=ds_tol,
+                                                                       callback=callback)
         params = {name: np.full(enc.n_volunteers, np.nan) for name in PARAM_NAMES} | ds_params
         table = volunteer_table(enc, params)
         table["reliability"] = (params["sensitivity"] + params["specificity"]) / 2
@@ -168,7 +176,7 @@ def aggregate(
     # fitting from given parameters is a warm start: volunteers new to the table start at the defaults
     start = resolve_params(volunteer_params, enc.volunteer_ids, allow_missing=fit_volunteers)
     fit = fit_em(enc, params=start, fit_volunteers=fit_volunteers, prior=prior, shrinkage=shrinkage,
-                 max_iter=max_iter, tol=tol)
+                 max_iter=max_iter, tol=tol, callback=callback)
     return Consensus(
         buildings=summarize_posterior(enc, fit.posterior),
         volunteers=volunteer_table(enc, fit.params),

@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 from scipy import special
@@ -66,9 +68,11 @@ def majority_posterior(enc: EncodedLabels) -> np.ndarray:
 
 
 def dawid_skene_frames(
-    enc: EncodedLabels, n_iter: int = 100, tol: float = 1e-5
+    enc: EncodedLabels, n_iter: int = 100, tol: float = 1e-5, callback: Callable[[int, float], None] | None = None
 ) -> tuple[np.ndarray, pd.DataFrame, dict[str, np.ndarray], list[float], int]:
     """Two-class Dawid-Skene over frames, reproducing crowd-kit's ``DawidSkene(n_iter, tol)``.
+
+    ``callback(iteration, loss)`` is called after every iteration.
 
     Returns
     -------
@@ -139,13 +143,15 @@ def dawid_skene_frames(
     priors = np.array([1.0 - p1.mean(), p1.mean()])
     data = data_term(m_step(p1))
     loss, history, used = -np.inf, [], 0
-    for used in range(1, n_iter + 1):  # noqa: B007 - reported
+    for used in range(1, n_iter + 1):
         p1 = e_step(priors, data)
         priors = np.array([1.0 - p1.mean(), p1.mean()])
         errors = m_step(p1)
         data = data_term(errors)  # also the next E-step's
         new_loss = elbo(p1, priors, data)
         history.append(new_loss)
+        if callback is not None:
+            callback(used, new_loss)
         if new_loss - loss < tol:
             break
         loss = new_loss

@@ -35,6 +35,7 @@ Volunteer parameters are MAP estimates under Beta priors centred on the crowd's 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -578,11 +579,13 @@ def fit_em(
     tol: float = 1e-7,
     image_difficulty: bool = True,
     volunteer_types: int = 4,
+    callback: Callable[[int, float], None] | None = None,
 ) -> FitResult:
     """Fit the consensus model by EM (see the module docstring); ``params`` are the starting values.
 
     The loop: E-step (posterior and log-likelihood under the current parameters), stop if the relative change
     of the log-likelihood is below ``tol``, else M-step (volunteer parameters unless fixed, then the prior).
+    ``callback(n_iter, log_likelihood)`` is called after every E-step.
     """
     problem = _Problem(enc)
     updater = _Updater(params, enc.image_dates, fit_volunteers=fit_volunteers, prior=prior, shrinkage=shrinkage,
@@ -591,11 +594,13 @@ def fit_em(
     history: list[float] = []
     converged = False
     n_iter = 0
-    for n_iter in range(1, max_iter + 1):  # noqa: B007 - n_iter is reported
+    for n_iter in range(1, max_iter + 1):
         problem.image_weight = updater.image_weight
         L, base = problem.log_likelihood(updater.params)
         posterior, ll = _posterior(L, updater.log_prior())
         history.append(ll + base)
+        if callback is not None:
+            callback(n_iter, history[-1])
         if converged_at(history, tol) or not updater.learns:
             converged = True
             break
