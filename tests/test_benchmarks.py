@@ -64,11 +64,13 @@ def test_quality_benchmark_has_every_method_and_design(tmp_path):
         assert 0.7 * answers[design, "spam"] < answers[design, "honest"] < 0.9 * answers[design, "spam"]
 
 
-def test_distributed_benchmark_matches_the_in_memory_engine(tmp_path, monkeypatch):
+@pytest.mark.parametrize("shuffle", ["tasks", "none"])
+def test_distributed_benchmark_matches_the_in_memory_engine(tmp_path, monkeypatch, shuffle):
     pytest.importorskip("dask.distributed")
     monkeypatch.chdir(Path(__file__).resolve().parents[1])  # the children run `python -m benchmarks.distributed`
-    rows = distributed.main(["--sizes", "2e4", "--iterations", "2", "--partitions", "2"])
+    rows = distributed.main(["--sizes", "2e4", "--iterations", "2", "--partitions", "2", "--shuffle", shuffle])
     row = rows[0]
     assert row["answers"] == 20_000 and row["dask_iterations"] == 2 and len(row["dask_worker_peak_rss_mb"]) == 2
+    assert row["dask_shuffled"] == (shuffle != "none")
     assert row["max_abs_diff_p_destroyed"] < 1e-9
     assert json.loads((tmp_path / "distributed.json").read_text())["rows"] == rows

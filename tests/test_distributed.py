@@ -105,6 +105,40 @@ def test_parquet_dataset_in_and_out_with_string_ids(client, table, tmp_path):
     assert_same_buildings(written, ref.buildings)
 
 
+def test_answers_already_partitioned_by_building_are_not_shuffled(client, table, reference, tmp_path):
+    import dask.dataframe as dd
+
+    labels, dates = table
+    by_building = dd.from_pandas(labels.set_index("building_id").sort_index(), npartitions=3)
+    assert by_building.known_divisions
+    result = stracker.aggregate(by_building, dates, client=client, n_partitions=7)  # the input's partitions hold
+    assert result.buildings.npartitions == 3 and result.buildings.divisions == by_building.divisions
+    assert not result.shuffled
+    assert_same_consensus(result.compute(), reference)
+    # a sorted Parquet dataset read with its divisions: the same, without a shuffle
+    path = tmp_path / "sorted"
+    by_building.to_parquet(path)
+    from_parquet = dd.read_parquet(path, index="building_id", calculate_divisions=True)
+    result = stracker.aggregate(from_parquet, dates, client=client)
+    assert not result.shuffled
+    assert_same_consensus(result.compute(), reference)
+    # the shuffle is still there for unsorted input
+    assert stracker.aggregate(dd.from_pandas(labels, npartitions=3), dates, client=client).shuffled
+
+
+def test_divisions_that_leave_a_partition_empty_fall_back_to_the_shuffle(client, table, reference):
+    import dask.dataframe as dd
+
+    labels, dates = table
+    ids = np.sort(labels["building_id"].unique())
+    # a division between two buildings: the partition from it would not start at a building it holds
+    by_building = dd.from_pandas(labels, npartitions=2).set_index(
+        "building_id", divisions=[ids[0], ids[100] + 0.5, ids[-1]])
+    result = stracker.aggregate(by_building, dates, client=client)
+    assert result.shuffled
+    assert_same_consensus(result.compute(), reference)
+
+
 def test_catalogue_found_in_the_table(client, table):
     labels, _ = table
     ref = stracker.aggregate(labels)

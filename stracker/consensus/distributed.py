@@ -2,8 +2,9 @@
 
 The label table (a Dask DataFrame, a Parquet dataset or a pandas DataFrame) is encoded globally first: the sorted
 unique building and volunteer ids and the image catalogue are computed with Dask and are small. The answers are
-then shuffled so that each partition holds every answer about a contiguous range of building codes, and each
-partition becomes a *shard* on a worker: the same index arrays as the in-memory engine (``_Problem``), over the
+then shuffled so that each partition holds every answer about a contiguous range of building codes (skipped
+when the input is already indexed by building with known divisions), and each partition becomes a *shard* on a
+worker: the same index arrays as the in-memory engine (``_Problem``), over the
 shard's buildings and all volunteers. The shards are computed from the graph (never scattered), so a lost
 worker's shards are recomputed from lineage, and held for the whole fit.
 
@@ -21,6 +22,7 @@ writes it partition by partition.
 from __future__ import annotations
 
 import copy
+import itertools
 import os
 import warnings
 from collections.abc import Callable
@@ -208,6 +210,9 @@ class DistributedConsensus:
         As in :class:`Consensus`.
     client : dask.distributed.Client
         The client the shards live on; :meth:`close` releases them (and closes a cluster made for the fit).
+    shuffled : bool
+        Whether the answers were shuffled by building; False when the input was already partitioned by building
+        (see :func:`aggregate_distributed`) and each of its partitions became a shard.
     """
 
     buildings: Any
@@ -220,6 +225,7 @@ class DistributedConsensus:
     converged: bool = False
     method: str = "em"
     client: Any = None
+    shuffled: bool = True
     _shards: list[Any] = field(default_factory=list, repr=False)
     _own: tuple[Any, ...] = field(default=(), repr=False)
 
@@ -248,7 +254,8 @@ class DistributedConsensus:
 
     def __repr__(self) -> str:
         return (f"<DistributedConsensus method={self.method!r} partitions={self.buildings.npartitions} "
-                f"volunteers={len(self.volunteers)} images={len(self.image_dates)} iterations={self.n_iter}>")
+                f"volunteers={len(self.volunteers)} images={len(self.image_dates)} iterations={self.n_iter} "
+                f"shuffled={self.shuffled}>")
 
 
 def _as_dask(labels: Any, n_partitions: int | None, n_threads: int) -> Any:
@@ -266,11 +273,22 @@ def _as_dask(labels: Any, n_partitions: int | None, n_threads: int) -> Any:
                       f"{type(labels).__name__}.")
 
 
+def _sorted_by_building(ddf: Any) -> bool:
+    """Whether the answers are already partitioned by building: indexed by ``building_id`` with known, strictly
+    increasing divisions (``set_index("building_id")``, or Parquet read with ``index="building_id",
+    calculate_divisions=True``), so that no partition shares a building with another."""
+    if ddf.index.name != "building_id" or not ddf.known_divisions:
+        return False
+    divisions = list(ddf.divisions)
+    return all(a < b for a, b in itertools.pairwise(divisions))
+
+
 def _global_tables(ddf: Any, image_dates: object, client: Any) -> tuple[pd.Index, pd.Index, pd.DatetimeIndex]:
     """Sorted unique building and volunteer ids and the image catalogue, computed with Dask."""
     import dask
 
-    wanted = [ddf["building_id"].unique(), ddf["volunteer_id"].unique()]
+    buildings = ddf.index if "building_id" not in ddf.columns else ddf["building_id"]
+    wanted = [buildings.unique(), ddf["volunteer_id"].unique()]
     if image_dates is None:
         wanted += [ddf["before"].dropna().unique(), ddf["after"].dropna().unique()]
     found = client.compute(wanted, sync=True) if client is not None else dask.compute(*wanted)
@@ -319,6 +337,9 @@ def aggregate_distributed(
         Where to run; default: a new ``LocalCluster`` (closed by :meth:`DistributedConsensus.close`).
     n_partitions : int, optional
         Shards (partitions by building); default: the input's partitions (a pandas table: the worker threads).
+        Answers already partitioned by building (a Dask DataFrame indexed by ``building_id`` with known
+        divisions, e.g. from ``set_index("building_id")`` or a sorted Parquet dataset read with
+        ``index="building_id", calculate_divisions=True``) are not shuffled: each partition is a shard.
     task, volunteer_params, fit_volunteers, prior, shrinkage, max_iter, tol, on_duplicate
         As in :func:`stracker.aggregate`. Duplicates are found within a building's answers, which one shard
         holds, so the same duplicates are found; "warn" gives one warning with their total count.
@@ -385,15 +406,29 @@ def _fit(labels: Any, image_dates: object, client: Any, own: tuple[Any, ...], *,
 
     n_threads = max(1, sum(client.nthreads().values()))
     ddf = _as_dask(labels, n_partitions, n_threads)
-    _check_columns(ddf._meta)
-    _encode_task(ddf._meta, task)  # a task column or the task= keyword, not both nor neither
+    presorted = _sorted_by_building(ddf)
+    meta = ddf._meta.reset_index() if presorted else ddf._meta
+    _check_columns(meta)
+    _encode_task(meta, task)  # a task column or the task= keyword, not both nor neither
     ddf = ddf[[c for c in LABEL_COLUMNS if c in ddf.columns]]
     building_ids, volunteer_ids, dates = _global_tables(ddf, image_dates, client)
     B = len(building_ids)
-    n_shards = max(1, min(n_partitions or ddf.npartitions, B))
-    starts = np.unique(np.linspace(0, B, n_shards + 1).astype(np.int64))
-    divisions = [building_ids[s] for s in starts[:-1]] + [building_ids[B - 1]]
-    by_building = ddf.set_index("building_id", divisions=divisions, shuffle_method=shuffle_method)
+    if presorted:
+        # already partitioned by building: each partition is a shard, no shuffle (the input's partitioning holds)
+        divisions = list(ddf.divisions)
+        starts = np.append(building_ids.searchsorted(divisions[:-1], side="left"), B).astype(np.int64)
+        # every partition starts at a building it holds (divisions taken from the data): none is empty
+        presorted = bool((starts[:-1] < B).all()) and (
+            building_ids[np.minimum(starts[:-1], B - 1)].tolist() == list(divisions[:-1]))
+        if presorted:
+            by_building = ddf
+        else:
+            ddf = ddf.reset_index()
+    if not presorted:
+        n_shards = max(1, min(n_partitions or ddf.npartitions, B))
+        starts = np.unique(np.linspace(0, B, n_shards + 1).astype(np.int64))
+        divisions = [building_ids[s] for s in starts[:-1]] + [building_ids[B - 1]]
+        by_building = ddf.set_index("building_id", divisions=divisions, shuffle_method=shuffle_method)
     parts = by_building.to_delayed()
     volunteer_ids_f = client.submit(_identity, volunteer_ids, pure=False)  # small tables, held as tasks
     dates_f = client.submit(_identity, dates, pure=False)
@@ -451,7 +486,7 @@ def _fit(labels: Any, image_dates: object, client: Any, own: tuple[Any, ...], *,
                                              updater.params)
     return DistributedConsensus(
         buildings=buildings, states=states, volunteers=volunteers, image_dates=dates, prior=updater.pi,
-        log_likelihood=history, n_iter=n_iter, converged=converged, client=client,
+        log_likelihood=history, n_iter=n_iter, converged=converged, client=client, shuffled=not presorted,
         _shards=[*shards, state_f], _own=own,
     )
 
