@@ -42,6 +42,7 @@ __all__ = [
     "bisection_questions",
     "expected_information_gain",
     "infogain_questions",
+    "mark_cant_tell",
     "most_reliable_first",
     "retired",
     "run_adaptive",
@@ -144,15 +145,15 @@ def retired(
     posterior: np.ndarray,
     mass: float = 0.9,
     intact_confidence: float | None = None,
-    unusable: np.ndarray | None = None,
+    hidden: np.ndarray | None = None,
 ) -> np.ndarray:
     """Buildings whose date is settled, as far as questions can settle it.
 
     A building is settled when its equal-tailed ``mass`` credible interval is a single state (for the last
     state, "not destroyed", that is P(intact) > 1 - (1 - mass) / 2: confidently undestroyed); or, with
     ``intact_confidence``, when P(intact) reaches it; or when every image that separates the states of its
-    interval is ``unusable`` for it (buildings x images; hidden by clouds there), so that no question could
-    tell those states apart.
+    interval is known to be ``hidden`` at it (buildings x images; clouded there: a single-image question
+    about it was answered "can't tell"), so that no question could tell those states apart.
 
     Examples
     --------
@@ -160,20 +161,41 @@ def retired(
     >>> retired(post, 0.95).tolist()
     [True, True, False]
     >>> hidden = np.array([[False, False, False], [False, False, False], [False, True, False]])
-    >>> retired(post, 0.95, unusable=hidden).tolist()  # image 1 alone separates states 1 and 2
+    >>> retired(post, 0.95, hidden=hidden).tolist()  # image 1 alone separates states 1 and 2
     [True, True, True]
     """
     start, end = credible_bounds(posterior, mass)
     settled = start == end
     if intact_confidence is not None:
         settled |= posterior[:, -1] >= intact_confidence
-    if unusable is not None and unusable.any():
+    if hidden is not None and hidden.any():
         # image j separates states j and j + 1: the interval's separating images are start .. end - 1
-        usable_before = np.zeros((unusable.shape[0], unusable.shape[1] + 1), dtype=np.int64)
-        np.cumsum(~unusable, axis=1, out=usable_before[:, 1:])
-        rows = np.arange(unusable.shape[0])
+        usable_before = np.zeros((hidden.shape[0], hidden.shape[1] + 1), dtype=np.int64)
+        np.cumsum(~hidden, axis=1, out=usable_before[:, 1:])
+        rows = np.arange(hidden.shape[0])
         settled |= usable_before[rows, end] == usable_before[rows, start]
     return settled
+
+
+def mark_cant_tell(unusable: np.ndarray, hidden: np.ndarray, building: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+                   cant_tell: np.ndarray) -> None:
+    """Record "can't tell" answers in place: both images of a question become ``unusable`` (avoided by later
+    questions), but only a single-image question (``lo`` = -1) proves its image ``hidden`` at the building: of a
+    pair, either image may be the clouded one.
+
+    Examples
+    --------
+    >>> unusable, hidden = np.zeros((1, 4), bool), np.zeros((1, 4), bool)
+    >>> mark_cant_tell(unusable, hidden, np.array([0, 0]), np.array([1, -1]), np.array([2, 3]),
+    ...                np.array([True, True]))
+    >>> unusable.astype(int).tolist(), hidden.astype(int).tolist()
+    ([[0, 1, 1, 1]], [[0, 0, 0, 1]])
+    """
+    unusable[building[cant_tell], hi[cant_tell]] = True
+    pair = cant_tell & (lo >= 0)
+    unusable[building[pair], lo[pair]] = True
+    single = cant_tell & (lo < 0)
+    hidden[building[single], hi[single]] = True
 
 
 @dataclass
@@ -188,8 +210,10 @@ class AdaptiveCampaign:
     consensus : Consensus
         The aggregate after the last round.
     history : pandas.DataFrame
-        One row per round: frames viewed so far, answers, active buildings, seconds, and the evaluation
-        metrics against the truth at that point.
+        One row per round: frames viewed so far, answers, buildings asked (``asked``), the retirement bar
+        (``retire_mass``) and the buildings settled under it (``retired``; the last row: the bar the campaign
+        ends on), seconds of aggregation, and the evaluation metrics against the truth at that point (with
+        ``record=False``, the last row only).
     """
 
     design: str
@@ -287,16 +311,19 @@ def run_adaptive(
     sens = np.full(V, DEFAULT_PARAMS["sensitivity"])
     spec = np.full(V, DEFAULT_PARAMS["specificity"])
     seen = np.zeros(0, dtype=np.int64)  # (building, volunteer) keys already asked
-    unusable = np.zeros((B, D), dtype=bool)  # images answered "can't tell" for a building: clouded there
+    unusable = np.zeros((B, D), dtype=bool)  # images of "can't tell" answers: avoided by the next questions
+    hidden = np.zeros((B, D), dtype=bool)  # images known clouded at a building (single-image "can't tell")
     tables: list[pd.DataFrame] = []
     history: list[dict] = []
     consensus: Consensus | None = None
     frames = 0
     for round_ in range(1, max_rounds + 1):
-        settled = retired(posterior, mass, intact_confidence, unusable)
+        settled = retired(posterior, mass, intact_confidence, hidden)
         while consensus is not None and settled.all() and mass < ceiling and frames < budget:
             mass = min(1.0 - (1.0 - mass) / 10.0, ceiling)  # budget left: raise the bar
-            settled = retired(posterior, mass, intact_confidence, unusable)
+            settled = retired(posterior, mass, intact_confidence, hidden)
+        if history:
+            history[-1] |= {"retire_mass": mass, "retired": int(settled.sum())}  # the bar the campaign ends on
         active = np.flatnonzero(~settled) if consensus is not None else np.arange(B)
         if active.size == 0 or frames >= budget:
             break
@@ -330,10 +357,7 @@ def run_adaptive(
         active, volunteer, lo, hi = active[affordable], volunteer[affordable], lo[affordable], hi[affordable]
         table = answer_questions(active, volunteer, lo, hi, true_state, simulation.visibility, volunteers, dates,
                                  sc.imagery, sc.crowd, rng)
-        cant_tell = table["destroyed"].isna().to_numpy()
-        unusable[active[cant_tell], hi[cant_tell]] = True
-        pair = cant_tell & (lo >= 0)
-        unusable[active[pair], lo[pair]] = True  # which of the two was clouded is unknown: avoid both
+        mark_cant_tell(unusable, hidden, active, lo, hi, table["destroyed"].isna().to_numpy())
         table["building_id"] = building_ids[active]
         table["round"] = round_
         tables.append(table)
@@ -354,7 +378,7 @@ def run_adaptive(
         sens[codes] = fitted["sensitivity"].to_numpy()
         spec[codes] = fitted["specificity"].to_numpy()
         entry = {"round": round_, "frames_viewed": frames, "answers": len(labels), "asked": int(active.size),
-                 "retire_mass": mass, "retired": int(retired(posterior, mass, intact_confidence, unusable).sum()),
+                 "retire_mass": mass, "retired": int(retired(posterior, mass, intact_confidence, hidden).sum()),
                  "aggregate_s": round(seconds, 3)}
         if record:
             entry |= dict(zip(*_metrics(consensus, simulation), strict=True))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import stracker
@@ -11,6 +12,7 @@ from stracker.tasking import (
     bisection_questions,
     expected_information_gain,
     infogain_questions,
+    mark_cant_tell,
     most_reliable_first,
     retired,
     run_adaptive,
@@ -86,12 +88,37 @@ def test_retirement_when_clouds_hide_every_image_that_could_split_the_interval()
     # building 0: states 1..3, separated by images 1 and 2; building 1: states 1..2, separated by image 1
     hidden = np.zeros((2, 4), dtype=bool)
     hidden[:, 1] = True
-    assert retired(post, 0.9, unusable=hidden).tolist() == [False, True]
+    assert retired(post, 0.9, hidden=hidden).tolist() == [False, True]
     hidden[0, 2] = True
-    assert retired(post, 0.9, unusable=hidden).tolist() == [True, True]
+    assert retired(post, 0.9, hidden=hidden).tolist() == [True, True]
     hidden[:] = False
     hidden[:, 0] = hidden[:, 3] = True  # images outside the interval change nothing
-    assert retired(post, 0.9, unusable=hidden).tolist() == [False, False]
+    assert retired(post, 0.9, hidden=hidden).tolist() == [False, False]
+
+
+def test_only_single_image_cant_tell_proves_an_image_hidden():
+    unusable, hidden = np.zeros((2, 5), bool), np.zeros((2, 5), bool)
+    building, lo, hi = np.array([0, 1, 1]), np.array([1, -1, 0]), np.array([3, 2, 4])
+    mark_cant_tell(unusable, hidden, building, lo, hi, np.array([True, True, False]))
+    assert np.flatnonzero(unusable[0]).tolist() == [1, 3] and not hidden[0].any()  # a pair: either may be clouded
+    assert np.flatnonzero(unusable[1]).tolist() == [2] and np.flatnonzero(hidden[1]).tolist() == [2]
+
+
+@pytest.mark.parametrize("design", ["random", "bisection"])
+def test_pair_questions_never_retire_a_building_behind_a_clear_image(small, design):
+    """Replaying a pair-heavy campaign's can't-tell answers: every image taken as hidden is hidden in the world,
+    though pairs mark clear images unusable too."""
+    campaign = run_adaptive(small, design, budget=20_000, max_retire_mass=None, record=False)
+    labels = campaign.labels
+    B, D = len(small.buildings), len(small.image_dates)
+    building = pd.Index(small.buildings["building_id"]).get_indexer(labels["building_id"])
+    lo = np.where(labels["before"].isna(), -1, small.image_dates.get_indexer(labels["before"]))
+    hi = small.image_dates.get_indexer(labels["after"])
+    unusable, hidden = np.zeros((B, D), bool), np.zeros((B, D), bool)
+    mark_cant_tell(unusable, hidden, building, lo, hi, labels["destroyed"].isna().to_numpy())
+    truly_hidden = small.visibility < small.scenario.imagery.hidden_visibility
+    assert hidden.any() and (unusable & ~truly_hidden).any()  # the case the rule guards against occurs
+    assert not (hidden & ~truly_hidden).any()
 
 
 @pytest.fixture(scope="module")
