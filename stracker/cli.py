@@ -232,7 +232,8 @@ def aggregate_command(obj: dict[str, Any], labels_path: Path, footprints_path: P
     out.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     steps = ["labels", "footprints", "images", "aggregate", "write"]
-    with warnings.catch_warnings(record=True) as caught, _stages("aggregating", steps, quiet) as bar:
+    verbose_fit = obj["verbosity"] > 0 and not as_json  # iteration lines on stderr, in place of the bar
+    with warnings.catch_warnings(record=True) as caught, _stages("aggregating", steps, quiet or verbose_fit) as bar:
         warnings.simplefilter("always", StrackerWarning)
         labels = stracker.read_labels(labels_path)
         bar.update(1, "footprints")
@@ -242,10 +243,12 @@ def aggregate_command(obj: dict[str, Any], labels_path: Path, footprints_path: P
         bar.update(1, "aggregate")
         dates = None if images is None else images["image_date"]
 
-        def iteration(n_iter: int, log_likelihood: float) -> None:  # with -v: the fit's progress
-            click.echo(f"iteration {n_iter:>4}: log-likelihood {log_likelihood:,.3f}", err=True)
+        objective = "lower bound" if method == "dawid_skene" else "log-likelihood"
 
-        callback = iteration if obj["verbosity"] > 0 and not as_json else None
+        def iteration(n_iter: int, value: float) -> None:  # with -v: the fit's progress
+            click.echo(f"iteration {n_iter:>4}: {objective} {value:,.3f}", err=True)
+
+        callback = iteration if verbose_fit else None
         consensus = (_aggregate_on(scheduler, labels, dates, task, callback) if scheduler
                      else stracker.aggregate(labels, dates, method=method, task=task, callback=callback))
         bar.update(1, "write")
@@ -459,7 +462,7 @@ def render_command(obj: dict[str, Any], preset: str, seed: int, date: str, bbox:
 @click.option("--retire-mass", type=click.FloatRange(0.5, 0.99999), default=0.9, show_default=True,
               help="A building retires when its credible interval of this mass is one image gap.")
 @click.option("--max-retire-mass", type=click.FloatRange(0.5, 0.99999), default=0.9999, show_default=True,
-              help="With budget left once every building has retired, the mass rises tenfold up to this.")
+              help="With budget left once every building has retired, 1 - mass shrinks tenfold, up to this mass.")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the campaign's answers (CSV or Parquet) and its per-round history beside them.")
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
@@ -470,7 +473,9 @@ def plan_command(obj: dict[str, Any], preset: str, seed: int, design: str, budge
     """Plan an adaptive campaign: date every building with a budget of frames viewed.
 
     Simulates the preset's world and volunteers, then asks questions in rounds (one per building still
-    uncertain), re-aggregating after each round, until the budget is spent or every building is settled.
+    uncertain), re-aggregating after each round, until the budget is spent or every building is settled at
+    --max-retire-mass (a building settles when its credible interval is one image gap, or when clouds hide
+    every image that could split it; the bar starts at --retire-mass and rises while budget is left).
     Prints the frames viewed and the evaluation against the simulated truth.
 
     \b
