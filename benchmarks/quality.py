@@ -2,16 +2,19 @@
 
 For each design (timeline, compare) and crowd, aggregates with ``em``, ``majority``, ``dawid_skene`` and the
 oracle (the same model given the simulator's true volunteer parameters and prior) and prints the evaluation
-metrics. On compare campaigns ``bayes`` is the Bayes-optimal posterior: the simulator's own answer model, with
-each frame's true partial cloud at the building, every volunteer's true parameters and the true prior, so no
-aggregator can do better on average.
+metrics. On compare campaigns ``bayes`` is the Bayes posterior under the simulator's own answer model, with each
+frame's true partial cloud at the building, every volunteer's true parameters and the realised share of buildings
+in each state as prior: the best a model of independent buildings can do for exact state, Brier and log score
+(its most probable state is not built to minimise the date error, and an aggregator using the spatial
+correlation of destruction and clouds could do better still).
 
-Crowds: ``preset``; ``spam``, the same campaign with 15% of volunteers answering at random and 5% answering the
-opposite (they take a fifth of the answers from honest volunteers); and ``honest``, the spam campaign's answers
-without the spammers'. Two readings of "error growth with spammers" follow, printed at the end: ``spam`` against
-``preset`` (the spammers replace honest answers: the information they take away is lost to any aggregator, the
-Bayes limit included) and ``spam`` against ``honest`` (the spammers' answers are added to the same honest ones:
-what the aggregator makes of them).
+Crowds: ``preset``; ``spam``, the same world and questions with 15% of volunteers answering at random and 5%
+answering the opposite (they take a fifth of the answers from honest volunteers; as the kind shares change, some
+careful volunteers also become careless ones); and ``honest``, the spam campaign's answers without the
+spammers'. Two readings of "error growth with spammers" follow, printed at the end: ``spam`` against ``preset``
+(the spammers replace honest answers: the information they take away is lost to every aggregator, and the Bayes
+posterior's error grows as much) and ``spam`` against ``honest`` (the spammers' answers are added to the same
+honest ones: what the aggregator makes of them).
 
 Run: ``python -m benchmarks.quality [--preset raqqa] [--seeds 0 1 2]``.
 """
@@ -73,9 +76,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
 
 def bayes_compare(sim, enc, like):
-    """The Bayes-optimal consensus of a compare campaign: the simulator's answer model with the true partial
-    cloud of every frame at every building, the true volunteer parameters and the true prior (``like``, a
-    consensus of the same table, gives the tables around the posterior)."""
+    """The Bayes consensus of a compare campaign under the simulator's answer model: the true partial cloud of
+    every frame at every building, the true volunteer parameters and the realised state shares as prior
+    (``like``, a consensus of the same table, gives the tables around the posterior)."""
     import dataclasses
 
     import pandas as pd
@@ -91,6 +94,7 @@ def bayes_compare(sim, enc, like):
     b, lo, hi, yes = enc.building[used], enc.lo[used].astype(np.int64), enc.hi[used].astype(np.int64), enc.answer[used]
     p_in, p_out, _ = compare_answer_model(building_row[b], volunteer_row[enc.volunteer[used]], lo, hi,
                                           sim.visibility, sim.volunteers, sc.imagery, sc.crowd)
+    p_in, p_out = (np.clip(p, 1e-12, 1 - 1e-12) for p in (p_in, p_out))  # a perfect volunteer: finite logs
     log_in = np.where(yes == 1, np.log(p_in), np.log1p(-p_in))
     log_out = np.where(yes == 1, np.log(p_out), np.log1p(-p_out))
     # log-likelihood ratio of each answer over the states in its interval: one difference array

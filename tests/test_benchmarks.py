@@ -1,10 +1,12 @@
-"""A smoke run of every benchmark script at tiny size: they run, print a table and write valid JSON."""
+"""A smoke run of every benchmark script at tiny size (they run, print a table and write valid JSON), and checks
+of what they compute beside the package."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from benchmarks import _common, aggregate, distributed, quality, scaling, simulate, versus_crowdkit
@@ -62,6 +64,38 @@ def test_quality_benchmark_has_every_method_and_design(tmp_path):
     answers = {(r["design"], r["crowd"]): r["answers"] for r in rows}
     for design in ("timeline", "compare"):  # the honest table is the spam campaign without the spammers' answers
         assert 0.7 * answers[design, "spam"] < answers[design, "honest"] < 0.9 * answers[design, "spam"]
+
+
+def test_bayes_posterior_of_compare_campaigns_by_brute_force():
+    """quality.bayes_compare against the product, state by state, of every answer's probability under
+    compare_answer_model, for a handful of buildings."""
+    import stracker
+    from stracker.crowd.answers import compare_answer_model
+    from stracker.scenario import Scenario
+
+    sim = stracker.simulate(Scenario.preset("small", seed=3).replace(tasks={"design": "compare"}))
+    enc = stracker.encode_labels(sim.labels, sim.image_dates)
+    bayes = quality.bayes_compare(sim, enc, stracker.aggregate(enc, volunteer_params=sim.volunteers,
+                                                              prior=sim.true_prior()))
+    assert bayes.method == "bayes"
+    sc = sim.scenario
+    labels = sim.labels[sim.labels["destroyed"].notna()]
+    for building_id in enc.building_ids[[0, 7, 123, 399]]:
+        rows = labels[labels["building_id"] == building_id]
+        row = np.flatnonzero(sim.buildings["building_id"].to_numpy() == building_id)[0]
+        lo = np.where(rows["before"].isna(), -1, sim.image_dates.get_indexer(rows["before"]))
+        hi = sim.image_dates.get_indexer(rows["after"])
+        volunteer = sim.volunteers.index.get_indexer(rows["volunteer_id"])
+        p_in, p_out, _ = compare_answer_model(np.full(len(rows), row), volunteer, lo, hi, sim.visibility,
+                                              sim.volunteers, sc.imagery, sc.crowd)
+        yes = rows["destroyed"].to_numpy(bool)
+        log_post = np.log(np.maximum(sim.true_prior(), 1e-300))
+        for state in range(len(log_post)):
+            p = np.where((lo < state) & (state <= hi), p_in, p_out)
+            log_post[state] += np.log(np.where(yes, p, 1 - p)).sum()
+        expected = np.exp(log_post - log_post.max())
+        np.testing.assert_allclose(bayes.posterior[enc.building_ids.get_loc(building_id)],
+                                   expected / expected.sum(), atol=1e-9)
 
 
 @pytest.mark.parametrize("shuffle", ["tasks", "none"])

@@ -234,9 +234,9 @@ def compare_answer_model(
     the frames are hidden (a can't-tell answer), per question.
 
     Each volunteer's ``sensitivity`` and ``specificity`` are pulled towards a coin flip by the partial cloud of
-    the cloudier of the two frames at that building (``low_visibility_error`` at the hidden threshold). With the
-    true visibility this is everything an answer depends on, so the posterior it gives is the Bayes-optimal one
-    (``benchmarks/quality.py`` uses it as the limit of every aggregator).
+    the cloudier of the two frames at that building (``low_visibility_error`` at the hidden threshold). Given the
+    true visibility and volunteer parameters this is everything an answer depends on (``benchmarks/quality.py``
+    builds the Bayes posterior of compare campaigns from it).
 
     Examples
     --------
