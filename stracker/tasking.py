@@ -60,15 +60,17 @@ def _binary_entropy(p: np.ndarray) -> np.ndarray:
 
 
 def bisection_questions(
-    posterior: np.ndarray, mass: float = 0.99, unusable: np.ndarray | None = None
+    posterior: np.ndarray, mass: float = 0.99, unusable: np.ndarray | None = None,
+    single: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Probabilistic bisection: the question (lo, hi] splitting each building's posterior at its median.
 
-    ``hi`` is the image at the split nearest the posterior median (the upper edge of the median state or of
-    the state below it, whichever halves the mass better; the last image when the split is "intact");
-    ``lo`` is the image just before the building's ``mass`` credible range (-1: a single image).
-    Images marked ``unusable`` for a building (buildings x images; e.g. answered "can't tell" before) are
-    avoided: ``hi`` moves to the nearest usable image, ``lo`` to the nearest usable one below it.
+    ``hi`` is the image whose "destroyed by then" probability is nearest one half (the upper edge of the median
+    state or of the state below it; the last image when the split is "intact"); ``lo`` is the image just before
+    the building's ``mass`` credible range (-1: a single image). Images marked ``unusable`` for a building
+    (buildings x images; e.g. answered "can't tell" before) are skipped: ``hi`` is the usable image that splits
+    the mass most evenly, ``lo`` the nearest usable one below the range. Buildings marked ``single`` get a
+    single-image question (lo = -1), whose "can't tell" shows which image is clouded.
 
     Examples
     --------
@@ -76,25 +78,26 @@ def bisection_questions(
     >>> lo, hi = bisection_questions(post)
     >>> int(lo[0]), int(hi[0])
     (-1, 2)
+    >>> lo, hi = bisection_questions(post, unusable=np.array([[False, False, True, False]]))
+    >>> int(hi[0])  # P(destroyed by image 1) = 0.3 splits better than P(by image 3) = 0.9
+    1
     """
     D = posterior.shape[1] - 1
-    cdf = np.cumsum(posterior, axis=1)
-    median = np.argmax(cdf >= 0.5 - 1e-12, axis=1)
-    # states are discrete: split just below or at the median state, whichever leaves mass nearer one half
-    # (always splitting at the median state's upper edge would never test its lower edge)
-    below = np.maximum(median - 1, 0)
-    rows = np.arange(len(median))
-    closer_below = (median > 0) & (np.abs(cdf[rows, below] - 0.5) < np.abs(cdf[rows, median] - 0.5))
-    hi = np.minimum(np.where(closer_below, below, median), D - 1)
+    by_image = np.cumsum(posterior, axis=1)[:, :D]  # P(destroyed by image j)
+    images = np.arange(D)
+    # the even split; ties go to the upper image (the median state's upper edge)
+    score = np.abs(by_image - 0.5) + 1e-9 * (D - images) / D
+    if unusable is not None:
+        score = np.where(unusable, np.inf, score)
+    hi = np.argmin(score, axis=1)
     start, _ = credible_bounds(posterior, mass)
     lo = np.minimum(start - 1, hi - 1)
     if unusable is not None and unusable.any():
-        images = np.arange(D)
-        distance = np.where(unusable, D + 1, np.abs(images - hi[:, None]))
-        hi = np.where(distance.min(axis=1) <= D, np.argmin(distance, axis=1), hi)
-        # the last usable image at or below min(lo, hi - 1); -1 (a single image) when there is none
-        below = np.where(~unusable & (images <= np.minimum(lo, hi - 1)[:, None]), images, -1)
+        # the last usable image at or below lo; -1 (a single image) when there is none
+        below = np.where(~unusable & (images <= lo[:, None]), images, -1)
         lo = np.where(lo < 0, -1, below.max(axis=1))
+    if single is not None:
+        lo = np.where(single, -1, lo)
     return lo.astype(np.int64), hi.astype(np.int64)
 
 
@@ -177,25 +180,24 @@ def retired(
     return settled
 
 
-def mark_cant_tell(unusable: np.ndarray, hidden: np.ndarray, building: np.ndarray, lo: np.ndarray, hi: np.ndarray,
-                   cant_tell: np.ndarray) -> None:
-    """Record "can't tell" answers in place: both images of a question become ``unusable`` (avoided by later
-    questions), but only a single-image question (``lo`` = -1) proves its image ``hidden`` at the building: of a
-    pair, either image may be the clouded one.
+def mark_cant_tell(hidden: np.ndarray, pair_cant_tell: np.ndarray, building: np.ndarray, lo: np.ndarray,
+                   hi: np.ndarray, cant_tell: np.ndarray) -> None:
+    """Record "can't tell" answers in place. A single-image question (``lo`` = -1) proves its image ``hidden``
+    at the building (buildings x images): later questions skip it and retirement counts it. Of a pair, either
+    image may be the clouded one, so the building is only flagged in ``pair_cant_tell``: its next questions are
+    single images, whose answers tell.
 
     Examples
     --------
-    >>> unusable, hidden = np.zeros((1, 4), bool), np.zeros((1, 4), bool)
-    >>> mark_cant_tell(unusable, hidden, np.array([0, 0]), np.array([1, -1]), np.array([2, 3]),
+    >>> hidden, pair_cant_tell = np.zeros((2, 4), bool), np.zeros(2, bool)
+    >>> mark_cant_tell(hidden, pair_cant_tell, np.array([0, 1]), np.array([1, -1]), np.array([2, 3]),
     ...                np.array([True, True]))
-    >>> unusable.astype(int).tolist(), hidden.astype(int).tolist()
-    ([[0, 1, 1, 1]], [[0, 0, 0, 1]])
+    >>> hidden.astype(int).tolist(), pair_cant_tell.tolist()
+    ([[0, 0, 0, 0], [0, 0, 0, 1]], [True, False])
     """
-    unusable[building[cant_tell], hi[cant_tell]] = True
-    pair = cant_tell & (lo >= 0)
-    unusable[building[pair], lo[pair]] = True
     single = cant_tell & (lo < 0)
     hidden[building[single], hi[single]] = True
+    pair_cant_tell[building[cant_tell & (lo >= 0)]] = True
 
 
 @dataclass
@@ -311,8 +313,8 @@ def run_adaptive(
     sens = np.full(V, DEFAULT_PARAMS["sensitivity"])
     spec = np.full(V, DEFAULT_PARAMS["specificity"])
     seen = np.zeros(0, dtype=np.int64)  # (building, volunteer) keys already asked
-    unusable = np.zeros((B, D), dtype=bool)  # images of "can't tell" answers: avoided by the next questions
     hidden = np.zeros((B, D), dtype=bool)  # images known clouded at a building (single-image "can't tell")
+    pair_cant_tell = np.zeros(B, dtype=bool)  # a pair came back "can't tell": ask single images to find out which
     tables: list[pd.DataFrame] = []
     history: list[dict] = []
     consensus: Consensus | None = None
@@ -347,9 +349,9 @@ def run_adaptive(
             lo = np.where(single, -1, np.minimum(first, second))
             hi = np.where(single, first, np.maximum(first, second))
         elif design == "bisection":
-            lo, hi = bisection_questions(post, unusable=unusable[active])
+            lo, hi = bisection_questions(post, unusable=hidden[active], single=pair_cant_tell[active])
         else:
-            lo, hi, _ = infogain_questions(post, sens[volunteer], spec[volunteer], unusable[active])
+            lo, hi, _ = infogain_questions(post, sens[volunteer], spec[volunteer], hidden[active])
         cost = np.where(lo < 0, 1, 2)
         affordable = np.cumsum(cost) <= budget - frames
         if not affordable.any():
@@ -357,7 +359,7 @@ def run_adaptive(
         active, volunteer, lo, hi = active[affordable], volunteer[affordable], lo[affordable], hi[affordable]
         table = answer_questions(active, volunteer, lo, hi, true_state, simulation.visibility, volunteers, dates,
                                  sc.imagery, sc.crowd, rng)
-        mark_cant_tell(unusable, hidden, active, lo, hi, table["destroyed"].isna().to_numpy())
+        mark_cant_tell(hidden, pair_cant_tell, active, lo, hi, table["destroyed"].isna().to_numpy())
         table["building_id"] = building_ids[active]
         table["round"] = round_
         tables.append(table)

@@ -97,27 +97,33 @@ def test_retirement_when_clouds_hide_every_image_that_could_split_the_interval()
 
 
 def test_only_single_image_cant_tell_proves_an_image_hidden():
-    unusable, hidden = np.zeros((2, 5), bool), np.zeros((2, 5), bool)
-    building, lo, hi = np.array([0, 1, 1]), np.array([1, -1, 0]), np.array([3, 2, 4])
-    mark_cant_tell(unusable, hidden, building, lo, hi, np.array([True, True, False]))
-    assert np.flatnonzero(unusable[0]).tolist() == [1, 3] and not hidden[0].any()  # a pair: either may be clouded
-    assert np.flatnonzero(unusable[1]).tolist() == [2] and np.flatnonzero(hidden[1]).tolist() == [2]
+    hidden, pair_cant_tell = np.zeros((3, 5), bool), np.zeros(3, bool)
+    building, lo, hi = np.array([0, 1, 2]), np.array([1, -1, 0]), np.array([3, 2, 4])
+    mark_cant_tell(hidden, pair_cant_tell, building, lo, hi, np.array([True, True, False]))
+    assert not hidden[0].any() and pair_cant_tell.tolist() == [True, False, False]  # a pair: either may be clouded
+    assert np.flatnonzero(hidden[1]).tolist() == [2] and not hidden[2].any()
+
+
+def test_bisection_asks_single_images_after_a_pair_cant_tell():
+    posterior = np.array([[0.0, 0.0, 0.1, 0.4, 0.4, 0.1]] * 2)
+    lo, hi = bisection_questions(posterior, mass=0.8, single=np.array([False, True]))
+    assert lo.tolist() == [1, -1] and hi[0] == hi[1] == 3
 
 
 @pytest.mark.parametrize("design", ["random", "bisection"])
 def test_pair_questions_never_retire_a_building_behind_a_clear_image(small, design):
     """Replaying a pair-heavy campaign's can't-tell answers: every image taken as hidden is hidden in the world,
-    though pairs mark clear images unusable too."""
+    though pair questions came back "can't tell" too."""
     campaign = run_adaptive(small, design, budget=20_000, max_retire_mass=None, record=False)
     labels = campaign.labels
     B, D = len(small.buildings), len(small.image_dates)
     building = pd.Index(small.buildings["building_id"]).get_indexer(labels["building_id"])
     lo = np.where(labels["before"].isna(), -1, small.image_dates.get_indexer(labels["before"]))
     hi = small.image_dates.get_indexer(labels["after"])
-    unusable, hidden = np.zeros((B, D), bool), np.zeros((B, D), bool)
-    mark_cant_tell(unusable, hidden, building, lo, hi, labels["destroyed"].isna().to_numpy())
+    hidden, pair_cant_tell = np.zeros((B, D), bool), np.zeros(B, bool)
+    mark_cant_tell(hidden, pair_cant_tell, building, lo, hi, labels["destroyed"].isna().to_numpy())
     truly_hidden = small.visibility < small.scenario.imagery.hidden_visibility
-    assert hidden.any() and (unusable & ~truly_hidden).any()  # the case the rule guards against occurs
+    assert hidden.any() and pair_cant_tell.any()
     assert not (hidden & ~truly_hidden).any()
 
 
