@@ -239,7 +239,7 @@ def run_adaptive(
     design: str = "infogain",
     budget: int = 500_000,
     seed: int = 0,
-    max_rounds: int = 200,
+    max_rounds: int = 1000,
     retire_mass: float = 0.9,
     max_retire_mass: float | None = 0.9999,
     intact_confidence: float | None = None,
@@ -260,7 +260,8 @@ def run_adaptive(
     seed : int
         Seed of the campaign's own random draws (volunteers, random questions, answers).
     max_rounds : int
-        Rounds at most.
+        Rounds at most (a campaign usually ends first: budget spent, or every building settled at
+        ``max_retire_mass``; the pair questions of bisection took 200 rounds for 475,000 frames on raqqa).
     retire_mass : float
         A building retires when its credible interval of this mass is a single state (for "not destroyed":
         P(intact) > 1 - (1 - retire_mass) / 2), or when clouds hide every image that could still split it.
