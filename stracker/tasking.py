@@ -319,15 +319,14 @@ def run_adaptive(
     tables: list[pd.DataFrame] = []
     history: list[dict] = []
     consensus: Consensus | None = None
+    settled = np.zeros(B, dtype=bool)  # under the current bar, as of the last round's posterior
     frames = 0
     for round_ in range(1, max_rounds + 1):
-        settled = retired(posterior, mass, intact_confidence, hidden)
-        while consensus is not None and settled.all() and mass < ceiling and frames < budget:
+        while history and settled.all() and mass < ceiling and frames < budget:
             mass = min(1.0 - (1.0 - mass) / 10.0, ceiling)  # budget left: raise the bar
             settled = retired(posterior, mass, intact_confidence, hidden)
-        if history:
             history[-1] |= {"retire_mass": mass, "retired": int(settled.sum())}  # the bar the campaign ends on
-        active = np.flatnonzero(~settled) if consensus is not None else np.arange(B)
+        active = np.flatnonzero(~settled)
         if active.size == 0 or frames >= budget:
             break
         # questions this round: one per active building, the most uncertain first if the budget runs short
@@ -380,9 +379,9 @@ def run_adaptive(
         codes = fitted.index.to_numpy()
         sens[codes] = fitted["sensitivity"].to_numpy()
         spec[codes] = fitted["specificity"].to_numpy()
+        settled = retired(posterior, mass, intact_confidence, hidden)
         entry = {"round": round_, "frames_viewed": frames, "answers": len(labels), "asked": int(active.size),
-                 "retire_mass": mass, "retired": int(retired(posterior, mass, intact_confidence, hidden).sum()),
-                 "aggregate_s": round(seconds, 3)}
+                 "retire_mass": mass, "retired": int(settled.sum()), "aggregate_s": round(seconds, 3)}
         if record:
             entry |= dict(zip(*_metrics(consensus, simulation), strict=True))
         history.append(entry)
