@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import platform
 import warnings
 from pathlib import Path
 
@@ -29,6 +30,18 @@ DATES = ("2017-08-01", "2017-09-05", "2017-09-16", "2017-09-30", "2017-10-07", "
 PREVIEW_STEP = 2  # the preview shows every second pixel of each tile, three tiles a row
 
 HERE = Path(__file__).resolve().parent
+
+
+def cpu_model() -> str:
+    """The processor the files were made on: the renderer's floats can round differently on another CPU."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return f"{platform.machine()} {line.split(':', 1)[1].strip()}"
+    except OSError:
+        pass
+    return platform.machine() or platform.processor() or "unknown"
 
 
 def tile_name(date: str) -> str:
@@ -77,7 +90,7 @@ def make_tiles(out: Path = HERE) -> dict:
         "tiles": tiles,
         "preview": {"file": "preview.png", "order": list(DATES), "step": PREVIEW_STEP},
         "made_with": {"stracker": stracker.__version__, "gdal": rasterio.__gdal_version__,
-                      "rasterio": rasterio.__version__, "numpy": np.__version__},
+                      "rasterio": rasterio.__version__, "numpy": np.__version__, "cpu": cpu_model()},
     }
     with atomic_path(out / "manifest.json") as tmp:
         tmp.write_text(json.dumps(manifest, indent=2) + "\n")

@@ -2,7 +2,7 @@
 
 One row per volunteer answer, with columns ``building_id``, ``volunteer_id``, ``before`` (an image date or NaT),
 ``after`` (an image date), ``destroyed`` (nullable boolean; NA: can't tell) and ``task`` ("timeline" or
-"compare"). See ``shared/DESIGN.md`` for the meaning of each.
+"compare"). ``docs/contracts.md`` gives the meaning of each.
 
 :func:`encode_labels` checks the contract row by row (every bad row is named in the error) and turns the table
 into :class:`EncodedLabels`: int32 codes for buildings and volunteers, small ints for image indices. Everything

@@ -35,8 +35,8 @@ CONTRACT_COLUMNS = [
 ]
 DATE_COLUMNS = ["destroyed_after", "destroyed_by", "ci90_start", "ci90_end"]
 FLOAT_COLUMNS = ["p_destroyed", "confidence"]
-# the shared folder beside the checkout (see the design notes); CI clones the repository next to it
-RTE = Path(__file__).resolve().parents[2] / "shared" / "data" / "rte" / "answers.csv"
+# real answers carried by the repository (tests/data/rte/README.md: source, citation, licence)
+RTE = Path(__file__).resolve().parent / "data" / "rte" / "answers.csv"
 
 
 # ================================================================================================ helpers

@@ -45,8 +45,12 @@ def test_raqqa_campaign_notebook_runs(tmp_path):
 def test_your_own_labels_notebook_runs_and_writes_a_geopackage(tmp_path):
     nb = _run("02_your_own_labels.ipynb", tmp_path)
     assert not _outputs(nb, "error")
-    out = tmp_path / "your_campaign" / "consensus.gpkg"
+    out = tmp_path / "results" / "your_campaign" / "consensus.gpkg"
     assert out.is_file()
+    # run from notebooks/, it writes only under results/, which git ignores: the checkout stays clean
+    assert {p.relative_to(tmp_path).parts[0] for p in tmp_path.iterdir()} == {"results"}
+    ignore = (NOTEBOOKS.parent / ".gitignore").read_text().split()
+    assert "results/" in ignore
     import pyogrio
 
     assert "buildings" in {name for name, _ in pyogrio.list_layers(out)}

@@ -47,11 +47,24 @@ def test_committed_set_is_small_and_complete():
     assert all(t["file"] in readme for t in manifest["tiles"]) and "make_tiles.py" in readme
 
 
+def _assert_pixels_match(new: np.ndarray, old: np.ndarray, name: str) -> None:
+    """The promise on any machine: every pixel within 1 of the committed one, and nearly all of them equal.
+
+    The renderer's floating-point sums can round a value near .5 the other way on another CPU (seen on AMD EPYC
+    against the committed Intel tiles: one pixel in two tiles), so equality is promised on the same machine only.
+    """
+    assert new.shape == old.shape, name
+    diff = np.abs(new.astype(np.int16) - old.astype(np.int16))
+    assert diff.max() <= 1, (name, int(diff.max()))
+    assert (diff > 0).mean() <= 1e-4, (name, int((diff > 0).sum()))
+
+
 @pytest.mark.slow
 def test_regeneration_matches_the_committed_tiles(regenerated):
     out, manifest = regenerated
     committed = json.loads((SAMPLE_TILES / "manifest.json").read_text())
-    same_gdal = committed["made_with"]["gdal"] == rasterio.__gdal_version__
+    made_here = (committed["made_with"]["gdal"] == rasterio.__gdal_version__
+                 and committed["made_with"].get("cpu") == _script().cpu_model())
     for key in ("preset", "seed", "crs", "bounds", "resolution_m", "buildings", "preview"):
         assert manifest[key] == committed[key], key
     for new, old in zip(manifest["tiles"], committed["tiles"], strict=True):
@@ -60,14 +73,17 @@ def test_regeneration_matches_the_committed_tiles(regenerated):
         profile, tags, structure, pixels, overviews = _decoded(out / new["file"])
         profile_c, tags_c, structure_c, pixels_c, overviews_c = _decoded(SAMPLE_TILES / old["file"])
         assert profile == profile_c and tags == tags_c and structure == structure_c and overviews == overviews_c
-        assert np.array_equal(pixels, pixels_c), new["file"]
-        if same_gdal:  # the same GDAL writes the same bytes: no timestamp in the files
+        _assert_pixels_match(pixels, pixels_c, new["file"])
+        if made_here:  # the same GDAL on the same CPU writes the same bytes: no timestamp in the files
+            assert np.array_equal(pixels, pixels_c), new["file"]
             assert (out / new["file"]).read_bytes() == (SAMPLE_TILES / old["file"]).read_bytes(), new["file"]
             assert new["sha256"] == old["sha256"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NotGeoreferencedWarning)  # the preview is a picture, not a map
         with rasterio.open(out / "preview.png") as a, rasterio.open(SAMPLE_TILES / "preview.png") as b:
-            assert np.array_equal(a.read(), b.read())
+            _assert_pixels_match(a.read(), b.read(), "preview.png")
+            if made_here:
+                assert np.array_equal(a.read(), b.read())
 
 
 @pytest.mark.slow
