@@ -60,8 +60,9 @@ def test_simulate_refuses_to_overwrite_with_one_line_error(small_run):
 
 
 def test_simulate_human_output_has_summary_and_evaluation_table(tmp_path):
-    result = CliRunner().invoke(cli, ["simulate", "--preset", "small", "--out", str(tmp_path), "--design", "compare"])
+    result = CliRunner().invoke(cli, ["simulate", "--preset", "small", "--out", str(tmp_path), "--task", "compare"])
     assert result.exit_code == 0, result.output
+    assert "deprecated" not in result.output
     for word in ("buildings", "volunteers", "countries", "answers", "frames viewed", "mae_days", "results in"):
         assert word in result.output
     labels = pd.read_parquet(tmp_path / "labels.parquet")
@@ -329,3 +330,43 @@ def test_report_command_rewrites_the_report_of_a_simulation(small_run, tmp_path)
     assert result.exit_code == 0, result.output
     page = Path(json.loads(result.stdout)["report"])
     assert page.is_file() and (page.parent / "frames.png").is_file()
+
+
+def test_simulate_design_is_a_deprecated_spelling_of_task(tmp_path):
+    result = CliRunner().invoke(cli, ["simulate", "--preset", "small", "--out", str(tmp_path), "--no-aggregate",
+                                      "--design", "compare"])
+    assert result.exit_code == 0, result.output
+    assert "--design is deprecated" in result.output and "--task" in result.output
+    assert set(pd.read_parquet(tmp_path / "labels.parquet")["task"]) == {"compare"}
+    clash = CliRunner().invoke(cli, ["simulate", "--preset", "small", "--out", str(tmp_path / "b"), "--design",
+                                     "compare", "--task", "timeline"])
+    assert clash.exit_code == 2 and "contradicts" in clash.output
+
+
+def test_os_errors_are_one_line_naming_the_file(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    result = CliRunner().invoke(cli, ["-q", "simulate", "--preset", "small", "--no-aggregate",
+                                      "--out", str(blocker / "sub")])
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+    assert str(blocker) in result.output and result.output.startswith("stracker: error: ")
+
+
+def test_a_bug_is_one_line_pointing_at_a_log_with_the_traceback(monkeypatch, tmp_path):
+    import stracker.simulation
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("a planted bug")
+
+    monkeypatch.setattr(stracker.simulation, "simulate", broken)
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
+    result = CliRunner().invoke(cli, ["-q", "simulate", "--preset", "small", "--out", str(tmp_path / "o")])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "ZeroDivisionError: a planted bug" in result.output and "bug in stracker" in result.output
+    logs = list(tmp_path.glob("stracker-error-*.log"))
+    assert len(logs) == 1 and str(logs[0]) in result.output
+    assert "Traceback" in logs[0].read_text() and "a planted bug" in logs[0].read_text()

@@ -1,0 +1,5 @@
+"""``python -m stracker.cli``: the same as the ``stracker`` command."""
+
+from stracker.cli.main import main
+
+main()

@@ -1,0 +1,162 @@
+"""``stracker aggregate``: turn answers into consensus destruction dates."""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from stracker._io import atomic_path
+from stracker.cli.options import (
+    FOOTPRINT_HELP,
+    METHODS,
+    TASKS,
+    echo_warnings,
+    json_id,
+    json_option,
+    outputs_free,
+    overwrite_option,
+    stages,
+)
+from stracker.errors import StrackerWarning
+
+__all__ = ["aggregate_command"]
+
+
+
+
+@click.command("aggregate")
+@click.argument("labels_path", metavar="LABELS", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--footprints", "footprints_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help=f"Building footprints to join the consensus onto ({FOOTPRINT_HELP}).")
+@click.option("--layer", default=None, help="Layer of a multi-layer footprint file (default: 'buildings' or the "
+              "only one).")
+@click.option("--id-column", default="building_id", show_default=True,
+              help="The footprints' building id column (matched to the answers' building_id).")
+@click.option("--images", "images_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The image catalogue: CSV or Parquet with an image_date column (default: the dates in LABELS).")
+@click.option("--method", type=click.Choice(METHODS), default="em", show_default=True,
+              help="em: the full model; majority and dawid_skene: baselines.")
+@click.option("--task", type=click.Choice(TASKS), default=None,
+              help="Task kind of every answer, for a table without a task column.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Output: OUT.gpkg (layers buildings, volunteers, images, states) or OUT.parquet (GeoParquet "
+              "and OUT.volunteers/.images/.states.parquet).")
+@click.option("--on-unknown", type=click.Choice(["error", "report"]), default="error", show_default=True,
+              help="Answers for buildings missing from --footprints: stop, or write them to OUT.rejected.csv and "
+              "go on.")
+@overwrite_option("Replace existing output files.")
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="Fit the EM on this Dask cluster (e.g. tcp://host:8786), answers partitioned by building; "
+              "needs the 'distributed' extra. Same result as in memory.")
+@json_option()
+@click.pass_obj
+def aggregate_command(obj: dict[str, Any], labels_path: Path, footprints_path: Path | None, layer: str | None,
+                      id_column: str, images_path: Path | None, method: str, task: str | None, out: Path,
+                      on_unknown: str, overwrite: bool, scheduler: str | None, as_json: bool) -> None:
+    """Aggregate answers into consensus destruction dates.
+
+    LABELS (CSV or Parquet) has one row per answer: building_id, volunteer_id, before, after, destroyed and
+    task (or --task). CSV may use , ; tab or | and start with a byte-order mark; id columns of plain whole
+    numbers are read as integers, others as text, in LABELS and --footprints alike. Every footprint is kept
+    (n_labels 0 where nobody answered); answers about buildings without a footprint stop the run, or with
+    --on-unknown report are written to OUT.rejected.csv beside OUT.
+
+    \b
+    Examples:
+      stracker aggregate answers.csv --footprints buildings.gpkg --out consensus.gpkg
+      stracker aggregate answers.parquet --images images.csv --method dawid_skene --out consensus.parquet
+      stracker aggregate answers.csv --footprints osm.geojson --on-unknown report --out c.gpkg --json
+    """
+    import stracker
+    from stracker.io import consensus_outputs, read_footprints, read_images
+
+    quiet = obj["verbosity"] < 0 or as_json
+    if scheduler and method != "em":
+        raise click.UsageError(f"--scheduler fits --method em only, not {method}.")
+    rejected_path = out.with_name(f"{out.stem}.rejected.csv")
+    targets = consensus_outputs(out)
+    outputs_free(targets + ([rejected_path] if on_unknown == "report" else []), overwrite)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    steps = ["labels", "footprints", "images", "aggregate", "write"]
+    verbose_fit = obj["verbosity"] > 0 and not as_json  # iteration lines on stderr, in place of the bar
+    with warnings.catch_warnings(record=True) as caught, stages("aggregating", steps, quiet or verbose_fit) as bar:
+        warnings.simplefilter("always", StrackerWarning)
+        labels = stracker.read_labels(labels_path)
+        bar.update(1, "footprints")
+        footprints = read_footprints(footprints_path, layer=layer, id_column=id_column) if footprints_path else None
+        bar.update(1, "images")
+        images = read_images(images_path) if images_path else None
+        bar.update(1, "aggregate")
+        dates = None if images is None else images["image_date"]
+
+        objective = "lower bound" if method == "dawid_skene" else "log-likelihood"
+
+        def iteration(n_iter: int, value: float) -> None:  # with -v: the fit's progress
+            click.echo(f"iteration {n_iter:>4}: {objective} {value:,.3f}", err=True)
+
+        callback = iteration if verbose_fit else None
+        consensus = (_aggregate_on(scheduler, labels, dates, task, callback) if scheduler
+                     else stracker.aggregate(labels, dates, method=method, task=task, callback=callback))
+        bar.update(1, "write")
+        layer_out = consensus.to_file(out, footprints, images=images, on=id_column, on_unknown=on_unknown,
+                                      overwrite=overwrite)
+        bar.update(1, "done")
+    notes = echo_warnings([w for w in caught if issubclass(w.category, StrackerWarning)], quiet)
+    unmatched = layer_out.attrs.get("unmatched_building_ids", [])
+    rejected_rows = labels[labels["building_id"].isin(unmatched)]
+    if len(rejected_rows):
+        with atomic_path(rejected_path) as tmp:
+            rejected_rows.to_csv(tmp, date_format="%Y-%m-%d")
+    elif rejected_path.exists() and overwrite:
+        rejected_path.unlink()  # from an earlier run: it no longer describes OUT
+    summary: dict[str, Any] = {
+        "labels": str(labels_path),
+        "answers": len(labels),
+        "consensus": consensus.summary(),
+        "out": [str(p) for p in targets],
+        "buildings_in_layer": len(layer_out),
+        "unmatched_buildings": [json_id(x) for x in unmatched],
+        "rejected_rows": len(rejected_rows),
+        "rejected_file": str(rejected_path) if len(rejected_rows) else None,
+        "warnings": notes,
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+    if footprints is not None:
+        summary["footprints"] = {"path": str(footprints_path), "features": len(footprints),
+                                 "crs": footprints.crs.to_string()}
+    if as_json:
+        click.echo(json.dumps(summary))
+        return
+    if obj["verbosity"] >= 0:
+        c = summary["consensus"]
+        click.echo(f"{len(labels):,} answers about {c['buildings']:,} buildings from {c['volunteers']:,} volunteers, "
+                   f"{c['images']} images; method {c['method']}, {c['iterations']} iterations, "
+                   f"{c['destroyed']:,} buildings destroyed (p >= 0.5)")
+        if len(rejected_rows):
+            click.echo(f"{len(unmatched)} building(s) with answers are not in the footprints: their "
+                       f"{len(rejected_rows)} answer(s) are in {rejected_path}")
+        click.echo(f"wrote {', '.join(summary['out'])}")
+
+
+def _aggregate_on(address: str, labels: Any, image_dates: Any, task: str | None,
+                  callback: Callable[[int, float], None] | None = None) -> Any:
+    """Fit on the Dask cluster at ``address``; the consensus comes back to be written here."""
+    import stracker
+
+    try:
+        import dask.dataframe as dd
+        from dask.distributed import Client
+    except ImportError as exc:
+        raise click.UsageError("--scheduler needs Dask: pip install 'stracker[distributed]'.") from exc
+    with Client(address) as client:
+        n_partitions = max(1, sum(client.nthreads().values()))
+        answers = dd.from_pandas(labels, npartitions=max(1, min(n_partitions, len(labels))))
+        with stracker.aggregate(answers, image_dates, task=task, client=client, callback=callback) as result:
+            return result.compute()

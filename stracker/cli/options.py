@@ -1,0 +1,121 @@
+"""What every ``stracker`` command shares: its options, the refusal to clobber, progress and message helpers.
+
+One registry of options (as rasterio's ``rio/options.py``), so that ``--json``, ``--overwrite``, ``--preset``
+and ``--seed`` read the same in every command, and choices come from the package's own lists (``PRESETS``,
+``DESIGNS``, ``METHODS``, ``TASKS``) rather than copies of them.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+import pandas as pd
+
+from stracker.consensus.aggregate import METHODS
+from stracker.errors import OutputExistsError
+from stracker.labels import TASKS
+from stracker.scenario import PRESETS
+from stracker.tasking import DESIGNS
+
+__all__ = [
+    "DESIGNS",
+    "FOOTPRINT_HELP",
+    "METHODS",
+    "PRESETS",
+    "TASKS",
+    "echo_warnings",
+    "evaluation_text",
+    "json_id",
+    "json_option",
+    "outputs_free",
+    "overwrite_option",
+    "preset_option",
+    "seed_option",
+    "stages",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+FOOTPRINT_HELP = "GeoPackage, GeoJSON, Shapefile, FlatGeobuf, GeoParquet or anything else GDAL reads"
+"""What a footprint file may be, for the help of every option that takes one."""
+
+
+def json_option(help: str = "Print a JSON summary on stdout.") -> Callable[[F], F]:
+    """``--json``: one machine-readable JSON object on stdout (the parameter is ``as_json``)."""
+    return click.option("--json", "as_json", is_flag=True, help=help)
+
+
+def overwrite_option(help: str = "Replace existing output files.") -> Callable[[F], F]:
+    """``--overwrite``: without it, an existing output is an error and is kept."""
+    return click.option("--overwrite", is_flag=True, help=help)
+
+
+def preset_option(default: str = "raqqa", help: str = "Scenario preset.") -> Callable[[F], F]:
+    """``--preset``: one of the scenario presets."""
+    return click.option("--preset", type=click.Choice(sorted(PRESETS)), default=default, show_default=True, help=help)
+
+
+def seed_option() -> Callable[[F], F]:
+    """``--seed``: the random seed of a simulation."""
+    return click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Random seed.")
+
+
+def outputs_free(paths: list[Path], overwrite: bool) -> None:
+    """Refuse to clobber: every output that exists needs ``--overwrite``.
+
+    Examples
+    --------
+    >>> outputs_free([Path("surely/not/here.gpkg")], overwrite=False)
+    """
+    existing = [str(p) for p in paths if p.exists()]
+    if existing and not overwrite:
+        raise OutputExistsError(f"{', '.join(existing)} exists; pass --overwrite or choose another --out.")
+
+
+def stages(label: str, steps: list[str], hidden: bool) -> Any:
+    """A progress bar over named steps, on stderr; hidden with -q or --json, and when stderr is not a terminal
+    (a log or a pipe gets the result lines, not a bar's remains)."""
+    return click.progressbar(length=len(steps), label=label, file=sys.stderr, hidden=hidden or not sys.stderr.isatty(),
+                             item_show_func=lambda step: step)
+
+
+def echo_warnings(caught: list[warnings.WarningMessage], quiet: bool) -> list[str]:
+    """The package's warnings as one line each on stderr (not Python's two-line format); returned for --json."""
+    messages = [str(w.message) for w in caught]
+    if not quiet:
+        for message in messages:
+            click.echo(f"stracker: warning: {message}", err=True)
+    return messages
+
+
+def evaluation_text(table: pd.DataFrame) -> str:
+    """The evaluation table (metric, value, unit) as aligned lines for people.
+
+    Examples
+    --------
+    >>> print(evaluation_text(pd.DataFrame({"metric": ["f1"], "value": [0.5], "unit": ["ratio"]})))
+      metric                           value  unit
+      f1                              0.5000  ratio
+    """
+    lines = [f"  {'metric':<26}{'value':>12}  unit"]
+    for metric, value, unit in table.itertuples(index=False):
+        shown = f"{value:>12.0f}" if unit == "count" else f"{value:>12.4f}"
+        lines.append(f"  {metric:<26}{shown}  {unit}")
+    return "\n".join(lines)
+
+
+def json_id(value: Any) -> Any:
+    """A building or volunteer id as JSON can hold it (numpy scalars become Python ones).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> json_id(np.int64(7)), json_id("b-7")
+    (7, 'b-7')
+    """
+    return value.item() if hasattr(value, "item") else value
