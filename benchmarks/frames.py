@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     args = parser.parse_args(argv)
 
     import stracker
-    from stracker.simulation import stage_rng
+    from stracker.scenario import stage_rng
     from stracker.world.clouds import CloudField, cloud_grid, footprint_pixels, visibility
 
     sim = stracker.simulate(args.preset, seed=0)

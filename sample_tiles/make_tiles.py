@@ -21,7 +21,7 @@ import shapely
 from rasterio.errors import NotGeoreferencedWarning
 
 import stracker
-from stracker._io import atomic_path
+from stracker.io.files import atomic_path
 
 PRESET, SEED = "raqqa", 0
 BOUNDS = (500_650.0, 3_978_000.0, 501_050.0, 3_978_400.0)  # EPSG:32637 metres: minx, miny, maxx, maxy

@@ -12,7 +12,7 @@ The public API:
   arrays and Cloud-Optimized GeoTIFFs, see :mod:`stracker.render`.
 """
 
-from stracker.consensus import Consensus, aggregate
+from stracker.consensus import Consensus, aggregate, read_consensus
 from stracker.errors import (
     FileFormatError,
     FootprintsError,
@@ -24,7 +24,7 @@ from stracker.errors import (
     UnmatchedBuildingsError,
 )
 from stracker.evaluation import evaluate
-from stracker.io import read_consensus, read_footprints, read_labels
+from stracker.io import read_footprints, read_labels
 from stracker.labels import encode_labels
 from stracker.render import frame, render_tile
 from stracker.scenario import Scenario

@@ -42,8 +42,13 @@ __all__ = [
     "LABEL_COLUMNS",
     "TASKS",
     "EncodedLabels",
+    "check_label_columns",
+    "closest_hint",
     "destruction_state",
+    "encode_answers",
     "encode_labels",
+    "parse_image_dates",
+    "rows_text",
 ]
 
 LABEL_COLUMNS = ("building_id", "volunteer_id", "before", "after", "destroyed", "task")
@@ -119,7 +124,7 @@ class EncodedLabels:
         return self.n_images + 1
 
 
-def _rows(index: pd.Index, mask: np.ndarray) -> str:
+def rows_text(index: pd.Index, mask: np.ndarray) -> str:
     """Name the offending rows: a count and the first few index labels."""
     bad = index[np.asarray(mask, dtype=bool)]
     shown = ", ".join(repr(x) for x in bad[:_MAX_ROWS_SHOWN].tolist())
@@ -127,14 +132,16 @@ def _rows(index: pd.Index, mask: np.ndarray) -> str:
     return f"{len(bad)} row(s) [{shown}{more}]"
 
 
-def _closest(name: str, options: tuple[str, ...]) -> str:
+def closest_hint(name: str, options: tuple[str, ...]) -> str:
+    """A hint naming the option closest to a misspelled ``name`` (empty when none is close)."""
     import difflib
 
     match = difflib.get_close_matches(name, options, n=1, cutoff=0.5)
     return f" (the table has {match[0]!r}: a misspelling of {name!r}?)" if match else ""
 
 
-def _check_columns(labels: pd.DataFrame) -> None:
+def check_label_columns(labels: pd.DataFrame) -> None:
+    """Check that a label table has the contract's columns (``task`` may come from a keyword instead)."""
     # 'task' may come from the task= keyword instead; _encode_task checks it.
     required = [c for c in LABEL_COLUMNS if c != "task"]
     missing = [c for c in required if c not in labels.columns]
@@ -142,7 +149,7 @@ def _check_columns(labels: pd.DataFrame) -> None:
         present = tuple(str(c) for c in labels.columns)
         hints = []
         for c in missing:
-            match = _closest(c, present)
+            match = closest_hint(c, present)
             hints.append(f"{c!r}{match}")
         raise LabelsError(
             f"label table lacks column(s) {', '.join(hints)}; it has {list(present)}. "
@@ -153,14 +160,14 @@ def _check_columns(labels: pd.DataFrame) -> None:
 def _encode_ids(values: pd.Series, name: str) -> tuple[np.ndarray, pd.Index]:
     null = values.isna().to_numpy()
     if null.any():
-        raise LabelsError(f"{name} is null in {_rows(values.index, null)}; every answer needs a {name}.")
+        raise LabelsError(f"{name} is null in {rows_text(values.index, null)}; every answer needs a {name}.")
     kind = pd.api.types.infer_dtype(values, skipna=False)
     if kind not in ("integer", "string", "empty"):
         if kind == "mixed-integer":
             is_str = values.map(lambda x: isinstance(x, str)).to_numpy(dtype=bool)
             minority = is_str if is_str.sum() <= (~is_str).sum() else ~is_str
             raise LabelsError(
-                f"{name} mixes integers and strings (e.g. 12 and '12'): {_rows(values.index, minority)} differ "
+                f"{name} mixes integers and strings (e.g. 12 and '12'): {rows_text(values.index, minority)} differ "
                 "in type from the rest; convert the column to one type, "
                 f"for example labels[{name!r}] = labels[{name!r}].astype(str)."
             )
@@ -169,7 +176,8 @@ def _encode_ids(values: pd.Series, name: str) -> tuple[np.ndarray, pd.Index]:
     return codes.astype(np.int32), pd.Index(uniques, name=name)
 
 
-def _parse_dates(values: pd.Series, name: str, required: bool) -> pd.Series:
+def parse_image_dates(values: pd.Series, name: str, required: bool) -> pd.Series:
+    """Parse a column of image dates (naive, ISO), naming the rows that are not dates."""
     if isinstance(values.dtype, pd.DatetimeTZDtype):
         raise LabelsError(
             f"{name!r} is timezone-aware ({values.dtype}); image dates are naive UTC dates. Convert with "
@@ -185,7 +193,7 @@ def _parse_dates(values: pd.Series, name: str, required: bool) -> pd.Series:
         if parsed is None or isinstance(parsed.dtype, pd.DatetimeTZDtype):
             aware = values.map(lambda x: isinstance(x, str) and _has_offset(x)).to_numpy(dtype=bool)
             raise LabelsError(
-                f"{name!r} holds timezone-aware dates in {_rows(values.index, aware)}; give naive dates (UTC) "
+                f"{name!r} holds timezone-aware dates in {rows_text(values.index, aware)}; give naive dates (UTC) "
                 "such as '2017-06-01'."
             )
         parsed = _nanoseconds(parsed, values, name)
@@ -193,14 +201,14 @@ def _parse_dates(values: pd.Series, name: str, required: bool) -> pd.Series:
         if unparsable.any():
             examples = values[unparsable].head(3).tolist()
             raise LabelsError(
-                f"{name!r} could not be read as dates in {_rows(values.index, unparsable)}, e.g. {examples}; "
+                f"{name!r} could not be read as dates in {rows_text(values.index, unparsable)}, e.g. {examples}; "
                 "write them as ISO dates such as '2017-06-01'."
             )
     if required:
         missing = parsed.isna().to_numpy()
         if missing.any():
             raise LabelsError(
-                f"{name!r} is missing in {_rows(values.index, missing)}; every answer needs the later image "
+                f"{name!r} is missing in {rows_text(values.index, missing)}; every answer needs the later image "
                 "date (the one claimed destroyed, or the last one seen)."
             )
     return parsed
@@ -214,7 +222,7 @@ def _nanoseconds(parsed: pd.Series, values: pd.Series, name: str) -> pd.Series:
         outside = ((parsed < pd.Timestamp.min) | (parsed > pd.Timestamp.max)).to_numpy(dtype=bool)
         examples = values[outside].head(3).tolist()
         raise LabelsError(
-            f"{name!r} could not be read as dates in {_rows(values.index, outside)}, e.g. {examples} (they read "
+            f"{name!r} could not be read as dates in {rows_text(values.index, outside)}, e.g. {examples} (they read "
             "as dates outside the years 1677 to 2262); write them as ISO dates such as '2017-06-01'."
         ) from None
 
@@ -228,7 +236,7 @@ def _has_offset(text: str) -> bool:
     return clock.endswith("Z") or "+" in clock or "-" in clock
 
 
-def _encode_answer(values: pd.Series) -> np.ndarray:
+def encode_answers(values: pd.Series) -> np.ndarray:
     """Map the nullable boolean ``destroyed`` to 1 / 0 / -1 (can't tell)."""
     out = np.full(len(values), CANT_TELL, dtype=np.int8)
     if pd.api.types.is_bool_dtype(values.dtype):
@@ -248,7 +256,7 @@ def _encode_answer(values: pd.Series) -> np.ndarray:
     if bad.any():
         examples = values[bad].head(3).tolist()
         raise LabelsError(
-            f"'destroyed' must be True, False or NA (can't tell) but is {examples} in {_rows(values.index, bad)}."
+            f"'destroyed' must be True, False or NA (can't tell) but is {examples} in {rows_text(values.index, bad)}."
         )
     out[present] = mapped.to_numpy(dtype=np.int8)
     return out
@@ -269,7 +277,7 @@ def _encode_task(labels: pd.DataFrame, task: str | None) -> np.ndarray:
         if bad.any():
             examples = sorted({str(x) for x in values[bad].head(5)})
             raise LabelsError(
-                f"unknown task kind(s) {examples} in {_rows(labels.index, bad)}; use 'timeline' or 'compare'."
+                f"unknown task kind(s) {examples} in {rows_text(labels.index, bad)}; use 'timeline' or 'compare'."
             )
         return codes
     if task is None:
@@ -316,7 +324,7 @@ def _image_index(values: pd.Series, dates: pd.DatetimeIndex, name: str) -> np.nd
     if bad.any():
         examples = sorted({str(pd.Timestamp(x).date()) for x in raw[bad][:20]})[:5]
         raise LabelsError(
-            f"{name!r} holds dates not in the image catalogue in {_rows(values.index, bad)}, e.g. {examples}; "
+            f"{name!r} holds dates not in the image catalogue in {rows_text(values.index, bad)}, e.g. {examples}; "
             "every date must be an acquisition date. Pass image_dates= with the full catalogue or fix the rows."
         )
     return np.where(present, pos, -1).astype(np.int16)
@@ -358,22 +366,22 @@ def encode_labels(
         raise LabelsError(f"labels must be a pandas DataFrame, got {type(labels).__name__}.")
     if on_duplicate not in ("warn", "error", "ignore"):
         raise LabelsError(f"on_duplicate must be 'warn', 'error' or 'ignore', got {on_duplicate!r}.")
-    _check_columns(labels)
+    check_label_columns(labels)
     if len(labels) == 0:
         raise LabelsError("the label table is empty; there is nothing to aggregate.")
     building, building_ids = _encode_ids(labels["building_id"], "building_id")
     volunteer, volunteer_ids = _encode_ids(labels["volunteer_id"], "volunteer_id")
-    before = _parse_dates(labels["before"], "before", required=False)
-    after = _parse_dates(labels["after"], "after", required=True)
+    before = parse_image_dates(labels["before"], "before", required=False)
+    after = parse_image_dates(labels["after"], "after", required=True)
     task_codes = _encode_task(labels, task)
-    answer = _encode_answer(labels["destroyed"])
+    answer = encode_answers(labels["destroyed"])
     dates = _catalogue(image_dates, before, after)
     lo = _image_index(before, dates, "before")
     hi = _image_index(after, dates, "after")
     not_earlier = lo >= hi
     if not_earlier.any():
         raise LabelsError(
-            f"'before' is not earlier than 'after' in {_rows(labels.index, not_earlier)}; an answer is a claim "
+            f"'before' is not earlier than 'after' in {rows_text(labels.index, not_earlier)}; an answer is a claim "
             "about the interval (before, after], so before must be an earlier image date or NaT."
         )
     if on_duplicate != "ignore":
@@ -381,7 +389,7 @@ def encode_labels(
         dup = key.duplicated(keep=False).to_numpy()
         if dup.any():
             message = (
-                f"exact duplicate answers in {_rows(labels.index, dup)}: the same volunteer gave the same answer "
+                f"exact duplicate answers in {rows_text(labels.index, dup)}: the same volunteer gave the same answer "
                 "about the same building and images more than once. They are used as given (each counts); "
                 "deduplicate with labels.drop_duplicates() if they are export artefacts."
             )

@@ -54,8 +54,8 @@ from affine import Affine
 from rasterio.enums import ColorInterp
 from scipy import ndimage
 
-from stracker._io import atomic_path
 from stracker.errors import OutputExistsError, RenderError
+from stracker.io.files import atomic_path
 from stracker.simulation import Simulation
 from stracker.world.clouds import CloudField
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from stracker._io import atomic_path
 from stracker.consensus.result import Consensus
 from stracker.evaluation import evaluate
+from stracker.io.files import atomic_path
 from stracker.simulation import Simulation
 
 __all__ = ["REPORT_FIGURES", "write_report"]

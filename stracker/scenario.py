@@ -30,12 +30,14 @@ from stracker.errors import ScenarioError
 
 __all__ = [
     "PRESETS",
+    "SIMULATION_STAGES",
     "CityScenario",
     "CrowdScenario",
     "ImageryScenario",
     "OffensiveScenario",
     "Scenario",
     "TaskScenario",
+    "stage_rng",
 ]
 
 
@@ -462,3 +464,28 @@ COUNTRY_CODES: tuple[str, ...] = tuple(
     HR RS BA ME MK AL RO BG MD UA BY RU GE AM AZ KZ UZ KG TJ IL PS SD LY SO MR ML NE BF
     """.split()
 )
+
+
+SIMULATION_STAGES = ("footprints", "destruction", "catalogue", "visibility", "volunteers", "answers")
+"""The stages of a simulation, each with its own random stream spawned from the scenario's seed."""
+
+
+def stage_rng(scenario: Scenario, stage: str) -> np.random.Generator:
+    """The random stream :func:`simulate` gives one stage, fresh: the same scenario seed gives the same stream.
+
+    Parameters
+    ----------
+    scenario : Scenario
+    stage : str
+        One of "footprints", "destruction", "catalogue", "visibility", "volunteers", "answers".
+
+    Examples
+    --------
+    >>> s = Scenario.preset("small", seed=4)
+    >>> int(stage_rng(s, "visibility").integers(100)) == int(stage_rng(s, "visibility").integers(100))
+    True
+    """
+    if stage not in SIMULATION_STAGES:
+        raise ValueError(f"unknown simulation stage {stage!r}; stages: {list(SIMULATION_STAGES)}")
+    seq = np.random.SeedSequence(scenario.seed).spawn(len(SIMULATION_STAGES))[SIMULATION_STAGES.index(stage)]
+    return np.random.default_rng(seq)

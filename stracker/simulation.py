@@ -16,12 +16,12 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from stracker._io import atomic_path, write_geopackage
 from stracker.crowd.answers import compare_answers, timeline_answers
 from stracker.crowd.volunteers import assign_volunteers, make_volunteers
 from stracker.errors import StrackerError
+from stracker.io.files import atomic_path, write_geopackage
 from stracker.labels import destruction_state
-from stracker.scenario import Scenario
+from stracker.scenario import SIMULATION_STAGES, Scenario, stage_rng
 from stracker.world.clouds import visibility
 from stracker.world.destruction import make_destruction
 from stracker.world.footprints import make_footprints
@@ -46,7 +46,6 @@ SIMULATION_FILES = (
 )
 """Files written by :meth:`Simulation.save`."""
 
-_STAGES = ("footprints", "destruction", "catalogue", "visibility", "volunteers", "answers")
 
 
 @dataclass(eq=False)
@@ -179,28 +178,6 @@ class SimulationFilesMissingError(StrackerError, FileNotFoundError):
     """A directory lacks some of the simulation's files."""
 
 
-def stage_rng(scenario: Scenario, stage: str) -> np.random.Generator:
-    """The random stream :func:`simulate` gives one stage, fresh: the same scenario seed gives the same stream.
-
-    Parameters
-    ----------
-    scenario : Scenario
-    stage : str
-        One of "footprints", "destruction", "catalogue", "visibility", "volunteers", "answers".
-
-    Examples
-    --------
-    >>> from stracker.scenario import Scenario
-    >>> s = Scenario.preset("small", seed=4)
-    >>> int(stage_rng(s, "visibility").integers(100)) == int(stage_rng(s, "visibility").integers(100))
-    True
-    """
-    if stage not in _STAGES:
-        raise ValueError(f"unknown simulation stage {stage!r}; stages: {list(_STAGES)}")
-    seq = np.random.SeedSequence(scenario.seed).spawn(len(_STAGES))[_STAGES.index(stage)]
-    return np.random.default_rng(seq)
-
-
 def simulate(
     scenario: Scenario | str = "raqqa",
     seed: int | None = None,
@@ -234,7 +211,7 @@ def simulate(
         scenario = Scenario.preset(scenario, seed=0 if seed is None else seed)
     elif seed is not None:
         scenario = scenario.replace(seed=seed)
-    streams = {stage: stage_rng(scenario, stage) for stage in _STAGES}
+    streams = {stage: stage_rng(scenario, stage) for stage in SIMULATION_STAGES}
     timings: dict[str, float] = {}
     clock = time.perf_counter()
 

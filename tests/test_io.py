@@ -18,6 +18,7 @@ import pytest
 from shapely.geometry import Polygon, box
 
 import stracker
+from stracker.describe import describe
 from stracker.errors import (
     FileFormatError,
     FootprintsError,
@@ -26,7 +27,7 @@ from stracker.errors import (
     StrackerError,
     UnmatchedBuildingsError,
 )
-from stracker.io import describe, read_images, read_table, read_truth, typed_ids
+from stracker.io import read_images, read_table, read_truth, typed_ids
 
 HEADER = "building_id,volunteer_id,before,after,destroyed,task"
 ROWS = [

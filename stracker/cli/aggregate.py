@@ -11,7 +11,6 @@ from typing import Any
 
 import click
 
-from stracker._io import atomic_path
 from stracker.cli.options import (
     FOOTPRINT_HELP,
     METHODS,
@@ -24,6 +23,7 @@ from stracker.cli.options import (
     stages,
 )
 from stracker.errors import StrackerWarning
+from stracker.io.files import atomic_path
 
 __all__ = ["aggregate_command"]
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import click
 
-from stracker._io import atomic_path
 from stracker.cli.options import evaluation_text, json_option, outputs_free, overwrite_option
+from stracker.io.files import atomic_path
 
 __all__ = ["evaluate_command"]
 

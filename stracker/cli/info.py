@@ -28,7 +28,7 @@ def info_command(obj: dict[str, Any], path: Path, as_json: bool) -> None:
       stracker info results/raqqa
       stracker info results/raqqa/consensus.gpkg --json
     """
-    from stracker.io import describe
+    from stracker.describe import describe
 
     info = describe(path)
     if as_json:

@@ -9,7 +9,6 @@ from typing import Any
 
 import click
 
-from stracker._io import atomic_path
 from stracker.cli.options import (
     DESIGNS,
     evaluation_text,
@@ -19,6 +18,7 @@ from stracker.cli.options import (
     preset_option,
     seed_option,
 )
+from stracker.io.files import atomic_path
 
 __all__ = ["plan_command"]
 

@@ -10,7 +10,6 @@ from typing import Any
 
 import click
 
-from stracker._io import atomic_path
 from stracker.cli.options import (
     TASKS,
     evaluation_text,
@@ -20,6 +19,7 @@ from stracker.cli.options import (
     preset_option,
     seed_option,
 )
+from stracker.io.files import atomic_path
 
 __all__ = ["simulate"]
 

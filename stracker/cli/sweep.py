@@ -9,8 +9,8 @@ from typing import Any
 
 import click
 
-from stracker._io import atomic_path
 from stracker.cli.options import DESIGNS, METHODS, json_option, outputs_free, overwrite_option, preset_option
+from stracker.io.files import atomic_path
 
 __all__ = ["sweep_command"]
 

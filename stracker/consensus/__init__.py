@@ -5,6 +5,6 @@ It never imports the simulator: it takes any label table of the contract, synthe
 
 from stracker.consensus.aggregate import METHODS, aggregate
 from stracker.consensus.model import DEFAULT_PARAMS, PARAM_NAMES
-from stracker.consensus.result import Consensus
+from stracker.consensus.result import Consensus, read_consensus
 
-__all__ = ["DEFAULT_PARAMS", "METHODS", "PARAM_NAMES", "Consensus", "aggregate"]
+__all__ = ["DEFAULT_PARAMS", "METHODS", "PARAM_NAMES", "Consensus", "aggregate", "read_consensus"]

@@ -49,11 +49,11 @@ from stracker.labels import (
     TIMELINE,
     EncodedLabels,
     _catalogue,
-    _check_columns,
     _encode_ids,
     _encode_task,
-    _parse_dates,
+    check_label_columns,
     encode_labels,
+    parse_image_dates,
 )
 
 __all__ = ["DistributedConsensus", "aggregate_distributed", "is_distributed_input"]
@@ -300,8 +300,8 @@ def _global_tables(ddf: Any, image_dates: object, client: Any) -> tuple[pd.Index
     building_ids, volunteer_ids = (ids.astype("str") if pd.api.types.infer_dtype(ids) == "string" else ids
                                    for ids in (building_ids, volunteer_ids))
     if image_dates is None:
-        before = _parse_dates(pd.Series(np.asarray(found[2])), "before", required=False)
-        after = _parse_dates(pd.Series(np.asarray(found[3])), "after", required=False)
+        before = parse_image_dates(pd.Series(np.asarray(found[2])), "before", required=False)
+        after = parse_image_dates(pd.Series(np.asarray(found[3])), "after", required=False)
         dates = _catalogue(None, before, after)
     else:
         dates = _catalogue(image_dates, pd.Series(dtype="datetime64[ns]"), pd.Series(dtype="datetime64[ns]"))
@@ -408,7 +408,7 @@ def _fit(labels: Any, image_dates: object, client: Any, own: tuple[Any, ...], *,
     ddf = _as_dask(labels, n_partitions, n_threads)
     presorted = _sorted_by_building(ddf)
     meta = ddf._meta.reset_index() if presorted else ddf._meta
-    _check_columns(meta)
+    check_label_columns(meta)
     _encode_task(meta, task)  # a task column or the task= keyword, not both nor neither
     ddf = ddf[[c for c in LABEL_COLUMNS if c in ddf.columns]]
     building_ids, volunteer_ids, dates = _global_tables(ddf, image_dates, client)

@@ -9,9 +9,19 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from stracker.errors import FootprintsError, UnmatchedBuildingsError
+from stracker.io.consensus import read_consensus_parts, write_consensus
+from stracker.io.footprints import check_footprint_ids
 from stracker.labels import COMPARE, TIMELINE, EncodedLabels
 
-__all__ = ["Consensus", "credible_bounds", "image_date_at", "summarize_posterior", "volunteer_table"]
+__all__ = [
+    "Consensus",
+    "credible_bounds",
+    "image_date_at",
+    "read_consensus",
+    "summarize_posterior",
+    "volunteer_table",
+]
 
 
 def image_date_at(dates: np.ndarray, index: np.ndarray) -> np.ndarray:
@@ -180,8 +190,6 @@ class Consensus:
         >>> layer["n_labels"].tolist(), layer.attrs["unmatched_building_ids"]
         ([1, 1, 0], [9])
         """
-        from stracker.errors import FootprintsError, UnmatchedBuildingsError
-        from stracker.io import check_footprint_ids
 
         if on_unknown not in ("error", "report"):
             raise FootprintsError(f"on_unknown must be 'error' or 'report', got {on_unknown!r}.")
@@ -260,7 +268,6 @@ class Consensus:
         >>> pyogrio.list_layers(path)[:, 0].tolist()
         ['buildings', 'volunteers', 'images', 'states']
         """
-        from stracker.io import write_consensus
 
         return write_consensus(self, path, footprints, images=images, on=on, on_unknown=on_unknown,
                                overwrite=overwrite)
@@ -306,3 +313,40 @@ def volunteer_table_from_counts(volunteer_ids: pd.Index, n_timeline: np.ndarray,
     table["reliability"] = (n_timeline * exact_mark + n_compare * balanced) / total
     table.index.name = "volunteer_id"
     return table
+
+
+def read_consensus(path: str | Path) -> Consensus:
+    """Read a consensus written by :meth:`stracker.Consensus.to_file` (GeoPackage or GeoParquet).
+
+    Parameters
+    ----------
+    path : str or Path
+        The ``.gpkg`` file, or the main ``.parquet`` file with its ``.volunteers``, ``.images`` and ``.states``
+        siblings beside it.
+
+    Returns
+    -------
+    Consensus
+        With the buildings that had answers, their posterior, the volunteers and the image catalogue (the
+        per-frame table of ``method="dawid_skene"`` is not stored).
+
+    Raises
+    ------
+    FileFormatError
+        If a layer or sibling file is missing, or the parts do not fit together.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, pandas as pd, stracker
+    >>> labels = pd.DataFrame({"building_id": [1, 1, 2], "volunteer_id": [1, 2, 1],
+    ...     "before": pd.to_datetime(["2017-06-01", "2017-06-01", None]),
+    ...     "after": pd.to_datetime(["2017-06-10", "2017-06-10", "2017-06-10"]),
+    ...     "destroyed": [True, True, False], "task": "compare"})
+    >>> consensus = stracker.aggregate(labels, method="majority")
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "consensus.gpkg"
+    >>> _ = consensus.to_file(path)
+    >>> again = stracker.read_consensus(path)
+    >>> bool((again.posterior == consensus.posterior).all()), again.method
+    (True, 'majority')
+    """
+    return Consensus(**read_consensus_parts(path))

@@ -55,7 +55,7 @@ from affine import Affine
 from scipy import fft
 
 from stracker.errors import FootprintsError
-from stracker.scenario import ImageryScenario
+from stracker.scenario import ImageryScenario, stage_rng
 
 if TYPE_CHECKING:
     from stracker.simulation import Simulation
@@ -322,8 +322,6 @@ class CloudField:
         >>> bool((CloudField.from_simulation(sim).visibility() == sim.visibility).all())
         True
         """
-        from stracker.simulation import stage_rng
-
         scenario = simulation.scenario
         return cls.build(simulation.buildings, simulation.images, scenario.imagery,
                          stage_rng(scenario, "visibility"))
