@@ -14,6 +14,7 @@ __all__ = [
     "OutputExistsError",
     "RenderError",
     "ScenarioError",
+    "SchedulerError",
     "StrackerError",
     "StrackerWarning",
     "UnmatchedBuildingsError",
@@ -56,6 +57,10 @@ class FileFormatError(StrackerError, ValueError):
 
 class OutputExistsError(StrackerError, FileExistsError):
     """An output file exists already and overwriting was not asked for."""
+
+
+class SchedulerError(StrackerError, ConnectionError):
+    """A Dask scheduler cannot be reached at the address given."""
 
 
 class RenderError(StrackerError, ValueError):

@@ -15,7 +15,12 @@ from stracker.consensus.result import Consensus, credible_bounds
 from stracker.errors import StrackerError
 from stracker.labels import destruction_state
 
-__all__ = ["EvaluationError", "evaluate", "state_edges"]
+__all__ = ["METRICS", "EvaluationError", "evaluate", "state_edges"]
+
+METRICS = ("buildings", "buildings_without_answers", "destroyed_in_truth", "precision", "recall", "f1",
+           "state_accuracy", "mae_days", "median_error_days", "p90_error_days", "ci_coverage", "ci_width_days",
+           "brier", "log_score")
+"""The metrics :func:`evaluate` returns, in its order."""
 
 
 class EvaluationError(StrackerError, ValueError):

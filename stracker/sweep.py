@@ -23,9 +23,13 @@ from typing import Any
 
 import pandas as pd
 
+from stracker.evaluation import METRICS
 from stracker.scenario import Scenario, ScenarioError
 
-__all__ = ["expand_grid", "plot_sweep", "run_campaign", "sweep"]
+__all__ = ["SWEEP_METRICS", "expand_grid", "plot_sweep", "run_campaign", "sweep"]
+
+SWEEP_METRICS = (*METRICS, "answers", "frames_viewed")
+"""The metrics of a sweep's table: :data:`stracker.evaluation.METRICS` and the campaign's counts."""
 
 
 def expand_grid(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:

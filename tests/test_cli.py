@@ -370,3 +370,37 @@ def test_a_bug_is_one_line_pointing_at_a_log_with_the_traceback(monkeypatch, tmp
     logs = list(tmp_path.glob("stracker-error-*.log"))
     assert len(logs) == 1 and str(logs[0]) in result.output
     assert "Traceback" in logs[0].read_text() and "a planted bug" in logs[0].read_text()
+
+
+def test_sweep_refuses_an_unknown_metric_before_running_anything(tmp_path):
+    result = CliRunner().invoke(cli, ["sweep", "--grid", "tasks.volunteers_per_building=2,3", "--metric", "mea_days",
+                                      "--out", str(tmp_path / "s.csv")])
+    assert result.exit_code == 2 and "mae_days" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "s.csv").exists()
+
+
+def test_evaluate_returns_the_metrics_the_cli_offers():
+    import stracker
+    from stracker.evaluation import METRICS
+
+    sim = stracker.simulate("small", seed=0)
+    table = stracker.evaluate(stracker.aggregate(sim.labels, sim.image_dates, method="majority"), sim.truth)
+    assert tuple(table["metric"]) == METRICS
+
+
+@pytest.mark.parametrize("command", ["aggregate", "sweep"])
+def test_an_unreachable_scheduler_is_one_line_within_seconds(tmp_path, command):
+    import socket
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    labels = tmp_path / "answers.csv"
+    labels.write_text("building_id,volunteer_id,before,after,destroyed,task\n1,a,,2017-06-10,yes,compare\n")
+    args = {"aggregate": ["aggregate", str(labels), "--out", str(tmp_path / "c.gpkg")],
+            "sweep": ["sweep", "--grid", "tasks.volunteers_per_building=2", "--out", str(tmp_path / "s.csv")]}[command]
+    result = CliRunner().invoke(cli, [*args, "--scheduler", f"tcp://127.0.0.1:{port}"])
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+    assert f"tcp://127.0.0.1:{port}" in result.output and "dask scheduler" in result.output
+    assert "within 10 s" in result.output  # our connect timeout, not Dask's 30 s ending in a raw OSError

@@ -15,6 +15,7 @@ from stracker.cli.options import (
     FOOTPRINT_HELP,
     METHODS,
     TASKS,
+    connect_scheduler,
     echo_warnings,
     json_id,
     json_option,
@@ -150,12 +151,9 @@ def _aggregate_on(address: str, labels: Any, image_dates: Any, task: str | None,
     """Fit on the Dask cluster at ``address``; the consensus comes back to be written here."""
     import stracker
 
-    try:
+    with connect_scheduler(address) as client:
         import dask.dataframe as dd
-        from dask.distributed import Client
-    except ImportError as exc:
-        raise click.UsageError("--scheduler needs Dask: pip install 'stracker[distributed]'.") from exc
-    with Client(address) as client:
+
         n_partitions = max(1, sum(client.nthreads().values()))
         answers = dd.from_pandas(labels, npartitions=max(1, min(n_partitions, len(labels))))
         with stracker.aggregate(answers, image_dates, task=task, client=client, callback=callback) as result:

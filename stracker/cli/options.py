@@ -17,7 +17,7 @@ import click
 import pandas as pd
 
 from stracker.consensus.aggregate import METHODS
-from stracker.errors import OutputExistsError
+from stracker.errors import OutputExistsError, SchedulerError
 from stracker.labels import TASKS
 from stracker.scenario import PRESETS
 from stracker.tasking import DESIGNS
@@ -28,6 +28,7 @@ __all__ = [
     "METHODS",
     "PRESETS",
     "TASKS",
+    "connect_scheduler",
     "echo_warnings",
     "evaluation_text",
     "json_id",
@@ -35,6 +36,7 @@ __all__ = [
     "outputs_free",
     "overwrite_option",
     "preset_option",
+    "scheduler_option",
     "seed_option",
     "stages",
 ]
@@ -119,3 +121,45 @@ def json_id(value: Any) -> Any:
     (7, 'b-7')
     """
     return value.item() if hasattr(value, "item") else value
+
+
+SCHEDULER_TIMEOUT_S = 10.0
+"""How long a command waits for a Dask scheduler to answer before it says it cannot reach it."""
+
+
+def scheduler_option(help: str) -> Callable[[F], F]:
+    """``--scheduler ADDRESS``: run on this Dask cluster (the parameter is ``scheduler``)."""
+    return click.option("--scheduler", default=None, metavar="ADDRESS", help=help)
+
+
+def connect_scheduler(address: str, timeout: float = SCHEDULER_TIMEOUT_S) -> Any:
+    """A ``dask.distributed.Client`` of the scheduler at ``address``, or one line saying why there is none.
+
+    Raises
+    ------
+    click.UsageError
+        If Dask is not installed (the ``distributed`` extra).
+    SchedulerError
+        If nothing answers at ``address`` within ``timeout`` seconds, or the address is malformed.
+
+    Examples
+    --------
+    >>> connect_scheduler("tcp://127.0.0.1:9", timeout=0.5)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    stracker.errors.SchedulerError: no Dask scheduler answered at tcp://127.0.0.1:9 within 0.5 s ...
+    """
+    try:
+        from dask.distributed import Client
+    except ImportError as exc:
+        raise click.UsageError("--scheduler needs Dask: pip install 'stracker[distributed]'.") from exc
+    try:
+        return Client(address, timeout=f"{timeout}s")
+    except (OSError, TimeoutError) as exc:
+        raise SchedulerError(
+            f"no Dask scheduler answered at {address} within {timeout:g} s ({type(exc).__name__}: {exc}); check the "
+            "address (tcp://HOST:8786) and that `dask scheduler` runs there, or leave out --scheduler."
+        ) from exc
+    except ValueError as exc:
+        raise SchedulerError(f"--scheduler {address!r} is not a Dask address ({exc}); write tcp://HOST:PORT.") from exc
+

@@ -9,8 +9,17 @@ from typing import Any
 
 import click
 
-from stracker.cli.options import DESIGNS, METHODS, json_option, outputs_free, overwrite_option, preset_option
+from stracker.cli.options import (
+    DESIGNS,
+    METHODS,
+    connect_scheduler,
+    json_option,
+    outputs_free,
+    overwrite_option,
+    preset_option,
+)
 from stracker.io.files import atomic_path
+from stracker.sweep import SWEEP_METRICS
 
 __all__ = ["sweep_command"]
 
@@ -32,7 +41,8 @@ __all__ = ["sweep_command"]
               help="The tidy table of metrics: CSV or Parquet (by suffix).")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also plot --metric against the first grid field (PNG, SVG or PDF).")
-@click.option("--metric", default="mae_days", show_default=True, help="Metric of the printed table and plot.")
+@click.option("--metric", type=click.Choice(SWEEP_METRICS), default="mae_days", show_default=True,
+              help="Metric of the printed table and plot.")
 @overwrite_option("Replace existing output files.")
 @json_option()
 @click.pass_obj
@@ -71,9 +81,7 @@ def sweep_command(obj: dict[str, Any], preset: str, grid_specs: tuple[str, ...],
     started = time.perf_counter()
     client = None
     if scheduler:
-        from dask.distributed import Client
-
-        client = Client(scheduler)
+        client = connect_scheduler(scheduler)
     try:
         table = sweep(grid, preset=preset, seeds=seed_list, methods=list(methods) or ["em"], designs=list(designs),
                       budget=budget, client=client)
