@@ -19,6 +19,7 @@ from stracker.labels import destruction_state
 
 if TYPE_CHECKING:
     import geopandas as gpd
+    from matplotlib.axes import Axes
 
     from stracker.simulation import Simulation
 
@@ -39,7 +40,7 @@ def _week_start(dates: pd.Series) -> pd.Series:
     return dates.dt.to_period("W-SUN").dt.start_time
 
 
-def _scale_bar(ax: object, length_m: float | None = None) -> None:
+def _scale_bar(ax: Axes, length_m: float | None = None) -> None:
     """A scale bar in the lower left corner, for axes in projected metres."""
     x0, x1 = ax.get_xlim()
     y0, y1 = ax.get_ylim()
@@ -104,7 +105,7 @@ def destruction_map(
         bar = fig.colorbar(mpl.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, shrink=0.7,
                            label="week of destruction")
         ticks = np.linspace(0, n_weeks, min(n_weeks + 1, 7)).round()
-        bar.set_ticks(ticks + 0.5 * (ticks < n_weeks))
+        bar.set_ticks(list(ticks + 0.5 * (ticks < n_weeks)))
         bar.set_ticklabels([(first + pd.Timedelta(weeks=int(t))).strftime("%d %b") for t in ticks])
     ax.set_aspect("equal")
     ax.set_axis_off()

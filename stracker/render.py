@@ -353,7 +353,7 @@ def _image_index(simulation: Simulation, date: object) -> int:
 
 def _check_bounds(bounds: object, clouds: CloudField) -> tuple[float, float, float, float]:
     try:
-        minx, miny, maxx, maxy = (float(v) for v in bounds)  # type: ignore[union-attr]
+        minx, miny, maxx, maxy = (float(v) for v in bounds)  # type: ignore[attr-defined]
     except (TypeError, ValueError) as exc:
         raise RenderError(f"bounds must be four numbers (minx, miny, maxx, maxy) in metres, got {bounds!r}") from exc
     if not all(math.isfinite(v) for v in (minx, miny, maxx, maxy)) or minx >= maxx or miny >= maxy:

@@ -43,7 +43,7 @@ def _table(rows: list[tuple[str, str]], header: tuple[str, str]) -> str:
     return f"<table><tr><th>{html.escape(header[0])}</th><th>{html.escape(header[1])}</th></tr>{body}</table>"
 
 
-def _example_building(simulation: Simulation) -> object:
+def _example_building(simulation: Simulation) -> int | str:
     """A building destroyed mid-campaign, large enough to see: the median-dated of the larger half."""
     b = simulation.buildings
     dates = simulation.images["image_date"]

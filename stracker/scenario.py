@@ -62,7 +62,7 @@ def _check_positive(obj: object, *names: str) -> None:
 
 def _check_type(obj: object, name: str, value: object) -> None:
     """Counts must be integers and measures numbers (not bools, not strings)."""
-    annotation = {f.name: f.type for f in fields(obj)}.get(name)
+    annotation = {f.name: f.type for f in fields(obj)}.get(name)  # type: ignore[arg-type]  # obj: a scenario part
     wanted = (int, np.integer) if annotation in (int, "int") else (int, float, np.integer, np.floating)
     _require(
         isinstance(value, wanted) and not isinstance(value, bool | np.bool_),

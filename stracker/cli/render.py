@@ -25,8 +25,9 @@ __all__ = ["render_command"]
 @overwrite_option("Replace an existing --out.")
 @json_option()
 @click.pass_obj
-def render_command(obj: dict[str, Any], preset: str, seed: int, date: str, bbox: tuple[float, ...] | None,
-                   resolution: float, out: Path, overwrite: bool, as_json: bool) -> None:
+def render_command(obj: dict[str, Any], preset: str, seed: int, date: str,
+                   bbox: tuple[float, float, float, float] | None, resolution: float, out: Path, overwrite: bool,
+                   as_json: bool) -> None:
     """Render the satellite frame of one image date as a 3-band Cloud-Optimized GeoTIFF.
 
     Simulates the campaign (as `stracker simulate` does, without writing it) and paints --bbox as the image

@@ -28,7 +28,7 @@ def _error_boost(vis: np.ndarray, imagery: ImageryScenario, crowd: CrowdScenario
 def _random_visible(visible: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """A uniformly chosen visible frame per row, and whether the row has one."""
     score = rng.random(visible.shape) * visible
-    return np.argmax(score, axis=1), visible.any(axis=1)
+    return np.argmax(score, axis=1), np.asarray(visible.any(axis=1))
 
 
 def _label_table(
