@@ -16,9 +16,11 @@ the footprints' CRS, ``ImageryScenario.cloud_pixel_m`` metres a pixel, covering 
 * **Visibility.** A building's visibility in an image is the cloud-free share of its footprint:
   ``1 - opacity`` averaged over the footprint. The footprints are rasterized once, at a quarter of a cloud
   pixel, into an id raster; each building then holds a few (cloud pixel, share of its area) pairs, and each
-  image's visibility is one weighted ``np.bincount`` of the clear share over those pairs. No loop over
-  buildings. A footprint too small to hold a sub-pixel centre takes the cloud pixel under its
-  representative point.
+  image's visibility is one weighted ``np.bincount`` of the clear share over those pairs
+  (:func:`cloud_free_share`). No loop over buildings. A footprint too small to hold a sub-pixel centre takes
+  the cloud pixel under its representative point. Real cloud masks go through the same two functions
+  (:func:`footprint_pixels` on the mask's :class:`RasterGrid`, then :func:`cloud_free_share`), in
+  :func:`stracker.imagery.visibility`.
 
 :func:`visibility` is the simulator's visibility source. :class:`CloudField` holds what the rasters of one
 campaign are made from; :meth:`CloudField.from_simulation` rebuilds it from a simulation (the renderer draws
@@ -60,7 +62,16 @@ from stracker.scenario import ImageryScenario, stage_rng
 if TYPE_CHECKING:
     from stracker.simulation import Simulation
 
-__all__ = ["CloudField", "CloudGrid", "FootprintPixels", "cloud_grid", "footprint_pixels", "visibility"]
+__all__ = [
+    "CloudField",
+    "CloudGrid",
+    "FootprintPixels",
+    "RasterGrid",
+    "cloud_free_share",
+    "cloud_grid",
+    "footprint_pixels",
+    "visibility",
+]
 
 GRID_MARGIN_M = 1000.0
 """Margin of the cloud grid around the footprints' bounds, in metres."""
@@ -72,8 +83,61 @@ _EDGE_SOFTNESS = 0.25  # width of the cloud edge in units of the field's standar
 
 
 @dataclass(frozen=True)
-class CloudGrid:
-    """The pixel grid of the cloud rasters: north-up, square pixels, in a projected CRS.
+class RasterGrid:
+    """The pixel grid of a north-up raster in any CRS: the simulator's cloud rasters, or a real cloud mask.
+
+    Attributes
+    ----------
+    transform : affine.Affine
+        Maps (column, row) to (x, y) of the pixel's upper-left corner, in units of ``crs``; north up (no
+        rotation, ``a > 0``, ``e < 0``), pixels need not be square (a grid in degrees).
+    width, height : int
+        Columns and rows.
+    crs : str
+        The CRS, e.g. ``"EPSG:32637"``.
+
+    Examples
+    --------
+    >>> from affine import Affine
+    >>> grid = RasterGrid(Affine(0.5, 0.0, 39.0, 0.0, -0.25, 36.0), 4, 8, "EPSG:4326")
+    >>> grid.shape, grid.bounds
+    ((8, 4), (39.0, 34.0, 41.0, 36.0))
+    >>> [float(v) for v in grid.index(39.75, 35.5)]
+    [1.5, 2.0]
+    """
+
+    transform: Affine
+    width: int
+    height: int
+    crs: str
+
+    def __post_init__(self) -> None:
+        t = self.transform
+        if not (t.a > 0 and t.e < 0 and t.b == 0 and t.d == 0):
+            raise ValueError(f"{type(self).__name__} needs a north-up transform, got {t!r}")
+        if self.width < 1 or self.height < 1:
+            raise ValueError(f"{type(self).__name__} needs at least one pixel, got {self.width} x {self.height}")
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(rows, columns)."""
+        return self.height, self.width
+
+    def index(self, x: np.ndarray | float, y: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
+        """Fractional (column, row) of points (x, y); pixel (c, r) spans [c, c + 1) x [r, r + 1)."""
+        t = self.transform
+        return (np.asarray(x, dtype=np.float64) - t.c) / t.a, (np.asarray(y, dtype=np.float64) - t.f) / t.e
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        """(minx, miny, maxx, maxy) in units of the CRS."""
+        t = self.transform
+        return t.c, t.f + self.height * t.e, t.c + self.width * t.a, t.f
+
+
+@dataclass(frozen=True)
+class CloudGrid(RasterGrid):
+    """The pixel grid of the simulator's cloud rasters: a :class:`RasterGrid` with square pixels in metres.
 
     Attributes
     ----------
@@ -85,38 +149,16 @@ class CloudGrid:
         The CRS of the footprints, e.g. ``"EPSG:32637"``.
     """
 
-    transform: Affine
-    width: int
-    height: int
-    crs: str
-
     def __post_init__(self) -> None:
         t = self.transform
         if not (t.a > 0 and t.e == -t.a and t.b == 0 and t.d == 0):
             raise ValueError(f"CloudGrid needs a north-up transform with square pixels, got {t!r}")
-        if self.width < 1 or self.height < 1:
-            raise ValueError(f"CloudGrid needs at least one pixel, got {self.width} x {self.height}")
+        super().__post_init__()
 
     @property
     def pixel_m(self) -> float:
         """Pixel size in metres."""
         return float(self.transform.a)
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        """(rows, columns)."""
-        return self.height, self.width
-
-    def index(self, x: np.ndarray | float, y: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
-        """Fractional (column, row) of points (x, y); pixel (c, r) spans [c, c + 1) x [r, r + 1)."""
-        t = self.transform
-        return (np.asarray(x, dtype=np.float64) - t.c) / t.a, (t.f - np.asarray(y, dtype=np.float64)) / t.a
-
-    @property
-    def bounds(self) -> tuple[float, float, float, float]:
-        """(minx, miny, maxx, maxy) in metres."""
-        t = self.transform
-        return t.c, t.f - self.height * self.pixel_m, t.c + self.width * self.pixel_m, t.f
 
 
 @dataclass(frozen=True, eq=False)
@@ -155,6 +197,11 @@ class FootprintPixels:
         """Area-weighted mean of ``raster`` (a grid-shaped array) over each footprint, as float64."""
         values = raster.ravel()[self.pixel] * self.weight
         return np.bincount(self.building, weights=values, minlength=self.n_buildings)
+
+    def known_share(self, known: np.ndarray) -> np.ndarray:
+        """Share of each footprint's area on pixels where ``known`` (a grid-shaped boolean array) is True."""
+        weight = np.where(known.ravel()[self.pixel], self.weight, 0.0)
+        return np.bincount(self.building, weights=weight, minlength=self.n_buildings)
 
 
 def cloud_grid(buildings: gpd.GeoDataFrame, imagery: ImageryScenario) -> CloudGrid:
@@ -203,19 +250,22 @@ def cloud_grid(buildings: gpd.GeoDataFrame, imagery: ImageryScenario) -> CloudGr
     return CloudGrid(Affine(p, 0.0, x0, 0.0, -p, y1), width, height, crs.to_string())
 
 
-def footprint_pixels(buildings: gpd.GeoDataFrame, grid: CloudGrid) -> FootprintPixels:
+def footprint_pixels(buildings: gpd.GeoDataFrame, grid: RasterGrid) -> FootprintPixels:
     """Rasterize the footprints once and list, per building, the cloud pixels it covers and their shares.
 
-    The footprints are burnt into an id raster at ``grid.pixel_m / 4`` over the footprints' bounds (with
-    :func:`rasterio.features.rasterize`, one ``(geometry, row + 1)`` pair per building); every sub-pixel whose
-    centre lies in a footprint counts for it. A footprint that holds no sub-pixel centre gets the cloud pixel
-    under its representative point, with weight 1.
+    The footprints are burnt into an id raster at a quarter of the grid's pixel (in each direction) over the
+    footprints' bounds (with :func:`rasterio.features.rasterize`, one ``(geometry, row + 1)`` pair per
+    building); every sub-pixel whose centre lies in a footprint counts for it. A footprint that holds no
+    sub-pixel centre gets the pixel under its representative point, with weight 1. Only the grid counts: the
+    part of a footprint outside it is left out, and a footprint wholly outside holds no pixel (callers that
+    need the whole footprint, as :mod:`stracker.imagery` does, pass a grid that holds it).
 
     Parameters
     ----------
     buildings : geopandas.GeoDataFrame
         Non-overlapping footprints in ``grid``'s CRS.
-    grid : CloudGrid
+    grid : RasterGrid
+        The simulator's :class:`CloudGrid`, or the grid of a window of a real cloud mask.
 
     Returns
     -------
@@ -249,29 +299,87 @@ def footprint_pixels(buildings: gpd.GeoDataFrame, grid: CloudGrid) -> FootprintP
     (col0, col1), (row1, row0) = grid.index([minx, maxx], [miny, maxy])
     col0, row0 = max(math.floor(col0), 0), max(math.floor(row0), 0)
     col1, row1 = min(math.ceil(col1), grid.width), min(math.ceil(row1), grid.height)
-    sub = grid.pixel_m / _SUBPIXELS
-    x0, y0 = grid.transform.c + col0 * grid.pixel_m, grid.transform.f - row0 * grid.pixel_m
-    ids = rasterio.features.rasterize(
-        zip(geoms, range(1, n + 1), strict=True),
-        out_shape=((row1 - row0) * _SUBPIXELS, (col1 - col0) * _SUBPIXELS),
-        transform=Affine(sub, 0.0, x0, 0.0, -sub, y0),
-        fill=0,
-        dtype="int32",
-    )
-    rows, cols = np.nonzero(ids)
+    t = grid.transform
+    if col1 > col0 and row1 > row0:
+        # square pixels (the simulator's): a / 4 and e / 4 are exactly the +-pixel_m / 4 of before the grids
+        # were generalised, so the simulator's visibility keeps its bytes
+        x0, y0 = t.c + col0 * t.a, t.f + row0 * t.e
+        ids = rasterio.features.rasterize(
+            zip(geoms, range(1, n + 1), strict=True),
+            out_shape=((row1 - row0) * _SUBPIXELS, (col1 - col0) * _SUBPIXELS),
+            transform=Affine(t.a / _SUBPIXELS, 0.0, x0, 0.0, t.e / _SUBPIXELS, y0),
+            fill=0,
+            dtype="int32",
+        )
+        rows, cols = np.nonzero(ids)
+    else:  # the footprints lie wholly outside the grid
+        ids, rows, cols = np.zeros((0, 0), dtype=np.int32), np.empty(0, np.int64), np.empty(0, np.int64)
     building = ids[rows, cols].astype(np.int64) - 1
     pixel = (rows // _SUBPIXELS + row0).astype(np.int64) * grid.width + (cols // _SUBPIXELS + col0)
-    # buildings too small to hold a sub-pixel centre: the cloud pixel under their representative point
+    # buildings too small to hold a sub-pixel centre: the pixel under their representative point, if on the grid
     missing = np.flatnonzero(np.bincount(building, minlength=n) == 0)
     if len(missing):
         xy = shapely.get_coordinates(shapely.point_on_surface(geoms[missing]))
-        c, r = grid.index(xy[:, 0], xy[:, 1])
-        building = np.concatenate([building, missing])
-        pixel = np.concatenate([pixel, np.floor(r).astype(np.int64) * grid.width + np.floor(c).astype(np.int64)])
+        c, r = (np.floor(v) for v in grid.index(xy[:, 0], xy[:, 1]))
+        inside = (c >= 0) & (c < grid.width) & (r >= 0) & (r < grid.height)
+        building = np.concatenate([building, missing[inside]])
+        pixel = np.concatenate([pixel, r[inside].astype(np.int64) * grid.width + c[inside].astype(np.int64)])
     pair, count = np.unique(building * size + pixel, return_counts=True)
     building, pixel = pair // size, pair % size
     weight = count / np.bincount(building, weights=count, minlength=n)[building]
     return FootprintPixels(building, pixel, weight, n)
+
+
+def cloud_free_share(pixels: FootprintPixels, clear: np.ndarray, known: np.ndarray | None = None) -> np.ndarray:
+    """The cloud-free share of every footprint: the mean of ``clear`` over its pixels, weighed by its area in each.
+
+    The one computation of a building's visibility, for the simulator's cloud rasters
+    (:meth:`CloudField.visibility`) and for real cloud masks (:func:`stracker.imagery.visibility`).
+
+    Parameters
+    ----------
+    pixels : FootprintPixels
+        The footprints on the raster's grid, from :func:`footprint_pixels`.
+    clear : numpy.ndarray
+        Grid-shaped: the cloud-free share of each pixel, 0 to 1 (``1 - opacity``; 0 or 1 for a binary mask).
+    known : numpy.ndarray, optional
+        Grid-shaped booleans, False where the raster says nothing (nodata, outside the scene). A footprint
+        partly on unknown pixels gets the cloud-free share of its known part; one with no known pixel gets NaN.
+        Without it every pixel is known.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64, one value per building, 0 (all under cloud) to 1 (clear), NaN where unknown.
+
+    Examples
+    --------
+    Two buildings on a 2 x 2 grid: the first over the two top pixels (one clouded), the second on the bottom
+    right pixel, which is nodata.
+
+    >>> import numpy as np
+    >>> pixels = FootprintPixels(np.array([0, 0, 1]), np.array([0, 1, 3]), np.array([0.5, 0.5, 1.0]), 2)
+    >>> clear = np.array([[1.0, 0.0], [1.0, 1.0]])
+    >>> cloud_free_share(pixels, clear).tolist()
+    [0.5, 1.0]
+    >>> cloud_free_share(pixels, clear, known=np.array([[True, True], [True, False]])).tolist()
+    [0.5, nan]
+    """
+    if known is None:
+        return pixels.mean(clear)
+    on_known = known.ravel()[pixels.pixel]
+    # the unknown pixels' values are left out (not multiplied by 0: a nodata value may be NaN)
+    values = np.where(on_known, clear.ravel()[pixels.pixel], 0.0) * pixels.weight
+    share = np.bincount(pixels.building, weights=values, minlength=pixels.n_buildings)
+    known_weight = pixels.known_share(known)
+    unknown_weight = np.bincount(pixels.building, weights=np.where(on_known, 0.0, pixels.weight),
+                                 minlength=pixels.n_buildings)
+    # wholly known footprints keep the plain weighted mean (bit for bit that of known=None); the others are
+    # renormalised over their known part
+    partial = (unknown_weight > 0) | (known_weight == 0)
+    share[partial] = np.divide(share[partial], known_weight[partial], out=np.full(int(partial.sum()), np.nan),
+                               where=known_weight[partial] > 0)
+    return share
 
 
 @dataclass(frozen=True, eq=False)
@@ -379,7 +487,7 @@ class CloudField:
         """
         vis = np.empty((self.footprints.n_buildings, self.n_images), dtype=np.float32)
         for image in range(self.n_images):  # one raster at a time: memory stays at a single grid
-            vis[:, image] = self.footprints.mean(1.0 - self.opacity(image))
+            vis[:, image] = cloud_free_share(self.footprints, 1.0 - self.opacity(image))
         np.clip(vis, 0.0, 1.0, out=vis)
         vis[:, self.cloud_cover <= 0.0] = 1.0
         vis[:, self.cloud_cover >= 1.0] = 0.0
