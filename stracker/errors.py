@@ -10,6 +10,7 @@ __all__ = [
     "DuplicateAnswersWarning",
     "FileFormatError",
     "FootprintsError",
+    "ImageryError",
     "LabelsError",
     "OutputExistsError",
     "RenderError",
@@ -35,6 +36,10 @@ class ScenarioError(StrackerError, ValueError):
 
 class FootprintsError(StrackerError, ValueError):
     """A footprint layer cannot be used (ids, geometry, CRS)."""
+
+
+class ImageryError(StrackerError, ValueError):
+    """A raster cannot be used as a scene or a cloud mask: no image date, no CRS, rotated, or bands it lacks."""
 
 
 class UnmatchedBuildingsError(FootprintsError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -16,6 +17,7 @@ __all__ = [
     "CSV_SUFFIXES",
     "PARQUET_SUFFIXES",
     "about",
+    "atomic_directory",
     "atomic_path",
     "check_not_empty",
     "choose_layer",
@@ -91,6 +93,29 @@ _GPKG_TIMESTAMP = "2017-10-17T00:00:00Z"
 # GeoPackage 1.2 holds everything stracker writes and opens without a warning in older GDAL (QGIS LTR, Debian's
 # ogrinfo); newer GDAL would stamp 1.4 by default.
 _GPKG_VERSION = "1.2"
+
+
+@contextmanager
+def atomic_directory(target: str | Path) -> Iterator[Path]:
+    """Yield a new temporary directory beside ``target``; on success it replaces ``target``, on error it goes.
+
+    A reader sees the old ``target`` or the whole new one, never a half-written directory. Whether an existing
+    ``target`` may be replaced is the caller's decision (check it first); the old one is removed only once the
+    new one is in place.
+    """
+    target = Path(target)
+    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
+    old = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.old")
+    tmp.mkdir(parents=True)
+    try:
+        yield tmp
+        if target.exists():
+            os.replace(target, old)
+        os.replace(tmp, target)
+    finally:
+        for leftover in (tmp, old):
+            if leftover.exists():
+                shutil.rmtree(leftover)
 
 
 @contextmanager
