@@ -72,7 +72,8 @@ def scenes(tmp_path_factory, buildings):
     bands = np.stack([cols % 251, rows % 251, footprint_band(buildings, UTM, utm, (800, 800))]).astype(np.uint8)
     write_raster(folder / "utm_20170616.tif", bands, UTM, utm, tiled=True, blockxsize=256, blockysize=256)
 
-    west, south, east, north = gpd.GeoSeries([shapely.box(X0, Y1 - 400, X0 + 400, Y1)], crs=UTM).to_crs(WGS84).total_bounds
+    square = gpd.GeoSeries([shapely.box(X0, Y1 - 400, X0 + 400, Y1)], crs=UTM)
+    west, south, east, north = square.to_crs(WGS84).total_bounds
     step = 5e-6  # degrees: about 0.45 m east-west, 0.55 m north-south
     geo = Affine(step, 0.0, west, 0.0, -step, north)
     shape = (int(np.ceil((north - south) / step)), int(np.ceil((east - west) / step)))
@@ -159,6 +160,7 @@ def test_scene_without_date_is_an_error_naming_it_and_the_fix(tmp_path):
         scene_catalogue(str(tmp_path / "*.jp2"))
 
 
+@pytest.mark.filterwarnings("ignore:Use `@` matmul:PendingDeprecationWarning")  # rasterio, on the rotated grid
 def test_bad_tags_and_catalogues_are_errors(tmp_path):
     t = Affine(1.0, 0.0, X0, 0.0, -1.0, Y1)
     write_raster(tmp_path / "a_20170616.tif", np.zeros((4, 4), np.uint8), UTM, t, tags={"IMAGE_DATE": "June"})
