@@ -225,6 +225,8 @@ def _parse_days(values: pd.Series, what: str, required: bool) -> pd.Series:
 def _scene_paths(scenes: str | Path | Sequence[str | Path]) -> list[Path]:
     if isinstance(scenes, str | Path):
         pattern = str(scenes)
+        if Path(pattern).is_dir():  # a folder: its GeoTIFFs
+            pattern = str(Path(pattern) / "*.tif*")
         if glob.has_magic(pattern):
             paths = [Path(p) for p in sorted(glob.glob(pattern, recursive=True))]
             if not paths:
@@ -304,7 +306,8 @@ def scene_catalogue(
     Parameters
     ----------
     scenes : str, Path or sequence of them
-        A glob pattern (``"scenes/*.tif"``, ``**`` recurses), one raster, or a list of rasters.
+        A glob pattern (``"scenes/*.tif"``, ``**`` recurses), a folder (its ``.tif`` and ``.tiff`` files), one
+        raster, or a list of rasters.
     catalogue : str, Path or pandas.DataFrame, optional
         A table (CSV, Parquet, ...) with a ``path`` (or ``file``) column and an ``image_date`` column. A bare
         file name matches the scene of that name; a path is taken relative to the catalogue file's folder.

@@ -3,6 +3,7 @@ with rasterio (two CRSs, nodata, mosaics, tags), and agreement with the simulato
 
 from __future__ import annotations
 
+import json
 import os
 import warnings
 
@@ -15,10 +16,12 @@ import rasterio.features
 import rasterio.io
 import shapely
 from affine import Affine
+from click.testing import CliRunner
 from rasterio.errors import NotGeoreferencedWarning
 from rasterio.windows import Window
 
 import stracker
+from stracker.cli import cli
 from stracker.errors import ImageryError, OutputExistsError, UnmatchedBuildingsError
 from stracker.imagery import (
     MANIFEST_FILE,
@@ -473,3 +476,66 @@ def test_write_visibility(tmp_path, buildings):
     write_visibility(table.iloc[:1], path, overwrite=True)
     assert len(pd.read_parquet(path)) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["visibility.parquet"]
+
+
+# --- command line -----------------------------------------------------------------------------------------
+
+
+def test_cli_chips(scenes, buildings, tmp_path):
+    footprints = tmp_path / "buildings.gpkg"
+    buildings.to_file(footprints, engine="pyogrio")
+    out = tmp_path / "chips"
+    args = ["chips", "--imagery", str(scenes / "*.tif"), "--footprints", str(footprints), "--out", str(out)]
+    result = CliRunner().invoke(cli, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert (summary["chips"], summary["missing"], summary["scenes"], summary["image_dates"]) == (5, 3, 2, 2)
+    assert summary["missing_by_reason"] == {"no_scene": 0, "outside": 2, "nodata": 1}
+    assert pd.read_csv(out / MANIFEST_FILE)["file"].tolist() == [
+        "1_2017-06-16.png", "1_2017-07-01.png", "2_2017-06-16.png", "2_2017-07-01.png", "3_2017-06-16.png"]
+    again = CliRunner().invoke(cli, args)
+    assert again.exit_code == 1 and again.stderr.count("\n") == 1 and "--overwrite" in again.stderr
+    small = CliRunner().invoke(cli, [*args, "--overwrite", "--size", "30", "--pixel", "1", "--bands", "3",
+                                     "--resampling", "nearest"])
+    assert small.exit_code == 0, small.output
+    assert "5 chips of 4 buildings from 2 scene(s) on 2 date(s)" in small.stdout
+    assert "3 not cut (outside 2, nodata 1)" in small.stdout
+    assert read_png(out / "1_2017-06-16.png").shape == (1, 30, 30)
+    bad = CliRunner().invoke(cli, [*args, "--overwrite", "--bands", "x"])
+    assert bad.exit_code == 2 and "--bands" in bad.stderr
+    undated = tmp_path / "undated.tif"
+    write_raster(undated, np.zeros((4, 4), np.uint8), UTM, Affine(1.0, 0.0, X0, 0.0, -1.0, Y1))
+    failed = CliRunner().invoke(cli, ["chips", "--imagery", str(undated), "--footprints", str(footprints), "--out",
+                                      str(tmp_path / "none")])
+    assert failed.exit_code == 1 and failed.stderr.startswith("stracker: error: no image date for 1 scene(s)")
+    assert "Traceback" not in failed.output and failed.stderr.count("\n") == 1
+    assert not (tmp_path / "none").exists()
+
+
+def test_cli_visibility(tmp_path, buildings):
+    footprints = tmp_path / "buildings.gpkg"
+    buildings.to_file(footprints, engine="pyogrio")
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    t = Affine(10.0, 0.0, X0, 0.0, -10.0, Y1)
+    classes = np.full((40, 40), 4, np.uint8)
+    classes[:, :13] = 9  # cloud west of x = 505030: building 1 (505020 to 505030)
+    write_raster(masks / "T37SDA_20170616_SCL.tif", classes, UTM, t)
+    write_raster(masks / "T37SDA_20170701_SCL.tif", np.full((40, 40), 4, np.uint8), UTM, t)
+    (tmp_path / "images.csv").write_text("file,image_date\nT37SDA_20170701_SCL.tif,2017-07-02\n")
+    out = tmp_path / "visibility.parquet"
+    args = ["visibility", "--masks", str(masks), "--footprints", str(footprints), "--cloud-values", "3,8,9,10",
+            "--catalogue", str(tmp_path / "images.csv"), "--out", str(out)]
+    result = CliRunner().invoke(cli, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert (summary["rows"], summary["buildings"], summary["image_dates"], summary["unknown"]) == (8, 4, 2, 2)
+    assert summary["mean_visible"] == {"2017-06-16": round(2 / 3, 4), "2017-07-02": 1.0}
+    table = pd.read_parquet(out)
+    assert list(table.columns) == ["building_id", "image_date", "visible"]
+    np.testing.assert_allclose(table["visible"].to_numpy(), [0.0, 1.0, 1.0, 1.0, 1.0, 1.0, np.nan, np.nan])
+    again = CliRunner().invoke(cli, args)
+    assert again.exit_code == 1 and "exists; pass --overwrite" in again.stderr
+    assert CliRunner().invoke(cli, [*args, "--overwrite", "--band", "1"]).exit_code == 0
+    bad = CliRunner().invoke(cli, [*args, "--overwrite", "--band", "2"])
+    assert bad.exit_code == 1 and "has 1 band(s), not band 2" in bad.stderr

@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 import click
 
 from stracker.cli.aggregate import aggregate_command
+from stracker.cli.chips import chips_command
 from stracker.cli.evaluate import evaluate_command
 from stracker.cli.info import info_command
 from stracker.cli.plan import plan_command
@@ -24,6 +25,7 @@ from stracker.cli.render import render_command
 from stracker.cli.report import report_command
 from stracker.cli.simulate import simulate
 from stracker.cli.sweep import sweep_command
+from stracker.cli.visibility import visibility_command
 from stracker.errors import StrackerError
 
 __all__ = ["StrackerGroup", "cli", "fail", "main"]
@@ -97,12 +99,14 @@ def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
       stracker evaluate consensus.gpkg truth.csv
       stracker info consensus.gpkg
       stracker render --preset raqqa --date 2017-08-01 --out tile.tif
+      stracker chips --imagery 'scenes/*.tif' --footprints buildings.gpkg --out chips/
+      stracker visibility --masks 'masks/*.tif' --footprints buildings.gpkg --out visibility.parquet
     """
     ctx.obj = {"verbosity": -1 if quiet else verbose}
 
 
 for _command in (simulate, aggregate_command, evaluate_command, info_command, render_command, plan_command,
-                 report_command, sweep_command):
+                 report_command, sweep_command, chips_command, visibility_command):
     cli.add_command(_command)
 
 
