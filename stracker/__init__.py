@@ -16,6 +16,7 @@ from stracker.consensus import Consensus, aggregate, read_consensus
 from stracker.errors import (
     FileFormatError,
     FootprintsError,
+    ImageryError,
     LabelsError,
     OutputExistsError,
     RenderError,
@@ -34,6 +35,7 @@ __all__ = [
     "Consensus",
     "FileFormatError",
     "FootprintsError",
+    "ImageryError",
     "LabelsError",
     "OutputExistsError",
     "RenderError",

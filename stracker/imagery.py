@@ -451,9 +451,9 @@ def _metric_centres(footprints: gpd.GeoDataFrame) -> tuple[pyproj.CRS, np.ndarra
     return pyproj.CRS.from_user_input(crs), xy[:, 0], xy[:, 1]
 
 
-def _question_pairs(questions: str | Path | pd.DataFrame, ids: pd.Index, dates: pd.DatetimeIndex,
-                    id_column: str) -> tuple[np.ndarray, np.ndarray]:
-    """(building row, image date) of every image the questions show; a date without a scene gets NaT's -1."""
+def _question_pairs(questions: str | Path | pd.DataFrame, ids: pd.Index, id_column: str
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """(building row, image date) of every image the questions show, each pair once."""
     if isinstance(questions, pd.DataFrame):
         table, name = questions.copy(), "questions"
     else:
@@ -510,7 +510,8 @@ def _to_bytes(data: np.ndarray, scale: tuple[np.ndarray, np.ndarray] | None) -> 
     if scale is None:
         return data.astype(np.uint8, copy=False)
     low, high = (s[:, None, None] for s in scale)
-    return np.clip(np.rint((data - low) / (high - low) * 255.0), 0, 255).astype(np.uint8)
+    scaled = np.nan_to_num((data - low) / (high - low) * 255.0)  # NaN pixels are nodata: masked by the caller
+    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
 
 
 def _write_png(path: Path, pixels: np.ndarray) -> None:
@@ -649,7 +650,7 @@ def chips(
         pair_building = np.tile(np.arange(len(fp)), len(dates))
         pair_date = np.repeat(dates.to_numpy(), len(fp))
     else:
-        pair_building, pair_date = _question_pairs(questions, ids, dates, id_column)
+        pair_building, pair_date = _question_pairs(questions, ids, id_column)
     method = Resampling[resampling]
     written: list[tuple[np.ndarray, pd.Timestamp]] = []
     missing: list[pd.DataFrame] = []

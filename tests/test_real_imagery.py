@@ -263,6 +263,19 @@ def test_nodata_and_outside_are_reported(scenes, buildings, tmp_path):
     assert (strict.missing["reason"] == "nodata").sum() == 2
 
 
+def test_chip_at_the_scene_edge_is_clipped_and_its_outside_counted_as_nodata(scenes, tmp_path):
+    """A building 10 m inside the UTM scene's west edge: the chip's western 20 m (40 of 120 columns) lie off the
+    scene: they are black, and count as nodata."""
+    edge = gpd.GeoDataFrame({"building_id": [9]}, geometry=[shapely.box(X0 + 5, Y1 - 206, X0 + 15, Y1 - 194)], crs=UTM)
+    result = chips(str(scenes / "utm_*.tif"), edge, tmp_path / "chips", resampling="nearest")
+    chip = read_png(result.directory / "9_2017-06-16.png")
+    assert (chip[:, :, :40] == 0).all()
+    np.testing.assert_array_equal(chip[0, :, 40:], np.broadcast_to(np.arange(80) % 251, (120, 80)))  # columns 0..79
+    strict = chips(str(scenes / "utm_*.tif"), edge, tmp_path / "strict", max_nodata=0.3)
+    assert strict.missing["reason"].tolist() == ["nodata"]
+    assert strict.missing["nodata_share"].iloc[0] == pytest.approx(1 / 3)
+
+
 def test_mosaic_takes_each_pixel_from_the_scene_with_data(buildings, tmp_path):
     """Two scenes on one date: the west one holds data west of building 1's centroid only, the east one east
     of it; the chip is whole, half from each."""
