@@ -735,12 +735,12 @@ def _cut_date(day_scenes: pd.DataFrame, rows: np.ndarray, ids: pd.Index, day: pd
             hits = np.flatnonzero(windows.overlap)
             # read in the scene's order, a strip of rows at a time: GDAL's block cache then serves neighbours
             hits = hits[np.lexsort((windows.col[hits], np.floor(windows.row[hits] / _READ_STRIP_PX)))]
-            sample = [windows.window(k)[:2] for k in hits[np.unique(np.linspace(0, len(hits) - 1,
+            sample = [windows.window(int(k))[:2] for k in hits[np.unique(np.linspace(0, len(hits) - 1,
                                                                                 min(len(hits), _STRETCH_SAMPLE)
                                                                                 ).astype(np.int64))]]
             scale = _stretch(ds, chosen, stretch, sample)
             all_valid = all(MaskFlags.all_valid in ds.mask_flag_enums[b - 1] for b in chosen)
-            for k in hits:  # one windowed read per chip (GDAL resamples it); the PNG is written per chip anyway
+            for k in hits.tolist():  # one windowed read per chip (GDAL resamples it); a PNG per chip anyway
                 chip_index = int(pending[k])
                 window, shape, (rs, cs) = windows.window(k)
                 data = ds.read(list(chosen), window=window, out_shape=(len(chosen), *shape), resampling=method)

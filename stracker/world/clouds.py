@@ -54,6 +54,7 @@ import pandas as pd
 import rasterio.features
 import shapely
 from affine import Affine
+from numpy.typing import ArrayLike
 from scipy import fft
 
 from stracker.errors import FootprintsError
@@ -123,7 +124,7 @@ class RasterGrid:
         """(rows, columns)."""
         return self.height, self.width
 
-    def index(self, x: np.ndarray | float, y: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
+    def index(self, x: ArrayLike, y: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
         """Fractional (column, row) of points (x, y); pixel (c, r) spans [c, c + 1) x [r, r + 1)."""
         t = self.transform
         return (np.asarray(x, dtype=np.float64) - t.c) / t.a, (np.asarray(y, dtype=np.float64) - t.f) / t.e
