@@ -13,6 +13,7 @@ __all__ = [
     "ImageryError",
     "LabelsError",
     "OutputExistsError",
+    "PlatformExportError",
     "RenderError",
     "ScenarioError",
     "SchedulerError",
@@ -58,6 +59,11 @@ class UnmatchedBuildingsError(FootprintsError):
 
 class FileFormatError(StrackerError, ValueError):
     """A file cannot be read as what it should be: unknown format, unreadable, empty, or missing a part."""
+
+
+class PlatformExportError(StrackerError, ValueError):
+    """A platform export cannot be imported as asked: a missing column, no rows of the workflow or version asked
+    for, an ambiguous task, or options that contradict each other. Bad rows are rejected, not raised."""
 
 
 class OutputExistsError(StrackerError, FileExistsError):
