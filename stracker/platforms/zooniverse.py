@@ -142,14 +142,17 @@ class WorkflowVersions:
 
     def matches(self, versions: pd.Series) -> np.ndarray:
         """Which version texts (``major.minor``) this selects; unreadable versions never match."""
-        parts = versions.astype("str").str.extract(r"^\s*(\d+)(?:\.(\d+))?\s*$")
+        codes, uniques = pd.factorize(versions.astype("str"))  # a few distinct versions: parse each once
+        parts = pd.Series(uniques, dtype="str").str.extract(r"^\s*(\d+)(?:\.(\d+))?\s*$")
         major = pd.to_numeric(parts[0]).to_numpy(dtype=float)
         minor = pd.to_numeric(parts[1]).fillna(0).to_numpy(dtype=float)
         if self.minor is None:
-            return (major >= self.major) if self.at_least else (major == self.major)
-        if self.at_least:
-            return (major > self.major) | ((major == self.major) & (minor >= self.minor))
-        return (major == self.major) & (minor == self.minor)
+            chosen = (major >= self.major) if self.at_least else (major == self.major)
+        elif self.at_least:
+            chosen = (major > self.major) | ((major == self.major) & (minor >= self.minor))
+        else:
+            chosen = (major == self.major) & (minor == self.minor)
+        return chosen[codes] if len(codes) else np.zeros(0, dtype=bool)
 
     def __str__(self) -> str:
         text = str(self.major) if self.minor is None else f"{self.major}.{self.minor}"
