@@ -49,7 +49,7 @@ def rails_json(value: Any) -> str:
     return text
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _session(user_ip: str) -> str:
     """A classification's metadata JSON for one browser session, with the times left as placeholders."""
     return rails_json({

@@ -19,6 +19,7 @@ import click
 from stracker.cli.aggregate import aggregate_command
 from stracker.cli.chips import chips_command
 from stracker.cli.evaluate import evaluate_command
+from stracker.cli.import_ import import_group
 from stracker.cli.info import info_command
 from stracker.cli.plan import plan_command
 from stracker.cli.render import render_command
@@ -95,6 +96,7 @@ def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
     Examples:
       stracker simulate --preset raqqa --seed 0 --out results/raqqa
       stracker simulate --preset small --task compare --out /tmp/small --json
+      stracker import zooniverse classifications.csv --workflow-id 123 --out answers.parquet
       stracker aggregate answers.csv --footprints buildings.gpkg --out consensus.gpkg
       stracker evaluate consensus.gpkg truth.csv
       stracker info consensus.gpkg
@@ -106,7 +108,7 @@ def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
 
 
 for _command in (simulate, aggregate_command, evaluate_command, info_command, render_command, plan_command,
-                 report_command, sweep_command, chips_command, visibility_command):
+                 report_command, sweep_command, chips_command, visibility_command, import_group):
     cli.add_command(_command)
 
 

@@ -198,7 +198,7 @@ def _encoding(head: bytes) -> str:
     return "utf-8-sig"
 
 
-def read_export_csv(path: Path, what: str) -> pd.DataFrame:
+def read_export_csv(path: Path, what: str, columns: Iterable[str] | None = None) -> pd.DataFrame:
     """Read a CSV export as text: every cell a ``str``, empty cells ``""`` (never NaN, so a user called "NA"
     stays "NA"), gzip read when the file is gzip, any byte-order mark (UTF-8, UTF-16) honoured, the separator
     sniffed among ``, ; tab |``.
@@ -221,9 +221,13 @@ def read_export_csv(path: Path, what: str) -> pd.DataFrame:
     lines = [line for line in text.splitlines() if line.strip()]
     if not lines:
         raise FileFormatError(f"{path} is empty; expected the header line of a {what}, then one row per line.")
+    wanted = None if columns is None else {str(c) for c in columns}
+    options = {"sep": sniff_delimiter(lines[0]), "dtype": str, "keep_default_na": False, "na_filter": False,
+               "encoding": encoding, "compression": "gzip" if magic == b"\x1f\x8b" else None}
     try:
-        table = pd.read_csv(path, sep=sniff_delimiter(lines[0]), dtype=str, keep_default_na=False, na_filter=False,
-                            encoding=encoding, compression="gzip" if magic == b"\x1f\x8b" else None)
+        header = [str(c).strip() for c in pd.read_csv(path, nrows=0, **options).columns]
+        table = pd.read_csv(path, usecols=None if wanted is None else (lambda name: str(name).strip() in wanted),
+                            **options)
     except UnicodeError as exc:
         raise FileFormatError(f"{path} is not {encoding.upper()} text ({exc}); save the export as UTF-8.") from exc
     except (pd.errors.ParserError, EOFError, OSError) as exc:
@@ -232,7 +236,9 @@ def read_export_csv(path: Path, what: str) -> pd.DataFrame:
             "(quoting, every row with as many fields as the header)."
         ) from exc
     table.columns = [str(c).strip() for c in table.columns]
-    return table.fillna("")  # short rows: the fields they lack are empty
+    table = table.fillna("")  # short rows: the fields they lack are empty
+    table.attrs["header"] = header  # every column, also those not read
+    return table
 
 
 def read_exports(paths: list[Path], read: Callable[[Path], pd.DataFrame], required: Sequence[str], what: str,
@@ -246,7 +252,7 @@ def read_exports(paths: list[Path], read: Callable[[Path], pd.DataFrame], requir
         frame = read(path)
         missing = [c for c in required if c not in frame.columns]
         if missing:
-            present = tuple(str(c) for c in frame.columns)
+            present = tuple(str(c) for c in frame.attrs.get("header", frame.columns))
             hints = ", ".join(f"{c!r}{closest_name(c, present)}" for c in missing)
             raise PlatformExportError(
                 f"{path} is not a {what}: it lacks the column(s) {hints}; it has {list(present)}."
@@ -468,11 +474,14 @@ def repeat_detail(first: np.ndarray, ids: pd.Series | None = None, what: str = "
     >>> repeat_detail(np.array([-1, 0]), pd.Series(["c9", "c10"]), "classification").tolist()
     ['', 'repeats row 0 (classification c9)']
     """
-    text = np.char.add("repeats row ", first.astype(str))
+    out = np.full(len(first), "", dtype=object)
+    at = np.flatnonzero(first >= 0)  # only the repeats: few rows
+    text = np.char.add("repeats row ", first[at].astype(str))
     if ids is not None:
-        shown = ids.astype("str").to_numpy(dtype=str)[np.maximum(first, 0)]
+        shown = ids.to_numpy(dtype=object)[first[at]].astype(str)
         text = np.char.add(np.char.add(text, f" ({what} "), np.char.add(shown, ")"))
-    return np.where(first >= 0, text, "").astype(object)
+    out[at] = text
+    return out
 
 
 def assemble(

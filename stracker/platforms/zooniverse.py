@@ -107,6 +107,7 @@ ANONYMOUS_PREFIX = "not-logged-in-"
 _REQUIRED = ("classification_id", "user_name", "workflow_id", "workflow_version", "created_at", "annotations",
              "subject_data", "subject_ids")
 _SHOWN = ("classification_id", "user_name", "workflow_id", "workflow_version", "created_at", "subject_ids")
+_READ = (*_REQUIRED, "workflow_name", "user_id")  # not metadata: the bulkiest column, and not needed
 _VERSION = re.compile(r"^\s*(>=)?\s*(\d+)(?:\.(\d+))?\s*$")
 _PREFIXES = ("#", "!", "")
 _NEVER, _NOT_MARKS, _NO_VALUE = -1, -2, -3
@@ -306,7 +307,8 @@ def _choose_workflow(table: pd.DataFrame, workflow_id: object) -> str:
     present = table.groupby("workflow_id", sort=True)["workflow_name"].agg(["first", "size"])
 
     def listing() -> str:
-        return "; ".join(f"{wid} {name!r} ({size} rows)" for wid, (name, size) in present.iterrows())
+        return "; ".join(f"{wid} {name!r} ({size} row{'' if size == 1 else 's'})"
+                         for wid, (name, size) in present.iterrows())
 
     if workflow_id is None:
         if len(present) > 1:
@@ -369,7 +371,7 @@ def read_zooniverse(
     labels = AnswerLabels(yes=yes, no=no, cant_tell=cant_tell)
     paths = as_paths(paths)
     catalogue = catalogue_dates(image_dates)
-    table, files = read_exports(paths, lambda p: read_export_csv(p, "Zooniverse classification export"),
+    table, files = read_exports(paths, lambda p: read_export_csv(p, "Zooniverse classification export", _READ),
                                 _REQUIRED, "Zooniverse classification export", keep=("workflow_name", "user_id"))
     n = len(table)
     triage = Triage(n)
