@@ -8,6 +8,7 @@ The public API:
 * :func:`evaluate`: metrics of a consensus against ground truth;
 * :func:`read_labels`, :func:`read_footprints`, :func:`read_consensus` and :meth:`Consensus.to_file`: real files
   in and out (CSV, Parquet, GeoPackage, GeoParquet and whatever else GDAL reads), see :mod:`stracker.io`;
+* :mod:`stracker.platforms`: Zooniverse, PyBossa and MapSwipe exports read into the label table;
 * :func:`render_tile` and :func:`frame`: the simulated city as a satellite saw it on an image date, as RGB
   arrays and Cloud-Optimized GeoTIFFs, see :mod:`stracker.render`.
 """
@@ -19,6 +20,7 @@ from stracker.errors import (
     ImageryError,
     LabelsError,
     OutputExistsError,
+    PlatformExportError,
     RenderError,
     ScenarioError,
     StrackerError,
@@ -38,6 +40,7 @@ __all__ = [
     "ImageryError",
     "LabelsError",
     "OutputExistsError",
+    "PlatformExportError",
     "RenderError",
     "Scenario",
     "ScenarioError",
