@@ -5,19 +5,20 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import click
 
-from stracker._io import atomic_path
 from stracker.cli.options import TASKS, json_option, outputs_free, overwrite_option
 from stracker.errors import PlatformExportError
+from stracker.io.files import atomic_path
 
 __all__ = ["import_group"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 _LABEL_SUFFIXES = (".parquet", ".pq", ".csv")
+Duplicates = Literal["first", "all"]
 
 
 def _common_options(answer_labels: bool) -> Callable[[F], F]:
@@ -154,7 +155,7 @@ def import_group() -> None:
               help="The workflow's task whose answers are read, e.g. T0 (default: its only task).")
 @click.pass_obj
 def zooniverse_command(obj: dict[str, Any], files: tuple[Path, ...], out: Path, rejected_path: Path | None,
-                       images_path: Path | None, duplicates: str, yes: tuple[str, ...], no: tuple[str, ...],
+                       images_path: Path | None, duplicates: Duplicates, yes: tuple[str, ...], no: tuple[str, ...],
                        cant_tell: tuple[str, ...], overwrite: bool, as_json: bool, workflow_id: str | None,
                        workflow_version: str | None, task_key: str | None) -> None:
     """Import a Zooniverse classification export (CSV).
@@ -191,9 +192,10 @@ def zooniverse_command(obj: dict[str, Any], files: tuple[Path, ...], out: Path, 
               help="The export's format (default: from the suffix).")
 @click.pass_obj
 def pybossa_command(obj: dict[str, Any], files: tuple[Path, ...], out: Path, rejected_path: Path | None,
-                    images_path: Path | None, duplicates: str, yes: tuple[str, ...], no: tuple[str, ...],
+                    images_path: Path | None, duplicates: Duplicates, yes: tuple[str, ...], no: tuple[str, ...],
                     cant_tell: tuple[str, ...], overwrite: bool, as_json: bool, building: str, before: str,
-                    after: str, answer: str, task: str, file_format: str | None) -> None:
+                    after: str, answer: str, task: Literal["compare", "timeline"],
+                    file_format: Literal["csv", "json"] | None) -> None:
     """Import a PyBossa task_run export (CSV with info_* columns, or JSON with info nested).
 
     The field map names the columns (JSON fields by their CSV names, e.g. info_building_id). The volunteer
@@ -219,8 +221,8 @@ def pybossa_command(obj: dict[str, Any], files: tuple[Path, ...], out: Path, rej
 @click.option("--after", required=True, help="Date of the project's later image.")
 @click.pass_obj
 def mapswipe_command(obj: dict[str, Any], files: tuple[Path, ...], out: Path, rejected_path: Path | None,
-                     images_path: Path | None, duplicates: str, overwrite: bool, as_json: bool, before: str | None,
-                     after: str) -> None:
+                     images_path: Path | None, duplicates: Duplicates, overwrite: bool, as_json: bool,
+                     before: str | None, after: str) -> None:
     """Import MapSwipe results (results_<project>.csv.gz).
 
     task_id is the building id, user_id the volunteer; result 1 is destroyed, 0 not, 2 (maybe) and 3 (bad

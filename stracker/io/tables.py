@@ -64,6 +64,7 @@ __all__ = [
     "read_table",
     "read_truth",
     "refuse_day_month",
+    "sniff_delimiter",
     "typed_ids",
 ]
 
@@ -117,8 +118,14 @@ def typed_ids(values: pd.Series) -> pd.Series:
     return text
 
 
-def _sniff_delimiter(header: str) -> str:
-    """The delimiter that splits the header line into the most fields (',' when none splits it)."""
+def sniff_delimiter(header: str) -> str:
+    """The delimiter among ``, ; tab |`` that splits the header line into the most fields (',' when none does).
+
+    Examples
+    --------
+    >>> sniff_delimiter("building_id;volunteer_id;after"), sniff_delimiter("after")
+    (';', ',')
+    """
     counts = {d: len(next(csv.reader([header], delimiter=d))) for d in _DELIMITERS}
     best = max(_DELIMITERS, key=lambda d: counts[d])
     return best if counts[best] > 1 else ","
@@ -130,7 +137,7 @@ def _read_csv(path: Path, sep: str | None) -> pd.DataFrame:
     lines = [line for line in head.decode("utf-8-sig", errors="replace").splitlines() if line.strip()]
     if not lines:
         raise FileFormatError(f"{path} is empty; expected a header line naming the columns, then one row per line.")
-    delimiter = sep if sep is not None else _sniff_delimiter(lines[0])
+    delimiter = sep if sep is not None else sniff_delimiter(lines[0])
     try:
         table = pd.read_csv(path, sep=delimiter, dtype=str, encoding="utf-8-sig", skipinitialspace=True)
     except UnicodeDecodeError as exc:

@@ -26,8 +26,8 @@ import numpy as np
 import pandas as pd
 
 from stracker.errors import FileFormatError, PlatformExportError
-from stracker.io import sniff_delimiter, typed_ids
-from stracker.labels import TASKS, closest_name
+from stracker.io.tables import sniff_delimiter, typed_ids
+from stracker.labels import TASKS, closest_hint
 
 __all__ = [
     "ANSWERED",
@@ -148,6 +148,12 @@ class AnswerLabels:
                 lookup[key] = code
         object.__setattr__(self, "lookup", lookup)
 
+    @classmethod
+    def of(cls, yes: str | Iterable[str], no: str | Iterable[str], cant_tell: str | Iterable[str]) -> AnswerLabels:
+        """The labels given as one text or several, each meaning's."""
+        return cls(yes=_label_tuple(yes, "yes"), no=_label_tuple(no, "no"),
+                   cant_tell=_label_tuple(cant_tell, "cant_tell"))
+
     def encode(self, values: pd.Series) -> np.ndarray:
         """Each label's code: :data:`YES`, :data:`NO`, :data:`CANT_TELL`, :data:`UNKNOWN` or :data:`MISSING`.
 
@@ -253,7 +259,7 @@ def read_exports(paths: list[Path], read: Callable[[Path], pd.DataFrame], requir
         missing = [c for c in required if c not in frame.columns]
         if missing:
             present = tuple(str(c) for c in frame.attrs.get("header", frame.columns))
-            hints = ", ".join(f"{c!r}{closest_name(c, present)}" for c in missing)
+            hints = ", ".join(f"{c!r}{closest_hint(c, present)}" for c in missing)
             raise PlatformExportError(
                 f"{path} is not a {what}: it lacks the column(s) {hints}; it has {list(present)}."
             )

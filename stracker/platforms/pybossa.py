@@ -160,7 +160,7 @@ def read_pybossa(
     check_duplicates_policy(duplicates)
     if task not in TASKS:
         raise PlatformExportError(f"task must be one of {list(TASKS)}, got {task!r}.")
-    labels = AnswerLabels(yes=yes, no=no, cant_tell=cant_tell)
+    labels = AnswerLabels.of(yes, no, cant_tell)
     paths = as_paths(paths)
     catalogue = catalogue_dates(image_dates)
     formats = {_file_format(p, file_format) for p in paths}

@@ -368,7 +368,7 @@ def read_zooniverse(
         If a file is empty or not a CSV table.
     """
     check_duplicates_policy(duplicates)
-    labels = AnswerLabels(yes=yes, no=no, cant_tell=cant_tell)
+    labels = AnswerLabels.of(yes, no, cant_tell)
     paths = as_paths(paths)
     catalogue = catalogue_dates(image_dates)
     table, files = read_exports(paths, lambda p: read_export_csv(p, "Zooniverse classification export", _READ),
