@@ -242,6 +242,24 @@ def test_timeline_marks_map_to_the_frames_around_them(tmp_path_factory, subjects
     assert_labels(labels, table([(k, *row) for k, row in enumerate(expected)]))
 
 
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.booleans(), min_size=8, max_size=8), st.sampled_from(["'", "\u2019", "\u2018", "\u02bc", ""]),
+       st.sampled_from([" ", "  ", "\t"]), st.sampled_from(["", " "]))
+def test_cant_tell_matches_whatever_its_case_apostrophe_and_blanks(upper, apostrophe, gap, pad):
+    text = "".join(c.upper() if u else c for c, u in zip("cant" + "tell", upper, strict=True))
+    label = pad + text[:3] + apostrophe + text[3] + gap + text[4:] + pad
+    assert AnswerLabels().encode(pd.Series([label, "Yes", "no", "perhaps"])).tolist() == [-1, 1, 0, -2]
+
+
+def test_dates_with_a_time_zone_are_read_in_utc():
+    from stracker.platforms.common import parse_dates
+
+    dates, bad = parse_dates(pd.Series(["2017-06-16T02:00:00+02:00", "2017-06-16T00:00:00Z", "2017-06-16",
+                                        "2019-01-10 10:00:00 UTC", "next week"]))
+    assert [str(d) for d in dates[:4]] == ["2017-06-16T00:00:00.000000000"] * 3 + ["2019-01-10T10:00:00.000000000"]
+    assert bad.tolist() == [False, False, False, False, True]
+
+
 # ------------------------------------------------------------------------------------------------- PyBossa
 PYBOSSA_LABELS = table([
     (0, 12, "5", "2017-06-04", "2017-06-16", True, "compare"),
