@@ -294,7 +294,7 @@ def calibration(consensus: Consensus, truth: pd.Series, n_bins: int = 10,
         left.annotate(f"{n:,}", (x, y), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=7,
                       color="#555555")
     left.set(xlabel="confidence (posterior mass of the most probable state)",
-             ylabel="share with exactly that state", xlim=(0, 1), ylim=(0, 1.05),
+             ylabel="share with exactly that state", xlim=(0, 1), ylim=(0, 1.1),
              title="Date confidence (labels: buildings per bin)")
     left.legend(loc="upper left")
     masses = np.array([0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99])

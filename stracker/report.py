@@ -69,7 +69,7 @@ def write_report(
     consensus: Consensus,
     evaluation: pd.DataFrame | None = None,
     dpi: int = 110,
-    review_frame_buildings: int = 10,
+    review_frame_buildings: int = 6,
 ) -> Path:
     """Write the figures, ``report.html`` and the review page ``review.html`` into ``directory``.
 
@@ -87,7 +87,8 @@ def write_report(
     dpi : int
         Resolution of the PNGs.
     review_frame_buildings : int
-        Buildings whose frames the review page embeds (the least confident; six dates each, rendered).
+        Buildings whose frames the review page embeds (the least confident; five dates each, rendered at
+        about half a second a frame).
 
     Examples
     --------
@@ -121,7 +122,7 @@ def write_report(
             fig.savefig(tmp, dpi=dpi, format="png")
     review = write_review(out / REVIEW_PAGE, consensus, simulation.buildings, labels=simulation.labels,
                           truth=simulation.truth, chips=simulation, max_frame_buildings=review_frame_buildings,
-                          frames_per_building=6, overwrite=True,
+                          frames_per_building=5, overwrite=True,
                           title=f"stracker review: {summary_title(simulation)}")
     summary = simulation.summary()
     sizes = [

@@ -740,7 +740,9 @@ function posteriorChart(i) {
   const row = D.posterior_row[i], S = NI + 1, W = 420, H = 120, bw = W / S;
   const p = D.posterior.slice(row * S, row * S + S);
   const ts = hasTruth ? D.truth_state[i] : -1;
-  let h = '<svg id="posterior" width="' + W + '" height="' + (H + 40) + '" viewBox="0 0 ' + W + " " + (H + 40) + '">';
+  // 20 px either side, so that the first and last date labels are not cut
+  let h = '<svg id="posterior" width="' + (W + 40) + '" height="' + (H + 40) + '" viewBox="-20 0 ' + (W + 40) + " " +
+    (H + 40) + '">';
   for (let s = 0; s < S; s++) {
     const v = p[s] / 1000, inCi = s >= D.ci_start[i] && s <= D.ci_end[i];
     const fill = s === D.state[i] ? "#d95f02" : inCi ? "#fdb863" : "#bdbdbd";

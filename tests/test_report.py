@@ -77,7 +77,7 @@ def test_review_page_beside_the_report(report):
     review = (page.parent / REVIEW_PAGE).read_text(encoding="utf-8")
     assert review.startswith("<!DOCTYPE html>")
     assert "small preset, seed 5" in review
-    assert review.count("data:image/png;base64,") == 2 * 6  # two buildings' frames, six dates each
+    assert review.count("data:image/png;base64,") == 2 * 5  # two buildings' frames, five dates each
 
 
 def test_maps_share_one_colour_scale(report, tmp_path):
