@@ -541,7 +541,7 @@ h2 { font-size: 13px; margin: 10px 0 4px; text-transform: uppercase; letter-spac
 table { border-collapse: collapse; width: 100%; }
 td, th { padding: 2px 4px; border-bottom: 1px solid #eee; text-align: left; white-space: nowrap; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
-#queuebox { max-height: 32vh; overflow-y: auto; border: 1px solid #eee; }
+#queuebox { max-height: 26vh; overflow-y: auto; border: 1px solid #eee; }
 #queue thead th { position: sticky; top: 0; background: #fafafa; }
 #queue tbody tr { cursor: pointer; } #queue tbody tr:hover { background: #f3f3f3; }
 #queue tbody tr.sel { background: #fde6d6; }
@@ -737,7 +737,7 @@ function widthDays(i) {
   return Math.round((hi - lo) / 86400000);
 }
 function posteriorChart(i) {
-  const row = D.posterior_row[i], S = NI + 1, W = 420, H = 120, bw = W / S;
+  const row = D.posterior_row[i], S = NI + 1, W = 420, H = 90, bw = W / S;
   const p = D.posterior.slice(row * S, row * S + S);
   const ts = hasTruth ? D.truth_state[i] : -1;
   // 20 px either side, so that the first and last date labels are not cut
