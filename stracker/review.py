@@ -322,14 +322,25 @@ def _queue_order(data: dict[str, Any]) -> np.ndarray:
     return answered[np.lexsort((answered, -width[answered], confidence[answered]))]
 
 
-def _frame_dates(state: int, start: int, end: int, n_images: int, per_building: int) -> list[int]:
-    """Image indices to show: around the consensus state and the interval's ends, then spread over the rest."""
-    must = [state - 1, state, start - 1, end, start, end + 1]
+def _frame_dates(state: int, start: int, end: int, available: list[int], per_building: int) -> list[int]:
+    """Which of the available image indices to show: those around the consensus state and the interval's ends
+    first, then others spread over the catalogue; all of them if they are few.
+
+    Examples
+    --------
+    >>> _frame_dates(5, 4, 6, list(range(20)), 6)
+    [0, 3, 4, 5, 6, 7]
+    >>> _frame_dates(5, 4, 6, [0, 19], 6)
+    [0, 19]
+    """
+    if len(available) <= per_building:
+        return sorted(available)
     chosen: list[int] = []
-    for i in must:
-        if 0 <= i < n_images and i not in chosen and len(chosen) < per_building:
+    for i in (state - 1, state, start - 1, end, start, end + 1):
+        if i in available and i not in chosen and len(chosen) < per_building:
             chosen.append(i)
-    for i in np.linspace(0, n_images - 1, per_building).round().astype(int).tolist():
+    spread = np.asarray(available)[np.linspace(0, len(available) - 1, per_building).round().astype(int)]
+    for i in [*spread.tolist(), *available]:
         if len(chosen) >= per_building:
             break
         if i not in chosen:
@@ -358,7 +369,8 @@ def _frames(data: dict[str, Any], chips: str | Path | Simulation, max_buildings:
 
         dates = pd.DatetimeIndex(data["image_dates"])
         for i in order[:max_buildings].tolist():  # a bounded number of renders: no array form of a frame
-            picks = _frame_dates(data["state"][i], data["ci_start"][i], data["ci_end"][i], n_images, per_building)
+            picks = _frame_dates(data["state"][i], data["ci_start"][i], data["ci_end"][i], list(range(n_images)),
+                                 per_building)
             strip = []
             for k in picks:
                 buffer = io.BytesIO()
@@ -382,12 +394,9 @@ def _frames(data: dict[str, Any], chips: str | Path | Simulation, max_buildings:
         group = by_building.get(i)
         if group is None:
             continue
-        picks = set(_frame_dates(data["state"][i], data["ci_start"][i], data["ci_end"][i], n_images, per_building))
-        strip = [[int(k), _png_uri(Path(p).read_bytes())]
-                 for k, p in zip(group["image"], group["path"], strict=True) if int(k) in picks]
-        if not strip:  # chips only on other dates: show the first ones there are
-            strip = [[int(k), _png_uri(Path(p).read_bytes())]
-                     for k, p in list(zip(group["image"], group["path"], strict=True))[:per_building]]
+        files = dict(zip(group["image"].tolist(), group["path"], strict=True))
+        picks = _frame_dates(data["state"][i], data["ci_start"][i], data["ci_end"][i], sorted(files), per_building)
+        strip = [[k, _png_uri(Path(files[k]).read_bytes())] for k in picks]
         spent += sum(len(uri) for _, uri in strip)
         frames[str(i)] = strip
     frames_meta = {"unmatched_chips": int(len(table) - len(usable)),
