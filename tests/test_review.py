@@ -509,6 +509,8 @@ def test_queue_frames_truth_toggle_and_filters(browser, page, campaign):
 def test_gold_download_holds_the_decisions(browser, page, campaign):
     sim, _ = campaign
     browser.open(page.path)
+    browser.js("localStorage.clear()")
+    browser.open(page.path)
     ids = sim.buildings["building_id"].iloc[[5, 17]].tolist()
     browser.js(f"window.stracker.select(window.stracker.index({json.dumps(ids[0])}))")
     browser.js("document.getElementById('decision-date').value = '2017-07-04'")
@@ -524,6 +526,36 @@ def test_gold_download_holds_the_decisions(browser, page, campaign):
     assert table.index.tolist() == ids
     assert table["destroyed_on"].iloc[0] == pd.Timestamp("2017-07-04")
     assert pd.isna(table["destroyed_on"].iloc[1])
+    # the decisions outlive a reload (kept in the browser's storage for this page)
+    browser.open(page.path)
+    assert browser.js("window.stracker.goldCsv()") == gold.read_text()
+    assert browser.problems() == []
+
+
+@needs_chromium
+def test_pan_and_zoom(browser, page):
+    browser.open(page.path)
+    view = "document.getElementById('map').getAttribute('viewBox').split(' ').map(Number)"
+    x0, y0, w0, h0 = browser.js(view)
+    box = browser.js("(() => { const r = document.getElementById('map').getBoundingClientRect();"
+                     " return [r.x + r.width / 2, r.y + r.height / 2]; })()")
+    browser.send("Input.dispatchMouseEvent", {"type": "mouseWheel", "x": box[0], "y": box[1], "deltaX": 0,
+                                              "deltaY": -100}, session=browser.session)
+    x1, y1, w1, h1 = browser.js(view)
+    assert w1 == pytest.approx(w0 * 0.8) and h1 == pytest.approx(h0 * 0.8)
+    # a drag pans by the distance dragged (in map units) and selects nothing
+    selected = "document.getElementById('selected').getAttribute('d')"
+    before = browser.js(selected)
+    for kind, dx in (("mousePressed", 0), ("mouseMoved", 50), ("mouseMoved", 100), ("mouseReleased", 100)):
+        browser.send("Input.dispatchMouseEvent", {"type": kind, "x": box[0] + dx, "y": box[1], "button": "left",
+                                                  "buttons": 1, "clickCount": 1}, session=browser.session)
+    x2, y2, w2, _ = browser.js(view)
+    per_pixel = max(w1 / browser.js("document.getElementById('map').clientWidth"),
+                    h1 / browser.js("document.getElementById('map').clientHeight"))
+    assert x2 == pytest.approx(x1 - 100 * per_pixel, rel=1e-6) and y2 == pytest.approx(y1) and w2 == w1
+    assert browser.js(selected) == before
+    browser.click_selector("#zfit")
+    assert browser.js(view) == [x0, y0, w0, h0]
     assert browser.problems() == []
 
 
