@@ -124,10 +124,11 @@ def _encode_rings(geometry: gpd.GeoSeries, tolerance: float) -> tuple[dict[str, 
     parts, owner = shapely.get_parts(geoms, return_index=True)
     kinds = shapely.get_type_id(parts)
     if (kinds != 3).any():  # 3: Polygon
-        bad = np.unique(owner[kinds != 3])[:5]
+        bad = np.unique(owner[kinds != 3])
         raise FootprintsError(
-            f"footprints at rows {bad.tolist()} are not polygons ({shapely.get_type_id(parts[kinds != 3][:1])}); "
-            "the review page draws polygon footprints only."
+            f"{len(bad)} footprint(s) are not polygons, e.g. at rows {bad[:5].tolist()} "
+            f"({sorted(set(shapely.get_type_id(parts[kinds != 3]).tolist()))} in shapely's type ids; 0 point, "
+            "1 line); the review page draws polygon footprints: buffer points and lines first."
         )
     rings = shapely.get_exterior_ring(parts)
     coords, ring = shapely.get_coordinates(rings, return_index=True)
@@ -220,13 +221,13 @@ def review_data(
     consensus_week[answered] = scale.index(by[answered]) if scale is not None else _INTACT
     truth_week = np.full(n, _UNKNOWN, dtype=np.int64)
     truth_state = np.full(n, -1, dtype=np.int64)
-    truth_day: list[int | None] = [None] * n
+    truth_day: list[int] = []  # days since 1970 where destroyed (truth_week >= 0), 0 elsewhere: for the page to show
     if truth_on is not None:
         truth_week[truth_known] = scale.index(truth_on[truth_known]) if scale is not None else _INTACT
         truth_state[truth_known] = destruction_state(pd.Series(truth_on[truth_known]), dates)
         days = truth_on.astype("datetime64[D]").astype(np.int64)
         destroyed = truth_known & ~np.isnat(truth_on)
-        truth_day = np.where(destroyed, days, -1).tolist()
+        truth_day = np.where(destroyed, days, 0).tolist()
     data: dict[str, Any] = {
         "title": title,
         "method": consensus.method,
@@ -385,22 +386,23 @@ def _frames(data: dict[str, Any], chips: str | Path | Simulation, max_buildings:
     text_ids = pd.Index([str(v) for v in ids])
     where = text_ids.get_indexer(table["building_id"])
     image = pd.DatetimeIndex(data["image_dates"]).get_indexer(table["image_date"])
-    table = table.assign(building=where, image=image)
-    usable = table[(table["building"] >= 0) & (table["image"] >= 0)]
-    by_building = {int(b): group for b, group in usable.groupby("building", sort=False)}
-    for i in order.tolist():
-        if len(frames) >= max_buildings or spent > max_bytes:
+    ok = (where >= 0) & (image >= 0)
+    keep = np.lexsort((image[ok], where[ok]))
+    building, image = where[ok][keep], image[ok][keep]
+    paths = table["path"].to_numpy()[ok][keep]
+    with_chips = np.unique(building)
+    candidates = order[np.isin(order, with_chips)][:max_buildings]
+    # one file read per embedded chip: a bounded loop over the first buildings of the queue
+    for i in candidates.tolist():
+        if spent > max_bytes:
             break
-        group = by_building.get(i)
-        if group is None:
-            continue
-        files = dict(zip(group["image"].tolist(), group["path"], strict=True))
+        lo, hi = np.searchsorted(building, [i, i + 1])
+        files = dict(zip(image[lo:hi].tolist(), paths[lo:hi], strict=True))
         picks = _frame_dates(data["state"][i], data["ci_start"][i], data["ci_end"][i], sorted(files), per_building)
         strip = [[k, _png_uri(Path(files[k]).read_bytes())] for k in picks]
         spent += sum(len(uri) for _, uri in strip)
         frames[str(i)] = strip
-    frames_meta = {"unmatched_chips": int(len(table) - len(usable)),
-                   "buildings_with_chips": len(by_building)}
+    frames_meta = {"unmatched_chips": int((~ok).sum()), "buildings_with_chips": len(with_chips)}
     frames["_meta"] = [[k, v] for k, v in frames_meta.items()]
     return frames
 
@@ -823,7 +825,7 @@ function select(i, centre) {
   }
   if (hasTruth) {
     const t = D.truth_week[i] === -2 ? "unknown"
-      : D.truth_day[i] >= 0 ? "destroyed on " + dayIso(D.truth_day[i]) : "not destroyed";
+      : D.truth_week[i] === -1 ? "not destroyed" : "destroyed on " + dayIso(D.truth_day[i]);
     h += "<p>Truth: <b>" + t + "</b></p>";
   }
   if (answered) h += "<h2>Posterior over states</h2>" + posteriorChart(i);

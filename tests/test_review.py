@@ -306,6 +306,21 @@ def test_truth_shares_the_consensus_week_scale():
     assert data["truth_day"][0] == (pd.Timestamp("2017-06-05") - pd.Timestamp(0)).days
 
 
+def test_footprints_in_degrees_are_drawn_in_metres():
+    footprints, labels, consensus, _ = _tiny()
+    metres = review_data(consensus, footprints, labels)
+    degrees = review_data(consensus, footprints.to_crs("EPSG:4326"), labels)
+    assert degrees["crs"] == "EPSG:32637"  # the UTM zone of the footprints
+    assert abs(degrees["width"] - metres["width"]) <= 2 and abs(degrees["height"] - metres["height"]) <= 2
+
+
+def test_refuses_points_for_footprints():
+    footprints, labels, consensus, _ = _tiny()
+    points = footprints.assign(geometry=footprints.centroid)
+    with pytest.raises(FootprintsError, match=r"3 footprint\(s\) are not polygons, e.g. at rows \[0, 1, 2\]"):
+        review_data(consensus, points, labels)
+
+
 def test_refuses_labels_or_footprints_that_do_not_match():
     footprints, labels, consensus, _ = _tiny()
     with pytest.raises(FootprintsError, match=r"1 building\(s\) of the consensus have no footprint, e.g. \[11\]"):
@@ -475,6 +490,9 @@ def test_click_on_the_map_shows_posterior_and_answers(browser, page, campaign):
     volunteers = browser.js("Array.from(document.querySelectorAll('#answers tbody tr td:first-child'))"
                             ".map(td => td.textContent)")
     assert sorted(volunteers) == sorted(str(v) for v in mine["volunteer_id"])
+    truth = sim.truth[building]
+    shown = "not destroyed" if pd.isna(truth) else f"destroyed on {truth.date()}"
+    assert f"Truth: {shown}" in browser.js("document.getElementById('details').textContent")
     ci = consensus.buildings.loc[building, "ci90_end"]
     if pd.notna(ci):
         assert f"by {ci.date()}" in browser.js("document.getElementById('ci').textContent")
