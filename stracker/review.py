@@ -364,7 +364,7 @@ def _frames(data: dict[str, Any], chips: str | Path | Simulation, max_buildings:
     frames: dict[str, list[list[Any]]] = {}
     spent = 0
     if isinstance(chips, Simulation):
-        from PIL import Image
+        from matplotlib.image import imsave
 
         from stracker.render import frame
 
@@ -375,7 +375,7 @@ def _frames(data: dict[str, Any], chips: str | Path | Simulation, max_buildings:
             strip = []
             for k in picks:
                 buffer = io.BytesIO()
-                Image.fromarray(frame(chips, ids[i], dates[k]).rgb).save(buffer, format="PNG", optimize=True)
+                imsave(buffer, frame(chips, ids[i], dates[k]).rgb, format="png", pil_kwargs={"optimize": True})
                 strip.append([k, _png_uri(buffer.getvalue())])
                 spent += len(strip[-1][1])
             frames[str(i)] = strip
