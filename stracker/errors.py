@@ -13,6 +13,7 @@ __all__ = [
     "ImageryError",
     "LabelsError",
     "OutputExistsError",
+    "OutputIsInputError",
     "OutputWriteError",
     "PlatformExportError",
     "RenamedColumnsWarning",
@@ -74,6 +75,10 @@ class OutputExistsError(StrackerError, FileExistsError):
 
 class SchedulerError(StrackerError, ConnectionError):
     """A Dask scheduler cannot be reached at the address given."""
+
+
+class OutputIsInputError(StrackerError, ValueError):
+    """An output path is one of the inputs of the same run; writing it would destroy them."""
 
 
 class OutputWriteError(StrackerError, OSError):

@@ -20,11 +20,12 @@ from stracker.cli.options import (
     json_id,
     json_option,
     outputs_free,
+    outputs_not_inputs,
     overwrite_option,
     stages,
 )
 from stracker.errors import StrackerWarning
-from stracker.io.files import atomic_path
+from stracker.io.files import atomic_path, output_directory
 
 __all__ = ["aggregate_command"]
 
@@ -82,8 +83,10 @@ def aggregate_command(obj: dict[str, Any], labels_path: Path, footprints_path: P
         raise click.UsageError(f"--scheduler fits --method em only, not {method}.")
     rejected_path = out.with_name(f"{out.stem}.rejected.csv")
     targets = consensus_outputs(out)
+    outputs_not_inputs([*targets, rejected_path], {"LABELS": labels_path, "--footprints": footprints_path,
+                                                    "--images": images_path})
     outputs_free(targets + ([rejected_path] if on_unknown == "report" else []), overwrite)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    output_directory(out)
     started = time.perf_counter()
     steps = ["labels", "footprints", "images", "aggregate", "write"]
     verbose_fit = obj["verbosity"] > 0 and not as_json  # iteration lines on stderr, in place of the bar
@@ -113,7 +116,7 @@ def aggregate_command(obj: dict[str, Any], labels_path: Path, footprints_path: P
     unmatched = layer_out.attrs.get("unmatched_building_ids", [])
     rejected_rows = labels[labels["building_id"].isin(unmatched)]
     if len(rejected_rows):
-        with atomic_path(rejected_path) as tmp:
+        with atomic_path(rejected_path, overwrite=overwrite) as tmp:
             rejected_rows.to_csv(tmp, date_format="%Y-%m-%d")
     elif rejected_path.exists() and overwrite:
         rejected_path.unlink()  # from an earlier run: it no longer describes OUT
