@@ -209,8 +209,7 @@ class Consensus:
         joined = self.buildings.reindex(keys)
         joined["n_labels"] = joined["n_labels"].fillna(0).astype(np.int64)
         joined["n_volunteers"] = joined["n_volunteers"].fillna(0).astype(np.int64)
-        out = footprints.copy()
-        renamed = _make_room(out, list(joined.columns))
+        out, renamed = _make_room(footprints.copy(), list(joined.columns))
         for column in joined.columns:
             out[column] = joined[column].to_numpy()
         out.attrs["unmatched_building_ids"] = unknown.tolist()
@@ -286,9 +285,9 @@ class Consensus:
         )
 
 
-def _make_room(footprints: pd.DataFrame, columns: list[str]) -> dict[str, str]:
+def _make_room(footprints: pd.DataFrame, columns: list[str]) -> tuple[pd.DataFrame, dict[str, str]]:
     """Rename the footprints' own columns that carry a consensus column's name to ``footprint_<name>`` (or
-    ``footprint_<name>_2``, ... if that is taken too), in place, with a warning: the user's data is kept."""
+    ``footprint_<name>_2``, ... if that is taken too), with a warning: the user's data is kept."""
     taken = {str(c) for c in footprints.columns} | set(columns)
     renamed = {}
     for column in (c for c in columns if c in footprints.columns):
@@ -299,14 +298,14 @@ def _make_room(footprints: pd.DataFrame, columns: list[str]) -> dict[str, str]:
         taken.add(new)
         renamed[column] = new
     if renamed:
-        footprints.rename(columns=renamed, inplace=True)
+        footprints = footprints.rename(columns=renamed)
         said = ", ".join(f"{old!r} -> {new!r}" for old, new in renamed.items())
         warnings.warn(
             f"the footprints have their own columns named like consensus columns; they are kept, renamed: {said} "
             "(rename them in the footprints beforehand to choose the names).",
             RenamedColumnsWarning, stacklevel=3,
         )
-    return renamed
+    return footprints, renamed
 
 
 def _type_hint(answered: pd.Index, keys: pd.Index) -> str:

@@ -15,6 +15,7 @@ from stracker.io.files import (
     PARQUET_SUFFIXES,
     atomic_paths,
     check_not_empty,
+    output_directory,
     write_error,
     write_layers_at,
 )
@@ -88,6 +89,7 @@ def write_consensus(
     existing = [str(p) for p in targets if p.exists()]
     if existing and not overwrite:
         raise OutputExistsError(f"{existing[0]} exists; pass overwrite=True (--overwrite) or choose another path.")
+    output_directory(targets[0])
     if footprints is not None:
         buildings = consensus.to_geodataframe(footprints, on=on, on_unknown=on_unknown)
     else:

@@ -36,6 +36,7 @@ __all__ = [
     "check_not_empty",
     "choose_layer",
     "file_digest",
+    "full_disk",
     "geoparquet_geometry",
     "manifest_text",
     "output_directory",
@@ -352,7 +353,7 @@ def _place(tmp: Path, target: Path, overwrite: bool) -> None:
     os.unlink(tmp)
 
 
-def write_error(target: Path, exc: BaseException) -> OutputWriteError:
+def write_error(target: Path, exc: BaseException, detail: str | None = None) -> OutputWriteError:
     """The error of a failed write as one that names the output (not its temporary name) and the cause.
 
     Examples
@@ -370,14 +371,35 @@ def write_error(target: Path, exc: BaseException) -> OutputWriteError:
             if words in cause.lower():
                 code = number
                 break
-    if code == errno.ENOTDIR or code == errno.ENOENT:
+    if code in (errno.ENOTDIR, errno.ENOENT, errno.EEXIST):
         parent = next((p for p in target.parents if p.exists()), None)
         if parent is not None and not parent.is_dir():
-            cause = f"{parent} is a file, not a directory"
+            cause, code = f"{parent} is a file, not a directory", errno.ENOTDIR
     text = f"{cause} (errno {code})" if code is not None and f"errno {code}" not in cause.lower() else cause
+    if detail:
+        text += f" [{detail}]"
     error = OutputWriteError(f"{target} could not be written: {text}; the old file, if any, is kept.")
     error.errno = code
     return error
+
+
+def full_disk(path: Path) -> int | None:
+    """Why a write at ``path`` may have failed when the library that wrote it does not say (SQLite reports a
+    refused write as a broken database): ``errno.ENOSPC`` if the file system is (nearly) full, ``errno.EFBIG``
+    if the file reached the process's file size limit (``ulimit -f``), else None."""
+    import resource
+
+    try:
+        sizes = [p.stat().st_size for p in (path, *(path.with_name(path.name + j) for j in _JOURNALS)) if p.exists()]
+        limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+        if limit != resource.RLIM_INFINITY and sizes and max(sizes) + (1 << 20) > limit:
+            return errno.EFBIG
+        fs = os.statvfs(path.parent)
+        if fs.f_bavail * fs.f_frsize < (1 << 20):
+            return errno.ENOSPC
+    except OSError:
+        return None
+    return None
 
 
 def output_directory(target: str | Path) -> Path:
@@ -637,7 +659,10 @@ def write_layers_at(
             except RuntimeError as exc:  # pyogrio's errors: GDAL says what went wrong in words only
                 if not type(exc).__module__.startswith("pyogrio"):
                     raise
-                raise write_error(name or path, exc) from exc
+                code = full_disk(path)
+                if code is None:
+                    raise write_error(name or path, exc) from exc
+                raise write_error(name or path, OSError(code, os.strerror(code)), f"GDAL: {str(exc).strip()}") from exc
     finally:
         pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": previous})
 
