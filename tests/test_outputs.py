@@ -136,7 +136,7 @@ def test_sigkill_at_random_points_leaves_the_old_or_the_new_whole(runs, tmp_path
     target = tmp_path / name
     folder = target if kind == "simulation" else tmp_path
     outcomes, leftovers = [], 0
-    for _ in range(6):
+    for _ in range(5):
         process = _writer(kind, target, runs)
         _started(process)
         time.sleep(rng.uniform(0.0, 0.6))
@@ -168,7 +168,7 @@ def test_sigterm_removes_temporary_files_and_never_leaves_a_mix(runs, tmp_path, 
     rng = np.random.default_rng(5)
     target = tmp_path / name
     folder = target if kind == "simulation" else tmp_path
-    for _ in range(5):
+    for _ in range(4):
         process = _writer(kind, target, runs)
         _started(process)
         time.sleep(rng.uniform(0.0, 0.6))
@@ -334,10 +334,11 @@ def test_two_writers_racing_for_one_new_output_exactly_one_wins(runs, tmp_path, 
     """Both pass the existence check before either renames (they start together and a write takes a while);
     the rename refuses a name that appeared meanwhile, so one wins whole and the other says the output exists."""
     folder = runs["folder"]
-    for round_ in range(4):
+    at_rename = 0
+    for round_ in range(3):
         target = tmp_path / str(round_) / name
         target.parent.mkdir()
-        start = time.time() + 4.0  # both imported and waiting by then
+        start = time.time() + 3.0  # both imported and waiting by then
         racers = [subprocess.Popen([sys.executable, "-c", RACER, str(target), str(folder / f"{who}.pickle"),
                                     str(start)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                    env={**os.environ, "PYTHONPATH": str(ROOT)}) for who in ("a", "b")]
@@ -346,9 +347,11 @@ def test_two_writers_racing_for_one_new_output_exactly_one_wins(runs, tmp_path, 
         assert codes == [0, 3], results
         loser = next(out for code, out, _ in results if code == 3)
         assert "exists" in loser
+        at_rename += "meanwhile" in loser  # refused by the rename itself, after both passed the early check
         winner = "ab"[[code for code, _, _ in results].index(0)]
         assert _which(target, runs, "consensus") == winner
         assert _temps(target.parent) == []
+    assert at_rename, "the loser never got past the early existence check: no race was run"
 
 
 def test_an_output_that_appears_during_the_write_is_not_replaced(tmp_path):
