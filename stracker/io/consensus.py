@@ -89,7 +89,6 @@ def write_consensus(
     existing = [str(p) for p in targets if p.exists()]
     if existing and not overwrite:
         raise OutputExistsError(f"{existing[0]} exists; pass overwrite=True (--overwrite) or choose another path.")
-    output_directory(targets[0])
     if footprints is not None:
         buildings = consensus.to_geodataframe(footprints, on=on, on_unknown=on_unknown)
     else:
@@ -112,6 +111,7 @@ def write_consensus(
     }
     frames = dict(zip(CONSENSUS_LAYERS, (buildings, volunteers, catalogue, states), strict=True))
     run = {"run_id": _digest(frames, metadata), "files": [p.name for p in targets]}
+    output_directory(targets[0])
     if targets[0].suffix.lower() == ".gpkg":
         with atomic_paths(targets, overwrite=overwrite) as (tmp,):
             write_layers_at(tmp, frames, {name: {RUN_KEY: json.dumps({**run, "part": name}),
@@ -234,7 +234,7 @@ def consensus_run_id(path: str | Path) -> str | None:
     if runs == {None}:
         return None
     if len(runs) > 1:
-        groups = {}
+        groups: dict[str | None, list[str]] = {}
         for name, run in stamps.items():
             groups.setdefault(run, []).append(name)
         said = "; ".join(f"{' and '.join(names)}: {'no run id' if run is None else 'run ' + run[:12]}"
