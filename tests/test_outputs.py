@@ -264,6 +264,17 @@ def test_simulate_writes_its_consensus_with_the_simulation_and_overwrite_drops_t
     assert first.exit_code == 0, first.output
     listed = json.loads((out / MANIFEST).read_text())["files"]
     assert {"consensus.gpkg", "consensus_volunteers.parquet", "evaluation.csv"} <= set(listed)
+    scored = CliRunner().invoke(cli, ["evaluate", str(out / "consensus.gpkg"), str(out / "buildings.gpkg")])
+    assert scored.exit_code == 0, scored.output
+    # a consensus or a truth of another run, dropped into the folder, is not scored as this folder's
+    other = tmp_path / "other"
+    assert CliRunner().invoke(cli, ["simulate", "--preset", "small", "--seed", "3", "--out", str(other)]).exit_code == 0
+    for name in ("consensus.gpkg", "buildings.gpkg"):
+        mixed = tmp_path / f"mixed-{name}"
+        shutil.copytree(out, mixed)
+        shutil.copy(other / name, mixed / name)
+        _one_line(CliRunner().invoke(cli, ["evaluate", str(mixed / "consensus.gpkg"), str(mixed / "buildings.gpkg")]),
+                  "not the file written with the rest", name)
     # a run without the consensus over it: the old consensus is not left beside the new simulation
     again = CliRunner().invoke(cli, ["simulate", "--preset", "small", "--seed", "2", "--no-aggregate",
                                      "--out", str(out), "--overwrite"])

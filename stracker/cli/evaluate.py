@@ -10,7 +10,7 @@ import click
 
 from stracker.cli.options import evaluation_text, json_option, outputs_free, outputs_not_inputs, overwrite_option
 from stracker.io.consensus import consensus_outputs
-from stracker.io.files import PARQUET_SUFFIXES, atomic_path, output_directory
+from stracker.io.files import PARQUET_SUFFIXES, atomic_path, check_listed, output_directory
 
 __all__ = ["evaluate_command"]
 
@@ -46,6 +46,7 @@ def evaluate_command(obj: dict[str, Any], consensus_path: Path, truth_path: Path
         outputs_not_inputs([out], {"TRUTH": truth_path, "CONSENSUS": consensus_path,
                                    **{f"CONSENSUS part {p.name}": p for p in parts[1:]}})
         outputs_free([out], overwrite)
+    check_listed(truth_path)  # in a simulation folder: the truth written with it (the consensus checks itself)
     consensus = stracker.read_consensus(consensus_path)
     table = stracker.evaluate(consensus, read_truth(truth_path, layer=layer))
     if out is not None:

@@ -14,6 +14,7 @@ from stracker.errors import FileFormatError, OutputExistsError
 from stracker.io.files import (
     PARQUET_SUFFIXES,
     atomic_paths,
+    check_listed,
     check_not_empty,
     output_directory,
     write_error,
@@ -260,6 +261,8 @@ def read_consensus_parts(path: str | Path) -> dict[str, Any]:
     """
     path = Path(path)
     targets = consensus_outputs(path)
+    for target in targets:
+        check_listed(target)  # in a simulation folder: the consensus written with it
     if path.suffix.lower() == ".gpkg":
         import pyogrio
 

@@ -32,6 +32,7 @@ __all__ = [
     "atomic_directory",
     "atomic_path",
     "atomic_paths",
+    "check_listed",
     "check_manifest",
     "check_not_empty",
     "choose_layer",
@@ -326,6 +327,20 @@ def _renames() -> Iterator[None]:
             _on_signal(signum, None)
 
 
+def _flush(path: Path) -> None:
+    """fsync a file or a directory (where the system allows it)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems refuse fsync on a directory; the data itself was synced
+    finally:
+        os.close(fd)
+
+
 def _place(tmp: Path, target: Path, overwrite: bool) -> None:
     """Rename ``tmp`` to ``target``; without ``overwrite``, refuse if ``target`` exists, even one that appeared
     a moment ago (a hard link fails on an existing name, where a rename would replace it)."""
@@ -473,6 +488,9 @@ def atomic_paths(targets: Sequence[str | Path], overwrite: bool = True) -> Itera
             except OSError as exc:
                 failed = next((t for t, p in zip(paths, temps, strict=True) if str(p) == str(exc.filename)), None)
                 raise write_error(failed or current, exc) from exc
+            for target, tmp in zip(paths, temps, strict=True):
+                current = target
+                _flush(tmp)  # on disk before its name is: a power cut cannot leave a named empty file
             placed: list[Path] = []
             with _renames():
                 try:
@@ -486,6 +504,8 @@ def atomic_paths(targets: Sequence[str | Path], overwrite: bool = True) -> Itera
                     raise
                 except OSError as exc:
                     raise write_error(current, exc) from exc
+                for folder in dict.fromkeys(p.parent for p in paths):
+                    _flush(folder)  # the renames themselves
         finally:
             for tmp in temps:
                 try:
@@ -594,6 +614,30 @@ def check_manifest(directory: Path, manifest: str = "manifest.json") -> dict[str
             f"folder again (with overwrite); if you changed a file on purpose, delete {path.name} to skip this check."
         )
     return content
+
+
+def check_listed(path: str | Path, manifest: str = "manifest.json") -> None:
+    """If ``path`` sits in a folder whose manifest lists it (a simulation folder), check it is the file written
+    with the others, so that a consensus or truth file of another run is not read as this folder's.
+
+    Raises
+    ------
+    FileFormatError
+        If the file differs from the manifest's record of it.
+    """
+    path = Path(path)
+    try:
+        entry = json.loads((path.parent / manifest).read_text())["files"].get(path.name)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return
+    if not isinstance(entry, dict):
+        return
+    if path.stat().st_size != entry.get("bytes") or file_digest(path) != entry.get("sha256"):
+        raise FileFormatError(
+            f"{path} is not the file written with the rest of {path.parent} (its {manifest} says otherwise): a "
+            f"write interrupted halfway, or a file copied in from another run. Write the folder again; if you "
+            f"changed the file on purpose, delete {manifest} to skip this check."
+        )
 
 
 def same_files(outputs: Sequence[str | Path], inputs: Sequence[str | Path | None]) -> list[tuple[Path, Path]]:
