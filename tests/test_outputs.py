@@ -572,3 +572,21 @@ def test_library_writes_refuse_a_path_under_a_file(tmp_path):
     for name in ("c.gpkg", "c.parquet"):
         with pytest.raises(OutputWriteError, match="is a file, not a directory"):
             consensus.to_file(blocker / name, footprints)
+
+
+@pytest.mark.parametrize("name", ["c.gpkg", "c.parquet"])
+def test_extra_outputs_land_with_the_consensus_or_not_at_all(runs, tmp_path, name):
+    """`stracker aggregate --on-unknown report` writes its .rejected.csv this way: a failure writing it leaves no
+    consensus either; success places both."""
+    sim, consensus = runs["a"]
+    target, rejected = tmp_path / name, tmp_path / "c.rejected.csv"
+
+    def broken(path: Path) -> None:
+        path.write_text("half")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(OutputWriteError, match="No space left"):
+        consensus.to_file(target, sim.buildings, extra={rejected: broken})
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    consensus.to_file(target, sim.buildings, extra={rejected: lambda path: path.write_text("row\n")})
+    assert rejected.read_text() == "row\n" and stracker.read_consensus(target).method == "em"

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import pandas as pd
 
 from stracker.cli.options import (
     FOOTPRINT_HELP,
@@ -25,7 +26,7 @@ from stracker.cli.options import (
     stages,
 )
 from stracker.errors import StrackerWarning
-from stracker.io.files import atomic_path, output_directory
+from stracker.io.files import output_directory
 
 __all__ = ["aggregate_command"]
 
@@ -109,16 +110,18 @@ def aggregate_command(obj: dict[str, Any], labels_path: Path, footprints_path: P
         consensus = (_aggregate_on(scheduler, labels, dates, task, callback) if scheduler
                      else stracker.aggregate(labels, dates, method=method, task=task, callback=callback))
         bar.update(1, "write")
+        # the answers about buildings without a footprint, written with the consensus (all or none)
+        unknown = [] if footprints is None or on_unknown != "report" else consensus.buildings.index.difference(
+            pd.Index(footprints[id_column])).tolist()
+        rejected_rows = labels[labels["building_id"].isin(unknown)]
+        extra = {rejected_path: lambda p: rejected_rows.to_csv(p, date_format="%Y-%m-%d")} if len(rejected_rows) \
+            else {}
         layer_out = consensus.to_file(out, footprints, images=images, on=id_column, on_unknown=on_unknown,
-                                      overwrite=overwrite)
+                                      overwrite=overwrite, extra=extra)
         bar.update(1, "done")
     notes = echo_warnings([w for w in caught if issubclass(w.category, StrackerWarning)], quiet)
     unmatched = layer_out.attrs.get("unmatched_building_ids", [])
-    rejected_rows = labels[labels["building_id"].isin(unmatched)]
-    if len(rejected_rows):
-        with atomic_path(rejected_path, overwrite=overwrite) as tmp:
-            rejected_rows.to_csv(tmp, date_format="%Y-%m-%d")
-    elif rejected_path.exists() and overwrite:
+    if not len(rejected_rows) and rejected_path.exists() and overwrite:
         rejected_path.unlink()  # from an earlier run: it no longer describes OUT
     summary: dict[str, Any] = {
         "labels": str(labels_path),

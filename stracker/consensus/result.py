@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -225,6 +226,7 @@ class Consensus:
         on: str = "building_id",
         on_unknown: Literal["error", "report"] = "error",
         overwrite: bool = False,
+        extra: Mapping[str | Path, Callable[[Path], object]] | None = None,
     ) -> pd.DataFrame:
         """Write the consensus as a GeoPackage (``.gpkg``) or GeoParquet (``.parquet``), atomically.
 
@@ -249,6 +251,9 @@ class Consensus:
             As in :meth:`to_geodataframe`.
         overwrite : bool
             Replace existing output files; otherwise they are an error.
+        extra : mapping of path to callable, optional
+            More outputs written with the consensus: path -> a function that writes that file at the (temporary)
+            path it is given. They are renamed into place together with the consensus files, all or none.
 
         Returns
         -------
@@ -275,7 +280,7 @@ class Consensus:
         """
 
         return write_consensus(self, path, footprints, images=images, on=on, on_unknown=on_unknown,
-                               overwrite=overwrite)
+                               overwrite=overwrite, extra=extra)
 
     def __repr__(self) -> str:
         s = self.summary()

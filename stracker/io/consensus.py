@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -78,16 +79,20 @@ def write_consensus(
     on: str = "building_id",
     on_unknown: Literal["error", "report"] = "error",
     overwrite: bool = False,
+    extra: Mapping[str | Path, Callable[[Path], object]] | None = None,
 ) -> pd.DataFrame:
     """Write a consensus to a GeoPackage or GeoParquet; the implementation of :meth:`Consensus.to_file`.
 
     Every part is stamped with the same run id (:func:`consensus_run_id`), a digest of what is written, and all
     parts are renamed into place only once each is complete (:func:`~stracker.io.files.atomic_paths`), so that
     readers can refuse parts of different writes. Buildings without a footprint (``on_unknown="report"``) are
-    left out of every part, so that the file reads back as one consensus of the buildings it holds.
+    left out of every part, so that the file reads back as one consensus of the buildings it holds. ``extra``
+    maps more outputs to functions that write them at the path given; they are renamed into place with the
+    consensus (``stracker aggregate`` writes its ``.rejected.csv`` so).
     """
     targets = consensus_outputs(path)
-    existing = [str(p) for p in targets if p.exists()]
+    more = {Path(p): write for p, write in (extra or {}).items()}
+    existing = [str(p) for p in [*targets, *more] if p.exists()]
     if existing and not overwrite:
         raise OutputExistsError(f"{existing[0]} exists; pass overwrite=True (--overwrite) or choose another path.")
     if footprints is not None:
@@ -114,16 +119,20 @@ def write_consensus(
     run = {"run_id": _digest(frames, metadata), "files": [p.name for p in targets]}
     output_directory(targets[0])
     if targets[0].suffix.lower() == ".gpkg":
-        with atomic_paths(targets, overwrite=overwrite) as (tmp,):
+        with atomic_paths([*targets, *more], overwrite=overwrite) as (tmp, *others):
             write_layers_at(tmp, frames, {name: {RUN_KEY: json.dumps({**run, "part": name}),
                                                  **({METADATA_KEY: json.dumps(metadata)} if name == "states" else {})}
                                           for name in CONSENSUS_LAYERS}, name=targets[0])
+            for write, other in zip(more.values(), others, strict=True):
+                write(other)
         return buildings
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    with atomic_paths(targets, overwrite=overwrite) as temps:
-        for target, tmp, (name, frame) in zip(targets, temps, frames.items(), strict=True):
+    with atomic_paths([*targets, *more], overwrite=overwrite) as temps:
+        for write, other in zip(more.values(), temps[len(targets):], strict=True):
+            write(other)
+        for target, tmp, (name, frame) in zip(targets, temps[: len(targets)], frames.items(), strict=True):
             if hasattr(frame, "geometry"):  # GeoParquet metadata comes from geopandas; the stamp is added after
                 frame.to_parquet(tmp, index=False)
                 table = pq.read_table(tmp)
