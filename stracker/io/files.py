@@ -175,6 +175,8 @@ def _old_name(target: Path) -> Path:
 def _pid_alive(pid: int) -> bool:
     if pid == os.getpid():
         return False  # a leftover of this pid that is not being written now: an earlier process's
+    if os.name == "nt":
+        return True  # os.kill(pid, 0) would end the process there: leave it to the age rule
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -402,12 +404,15 @@ def full_disk(path: Path) -> int | None:
     """Why a write at ``path`` may have failed when the library that wrote it does not say (SQLite reports a
     refused write as a broken database): ``errno.ENOSPC`` if the file system is (nearly) full, ``errno.EFBIG``
     if the file reached the process's file size limit (``ulimit -f``), else None."""
-    import resource
-
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        resource = None  # type: ignore[assignment]
     try:
         sizes = [p.stat().st_size for p in (path, *(path.with_name(path.name + j) for j in _JOURNALS)) if p.exists()]
-        limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
-        if limit != resource.RLIM_INFINITY and sizes and max(sizes) + (1 << 20) > limit:
+        limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0] if resource is not None else -1
+        if limit >= 0 and resource is not None and limit != resource.RLIM_INFINITY and sizes \
+                and max(sizes) + (1 << 20) > limit:
             return errno.EFBIG
         fs = os.statvfs(path.parent)
         if fs.f_bavail * fs.f_frsize < (1 << 20):
@@ -600,7 +605,9 @@ def check_manifest(directory: Path, manifest: str = "manifest.json") -> dict[str
     try:
         content = json.loads(path.read_text())
         files = content["files"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        if content.get("format") != MANIFEST_FORMAT or not isinstance(files, dict):
+            raise ValueError(f"format {content.get('format')!r}, expected {MANIFEST_FORMAT!r}")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise FileFormatError(f"{path} is not a stracker manifest ({exc}); write the folder again.") from exc
     missing = [name for name in files if not (directory / name).is_file()]
     differ = [name for name, entry in files.items() if name not in missing and (
@@ -627,9 +634,10 @@ def check_listed(path: str | Path, manifest: str = "manifest.json") -> None:
     """
     path = Path(path)
     try:
-        entry = json.loads((path.parent / manifest).read_text())["files"].get(path.name)
+        content = json.loads((path.parent / manifest).read_text())
+        entry = content["files"].get(path.name) if content.get("format") == MANIFEST_FORMAT else None
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return
+        return  # no manifest, or not stracker's
     if not isinstance(entry, dict):
         return
     if path.stat().st_size != entry.get("bytes") or file_digest(path) != entry.get("sha256"):
