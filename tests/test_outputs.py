@@ -331,8 +331,12 @@ RACER = textwrap.dedent("""
     sim, consensus = pickle.loads(Path(data).read_bytes())
     while time.time() < float(start):
         time.sleep(0.001)
+    def slow(path):  # a big extra output (a long .rejected.csv, say): both writers are past every early check
+        time.sleep(1.0)
+        path.write_text("rejected answers")
+
     try:
-        consensus.to_file(target, sim.buildings)
+        consensus.to_file(target, sim.buildings, extra={Path(target).with_name("rejected.csv"): slow})
     except stracker.OutputExistsError as exc:
         print("lost", exc, flush=True)
         sys.exit(3)
@@ -346,7 +350,7 @@ def test_two_writers_racing_for_one_new_output_exactly_one_wins(runs, tmp_path, 
     the rename refuses a name that appeared meanwhile, so one wins whole and the other says the output exists."""
     folder = runs["folder"]
     at_rename = 0
-    for round_ in range(3):
+    for round_ in range(2):
         target = tmp_path / str(round_) / name
         target.parent.mkdir()
         start = time.time() + 3.0  # both imported and waiting by then
