@@ -21,7 +21,7 @@ import pandas as pd
 from stracker.crowd.answers import compare_answers, timeline_answers
 from stracker.crowd.volunteers import assign_volunteers, make_volunteers
 from stracker.errors import StrackerError, StrackerWarning
-from stracker.io.files import atomic_paths, check_manifest, manifest_text, output_directory, write_layers_at
+from stracker.io.files import atomic_paths, check_manifest, manifest_text, write_error, write_layers_at
 from stracker.labels import destruction_state
 from stracker.scenario import SIMULATION_STAGES, Scenario, stage_rng
 from stracker.world.clouds import visibility
@@ -161,7 +161,10 @@ class Simulation:
         out = Path(directory)
         extra = dict(extra or {})
         names = [MANIFEST, *SIMULATION_FILES[:-1], *extra]
-        output_directory(out / MANIFEST)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise write_error(out, exc) from exc
         existing = [name for name in names if (out / name).exists()]
         if existing and not overwrite:
             raise SimulationFilesExistError(

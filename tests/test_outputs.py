@@ -456,22 +456,42 @@ def test_an_output_under_a_file_ends_in_one_line(inputs, tmp_path, name):
     assert info.value.errno == errno.ENOTDIR
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only directories (see the test above)")
-def test_a_read_only_directory_ends_in_one_line_and_keeps_the_old_output(runs, inputs, tmp_path):
+def _unprivileged() -> list[str]:
+    """A command prefix under which permissions hold: none for a user; for root, setpriv without the
+    capabilities that let root write anywhere (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH)."""
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("running as root, which ignores permissions, and setpriv (util-linux) is not installed")
+    return [setpriv, "--bounding-set=-dac_override,-dac_read_search"]
+
+
+@pytest.mark.parametrize("name", ["consensus.gpkg", "consensus.parquet"])
+def test_a_read_only_directory_ends_in_one_line_and_keeps_the_old_output(runs, inputs, tmp_path, name):
     sim, consensus = runs["b"]
-    target = tmp_path / "ro" / "consensus.gpkg"
+    folder = tmp_path / "ro"
+    target = folder / name
     consensus.to_file(target, sim.buildings)
-    before = target.read_bytes()
-    target.parent.chmod(0o555)
+    before = {p: p.read_bytes() for p in consensus_outputs(target)}
+    folder.chmod(0o555)
     try:
-        _one_line(CliRunner().invoke(cli, ["aggregate", str(inputs / "answers.parquet"), "--footprints",
-                                           str(inputs / "buildings.gpkg"), "--out", str(target), "--overwrite"]),
-                  str(target), "Permission denied")
-        _one_line(CliRunner().invoke(cli, ["evaluate", str(target), str(inputs / "buildings.gpkg"), "--out",
-                                           str(target.parent / "m.csv")]), "m.csv", "Permission denied")
+        for args in (["aggregate", str(inputs / "answers.parquet"), "--footprints", str(inputs / "buildings.gpkg"),
+                      "--out", str(target), "--overwrite"],
+                     ["evaluate", str(target), str(inputs / "buildings.gpkg"), "--out", str(folder / "m.csv")],
+                     ["-q", "simulate", "--preset", "small", "--no-aggregate", "--out", str(folder / "sim")]):
+            done = subprocess.run([*_unprivileged(), sys.executable, "-m", "stracker.cli", *args],
+                                  capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                                  timeout=300)
+            assert done.returncode == 1, done.stderr
+            lines = done.stderr.strip().splitlines()
+            assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
+            assert "Permission denied" in lines[0] and "errno 13" in lines[0], lines[0]
+            assert str(folder) in lines[0]
     finally:
-        target.parent.chmod(0o755)
-    assert target.read_bytes() == before
+        folder.chmod(0o755)
+    assert {p: p.read_bytes() for p in consensus_outputs(target)} == before
+    assert sorted(p.name for p in folder.iterdir()) == sorted(p.name for p in before)
 
 
 # --- an output may not be an input --------------------------------------------------------------------------------
