@@ -614,3 +614,20 @@ def test_extra_outputs_land_with_the_consensus_or_not_at_all(runs, tmp_path, nam
     assert sorted(p.name for p in tmp_path.iterdir()) == []
     consensus.to_file(target, sim.buildings, extra={rejected: lambda path: path.write_text("row\n")})
     assert rejected.read_text() == "row\n" and stracker.read_consensus(target).method == "em"
+
+
+def test_import_refuses_an_output_that_is_an_input_and_writes_both_files_together(tmp_path):
+    fixtures = ROOT / "tests" / "data" / "platforms"
+    export = tmp_path / "pybossa_task_run.csv"
+    shutil.copy(fixtures / "pybossa_task_run.csv", export)
+    before = export.read_bytes()
+    base = ["import", "pybossa", str(export), "--building", "task_id", "--before", ""]
+    for args in (["--out", str(tmp_path / "answers.csv"), "--rejected", str(export)],
+                 ["--out", str(tmp_path / "x" / ".." / "pybossa_task_run.csv")]):
+        _one_line(CliRunner().invoke(cli, [*base, *args, "--overwrite"]), "is also the", "export")
+    assert export.read_bytes() == before
+    done = CliRunner().invoke(cli, [*base, "--out", str(tmp_path / "answers.parquet"), "--rejected",
+                                    str(tmp_path / "rejected.csv")])
+    assert done.exit_code == 0, done.output
+    assert (tmp_path / "answers.parquet").is_file() and (tmp_path / "rejected.csv").is_file()
+    assert _temps(tmp_path) == []
