@@ -631,3 +631,26 @@ def test_import_refuses_an_output_that_is_an_input_and_writes_both_files_togethe
     assert done.exit_code == 0, done.output
     assert (tmp_path / "answers.parquet").is_file() and (tmp_path / "rejected.csv").is_file()
     assert _temps(tmp_path) == []
+
+
+def test_atomic_directory_replaces_whole_and_keeps_a_moved_aside_copy_while_it_is_the_only_one(tmp_path):
+    from stracker.io.files import atomic_directory
+
+    target = tmp_path / "chips"
+    target.mkdir()
+    (target / "old.png").write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic_directory(target) as tmp:
+            (tmp / "new.png").write_text("half")
+            raise RuntimeError("stopped halfway")
+    assert sorted(p.name for p in target.iterdir()) == ["old.png"] and _temps(tmp_path) == []
+    with atomic_directory(target) as tmp:
+        (tmp / "new.png").write_text("new")
+    assert sorted(p.name for p in target.iterdir()) == ["new.png"] and _temps(tmp_path) == []
+    # a kill -9 between the two renames: no target, the old copy moved aside by a process that is gone
+    aside = temporary_name(target)
+    aside = aside.with_name(aside.name.replace(TEMP_MARK, ".stracker-old-").replace(f"-{os.getpid()}-", "-999999999-"))
+    target.rename(aside)
+    assert stale_temporaries(target) == []  # the only copy: kept
+    target.mkdir()
+    assert stale_temporaries(target) == [aside]  # a target is back: the copy aside is stale
