@@ -13,7 +13,10 @@ __all__ = [
     "ImageryError",
     "LabelsError",
     "OutputExistsError",
+    "OutputIsInputError",
+    "OutputWriteError",
     "PlatformExportError",
+    "RenamedColumnsWarning",
     "RenderError",
     "ScenarioError",
     "SchedulerError",
@@ -74,6 +77,18 @@ class SchedulerError(StrackerError, ConnectionError):
     """A Dask scheduler cannot be reached at the address given."""
 
 
+class OutputIsInputError(StrackerError, ValueError):
+    """An output path is one of the inputs of the same run; writing it would destroy them."""
+
+
+class OutputWriteError(StrackerError, OSError):
+    """An output could not be written (a read-only directory, a path under a file, a full disk); the message
+    names the output and the cause, ``errno`` holds the system's code where known. The old output is kept."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
 class RenderError(StrackerError, ValueError):
     """A frame cannot be rendered as asked: a date without an image, a box outside the city, a bad resolution."""
 
@@ -84,3 +99,8 @@ class StrackerWarning(UserWarning):
 
 class DuplicateAnswersWarning(StrackerWarning):
     """The label table holds exact duplicate answers; they are used as given, not merged."""
+
+
+class RenamedColumnsWarning(StrackerWarning):
+    """A user's columns were kept under new names, to make room for stracker's own (e.g. a footprint layer's
+    ``confidence`` column beside the consensus ``confidence``)."""

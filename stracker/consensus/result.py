@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -9,7 +11,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from stracker.errors import FootprintsError, UnmatchedBuildingsError
+from stracker.errors import FootprintsError, RenamedColumnsWarning, UnmatchedBuildingsError
 from stracker.io.consensus import read_consensus_parts, write_consensus
 from stracker.io.footprints import check_footprint_ids
 from stracker.labels import COMPARE, TIMELINE, EncodedLabels
@@ -152,7 +154,10 @@ class Consensus:
         Footprints without answers are kept, with empty consensus columns (``n_labels`` 0). Answers about
         buildings missing from the footprints are never dropped silently: ``on_unknown="error"`` refuses them,
         naming them; ``"report"`` returns the layer and lists them in
-        ``result.attrs["unmatched_building_ids"]`` (empty when every building matched).
+        ``result.attrs["unmatched_building_ids"]`` (empty when every building matched). The footprints' own
+        columns named like consensus columns (``confidence`` in Microsoft's building footprints, say) are kept
+        as ``footprint_<name>``, with a :class:`~stracker.errors.RenamedColumnsWarning`; the renames are in
+        ``result.attrs["renamed_columns"]``.
 
         Parameters
         ----------
@@ -205,10 +210,11 @@ class Consensus:
         joined = self.buildings.reindex(keys)
         joined["n_labels"] = joined["n_labels"].fillna(0).astype(np.int64)
         joined["n_volunteers"] = joined["n_volunteers"].fillna(0).astype(np.int64)
-        out = footprints.copy()
+        out, renamed = _make_room(footprints.copy(), list(joined.columns))
         for column in joined.columns:
             out[column] = joined[column].to_numpy()
         out.attrs["unmatched_building_ids"] = unknown.tolist()
+        out.attrs["renamed_columns"] = renamed
         return out
 
     def to_file(
@@ -220,6 +226,7 @@ class Consensus:
         on: str = "building_id",
         on_unknown: Literal["error", "report"] = "error",
         overwrite: bool = False,
+        extra: Mapping[str | Path, Callable[[Path], object]] | None = None,
     ) -> pd.DataFrame:
         """Write the consensus as a GeoPackage (``.gpkg``) or GeoParquet (``.parquet``), atomically.
 
@@ -244,6 +251,9 @@ class Consensus:
             As in :meth:`to_geodataframe`.
         overwrite : bool
             Replace existing output files; otherwise they are an error.
+        extra : mapping of path to callable, optional
+            More outputs written with the consensus: path -> a function that writes that file at the (temporary)
+            path it is given. They are renamed into place together with the consensus files, all or none.
 
         Returns
         -------
@@ -270,7 +280,7 @@ class Consensus:
         """
 
         return write_consensus(self, path, footprints, images=images, on=on, on_unknown=on_unknown,
-                               overwrite=overwrite)
+                               overwrite=overwrite, extra=extra)
 
     def __repr__(self) -> str:
         s = self.summary()
@@ -278,6 +288,29 @@ class Consensus:
             f"<Consensus method={s['method']!r} buildings={s['buildings']} volunteers={s['volunteers']} "
             f"images={s['images']} destroyed={s['destroyed']} iterations={s['iterations']}>"
         )
+
+
+def _make_room(footprints: pd.DataFrame, columns: list[str]) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Rename the footprints' own columns that carry a consensus column's name to ``footprint_<name>`` (or
+    ``footprint_<name>_2``, ... if that is taken too), with a warning: the user's data is kept."""
+    taken = {str(c) for c in footprints.columns} | set(columns)
+    renamed = {}
+    for column in (c for c in columns if c in footprints.columns):
+        new, n = f"footprint_{column}", 1
+        while new in taken:
+            n += 1
+            new = f"footprint_{column}_{n}"
+        taken.add(new)
+        renamed[column] = new
+    if renamed:
+        footprints = footprints.rename(columns=renamed)
+        said = ", ".join(f"{old!r} -> {new!r}" for old, new in renamed.items())
+        warnings.warn(
+            f"the footprints have their own columns named like consensus columns; they are kept, renamed: {said} "
+            "(rename them in the footprints beforehand to choose the names).",
+            RenamedColumnsWarning, stacklevel=3,
+        )
+    return footprints, renamed
 
 
 def _type_hint(answered: pd.Index, keys: pd.Index) -> str:
