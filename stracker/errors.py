@@ -12,6 +12,7 @@ __all__ = [
     "FootprintsError",
     "ImageryError",
     "LabelsError",
+    "OptionsError",
     "OutputExistsError",
     "OutputIsInputError",
     "OutputWriteError",
@@ -32,6 +33,10 @@ class StrackerError(Exception):
 
 class LabelsError(StrackerError, ValueError):
     """A label table does not meet the label contract (columns, ids, dates, answers)."""
+
+
+class OptionsError(StrackerError, ValueError):
+    """An option of a fit is outside its valid range (a negative tolerance, no iterations) or does not apply."""
 
 
 class ScenarioError(StrackerError, ValueError):

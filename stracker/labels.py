@@ -40,14 +40,20 @@ from stracker.errors import DuplicateAnswersWarning, LabelsError
 
 __all__ = [
     "LABEL_COLUMNS",
+    "ON_DUPLICATE",
     "TASKS",
     "EncodedLabels",
     "check_label_columns",
     "closest_hint",
     "destruction_state",
+    "duplicate_answers",
     "encode_answers",
+    "encode_ids",
     "encode_labels",
+    "encode_task",
+    "image_catalogue",
     "parse_image_dates",
+    "report_duplicates",
     "rows_text",
 ]
 
@@ -56,6 +62,9 @@ LABEL_COLUMNS = ("building_id", "volunteer_id", "before", "after", "destroyed", 
 
 TASKS = ("timeline", "compare")
 """Task kinds; their position is the task code in :class:`EncodedLabels`."""
+
+ON_DUPLICATE = ("warn", "error", "ignore")
+"""What to do with exact duplicate answers: name them in a warning, refuse them, or say nothing."""
 
 TIMELINE, COMPARE = 0, 1
 YES, NO, CANT_TELL = 1, 0, -1
@@ -142,7 +151,6 @@ def closest_hint(name: str, options: tuple[str, ...]) -> str:
 
 def check_label_columns(labels: pd.DataFrame) -> None:
     """Check that a label table has the contract's columns (``task`` may come from a keyword instead)."""
-    # 'task' may come from the task= keyword instead; _encode_task checks it.
     required = [c for c in LABEL_COLUMNS if c != "task"]
     missing = [c for c in required if c not in labels.columns]
     if missing:
@@ -157,7 +165,9 @@ def check_label_columns(labels: pd.DataFrame) -> None:
         )
 
 
-def _encode_ids(values: pd.Series, name: str) -> tuple[np.ndarray, pd.Index]:
+def encode_ids(values: pd.Series, name: str) -> tuple[np.ndarray, pd.Index]:
+    """int32 codes of an id column and its sorted unique ids; null ids and ids mixing integers and strings are
+    a :class:`LabelsError` naming the rows."""
     null = values.isna().to_numpy()
     if null.any():
         raise LabelsError(f"{name} is null in {rows_text(values.index, null)}; every answer needs a {name}.")
@@ -262,7 +272,9 @@ def encode_answers(values: pd.Series) -> np.ndarray:
     return out
 
 
-def _encode_task(labels: pd.DataFrame, task: str | None) -> np.ndarray:
+def encode_task(labels: pd.DataFrame, task: str | None) -> np.ndarray:
+    """Task codes (positions in :data:`TASKS`) from the ``task`` column or the ``task=`` keyword, exactly one
+    of which must be given."""
     if "task" in labels.columns:
         if task is not None:
             raise LabelsError(
@@ -290,7 +302,9 @@ def _encode_task(labels: pd.DataFrame, task: str | None) -> np.ndarray:
     return np.full(len(labels), TASKS.index(task), dtype=np.int8)
 
 
-def _catalogue(image_dates: object, before: pd.Series, after: pd.Series) -> pd.DatetimeIndex:
+def image_catalogue(image_dates: object, before: pd.Series, after: pd.Series) -> pd.DatetimeIndex:
+    """The image catalogue: ``image_dates`` checked (strictly increasing naive dates), or by default the
+    distinct dates found in ``before`` and ``after``."""
     if image_dates is None:
         seen = pd.concat([before.dropna(), after]).to_numpy(dtype="datetime64[ns]")
         return pd.DatetimeIndex(np.unique(seen), name="image_date")
@@ -364,18 +378,18 @@ def encode_labels(
     """
     if not isinstance(labels, pd.DataFrame):
         raise LabelsError(f"labels must be a pandas DataFrame, got {type(labels).__name__}.")
-    if on_duplicate not in ("warn", "error", "ignore"):
+    if on_duplicate not in ON_DUPLICATE:
         raise LabelsError(f"on_duplicate must be 'warn', 'error' or 'ignore', got {on_duplicate!r}.")
     check_label_columns(labels)
     if len(labels) == 0:
         raise LabelsError("the label table is empty; there is nothing to aggregate.")
-    building, building_ids = _encode_ids(labels["building_id"], "building_id")
-    volunteer, volunteer_ids = _encode_ids(labels["volunteer_id"], "volunteer_id")
+    building, building_ids = encode_ids(labels["building_id"], "building_id")
+    volunteer, volunteer_ids = encode_ids(labels["volunteer_id"], "volunteer_id")
     before = parse_image_dates(labels["before"], "before", required=False)
     after = parse_image_dates(labels["after"], "after", required=True)
-    task_codes = _encode_task(labels, task)
+    task_codes = encode_task(labels, task)
     answer = encode_answers(labels["destroyed"])
-    dates = _catalogue(image_dates, before, after)
+    dates = image_catalogue(image_dates, before, after)
     lo = _image_index(before, dates, "before")
     hi = _image_index(after, dates, "after")
     not_earlier = lo >= hi
@@ -384,19 +398,7 @@ def encode_labels(
             f"'before' is not earlier than 'after' in {rows_text(labels.index, not_earlier)}; an answer is a claim "
             "about the interval (before, after], so before must be an earlier image date or NaT."
         )
-    if on_duplicate != "ignore":
-        key = pd.DataFrame({"b": building, "v": volunteer, "lo": lo, "hi": hi, "a": answer, "t": task_codes})
-        dup = key.duplicated(keep=False).to_numpy()
-        if dup.any():
-            message = (
-                f"exact duplicate answers in {rows_text(labels.index, dup)}: the same volunteer gave the same answer "
-                "about the same building and images more than once. They are used as given (each counts); "
-                "deduplicate with labels.drop_duplicates() if they are export artefacts."
-            )
-            if on_duplicate == "error":
-                raise LabelsError(message)
-            warnings.warn(message, DuplicateAnswersWarning, stacklevel=3)
-    return EncodedLabels(
+    encoded = EncodedLabels(
         building_ids=building_ids,
         volunteer_ids=volunteer_ids,
         image_dates=dates,
@@ -408,6 +410,44 @@ def encode_labels(
         task=task_codes,
         row_index=labels.index,
     )
+    if on_duplicate != "ignore":
+        duplicated = duplicate_answers(encoded)
+        if duplicated.any():
+            report_duplicates(rows_text(labels.index, duplicated), on_duplicate, stacklevel=3)
+    return encoded
+
+
+def duplicate_answers(enc: EncodedLabels) -> np.ndarray:
+    """Which answers (a boolean per answer) repeat another exactly: the same building, volunteer, images, answer
+    and task.
+
+    Examples
+    --------
+    >>> labels = pd.DataFrame({"building_id": [1, 1, 1], "volunteer_id": [7, 7, 8], "before": pd.NaT,
+    ...     "after": pd.to_datetime(["2017-06-01"] * 3), "destroyed": True, "task": "compare"})
+    >>> duplicate_answers(encode_labels(labels, on_duplicate="ignore")).tolist()
+    [True, True, False]
+    """
+    key = pd.DataFrame({"b": enc.building, "v": enc.volunteer, "lo": enc.lo, "hi": enc.hi, "a": enc.answer,
+                        "t": enc.task})
+    return key.duplicated(keep=False).to_numpy()
+
+
+def report_duplicates(where: str, on_duplicate: str, stacklevel: int = 1) -> None:
+    """Warn about exact duplicate answers (``on_duplicate="warn"``) or refuse them (``"error"``).
+
+    ``where`` names them, e.g. ``"3 row(s) [4, 9, 12]"``; they are used as given either way (each counts).
+    ``stacklevel`` counts from the caller, as for :func:`warnings.warn`.
+    """
+    message = (
+        f"exact duplicate answers in {where}: the same volunteer gave the same answer about the same building and "
+        "images more than once. They are used as given (each counts); deduplicate with labels.drop_duplicates() "
+        "if they are export artefacts."
+    )
+    if on_duplicate == "error":
+        raise LabelsError(message)
+    if on_duplicate == "warn":
+        warnings.warn(message, DuplicateAnswersWarning, stacklevel=stacklevel + 1)
 
 
 def destruction_state(destroyed_on: object, image_dates: pd.DatetimeIndex) -> np.ndarray:

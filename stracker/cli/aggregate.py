@@ -162,5 +162,6 @@ def _aggregate_on(address: str, labels: Any, image_dates: Any, task: str | None,
 
         n_partitions = max(1, sum(client.nthreads().values()))
         answers = dd.from_pandas(labels, npartitions=max(1, min(n_partitions, len(labels))))
-        with stracker.aggregate(answers, image_dates, task=task, client=client, callback=callback) as result:
+        with stracker.aggregate_distributed(answers, image_dates, task=task, client=client,
+                                            callback=callback) as result:
             return result.compute()

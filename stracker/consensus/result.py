@@ -18,11 +18,14 @@ from stracker.labels import COMPARE, TIMELINE, EncodedLabels
 
 __all__ = [
     "Consensus",
+    "consensus_summary",
     "credible_bounds",
     "image_date_at",
     "read_consensus",
+    "state_columns",
     "summarize_posterior",
     "volunteer_table",
+    "volunteer_table_from_counts",
 ]
 
 
@@ -42,6 +45,32 @@ def credible_bounds(posterior: np.ndarray, mass: float = 0.9) -> tuple[np.ndarra
     start = np.argmax(cdf > tail - 1e-12, axis=1)
     end = np.argmax(cdf >= 1.0 - tail - 1e-12, axis=1)
     return start, end
+
+
+def state_columns(image_dates: pd.DatetimeIndex) -> list[str]:
+    """Column labels of the states: each state's upper image date (``destroyed_by``), then ``"intact"``.
+
+    Examples
+    --------
+    >>> state_columns(pd.DatetimeIndex(["2017-06-01", "2017-06-10"]))
+    ['2017-06-01', '2017-06-10', 'intact']
+    """
+    return [*(str(d.date()) for d in image_dates), "intact"]
+
+
+def consensus_summary(*, method: str, n_buildings: int, n_volunteers: int, n_images: int, n_destroyed: int,
+                      mean_confidence: float, n_iter: int, converged: bool) -> dict[str, float | int | str | bool]:
+    """The headline figures of a consensus, JSON-ready (:meth:`Consensus.summary`, in memory or on Dask)."""
+    return {
+        "method": method,
+        "buildings": n_buildings,
+        "volunteers": n_volunteers,
+        "images": n_images,
+        "destroyed": n_destroyed,
+        "mean_confidence": mean_confidence,
+        "iterations": n_iter,
+        "converged": converged,
+    }
 
 
 def summarize_posterior(enc: EncodedLabels, posterior: np.ndarray) -> pd.DataFrame:
@@ -126,22 +155,20 @@ class Consensus:
 
         Columns are labelled by the state's upper image date (``destroyed_by``); the last is ``"intact"``.
         """
-        columns = [*(str(d.date()) for d in self.image_dates), "intact"]
-        return pd.DataFrame(self.posterior, index=self.buildings.index, columns=columns)
+        return pd.DataFrame(self.posterior, index=self.buildings.index, columns=state_columns(self.image_dates))
 
     def summary(self) -> dict[str, float | int | str | bool]:
         """A few headline figures, JSON-ready."""
         b = self.buildings
-        return {
-            "method": self.method,
-            "buildings": len(b),
-            "volunteers": len(self.volunteers),
-            "images": len(self.image_dates),
-            "destroyed": int((b["p_destroyed"] >= 0.5).sum()),
-            "mean_confidence": float(b["confidence"].mean()),
-            "iterations": self.n_iter,
-            "converged": self.converged,
-        }
+        return consensus_summary(method=self.method, n_buildings=len(b), n_volunteers=len(self.volunteers),
+                                 n_images=len(self.image_dates), n_destroyed=int((b["p_destroyed"] >= 0.5).sum()),
+                                 mean_confidence=float(b["confidence"].mean()), n_iter=self.n_iter,
+                                 converged=self.converged)
+
+    def compute(self) -> Consensus:
+        """This consensus, in memory already: the counterpart of
+        :meth:`stracker.consensus.distributed.DistributedConsensus.compute`, so code can take either."""
+        return self
 
     def to_geodataframe(
         self,
