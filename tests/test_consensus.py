@@ -624,7 +624,7 @@ def test_statistics_of_shards_add_up_to_the_whole_table(small_campaign):
 def test_one_loop_drives_both_engines(small_campaign):
     """run_em over statistics summed from shards (what the Dask engine does, here without Dask) is fit_em."""
     from stracker.consensus.em import MStep, fit_em, run_em
-    from stracker.consensus.model import AnswerModel
+    from stracker.consensus.model import AnswerModel, EStep
 
     enc = _mixed_encoded(small_campaign)
     options = stracker.EMOptions(max_iter=40)
@@ -636,7 +636,7 @@ def test_one_loop_drives_both_engines(small_campaign):
 
     def e_step(state):
         stats = [model.e_step(state).statistics for model in models]
-        return stats[0] + stats[1] + stats[2] + stats[3]
+        return EStep.of(stats[0] + stats[1] + stats[2] + stats[3])
 
     sharded = run_em(e_step, m_step, options)
     assert sharded.posterior is None and sharded.n_iter == reference.n_iter

@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from stracker.consensus.em import EMOptions, MStep, em_options, run_em
-from stracker.consensus.model import AnswerModel, ModelState, SufficientStatistics
+from stracker.consensus.model import AnswerModel, EStep, ModelState, SufficientStatistics
 from stracker.consensus.result import (
     Consensus,
     consensus_summary,
@@ -492,10 +492,10 @@ def _fit(labels: Any, image_dates: object, client: Any, own: tuple[Any, ...], *,
     m_step = MStep.start(volunteer_ids, dates, volunteer_params=volunteer_params, fit_volunteers=fit_volunteers,
                          prior=prior, options=options)
 
-    def e_step(state: ModelState) -> SufficientStatistics:
+    def e_step(state: ModelState) -> EStep:
         state_f = client.submit(_identity, state, pure=False)
-        return _tree_sum(client, [client.submit(_shard_step, s, state_f, m_step.fit_volunteers, pure=False)
-                                  for s in shards])
+        return EStep.of(_tree_sum(client, [client.submit(_shard_step, s, state_f, m_step.fit_volunteers,
+                                                         pure=False) for s in shards]))
 
     fit = run_em(e_step, m_step, options, callback)
 

@@ -347,14 +347,15 @@ class FitResult:
     converged: bool = False
 
 
-def run_em(e_step: Callable[[ModelState], EStep | SufficientStatistics], m_step: MStep, options: EMOptions,
+def run_em(e_step: Callable[[ModelState], EStep], m_step: MStep, options: EMOptions,
            callback: Callable[[int, float], None] | None = None) -> FitResult:
     """The EM loop both engines drive: E-step, stop if settled, else M-step; ``max_iter`` times at most.
 
-    ``e_step(state)`` runs the E-step on every building and returns the summed statistics, or an
-    :class:`~stracker.consensus.model.EStep` with the posterior too (the in-memory engine). The fit stops when
-    the relative change of the log-likelihood is at most ``options.tol``, or after one E-step when the M-step
-    would learn nothing. ``callback(n_iter, log_likelihood)`` is called after every E-step.
+    ``e_step(state)`` runs the E-step on every building: an :class:`~stracker.consensus.model.EStep` with the
+    log-likelihood and the statistics summed over all buildings (and the posterior, in memory). The fit stops
+    when the relative change of the log-likelihood is at most ``options.tol``, or after one E-step when the
+    M-step would learn nothing; only then are the last step's statistics not read. ``callback(n_iter,
+    log_likelihood)`` is called after every E-step.
     """
     history: list[float] = []
     converged = False
@@ -364,17 +365,14 @@ def run_em(e_step: Callable[[ModelState], EStep | SufficientStatistics], m_step:
     for n_iter in range(1, options.max_iter + 1):
         state = m_step.state()
         step = e_step(state)
-        if isinstance(step, EStep):
-            posterior, stats = step
-        else:
-            posterior, stats = None, step
-        history.append(stats.log_likelihood)
+        posterior = step.posterior
+        history.append(step.log_likelihood)
         if callback is not None:
             callback(n_iter, history[-1])
         if converged_at(history, options.tol) or not m_step.learns:
             converged = True
             break
-        m_step.update(stats)
+        m_step.update(step.statistics)
     return FitResult(state, posterior, m_step.params, m_step.pi, m_step.image_weight, history, n_iter, converged)
 
 
