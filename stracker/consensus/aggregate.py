@@ -5,6 +5,7 @@ from __future__ import annotations
 import numbers
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -128,7 +129,7 @@ def aggregate(
     if isinstance(labels, str | os.PathLike):
         from stracker.io import read_labels
 
-        labels = read_labels(labels)
+        labels = read_labels(Path(labels))
     if isinstance(labels, EncodedLabels):
         if task is not None or image_dates is not None:
             raise LabelsError("labels are already encoded; drop the task= and image_dates= arguments.")

@@ -107,7 +107,8 @@ class _ShardCounts:
 
 
 def _build_shard(part: pd.DataFrame, building_ids: pd.Index, volunteer_ids: pd.Index,
-                 image_dates: pd.DatetimeIndex, task: str | None, on_duplicate: str) -> _Shard:
+                 image_dates: pd.DatetimeIndex, task: Literal["timeline", "compare"] | None,
+                 on_duplicate: str) -> _Shard:
     """Encode one partition (all answers of the buildings ``building_ids``) and index it for the EM."""
     part = part.reset_index()
     # duplicates are found here and reported on the client (a warning on a worker thread would not reach it);
@@ -168,7 +169,9 @@ def _tree_sum(client: Any, futures: list[Any]) -> Any:
 
 
 def _shard_posterior(shard: _Shard, state: ModelState) -> np.ndarray:
-    return shard.model.e_step(state, volunteer_statistics=False).posterior
+    posterior = shard.model.e_step(state, volunteer_statistics=False).posterior
+    assert posterior is not None  # an AnswerModel's E-step always has it
+    return posterior
 
 
 def _shard_buildings(shard: _Shard, state: ModelState) -> pd.DataFrame:
@@ -445,8 +448,9 @@ def close_all(things: tuple[Any, ...]) -> None:
 
 
 def _fit(labels: Any, image_dates: object, client: Any, own: tuple[Any, ...], *, n_partitions: int | None,
-         task: str | None, volunteer_params: pd.DataFrame | None, fit_volunteers: bool | None,
-         prior: np.ndarray | None, options: EMOptions, on_duplicate: str, shuffle_method: str,
+         task: Literal["timeline", "compare"] | None, volunteer_params: pd.DataFrame | None,
+         fit_volunteers: bool | None, prior: np.ndarray | None, options: EMOptions, on_duplicate: str,
+         shuffle_method: str,
          callback: Callable[[int, float], None] | None) -> DistributedConsensus:
     import dask
     import dask.dataframe as dd
@@ -504,11 +508,11 @@ def _fit(labels: Any, image_dates: object, client: Any, own: tuple[Any, ...], *,
                                          np.zeros((0, len(dates) + 1)))
     buildings = dd.from_delayed(
         [dask.delayed(_shard_buildings)(s, state_f) for s in shards], meta=meta_buildings,
-        divisions=divisions, verify_meta=False,
+        divisions=tuple(divisions), verify_meta=False,
     )
     meta_states = pd.DataFrame(np.zeros((0, len(dates) + 1)), index=building_ids[:0], columns=state_columns(dates))
     states = dd.from_delayed(
-        [dask.delayed(_shard_states)(s, state_f) for s in shards], meta=meta_states, divisions=divisions,
+        [dask.delayed(_shard_states)(s, state_f) for s in shards], meta=meta_states, divisions=tuple(divisions),
         verify_meta=False,
     )
     volunteers = volunteer_table_from_counts(volunteer_ids, counts.n_timeline, counts.n_compare, fit.params)

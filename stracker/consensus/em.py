@@ -96,7 +96,7 @@ class EMOptions:
     def __post_init__(self) -> None:
         for name in ("shrinkage", "prior_pseudocount", "tol"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value >= 0:
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not float(value) >= 0:
                 raise OptionsError(f"EMOptions.{name} must be a number >= 0, got {value!r}.")
         for name in ("max_iter", "volunteer_types"):
             value = getattr(self, name)

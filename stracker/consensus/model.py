@@ -431,6 +431,7 @@ class AnswerModel:
             base += float((self.compare_counts * outside).sum())
             compare = self.incidence @ (inside - outside).ravel()
         size = B * W
+        const: np.ndarray
         if weights:
             idx = self.nodest_idx if mark_idx is None else np.concatenate([mark_idx, self.nodest_idx])
             const = np.bincount(idx, weights=np.concatenate(weights), minlength=size)
@@ -459,28 +460,31 @@ class AnswerModel:
         observed = np.zeros(n_stats, dtype=bool)
         image_skips, image_notices = np.zeros(D), np.zeros(D)
         if volunteer_statistics:
-            parts = self._volunteer_statistics(posterior, state, breaks)
-            for name, (n, d) in parts.pop("volunteers").items():
+            by_name, images = self._volunteer_statistics(posterior, state, breaks)
+            for name, (n, d) in by_name.items():
                 j = STAT_NAMES.index(name)
                 num[j], den[j], observed[j] = n, d, True
-            image_skips, image_notices = parts.get("image_skips", image_skips), parts.get("image_notices",
-                                                                                          image_notices)
+            if images is not None:
+                image_skips, image_notices = images
         return SufficientStatistics(log_likelihood=log_likelihood, n_buildings=self.n_buildings,
                                     posterior_sum=posterior.sum(axis=0), n_marks=self.n_marks, num=num, den=den,
                                     observed=observed, image_skips=image_skips, image_notices=image_notices)
 
-    def _volunteer_statistics(self, posterior: np.ndarray, state: ModelState,
-                              breaks: MarkBreaks) -> dict[str, object]:
+    def _volunteer_statistics(
+        self, posterior: np.ndarray, state: ModelState, breaks: MarkBreaks
+    ) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], tuple[np.ndarray, np.ndarray] | None]:
+        """Per parameter, the (numerator, denominator) per volunteer; and per image the expected skips and notices
+        (None without timeline answers)."""
         B, W, V, S = self.n_buildings, self.width, self.n_volunteers, self.n_states
         params = state.params
-        C0 = np.zeros((B, W))
+        C0: np.ndarray = np.zeros((B, W))
         np.cumsum(posterior, axis=1, out=C0[:, 1:])
         C0 = C0.ravel()
         stats: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        out: dict[str, object] = {"volunteers": stats}
+        images = None
         count = np.bincount
         if self.has_timeline:
-            C1 = np.zeros((B, W))
+            C1: np.ndarray = np.zeros((B, W))
             np.cumsum(posterior * self.states, axis=1, out=C1[:, 1:])
             C1 = C1.ravel()
             v = self.mark_volunteer
@@ -494,7 +498,7 @@ class AnswerModel:
             guess, false = params["p_guess"][v], params["p_false"][v]
             intact_guess = p_intact * guess / (guess + (1 - guess) * false)
             cum_weight = cumulative_weight(state.image_weight)
-            C2 = np.zeros((B, W))
+            C2: np.ndarray = np.zeros((B, W))
             np.cumsum(posterior * cum_weight[:S], axis=1, out=C2[:, 1:])
             C2 = C2.ravel()
             late_delta = cum_weight[self.mark_lo1] * p_late - (C2[self.mark_at_lo1] - C2[at_late])
@@ -515,15 +519,14 @@ class AnswerModel:
             stats["p_early"] = (early, on_model)
             stats["p_late"] = (late, late + not_early)
             stats["early_decay"] = (extra, extra + early)
-            out["image_skips"], out["image_notices"] = self._image_statistics(C0, breaks.late, at_late,
-                                                                              p_late + p_exact)
+            images = self._image_statistics(C0, breaks.late, at_late, p_late + p_exact)
         if self.has_compare:
             # the transpose's product reads C0 in order and scatters into 2V sums: no transposed copy needed
             inside = -(self.incidence.T @ C0).reshape(V, 2)  # expected answers whose interval holds the state
             outside = self.compare_counts - inside
             stats["sensitivity"] = (inside[:, 1], inside.sum(axis=1))
             stats["specificity"] = (outside[:, 0], outside.sum(axis=1))
-        return out
+        return stats, images
 
     def _image_statistics(self, C0: np.ndarray, k_late: np.ndarray, at_late: np.ndarray,
                           noticed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
