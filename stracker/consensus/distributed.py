@@ -96,13 +96,12 @@ class _ShardCounts:
 
     n_timeline: np.ndarray
     n_compare: np.ndarray
-    n_answers: int
     n_duplicates: int
     duplicated_buildings: tuple[Any, ...]
 
     def __add__(self, other: _ShardCounts) -> _ShardCounts:
         return _ShardCounts(self.n_timeline + other.n_timeline, self.n_compare + other.n_compare,
-                            self.n_answers + other.n_answers, self.n_duplicates + other.n_duplicates,
+                            self.n_duplicates + other.n_duplicates,
                             (self.duplicated_buildings + other.duplicated_buildings)[:_MAX_EXAMPLES])
 
 
@@ -140,7 +139,6 @@ def _shard_counts(shard: _Shard) -> _ShardCounts:
     return _ShardCounts(
         n_timeline=np.bincount(enc.volunteer[enc.task == TIMELINE], minlength=V),
         n_compare=np.bincount(enc.volunteer[enc.task == COMPARE], minlength=V),
-        n_answers=enc.n_answers,
         n_duplicates=int(shard.duplicates.sum()),
         duplicated_buildings=tuple(duplicated.tolist()),
     )
@@ -187,12 +185,12 @@ def _shard_states(shard: _Shard, state: ModelState) -> pd.DataFrame:
 class DistributedConsensus:
     """What :func:`aggregate_distributed` returns: the consensus with its per-building parts left on the workers.
 
-    Attributes
-    ----------
     It has the methods of :class:`Consensus` (``summary``, ``state_probabilities``, ``to_geodataframe``,
     ``to_file``, ``compute``), computed on the workers where they can be and gathered onto the client where a
     whole table is needed (``to_file``, ``to_geodataframe``); and :meth:`to_parquet`, which is not gathered.
 
+    Attributes
+    ----------
     buildings : dask.dataframe.DataFrame
         The contract's per-building table (as :attr:`Consensus.buildings`), one partition per shard, indexed by
         building_id with known divisions. Computing it runs one E-step per shard under the final parameters.
