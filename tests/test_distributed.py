@@ -96,6 +96,11 @@ def test_the_result_has_the_methods_of_the_in_memory_one(client, table, referenc
     public = {name for name in dir(stracker.Consensus) if not name.startswith("_")}
     missing = {name for name in public if not hasattr(result, name)}
     assert not missing
+    import inspect
+
+    for name in ("summary", "state_probabilities", "to_file", "to_geodataframe", "compute"):
+        assert inspect.signature(getattr(DistributedConsensus, name)).parameters.keys() == \
+            inspect.signature(getattr(stracker.Consensus, name)).parameters.keys(), name
     summary = result.summary()
     expected = reference.summary()
     assert summary.keys() == expected.keys()

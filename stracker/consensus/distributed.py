@@ -28,7 +28,7 @@ import functools
 import itertools
 import operator
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -258,11 +258,12 @@ class DistributedConsensus:
 
     def to_file(self, path: str | Path, footprints: pd.DataFrame | None = None, *,
                 images: pd.DataFrame | None = None, on: str = "building_id",
-                on_unknown: Literal["error", "report"] = "error", overwrite: bool = False) -> pd.DataFrame:
+                on_unknown: Literal["error", "report"] = "error", overwrite: bool = False,
+                extra: Mapping[str | Path, Callable[[Path], object]] | None = None) -> pd.DataFrame:
         """:meth:`Consensus.to_file` (a GeoPackage or GeoParquet file, atomically), on the consensus gathered
         onto the client; for a per-building table too large for the client, :meth:`to_parquet`."""
         return self.compute().to_file(path, footprints, images=images, on=on, on_unknown=on_unknown,
-                                      overwrite=overwrite)
+                                      overwrite=overwrite, extra=extra)
 
     def compute(self) -> Consensus:
         """Gather everything into an in-memory :class:`Consensus` (for tables that fit on the client)."""
