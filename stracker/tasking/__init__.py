@@ -37,12 +37,23 @@ from stracker.tasking.designs import (
     retirement_reasons,
     state_entropy,
 )
+from stracker.tasking.formats import (
+    PYBOSSA_NO_IMAGE,
+    QUESTION_FORMATS,
+    UPLOAD_COMMAND,
+    frame_file_names,
+    read_questions,
+    write_questions,
+)
 
 __all__ = [
     "ACTIVE",
     "DESIGNS",
     "HIDDEN_VISIBILITY",
+    "PYBOSSA_NO_IMAGE",
+    "QUESTION_FORMATS",
     "RETIREMENT_REASONS",
+    "UPLOAD_COMMAND",
     "AdaptiveCampaign",
     "CampaignState",
     "QuestionBatch",
@@ -50,6 +61,7 @@ __all__ = [
     "campaign_state",
     "choose_questions",
     "expected_information_gain",
+    "frame_file_names",
     "hidden_images",
     "infogain_questions",
     "mark_cant_tell",
@@ -57,8 +69,10 @@ __all__ = [
     "next_questions",
     "question_gain",
     "random_questions",
+    "read_questions",
     "retired",
     "retirement_reasons",
     "run_adaptive",
     "state_entropy",
+    "write_questions",
 ]

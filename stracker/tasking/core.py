@@ -277,7 +277,7 @@ def _label_codes(labels: pd.DataFrame, building_ids: pd.Index, image_dates: pd.D
     destroyed = labels["destroyed"].astype("boolean")
     answer = np.where(destroyed.isna().to_numpy(), -1, destroyed.fillna(False).to_numpy(dtype=bool).astype(np.int8))
     if "task" in labels.columns:
-        kind = (labels["task"].astype(str) == "compare").to_numpy()
+        kind = (labels["task"] == "compare").to_numpy(dtype=bool)
     else:
         kind = np.full(len(labels), task == "compare")
     return building, lo, hi, answer, np.where(kind, COMPARE, 0)
@@ -389,10 +389,13 @@ def choose_questions(
     """
     if design not in DESIGNS:
         raise ScenarioError(f"unknown design {design!r}; choose one of {list(DESIGNS)}")
-    typical = state.typical_volunteer()
+    if sensitivity is None or specificity is None:
+        typical = state.typical_volunteer()
+        sensitivity = typical[0] if sensitivity is None else sensitivity
+        specificity = typical[1] if specificity is None else specificity
     n = buildings.size
-    sens = np.broadcast_to(np.asarray(typical[0] if sensitivity is None else sensitivity, dtype=float), (n,))
-    spec = np.broadcast_to(np.asarray(typical[1] if specificity is None else specificity, dtype=float), (n,))
+    sens = np.broadcast_to(np.asarray(sensitivity, dtype=float), (n,))
+    spec = np.broadcast_to(np.asarray(specificity, dtype=float), (n,))
     post = state.posterior[buildings]
     if design == "random":
         if rng is None:
@@ -526,7 +529,7 @@ def next_questions(
     ...                         "destroyed": [True, True, False], "task": "timeline"})
     >>> batch = next_questions(answers, dates, buildings=[1, 2, 3], design="bisection")
     >>> batch.questions["building_id"].tolist()  # building 3 has no answers yet: the most uncertain
-    [3, 1, 2]
+    [3, 2, 1]
     >>> batch.questions.columns.tolist()
     ['building_id', 'before', 'after', 'frames', 'n_answers', 'entropy_bits', 'gain_bits']
     """

@@ -252,8 +252,8 @@ def state_entropy(posterior: np.ndarray) -> np.ndarray:
 
     Examples
     --------
-    >>> state_entropy(np.array([[0.5, 0.5, 0.0], [1.0, 0.0, 0.0]])).round(6).tolist()
-    [1.0, 0.0]
+    >>> state_entropy(np.array([[0.5, 0.5, 0.0, 0.0], [0.25, 0.25, 0.25, 0.25]])).round(6).tolist()
+    [1.0, 2.0]
     """
     return -(posterior * np.log2(np.maximum(posterior, _EPS))).sum(axis=1)
 
@@ -266,7 +266,7 @@ def question_gain(posterior: np.ndarray, lo: np.ndarray, hi: np.ndarray, sensiti
     Examples
     --------
     >>> post = np.array([[0.25, 0.25, 0.25, 0.25]])
-    >>> float(question_gain(post, np.array([-1]), np.array([1]), 1.0, 1.0)[0])  # half the mass: one bit
+    >>> round(float(question_gain(post, np.array([-1]), np.array([1]), 1.0, 1.0)[0]), 6)  # half the mass: 1 bit
     1.0
     """
     cdf = np.zeros((posterior.shape[0], posterior.shape[1] + 1))
