@@ -77,8 +77,8 @@ def mean_date_error(sim, labels):
 
 
 # ----------------------------------------------------------------------------------------- the issue's test
-@pytest.mark.parametrize("design", ["infogain", "bisection"])
-def test_three_rounds_of_next_beat_three_rounds_of_random_questions_with_the_same_frames(small, partial, design):
+def test_three_rounds_of_bisection_beat_three_rounds_of_random_questions_with_the_same_frames(small, partial):
+    design = "bisection"
     adaptive, random = partial, partial
     rng_adaptive, rng_random = np.random.default_rng(1), np.random.default_rng(1)
     frames = {"adaptive": 0, "random": 0}
@@ -95,8 +95,118 @@ def test_three_rounds_of_next_beat_three_rounds_of_random_questions_with_the_sam
     assert 0 <= frames["adaptive"] - frames["random"] <= 3  # at most one pair short per round
     assert frames["adaptive"] > 3 * 300  # every unsettled building asked, buildings without answers included
     assert adaptive["building_id"].nunique() == len(small.buildings)
-    # measured: 13.2 days against 19.4 (infogain), 13.0 against 19.9 (bisection); seeds 2 and 3 alike
+    # measured: 13.0 days against 19.9 (seeds 2 and 3 of the volunteers' draws: 13.6 and 11.0 against 19.1, 18.2)
     assert mean_date_error(small, adaptive) < 0.85 * mean_date_error(small, random)
+
+
+@pytest.fixture(scope="module")
+def campaign_files(small, partial, tmp_path_factory):
+    """The small world on disk as a real campaign has it: footprints, catalogue, visibility, the answers so far."""
+    directory = tmp_path_factory.mktemp("campaign")
+    small.save(directory)
+    partial.drop(columns="frames_viewed").to_parquet(directory / "answers.parquet", index=False)
+    return directory
+
+
+def _next(directory, answers, out, *options):
+    from click.testing import CliRunner
+
+    from stracker.cli import cli
+
+    args = ["next", str(answers), "--images", str(directory / "images.parquet"), "--footprints",
+            str(directory / "buildings.gpkg"), "--out", str(out), "--overwrite", "--json", *options]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_stracker_next_three_rounds_beat_random_questions_with_the_same_frames(small, campaign_files, tmp_path):
+    """The issue's test, through the command line: each round `stracker next` reads the answers so far from
+    disk, writes its questions, and the simulator's volunteers answer them."""
+    paths = {"infogain": tmp_path / "infogain.parquet", "random": tmp_path / "random.parquet"}
+    for path in paths.values():
+        pd.read_parquet(campaign_files / "answers.parquet").to_parquet(path)
+    rngs = {name: np.random.default_rng(1) for name in paths}
+    frames = {name: 0 for name in paths}
+    for round_ in range(3):
+        summary = _next(campaign_files, paths["infogain"], tmp_path / "q.csv", "--design", "infogain")
+        questions = read_questions(tmp_path / "q.csv")
+        assert summary["questions"] == len(questions) and summary["frames"] == questions["frames"].sum()
+        _next(campaign_files, paths["random"], tmp_path / "r.csv", "--design", "random", "--seed", str(round_))
+        baseline = read_questions(tmp_path / "r.csv")
+        baseline = baseline[np.cumsum(baseline["frames"].to_numpy()) <= summary["frames"]]
+        for name, asked in (("infogain", questions), ("random", baseline)):
+            frames[name] += int(asked["frames"].sum())
+            ask(small, pd.read_parquet(paths[name]), asked, rngs[name]).to_parquet(paths[name])
+    assert 0 <= frames["infogain"] - frames["random"] <= 3
+    errors = {name: mean_date_error(small, pd.read_parquet(path)) for name, path in paths.items()}
+    # measured: 13.2 days against 19.4 (seeds 2 and 3 of the volunteers' draws: 14.5 and 10.7 against 20.6, 19.4)
+    assert errors["infogain"] < 0.85 * errors["random"]
+
+
+def test_stracker_next_writes_a_manifest_the_retired_and_a_summary(campaign_files, tmp_path):
+    manifest, retired = tmp_path / "upload" / "manifest.csv", tmp_path / "retired.csv"
+    summary = _next(campaign_files, campaign_files / "answers.parquet", manifest, "--format", "zooniverse",
+                    "--frames", "chips", "--design", "bisection", "--batch", "50", "--retired", str(retired),
+                    "--visibility", str(campaign_files / "visibility.npy"))
+    assert summary["questions"] == 50 and summary["unasked"] > 0 and summary["buildings"] == 400
+    assert summary["buildings_without_answers"] == 200
+    assert summary["upload"].startswith("panoptes subject-set upload-subjects --file-column 1 --file-column 2")
+    back = read_questions(manifest, "zooniverse")
+    assert len(back) == 50 and back["#frame_after"].str.startswith("chips/").all()
+    table = pd.read_csv(retired)
+    assert list(table.columns) == ["building_id", "reason", "p_destroyed", "ci_start", "ci_end", "n_answers"]
+    assert len(table) == summary["retired"] and set(table["reason"]) <= set(RETIREMENT_REASONS)
+
+
+def test_stracker_next_visibility_table_and_a_campaign_start(small, campaign_files, tmp_path):
+    ids = small.buildings["building_id"].to_numpy()
+    rows, cols = np.meshgrid(np.arange(ids.size), np.arange(len(small.image_dates)), indexing="ij")
+    table = pd.DataFrame({"building_id": ids[rows.ravel()], "image_date": small.image_dates[cols.ravel()],
+                          "visible": (small.visibility >= 0.35).ravel()})
+    table.assign(visible=np.where(table["visible"], "yes", "no")).to_csv(tmp_path / "vis.csv", index=False)
+    from click.testing import CliRunner
+
+    from stracker.cli import cli
+
+    result = CliRunner().invoke(cli, ["next", "--images", str(campaign_files / "images.parquet"), "--footprints",
+                                      str(campaign_files / "buildings.gpkg"), "--visibility", str(tmp_path / "vis.csv"),
+                                      "--format", "pybossa", "--out", str(tmp_path / "tasks.csv"), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["answers"] == 0 and summary["questions"] + summary["retired"] == 400
+    tasks = read_questions(tmp_path / "tasks.csv", "pybossa")
+    hidden = small.visibility < 0.35
+    asked = small.image_dates.get_indexer(tasks["after"])
+    assert not hidden[pd.Index(ids).get_indexer(tasks["building_id"]), asked].any()
+
+
+def test_stracker_next_errors_are_one_line(campaign_files, tmp_path):
+    from click.testing import CliRunner
+
+    from stracker.cli import cli
+
+    runner = CliRunner()
+    images = str(campaign_files / "images.parquet")
+    result = runner.invoke(cli, ["next", "--images", images, "--out", str(tmp_path / "q.csv")])
+    assert result.exit_code == 2 and "--footprints" in result.output
+    other = tmp_path / "few.csv"
+    pd.DataFrame({"building_id": [0, 1]}).to_csv(other, index=False)
+    bad_footprints = tmp_path / "few.geojson"
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    gpd.GeoDataFrame({"building_id": [0, 1]}, geometry=[box(0, 0, 1, 1), box(2, 0, 3, 1)],
+                     crs="EPSG:32637").to_file(bad_footprints)
+    result = runner.invoke(cli, ["next", str(campaign_files / "answers.parquet"), "--images", images, "--footprints",
+                                 str(bad_footprints), "--out", str(tmp_path / "q.csv")])
+    assert result.exit_code == 1 and "not among the 2 buildings" in result.output
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+    (tmp_path / "q.csv").write_text("keep me")
+    result = runner.invoke(cli, ["next", str(campaign_files / "answers.parquet"), "--images", images,
+                                 "--out", str(tmp_path / "q.csv")])
+    assert result.exit_code == 1 and "--overwrite" in result.output
+    assert (tmp_path / "q.csv").read_text() == "keep me"
 
 
 # --------------------------------------------------------------------------------------------------- the core

@@ -43,6 +43,7 @@ from stracker.tasking.formats import (
     UPLOAD_COMMAND,
     frame_file_names,
     read_questions,
+    read_visibility,
     write_questions,
 )
 
@@ -70,6 +71,7 @@ __all__ = [
     "question_gain",
     "random_questions",
     "read_questions",
+    "read_visibility",
     "retired",
     "retirement_reasons",
     "run_adaptive",

@@ -38,9 +38,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from stracker._io import atomic_path
 from stracker.errors import FileFormatError, LabelsError
-from stracker.io import read_table, typed_ids
+from stracker.io.files import PARQUET_SUFFIXES, atomic_path
+from stracker.io.tables import read_table, typed_ids
+from stracker.labels import parse_image_dates, rows_text
 
 __all__ = [
     "PYBOSSA_NO_IMAGE",
@@ -48,6 +49,7 @@ __all__ = [
     "UPLOAD_COMMAND",
     "frame_file_names",
     "read_questions",
+    "read_visibility",
     "write_questions",
 ]
 
@@ -63,6 +65,9 @@ UPLOAD_COMMAND = "panoptes subject-set upload-subjects --file-column 1 --file-co
 _ZOONIVERSE_COLUMNS = ("#frame_before", "#frame_after", "#building_id", "#before", "#after")
 _PYBOSSA_COLUMNS = ("building_id", "before", "after", "frame_before", "frame_after", "answers_so_far", "priority_0")
 _QUESTION_COLUMNS = ("building_id", "before", "after")
+_NUMBERS = {"frames": "int64", "n_answers": "int64", "answers_so_far": "int64", "entropy_bits": "float64",
+            "gain_bits": "float64", "priority_0": "float64"}
+"""Columns written by :func:`write_questions` that read back as numbers."""
 _UNSAFE_IN_NAME = re.compile(r"[/\\\x00-\x1f]")
 
 
@@ -194,24 +199,22 @@ def _column(table: pd.DataFrame, key: str, prefixes: tuple[str, ...], path: Path
 
 
 def _parse(values: pd.Series, name: str, path: Path, required: bool) -> pd.Series:
-    text = values.astype("string").str.strip()
-    text = text.mask(text == "")
-    parsed = pd.to_datetime(text, errors="coerce", format="ISO8601")
-    bad = (parsed.isna() & text.notna()).to_numpy()
-    if bad.any():
-        raise LabelsError(f"{path}: {name!r} is not an ISO date in rows {values.index[bad][:8].tolist()}, e.g. "
-                          f"{values[bad].head(3).tolist()}.")
-    if required and parsed.isna().any():
-        raise LabelsError(f"{path}: {name!r} is missing in rows {values.index[parsed.isna().to_numpy()][:8].tolist()};"
-                          " every question needs its later image date.")
-    return parsed.astype("datetime64[ns]")
+    if not pd.api.types.is_datetime64_any_dtype(values.dtype):
+        text = values.astype("string").str.strip()
+        values = text.mask(text == "")
+    try:
+        return parse_image_dates(values, name, required=required)
+    except LabelsError as exc:
+        raise LabelsError(f"{path}: {exc}") from exc
 
 
 def read_questions(path: str | Path, format: str = "csv") -> pd.DataFrame:
     """Read a batch of questions written by :func:`write_questions` (or by hand in the same shape).
 
     Returns ``building_id`` (typed as :func:`stracker.io.typed_ids` types ids), ``before`` (NaT: a single
-    image), ``after``, then the file's other columns as text. For ``zooniverse`` the metadata keys may carry
+    image), ``after``, then the file's other columns: those :func:`write_questions` writes as numbers
+    (``frames``, ``n_answers``, ``entropy_bits``, ``gain_bits``, ``answers_so_far``, ``priority_0``) as
+    numbers, the rest as text. For ``zooniverse`` the metadata keys may carry
     ``#``, ``!`` or no prefix; for ``pybossa`` a ``before`` of ``none`` is a single-image question.
 
     Raises
@@ -230,11 +233,65 @@ def read_questions(path: str | Path, format: str = "csv") -> pd.DataFrame:
         before = before.mask(before.str.strip().str.lower() == PYBOSSA_NO_IMAGE)
     ids = typed_ids(table[names["building_id"]])
     if ids.isna().any():
-        raise LabelsError(f"{path}: building_id is missing in rows {table.index[ids.isna().to_numpy()][:8].tolist()}.")
+        raise LabelsError(f"{path}: building_id is missing in {rows_text(table.index, ids.isna().to_numpy())}.")
     out = pd.DataFrame({"building_id": ids, "before": _parse(before, "before", path, required=False),
                         "after": _parse(table[names["after"]], "after", path, required=True)}, index=table.index)
     order = out["before"].notna() & (out["before"] >= out["after"])
     if order.any():
-        raise LabelsError(f"{path}: 'before' is not earlier than 'after' in rows {out.index[order][:8].tolist()}.")
+        raise LabelsError(f"{path}: 'before' is not earlier than 'after' in {rows_text(out.index, order.to_numpy())}.")
     rest = table.drop(columns=list(names.values()))
+    for name in set(_NUMBERS) & set(rest.columns):
+        numeric = pd.to_numeric(rest[name], errors="coerce")
+        bad = (numeric.isna() & rest[name].notna()).to_numpy()
+        if bad.any():
+            raise LabelsError(f"{path}: {name!r} is not a number in {rows_text(rest.index, bad)}.")
+        rest[name] = numeric.astype(_NUMBERS[name]) if not numeric.isna().any() else numeric
     return pd.concat([out, rest], axis=1)
+
+
+_VISIBLE_TEXT = {"true": True, "false": False, "yes": True, "no": False, "1": True, "0": False}
+
+
+def read_visibility(path: str | Path) -> pd.DataFrame | np.ndarray:
+    """Read each building's visibility per image: a long table (CSV or Parquet: ``building_id``,
+    ``image_date`` and ``visible`` or ``visibility``) or a ``.npy`` array (buildings x images, in the order of the
+    footprints and the catalogue, as ``stracker simulate`` writes ``visibility.npy``); see
+    :func:`stracker.tasking.hidden_images`.
+
+    Ids are typed as :func:`stracker.io.typed_ids` types them, dates parsed, ``visible`` read as a yes/no
+    (``true/false``, ``yes/no``, ``1/0``; empty: unknown) and ``visibility`` as a number.
+
+    Raises
+    ------
+    LabelsError
+        On a missing column or a value that is not a date, a yes/no or a number (the rows are named).
+    """
+    path = Path(path)
+    if path.suffix.lower() == ".npy":
+        try:
+            return np.load(path, allow_pickle=False)
+        except ValueError as exc:
+            raise FileFormatError(f"{path} could not be read as a numpy array: {exc}") from exc
+    table = read_table(path)
+    missing = [c for c in ("building_id", "image_date") if c not in table.columns]
+    if missing or not {"visible", "visibility"} & set(table.columns):
+        raise LabelsError(f"{path}: a visibility table needs building_id, image_date and visible (yes/no) or "
+                          f"visibility (a cloud-free share); it has {list(table.columns)}.")
+    table["building_id"] = typed_ids(table["building_id"])
+    table["image_date"] = _parse(table["image_date"], "image_date", path, required=True)
+    if "visible" in table.columns and not pd.api.types.is_bool_dtype(table["visible"].dtype):
+        text = table["visible"].astype("string").str.strip().str.lower()
+        distinct = text.dropna().unique()  # map each distinct spelling once
+        unknown = [v for v in distinct if v not in _VISIBLE_TEXT]
+        if unknown:
+            bad = text.isin(unknown).fillna(False).to_numpy(dtype=bool)
+            raise LabelsError(f"{path}: 'visible' must be yes/no (true/false, 1/0) but is {unknown[:3]} in "
+                              f"{rows_text(table.index, bad)}.")
+        table["visible"] = text.map(_VISIBLE_TEXT).astype("boolean")
+    elif "visible" not in table.columns and path.suffix.lower() not in PARQUET_SUFFIXES:
+        numeric = pd.to_numeric(table["visibility"], errors="coerce")
+        bad = (numeric.isna() & table["visibility"].notna()).to_numpy()
+        if bad.any():
+            raise LabelsError(f"{path}: 'visibility' is not a number in {rows_text(table.index, bad)}.")
+        table["visibility"] = numeric
+    return table
