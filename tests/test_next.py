@@ -504,7 +504,7 @@ def test_read_questions_names_bad_rows(tmp_path):
     with pytest.raises(LabelsError, match="not earlier"):
         read_questions(path)
     path.write_text("building_id,before,after\n1,,soon\n")
-    with pytest.raises(LabelsError, match="not an ISO date"):
+    with pytest.raises(LabelsError, match="could not be read as dates"):
         read_questions(path)
     path.write_text("building,before,after\n1,,2017-06-01\n")
     with pytest.raises(LabelsError, match="no building_id"):
