@@ -39,8 +39,8 @@ __all__ = ["next_command"]
               help="The footprints' building id column (matched to the answers' building_id).")
 @click.option("--visibility", "visibility_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Each building's visibility per image: CSV or Parquet with building_id, image_date and visible "
-              "(yes/no) or visibility (cloud-free share), or a .npy array in the footprints' order. Hidden images "
-              "are never asked.")
+              "(yes/no) or visibility (cloud-free share), or a .npy array in the footprints' order. Bisection and "
+              "infogain never ask hidden images.")
 @click.option("--hidden-below", type=click.FloatRange(0.0, 1.0), default=HIDDEN_VISIBILITY, show_default=True,
               help="A visibility share below this hides the image.")
 @click.option("--design", type=click.Choice(DESIGNS), default="infogain", show_default=True,
