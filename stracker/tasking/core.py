@@ -329,6 +329,18 @@ def campaign_state(
         If the answers break the label contract, or the catalogue or visibility cannot be used.
     UnmatchedBuildingsError
         If answers or visibility name buildings missing from ``buildings``.
+
+    Examples
+    --------
+    >>> dates = pd.date_range("2017-06-01", periods=4, freq="10D")
+    >>> answers = pd.DataFrame({"building_id": [1, 1], "volunteer_id": ["a", "b"], "before": [pd.NaT, dates[0]],
+    ...                         "after": [dates[2], dates[3]], "destroyed": pd.array([pd.NA, True]),
+    ...                         "task": "compare"})
+    >>> state = campaign_state(answers, dates, buildings=[1, 2])
+    >>> state.posterior.shape, state.n_answers.tolist()
+    ((2, 5), [2, 0])
+    >>> state.hidden.astype(int).tolist()  # "can't tell" about the single image 2
+    [[0, 0, 1, 0], [0, 0, 0, 0]]
     """
     dates = _catalogue(image_dates)
     D = len(dates)
@@ -386,6 +398,13 @@ def choose_questions(
     (:meth:`CampaignState.typical_volunteer`). ``random`` draws from ``rng`` and asks a share
     ``single_image_share`` of single images; ``bisection`` and ``infogain`` skip hidden images, and bisection
     asks single images of a building after a pair came back "can't tell".
+
+    Examples
+    --------
+    >>> state = campaign_state(None, pd.date_range("2017-06-01", periods=4, freq="10D"), buildings=[7, 8])
+    >>> lo, hi, gain = choose_questions(state, "infogain", np.array([0, 1]), sensitivity=1.0, specificity=1.0)
+    >>> lo.tolist(), hi.tolist(), bool((gain > 0.9).all())  # "is it destroyed in image 1?" splits the prior
+    ([-1, -1], [1, 1], True)
     """
     if design not in DESIGNS:
         raise ScenarioError(f"unknown design {design!r}; choose one of {list(DESIGNS)}")
