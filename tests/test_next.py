@@ -16,14 +16,16 @@ import pytest
 import stracker
 from stracker.crowd.answers import answer_questions
 from stracker.errors import LabelsError, ScenarioError, UnmatchedBuildingsError
+from stracker.imagery import chip_file_names
+from stracker.platforms import read_pybossa, read_zooniverse
 from stracker.tasking import (
     PYBOSSA_NO_IMAGE,
     RETIREMENT_REASONS,
     campaign_state,
-    frame_file_names,
     hidden_images,
     next_questions,
     read_questions,
+    read_visibility,
     run_adaptive,
     write_questions,
 )
@@ -439,9 +441,10 @@ def test_zooniverse_manifest_uploads_as_panoptes_cli_reads_it(tmp_path):
     questions = _questions()
     chips = tmp_path / "chips"
     chips.mkdir()
-    for name in np.concatenate([frame_file_names(questions["building_id"], questions[c]) for c in ("before", "after")]):
-        if name:
-            (chips / name).write_bytes(b"\x89PNG\r\n\x1a\n")  # panoptes-cli checks existence and size only
+    shown = pd.concat([questions[["building_id", c]].set_axis(["building_id", "date"], axis=1).dropna()
+                       for c in ("before", "after")])
+    for name in chip_file_names(shown["building_id"], shown["date"]):  # as `stracker chips` names them
+        (chips / name).write_bytes(b"\x89PNG\r\n\x1a\n")  # panoptes-cli checks existence and size only
     manifest = write_questions(questions, tmp_path / "manifest.csv", "zooniverse", frame_location="chips")
     text = manifest.read_text()
     assert not text.startswith("\ufeff") and "\r" not in text
@@ -509,3 +512,70 @@ def test_read_questions_names_bad_rows(tmp_path):
     path.write_text("building,before,after\n1,,2017-06-01\n")
     with pytest.raises(LabelsError, match="no building_id"):
         read_questions(path)
+
+
+def _answered(questions, answers):
+    """The questions' keys as the importers give them back, and the answers given."""
+    table = questions[["building_id", "before", "after"]].reset_index(drop=True)
+    return table.assign(destroyed=pd.array(answers, dtype="boolean"))
+
+
+def test_a_zooniverse_batch_comes_back_through_the_zooniverse_import(tmp_path):
+    """Subjects made from the manifest (panoptes-cli keeps every column as metadata), classified, exported as
+    Zooniverse writes the export, and imported: the same building and dates come back."""
+    questions = _questions()
+    manifest = write_questions(questions, tmp_path / "manifest.csv", "zooniverse", frame_location="chips")
+    rows = list(csv.DictReader(io.StringIO(manifest.read_text())))
+    header = ("classification_id,user_name,user_id,user_ip,workflow_id,workflow_name,workflow_version,created_at,"
+              "gold_standard,expert,metadata,annotations,subject_data,subject_ids")
+    lines = [header]
+    for i, (metadata, value) in enumerate(zip(rows, ["Yes", "No", "Can't tell"], strict=True)):
+        subject = {str(100 + i): {"retired": None, **metadata}}
+        annotation = [{"task": "T0", "task_label": "Destroyed?", "value": value}]
+        cell = lambda obj: '"' + json.dumps(obj).replace('"', '""') + '"'  # noqa: E731
+        lines.append(f'{i + 1},anna,5,ab12,123,Raqqa,16.55,2019-01-10 10:00:00 UTC,,,"{{}}",{cell(annotation)},'
+                     f"{cell(subject)},{100 + i}")
+    export = tmp_path / "classifications.csv"
+    export.write_text("\n".join(lines) + "\n")
+    labels = read_zooniverse(export, workflow_id=123).labels
+    got = labels[["building_id", "before", "after", "destroyed"]].reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, _answered(questions, [True, False, None]), check_dtype=False)
+
+
+def test_a_pybossa_batch_comes_back_through_the_pybossa_import(tmp_path):
+    """Tasks imported from the tasks CSV, answered by a presenter that copies task.info into the answer, exported
+    as PyBossa's task_run CSV (info flattened to info_<key>), and imported: a single image's "none" is NaT."""
+    questions = _questions()
+    tasks = read_questions(write_questions(questions, tmp_path / "tasks.csv", "pybossa"), "pybossa")
+    raw = pd.read_csv(tmp_path / "tasks.csv", dtype=str)
+    runs = pd.DataFrame({"id": [1, 2, 3], "created": "2017-11-20T10:00:00", "project_id": 1, "task_id": [5, 6, 7],
+                         "user_id": [7, "", 8], "user_ip": ["", "10.0.0.3", ""],
+                         "finish_time": "2017-11-20T10:01:00", "timeout": "", "calibration": "", "external_uid": "",
+                         "media_url": ""})
+    for column in raw.columns:
+        runs[f"info_{column}"] = raw[column]
+    runs["info_answer"] = ["Yes", "No", "Can't tell"]
+    runs.to_csv(tmp_path / "task_run.csv", index=False)
+    labels = read_pybossa(tmp_path / "task_run.csv").labels
+    got = labels[["building_id", "before", "after", "destroyed"]].reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, _answered(questions, [True, False, None]), check_dtype=False)
+    assert tasks["before"].isna().tolist() == [False, True, False]
+
+
+def test_visibility_as_stracker_visibility_writes_it(small, tmp_path):
+    """The long table of `stracker visibility`: building_id, image_date, visible as a float share, NaN unknown."""
+    ids = small.buildings["building_id"].to_numpy()
+    rows, cols = np.meshgrid(np.arange(ids.size), np.arange(len(small.image_dates)), indexing="ij")
+    share = small.visibility.astype("float64").ravel()
+    share[::7] = np.nan  # no mask knew these: taken as visible
+    table = pd.DataFrame({"building_id": ids[rows.ravel()], "image_date": small.image_dates[cols.ravel()],
+                          "visible": share})
+    table.to_parquet(tmp_path / "visibility.parquet")
+    table.to_csv(tmp_path / "visibility.csv", index=False)
+    expected = np.nan_to_num(share, nan=1.0).reshape(small.visibility.shape) < 0.35
+    for name in ("visibility.parquet", "visibility.csv"):
+        hidden, _ = hidden_images(read_visibility(tmp_path / name), pd.Index(ids), small.image_dates)
+        assert np.array_equal(hidden, expected), name
+    (tmp_path / "bad.csv").write_text("building_id,image_date,visible\n0,2017-05-30,cloudy\n")
+    with pytest.raises(LabelsError, match="cloud-free share"):
+        read_visibility(tmp_path / "bad.csv")

@@ -6,7 +6,8 @@ Formats (``format=``):
   ``frames``, ``n_answers``, ``entropy_bits`` and ``gain_bits`` (see :class:`stracker.tasking.QuestionBatch`).
 * ``zooniverse``: a subject manifest for panoptes-cli (``panoptes subject-set upload-subjects SET
   manifest.csv``), one subject per question. Columns ``#frame_before`` and ``#frame_after`` name the frames
-  (chips named ``<building_id>_<YYYY-MM-DD>.png``, see :func:`frame_file_names`), relative to the manifest's
+  (chips named ``<building_id>_<YYYY-MM-DD>.png`` as ``stracker chips`` writes them, see
+  :func:`stracker.imagery.chip_file_names`), relative to the manifest's
   directory as panoptes-cli resolves them; ``#building_id``, ``#before`` and ``#after`` carry the question in
   the subject's metadata, where ``stracker import zooniverse`` finds it again. The ``#`` prefix hides a
   metadata key from volunteers (the dates would bias them). A single-image question has empty ``#before`` and
@@ -39,7 +40,8 @@ import numpy as np
 import pandas as pd
 
 from stracker.errors import FileFormatError, LabelsError
-from stracker.io.files import PARQUET_SUFFIXES, atomic_path
+from stracker.imagery import chip_file_names
+from stracker.io.files import atomic_path
 from stracker.io.tables import read_table, typed_ids
 from stracker.labels import parse_image_dates, rows_text
 
@@ -47,7 +49,6 @@ __all__ = [
     "PYBOSSA_NO_IMAGE",
     "QUESTION_FORMATS",
     "UPLOAD_COMMAND",
-    "frame_file_names",
     "read_questions",
     "read_visibility",
     "write_questions",
@@ -78,18 +79,12 @@ def _date_texts(*columns: pd.Series) -> list[pd.Series]:
     return [d.dt.strftime("%Y-%m-%dT%H:%M:%S" if timed else "%Y-%m-%d") for d in dates]
 
 
-def frame_file_names(building_ids: object, dates: object) -> np.ndarray:
-    """File names of frames (chips): ``<building_id>_<YYYY-MM-DD>.png``; empty where the date is NaT.
-
-    Examples
-    --------
-    >>> frame_file_names([12, 12], pd.to_datetime(["2017-06-04", None])).tolist()
-    ['12_2017-06-04.png', '']
-    """
-    ids = pd.Series(np.asarray(building_ids, dtype=object)).astype(str)
-    days = pd.Series(pd.to_datetime(pd.Series(np.asarray(dates))).dt.strftime("%Y-%m-%d"))
-    names = ids + "_" + days + ".png"
-    return names.where(days.notna(), "").to_numpy(dtype=object)
+def _frame_names(building_ids: np.ndarray, dates: pd.Series) -> np.ndarray:
+    """The chip file names of :func:`stracker.imagery.chip_file_names`; empty where the date is NaT."""
+    names = np.full(len(building_ids), "", dtype=object)
+    shown = dates.notna().to_numpy()
+    names[shown] = chip_file_names(pd.Series(building_ids[shown]), dates[shown]).to_numpy(dtype=object)
+    return names
 
 
 def _check_questions(questions: pd.DataFrame) -> None:
@@ -173,8 +168,8 @@ def write_questions(questions: pd.DataFrame, path: str | Path, format: str = "cs
     else:
         _check_frame_names(questions)
         ids = questions["building_id"].to_numpy()
-        frame_before = _located(frame_file_names(ids, questions["before"]), frame_location)
-        frame_after = _located(frame_file_names(ids, questions["after"]), frame_location)
+        frame_before = _located(_frame_names(ids, questions["before"]), frame_location)
+        frame_after = _located(_frame_names(ids, questions["after"]), frame_location)
         if format == "zooniverse":
             table = pd.DataFrame(dict(zip(_ZOONIVERSE_COLUMNS, (frame_before, frame_after, ids,
                                                                 before.fillna("").to_numpy(), after.to_numpy()),
@@ -258,8 +253,9 @@ def read_visibility(path: str | Path) -> pd.DataFrame | np.ndarray:
     footprints and the catalogue, as ``stracker simulate`` writes ``visibility.npy``); see
     :func:`stracker.tasking.hidden_images`.
 
-    Ids are typed as :func:`stracker.io.typed_ids` types them, dates parsed, ``visible`` read as a yes/no
-    (``true/false``, ``yes/no``, ``1/0``; empty: unknown) and ``visibility`` as a number.
+    Ids are typed as :func:`stracker.io.typed_ids` types them and dates parsed; ``visible`` (or ``visibility``)
+    is a cloud-free share from 0 to 1 (as ``stracker visibility`` writes it; NaN: unknown) or a yes/no
+    (``true/false``, ``yes/no``, ``1/0``; empty: unknown).
 
     Raises
     ------
@@ -279,19 +275,19 @@ def read_visibility(path: str | Path) -> pd.DataFrame | np.ndarray:
                           f"visibility (a cloud-free share); it has {list(table.columns)}.")
     table["building_id"] = typed_ids(table["building_id"])
     table["image_date"] = _parse(table["image_date"], "image_date", path, required=True)
-    if "visible" in table.columns and not pd.api.types.is_bool_dtype(table["visible"].dtype):
-        text = table["visible"].astype("string").str.strip().str.lower()
-        distinct = text.dropna().unique()  # map each distinct spelling once
-        unknown = [v for v in distinct if v not in _VISIBLE_TEXT]
-        if unknown:
-            bad = text.isin(unknown).fillna(False).to_numpy(dtype=bool)
-            raise LabelsError(f"{path}: 'visible' must be yes/no (true/false, 1/0) but is {unknown[:3]} in "
-                              f"{rows_text(table.index, bad)}.")
-        table["visible"] = text.map(_VISIBLE_TEXT).astype("boolean")
-    elif "visible" not in table.columns and path.suffix.lower() not in PARQUET_SUFFIXES:
-        numeric = pd.to_numeric(table["visibility"], errors="coerce")
-        bad = (numeric.isna() & table["visibility"].notna()).to_numpy()
-        if bad.any():
-            raise LabelsError(f"{path}: 'visibility' is not a number in {rows_text(table.index, bad)}.")
-        table["visibility"] = numeric
+    column = "visible" if "visible" in table.columns else "visibility"
+    values = table[column]
+    if pd.api.types.is_bool_dtype(values.dtype) or pd.api.types.is_numeric_dtype(values.dtype):
+        return table
+    text = values.astype("string").str.strip().str.lower()
+    distinct = pd.Series(text.dropna().unique(), dtype="string")  # each distinct spelling judged once
+    if distinct.isin(list(_VISIBLE_TEXT)).all():
+        table[column] = text.map(_VISIBLE_TEXT).astype("boolean")
+        return table
+    numeric = pd.to_numeric(text, errors="coerce")
+    bad = (numeric.isna() & text.notna()).to_numpy(dtype=bool)
+    if bad.any():
+        raise LabelsError(f"{path}: {column!r} must be a cloud-free share (0 to 1) or yes/no, but is "
+                          f"{values[bad].head(3).tolist()} in {rows_text(table.index, bad)}.")
+    table[column] = numeric.astype("float64")
     return table
