@@ -22,7 +22,8 @@ demo: $(DEMO_VENV)/.installed
 	$(DEMO_VENV)/bin/stracker simulate --preset raqqa --seed 0 --out $(OUT) --overwrite
 
 test: $(TEST_VENV)/.installed
-	$(TEST_VENV)/bin/ruff check stracker tests benchmarks notebooks
+	$(TEST_VENV)/bin/ruff check stracker tests benchmarks notebooks sample_tiles
+	$(TEST_VENV)/bin/mypy
 	$(TEST_VENV)/bin/python -m pytest
 
 bench: $(TEST_VENV)/.installed

@@ -54,7 +54,7 @@ class WeekScale(NamedTuple):
     first: pd.Timestamp
     n_weeks: int
 
-    def index(self, dates: pd.Series | pd.DatetimeIndex | np.ndarray) -> np.ndarray:
+    def index(self, dates: pd.Series | pd.DatetimeIndex | np.ndarray) -> np.ndarray:  # type: ignore[override]
         """Week number of each date on the scale (-1 for NaT).
 
         Raises

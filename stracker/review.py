@@ -372,12 +372,12 @@ def _frames(data: dict[str, Any], chips: str | Path | Simulation, max_buildings:
         for i in order[:max_buildings].tolist():  # a bounded number of renders: no array form of a frame
             picks = _frame_dates(data["state"][i], data["ci_start"][i], data["ci_end"][i], list(range(n_images)),
                                  per_building)
-            strip = []
+            strip: list[list[Any]] = []
             for k in picks:
                 buffer = io.BytesIO()
                 imsave(buffer, frame(chips, ids[i], dates[k]).rgb, format="png", pil_kwargs={"optimize": True})
                 strip.append([k, _png_uri(buffer.getvalue())])
-                spent += len(strip[-1][1])
+                spent += len(str(strip[-1][1]))
             frames[str(i)] = strip
             if spent > max_bytes:
                 break
@@ -400,7 +400,7 @@ def _frames(data: dict[str, Any], chips: str | Path | Simulation, max_buildings:
         files = dict(zip(image[lo:hi].tolist(), paths[lo:hi], strict=True))
         picks = _frame_dates(data["state"][i], data["ci_start"][i], data["ci_end"][i], sorted(files), per_building)
         strip = [[k, _png_uri(Path(files[k]).read_bytes())] for k in picks]
-        spent += sum(len(uri) for _, uri in strip)
+        spent += sum(len(str(uri)) for _, uri in strip)
         frames[str(i)] = strip
     frames_meta = {"unmatched_chips": int((~ok).sum()), "buildings_with_chips": len(with_chips)}
     frames["_meta"] = [[k, v] for k, v in frames_meta.items()]

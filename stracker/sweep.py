@@ -81,7 +81,8 @@ def run_campaign(
     frames = float(sim.labels["frames_viewed"].sum())
     tables = []
     for method in methods:
-        table = stracker.evaluate(stracker.aggregate(sim.labels, sim.image_dates, method=method), sim.truth)
+        consensus = stracker.aggregate(sim.labels, sim.image_dates, method=method)  # type: ignore[arg-type]
+        table = stracker.evaluate(consensus, sim.truth)
         counts = pd.DataFrame({"metric": ["answers", "frames_viewed"], "value": [float(len(sim.labels)), frames]})
         tables.append(pd.concat([table[["metric", "value"]], counts]).assign(method=method))
     for design in designs:

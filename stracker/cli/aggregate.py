@@ -7,7 +7,7 @@ import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import click
 import pandas as pd
@@ -27,6 +27,9 @@ from stracker.cli.options import (
 )
 from stracker.errors import StrackerWarning
 from stracker.io.files import output_directory
+
+Method = Literal["em", "majority", "dawid_skene"]
+Task = Literal["timeline", "compare"]
 
 __all__ = ["aggregate_command"]
 
@@ -60,8 +63,8 @@ __all__ = ["aggregate_command"]
 @json_option()
 @click.pass_obj
 def aggregate_command(obj: dict[str, Any], labels_path: Path, footprints_path: Path | None, layer: str | None,
-                      id_column: str, images_path: Path | None, method: str, task: str | None, out: Path,
-                      on_unknown: str, overwrite: bool, scheduler: str | None, as_json: bool) -> None:
+                      id_column: str, images_path: Path | None, method: Method, task: Task | None, out: Path,
+                      on_unknown: Literal["error", "report"], overwrite: bool, scheduler: str | None, as_json: bool) -> None:
     """Aggregate answers into consensus destruction dates.
 
     LABELS (CSV or Parquet) has one row per answer: building_id, volunteer_id, before, after, destroyed and
@@ -114,8 +117,9 @@ def aggregate_command(obj: dict[str, Any], labels_path: Path, footprints_path: P
         unknown = [] if footprints is None or on_unknown != "report" else consensus.buildings.index.difference(
             pd.Index(footprints[id_column])).tolist()
         rejected_rows = labels[labels["building_id"].isin(unknown)]
-        extra = {rejected_path: lambda p: rejected_rows.to_csv(p, date_format="%Y-%m-%d")} if len(rejected_rows) \
-            else {}
+        extra: dict[str | Path, Callable[[Path], object]] = {}
+        if len(rejected_rows):
+            extra[rejected_path] = lambda p: rejected_rows.to_csv(p, date_format="%Y-%m-%d")
         layer_out = consensus.to_file(out, footprints, images=images, on=id_column, on_unknown=on_unknown,
                                       overwrite=overwrite, extra=extra)
         bar.update(1, "done")
@@ -152,7 +156,7 @@ def aggregate_command(obj: dict[str, Any], labels_path: Path, footprints_path: P
         click.echo(f"wrote {', '.join(summary['out'])}")
 
 
-def _aggregate_on(address: str, labels: Any, image_dates: Any, task: str | None,
+def _aggregate_on(address: str, labels: Any, image_dates: Any, task: Task | None,
                   callback: Callable[[int, float], None] | None = None) -> Any:
     """Fit on the Dask cluster at ``address``; the consensus comes back to be written here."""
     import stracker

@@ -61,7 +61,7 @@ def plan_command(obj: dict[str, Any], preset: str, seed: int, design: str, budge
 
     quiet = obj["verbosity"] < 0 or as_json
     history_path = out_path.with_name(out_path.stem + ".history.csv") if out_path is not None else None
-    if out_path is not None:
+    if out_path is not None and history_path is not None:
         outputs_free([out_path, history_path], overwrite)
     started = time.perf_counter()
     sim = run_simulation(preset, seed=seed)
@@ -81,7 +81,7 @@ def plan_command(obj: dict[str, Any], preset: str, seed: int, design: str, budge
                "rounds": int(last["round"]), "retired": int(last["retired"]),
                "retire_mass": float(last["retire_mass"]),
                "seconds": round(time.perf_counter() - started, 2), **metrics}
-    if out_path is not None:
+    if out_path is not None and history_path is not None:
         with atomic_path(out_path) as tmp:
             if out_path.suffix.lower() == ".parquet":
                 campaign.labels.to_parquet(tmp, index=False)

@@ -248,7 +248,7 @@ def run_adaptive(
                  "retire_mass": mass, "retired": int(settled.sum()), "aggregate_s": round(seconds, 3)}
         history.append(entry | (_metrics(consensus, simulation) if record else {}))
         if progress is not None:
-            progress(round_, frames, state.n_buildings - entry["retired"])
+            progress(round_, frames, int(state.n_buildings - entry["retired"]))
     if consensus is None:
         raise ScenarioError(f"a budget of {budget} frames buys no question; raise it")
     if not record and history:

@@ -349,7 +349,7 @@ def campaign_state(
     if has_answers and consensus is None:
         enc = _canonical(encode_labels(labels, dates, task=task, on_duplicate=on_duplicate))
         consensus = aggregate(enc)
-    answered = consensus.buildings.index if has_answers else pd.Index([], name="building_id")
+    answered = consensus.buildings.index if has_answers and consensus is not None else pd.Index([], name="building_id")
     vis_ids = pd.Index([])
     if isinstance(visibility, pd.DataFrame) and "building_id" in visibility.columns:
         vis_ids = pd.Index(visibility["building_id"].dropna().unique())
@@ -366,6 +366,7 @@ def campaign_state(
     if not has_answers:
         posterior = np.tile(duration_prior(dates), (B, 1))
         return CampaignState(building_ids, dates, posterior, hidden, pair_cant_tell, n_answers, None)
+    assert consensus is not None  # given, or aggregated above: there are answers
     posterior = np.tile(consensus.prior, (B, 1))  # buildings not asked yet keep the campaign's prior
     posterior[building_ids.get_indexer(consensus.buildings.index)] = consensus.posterior
     if enc is not None:
