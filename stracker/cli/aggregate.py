@@ -64,7 +64,8 @@ __all__ = ["aggregate_command"]
 @click.pass_obj
 def aggregate_command(obj: dict[str, Any], labels_path: Path, footprints_path: Path | None, layer: str | None,
                       id_column: str, images_path: Path | None, method: Method, task: Task | None, out: Path,
-                      on_unknown: Literal["error", "report"], overwrite: bool, scheduler: str | None, as_json: bool) -> None:
+                      on_unknown: Literal["error", "report"], overwrite: bool, scheduler: str | None,
+                      as_json: bool) -> None:
     """Aggregate answers into consensus destruction dates.
 
     LABELS (CSV or Parquet) has one row per answer: building_id, volunteer_id, before, after, destroyed and

@@ -69,7 +69,8 @@ __all__ = ["next_command"]
 @click.pass_obj
 def next_command(obj: dict[str, Any], answers_path: Path | None, images_path: Path, footprints_path: Path | None,
                  layer: str | None, id_column: str, visibility_path: Path | None, hidden_below: float, design: str,
-                 batch: int | None, retire_mass: float, task: Literal["timeline", "compare"] | None, seed: int, out: Path, fmt: str,
+                 batch: int | None, retire_mass: float, task: Literal["timeline", "compare"] | None, seed: int,
+                 out: Path, fmt: str,
                  frame_location: str, retired_path: Path | None, overwrite: bool, as_json: bool) -> None:
     """The next questions of a campaign: one per unsettled building, the most uncertain first.
 
