@@ -127,7 +127,7 @@ def test_null_id_names_rows(column):
     labels = _labels()
     labels[column] = labels[column].astype(object)
     labels.loc["r4", column] = None
-    _raises(labels, f"{column} is null", r"\['r4'\]", f"every answer needs a {column}")
+    _raises(labels, f"{column} is missing", r"\['r4'\]", f"every answer needs a {column}")
 
 
 @pytest.mark.parametrize("column", ["building_id", "volunteer_id"])

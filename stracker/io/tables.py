@@ -40,8 +40,8 @@ Examples
 from __future__ import annotations
 
 import csv
-import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -55,7 +55,21 @@ from stracker.io.files import (
     choose_layer,
     geoparquet_geometry,
 )
-from stracker.labels import check_label_columns, closest_hint, encode_answers, parse_image_dates, rows_text
+from stracker.labels import (
+    LABEL_COLUMNS,
+    MISSING_TEXT,
+    check_label_columns,
+    closest_hint,
+    distinct_values,
+    encode_answers,
+    parse_image_dates,
+    rows_text,
+    take_rows,
+    text_cells,
+)
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = [
     "read_images",
@@ -64,6 +78,7 @@ __all__ = [
     "read_table",
     "read_truth",
     "refuse_day_month",
+    "refuse_missing_ids",
     "sniff_delimiter",
     "typed_ids",
 ]
@@ -71,7 +86,7 @@ __all__ = [
 
 _DELIMITERS = (",", ";", "\t", "|")
 _INTEGER_TEXT = r"-?(?:0|[1-9][0-9]{0,17})"
-_DAY_MONTH = re.compile(r"^\s*\d{1,2}[./-]\d{1,2}[./-]\d{2,4}\b")
+_DAY_MONTH = r"^\s*\d{1,2}[./-]\d{1,2}[./-]\d{2,4}\b"
 
 
 def typed_ids(values: pd.Series) -> pd.Series:
@@ -79,8 +94,9 @@ def typed_ids(values: pd.Series) -> pd.Series:
 
     Integer columns are returned as they are; integral floats become int64 (nullable ``Int64`` where a value
     is missing); text is stripped of surrounding blanks, blanks become missing, and the column becomes int64
-    when every present value is a plain whole number (no leading zero, at most 18 digits). Anything else (a
-    mix of Python objects, say) is returned unchanged for the label contract to judge.
+    when every present value is a plain whole number (no leading zero, at most 18 digits). A categorical column
+    (a Parquet dictionary column) is decoded and typed by the same rule. Anything else (a mix of Python
+    objects, say) is returned unchanged for the label contract to judge. The rule runs once per distinct value.
 
     Parameters
     ----------
@@ -99,7 +115,19 @@ def typed_ids(values: pd.Series) -> pd.Series:
     ['12', '007']
     >>> str(typed_ids(pd.Series([1.0, None])).dtype)
     'Int64'
+    >>> typed_ids(pd.Series(["b", "a", "b"], dtype="category")).tolist()
+    ['b', 'a', 'b']
     """
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        categories = values.cat.categories
+        if not (pd.api.types.is_integer_dtype(categories.dtype) or pd.api.types.is_float_dtype(categories.dtype)
+                or pd.api.types.infer_dtype(categories, skipna=True) in ("string", "empty")):
+            return values
+        codes = values.cat.codes.to_numpy()
+        typed = typed_ids(pd.Series(categories.array))
+        if pd.api.types.is_integer_dtype(typed.dtype) and not typed.hasnans and (codes >= 0).all():
+            return pd.Series(typed.to_numpy(dtype=np.int64)[codes], index=values.index, name=values.name)
+        return pd.Series(typed.array.take(codes, allow_fill=True), index=values.index, name=values.name)
     if pd.api.types.is_integer_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype):
         return values
     if pd.api.types.is_float_dtype(values.dtype):
@@ -110,12 +138,20 @@ def typed_ids(values: pd.Series) -> pd.Series:
         return values
     if pd.api.types.infer_dtype(values, skipna=True) not in ("string", "empty"):
         return values
-    text = values.astype("str").str.strip()
+    codes, uniques = distinct_values(values)
+    _, text = text_cells(uniques)
     text = text.mask(text == "")
-    present = text.notna()
+    present = text.notna().to_numpy()
+    blank = take_rows(~present, codes, True)
     if present.any() and text[present].str.fullmatch(_INTEGER_TEXT).all():
-        return text.astype("int64" if present.all() else "Int64")
-    return text
+        numbers = np.zeros(len(uniques), dtype=np.int64)
+        numbers[present] = text[present].astype("int64").to_numpy()
+        if not blank.any():
+            return pd.Series(numbers[codes], index=values.index, name=values.name)
+        out = pd.array(take_rows(numbers, codes, 0), dtype="Int64")
+        out[blank] = pd.NA
+        return pd.Series(out, index=values.index, name=values.name)
+    return pd.Series(pd.array(text, dtype="str").take(codes, allow_fill=True), index=values.index, name=values.name)
 
 
 def sniff_delimiter(header: str) -> str:
@@ -131,26 +167,163 @@ def sniff_delimiter(header: str) -> str:
     return best if counts[best] > 1 else ","
 
 
-def _read_csv(path: Path, sep: str | None) -> pd.DataFrame:
+def _header(path: Path, sep: str | None) -> tuple[str, list[str]]:
+    """The separator and the column names, checked: no name twice (pandas would rename the second 'x.1')."""
     with open(path, "rb") as fh:
         head = fh.read(1 << 16)
-    lines = [line for line in head.decode("utf-8-sig", errors="replace").splitlines() if line.strip()]
+    try:
+        text = head.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 4:  # not just a character cut at the end of the block
+            raise FileFormatError(
+                f"{path} is not UTF-8 text (byte {exc.start}: {exc.reason}); save it as UTF-8 (Excel: 'CSV UTF-8')."
+            ) from exc
+        text = head[: exc.start].decode("utf-8-sig")
+    lines = [line for line in text.splitlines() if line.strip()]
     if not lines:
         raise FileFormatError(f"{path} is empty; expected a header line naming the columns, then one row per line.")
     delimiter = sep if sep is not None else sniff_delimiter(lines[0])
+    names = [name.strip() for name in next(csv.reader([lines[0]], delimiter=delimiter))]
+    names = [name or f"Unnamed: {i}" for i, name in enumerate(names)]  # pandas' name for a blank header field
+    twice = sorted({n for n in names if names.count(n) > 1}, key=names.index)
+    if twice:
+        where = "; ".join(f"{n!r} at columns {[i + 1 for i, m in enumerate(names) if m == n]}" for n in twice)
+        raise FileFormatError(
+            f"{path}: the header names more than one column {where} (counting from 1); stracker will not guess "
+            "which one holds the data: rename or remove the others."
+        )
+    return delimiter, names
+
+
+def _read_csv_arrow(path: Path, sep: str | None) -> pa.Table:
+    """Every column as dictionary-encoded text exactly as written (blank: ''), read by pyarrow on all cores.
+
+    Rows with more or fewer fields than the header are refused, every one named: a row cut short would
+    otherwise read as blanks (a 'can't tell' answer).
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    check_not_empty(path)
+    delimiter, names = _header(path, sep)
+    invalid: list[tuple[int, str]] = []
+
+    def on_invalid(row: pacsv.InvalidRow) -> str:  # called for bad rows only
+        if row.text.strip():
+            invalid.append((row.actual_columns, row.text))
+        return "skip"
+
+    text = pa.dictionary(pa.int32(), pa.string())
     try:
-        table = pd.read_csv(path, sep=delimiter, dtype=str, encoding="utf-8-sig", skipinitialspace=True)
-    except UnicodeDecodeError as exc:
+        table = pacsv.read_csv(
+            path,
+            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True,
+                                              invalid_row_handler=on_invalid),
+            convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(names, text),
+                                                 strings_can_be_null=False, quoted_strings_can_be_null=False),
+        )
+    except pa.ArrowInvalid as exc:
+        message = str(exc)
+        if "UTF8" in message or "utf8" in message.lower():
+            raise FileFormatError(
+                f"{path} is not UTF-8 text ({message.strip()}); save it as UTF-8 (Excel: 'CSV UTF-8')."
+            ) from exc
         raise FileFormatError(
-            f"{path} is not UTF-8 text (byte {exc.start}: {exc.reason}); save it as UTF-8 (Excel: 'CSV UTF-8')."
-        ) from exc
-    except pd.errors.ParserError as exc:
-        raise FileFormatError(
-            f"{path} is not a well-formed table with {delimiter!r} separators ({str(exc).strip()}); check the "
+            f"{path} is not a well-formed table with {delimiter!r} separators ({message.strip()}); check the "
             "quoting and that every row has as many fields as the header."
         ) from exc
-    table.columns = [str(c).strip() for c in table.columns]
+    if invalid:
+        raise FileFormatError(_ragged_rows(path, delimiter, len(names), invalid))
     return table
+
+
+def _ragged_rows(path: Path, delimiter: str, n_fields: int, invalid: list[tuple[int, str]]) -> str:
+    """Name the rows whose field count differs from the header's (a second pass in Python, on this error path)."""
+    rows, row = [], -1
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        reader = csv.reader(fh, delimiter=delimiter)
+        next(reader, None)
+        for fields in reader:
+            if not fields or (len(fields) == 1 and not fields[0].strip()):
+                continue
+            row += 1
+            if len(fields) != n_fields:
+                rows.append((row, len(fields)))
+    short = [r for r, n in rows if n < n_fields]
+    long = [r for r, n in rows if n > n_fields]
+    parts = []
+    for kind, found in (("fewer", short), ("more", long)):
+        if found:
+            shown = ", ".join(str(r) for r in found[:8]) + (f" and {len(found) - 8} more" if len(found) > 8 else "")
+            parts.append(f"{len(found)} row(s) [{shown}] have {kind} fields than the header's {n_fields}")
+    if not parts:  # the two parsers disagree on quoting: show what pyarrow saw
+        parts.append(f"{len(invalid)} row(s) have {invalid[0][0]} fields where the header has {n_fields}, e.g. "
+                     f"{invalid[0][1][:80]!r}")
+    return (
+        f"{path}: {'; '.join(parts)} (rows counted from 0 after the header). A row cut short would read as "
+        "blanks (a can't-tell answer) and an extra field shifts the others: fix or remove these rows, and check "
+        "the quoting of fields that contain the separator."
+    )
+
+
+def _text_column(column: pa.ChunkedArray) -> pd.Series:
+    """A dictionary-encoded text column as a pandas categorical (the codes and the distinct values)."""
+    import pyarrow as pa
+
+    column = pa.chunked_array(column.chunks, type=column.type).unify_dictionaries() if column.num_chunks > 1 \
+        else column
+    if column.num_chunks == 0:
+        return pd.Series(pd.Categorical.from_codes(np.zeros(0, dtype=np.int32), categories=pd.Index([], dtype="str")))
+    codes = np.concatenate([np.asarray(chunk.indices) for chunk in column.chunks]) if column.num_chunks > 1 \
+        else np.asarray(column.chunks[0].indices)
+    categories = pd.Index(column.chunks[0].dictionary.to_pandas(), dtype="str")
+    return pd.Series(pd.Categorical.from_codes(codes, categories=categories, validate=False))
+
+
+def _as_read(values: pd.Series) -> pd.Series:
+    """A categorical text column as plain text, blanks and spellings of a missing value (``NA``...) missing."""
+    categories = values.cat.categories
+    text = pd.Series(categories.array).str.lstrip()
+    text = text.mask(text.str.strip().isin(MISSING_TEXT).to_numpy())
+    out = pd.array(text, dtype="str").take(values.cat.codes.to_numpy(), allow_fill=True)
+    return pd.Series(out, index=values.index, name=values.name)
+
+
+def _missing_as_na(values: pd.Series) -> pd.Series:
+    """A categorical text column with blanks and spellings of a missing value as missing (code -1)."""
+    categories = pd.Series(values.cat.categories.array)
+    missing = categories.str.strip().isin(MISSING_TEXT).to_numpy()
+    if not missing.any():
+        return values
+    codes = values.cat.codes.to_numpy().copy()
+    codes[missing[codes]] = -1
+    return pd.Series(pd.Categorical.from_codes(codes, categories=values.cat.categories, validate=False),
+                     index=values.index, name=values.name)
+
+
+def refuse_missing_ids(values: pd.Series, name: str) -> None:
+    """Refuse ids written as a spelling of a missing value (``NA``, ``None``, ``null``...), naming the rows."""
+    codes, uniques = distinct_values(values)
+    is_text, text = text_cells(uniques)
+    spelled = is_text & text.isin(MISSING_TEXT).to_numpy() & (text != "").to_numpy()
+    if not spelled.any():
+        return
+    bad = take_rows(spelled, codes, False)
+    seen = sorted({str(x).strip() for x in values[bad].head(20)})
+    raise LabelsError(
+        f"{name} holds the text {' / '.join(repr(x) for x in seen)} in {rows_text(values.index, bad)}: a "
+        f"spelling of a missing value, not an id. Every answer needs a {name}: fill in the real ids of these rows "
+        f"or remove them; if {seen[0]!r} really is an id, write it so that no tool takes it for a missing value "
+        f"(e.g. 'id {seen[0]}')."
+    )
+
+
+def _read_csv(path: Path, sep: str | None) -> pd.DataFrame:
+    table = _read_csv_arrow(path, sep)
+    frame = pd.DataFrame({name: _as_read(_text_column(table.column(i)))
+                          for i, name in enumerate(table.column_names)})
+    return frame
 
 
 def read_table(path: str | Path, *, layer: str | None = None, sep: str | None = None) -> pd.DataFrame:
@@ -253,36 +426,82 @@ def read_labels(path: str | Path, *, sep: str | None = None) -> pd.DataFrame:
     ([7, 7], [False, True], [True, <NA>])
     """
     path = Path(path)
-    if path.suffix.lower() not in CSV_SUFFIXES + PARQUET_SUFFIXES:
+    suffix = path.suffix.lower()
+    if suffix not in CSV_SUFFIXES + PARQUET_SUFFIXES:
         raise FileFormatError(
             f"{path}: a label table is read from CSV (.csv, .tsv, .txt) or Parquet (.parquet), not {path.suffix!r}."
         )
-    table = read_table(path, sep=sep)
+    # text columns stay dictionary-encoded (codes and distinct values) until typed: every rule below runs once
+    # per distinct value, then the codes carry the result to the rows
+    if suffix in CSV_SUFFIXES:
+        arrow = _read_csv_arrow(path, sep)
+        table = pd.DataFrame({name: _text_column(arrow.column(i)) for i, name in enumerate(arrow.column_names)})
+        from_csv = True
+    else:
+        table = _read_labels_parquet(path)
+        from_csv = False
+    table.index = pd.RangeIndex(len(table), name="row")
     with about(path):
         check_label_columns(table)
         if table.empty:
             raise LabelsError("holds no answers (a header but no rows); there is nothing to aggregate.")
         for name in ("building_id", "volunteer_id"):
+            if from_csv or not pd.api.types.is_numeric_dtype(table[name].dtype):
+                refuse_missing_ids(table[name], name)
             table[name] = typed_ids(table[name])
         for name, required in (("before", False), ("after", True)):
-            refuse_day_month(table[name], name)
             table[name] = parse_image_dates(table[name], name, required=required)
-        if not pd.api.types.is_bool_dtype(table["destroyed"].dtype):
-            codes = encode_answers(table["destroyed"])
-            table["destroyed"] = pd.array(np.where(codes == 1, True, False), dtype="boolean")
-            table.loc[codes < 0, "destroyed"] = pd.NA
+        destroyed = table["destroyed"]
+        if isinstance(destroyed.dtype, pd.CategoricalDtype) and from_csv:
+            destroyed = _missing_as_na(destroyed)  # NA, null... read as can't tell, as every CSV reader does
+        if not pd.api.types.is_bool_dtype(destroyed.dtype):
+            codes = encode_answers(destroyed)
+            table["destroyed"] = pd.arrays.BooleanArray(codes == 1, codes < 0)
+        for name in table.columns:
+            if isinstance(table[name].dtype, pd.CategoricalDtype) and from_csv:
+                table[name] = _as_read(table[name])
+    table.attrs["source"] = str(path)
     return table
 
 
+def _read_labels_parquet(path: Path) -> pd.DataFrame:
+    """A Parquet label table; its text columns of the contract read as dictionaries (codes and distinct values)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    check_not_empty(path)
+    try:
+        schema = pq.read_schema(path)
+        text = [f.name for f in schema if f.name in LABEL_COLUMNS and (pa.types.is_string(f.type)
+                                                                      or pa.types.is_large_string(f.type))]
+        arrow = pq.read_table(path, read_dictionary=text)
+    except (pa.ArrowException, ValueError, OSError) as exc:
+        raise FileFormatError(f"{path} could not be read as Parquet: {exc}") from exc
+    geometry = geoparquet_geometry(path)
+    columns = {}
+    for i, name in enumerate(arrow.column_names):
+        if name == geometry:
+            continue
+        column = arrow.column(i)
+        if pa.types.is_dictionary(column.type) and pa.types.is_string(column.type.value_type):
+            columns[name] = _text_column(column)
+        else:
+            columns[name] = column.to_pandas()
+    return pd.DataFrame(columns)
+
+
 def refuse_day_month(values: pd.Series, name: str) -> None:
-    """Refuse dates written as dd/mm/yyyy or mm/dd/yyyy: pandas would guess the order, row by row."""
-    if isinstance(values.dtype, pd.StringDtype):
-        ambiguous = values.str.match(_DAY_MONTH).fillna(False).to_numpy(dtype=bool)
-    elif values.dtype == object:  # strings among other things: look at the strings only
-        ambiguous = values.map(lambda x: isinstance(x, str) and _DAY_MONTH.match(x) is not None).to_numpy(dtype=bool)
-    else:
+    """Refuse dates written as dd/mm/yyyy or mm/dd/yyyy: pandas would guess the order, row by row.
+
+    :func:`stracker.labels.parse_image_dates` refuses them too; this check alone is for columns read as text.
+    """
+    if not (pd.api.types.is_string_dtype(values.dtype) or isinstance(values.dtype, pd.CategoricalDtype)):
         return
-    if ambiguous.any():
+    codes, uniques = distinct_values(values)
+    is_text, text = text_cells(uniques)
+    ambiguous_u = is_text & text.str.match(_DAY_MONTH).fillna(False).to_numpy(dtype=bool)
+    if ambiguous_u.any():
+        ambiguous = take_rows(ambiguous_u, codes, False)
         examples = values[ambiguous].head(3).tolist()
         raise LabelsError(
             f"{name!r} holds dates with day and month in an unknown order in {rows_text(values.index, ambiguous)}, "
