@@ -19,6 +19,7 @@ __all__ = [
     "SchedulerError",
     "StrackerError",
     "StrackerWarning",
+    "UninformativeAnswersWarning",
     "UnmatchedBuildingsError",
 ]
 
@@ -84,3 +85,7 @@ class StrackerWarning(UserWarning):
 
 class DuplicateAnswersWarning(StrackerWarning):
     """The label table holds exact duplicate answers; they are used as given, not merged."""
+
+
+class UninformativeAnswersWarning(StrackerWarning):
+    """No answer in the table says yes or no (every one is can't tell): the consensus is the prior alone."""

@@ -299,7 +299,7 @@ def encode_ids(values: pd.Series, name: str) -> tuple[np.ndarray, pd.Index]:
             f"{name} must hold integers or strings, got values of kind {kind!r} ({', '.join(seen)}); convert the "
             f"column, for example labels[{name!r}] = labels[{name!r}].astype(str)."
         )
-    raw = values.to_numpy() if not categorical else None
+    raw = values.to_numpy() if pd.api.types.is_integer_dtype(values.dtype) and not values.hasnans else None
     if raw is not None and raw.dtype.kind in "iu" and raw.size:
         low, high = int(raw.min()), int(raw.max())
         if high - low <= 4 * raw.size + 1024:  # a dense range: a lookup table beats hashing
@@ -427,11 +427,10 @@ def encode_answers(values: pd.Series) -> np.ndarray:
     >>> encode_answers(pd.Series(["Yes", "no", None, "yes"])).tolist()
     [1, 0, -1, 1]
     """
-    out = np.full(len(values), CANT_TELL, dtype=np.int8)
     if pd.api.types.is_bool_dtype(values.dtype):
-        filled = values.fillna(False).to_numpy(dtype=bool) if values.hasnans else values.to_numpy(dtype=bool)
-        out[filled] = YES
-        out[~filled & values.notna().to_numpy()] = NO
+        out = values.to_numpy(dtype=bool, na_value=False).astype(np.int8)  # YES 1, NO 0
+        if values.hasnans:
+            out[values.isna().to_numpy()] = CANT_TELL
         return out
     codes, uniques = distinct_values(values)
     # a Python call per distinct value (a handful), never per row
@@ -524,10 +523,17 @@ def image_date_labels(image_dates: pd.DatetimeIndex) -> list[str]:
     return [x.isoformat() for x in dates]
 
 
-def _image_index(values: pd.Series, dates: pd.DatetimeIndex, name: str, catalogue_source: str | None) -> np.ndarray:
-    """Position of each date in the catalogue; -1 for NaT. Dates outside the catalogue are an error."""
+def _distinct_dates(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Codes (-1: NaT) and distinct values of a parsed date column."""
     codes, uniques = pd.factorize(values.to_numpy(dtype="datetime64[ns]"), use_na_sentinel=True)
-    raw = np.asarray(uniques, dtype="datetime64[ns]")
+    return np.asarray(codes, dtype=np.intp), np.asarray(uniques, dtype="datetime64[ns]")
+
+
+def _image_index(codes: np.ndarray, raw: np.ndarray, dates: pd.DatetimeIndex, index: pd.Index, name: str,
+                 catalogue_source: str | None) -> np.ndarray:
+    """Position of each date (given as codes of distinct dates ``raw``) in the catalogue; -1 for NaT.
+
+    Dates outside the catalogue are an error naming the rows, and the catalogue's file when known."""
     cat = dates.to_numpy(dtype="datetime64[ns]")
     pos = np.searchsorted(cat, raw)
     found = np.zeros(len(raw), dtype=bool)
@@ -535,10 +541,9 @@ def _image_index(values: pd.Series, dates: pd.DatetimeIndex, name: str, catalogu
     found[inside] = cat[pos[inside]] == raw[inside]
     if not found.all():
         bad = take_rows(~found, codes, False)
-        missing_u = raw[~found]
-        first = np.sort(missing_u)[:5]
+        first = np.sort(raw[~found])[:5]
         examples = image_date_labels(pd.DatetimeIndex(first))
-        where = f" (from {catalogue_source})" if catalogue_source else ""
+        where = f" (read from {catalogue_source})" if catalogue_source else ""
         same_day = np.isin(first.astype("datetime64[D]"), cat.astype("datetime64[D]"))
         hint = ""
         if same_day.any():
@@ -547,12 +552,11 @@ def _image_index(values: pd.Series, dates: pd.DatetimeIndex, name: str, catalogu
             hint = (f" The catalogue has {on_day} on {day!s}: an image date is a timestamp, so the answers and "
                     "the catalogue must give the same time of day (or both none).")
         raise LabelsError(
-            f"{name!r} holds dates not in the image catalogue{where} in {rows_text(values.index, bad)}, e.g. "
+            f"{name!r} holds dates not in the image catalogue{where} in {rows_text(index, bad)}, e.g. "
             f"{examples}; every date must be an acquisition date. Pass image_dates= (--images) with the full "
             f"catalogue or fix the rows.{hint}"
         )
-    pos = pos.astype(image_index_dtype(len(cat)))
-    return take_rows(pos, codes, -1)
+    return take_rows(pos.astype(image_index_dtype(len(cat))), codes, -1)
 
 
 def duplicate_answers(building: np.ndarray, volunteer: np.ndarray, lo: np.ndarray, hi: np.ndarray,
@@ -568,21 +572,45 @@ def duplicate_answers(building: np.ndarray, volunteer: np.ndarray, lo: np.ndarra
     >>> duplicate_answers(np.array([0, 1, 0]), z, z - 1, z + 2, z + 1, z, 1, 3).tolist()
     [True, False, True]
     """
-    small = 6 * (n_images + 1) * max(n_images, 1)  # (answer + 1, task) x (lo + 1) x hi
-    rest = (((lo.astype(np.int64) + 1) * max(n_images, 1) + hi) * 3 + (answer + 1)) * 2 + task
+    V, D = max(n_volunteers, 1), max(n_images, 1)
+    small = 6 * (D + 1) * D  # (lo + 1, hi, answer + 1, task)
     n_buildings = int(building.max()) + 1 if building.size else 1
-    pair = building.astype(np.int64) * max(n_volunteers, 1) + volunteer
-    if n_buildings * max(n_volunteers, 1) * small < 2**62:
-        key = pair * small + rest
-    else:  # renumber the pairs and the rest that occur, at most one of each per answer: n**2 < 2**62
-        _, pair_code = np.unique(pair, return_inverse=True)
-        _, rest_code = np.unique(rest, return_inverse=True)
-        key = pair_code.astype(np.int64) * (int(rest_code.max()) + 1) + rest_code
+    if n_buildings * V * small < 2**62:
+        key = building.astype(np.int64)  # packed in place: one temporary array
+        key *= V
+        key += volunteer
+    else:  # renumber the (building, volunteer) pairs that occur: fewer than 2**31 (one per answer at most)
+        _, pair_code = np.unique(building.astype(np.int64) * V + volunteer, return_inverse=True)
+        key = pair_code.astype(np.int64)
+        if (int(key.max()) + 1) * small >= 2**62:  # a catalogue of millions of images: renumber the rest too
+            rest = (((lo.astype(np.int64) + 1) * D + hi) * 3 + answer + 1) * 2 + task
+            _, rest_code = np.unique(rest, return_inverse=True)
+            key = key * (int(rest_code.max()) + 1) + rest_code
+            small = 0
+    if small:
+        key *= D + 1
+        key += lo
+        key += 1
+        key *= D
+        key += hi
+        key *= 3
+        key += answer
+        key += 1
+        key *= 2
+        key += task
     ordered = np.sort(key)
     repeated = ordered[1:][ordered[1:] == ordered[:-1]]
     if repeated.size == 0:
         return np.zeros(key.size, dtype=bool)
-    return np.isin(key, np.unique(repeated))
+    repeated = np.unique(repeated)
+    # a table over the low 20 bits of the keys sifts the rows first; only those that pass are looked up exactly
+    sieve = np.zeros(1 << 20, dtype=bool)
+    sieve[repeated & 0xFFFFF] = True
+    candidates = np.flatnonzero(sieve[key & 0xFFFFF])
+    where = np.minimum(np.searchsorted(repeated, key[candidates]), repeated.size - 1)
+    out = np.zeros(key.size, dtype=bool)
+    out[candidates] = repeated[where] == key[candidates]
+    return out
 
 
 def encode_labels(
@@ -640,10 +668,12 @@ def _encode(labels: pd.DataFrame, image_dates: object, task: str | None, on_dupl
     after = parse_image_dates(labels["after"], "after", required=True)
     task_codes = encode_tasks(labels, task)
     answer = encode_answers(labels["destroyed"])
-    dates = image_catalogue(image_dates, before, after)
+    before_codes, before_u = _distinct_dates(before)
+    after_codes, after_u = _distinct_dates(after)
+    dates = image_catalogue(image_dates, pd.Series(before_u), pd.Series(after_u))
     catalogue_source = getattr(image_dates, "attrs", {}).get("source")
-    lo = _image_index(before, dates, "before", catalogue_source)
-    hi = _image_index(after, dates, "after", catalogue_source)
+    lo = _image_index(before_codes, before_u, dates, labels.index, "before", catalogue_source)
+    hi = _image_index(after_codes, after_u, dates, labels.index, "after", catalogue_source)
     not_earlier = lo >= hi
     if not_earlier.any():
         raise LabelsError(

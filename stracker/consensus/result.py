@@ -12,7 +12,7 @@ import pandas as pd
 from stracker.errors import FootprintsError, UnmatchedBuildingsError
 from stracker.io.consensus import read_consensus_parts, write_consensus
 from stracker.io.footprints import check_footprint_ids
-from stracker.labels import COMPARE, TIMELINE, EncodedLabels
+from stracker.labels import COMPARE, TIMELINE, EncodedLabels, image_date_labels
 
 __all__ = [
     "Consensus",
@@ -122,9 +122,10 @@ class Consensus:
     def state_probabilities(self) -> pd.DataFrame:
         """The posterior as a DataFrame: one row per building, one column per state.
 
-        Columns are labelled by the state's upper image date (``destroyed_by``); the last is ``"intact"``.
+        Columns are labelled by the state's upper image date (``destroyed_by``; as text: the ISO date, or the
+        ISO timestamp when an image date has a time of day); the last is ``"intact"``.
         """
-        columns = [*(str(d.date()) for d in self.image_dates), "intact"]
+        columns = [*image_date_labels(self.image_dates), "intact"]
         return pd.DataFrame(self.posterior, index=self.buildings.index, columns=columns)
 
     def summary(self) -> dict[str, float | int | str | bool]:

@@ -529,7 +529,6 @@ def read_truth(path: str | Path, *, layer: str | None = None) -> pd.DataFrame:
         if table.empty:
             raise LabelsError("the truth table has no rows.")
         ids = typed_ids(table["building_id"])
-        refuse_day_month(table["destroyed_on"], "destroyed_on")
         on = parse_image_dates(table["destroyed_on"], "destroyed_on", required=False)
     return pd.DataFrame({"destroyed_on": on.to_numpy()}, index=pd.Index(ids, name="building_id"))
 
@@ -570,11 +569,12 @@ def read_images(path: str | Path, *, sep: str | None = None) -> pd.DataFrame:
             table.columns = ["image_date"]
         if table.empty:
             raise LabelsError("the image catalogue has no rows.")
-        refuse_day_month(table["image_date"], "image_date")
         table["image_date"] = parse_image_dates(table["image_date"], "image_date", required=True)
         repeated = table["image_date"].duplicated(keep=False).to_numpy()
         if repeated.any():
             raise LabelsError(
                 f"'image_date' repeats a date in {rows_text(table.index, repeated)}; list each acquisition date once."
             )
-    return table.sort_values("image_date")
+    table = table.sort_values("image_date")
+    table.attrs["source"] = str(path)  # named by encode_labels when an answer's date is not in it
+    return table
