@@ -186,7 +186,7 @@ MISSING_TEXT = frozenset({
 _INTEGER_TEXT = r"-?(?:0|[1-9][0-9]{0,17})"
 _DAY_MONTH = r"^\s*\d{1,2}[./-]\d{1,2}[./-]\d{2,4}\b"
 # a time zone after a time of day: Z, +hh, +hh:mm, -hhmm or a zone name (Zooniverse writes ' UTC')
-_OFFSET = r"\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:[zZ]|[+-]\d{2}(?::?\d{2})?|[A-Za-z]{2,5})$"
+_OFFSET = r"\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:[zZ]|[+-]\d{2}(?::?\d{2})?|(?![AaPp][Mm]$)[A-Za-z]{2,5})$"
 
 
 class _Unhashable:
