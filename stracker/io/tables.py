@@ -457,6 +457,8 @@ def read_labels(path: str | Path, *, sep: str | None = None) -> pd.DataFrame:
         if not pd.api.types.is_bool_dtype(destroyed.dtype):
             codes = encode_answers(destroyed)
             table["destroyed"] = pd.arrays.BooleanArray(codes == 1, codes < 0)
+        elif destroyed.dtype != "boolean":
+            table["destroyed"] = destroyed.astype("boolean")
         for name in table.columns:
             if isinstance(table[name].dtype, pd.CategoricalDtype) and from_csv:
                 table[name] = _as_read(table[name])
