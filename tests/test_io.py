@@ -228,7 +228,8 @@ def test_not_utf8(tmp_path):
 
 def test_ragged_csv(tmp_path):
     path = _csv(tmp_path, rows=[*ROWS, "15,dan,2017-06-04,2017-06-16,yes,timeline,extra,more"])
-    _raises(FileFormatError, lambda: stracker.read_labels(path), r"1 row\(s\) \[5\] have more fields than the header.s 6")
+    _raises(FileFormatError, lambda: stracker.read_labels(path),
+            r"1 row\(s\) \[5\] have more fields than the header.s 6")
 
 
 def test_unknown_label_format(tmp_path):
@@ -648,7 +649,8 @@ def test_more_than_32767_image_timestamps_use_wider_indices(tmp_path):
     lo[-50:], hi[-50:] = 32_760, 32_770  # straddling the int16 limit
     m = lo.size
     labels = pd.DataFrame({"building_id": np.arange(m) % 9, "volunteer_id": np.arange(m) % 7,
-                           "before": times[lo].strftime("%Y-%m-%d %H:%M"), "after": times[hi].strftime("%Y-%m-%dT%H:%M"),
+                           "before": times[lo].strftime("%Y-%m-%d %H:%M"),
+                           "after": times[hi].strftime("%Y-%m-%dT%H:%M"),
                            "destroyed": rng.random(m) < 0.5, "task": "compare"})
     path = tmp_path / "minutes.csv"
     labels.to_csv(path, index=False)
