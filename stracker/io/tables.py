@@ -151,6 +151,8 @@ def typed_ids(values: pd.Series) -> pd.Series:
         out = pd.array(take_rows(numbers, codes, 0), dtype="Int64")
         out[blank] = pd.NA
         return pd.Series(out, index=values.index, name=values.name)
+    if not blank.any() and text.equals(uniques.astype("str")):  # nothing to strip: the column as it is
+        return values.astype("str")
     return pd.Series(pd.array(text, dtype="str").take(codes, allow_fill=True), index=values.index, name=values.name)
 
 
@@ -196,34 +198,47 @@ def _header(path: Path, sep: str | None) -> tuple[str, list[str]]:
 
 
 def _read_csv_arrow(path: Path, sep: str | None) -> pa.Table:
-    """Every column as dictionary-encoded text exactly as written (blank: ''), read by pyarrow on all cores.
+    """Every column as text exactly as written (blank: ''), read by pyarrow on all cores.
 
     Rows with more or fewer fields than the header are refused, every one named: a row cut short would
     otherwise read as blanks (a 'can't tell' answer).
     """
+    check_not_empty(path)
+    delimiter, names = _header(path, sep)
+    # quoted line breaks inside values are rare and make pyarrow's reader slower: the first read assumes none;
+    # a row it splits there has the wrong number of fields, and the file is read again allowing them
+    table, invalid = _arrow_read(path, delimiter, names, newlines_in_values=False)
+    if invalid:
+        table, invalid = _arrow_read(path, delimiter, names, newlines_in_values=True)
+    if invalid:
+        raise FileFormatError(_ragged_rows(path, delimiter, len(names), invalid))
+    return table
+
+
+def _arrow_read(path: Path, delimiter: str, names: list[str], newlines_in_values: bool
+                ) -> tuple[pa.Table | None, list[tuple[int, str]]]:
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    check_not_empty(path)
-    delimiter, names = _header(path, sep)
     invalid: list[tuple[int, str]] = []
 
     def on_invalid(row: pacsv.InvalidRow) -> str:  # called for bad rows only
-        if row.text.strip():
+        if row.text.strip():  # a line of blanks is a blank line, as pandas reads it
             invalid.append((row.actual_columns, row.text))
         return "skip"
 
-    text = pa.dictionary(pa.int32(), pa.string())
     try:
         table = pacsv.read_csv(
             path,
             read_options=pacsv.ReadOptions(column_names=names, skip_rows=1),
-            parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True,
+            parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=newlines_in_values,
                                               invalid_row_handler=on_invalid),
-            convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(names, text),
+            convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()),
                                                  strings_can_be_null=False, quoted_strings_can_be_null=False),
         )
     except pa.ArrowInvalid as exc:
+        if not newlines_in_values:
+            return None, [(0, str(exc))]
         message = str(exc)
         if "UTF8" in message or "utf8" in message.lower():
             raise FileFormatError(
@@ -233,9 +248,7 @@ def _read_csv_arrow(path: Path, sep: str | None) -> pa.Table:
             f"{path} is not a well-formed table with {delimiter!r} separators ({message.strip()}); check the "
             "quoting and that every row has as many fields as the header."
         ) from exc
-    if invalid:
-        raise FileFormatError(_ragged_rows(path, delimiter, len(names), invalid))
-    return table
+    return table, invalid
 
 
 def _ragged_rows(path: Path, delimiter: str, n_fields: int, invalid: list[tuple[int, str]]) -> str:
@@ -268,37 +281,37 @@ def _ragged_rows(path: Path, delimiter: str, n_fields: int, invalid: list[tuple[
 
 
 def _text_column(column: pa.ChunkedArray) -> pd.Series:
-    """A dictionary-encoded text column as a pandas categorical (the codes and the distinct values)."""
+    """A dictionary-encoded text column (Parquet) as a pandas categorical (the codes and the distinct values)."""
     import pyarrow as pa
 
-    column = pa.chunked_array(column.chunks, type=column.type).unify_dictionaries() if column.num_chunks > 1 \
-        else column
     if column.num_chunks == 0:
         return pd.Series(pd.Categorical.from_codes(np.zeros(0, dtype=np.int32), categories=pd.Index([], dtype="str")))
-    codes = np.concatenate([np.asarray(chunk.indices) for chunk in column.chunks]) if column.num_chunks > 1 \
-        else np.asarray(column.chunks[0].indices)
+    if column.num_chunks > 1:
+        column = pa.chunked_array(column.chunks, type=column.type).unify_dictionaries()
+    codes = np.concatenate([np.asarray(chunk.indices) for chunk in column.chunks])
     categories = pd.Index(column.chunks[0].dictionary.to_pandas(), dtype="str")
     return pd.Series(pd.Categorical.from_codes(codes, categories=categories, validate=False))
 
 
 def _as_read(values: pd.Series) -> pd.Series:
-    """A categorical text column as plain text, blanks and spellings of a missing value (``NA``...) missing."""
-    categories = values.cat.categories
-    text = pd.Series(categories.array).str.lstrip()
+    """A text column as the CSV readers read it: leading blanks dropped, blanks and spellings of a missing
+    value (``NA``...) missing. The column itself when no value changes (the usual case: no copy)."""
+    codes, uniques = distinct_values(values)
+    text = uniques.astype("str").str.lstrip()
     text = text.mask(text.str.strip().isin(MISSING_TEXT).to_numpy())
-    out = pd.array(text, dtype="str").take(values.cat.codes.to_numpy(), allow_fill=True)
+    if not isinstance(values.dtype, pd.CategoricalDtype) and text.equals(uniques.astype("str")):
+        return values
+    out = pd.array(text, dtype="str").take(codes, allow_fill=True)
     return pd.Series(out, index=values.index, name=values.name)
 
 
 def _missing_as_na(values: pd.Series) -> pd.Series:
-    """A categorical text column with blanks and spellings of a missing value as missing (code -1)."""
-    categories = pd.Series(values.cat.categories.array)
-    missing = categories.str.strip().isin(MISSING_TEXT).to_numpy()
-    if not missing.any():
-        return values
-    codes = values.cat.codes.to_numpy().copy()
-    codes[missing[codes]] = -1
-    return pd.Series(pd.Categorical.from_codes(codes, categories=values.cat.categories, validate=False),
+    """A text column as a categorical, blanks and spellings of a missing value missing (code -1)."""
+    codes, uniques = distinct_values(values)
+    missing = uniques.astype("str").str.strip().isin(MISSING_TEXT).to_numpy()
+    if missing.any():
+        codes = np.where(missing[codes] & (codes >= 0), -1, codes)
+    return pd.Series(pd.Categorical.from_codes(codes, categories=pd.Index(uniques.array), validate=False),
                      index=values.index, name=values.name)
 
 
@@ -321,9 +334,7 @@ def refuse_missing_ids(values: pd.Series, name: str) -> None:
 
 def _read_csv(path: Path, sep: str | None) -> pd.DataFrame:
     table = _read_csv_arrow(path, sep)
-    frame = pd.DataFrame({name: _as_read(_text_column(table.column(i)))
-                          for i, name in enumerate(table.column_names)})
-    return frame
+    return pd.DataFrame({name: _as_read(table.column(i).to_pandas()) for i, name in enumerate(table.column_names)})
 
 
 def read_table(path: str | Path, *, layer: str | None = None, sep: str | None = None) -> pd.DataFrame:
@@ -435,7 +446,7 @@ def read_labels(path: str | Path, *, sep: str | None = None) -> pd.DataFrame:
     # per distinct value, then the codes carry the result to the rows
     if suffix in CSV_SUFFIXES:
         arrow = _read_csv_arrow(path, sep)
-        table = pd.DataFrame({name: _text_column(arrow.column(i)) for i, name in enumerate(arrow.column_names)})
+        table = pd.DataFrame({name: arrow.column(i).to_pandas() for i, name in enumerate(arrow.column_names)})
         from_csv = True
     else:
         table = _read_labels_parquet(path)
@@ -452,7 +463,7 @@ def read_labels(path: str | Path, *, sep: str | None = None) -> pd.DataFrame:
         for name, required in (("before", False), ("after", True)):
             table[name] = parse_image_dates(table[name], name, required=required)
         destroyed = table["destroyed"]
-        if isinstance(destroyed.dtype, pd.CategoricalDtype) and from_csv:
+        if from_csv:
             destroyed = _missing_as_na(destroyed)  # NA, null... read as can't tell, as every CSV reader does
         if not pd.api.types.is_bool_dtype(destroyed.dtype):
             codes = encode_answers(destroyed)
@@ -460,7 +471,8 @@ def read_labels(path: str | Path, *, sep: str | None = None) -> pd.DataFrame:
         elif destroyed.dtype != "boolean":
             table["destroyed"] = destroyed.astype("boolean")
         for name in table.columns:
-            if isinstance(table[name].dtype, pd.CategoricalDtype) and from_csv:
+            made_categorical = name == "task" and isinstance(table[name].dtype, pd.CategoricalDtype)
+            if (from_csv and name not in LABEL_COLUMNS[:5]) or made_categorical:
                 table[name] = _as_read(table[name])
     table.attrs["source"] = str(path)
     return table
