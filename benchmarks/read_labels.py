@@ -9,7 +9,9 @@ columns: int64, string, timestamp, nullable boolean). In the same run, each read
 (best of ``--repeat``): ``read_labels`` does all its checks (every bad row would be named), pyarrow only parses.
 ``encode_labels`` of the table read from the CSV (duplicate check included; ids, dates and answers checked) is
 set beside one weighted ``np.bincount`` over the same number of answers, the memory-bandwidth floor used in
-``versus_crowdkit.py``.
+``versus_crowdkit.py``; its CPU time (``cpu_s``, best of ``--repeat``) is given too, being less sensitive than
+wall time to other jobs on a shared machine. It runs once with the text volunteer ids and once with them
+replaced by integers.
 
 Targets (issue 15; 2 cores): ``read_labels`` within 3x of pyarrow on both formats; ``encode_labels`` of 2
 million rows under 0.25 s.
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import tempfile
+import time
 import warnings
 from pathlib import Path
 
@@ -67,6 +70,13 @@ def write_files(table: pd.DataFrame, folder: Path) -> tuple[Path, Path]:
     return csv_path, parquet_path
 
 
+def _cpu_seconds(fn) -> float:
+    """CPU time of one call of a single-threaded step: less sensitive than wall time to other jobs' load."""
+    start = time.process_time()
+    fn()
+    return time.process_time() - start
+
+
 def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--answers", type=int, default=2_000_000)
@@ -95,15 +105,19 @@ def main(argv: list[str] | None = None) -> list[dict]:
                          "ratio_to_anchor": round(seconds / anchor_s, 2),
                          "mb_on_disk": round(path.stat().st_size / 2**20, 1)})
         labels = stracker.read_labels(csv_path)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # random answers repeat by chance: the warning is part of the work timed
-        seconds, enc = best_of(lambda: stracker.encode_labels(labels), args.repeat)
-    weights = np.random.default_rng(0).random(enc.n_answers)
-    codes = enc.building.astype(np.intp)
-    floor_s, _ = best_of(lambda: np.bincount(codes, weights=weights, minlength=enc.n_buildings), args.repeat)
-    rows.append({"step": "encode_labels (text volunteer ids)", "answers": enc.n_answers, "seconds": round(seconds, 4),
-                 "anchor": "np.bincount floor", "anchor_s": round(floor_s, 4),
-                 "ratio_to_anchor": round(seconds / floor_s, 1)})
+    integer_ids = labels.assign(volunteer_id=pd.factorize(labels["volunteer_id"])[0])
+    for case, table_in in (("text volunteer ids", labels), ("integer volunteer ids", integer_ids)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # random answers repeat by chance: the warning is part of the work timed
+            seconds, enc = best_of(lambda t=table_in: stracker.encode_labels(t), args.repeat)
+            cpu_s = min(_cpu_seconds(lambda t=table_in: stracker.encode_labels(t)) for _ in range(args.repeat))
+        weights = np.random.default_rng(0).random(enc.n_answers)
+        codes = enc.building.astype(np.intp)
+        floor_s, _ = best_of(lambda c=codes, w=weights, e=enc: np.bincount(c, weights=w, minlength=e.n_buildings),
+                             args.repeat)
+        rows.append({"step": f"encode_labels ({case})", "answers": enc.n_answers, "seconds": round(seconds, 4),
+                     "cpu_s": round(cpu_s, 4), "anchor": "np.bincount floor", "anchor_s": round(floor_s, 4),
+                     "ratio_to_anchor": round(seconds / floor_s, 1)})
     for row in rows:
         row["peak_rss_mb"] = round(peak_rss_mb(), 1)
     report("read_labels", rows)

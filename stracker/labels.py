@@ -337,7 +337,7 @@ def parse_image_dates(values: pd.Series, name: str, required: bool) -> pd.Series
         codes, uniques = distinct_values(values)
         parsed_u = _parse_distinct_dates(uniques, codes, values, name)
         parsed = pd.Series(take_rows(parsed_u, codes, np.datetime64("NaT", "ns")), index=values.index,
-                           name=values.name)
+                           name=values.name, copy=False)
     if required:
         missing = parsed.isna().to_numpy()
         if missing.any():
@@ -452,6 +452,11 @@ def encode_tasks(labels: pd.DataFrame, task: str | None) -> np.ndarray:
                 "the label table has a 'task' column and task= was given too; drop one of them."
             )
         values = labels["task"]
+        if pd.api.types.is_string_dtype(values.dtype) and values.dtype != object:
+            # the usual column, written exactly 'timeline' or 'compare': two vectorized comparisons suffice
+            compare = (values == "compare").to_numpy(dtype=bool, na_value=False)
+            if compare.all() or (compare | (values == "timeline").to_numpy(dtype=bool, na_value=False)).all():
+                return compare.astype(np.int8)  # TIMELINE 0, COMPARE 1
         codes, uniques = distinct_values(values)
         is_text, text = text_cells(uniques)
         lowered = text.str.lower()
@@ -574,30 +579,29 @@ def duplicate_answers(building: np.ndarray, volunteer: np.ndarray, lo: np.ndarra
     """
     V, D = max(n_volunteers, 1), max(n_images, 1)
     small = 6 * (D + 1) * D  # (lo + 1, hi, answer + 1, task)
+    # the small fields packed in int32 when they fit (half the memory traffic of int64), then one int64 key
+    rest = lo.astype(np.int32 if small < 2**31 else np.int64)
+    rest += 1
+    rest *= D
+    rest += hi
+    rest *= 3
+    rest += answer
+    rest += 1
+    rest *= 2
+    rest += task
     n_buildings = int(building.max()) + 1 if building.size else 1
     if n_buildings * V * small < 2**62:
-        key = building.astype(np.int64)  # packed in place: one temporary array
+        key = building.astype(np.int64)
         key *= V
         key += volunteer
     else:  # renumber the (building, volunteer) pairs that occur: fewer than 2**31 (one per answer at most)
         _, pair_code = np.unique(building.astype(np.int64) * V + volunteer, return_inverse=True)
         key = pair_code.astype(np.int64)
         if (int(key.max()) + 1) * small >= 2**62:  # a catalogue of millions of images: renumber the rest too
-            rest = (((lo.astype(np.int64) + 1) * D + hi) * 3 + answer + 1) * 2 + task
-            _, rest_code = np.unique(rest, return_inverse=True)
-            key = key * (int(rest_code.max()) + 1) + rest_code
-            small = 0
-    if small:
-        key *= D + 1
-        key += lo
-        key += 1
-        key *= D
-        key += hi
-        key *= 3
-        key += answer
-        key += 1
-        key *= 2
-        key += task
+            _, rest = np.unique(rest, return_inverse=True)
+            small = int(rest.max()) + 1
+    key *= small
+    key += rest
     ordered = np.sort(key)
     repeated = ordered[1:][ordered[1:] == ordered[:-1]]
     if repeated.size == 0:

@@ -89,7 +89,7 @@ _INTEGER_TEXT = r"-?(?:0|[1-9][0-9]{0,17})"
 _DAY_MONTH = r"^\s*\d{1,2}[./-]\d{1,2}[./-]\d{2,4}\b"
 
 
-def typed_ids(values: pd.Series) -> pd.Series:
+def typed_ids(values: pd.Series, *, distinct: tuple[np.ndarray, pd.Series] | None = None) -> pd.Series:
     """Type an id column by stracker's rule: whole numbers written in digits become int64, other text stays text.
 
     Integer columns are returned as they are; integral floats become int64 (nullable ``Int64`` where a value
@@ -101,6 +101,8 @@ def typed_ids(values: pd.Series) -> pd.Series:
     Parameters
     ----------
     values : pandas.Series
+    distinct : (codes, distinct values), optional
+        ``stracker.labels.distinct_values(values)``, when the caller has it already.
 
     Returns
     -------
@@ -138,7 +140,7 @@ def typed_ids(values: pd.Series) -> pd.Series:
         return values
     if pd.api.types.infer_dtype(values, skipna=True) not in ("string", "empty"):
         return values
-    codes, uniques = distinct_values(values)
+    codes, uniques = distinct if distinct is not None else distinct_values(values)
     _, text = text_cells(uniques)
     text = text.mask(text == "")
     present = text.notna().to_numpy()
@@ -197,26 +199,39 @@ def _header(path: Path, sep: str | None) -> tuple[str, list[str]]:
     return delimiter, names
 
 
-def _read_csv_arrow(path: Path, sep: str | None) -> pa.Table:
-    """Every column as text exactly as written (blank: ''), read by pyarrow on all cores.
+_TRUE_TEXT = ("true", "True", "TRUE", "yes", "Yes", "YES", "1")
+_FALSE_TEXT = ("false", "False", "FALSE", "no", "No", "NO", "0")
+
+
+def _read_csv_arrow(path: Path, sep: str | None, *, typed: tuple[str, ...] = ()) -> pa.Table:
+    """The columns as text exactly as written (blank: ''), read by pyarrow on all cores.
 
     Rows with more or fewer fields than the header are refused, every one named: a row cut short would
     otherwise read as blanks (a 'can't tell' answer).
+
+    ``typed`` names the date columns and the answer column (``destroyed``), which pyarrow's reader may parse
+    itself when every value is plain: ISO dates or timestamps without zone, ``true/false``, ``yes/no``,
+    ``1/0`` (as written in a few usual cases), blank or a spelling of a missing value. Any other value fails
+    that parse, and the file is read again as text, for the rules of :mod:`stracker.labels` to judge and name.
     """
     check_not_empty(path)
     delimiter, names = _header(path, sep)
-    # quoted line breaks inside values are rare and make pyarrow's reader slower: the first read assumes none;
-    # a row it splits there has the wrong number of fields, and the file is read again allowing them
-    table, invalid = _arrow_read(path, delimiter, names, newlines_in_values=False)
-    if invalid:
-        table, invalid = _arrow_read(path, delimiter, names, newlines_in_values=True)
+    # quoted line breaks inside values are rare and make pyarrow's reader slower: the first read assumes none
+    # (a row split there has the wrong number of fields) and parses the typed columns; if anything fails, the
+    # file is read again as text, allowing line breaks in quoted values
+    typed = tuple(name for name in typed if name in names)
+    if typed:
+        table, invalid = _arrow_read(path, delimiter, names, typed=typed, newlines_in_values=False)
+    if not typed or table is None or invalid:
+        table, invalid = _arrow_read(path, delimiter, names, typed=(), newlines_in_values=True)
     if invalid:
         raise FileFormatError(_ragged_rows(path, delimiter, len(names), invalid))
     return table
 
 
-def _arrow_read(path: Path, delimiter: str, names: list[str], newlines_in_values: bool
+def _arrow_read(path: Path, delimiter: str, names: list[str], *, typed: tuple[str, ...], newlines_in_values: bool
                 ) -> tuple[pa.Table | None, list[tuple[int, str]]]:
+    """One pyarrow read; (None, ...) when a typed column fails to parse (only a first, typed read may fail so)."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
@@ -227,18 +242,24 @@ def _arrow_read(path: Path, delimiter: str, names: list[str], newlines_in_values
             invalid.append((row.actual_columns, row.text))
         return "skip"
 
+    # large_string: the storage of pandas' str dtype, so the text columns reach pandas without a copy;
+    # microseconds: any year parses, and stracker.labels names the dates outside datetime64[ns]
+    types = {name: pa.large_string() for name in names}
+    types.update({name: pa.bool_() if name == "destroyed" else pa.timestamp("us") for name in typed})
     try:
         table = pacsv.read_csv(
             path,
             read_options=pacsv.ReadOptions(column_names=names, skip_rows=1),
             parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=newlines_in_values,
                                               invalid_row_handler=on_invalid),
-            convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()),
-                                                 strings_can_be_null=False, quoted_strings_can_be_null=False),
+            convert_options=pacsv.ConvertOptions(
+                column_types=types, strings_can_be_null=False, quoted_strings_can_be_null=False,
+                null_values=sorted(MISSING_TEXT), true_values=list(_TRUE_TEXT), false_values=list(_FALSE_TEXT),
+                timestamp_parsers=[pacsv.ISO8601]),
         )
     except pa.ArrowInvalid as exc:
-        if not newlines_in_values:
-            return None, [(0, str(exc))]
+        if typed:
+            return None, []
         message = str(exc)
         if "UTF8" in message or "utf8" in message.lower():
             raise FileFormatError(
@@ -315,9 +336,12 @@ def _missing_as_na(values: pd.Series) -> pd.Series:
                      index=values.index, name=values.name)
 
 
-def refuse_missing_ids(values: pd.Series, name: str) -> None:
-    """Refuse ids written as a spelling of a missing value (``NA``, ``None``, ``null``...), naming the rows."""
-    codes, uniques = distinct_values(values)
+def refuse_missing_ids(values: pd.Series, name: str, *,
+                       distinct: tuple[np.ndarray, pd.Series] | None = None) -> None:
+    """Refuse ids written as a spelling of a missing value (``NA``, ``None``, ``null``...), naming the rows.
+
+    ``distinct``: ``stracker.labels.distinct_values(values)``, when the caller has it already."""
+    codes, uniques = distinct if distinct is not None else distinct_values(values)
     is_text, text = text_cells(uniques)
     spelled = is_text & text.isin(MISSING_TEXT).to_numpy() & (text != "").to_numpy()
     if not spelled.any():
@@ -445,8 +469,12 @@ def read_labels(path: str | Path, *, sep: str | None = None) -> pd.DataFrame:
     # text columns stay dictionary-encoded (codes and distinct values) until typed: every rule below runs once
     # per distinct value, then the codes carry the result to the rows
     if suffix in CSV_SUFFIXES:
-        arrow = _read_csv_arrow(path, sep)
-        table = pd.DataFrame({name: arrow.column(i).to_pandas() for i, name in enumerate(arrow.column_names)})
+        import pyarrow as pa
+
+        arrow = _read_csv_arrow(path, sep, typed=("before", "after", "destroyed"))
+        booleans = {pa.bool_(): pd.BooleanDtype()}.get  # a boolean column with nulls: nullable, not object
+        table = pd.DataFrame({name: arrow.column(i).to_pandas(types_mapper=booleans)
+                              for i, name in enumerate(arrow.column_names)})
         from_csv = True
     else:
         table = _read_labels_parquet(path)
@@ -457,13 +485,17 @@ def read_labels(path: str | Path, *, sep: str | None = None) -> pd.DataFrame:
         if table.empty:
             raise LabelsError("holds no answers (a header but no rows); there is nothing to aggregate.")
         for name in ("building_id", "volunteer_id"):
-            if from_csv or not pd.api.types.is_numeric_dtype(table[name].dtype):
-                refuse_missing_ids(table[name], name)
-            table[name] = typed_ids(table[name])
+            values = table[name]
+            if from_csv or not pd.api.types.is_numeric_dtype(values.dtype):
+                distinct = None if isinstance(values.dtype, pd.CategoricalDtype) else distinct_values(values)
+                refuse_missing_ids(values, name, distinct=distinct)
+                table[name] = typed_ids(values, distinct=distinct)
+            else:
+                table[name] = typed_ids(values)
         for name, required in (("before", False), ("after", True)):
             table[name] = parse_image_dates(table[name], name, required=required)
         destroyed = table["destroyed"]
-        if from_csv:
+        if from_csv and not pd.api.types.is_bool_dtype(destroyed.dtype):
             destroyed = _missing_as_na(destroyed)  # NA, null... read as can't tell, as every CSV reader does
         if not pd.api.types.is_bool_dtype(destroyed.dtype):
             codes = encode_answers(destroyed)
