@@ -4,7 +4,7 @@ and ``encode_labels`` beside the ``np.bincount`` floor.
 The answers are ~2 million seeded compare answers (``benchmarks._data.compare_table``) written as an export
 would hold them: integer building ids, text volunteer ids (``volunteer_0042``), ISO dates (``before`` blank for
 a one-image question), ``destroyed`` as yes/no with 3% blank (can't tell), ``task`` compare. They are written
-once to a temporary directory as CSV (pyarrow's writer, quoting only where needed) and as Parquet (typed
+once to a temporary directory as CSV (pyarrow's writer, no quotes: these values need none, as pandas writes them) and as Parquet (typed
 columns: int64, string, timestamp, nullable boolean). In the same run, each reader is timed on the same file
 (best of ``--repeat``): ``read_labels`` does all its checks (every bad row would be named), pyarrow only parses.
 ``encode_labels`` of the table read from the CSV (duplicate check included; ids, dates and answers checked) is
@@ -60,7 +60,7 @@ def write_files(table: pd.DataFrame, folder: Path) -> tuple[Path, Path]:
 
     csv_path, parquet_path = folder / "answers.csv", folder / "answers.parquet"
     pacsv.write_csv(pa.Table.from_pandas(table, preserve_index=False), csv_path,
-                    write_options=pacsv.WriteOptions(quoting_style="needed"))
+                    write_options=pacsv.WriteOptions(quoting_style="none"))  # as pandas writes these values
     typed = table.assign(
         before=pd.to_datetime(table["before"].replace("", None), format="ISO8601"),
         after=pd.to_datetime(table["after"], format="ISO8601"),

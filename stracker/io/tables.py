@@ -253,7 +253,8 @@ def _arrow_read(path: Path, delimiter: str, names: list[str], *, typed: tuple[st
             parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=newlines_in_values,
                                               invalid_row_handler=on_invalid),
             convert_options=pacsv.ConvertOptions(
-                column_types=types, strings_can_be_null=False, quoted_strings_can_be_null=False,
+                # text columns are never null (blank: ''); a typed column's blank, quoted or not, is missing
+                column_types=types, strings_can_be_null=False, quoted_strings_can_be_null=True,
                 null_values=sorted(MISSING_TEXT), true_values=list(_TRUE_TEXT), false_values=list(_FALSE_TEXT),
                 timestamp_parsers=[pacsv.ISO8601]),
         )
@@ -472,9 +473,10 @@ def read_labels(path: str | Path, *, sep: str | None = None) -> pd.DataFrame:
         import pyarrow as pa
 
         arrow = _read_csv_arrow(path, sep, typed=("before", "after", "destroyed"))
-        booleans = {pa.bool_(): pd.BooleanDtype()}.get  # a boolean column with nulls: nullable, not object
-        table = pd.DataFrame({name: arrow.column(i).to_pandas(types_mapper=booleans)
-                              for i, name in enumerate(arrow.column_names)})
+        # a boolean column with nulls as nullable booleans, not objects (the mapper only there: it slows text)
+        booleans = {pa.bool_(): pd.BooleanDtype()}.get
+        table = pd.DataFrame({name: column.to_pandas(types_mapper=booleans if column.type == pa.bool_() else None)
+                              for name, column in zip(arrow.column_names, arrow.columns, strict=True)})
         from_csv = True
     else:
         table = _read_labels_parquet(path)
