@@ -302,19 +302,6 @@ def _ragged_rows(path: Path, delimiter: str, n_fields: int, invalid: list[tuple[
     )
 
 
-def _text_column(column: pa.ChunkedArray) -> pd.Series:
-    """A dictionary-encoded text column (Parquet) as a pandas categorical (the codes and the distinct values)."""
-    import pyarrow as pa
-
-    if column.num_chunks == 0:
-        return pd.Series(pd.Categorical.from_codes(np.zeros(0, dtype=np.int32), categories=pd.Index([], dtype="str")))
-    if column.num_chunks > 1:
-        column = pa.chunked_array(column.chunks, type=column.type).unify_dictionaries()
-    codes = np.concatenate([np.asarray(chunk.indices) for chunk in column.chunks])
-    categories = pd.Index(column.chunks[0].dictionary.to_pandas(), dtype="str")
-    return pd.Series(pd.Categorical.from_codes(codes, categories=categories, validate=False))
-
-
 def _as_read(values: pd.Series) -> pd.Series:
     """A text column as the CSV readers read it: leading blanks dropped, blanks and spellings of a missing
     value (``NA``...) missing. The column itself when no value changes (the usual case: no copy)."""
@@ -476,7 +463,7 @@ def read_labels(path: str | Path, *, sep: str | None = None) -> pd.DataFrame:
         # a boolean column with nulls as nullable booleans, not objects (the mapper only there: it slows text)
         booleans = {pa.bool_(): pd.BooleanDtype()}.get
         table = pd.DataFrame({name: column.to_pandas(types_mapper=booleans if column.type == pa.bool_() else None)
-                              for name, column in zip(arrow.column_names, arrow.columns, strict=True)})
+                              for name, column in zip(arrow.column_names, arrow.columns, strict=True)}, copy=False)
         from_csv = True
     else:
         table = _read_labels_parquet(path)
@@ -505,37 +492,27 @@ def read_labels(path: str | Path, *, sep: str | None = None) -> pd.DataFrame:
         elif destroyed.dtype != "boolean":
             table["destroyed"] = destroyed.astype("boolean")
         for name in table.columns:
-            made_categorical = name == "task" and isinstance(table[name].dtype, pd.CategoricalDtype)
-            if (from_csv and name not in LABEL_COLUMNS[:5]) or made_categorical:
+            if from_csv and name not in LABEL_COLUMNS[:5]:
                 table[name] = _as_read(table[name])
     table.attrs["source"] = str(path)
     return table
 
 
 def _read_labels_parquet(path: Path) -> pd.DataFrame:
-    """A Parquet label table; its text columns of the contract read as dictionaries (codes and distinct values)."""
+    """A Parquet label table, its columns as stored (dictionary columns as categoricals, decoded later)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     check_not_empty(path)
     try:
-        schema = pq.read_schema(path)
-        text = [f.name for f in schema if f.name in LABEL_COLUMNS and (pa.types.is_string(f.type)
-                                                                      or pa.types.is_large_string(f.type))]
-        arrow = pq.read_table(path, read_dictionary=text)
+        arrow = pq.read_table(path)
     except (pa.ArrowException, ValueError, OSError) as exc:
         raise FileFormatError(f"{path} could not be read as Parquet: {exc}") from exc
     geometry = geoparquet_geometry(path)
-    columns = {}
-    for i, name in enumerate(arrow.column_names):
-        if name == geometry:
-            continue
-        column = arrow.column(i)
-        if pa.types.is_dictionary(column.type) and pa.types.is_string(column.type.value_type):
-            columns[name] = _text_column(column)
-        else:
-            columns[name] = column.to_pandas()
-    return pd.DataFrame(columns)
+    booleans = {pa.bool_(): pd.BooleanDtype()}.get  # nullable booleans, not objects
+    return pd.DataFrame({name: column.to_pandas(types_mapper=booleans if column.type == pa.bool_() else None)
+                         for name, column in zip(arrow.column_names, arrow.columns, strict=True) if name != geometry},
+                        copy=False)
 
 
 def refuse_day_month(values: pd.Series, name: str) -> None:
