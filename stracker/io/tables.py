@@ -324,6 +324,17 @@ def _missing_as_na(values: pd.Series) -> pd.Series:
                      index=values.index, name=values.name)
 
 
+def _plain_text_ids(values: pd.Series) -> bool:
+    """Whether a text id column stays as it is: no blanks, nothing to strip, no missing-value spelling, and not
+    all whole numbers (judged on the distinct values, without codes)."""
+    if not (pd.api.types.is_string_dtype(values.dtype) and values.dtype != object) or values.hasnans:
+        return False
+    uniques = pd.Series(pd.unique(values), dtype="str")
+    stripped = uniques.str.strip()
+    return bool(stripped.equals(uniques) and not stripped.isin(MISSING_TEXT).any()
+                and not stripped.str.fullmatch(_INTEGER_TEXT).all())
+
+
 def refuse_missing_ids(values: pd.Series, name: str, *,
                        distinct: tuple[np.ndarray, pd.Series] | None = None) -> None:
     """Refuse ids written as a spelling of a missing value (``NA``, ``None``, ``null``...), naming the rows.
@@ -457,12 +468,8 @@ def read_labels(path: str | Path, *, sep: str | None = None) -> pd.DataFrame:
     # text columns stay dictionary-encoded (codes and distinct values) until typed: every rule below runs once
     # per distinct value, then the codes carry the result to the rows
     if suffix in CSV_SUFFIXES:
-        import pyarrow as pa
-
         arrow = _read_csv_arrow(path, sep, typed=("before", "after", "destroyed"))
-        # a boolean column with nulls as nullable booleans, not objects (the mapper only there: it slows text)
-        booleans = {pa.bool_(): pd.BooleanDtype()}.get
-        table = pd.DataFrame({name: column.to_pandas(types_mapper=booleans if column.type == pa.bool_() else None)
+        table = pd.DataFrame({name: _to_pandas(name, column)
                               for name, column in zip(arrow.column_names, arrow.columns, strict=True)}, copy=False)
         from_csv = True
     else:
@@ -475,6 +482,8 @@ def read_labels(path: str | Path, *, sep: str | None = None) -> pd.DataFrame:
             raise LabelsError("holds no answers (a header but no rows); there is nothing to aggregate.")
         for name in ("building_id", "volunteer_id"):
             values = table[name]
+            if _plain_text_ids(values):  # the usual text ids: nothing to type, strip or refuse (one hash pass)
+                continue
             if from_csv or not pd.api.types.is_numeric_dtype(values.dtype):
                 distinct = None if isinstance(values.dtype, pd.CategoricalDtype) else distinct_values(values)
                 refuse_missing_ids(values, name, distinct=distinct)
@@ -509,10 +518,24 @@ def _read_labels_parquet(path: Path) -> pd.DataFrame:
     except (pa.ArrowException, ValueError, OSError) as exc:
         raise FileFormatError(f"{path} could not be read as Parquet: {exc}") from exc
     geometry = geoparquet_geometry(path)
-    booleans = {pa.bool_(): pd.BooleanDtype()}.get  # nullable booleans, not objects
-    return pd.DataFrame({name: column.to_pandas(types_mapper=booleans if column.type == pa.bool_() else None)
+    return pd.DataFrame({name: _to_pandas(name, column)
                          for name, column in zip(arrow.column_names, arrow.columns, strict=True) if name != geometry},
                         copy=False)
+
+
+def _to_pandas(name: str, column: pa.ChunkedArray) -> pd.Series:
+    """A column for pandas: booleans nullable (not objects), naive image dates in nanoseconds by pyarrow's cast
+    (checked: a date outside datetime64[ns] fails it, and stays as stored for stracker.labels to name)."""
+    import pyarrow as pa
+
+    if column.type == pa.bool_():
+        return column.to_pandas(types_mapper={pa.bool_(): pd.BooleanDtype()}.get)
+    if name in ("before", "after") and pa.types.is_timestamp(column.type) and column.type.tz is None:
+        try:
+            column = column.cast(pa.timestamp("ns"))
+        except pa.ArrowInvalid:
+            pass
+    return column.to_pandas()
 
 
 def refuse_day_month(values: pd.Series, name: str) -> None:
