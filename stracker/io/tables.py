@@ -19,8 +19,9 @@ text column stays text (``str``), so ``"007"`` or ``"b12"`` are kept as written.
 this way join on their ids. Integral float columns (a Shapefile's numeric fields) become int64 too.
 
 CSV files may start with a byte-order mark and may use ``,``, ``;``, tab or ``|`` as separator (the one that
-splits the header into the most fields). Dates must be ISO dates (``2017-06-16``, optionally with a time);
-``16/06/2017`` is refused because day and month cannot be told apart.
+splits the header into the most fields); pyarrow reads them on all cores, and every check then runs once per
+distinct value of a column. Dates must be ISO dates (``2017-06-16``, optionally with a time of day, which is
+kept); ``16/06/2017`` is refused because day and month cannot be told apart.
 
 Examples
 --------
@@ -423,9 +424,14 @@ def read_labels(path: str | Path, *, sep: str | None = None) -> pd.DataFrame:
     The columns of the label contract (``building_id``, ``volunteer_id``, ``before``, ``after``, ``destroyed``
     and optionally ``task``; see :mod:`stracker.labels`) are checked and typed: ids by the rule in
     :mod:`stracker.io` (a CSV id column of plain whole numbers becomes int64, of other text stays ``str``;
-    Parquet ids keep their type unless they are such text), ``before`` and ``after`` parsed to naive
-    datetime64, ``destroyed`` to nullable boolean (``True/False``, ``yes/no``, ``1/0``; empty: can't tell).
-    Other columns are kept as read. The index names each answer's row, counted from 0 after the header.
+    Parquet ids keep their type unless they are such text; dictionary ids are decoded), ``before`` and
+    ``after`` parsed to naive datetime64 (ISO dates, optionally with a time of day, kept: an image date is a
+    timestamp), ``destroyed`` to nullable boolean (``True/False``, ``yes/no``, ``1/0``; empty, ``NA``,
+    ``null``...: can't tell). Other columns are kept as read (CSV: text, blanks and ``NA``... missing). The
+    index names each answer's row, counted from 0 after the header; ``attrs["source"]`` is the path, so that
+    later errors about these rows name the file. ``docs/contracts.md`` has the full reading rules.
+
+    Every rule runs once per distinct value of a column, never per row, and every bad row is still named.
 
     Parameters
     ----------
@@ -444,10 +450,12 @@ def read_labels(path: str | Path, *, sep: str | None = None) -> pd.DataFrame:
     ------
     LabelsError
         On a missing or misspelled column (the closest name is suggested), no rows, unparsable,
-        timezone-aware or day/month-ambiguous dates, a missing ``after``, or a ``destroyed`` value that is
-        not a yes/no; the message names the file and the rows.
+        timezone-aware or day/month-ambiguous dates, a missing ``after``, an id written as a spelling of a
+        missing value (``NA``, ``None``, ``null``...), or a ``destroyed`` value that is not a yes/no; the
+        message names the file and the rows.
     FileFormatError
-        If the file is empty, not UTF-8, malformed or of another format.
+        If the file is empty, not UTF-8, malformed or of another format; if a CSV header names a column twice
+        (both positions named), or rows have fewer or more fields than the header (every such row named).
 
     Examples
     --------
