@@ -250,17 +250,18 @@ def text_cells(uniques: pd.Series) -> tuple[np.ndarray, pd.Series]:
     return is_text, uniques.where(is_text).astype("str").str.strip()
 
 
-def _sorted_codes(codes: np.ndarray, uniques: pd.Series) -> tuple[np.ndarray, pd.Series]:
-    """Codes of the values used, renumbered so that the distinct values come sorted."""
-    used = np.bincount(codes, minlength=len(uniques)) > 0
-    if not used.all():
-        kept = np.flatnonzero(used)
-        renumber = np.full(len(uniques), -1, dtype=np.intp)
-        renumber[kept] = np.arange(kept.size)
-        codes, uniques = renumber[codes], uniques.iloc[kept].reset_index(drop=True)
+def _sorted_codes(codes: np.ndarray, uniques: pd.Series, all_used: bool) -> tuple[np.ndarray, pd.Series]:
+    """int32 codes of the values used, renumbered so that the distinct values come sorted."""
+    if not all_used:  # a categorical's unused categories are no ids
+        used = np.bincount(codes, minlength=len(uniques)) > 0
+        if not used.all():
+            kept = np.flatnonzero(used)
+            renumber = np.full(len(uniques), -1, dtype=np.intp)
+            renumber[kept] = np.arange(kept.size)
+            codes, uniques = renumber[codes], uniques.iloc[kept].reset_index(drop=True)
     order = np.argsort(uniques.to_numpy(), kind="stable")
-    rank = np.empty(len(order), dtype=np.intp)
-    rank[order] = np.arange(len(order))
+    rank = np.empty(len(order), dtype=np.int32)
+    rank[order] = np.arange(len(order), dtype=np.int32)
     return rank[codes], uniques.iloc[order].reset_index(drop=True)
 
 
@@ -310,8 +311,8 @@ def encode_ids(values: pd.Series, name: str) -> tuple[np.ndarray, pd.Index]:
             ids = np.flatnonzero(present) + low
             return rank[shifted].astype(np.int32), pd.Index(ids.astype(raw.dtype), name=name)
     codes, uniques = distinct_values(values)
-    codes, uniques = _sorted_codes(codes, uniques)
-    return codes.astype(np.int32), pd.Index(uniques.array, name=name)
+    codes, uniques = _sorted_codes(codes, uniques, all_used=not categorical)
+    return codes, pd.Index(uniques.array, name=name)
 
 
 def parse_image_dates(values: pd.Series, name: str, required: bool) -> pd.Series:
