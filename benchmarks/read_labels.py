@@ -4,9 +4,10 @@ and ``encode_labels`` beside the ``np.bincount`` floor.
 The answers are ~2 million seeded compare answers (``benchmarks._data.compare_table``) written as an export
 would hold them: integer building ids, text volunteer ids (``volunteer_0042``), ISO dates (``before`` blank for
 a one-image question), ``destroyed`` as yes/no with 3% blank (can't tell), ``task`` compare. They are written
-once to a temporary directory as CSV (pyarrow's writer, no quotes: these values need none, as pandas writes them) and as Parquet (typed
-columns: int64, string, timestamp, nullable boolean). In the same run, each reader is timed on the same file
-(best of ``--repeat``): ``read_labels`` does all its checks (every bad row would be named), pyarrow only parses.
+once to a temporary directory as CSV (pyarrow's writer, no quotes: these values need none, as pandas writes
+them) and as Parquet (typed columns: int64, string, timestamp, nullable boolean). In the same run, each reader
+is timed on the same file (best of ``--repeat``): ``read_labels`` does all its checks (every bad row would be
+named), pyarrow only parses.
 ``encode_labels`` of the table read from the CSV (duplicate check included; ids, dates and answers checked) is
 set beside one weighted ``np.bincount`` over the same number of answers, the memory-bandwidth floor used in
 ``versus_crowdkit.py``; its CPU time (``cpu_s``, best of ``--repeat``) is given too, being less sensitive than

@@ -689,3 +689,10 @@ def test_zoned_date_texts_are_refused(tmp_path, text):
 def test_dates_that_are_not_iso_are_refused(tmp_path, text):
     path = _csv(tmp_path, rows=[ROWS[0], f'12,ben,,"{text}",True,timeline'])
     _raises(LabelsError, lambda: stracker.read_labels(path), "could not be read as dates", r"\[1\]", "ISO")
+
+
+def test_parquet_labels_keep_the_index_pandas_stored(tmp_path):
+    labels = stracker.read_labels(_csv(tmp_path)).set_axis(pd.Index([0, 1, 2, 13, 15], name="row"))
+    labels.to_parquet(tmp_path / "indexed.parquet")
+    back = stracker.read_labels(tmp_path / "indexed.parquet")
+    assert back.index.tolist() == [0, 1, 2, 13, 15] and back.index.name == "row" and "row" not in back.columns

@@ -483,7 +483,8 @@ def read_labels(path: str | Path, *, sep: str | None = None) -> pd.DataFrame:
     else:
         table = _read_labels_parquet(path)
         from_csv = False
-    table.index = pd.RangeIndex(len(table), name="row")
+    if from_csv or isinstance(table.index, pd.RangeIndex):
+        table.index = pd.RangeIndex(len(table), name="row")
     with about(path):
         check_label_columns(table)
         if table.empty:
@@ -526,9 +527,15 @@ def _read_labels_parquet(path: Path) -> pd.DataFrame:
     except (pa.ArrowException, ValueError, OSError) as exc:
         raise FileFormatError(f"{path} could not be read as Parquet: {exc}") from exc
     geometry = geoparquet_geometry(path)
-    return pd.DataFrame({name: _to_pandas(name, column)
-                         for name, column in zip(arrow.column_names, arrow.columns, strict=True) if name != geometry},
-                        copy=False)
+    table = pd.DataFrame({name: _to_pandas(name, column)
+                          for name, column in zip(arrow.column_names, arrow.columns, strict=True) if name != geometry},
+                         copy=False)
+    # an index pandas stored as columns (the rows of an export, say) comes back as the index, as pandas reads it
+    stored = [c for c in (arrow.schema.pandas_metadata or {}).get("index_columns", []) if isinstance(c, str)]
+    if stored and all(c in table.columns for c in stored):
+        table = table.set_index(stored)
+        table.index.names = [None if n.startswith("__index_level_") else n for n in stored]
+    return table
 
 
 def _to_pandas(name: str, column: pa.ChunkedArray) -> pd.Series:
