@@ -739,7 +739,8 @@ def test_table_of_cant_tell_answers_only(method):
     """Nothing told: every method returns a valid posterior that says nothing (majority and dawid_skene: flat;
     em: its prior), instead of crashing (dawid_skene used to divide by the number of told answers)."""
     labels = make_table([1, 2], [1, 1], [-1, -1], [0, 1], [-1, -1], catalogue(2), "compare")
-    consensus = stracker.aggregate(labels, method=method)
+    with pytest.warns(stracker.errors.UninformativeAnswersWarning, match="every one of the 2 answers"):
+        consensus = stracker.aggregate(labels, method=method)
     P = consensus.posterior
     assert P.shape == (2, 3) and np.isfinite(P).all()
     np.testing.assert_allclose(P.sum(axis=1), 1.0, rtol=0, atol=1e-12)
