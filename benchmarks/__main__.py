@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import argparse
 
-from benchmarks import aggregate, distributed, frames, quality, read_labels, scaling, simulate, versus_crowdkit
+from benchmarks import (
+    aggregate,
+    distributed,
+    frames,
+    next_questions,
+    quality,
+    read_labels,
+    scaling,
+    simulate,
+    versus_crowdkit,
+)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -20,6 +30,7 @@ def main(argv: list[str] | None = None) -> None:
         quality.main(["--preset", "small"])
         frames.main(["--preset", "small", "--repeat", "1"])
         distributed.main(["--sizes", "2e4", "--iterations", "2", "--partitions", "2"])
+        next_questions.main(["--preset", "small", "--repeat", "1", "--plan-frames", "3000"])
     else:
         simulate.main([])
         read_labels.main([])
@@ -29,6 +40,7 @@ def main(argv: list[str] | None = None) -> None:
         quality.main(["--seeds", "0", "1", "2"])
         frames.main([])
         distributed.main([])
+        next_questions.main([])
 
 
 if __name__ == "__main__":

@@ -91,7 +91,7 @@ def run_distributed(folder: Path, iterations: int, n_partitions: int, out: Path,
     """Fit the dataset on a two-process LocalCluster; writes the buildings to ``out`` as Parquet."""
     from dask.distributed import Client, LocalCluster
 
-    from stracker.consensus.distributed import aggregate_distributed
+    from stracker import aggregate_distributed
 
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
                       memory_limit="8GB") as cluster, Client(cluster) as client:

@@ -83,7 +83,7 @@ def bayes_compare(sim, enc, like):
 
     import pandas as pd
 
-    from stracker.consensus.model import _posterior
+    from stracker.consensus.model import posterior_and_evidence
     from stracker.consensus.result import summarize_posterior
     from stracker.crowd.answers import compare_answer_model
     from stracker.labels import COMPARE
@@ -103,7 +103,7 @@ def bayes_compare(sim, enc, like):
     diff = np.bincount(np.concatenate([b * (S + 1) + lo + 1, b * (S + 1) + hi + 1]),
                        weights=np.concatenate([log_in - log_out, log_out - log_in]), minlength=B * (S + 1))
     log_prior = np.log(np.maximum(sim.true_prior(), 1e-300))
-    posterior, _ = _posterior(np.cumsum(diff.reshape(B, S + 1), axis=1)[:, :S], log_prior)
+    posterior, _ = posterior_and_evidence(np.cumsum(diff.reshape(B, S + 1), axis=1)[:, :S], log_prior)
     buildings = summarize_posterior(enc, posterior)
     buildings[["n_labels", "n_volunteers"]] = like.buildings[["n_labels", "n_volunteers"]]
     return dataclasses.replace(like, posterior=posterior, buildings=buildings, method="bayes")

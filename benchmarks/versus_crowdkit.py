@@ -35,16 +35,14 @@ def crowdkit_frame(enc) -> pd.DataFrame:
 
 def em_iteration_vs_floor(enc, repeat: int = 5) -> dict:
     """Seconds of one E-step + M-step of the full model, and of one weighted bincount over the answers."""
-    from stracker.consensus.model import _posterior, _Problem, resolve_params
+    from stracker.consensus.model import AnswerModel, ModelState, resolve_params
 
-    problem = _Problem(enc)
-    params = resolve_params(None, enc.volunteer_ids)
-    log_prior = np.log(np.full(problem.S, 1.0 / problem.S))
+    model = AnswerModel(enc)
+    state = ModelState(resolve_params(None, enc.volunteer_ids), np.ones(enc.n_images),
+                       np.log(np.full(enc.n_states, 1.0 / enc.n_states)))
 
     def iteration():
-        L, _ = problem.log_likelihood(params)
-        posterior, _ = _posterior(L, log_prior)
-        return problem.sufficient_statistics(posterior, params)
+        return model.e_step(state)  # log-likelihood, posterior and the M-step's sufficient statistics
 
     weights = np.random.default_rng(0).random(enc.n_answers)
     codes = enc.building.astype(np.intp)

@@ -4,7 +4,9 @@ The public API:
 
 * :func:`simulate` and :class:`Simulation`: a seeded Strike Trackers campaign (footprints, destruction,
   imagery, volunteers, answers);
-* :func:`aggregate` and :class:`Consensus`: calibrated consensus destruction dates from any label table;
+* :func:`aggregate` and :class:`Consensus`: calibrated consensus destruction dates from any label table in
+  memory, with the EM's :class:`EMOptions`; :func:`aggregate_distributed` and :class:`DistributedConsensus`: the
+  same fit on Dask, for Dask DataFrames and Parquet datasets;
 * :func:`evaluate`: metrics of a consensus against ground truth;
 * :func:`read_labels`, :func:`read_footprints`, :func:`read_consensus` and :meth:`Consensus.to_file`: real files
   in and out (CSV, Parquet, GeoPackage, GeoParquet and whatever else GDAL reads), see :mod:`stracker.io`;
@@ -13,13 +15,22 @@ The public API:
   arrays and Cloud-Optimized GeoTIFFs, see :mod:`stracker.render`.
 """
 
-from stracker.consensus import Consensus, aggregate, read_consensus
+from stracker.consensus import (
+    Consensus,
+    DistributedConsensus,
+    EMOptions,
+    aggregate,
+    aggregate_distributed,
+    read_consensus,
+)
 from stracker.errors import (
     FileFormatError,
     FootprintsError,
     ImageryError,
     LabelsError,
+    OptionsError,
     OutputExistsError,
+    OutputWriteError,
     PlatformExportError,
     RenderError,
     ScenarioError,
@@ -35,11 +46,15 @@ from stracker.simulation import Simulation, simulate
 
 __all__ = [
     "Consensus",
+    "DistributedConsensus",
+    "EMOptions",
     "FileFormatError",
     "FootprintsError",
     "ImageryError",
     "LabelsError",
+    "OptionsError",
     "OutputExistsError",
+    "OutputWriteError",
     "PlatformExportError",
     "RenderError",
     "Scenario",
@@ -48,6 +63,7 @@ __all__ = [
     "StrackerError",
     "UnmatchedBuildingsError",
     "aggregate",
+    "aggregate_distributed",
     "encode_labels",
     "evaluate",
     "frame",

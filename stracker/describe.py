@@ -10,7 +10,7 @@ import pandas as pd
 
 from stracker.consensus.result import read_consensus
 from stracker.errors import FileFormatError, StrackerError
-from stracker.io.consensus import CONSENSUS_LAYERS, consensus_outputs
+from stracker.io.consensus import CONSENSUS_LAYERS, RUN_KEY, consensus_outputs, consensus_run_id
 from stracker.io.files import CSV_SUFFIXES, PARQUET_SUFFIXES, check_not_empty, geoparquet_geometry
 from stracker.io.tables import read_labels, read_table
 
@@ -74,13 +74,14 @@ def describe(path: str | Path) -> dict[str, Any]:
     >>> info["kind"], info["answers"], info["date_range"]
     ('labels', 1, ['2017-06-10', '2017-06-10'])
     """
-    from stracker.simulation import SIMULATION_FILES
+    from stracker.simulation import SIMULATION_FILES, check_simulation_folder
 
     path = Path(path)
     if path.is_dir():
-        missing = [name for name in SIMULATION_FILES if not (path / name).exists()]
+        missing = [name for name in SIMULATION_FILES[:-1] if not (path / name).exists()]
         if missing:
             raise FileFormatError(f"{path} is a folder but not a simulation: it lacks {missing}.")
+        check_simulation_folder(path)  # one write, as its manifest says
         scenario = json.loads((path / "scenario.json").read_text())
         info = {"path": str(path), "kind": "simulation", "scenario": scenario.get("name"),
                 "seed": scenario.get("seed"), "files": sorted(p.name for p in path.iterdir() if p.is_file())}
@@ -90,8 +91,9 @@ def describe(path: str | Path) -> dict[str, Any]:
         return info
     suffix = path.suffix.lower()
     if suffix in CSV_SUFFIXES + PARQUET_SUFFIXES:
-        if suffix in PARQUET_SUFFIXES and all(p.exists() for p in consensus_outputs(path)[1:]):
-            return _describe_consensus(path)
+        if suffix in PARQUET_SUFFIXES and (all(p.exists() for p in consensus_outputs(path)[1:])
+                                           or _stamped(path)):
+            return _describe_consensus(path)  # a part missing or of another write is an error there
         table = read_table(path)
         columns = [str(c) for c in table.columns]
         info = {"path": str(path), "rows": len(table), "columns": columns}
@@ -133,9 +135,20 @@ def describe(path: str | Path) -> dict[str, Any]:
     return {"path": str(path), "kind": "footprints" if spatial else "table", "layers": layers}
 
 
+def _stamped(path: Path) -> bool:
+    """Whether a Parquet file is the main part of a consensus (it carries the run stamp)."""
+    import pyarrow.parquet as pq
+
+    try:
+        return RUN_KEY.encode() in (pq.read_schema(path).metadata or {})
+    except (OSError, ValueError):
+        return False
+
+
 def _describe_consensus(path: Path) -> dict[str, Any]:
     consensus = read_consensus(path)
-    info: dict[str, Any] = {"path": str(path), "kind": "consensus", **consensus.summary()}
+    info: dict[str, Any] = {"path": str(path), "kind": "consensus", **consensus.summary(),
+                            "run_id": consensus_run_id(path)}
     info["date_range"] = [str(consensus.image_dates.min().date()), str(consensus.image_dates.max().date())]
     if path.suffix.lower() == ".gpkg":
         info["layers"] = _describe_layers(path)

@@ -12,8 +12,12 @@ __all__ = [
     "FootprintsError",
     "ImageryError",
     "LabelsError",
+    "OptionsError",
     "OutputExistsError",
+    "OutputIsInputError",
+    "OutputWriteError",
     "PlatformExportError",
+    "RenamedColumnsWarning",
     "RenderError",
     "ScenarioError",
     "SchedulerError",
@@ -30,6 +34,10 @@ class StrackerError(Exception):
 
 class LabelsError(StrackerError, ValueError):
     """A label table does not meet the label contract (columns, ids, dates, answers)."""
+
+
+class OptionsError(StrackerError, ValueError):
+    """An option of a fit is outside its valid range (a negative tolerance, no iterations) or does not apply."""
 
 
 class ScenarioError(StrackerError, ValueError):
@@ -75,6 +83,18 @@ class SchedulerError(StrackerError, ConnectionError):
     """A Dask scheduler cannot be reached at the address given."""
 
 
+class OutputIsInputError(StrackerError, ValueError):
+    """An output path is one of the inputs of the same run; writing it would destroy them."""
+
+
+class OutputWriteError(StrackerError, OSError):
+    """An output could not be written (a read-only directory, a path under a file, a full disk); the message
+    names the output and the cause, ``errno`` holds the system's code where known. The old output is kept."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
 class RenderError(StrackerError, ValueError):
     """A frame cannot be rendered as asked: a date without an image, a box outside the city, a bad resolution."""
 
@@ -85,6 +105,11 @@ class StrackerWarning(UserWarning):
 
 class DuplicateAnswersWarning(StrackerWarning):
     """The label table holds exact duplicate answers; they are used as given, not merged."""
+
+
+class RenamedColumnsWarning(StrackerWarning):
+    """A user's columns were kept under new names, to make room for stracker's own (e.g. a footprint layer's
+    ``confidence`` column beside the consensus ``confidence``)."""
 
 
 class UninformativeAnswersWarning(StrackerWarning):

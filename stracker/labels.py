@@ -41,6 +41,7 @@ from stracker.errors import DuplicateAnswersWarning, LabelsError
 __all__ = [
     "LABEL_COLUMNS",
     "MISSING_TEXT",
+    "ON_DUPLICATE",
     "TASKS",
     "EncodedLabels",
     "check_label_columns",
@@ -48,14 +49,16 @@ __all__ = [
     "destruction_state",
     "distinct_values",
     "duplicate_answers",
+    "duplicate_mask",
     "encode_answers",
     "encode_ids",
     "encode_labels",
-    "encode_tasks",
+    "encode_task",
     "image_catalogue",
     "image_date_labels",
     "image_index_dtype",
     "parse_image_dates",
+    "report_duplicates",
     "rows_text",
     "take_rows",
     "text_cells",
@@ -66,6 +69,9 @@ LABEL_COLUMNS = ("building_id", "volunteer_id", "before", "after", "destroyed", 
 
 TASKS = ("timeline", "compare")
 """Task kinds; their position is the task code in :class:`EncodedLabels`."""
+
+ON_DUPLICATE = ("warn", "error", "ignore")
+"""What to do with exact duplicate answers: name them in a warning, refuse them, or say nothing."""
 
 TIMELINE, COMPARE = 0, 1
 YES, NO, CANT_TELL = 1, 0, -1
@@ -152,7 +158,6 @@ def closest_hint(name: str, options: tuple[str, ...]) -> str:
 
 def check_label_columns(labels: pd.DataFrame) -> None:
     """Check that a label table has the contract's columns (``task`` may come from a keyword instead)."""
-    # 'task' may come from the task= keyword instead; _encode_task checks it.
     required = [c for c in LABEL_COLUMNS if c != "task"]
     names = [str(c) for c in labels.columns]
     twice = sorted({c for c in names if c in LABEL_COLUMNS and names.count(c) > 1})
@@ -445,7 +450,7 @@ def encode_answers(values: pd.Series) -> np.ndarray:
     return take_rows(answer_u, codes, CANT_TELL)
 
 
-def encode_tasks(labels: pd.DataFrame, task: str | None) -> np.ndarray:
+def encode_task(labels: pd.DataFrame, task: str | None) -> np.ndarray:
     """int8 task codes (positions in :data:`TASKS`) from the ``task`` column or the ``task=`` keyword."""
     if "task" in labels.columns:
         if task is not None:
@@ -565,8 +570,8 @@ def _image_index(codes: np.ndarray, raw: np.ndarray, dates: pd.DatetimeIndex, in
     return take_rows(pos.astype(image_index_dtype(len(cat))), codes, -1)
 
 
-def duplicate_answers(building: np.ndarray, volunteer: np.ndarray, lo: np.ndarray, hi: np.ndarray,
-                      answer: np.ndarray, task: np.ndarray, n_volunteers: int, n_images: int) -> np.ndarray:
+def duplicate_mask(building: np.ndarray, volunteer: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+                   answer: np.ndarray, task: np.ndarray, n_volunteers: int, n_images: int) -> np.ndarray:
     """Mask of the answers that repeat another exactly (same building, volunteer, images, answer and task).
 
     The six codes are packed into one int64 key; one sort of the keys finds the repeated ones (no hashing of
@@ -575,7 +580,7 @@ def duplicate_answers(building: np.ndarray, volunteer: np.ndarray, lo: np.ndarra
     Examples
     --------
     >>> z = np.zeros(3, dtype=np.int32)
-    >>> duplicate_answers(np.array([0, 1, 0]), z, z - 1, z + 2, z + 1, z, 1, 3).tolist()
+    >>> duplicate_mask(np.array([0, 1, 0]), z, z - 1, z + 2, z + 1, z, 1, 3).tolist()
     [True, False, True]
     """
     V, D = max(n_volunteers, 1), max(n_images, 1)
@@ -652,7 +657,7 @@ def encode_labels(
     """
     if not isinstance(labels, pd.DataFrame):
         raise LabelsError(f"labels must be a pandas DataFrame, got {type(labels).__name__}.")
-    if on_duplicate not in ("warn", "error", "ignore"):
+    if on_duplicate not in ON_DUPLICATE:
         raise LabelsError(f"on_duplicate must be 'warn', 'error' or 'ignore', got {on_duplicate!r}.")
     source = labels.attrs.get("source")
     try:
@@ -671,7 +676,7 @@ def _encode(labels: pd.DataFrame, image_dates: object, task: str | None, on_dupl
     volunteer, volunteer_ids = encode_ids(labels["volunteer_id"], "volunteer_id")
     before = parse_image_dates(labels["before"], "before", required=False)
     after = parse_image_dates(labels["after"], "after", required=True)
-    task_codes = encode_tasks(labels, task)
+    task_codes = encode_task(labels, task)
     answer = encode_answers(labels["destroyed"])
     before_codes, before_u = _distinct_dates(before)
     after_codes, after_u = _distinct_dates(after)
@@ -685,18 +690,7 @@ def _encode(labels: pd.DataFrame, image_dates: object, task: str | None, on_dupl
             f"'before' is not earlier than 'after' in {rows_text(labels.index, not_earlier)}; an answer is a claim "
             "about the interval (before, after], so before must be an earlier image date or NaT."
         )
-    if on_duplicate != "ignore":
-        dup = duplicate_answers(building, volunteer, lo, hi, answer, task_codes, len(volunteer_ids), len(dates))
-        if dup.any():
-            message = (
-                f"exact duplicate answers in {rows_text(labels.index, dup)}: the same volunteer gave the same answer "
-                "about the same building and images more than once. They are used as given (each counts); "
-                "deduplicate with labels.drop_duplicates() if they are export artefacts."
-            )
-            if on_duplicate == "error":
-                raise LabelsError(message)
-            warnings.warn(message, DuplicateAnswersWarning, stacklevel=4)
-    return EncodedLabels(
+    encoded = EncodedLabels(
         building_ids=building_ids,
         volunteer_ids=volunteer_ids,
         image_dates=dates,
@@ -708,10 +702,43 @@ def _encode(labels: pd.DataFrame, image_dates: object, task: str | None, on_dupl
         task=task_codes,
         row_index=labels.index,
     )
+    if on_duplicate != "ignore":
+        duplicated = duplicate_answers(encoded)
+        if duplicated.any():
+            report_duplicates(rows_text(labels.index, duplicated), on_duplicate, stacklevel=4)
+    return encoded
 
 
-# the distributed engine still imports these under their old private names
-_encode_ids, _encode_task, _catalogue = encode_ids, encode_tasks, image_catalogue
+def duplicate_answers(enc: EncodedLabels) -> np.ndarray:
+    """Which answers (a boolean per answer) repeat another exactly: the same building, volunteer, images, answer
+    and task.
+
+    Examples
+    --------
+    >>> labels = pd.DataFrame({"building_id": [1, 1, 1], "volunteer_id": [7, 7, 8], "before": pd.NaT,
+    ...     "after": pd.to_datetime(["2017-06-01"] * 3), "destroyed": True, "task": "compare"})
+    >>> duplicate_answers(encode_labels(labels, on_duplicate="ignore")).tolist()
+    [True, True, False]
+    """
+    return duplicate_mask(enc.building, enc.volunteer, enc.lo, enc.hi, enc.answer, enc.task, enc.n_volunteers,
+                          enc.n_images)
+
+
+def report_duplicates(where: str, on_duplicate: str, stacklevel: int = 1) -> None:
+    """Warn about exact duplicate answers (``on_duplicate="warn"``) or refuse them (``"error"``).
+
+    ``where`` names them, e.g. ``"3 row(s) [4, 9, 12]"``; they are used as given either way (each counts).
+    ``stacklevel`` counts from the caller, as for :func:`warnings.warn`.
+    """
+    message = (
+        f"exact duplicate answers in {where}: the same volunteer gave the same answer about the same building and "
+        "images more than once. They are used as given (each counts); deduplicate with labels.drop_duplicates() "
+        "if they are export artefacts."
+    )
+    if on_duplicate == "error":
+        raise LabelsError(message)
+    if on_duplicate == "warn":
+        warnings.warn(message, DuplicateAnswersWarning, stacklevel=stacklevel + 1)
 
 
 def destruction_state(destroyed_on: object, image_dates: pd.DatetimeIndex) -> np.ndarray:

@@ -7,7 +7,7 @@ value, or save it with ``fig.savefig(path)``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import matplotlib as mpl
 import numpy as np
@@ -24,20 +24,93 @@ if TYPE_CHECKING:
     from stracker.simulation import Simulation
 
 __all__ = [
+    "INTACT_COLOUR",
+    "WeekScale",
     "calibration",
     "destruction_map",
     "destruction_timeline",
     "frame_strip",
     "volunteer_reliability",
+    "week_scale",
 ]
 
-_INTACT = "#d9d9d9"
+INTACT_COLOUR = "#d9d9d9"
+"""Colour of buildings not destroyed, on every map (the report's and the review page's)."""
+_INTACT = INTACT_COLOUR
 _TRUTH = "#404040"
 _CONSENSUS = "#d95f02"
 
 
 def _week_start(dates: pd.Series) -> pd.Series:
     return dates.dt.to_period("W-SUN").dt.start_time
+
+
+class WeekScale(NamedTuple):
+    """A colour scale of destruction weeks: ``n_weeks`` weeks from the week starting ``first`` (a Monday).
+
+    One scale shared by every map of a campaign makes the same colour mean the same week on each.
+    """
+
+    first: pd.Timestamp
+    n_weeks: int
+
+    def index(self, dates: pd.Series | pd.DatetimeIndex | np.ndarray) -> np.ndarray:
+        """Week number of each date on the scale (-1 for NaT).
+
+        Raises
+        ------
+        ValueError
+            If a date falls outside the scale's weeks.
+        """
+        weeks = _week_start(pd.Series(pd.to_datetime(np.asarray(dates))))
+        known = weeks.notna().to_numpy()
+        out = np.full(len(weeks), -1, dtype=np.int64)
+        out[known] = ((weeks[known] - self.first).dt.days // 7).to_numpy()
+        outside = known & ((out < 0) | (out >= self.n_weeks))
+        if outside.any():
+            raise ValueError(
+                f"{int(outside.sum())} date(s), e.g. {pd.Series(np.asarray(dates))[outside].iloc[0]}, fall outside "
+                f"the colour scale's weeks {self.first.date()} to {self.last.date()}; widen the scale to them."
+            )
+        return out
+
+    @property
+    def last(self) -> pd.Timestamp:
+        """Start of the scale's last week."""
+        return self.first + pd.Timedelta(weeks=self.n_weeks - 1)
+
+    def cmap(self) -> mpl.colors.Colormap:
+        """viridis in one colour per week."""
+        return mpl.colormaps["viridis"].resampled(self.n_weeks)
+
+    def colours(self) -> list[str]:
+        """The colour of each week as ``#rrggbb``, the first week first."""
+        rgba = self.cmap()(np.arange(self.n_weeks) / max(self.n_weeks - 1, 1))
+        return [mpl.colors.to_hex(c) for c in rgba]
+
+    def ticks(self, n_max: int = 7) -> list[tuple[int, str]]:
+        """At most ``n_max`` week numbers to label on a legend, with their labels ("27 Feb")."""
+        ticks = np.linspace(0, self.n_weeks, min(self.n_weeks + 1, n_max)).round().astype(int)
+        return [(int(t), (self.first + pd.Timedelta(weeks=int(t))).strftime("%d %b")) for t in ticks]
+
+
+def week_scale(*dates: pd.Series | pd.DatetimeIndex | np.ndarray | None) -> WeekScale | None:
+    """The week colour scale covering every date given (several columns: one shared scale); None if all NaT.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> scale = week_scale(pd.Series(pd.to_datetime(["2017-06-07", None])), pd.to_datetime(["2017-07-01"]))
+    >>> str(scale.first.date()), scale.n_weeks, scale.index(pd.to_datetime(["2017-06-30"])).tolist()
+    ('2017-06-05', 4, [3])
+    """
+    values = [pd.Series(pd.to_datetime(np.asarray(d))).dropna() for d in dates if d is not None]
+    values = [v for v in values if len(v)]
+    if not values:
+        return None
+    weeks = _week_start(pd.concat(values, ignore_index=True))
+    first, last = weeks.min(), weeks.max()
+    return WeekScale(first, max(int((last - first).days // 7) + 1, 1))
 
 
 def _scale_bar(ax: Axes, length_m: float | None = None) -> None:
@@ -60,6 +133,7 @@ def destruction_map(
     column: str = "destroyed_on",
     title: str | None = None,
     figsize: tuple[float, float] = (8.0, 8.0),
+    scale: WeekScale | None = None,
 ) -> Figure:
     """Map of buildings coloured by the week of their destruction.
 
@@ -72,41 +146,51 @@ def destruction_map(
         :meth:`Consensus.to_geodataframe`). NaT is drawn grey as not destroyed.
     title : str, optional
     figsize : tuple
+    scale : WeekScale, optional
+        The colour scale of weeks; default: the weeks of this column. Give maps that are to be compared (the
+        truth and the consensus) one scale from :func:`week_scale` of both columns, so that a colour is one week.
 
     Returns
     -------
     matplotlib.figure.Figure
 
+    Raises
+    ------
+    ValueError
+        If a date falls outside ``scale``.
+
     Examples
     --------
     >>> import stracker
-    >>> from stracker.plot import destruction_map
+    >>> from stracker.plot import destruction_map, week_scale
     >>> sim = stracker.simulate("small")
     >>> fig = destruction_map(sim.buildings)
     >>> fig.axes[0].get_title()
     'Buildings by week of destruction (destroyed_on)'
+    >>> shared = week_scale(sim.buildings["destroyed_on"], sim.images["image_date"])
+    >>> bar = destruction_map(sim.buildings, scale=shared).axes[1]
+    >>> bar.get_yticklabels()[0].get_text() == shared.ticks()[0][1]
+    True
     """
     dates = pd.to_datetime(buildings[column])
-    weeks = _week_start(dates)
+    if scale is None:
+        scale = week_scale(dates)
     fig = Figure(figsize=figsize, layout="constrained")
     ax = fig.add_subplot()
-    intact = weeks.isna().to_numpy()
+    index = scale.index(dates) if scale is not None else np.full(len(dates), -1)
+    intact = index < 0
     if intact.any():
         buildings[intact].plot(ax=ax, color=_INTACT, linewidth=0)
-    destroyed = buildings[~intact]
-    if len(destroyed):
-        week_values = weeks[~intact]
-        first, last = week_values.min(), week_values.max()
-        n_weeks = max(int((last - first).days // 7) + 1, 1)
-        cmap = mpl.colormaps["viridis"].resampled(n_weeks)
-        index = ((week_values - first).dt.days // 7).to_numpy()
-        destroyed.plot(ax=ax, color=cmap(index / max(n_weeks - 1, 1)), linewidth=0)
-        norm = mpl.colors.Normalize(vmin=0, vmax=n_weeks)
+    if scale is not None:
+        cmap = scale.cmap()
+        if (~intact).any():
+            buildings[~intact].plot(ax=ax, color=cmap(index[~intact] / max(scale.n_weeks - 1, 1)), linewidth=0)
+        norm = mpl.colors.Normalize(vmin=0, vmax=scale.n_weeks)
         bar = fig.colorbar(mpl.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, shrink=0.7,
                            label="week of destruction")
-        ticks = np.linspace(0, n_weeks, min(n_weeks + 1, 7)).round()
-        bar.set_ticks(list(ticks + 0.5 * (ticks < n_weeks)))
-        bar.set_ticklabels([(first + pd.Timedelta(weeks=int(t))).strftime("%d %b") for t in ticks])
+        ticks = scale.ticks()
+        bar.set_ticks([t + 0.5 * (t < scale.n_weeks) for t, _ in ticks])
+        bar.set_ticklabels([label for _, label in ticks])
     ax.set_aspect("equal")
     ax.set_axis_off()
     crs = buildings.crs.to_string() if buildings.crs is not None else "no CRS"
@@ -176,11 +260,13 @@ def destruction_timeline(
 
 def calibration(consensus: Consensus, truth: pd.Series, n_bins: int = 10,
                 figsize: tuple[float, float] = (10.0, 4.5)) -> Figure:
-    """Calibration: predicted against observed destruction, and credible-interval coverage.
+    """Calibration: a reliability diagram of ``confidence``, and credible-interval coverage.
 
-    Left: buildings binned by ``p_destroyed``, the share truly destroyed by the last image in each bin against
-    the bin's mean prediction. Right: the share of buildings whose true state lies in the equal-tailed
-    credible interval, against the interval's nominal mass.
+    Left: buildings binned by ``confidence`` (the posterior mass of the most probable state), the share whose
+    true state is exactly that state against the bin's mean confidence, each bin labelled with its number of
+    buildings; a calibrated consensus lies on the diagonal. (P(destroyed) would say little: on a timeline
+    campaign it is 0 or 1 on nearly every building, while the date is what is uncertain.) Right: the share of
+    buildings whose true state lies in the equal-tailed credible interval, against the interval's nominal mass.
 
     Examples
     --------
@@ -188,25 +274,28 @@ def calibration(consensus: Consensus, truth: pd.Series, n_bins: int = 10,
     >>> from stracker.plot import calibration
     >>> sim = stracker.simulate("small")
     >>> fig = calibration(stracker.aggregate(sim.labels, sim.image_dates), sim.truth)
-    >>> len(fig.axes)
-    2
+    >>> len(fig.axes), fig.axes[0].get_xlabel()
+    (2, 'confidence (posterior mass of the most probable state)')
     """
     aligned = pd.to_datetime(truth).reindex(consensus.buildings.index)
     true_state = destruction_state(aligned, consensus.image_dates)
-    destroyed = (true_state < len(consensus.image_dates)).astype(float)
-    p = consensus.buildings["p_destroyed"].to_numpy()
+    exact = (np.argmax(consensus.posterior, axis=1) == true_state).astype(float)
+    confidence = consensus.buildings["confidence"].to_numpy(dtype=float)
     fig = Figure(figsize=figsize, layout="constrained")
     left, right = fig.subplots(1, 2)
-    bins = np.minimum((p * n_bins).astype(int), n_bins - 1)
+    bins = np.clip((confidence * n_bins).astype(int), 0, n_bins - 1)
     count = np.bincount(bins, minlength=n_bins)
     used = count > 0
-    mean_p = np.bincount(bins, weights=p, minlength=n_bins)[used] / count[used]
-    observed = np.bincount(bins, weights=destroyed, minlength=n_bins)[used] / count[used]
+    mean_confidence = np.bincount(bins, weights=confidence, minlength=n_bins)[used] / count[used]
+    accuracy = np.bincount(bins, weights=exact, minlength=n_bins)[used] / count[used]
     left.plot([0, 1], [0, 1], color="#999999", linestyle="--", label="perfect calibration")
-    left.scatter(mean_p, observed, s=20 + 200 * count[used] / count.max(), color=_CONSENSUS, zorder=3,
-                 label="bins (size: buildings)")
-    left.set(xlabel="predicted P(destroyed)", ylabel="observed share destroyed", xlim=(0, 1), ylim=(0, 1),
-             title="Destruction probability")
+    left.plot(mean_confidence, accuracy, marker="o", color=_CONSENSUS, label="bins of buildings")
+    for x, y, n in zip(mean_confidence, accuracy, count[used], strict=True):
+        left.annotate(f"{n:,}", (x, y), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=7,
+                      color="#555555")
+    left.set(xlabel="confidence (posterior mass of the most probable state)",
+             ylabel="share with exactly that state", xlim=(0, 1), ylim=(0, 1.1),
+             title="Date confidence (labels: buildings per bin)")
     left.legend(loc="upper left")
     masses = np.array([0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99])
     coverage = []

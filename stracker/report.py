@@ -1,6 +1,7 @@
 """The campaign report: PNG figures and one self-contained HTML page summarising a simulated campaign.
 
-The page uses no external scripts, styles or fonts; it references only the PNG files written beside it.
+The page uses no external scripts, styles or fonts; it references only the PNG files written beside it and the
+review page (``review.html``, see :mod:`stracker.review`), the interactive map to check buildings one by one.
 """
 
 from __future__ import annotations
@@ -15,17 +16,20 @@ from stracker.evaluation import evaluate
 from stracker.io.files import atomic_path
 from stracker.simulation import Simulation
 
-__all__ = ["REPORT_FIGURES", "write_report"]
+__all__ = ["REPORT_FIGURES", "REVIEW_PAGE", "summary_title", "write_report"]
 
 REPORT_FIGURES = {
-    "map_truth.png": "True destruction, by week",
+    "map_truth.png": "True destruction, by week (one colour scale with the consensus map)",
     "map_consensus.png": "Consensus destruction (most probable interval's end), by week",
     "timeline.png": "Buildings destroyed per week: truth and consensus",
-    "calibration.png": "Calibration of P(destroyed) and coverage of the credible intervals",
+    "calibration.png": "Calibration: confidence against exact-state accuracy (buildings per bin) and coverage of "
+                       "the credible intervals",
     "volunteers.png": "Volunteers: estimated reliability against activity",
     "frames.png": "One building's frames across dates, as volunteers saw them (framed: the consensus's image)",
 }
 """PNG files of the report and their captions."""
+REVIEW_PAGE = "review.html"
+"""The review page written beside the report."""
 
 _STYLE = """
 body { font-family: sans-serif; max-width: 1000px; margin: 2em auto; color: #222; line-height: 1.4; }
@@ -54,14 +58,22 @@ def _example_building(simulation: Simulation) -> int | str:
     return large["building_id"].iloc[len(large) // 2]
 
 
+def summary_title(simulation: Simulation) -> str:
+    """The campaign in a few words: ``raqqa preset, seed 0``."""
+    return f"{simulation.scenario.name} preset, seed {simulation.scenario.seed}"
+
+
 def write_report(
     directory: str | Path,
     simulation: Simulation,
     consensus: Consensus,
     evaluation: pd.DataFrame | None = None,
     dpi: int = 110,
+    review_frame_buildings: int = 6,
 ) -> Path:
-    """Write the figures and ``report.html`` into ``directory``; returns the page's path.
+    """Write the figures, ``report.html`` and the review page ``review.html`` into ``directory``.
+
+    Returns the report page's path; it links to the review page.
 
     Parameters
     ----------
@@ -74,6 +86,9 @@ def write_report(
         From :func:`stracker.evaluate`; computed if not given.
     dpi : int
         Resolution of the PNGs.
+    review_frame_buildings : int
+        Buildings whose frames the review page embeds (the least confident; five dates each, rendered at
+        about half a second a frame).
 
     Examples
     --------
@@ -81,19 +96,22 @@ def write_report(
     >>> from stracker.report import write_report
     >>> sim = stracker.simulate("small")
     >>> page = write_report(tempfile.mkdtemp(), sim, stracker.aggregate(sim.labels, sim.image_dates))
-    >>> page.name, (page.parent / "timeline.png").exists()
-    ('report.html', True)
+    >>> page.name, (page.parent / "timeline.png").exists(), (page.parent / "review.html").exists()
+    ('report.html', True, True)
     """
     from stracker import plot
+    from stracker.review import write_review
 
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     if evaluation is None:
         evaluation = evaluate(consensus, simulation.truth)
+    layer = consensus.to_geodataframe(simulation.buildings)
+    # one colour scale for both maps, so that a colour is the same week on each
+    scale = plot.week_scale(simulation.buildings["destroyed_on"], layer["destroyed_by"])
     figures = {
-        "map_truth.png": plot.destruction_map(simulation.buildings, "destroyed_on", title="Truth"),
-        "map_consensus.png": plot.destruction_map(consensus.to_geodataframe(simulation.buildings), "destroyed_by",
-                                                  title="Consensus"),
+        "map_truth.png": plot.destruction_map(simulation.buildings, "destroyed_on", title="Truth", scale=scale),
+        "map_consensus.png": plot.destruction_map(layer, "destroyed_by", title="Consensus", scale=scale),
         "timeline.png": plot.destruction_timeline(simulation.truth, consensus),
         "calibration.png": plot.calibration(consensus, simulation.truth),
         "volunteers.png": plot.volunteer_reliability(consensus),
@@ -102,8 +120,12 @@ def write_report(
     for name, fig in figures.items():
         with atomic_path(out / name) as tmp:
             fig.savefig(tmp, dpi=dpi, format="png")
+    review = write_review(out / REVIEW_PAGE, consensus, simulation.buildings, labels=simulation.labels,
+                          truth=simulation.truth, chips=simulation, max_frame_buildings=review_frame_buildings,
+                          frames_per_building=5, overwrite=True,
+                          title=f"stracker review: {summary_title(simulation)}")
     summary = simulation.summary()
-    scale = [
+    sizes = [
         ("buildings", f"{summary['buildings']:,}"),
         ("destroyed (truth)", f"{summary['destroyed']:,}"),
         ("satellite images", f"{summary['images']:,}"),
@@ -131,7 +153,10 @@ def write_report(
 <p>A simulated Strike Trackers campaign: volunteers dated the destruction of buildings from satellite images;
 stracker aggregated their answers ({html.escape(consensus.method)}, {consensus.n_iter} iterations) into a
 destruction date per building, compared here with the simulated truth.</p>
-<h2>Scale</h2>{_table(scale, ("", "count"))}
+<p><a href="{REVIEW_PAGE}">The review page</a> ({review.size_bytes / 1e6:.1f} MB, one offline file): the
+map of every building by consensus week, the truth as a toggle, a queue of the buildings most worth a look, and
+for each its posterior, answers and frames; an expert's dates download as a gold table.</p>
+<h2>Scale</h2>{_table(sizes, ("", "count"))}
 <h2>Evaluation</h2>{_table(metrics, ("metric", "value"))}
 <h2>Figures</h2>{figure_html}
 </body></html>

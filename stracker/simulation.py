@@ -7,8 +7,10 @@ assignment and answers.
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,8 +20,8 @@ import pandas as pd
 
 from stracker.crowd.answers import compare_answers, timeline_answers
 from stracker.crowd.volunteers import assign_volunteers, make_volunteers
-from stracker.errors import StrackerError
-from stracker.io.files import atomic_path, write_geopackage
+from stracker.errors import StrackerError, StrackerWarning
+from stracker.io.files import atomic_paths, check_manifest, manifest_text, write_error, write_layers_at
 from stracker.labels import destruction_state
 from stracker.scenario import SIMULATION_STAGES, Scenario, stage_rng
 from stracker.world.clouds import visibility
@@ -28,10 +30,12 @@ from stracker.world.footprints import make_footprints
 from stracker.world.imagery import make_catalogue
 
 __all__ = [
+    "MANIFEST",
     "SIMULATION_FILES",
     "Simulation",
     "SimulationFilesExistError",
     "SimulationFilesMissingError",
+    "check_simulation_folder",
     "simulate",
     "stage_rng",
 ]
@@ -43,9 +47,12 @@ SIMULATION_FILES = (
     "volunteers.parquet",
     "labels.parquet",
     "visibility.npy",
+    "manifest.json",
 )
-"""Files written by :meth:`Simulation.save`."""
-
+"""Files written by :meth:`Simulation.save`; the last, the manifest, holds the size and SHA-256 of the others
+(and of any ``extra`` files written with them), so that readers can tell files of different writes apart."""
+MANIFEST = SIMULATION_FILES[-1]
+"""The manifest of a simulation folder."""
 
 
 @dataclass(eq=False)
@@ -115,41 +122,85 @@ class Simulation:
             "seconds": round(float(sum(self.timings.values())), 2),
         }
 
-    def save(self, directory: str | Path, overwrite: bool = False) -> Path:
-        """Write the simulation's files (see :data:`SIMULATION_FILES`) into ``directory``, atomically each.
+    def save(self, directory: str | Path, overwrite: bool = False, *,
+             extra: Mapping[str, Callable[[Path], object]] | None = None) -> Path:
+        """Write the simulation's files (see :data:`SIMULATION_FILES`) into ``directory``, all of them or none.
+
+        Every file is written to a temporary name first; only when all are complete are they renamed into
+        place, the manifest first. The manifest records each file's size and SHA-256, so that
+        :meth:`load` and ``stracker info`` refuse a folder whose files come from different writes (a kill -9
+        between two renames). With ``overwrite``, files that the folder's previous manifest listed and this
+        write does not (e.g. ``extra`` files of an earlier run) are removed: what the folder holds is one write.
+
+        Parameters
+        ----------
+        directory : str or Path
+            Created if needed.
+        overwrite : bool
+            Replace the files of an earlier write.
+        extra : mapping of str to callable, optional
+            More files written and renamed together with the simulation's: file name -> a function that writes
+            that file at the path it is given (``stracker simulate`` writes its consensus this way).
 
         Raises
         ------
         FileExistsError
-            If a file would be replaced and ``overwrite`` is False.
+            If a file would be replaced and ``overwrite`` is False (also when another process wrote it during
+            this write).
+        OutputWriteError
+            If the folder cannot take the files (read-only, a path under a file, a full disk); nothing is
+            changed.
+
+        Examples
+        --------
+        >>> import tempfile, stracker
+        >>> folder = stracker.simulate("small", seed=1).save(tempfile.mkdtemp())
+        >>> sorted(p.name for p in folder.iterdir()) == sorted(SIMULATION_FILES)
+        True
         """
         out = Path(directory)
-        out.mkdir(parents=True, exist_ok=True)
-        existing = [name for name in SIMULATION_FILES if (out / name).exists()]
+        extra = dict(extra or {})
+        names = [MANIFEST, *SIMULATION_FILES[:-1], *extra]
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise write_error(out, exc) from exc
+        existing = [name for name in names if (out / name).exists()]
         if existing and not overwrite:
             raise SimulationFilesExistError(
                 f"{out} already holds {existing}; pass overwrite=True (--overwrite) or choose another directory."
             )
-        with atomic_path(out / "scenario.json") as tmp:
-            tmp.write_text(self.scenario.to_json() + "\n")
-        write_geopackage(self.buildings, out / "buildings.gpkg", layer="buildings")
-        with atomic_path(out / "images.parquet") as tmp:
-            self.images.to_parquet(tmp, index=False)
-        with atomic_path(out / "volunteers.parquet") as tmp:
-            self.volunteers.to_parquet(tmp)
-        with atomic_path(out / "labels.parquet") as tmp:
-            self.labels.to_parquet(tmp, index=False)
-        with atomic_path(out / "visibility.npy") as tmp, open(tmp, "wb") as fh:
-            np.save(fh, self.visibility)
+        previous = _listed(out) if overwrite else []
+        with atomic_paths([out / name for name in names], overwrite=overwrite) as temps:
+            tmp = dict(zip(names, temps, strict=True))
+            tmp["scenario.json"].write_text(self.scenario.to_json() + "\n")
+            write_layers_at(tmp["buildings.gpkg"], {"buildings": self.buildings}, name=out / "buildings.gpkg")
+            self.images.to_parquet(tmp["images.parquet"], index=False)
+            self.volunteers.to_parquet(tmp["volunteers.parquet"])
+            self.labels.to_parquet(tmp["labels.parquet"], index=False)
+            with open(tmp["visibility.npy"], "wb") as fh:
+                np.save(fh, self.visibility)
+            for name, write in extra.items():
+                write(tmp[name])
+            tmp[MANIFEST].write_text(manifest_text({name: tmp[name] for name in names[1:]}))
+        for name in previous:
+            if name not in names:
+                (out / name).unlink(missing_ok=True)  # of the earlier write, not of this one
         return out
 
     @classmethod
     def load(cls, directory: str | Path) -> Simulation:
-        """Read a simulation written by :meth:`save`."""
+        """Read a simulation written by :meth:`save`, checked to be one write (see :func:`check_simulation_folder`).
+
+        Raises
+        ------
+        SimulationFilesMissingError
+            If a file is missing.
+        FileFormatError
+            If the files do not match the manifest (parts of different writes, or a file changed since).
+        """
         src = Path(directory)
-        missing = [name for name in SIMULATION_FILES if not (src / name).exists()]
-        if missing:
-            raise SimulationFilesMissingError(f"{src} lacks {missing}; is it a directory written by Simulation.save?")
+        check_simulation_folder(src)
         scenario = Scenario.from_json((src / "scenario.json").read_text())
         buildings = gpd.read_file(src / "buildings.gpkg", layer="buildings", engine="pyogrio")
         buildings["destroyed_on"] = buildings["destroyed_on"].astype("datetime64[ns]")
@@ -168,6 +219,40 @@ class Simulation:
             f"<Simulation {s['preset']} seed={s['seed']} buildings={s['buildings']} images={s['images']} "
             f"volunteers={s['volunteers']} answers={s['answers']}>"
         )
+
+
+def _listed(folder: Path) -> list[str]:
+    """The files a folder's manifest lists (none if it has no readable manifest)."""
+    try:
+        return list(json.loads((folder / MANIFEST).read_text())["files"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+
+
+def check_simulation_folder(directory: str | Path) -> None:
+    """Check that a folder holds one whole write of :meth:`Simulation.save`: every file there and as the
+    manifest says (size and SHA-256).
+
+    A folder written before manifests (all files but the manifest) is read with a warning, unchecked.
+
+    Raises
+    ------
+    SimulationFilesMissingError
+        If a file is missing.
+    FileFormatError
+        If a file differs from the manifest: files of different writes (a kill -9 during an overwrite), a
+        file copied in or changed since; the message names them and the fix.
+    """
+    src = Path(directory)
+    missing = [name for name in SIMULATION_FILES if not (src / name).is_file()]
+    if missing == [MANIFEST]:
+        warnings.warn(
+            f"{src} has no {MANIFEST} (written by an older stracker): its files cannot be checked to come from "
+            "one write; save it again to add one.", StrackerWarning, stacklevel=3)
+        return
+    if missing:
+        raise SimulationFilesMissingError(f"{src} lacks {missing}; is it a directory written by Simulation.save?")
+    check_manifest(src, MANIFEST)
 
 
 class SimulationFilesExistError(StrackerError, FileExistsError):

@@ -138,8 +138,6 @@ def test_no_import_cycles():
     assert _cycles(edges) == []
 
 
-@pytest.mark.xfail(reason="consensus/distributed.py still reaches into model.py and labels.py; the one-EM-core step "
-                   "makes what it shares public", strict=True)
 def test_no_module_imports_another_modules_private_names():
     _, private = _graph()
     assert private == []

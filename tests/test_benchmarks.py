@@ -9,7 +9,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks import _common, aggregate, distributed, quality, read_labels, scaling, simulate, versus_crowdkit
+from benchmarks import (
+    _common,
+    aggregate,
+    distributed,
+    next_questions,
+    quality,
+    read_labels,
+    scaling,
+    simulate,
+    versus_crowdkit,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -49,6 +59,14 @@ def test_scaling_benchmark_runs_each_size_in_its_own_process(tmp_path, monkeypat
     assert all(r["iterations"] == 3 and r["fit_s"] > 0 and r["peak_rss_mb"] > 0 for r in rows)
     assert rows[0]["time_per_answer_vs_smallest"] == 1.0
     assert json.loads((tmp_path / "scaling.json").read_text())["rows"] == rows
+
+
+def test_next_benchmark_times_every_campaign_and_design(tmp_path):
+    rows = next_questions.main(["--preset", "small", "--repeat", "1", "--plan-frames", "3000"])
+    assert {(r["campaign"], r["design"]) for r in rows} == {
+        (c, d) for c in ("timeline, half", "timeline, all", "after plan") for d in ("infogain", "bisection", "random")}
+    assert all(r["questions"] + r["retired"] == 400 and r["cli_s"] > 0 for r in rows)
+    assert json.loads((tmp_path / "next_small.json").read_text())["rows"] == rows
 
 
 def test_versus_crowdkit_agrees_and_reports_ratios(tmp_path):

@@ -532,6 +532,184 @@ def test_callback_reports_every_iteration(small_campaign):
                                                                           method="dawid_skene").posterior)
 
 
+# ================================================================================================ the EM core
+def _mixed_encoded(c: Campaign, seed: int = 5):
+    """The campaign's timeline answers plus compare answers about the same buildings, encoded."""
+    rng = np.random.default_rng(seed)
+    n = 3 * len(c.states)
+    b = rng.integers(0, len(c.states), n)
+    v = rng.integers(0, len(c.params), n)
+    D = len(c.dates)
+    first, second = rng.integers(-1, D, n), rng.integers(0, D, n)
+    lo, hi = np.minimum(first, second), np.maximum(first, second)
+    hi = np.where(lo == hi, np.minimum(hi + 1, D - 1), hi)
+    lo = np.where(lo >= hi, -1, lo)
+    inside = (lo < c.states[b]) & (c.states[b] <= hi)
+    answer = (rng.random(n) < np.where(inside, 0.85, 0.15)).astype(int)
+    compare = make_table(b, v, lo, hi, answer, c.dates, "compare")
+    return encode_labels(pd.concat([c.labels, compare], ignore_index=True), c.dates, on_duplicate="ignore")
+
+
+def _shard(enc, buildings: np.ndarray):
+    """The answers about some buildings, with the global volunteer codes (as a shard of the Dask engine)."""
+    from stracker.labels import EncodedLabels
+
+    keep = np.isin(enc.building, buildings)
+    code = np.full(enc.n_buildings, -1, np.int32)
+    code[buildings] = np.arange(buildings.size, dtype=np.int32)
+    return EncodedLabels(building_ids=enc.building_ids[buildings], volunteer_ids=enc.volunteer_ids,
+                         image_dates=enc.image_dates, building=code[enc.building[keep]],
+                         volunteer=enc.volunteer[keep], lo=enc.lo[keep], hi=enc.hi[keep], answer=enc.answer[keep],
+                         task=enc.task[keep], row_index=pd.RangeIndex(int(keep.sum())))
+
+
+def test_the_e_step_returns_its_values_and_leaves_the_model_alone(small_campaign):
+    from stracker.consensus.em import MStep
+    from stracker.consensus.model import AnswerModel
+
+    enc = _mixed_encoded(small_campaign)
+    model = AnswerModel(enc)
+    before = {name: (value, np.copy(value) if isinstance(value, np.ndarray) else None)
+              for name, value in vars(model).items()}
+    m_step = MStep.start(enc.volunteer_ids, enc.image_dates, volunteer_params=None, fit_volunteers=None,
+                         prior=None, options=stracker.EMOptions())
+    first = model.e_step(m_step.state())
+    m_step.update(first.statistics)
+    second = model.e_step(m_step.state())
+    assert vars(model).keys() == before.keys()  # nothing created by an E-step
+    for name, (value, copy) in before.items():
+        assert vars(model)[name] is value, name
+        if copy is not None:
+            np.testing.assert_array_equal(value, copy)
+    # the same state gives the same step: nothing is carried from one E-step to the next
+    again = model.e_step(m_step.state())
+    np.testing.assert_array_equal(again.posterior, second.posterior)
+    np.testing.assert_array_equal(again.statistics.num, second.statistics.num)
+    assert again.statistics.log_likelihood == second.statistics.log_likelihood
+    assert first.statistics.observed.all() and first.statistics.n_marks > 0
+
+
+def test_statistics_of_shards_add_up_to_the_whole_table(small_campaign):
+    from stracker.consensus.em import MStep
+    from stracker.consensus.model import AnswerModel
+
+    enc = _mixed_encoded(small_campaign)
+    m_step = MStep.start(enc.volunteer_ids, enc.image_dates, volunteer_params=None, fit_volunteers=None,
+                         prior=None, options=stracker.EMOptions())
+    m_step.update(AnswerModel(enc).e_step(m_step.state()).statistics)  # image weights away from 1
+    state = m_step.state()
+    whole = AnswerModel(enc).e_step(state)
+    # three shards: buildings without timeline marks, buildings with marks but no compare answers, the rest;
+    # statistics a shard's answers do not inform are absent from it
+    from stracker.labels import COMPARE, TIMELINE, YES
+
+    marked = np.bincount(enc.building[(enc.task == TIMELINE) & (enc.answer == YES)], minlength=enc.n_buildings) > 0
+    compared = np.bincount(enc.building[enc.task == COMPARE], minlength=enc.n_buildings) > 0
+    shards = [np.flatnonzero(~marked), np.flatnonzero(marked & ~compared), np.flatnonzero(marked & compared)]
+    assert all(part.size for part in shards)
+    steps = [AnswerModel(_shard(enc, part)).e_step(state) for part in shards]
+    assert steps[0].statistics.n_marks == 0 and not steps[1].statistics.observed[-2:].any()
+    total = steps[0].statistics + steps[1].statistics + steps[2].statistics
+    expected = whole.statistics
+    assert total.n_buildings == expected.n_buildings and total.n_marks == expected.n_marks
+    np.testing.assert_array_equal(total.observed, expected.observed)
+    for name in ("posterior_sum", "num", "den", "image_skips", "image_notices"):
+        np.testing.assert_allclose(getattr(total, name), getattr(expected, name), rtol=1e-12, atol=1e-9,
+                                   err_msg=name)
+    assert total.log_likelihood == pytest.approx(expected.log_likelihood, rel=1e-13)
+    for part, step in zip(shards, steps, strict=True):
+        np.testing.assert_allclose(step.posterior, whole.posterior[part], rtol=0, atol=1e-13)
+
+
+def test_one_loop_drives_both_engines(small_campaign):
+    """run_em over statistics summed from shards (what the Dask engine does, here without Dask) is fit_em."""
+    from stracker.consensus.em import MStep, fit_em, run_em
+    from stracker.consensus.model import AnswerModel, EStep
+
+    enc = _mixed_encoded(small_campaign)
+    options = stracker.EMOptions(max_iter=40)
+    reference = fit_em(enc, options=options)
+    parts = np.array_split(np.arange(enc.n_buildings), 4)
+    models = [AnswerModel(_shard(enc, part)) for part in parts]
+    m_step = MStep.start(enc.volunteer_ids, enc.image_dates, volunteer_params=None, fit_volunteers=None,
+                         prior=None, options=options)
+
+    def e_step(state):
+        stats = [model.e_step(state).statistics for model in models]
+        return EStep.of(stats[0] + stats[1] + stats[2] + stats[3])
+
+    sharded = run_em(e_step, m_step, options)
+    assert sharded.posterior is None and sharded.n_iter == reference.n_iter
+    np.testing.assert_allclose(sharded.log_likelihood, reference.log_likelihood, rtol=1e-12)
+    np.testing.assert_allclose(sharded.prior, reference.prior, rtol=0, atol=1e-12)
+    for name in PARAM_NAMES:
+        np.testing.assert_allclose(sharded.params[name], reference.params[name], rtol=0, atol=1e-12, err_msg=name)
+    posterior = np.concatenate([model.e_step(sharded.state, False).posterior for model in models])
+    np.testing.assert_allclose(posterior, reference.posterior, rtol=0, atol=1e-12)
+
+
+def test_em_options_are_the_defaults_of_aggregate(small_campaign):
+    c = small_campaign
+    default = stracker.aggregate(c.labels, c.dates)
+    np.testing.assert_array_equal(stracker.aggregate(c.labels, c.dates, options=stracker.EMOptions()).posterior,
+                                  default.posterior)
+    # the shortcuts are the options' fields
+    options = stracker.EMOptions(max_iter=3, shrinkage=5.0)
+    a = stracker.aggregate(c.labels, c.dates, options=options)
+    b = stracker.aggregate(c.labels, c.dates, max_iter=3, shrinkage=5.0)
+    np.testing.assert_array_equal(a.posterior, b.posterior)
+    assert a.n_iter == 3
+    # and a shortcut wins over the options it is given with
+    assert stracker.aggregate(c.labels, c.dates, options=options, max_iter=2).n_iter == 2
+    # every option changes the fit: none is ignored
+    for change in ({"prior_pseudocount": 5.0}, {"image_difficulty": False}, {"volunteer_types": 1},
+                   {"smooth_prior": False}, {"shrinkage": 20.0}):
+        other = stracker.aggregate(c.labels, c.dates, options=stracker.EMOptions(**change))
+        assert np.abs(other.posterior - default.posterior).max() > 1e-6, change
+
+
+@pytest.mark.parametrize("bad", [{"max_iter": 0}, {"max_iter": 2.5}, {"tol": -1e-3}, {"tol": float("nan")},
+                                 {"shrinkage": -1.0}, {"volunteer_types": 0}, {"prior_pseudocount": "0.5"}])
+def test_bad_em_options_raise(bad):
+    with pytest.raises(stracker.OptionsError, match=next(iter(bad))):
+        stracker.EMOptions(**bad)
+
+
+def test_options_apply_to_em_only(small_campaign):
+    c = small_campaign
+    with pytest.raises(stracker.OptionsError, match="dawid_skene"):
+        stracker.aggregate(c.labels, c.dates, method="dawid_skene", options=stracker.EMOptions())
+    with pytest.raises(stracker.OptionsError, match="max_iter"):
+        stracker.aggregate(c.labels, c.dates, method="dawid_skene", max_iter=0)
+    with pytest.raises(stracker.OptionsError, match="max_iter"):
+        stracker.aggregate(c.labels, c.dates, max_iter=0)
+
+
+def test_dawid_skene_iterations_as_asked(small_campaign):
+    """dawid_skene runs crowd-kit's 100 iterations by default and exactly max_iter when told, 200 included."""
+    c = small_campaign
+    for asked, expected in ((None, 100), (200, 200), (7, 7)):
+        consensus = stracker.aggregate(c.labels, c.dates, method="dawid_skene", max_iter=asked, tol=-np.inf)
+        assert consensus.n_iter == len(consensus.log_likelihood) == expected
+    assert not consensus.converged
+
+
+def test_a_path_is_read_in_memory(small_campaign, tmp_path):
+    """aggregate(path) reads the file with read_labels (CSV or Parquet) and fits in memory, as for the table."""
+    c = small_campaign
+    reference = stracker.aggregate(c.labels, c.dates)
+    csv = tmp_path / "answers.csv"
+    c.labels.to_csv(csv, index=False)
+    parquet = tmp_path / "answers.parquet"
+    c.labels.to_parquet(parquet)
+    for path in (csv, str(parquet)):
+        got = stracker.aggregate(path, c.dates)
+        assert isinstance(got, Consensus)
+        np.testing.assert_allclose(got.posterior, reference.posterior, rtol=0, atol=1e-12)
+    with pytest.raises(FileNotFoundError, match=r"nowhere\.csv"):
+        stracker.aggregate(tmp_path / "nowhere.csv")
+
+
 # ================================================================================================ crowd-kit
 def _crowdkit_probas(tasks, workers, answers) -> pd.Series:
     """crowd-kit's DawidSkene P(label 1) per task (tasks must be integer codes: crowd-kit 1.4.2 + pandas 3)."""

@@ -14,8 +14,8 @@ from dask.distributed import Client, LocalCluster
 from test_consensus import Campaign, assert_same_buildings, make_table
 
 import stracker
-from stracker.consensus.distributed import DistributedConsensus, aggregate_distributed
-from stracker.errors import DuplicateAnswersWarning, LabelsError
+from stracker import DistributedConsensus, aggregate_distributed
+from stracker.errors import DuplicateAnswersWarning, FileFormatError, LabelsError, OptionsError
 
 
 @pytest.fixture(scope="module")
@@ -76,14 +76,58 @@ def test_same_answer_as_in_memory_whatever_the_partitioning(client, table, refer
     assert_same_consensus(result.compute(), reference)
 
 
-def test_aggregate_takes_a_dask_dataframe(client, table, reference):
+def test_a_dask_dataframe_goes_to_aggregate_distributed(client, table, reference):
     import dask.dataframe as dd
 
     labels, dates = table
-    result = stracker.aggregate(dd.from_pandas(labels, npartitions=5), dates, client=client)
+    answers = dd.from_pandas(labels, npartitions=5)
+    result = stracker.aggregate_distributed(answers, dates, client=client)
     assert isinstance(result, DistributedConsensus)
     assert result.buildings.npartitions == 5
     assert_same_consensus(result.compute(), reference)
+    # aggregate() is the in-memory engine: it says where a Dask DataFrame goes instead of changing its result type
+    with pytest.raises(LabelsError, match="aggregate_distributed"):
+        stracker.aggregate(answers, dates)
+
+
+def test_the_result_has_the_methods_of_the_in_memory_one(client, table, reference, tmp_path):
+    labels, dates = table
+    result = aggregate_distributed(labels, dates, client=client, n_partitions=3)
+    public = {name for name in dir(stracker.Consensus) if not name.startswith("_")}
+    missing = {name for name in public if not hasattr(result, name)}
+    assert not missing
+    import inspect
+
+    for name in ("summary", "state_probabilities", "to_file", "to_geodataframe", "compute"):
+        assert inspect.signature(getattr(DistributedConsensus, name)).parameters.keys() == \
+            inspect.signature(getattr(stracker.Consensus, name)).parameters.keys(), name
+    summary = result.summary()
+    expected = reference.summary()
+    assert summary.keys() == expected.keys()
+    assert summary["mean_confidence"] == pytest.approx(expected["mean_confidence"], rel=1e-12)
+    assert {k: v for k, v in summary.items() if k != "mean_confidence"} == \
+        {k: v for k, v in expected.items() if k != "mean_confidence"}
+    assert result.n_states == reference.n_states == len(dates) + 1
+    states = result.state_probabilities().compute()
+    np.testing.assert_allclose(states.to_numpy(), reference.state_probabilities().to_numpy(), rtol=0, atol=1e-9)
+    assert states.columns.tolist() == reference.state_probabilities().columns.tolist()
+    # to_file writes what the in-memory consensus writes: read back, the same consensus
+    written = result.to_file(tmp_path / "c.gpkg")
+    assert len(written) == len(reference.buildings)
+    back = stracker.read_consensus(tmp_path / "c.gpkg")
+    np.testing.assert_allclose(back.posterior, reference.posterior, rtol=0, atol=1e-9)
+    assert reference.compute() is reference
+
+
+def test_options_are_the_in_memory_ones(client, table):
+    labels, dates = table
+    options = stracker.EMOptions(volunteer_types=1, image_difficulty=False, max_iter=6)
+    ref = stracker.aggregate(labels, dates, options=options)
+    result = aggregate_distributed(labels, dates, client=client, n_partitions=3, options=options)
+    assert result.n_iter == ref.n_iter == 6
+    assert_same_consensus(result.compute(), ref)
+    with pytest.raises(OptionsError, match="max_iter"):
+        aggregate_distributed(labels, dates, client=client, max_iter=0)
 
 
 def test_parquet_dataset_in_and_out_with_string_ids(client, table, tmp_path):
@@ -95,7 +139,7 @@ def test_parquet_dataset_in_and_out_with_string_ids(client, table, tmp_path):
     path.mkdir()
     for i, chunk in enumerate(np.array_split(np.arange(len(labels)), 3)):
         labels.iloc[chunk].to_parquet(path / f"part.{i}.parquet")
-    result = stracker.aggregate(str(path), dates, client=client, n_partitions=4)
+    result = aggregate_distributed(str(path), dates, client=client, n_partitions=4)
     assert_same_consensus(result.compute(), ref)
     out = tmp_path / "buildings"
     result.to_parquet(out)
@@ -111,7 +155,7 @@ def test_answers_already_partitioned_by_building_are_not_shuffled(client, table,
     labels, dates = table
     by_building = dd.from_pandas(labels.set_index("building_id").sort_index(), npartitions=3)
     assert by_building.known_divisions
-    result = stracker.aggregate(by_building, dates, client=client, n_partitions=7)  # the input's partitions hold
+    result = aggregate_distributed(by_building, dates, client=client, n_partitions=7)  # the input's partitions hold
     assert result.buildings.npartitions == 3 and result.buildings.divisions == by_building.divisions
     assert not result.shuffled
     assert_same_consensus(result.compute(), reference)
@@ -119,11 +163,11 @@ def test_answers_already_partitioned_by_building_are_not_shuffled(client, table,
     path = tmp_path / "sorted"
     by_building.to_parquet(path)
     from_parquet = dd.read_parquet(path, index="building_id", calculate_divisions=True)
-    result = stracker.aggregate(from_parquet, dates, client=client)
+    result = aggregate_distributed(from_parquet, dates, client=client)
     assert not result.shuffled
     assert_same_consensus(result.compute(), reference)
     # the shuffle is still there for unsorted input
-    assert stracker.aggregate(dd.from_pandas(labels, npartitions=3), dates, client=client).shuffled
+    assert aggregate_distributed(dd.from_pandas(labels, npartitions=3), dates, client=client).shuffled
 
 
 def test_divisions_that_leave_a_partition_empty_fall_back_to_the_shuffle(client, table, reference):
@@ -134,7 +178,7 @@ def test_divisions_that_leave_a_partition_empty_fall_back_to_the_shuffle(client,
     # a division between two buildings: the partition from it would not start at a building it holds
     by_building = dd.from_pandas(labels, npartitions=2).set_index(
         "building_id", divisions=[ids[0], ids[100] + 0.5, ids[-1]])
-    result = stracker.aggregate(by_building, dates, client=client)
+    result = aggregate_distributed(by_building, dates, client=client)
     assert result.shuffled
     assert_same_consensus(result.compute(), reference)
 
@@ -157,15 +201,28 @@ def test_known_parameters_and_prior(client, table):
     assert_same_consensus(result.compute(), ref)
 
 
-def test_duplicates_and_bad_input(client, table):
+def test_duplicates_and_bad_input(client, table, tmp_path):
     labels, dates = table
     doubled = pd.concat([labels, labels.iloc[:3]], ignore_index=True)
-    with pytest.warns(DuplicateAnswersWarning, match="6 row"):
+    with pytest.warns(DuplicateAnswersWarning, match="6 row") as caught:
         aggregate_distributed(doubled, dates, client=client, n_partitions=2, max_iter=2)
+    assert caught[0].filename == __file__  # the warning points at the caller, not at the engine
+    # the same message as the in-memory engine's, with the buildings named instead of the rows
+    with pytest.warns(DuplicateAnswersWarning) as in_memory:
+        stracker.encode_labels(doubled, dates)
+    assert str(caught[0].message).split(":", 1)[1] == str(in_memory[0].message).split(":", 1)[1]
+    buildings = sorted(doubled["building_id"].iloc[-3:])
+    assert f"about buildings {buildings}" in str(caught[0].message)
     with pytest.raises(LabelsError, match="duplicate"):
         aggregate_distributed(doubled, dates, client=client, n_partitions=2, on_duplicate="error")
-    with pytest.raises(LabelsError, match="runs in memory"):
-        stracker.aggregate(str(dates[0]), method="majority")
+    with pytest.raises(LabelsError, match="on_duplicate"):
+        aggregate_distributed(labels, dates, client=client, on_duplicate="merge")
+    csv = tmp_path / "answers.csv"
+    labels.to_csv(csv, index=False)
+    with pytest.raises(FileFormatError, match="not a Parquet dataset"):
+        aggregate_distributed(csv, dates, client=client)
+    with pytest.raises(FileFormatError, match="does not exist"):
+        aggregate_distributed(tmp_path / "nowhere", dates, client=client)
     with pytest.raises(LabelsError, match="lacks column"):
         aggregate_distributed(labels.drop(columns="after"), dates, client=client)
     with pytest.raises(LabelsError, match="not in the image catalogue"):

@@ -106,7 +106,7 @@ def test_corrupted_tables_raise_only_stracker_errors(tmp_path, base, route):
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from stracker.labels import duplicate_answers, encode_labels  # noqa: E402
+from stracker.labels import duplicate_answers, duplicate_mask, encode_labels  # noqa: E402
 
 # text ids that stay text by the id rule (not plain whole numbers, no blanks around, not a missing-value spelling),
 # with the characters that need quoting in a CSV: separators, quotes, a newline
@@ -192,9 +192,7 @@ def test_encode_labels_does_not_depend_on_row_order(table, seed):
     assert b.row_index.tolist() == order.tolist()
     for name in ("building", "volunteer", "lo", "hi", "answer", "task"):
         np.testing.assert_array_equal(getattr(b, name), getattr(a, name)[order], err_msg=name)
-    dup_a = duplicate_answers(a.building, a.volunteer, a.lo, a.hi, a.answer, a.task, a.n_volunteers, a.n_images)
-    dup_b = duplicate_answers(b.building, b.volunteer, b.lo, b.hi, b.answer, b.task, b.n_volunteers, b.n_images)
-    np.testing.assert_array_equal(dup_b, dup_a[order])
+    np.testing.assert_array_equal(duplicate_answers(b), duplicate_answers(a)[order])
 
 
 @settings(max_examples=60, deadline=None)
@@ -209,5 +207,5 @@ def test_duplicate_answers_are_the_rows_pandas_finds_duplicated(n, n_buildings, 
              "lo": np.maximum(hi - rng.integers(1, 3, n), -1).astype(np.int32), "hi": hi,
              "answer": rng.integers(-1, 2, n).astype(np.int8), "task": rng.integers(0, 2, n).astype(np.int8)}
     expected = pd.DataFrame(codes).duplicated(keep=False).to_numpy()
-    found = duplicate_answers(*codes.values(), n_volunteers=n_volunteers, n_images=n_images)
+    found = duplicate_mask(*codes.values(), n_volunteers=n_volunteers, n_images=n_images)
     np.testing.assert_array_equal(found, expected)

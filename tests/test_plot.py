@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import matplotlib as mpl
 import numpy as np
 import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -67,6 +68,40 @@ def test_calibration(campaign):
     _check(fig, (8, 4))
     coverage = fig.axes[1].lines[1].get_ydata()
     assert np.all(np.diff(coverage) >= 0)  # a larger interval covers at least as much
+
+
+def test_calibration_is_a_reliability_diagram_of_confidence(campaign):
+    sim, consensus = campaign
+    fig = plot.calibration(consensus, sim.truth, n_bins=5)
+    left = fig.axes[0]
+    x, y = left.lines[1].get_xdata(), left.lines[1].get_ydata()
+    # known answer, recomputed apart: bins of confidence, share whose most probable state is the true one
+    confidence = consensus.buildings["confidence"].to_numpy()
+    exact = consensus.posterior.argmax(axis=1) == sim.true_states()[
+        sim.buildings.set_index("building_id").index.get_indexer(consensus.buildings.index)]
+    bins = np.minimum((confidence * 5).astype(int), 4)
+    used = np.unique(bins)
+    assert np.allclose(x, [confidence[bins == b].mean() for b in used])
+    assert np.allclose(y, [exact[bins == b].mean() for b in used])
+    counts = [int(t.get_text().replace(",", "")) for t in left.texts]
+    assert counts == [int((bins == b).sum()) for b in used] and sum(counts) == len(consensus.buildings)
+
+
+def test_truth_and_consensus_maps_share_one_scale(campaign):
+    sim, consensus = campaign
+    layer = consensus.to_geodataframe(sim.buildings)
+    scale = plot.week_scale(sim.buildings["destroyed_on"], layer["destroyed_by"])
+    truth = plot.destruction_map(sim.buildings, scale=scale)
+    mine = plot.destruction_map(layer, "destroyed_by", scale=scale)
+    labels = [[t.get_text() for t in fig.axes[1].get_yticklabels()] for fig in (truth, mine)]
+    assert labels[0] == labels[1] == [label for _, label in scale.ticks()]
+    # on their own scales the two maps would disagree: the consensus starts at an image date, not the truth's first
+    alone = plot.destruction_map(layer, "destroyed_by")
+    assert [t.get_text() for t in alone.axes[1].get_yticklabels()] != labels[0]
+    # one colour per week, the colour bar's own
+    assert scale.colours() == [mpl.colors.to_hex(c) for c in scale.cmap()(np.linspace(0, 1, scale.n_weeks))]
+    with pytest.raises(ValueError, match="outside the colour scale"):
+        plot.destruction_map(sim.buildings, scale=plot.WeekScale(scale.first, 1))
 
 
 def test_volunteers(campaign):

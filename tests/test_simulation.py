@@ -319,8 +319,8 @@ def test_failed_save_leaves_no_temp_files(tmp_path, monkeypatch):
     monkeypatch.setattr(pd.DataFrame, "to_parquet", broken)
     with pytest.raises(OSError, match="disk full"):
         sim.save(tmp_path)
-    # files written before the failure are complete; nothing half-written or temporary is left
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["buildings.gpkg", "scenario.json"]
+    # all or none: files written before the failure are not renamed into place; nothing temporary is left
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
 def test_failed_array_save_leaves_no_temp_files(tmp_path, monkeypatch):
@@ -332,7 +332,7 @@ def test_failed_array_save_leaves_no_temp_files(tmp_path, monkeypatch):
     monkeypatch.setattr(np, "save", broken)
     with pytest.raises(OSError, match="disk full"):
         sim.save(tmp_path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(set(SIMULATION_FILES) - {"visibility.npy"})
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
 def test_load_names_missing_files(tmp_path):

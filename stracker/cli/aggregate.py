@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import pandas as pd
 
 from stracker.cli.options import (
     FOOTPRINT_HELP,
@@ -20,11 +21,12 @@ from stracker.cli.options import (
     json_id,
     json_option,
     outputs_free,
+    outputs_not_inputs,
     overwrite_option,
     stages,
 )
 from stracker.errors import StrackerWarning
-from stracker.io.files import atomic_path
+from stracker.io.files import output_directory
 
 __all__ = ["aggregate_command"]
 
@@ -82,8 +84,10 @@ def aggregate_command(obj: dict[str, Any], labels_path: Path, footprints_path: P
         raise click.UsageError(f"--scheduler fits --method em only, not {method}.")
     rejected_path = out.with_name(f"{out.stem}.rejected.csv")
     targets = consensus_outputs(out)
+    outputs_not_inputs([*targets, rejected_path], {"LABELS": labels_path, "--footprints": footprints_path,
+                                                    "--images": images_path})
     outputs_free(targets + ([rejected_path] if on_unknown == "report" else []), overwrite)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    output_directory(out)
     started = time.perf_counter()
     steps = ["labels", "footprints", "images", "aggregate", "write"]
     verbose_fit = obj["verbosity"] > 0 and not as_json  # iteration lines on stderr, in place of the bar
@@ -106,16 +110,18 @@ def aggregate_command(obj: dict[str, Any], labels_path: Path, footprints_path: P
         consensus = (_aggregate_on(scheduler, labels, dates, task, callback) if scheduler
                      else stracker.aggregate(labels, dates, method=method, task=task, callback=callback))
         bar.update(1, "write")
+        # the answers about buildings without a footprint, written with the consensus (all or none)
+        unknown = [] if footprints is None or on_unknown != "report" else consensus.buildings.index.difference(
+            pd.Index(footprints[id_column])).tolist()
+        rejected_rows = labels[labels["building_id"].isin(unknown)]
+        extra = {rejected_path: lambda p: rejected_rows.to_csv(p, date_format="%Y-%m-%d")} if len(rejected_rows) \
+            else {}
         layer_out = consensus.to_file(out, footprints, images=images, on=id_column, on_unknown=on_unknown,
-                                      overwrite=overwrite)
+                                      overwrite=overwrite, extra=extra)
         bar.update(1, "done")
     notes = echo_warnings([w for w in caught if issubclass(w.category, StrackerWarning)], quiet)
     unmatched = layer_out.attrs.get("unmatched_building_ids", [])
-    rejected_rows = labels[labels["building_id"].isin(unmatched)]
-    if len(rejected_rows):
-        with atomic_path(rejected_path) as tmp:
-            rejected_rows.to_csv(tmp, date_format="%Y-%m-%d")
-    elif rejected_path.exists() and overwrite:
+    if not len(rejected_rows) and rejected_path.exists() and overwrite:
         rejected_path.unlink()  # from an earlier run: it no longer describes OUT
     summary: dict[str, Any] = {
         "labels": str(labels_path),
@@ -156,5 +162,6 @@ def _aggregate_on(address: str, labels: Any, image_dates: Any, task: str | None,
 
         n_partitions = max(1, sum(client.nthreads().values()))
         answers = dd.from_pandas(labels, npartitions=max(1, min(n_partitions, len(labels))))
-        with stracker.aggregate(answers, image_dates, task=task, client=client, callback=callback) as result:
+        with stracker.aggregate_distributed(answers, image_dates, task=task, client=client,
+                                            callback=callback) as result:
             return result.compute()

@@ -8,8 +8,9 @@ from typing import Any
 
 import click
 
-from stracker.cli.options import evaluation_text, json_option, outputs_free, overwrite_option
-from stracker.io.files import atomic_path
+from stracker.cli.options import evaluation_text, json_option, outputs_free, outputs_not_inputs, overwrite_option
+from stracker.io.consensus import consensus_outputs
+from stracker.io.files import PARQUET_SUFFIXES, atomic_path, check_listed, output_directory
 
 __all__ = ["evaluate_command"]
 
@@ -40,11 +41,17 @@ def evaluate_command(obj: dict[str, Any], consensus_path: Path, truth_path: Path
     from stracker.io import read_truth
 
     if out is not None:
+        parts = consensus_outputs(consensus_path) if consensus_path.suffix.lower() in (".gpkg", *PARQUET_SUFFIXES) \
+            else [consensus_path]
+        outputs_not_inputs([out], {"TRUTH": truth_path, "CONSENSUS": consensus_path,
+                                   **{f"CONSENSUS part {p.name}": p for p in parts[1:]}})
         outputs_free([out], overwrite)
+    check_listed(truth_path)  # in a simulation folder: the truth written with it (the consensus checks itself)
     consensus = stracker.read_consensus(consensus_path)
     table = stracker.evaluate(consensus, read_truth(truth_path, layer=layer))
     if out is not None:
-        with atomic_path(out) as tmp:
+        output_directory(out)
+        with atomic_path(out, overwrite=overwrite) as tmp:
             table.to_csv(tmp, index=False)
     if as_json:
         click.echo(json.dumps({"consensus": str(consensus_path), "truth": str(truth_path),

@@ -9,9 +9,9 @@ from typing import Any, Literal, TypeVar
 
 import click
 
-from stracker.cli.options import TASKS, json_option, outputs_free, overwrite_option
+from stracker.cli.options import TASKS, json_option, outputs_free, outputs_not_inputs, overwrite_option
 from stracker.errors import PlatformExportError
-from stracker.io.files import atomic_path
+from stracker.io.files import atomic_path, atomic_paths, output_directory
 
 __all__ = ["import_group"]
 
@@ -66,29 +66,32 @@ def _catalogue(images_path: Path | None) -> Any:
     return read_images(images_path)
 
 
-def _write(obj: dict[str, Any], answers: Any, out: Path, rejected_path: Path | None, as_json: bool) -> None:
-    """Write the label table and the rejected rows (each whole or not at all), then report."""
+def _write(obj: dict[str, Any], answers: Any, out: Path, rejected_path: Path | None, as_json: bool,
+           overwrite: bool) -> None:
+    """Write the label table and the rejected rows (both whole or neither), then report."""
     rejected = answers.rejected
     summary = dict(answers.summary)
     for path in (out, rejected_path):
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-    if rejected_path is not None:
-        with atomic_path(rejected_path) as tmp:
-            rejected.to_csv(tmp, index=False)
+            output_directory(path)
     if summary["rows_used"] == 0:
+        if rejected_path is not None:
+            with atomic_path(rejected_path, overwrite=overwrite) as tmp:
+                rejected.to_csv(tmp, index=False)
         counts = ", ".join(f"{n} {reason}" for reason, n in summary["rejected"].items())
         where = f" (listed in {rejected_path})" if rejected_path else "; pass --rejected FILE to list them"
         raise PlatformExportError(f"no answer could be used: all {summary['rows_read']} rows were rejected: "
                                   f"{counts}{where}. {out} was not written.")
     labels = answers.labels
-    with atomic_path(out) as tmp:
+    with atomic_paths([out] + ([rejected_path] if rejected_path else []), overwrite=overwrite) as temps:
         if out.suffix.lower() == ".csv":
             dates = labels[["before", "after"]]
             whole_days = all((dates[c].dropna() == dates[c].dropna().dt.normalize()).all() for c in dates)
-            labels.to_csv(tmp, index=False, date_format="%Y-%m-%d" if whole_days else None)
+            labels.to_csv(temps[0], index=False, date_format="%Y-%m-%d" if whole_days else None)
         else:
-            labels.to_parquet(tmp, index=True)
+            labels.to_parquet(temps[0], index=True)
+        if rejected_path is not None:
+            rejected.to_csv(temps[1], index=False)
     summary["out"] = str(out)
     summary["rejected_file"] = None if rejected_path is None else str(rejected_path)
     if as_json:
@@ -123,7 +126,10 @@ def _count(n: int, noun: str) -> str:
     return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
-def _check_outputs(out: Path, rejected_path: Path | None, overwrite: bool) -> None:
+def _check_outputs(out: Path, rejected_path: Path | None, overwrite: bool, files: tuple[Path, ...],
+                   images_path: Path | None) -> None:
+    outputs_not_inputs([out] + ([rejected_path] if rejected_path else []),
+                       {**{f"export {f.name}": f for f in files}, "--images": images_path})
     if out.suffix.lower() not in _LABEL_SUFFIXES:
         raise click.UsageError(f"--out must end in .parquet or .csv, not {out.suffix!r}.")
     if rejected_path is not None and rejected_path.resolve() == out.resolve():
@@ -172,11 +178,11 @@ def zooniverse_command(obj: dict[str, Any], files: tuple[Path, ...], out: Path, 
     """
     from stracker.platforms import read_zooniverse
 
-    _check_outputs(out, rejected_path, overwrite)
+    _check_outputs(out, rejected_path, overwrite, files, images_path)
     answers = read_zooniverse(list(files), workflow_id=workflow_id, workflow_version=workflow_version,
                               task_key=task_key, yes=yes, no=no, cant_tell=cant_tell, duplicates=duplicates,
                               image_dates=_catalogue(images_path))
-    _write(obj, answers, out, rejected_path, as_json)
+    _write(obj, answers, out, rejected_path, as_json, overwrite)
 
 
 @import_group.command("pybossa")
@@ -208,11 +214,11 @@ def pybossa_command(obj: dict[str, Any], files: tuple[Path, ...], out: Path, rej
     """
     from stracker.platforms import read_pybossa
 
-    _check_outputs(out, rejected_path, overwrite)
+    _check_outputs(out, rejected_path, overwrite, files, images_path)
     answers = read_pybossa(list(files), building=building, before=before or None, after=after, answer=answer,
                            task=task, yes=yes, no=no, cant_tell=cant_tell, duplicates=duplicates,
                            image_dates=_catalogue(images_path), file_format=file_format)
-    _write(obj, answers, out, rejected_path, as_json)
+    _write(obj, answers, out, rejected_path, as_json, overwrite)
 
 
 @import_group.command("mapswipe")
@@ -235,7 +241,7 @@ def mapswipe_command(obj: dict[str, Any], files: tuple[Path, ...], out: Path, re
     """
     from stracker.platforms import read_mapswipe
 
-    _check_outputs(out, rejected_path, overwrite)
+    _check_outputs(out, rejected_path, overwrite, files, images_path)
     answers = read_mapswipe(list(files), before=before, after=after, duplicates=duplicates,
                             image_dates=_catalogue(images_path))
-    _write(obj, answers, out, rejected_path, as_json)
+    _write(obj, answers, out, rejected_path, as_json, overwrite)

@@ -21,9 +21,11 @@ from stracker.cli.chips import chips_command
 from stracker.cli.evaluate import evaluate_command
 from stracker.cli.import_ import import_group
 from stracker.cli.info import info_command
+from stracker.cli.next import next_command
 from stracker.cli.plan import plan_command
 from stracker.cli.render import render_command
 from stracker.cli.report import report_command
+from stracker.cli.review import review_command
 from stracker.cli.simulate import simulate
 from stracker.cli.sweep import sweep_command
 from stracker.cli.visibility import visibility_command
@@ -103,12 +105,15 @@ def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
       stracker render --preset raqqa --date 2017-08-01 --out tile.tif
       stracker chips --imagery 'scenes/*.tif' --footprints buildings.gpkg --out chips/
       stracker visibility --masks 'masks/*.tif' --footprints buildings.gpkg --out visibility.parquet
+      stracker review results/raqqa/consensus.gpkg --labels results/raqqa/labels.parquet --out review.html
+      stracker next answers.parquet --images images.csv --footprints buildings.gpkg --batch 500 --out q.csv
     """
     ctx.obj = {"verbosity": -1 if quiet else verbose}
 
 
 for _command in (simulate, aggregate_command, evaluate_command, info_command, render_command, plan_command,
-                 report_command, sweep_command, chips_command, visibility_command, import_group):
+                 report_command, sweep_command, chips_command, visibility_command, import_group, review_command,
+                 next_command):
     cli.add_command(_command)
 
 

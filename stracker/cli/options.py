@@ -17,7 +17,8 @@ import click
 import pandas as pd
 
 from stracker.consensus.aggregate import METHODS
-from stracker.errors import OutputExistsError, SchedulerError
+from stracker.errors import OutputExistsError, OutputIsInputError, SchedulerError
+from stracker.io.files import same_files
 from stracker.labels import TASKS
 from stracker.scenario import PRESETS
 from stracker.tasking import DESIGNS
@@ -34,6 +35,7 @@ __all__ = [
     "json_id",
     "json_option",
     "outputs_free",
+    "outputs_not_inputs",
     "overwrite_option",
     "preset_option",
     "scheduler_option",
@@ -77,6 +79,24 @@ def outputs_free(paths: list[Path], overwrite: bool) -> None:
     existing = [str(p) for p in paths if p.exists()]
     if existing and not overwrite:
         raise OutputExistsError(f"{', '.join(existing)} exists; pass --overwrite or choose another --out.")
+
+
+def outputs_not_inputs(outputs: list[Path], inputs: dict[str, Path | None]) -> None:
+    """Refuse an output that is one of the command's inputs (the same file, by inode or resolved path): with
+    ``--overwrite`` the write would replace the data it is computed from.
+
+    Examples
+    --------
+    >>> outputs_not_inputs([Path("out.gpkg")], {"LABELS": Path("answers.csv")})
+    """
+    clash = same_files(outputs, list(inputs.values()))
+    if clash:
+        out, source = clash[0]
+        role = next(name for name, given in inputs.items() if given is not None and Path(given) == source)
+        raise OutputIsInputError(
+            f"{out} is also the {role} input ({source}); writing it would destroy the data it is computed from. "
+            "Choose another --out."
+        )
 
 
 def stages(label: str, steps: list[str], hidden: bool) -> Any:

@@ -44,9 +44,10 @@ def plan_command(obj: dict[str, Any], preset: str, seed: int, design: str, budge
     """Plan an adaptive campaign: date every building with a budget of frames viewed.
 
     Simulates the preset's world and volunteers, then asks questions in rounds (one per building still
-    uncertain), re-aggregating after each round, until the budget is spent or every building is settled at
-    --max-retire-mass (a building settles when its credible interval is one image gap, or when clouds hide
-    every image that could split it; the bar starts at --retire-mass and rises while budget is left).
+    uncertain, chosen by the same core as `stracker next`), re-aggregating after each round, until the budget
+    is spent or every building is settled at --max-retire-mass (a building settles when its credible interval
+    is one image gap, or when clouds hide every image that could split it; the bar starts at --retire-mass and
+    rises while budget is left).
     Prints the frames viewed and the evaluation against the simulated truth.
 
     \b

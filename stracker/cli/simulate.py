@@ -19,7 +19,6 @@ from stracker.cli.options import (
     preset_option,
     seed_option,
 )
-from stracker.io.files import atomic_path
 
 __all__ = ["simulate"]
 
@@ -77,19 +76,20 @@ def simulate(obj: dict[str, Any], preset: str, seed: int, task: str | None, depr
     with click.progressbar(length=len(stages), label=f"simulating {preset}", file=sys.stderr,
                            hidden=quiet, item_show_func=lambda s: s) as bar:
         sim = run_simulation(scenario, progress=lambda stage, _: bar.update(1, stage))
-    sim.save(out_dir, overwrite=True)
     summary: dict[str, Any] = sim.summary()
     result: dict[str, Any] = {"simulation": summary, "out": str(out_dir)}
+    extra: dict[str, Any] = {}
     if do_aggregate:
         if not quiet:
             click.echo("aggregating answers (EM) ...", err=True)
         consensus = stracker.aggregate(sim.labels, sim.image_dates)
         table = stracker.evaluate(consensus, sim.truth)
-        consensus.to_file(out_dir / "consensus.gpkg", sim.buildings, images=sim.images, overwrite=True)
-        with atomic_path(out_dir / "consensus_volunteers.parquet") as tmp:
-            consensus.volunteers.to_parquet(tmp)
-        with atomic_path(out_dir / "evaluation.csv") as tmp:
-            table.to_csv(tmp, index=False)
+        # written and renamed with the simulation's files, listed in its manifest: the folder is one run
+        extra = {"consensus.gpkg": lambda p: consensus.to_file(p, sim.buildings, images=sim.images),
+                 "consensus_volunteers.parquet": lambda p: consensus.volunteers.to_parquet(p),
+                 "evaluation.csv": lambda p: table.to_csv(p, index=False)}
+    sim.save(out_dir, overwrite=overwrite, extra=extra)
+    if do_aggregate:
         result["consensus"] = consensus.summary()
         result["evaluation"] = dict(zip(table["metric"], table["value"].astype(float), strict=True))
         if not quiet:

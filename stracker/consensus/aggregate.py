@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import numbers
 import os
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import pandas as pd
 
-from stracker.consensus.baselines import dawid_skene_frames, majority_posterior
-from stracker.consensus.distributed import DistributedConsensus, aggregate_distributed, is_distributed_input
-from stracker.consensus.model import PARAM_NAMES, fit_em, resolve_params
+from stracker.consensus.baselines import DAWID_SKENE_MAX_ITER, DAWID_SKENE_TOL, dawid_skene_frames, majority_posterior
+from stracker.consensus.distributed import is_dask_dataframe
+from stracker.consensus.em import EMOptions, em_options, fit_em
+from stracker.consensus.model import PARAM_NAMES
 from stracker.consensus.result import Consensus, image_date_at, summarize_posterior, volunteer_table
-from stracker.errors import LabelsError, UninformativeAnswersWarning
+from stracker.errors import LabelsError, OptionsError, UninformativeAnswersWarning
 from stracker.labels import EncodedLabels, encode_labels
 
 __all__ = ["METHODS", "aggregate"]
@@ -32,23 +35,24 @@ def aggregate(
     volunteer_params: pd.DataFrame | None = None,
     fit_volunteers: bool | None = None,
     prior: np.ndarray | None = None,
-    shrinkage: float = 2.0,
-    max_iter: int = 200,
-    tol: float = 1e-7,
+    options: EMOptions | None = None,
+    max_iter: int | None = None,
+    tol: float | None = None,
+    shrinkage: float | None = None,
     on_duplicate: Literal["warn", "error", "ignore"] = "warn",
-    client: object = None,
-    n_partitions: int | None = None,
     callback: Callable[[int, float], None] | None = None,
-) -> Consensus | DistributedConsensus:
-    """Aggregate volunteer answers into a consensus destruction state per building.
+) -> Consensus:
+    """Aggregate volunteer answers into a consensus destruction state per building, in memory.
+
+    For answers that do not fit in memory (a Dask DataFrame or a Parquet dataset), see
+    :func:`stracker.aggregate_distributed`: the same fit (``method="em"``) on a Dask cluster.
 
     Parameters
     ----------
-    labels : pandas.DataFrame, EncodedLabels, dask.dataframe.DataFrame or path
+    labels : pandas.DataFrame, EncodedLabels or path
         The label table of the contract: ``building_id``, ``volunteer_id``, ``before``, ``after``,
-        ``destroyed`` and ``task`` (or the ``task`` keyword). Synthetic or a real export. A Dask DataFrame or
-        the path of a Parquet dataset of answers is fitted on Dask (``method="em"`` only) by
-        :func:`stracker.consensus.distributed.aggregate_distributed`, with the same result.
+        ``destroyed`` and ``task`` (or the ``task`` keyword). Synthetic or a real export. A path (CSV or
+        Parquet) is read with :func:`stracker.read_labels`.
     image_dates : array-like of dates, optional
         The image catalogue; default: the distinct dates found in the table.
     method : {"em", "majority", "dawid_skene"}
@@ -58,38 +62,38 @@ def aggregate(
         Task kind of every row, for a table without a ``task`` column.
     volunteer_params : pandas.DataFrame, optional
         Known volunteer parameters indexed by volunteer_id (columns among ``p_late``, ``p_early``,
-        ``early_decay``, ``p_miss``, ``p_false``, ``sensitivity``, ``specificity``). With them the volunteer
-        parameters are not fitted (unless ``fit_volunteers=True``, which uses them as the starting point, and
-        volunteers missing from them start at the defaults);
+        ``early_decay``, ``p_miss``, ``p_false``, ``p_guess``, ``sensitivity``, ``specificity``). With them the
+        volunteer parameters are not fitted (unless ``fit_volunteers=True``, which uses them as the starting
+        point, and volunteers missing from them start at the defaults);
         with the simulator's true parameters and prior this is the oracle posterior.
     fit_volunteers : bool, optional
         Whether to fit volunteer parameters; default: only when ``volunteer_params`` is not given.
     prior : array of shape (D + 1,), optional
         A known prior over states; default: learned from the whole campaign.
-    shrinkage : float
-        Pseudo-answers pulling each volunteer's estimates towards the crowd's (empirical-Bayes shrinkage).
-    max_iter, tol : int, float
-        EM stops after ``max_iter`` iterations or when the log-likelihood changes by less than ``tol`` relative.
-        For ``dawid_skene``, crowd-kit's ``n_iter`` and ``tol`` (defaults 100 and 1e-5 are used when these
-        keep their defaults).
+    options : EMOptions, optional
+        How the EM runs (``method="em"`` only); default: :class:`stracker.EMOptions`.
+    max_iter, tol, shrinkage : int, float, float, optional
+        Shortcuts for the fields of ``options`` of those names: the EM stops after ``max_iter`` iterations or
+        when the log-likelihood changes by at most ``tol`` relative; ``shrinkage`` pseudo-answers pull each
+        volunteer's estimates towards its crowd type's. For ``dawid_skene``, ``max_iter`` and ``tol`` are
+        crowd-kit's ``n_iter`` and ``tol`` (default 100 and 1e-5). ``majority`` does not iterate.
     on_duplicate : {"warn", "error", "ignore"}
         Exact duplicate answers are used as given; "warn" names them, "error" refuses them.
-    client, n_partitions : dask.distributed.Client, int, optional
-        For a Dask DataFrame or Parquet path only: where to run (default: a new ``LocalCluster``) and how many
-        partitions by building.
     callback : callable, optional
-        Called as ``callback(n_iter, log_likelihood)`` after every iteration of ``em`` (after its E-step; on the
-        client for the distributed engine) and of ``dawid_skene`` (its loss), to report progress on long fits;
-        ``majority`` does not iterate.
+        Called as ``callback(n_iter, log_likelihood)`` after every iteration of ``em`` (after its E-step) and of
+        ``dawid_skene`` (its loss), to report progress on long fits; ``majority`` does not iterate.
 
     Returns
     -------
-    Consensus, or DistributedConsensus for a Dask DataFrame or Parquet path
+    Consensus
 
     Raises
     ------
     LabelsError
-        If the table breaks the label contract (the message names the rows and the fix).
+        If the table breaks the label contract (the message names the rows and the fix), or is a Dask
+        DataFrame (use :func:`stracker.aggregate_distributed`).
+    OptionsError
+        If an option is out of range, or ``options`` is given for a method other than ``em``.
 
     Examples
     --------
@@ -112,14 +116,21 @@ def aggregate(
     """
     if method not in METHODS:
         raise LabelsError(f"unknown method {method!r}; choose one of {list(METHODS)}.")
-    if is_distributed_input(labels):
-        if method != "em":
-            raise LabelsError(f"method {method!r} runs in memory; the distributed engine fits method='em' only. "
-                              "Read the table with pandas for the baselines.")
-        return aggregate_distributed(labels, image_dates, client=client, n_partitions=n_partitions, task=task,
-                                     volunteer_params=volunteer_params, fit_volunteers=fit_volunteers, prior=prior,
-                                     shrinkage=shrinkage, max_iter=max_iter, tol=tol, on_duplicate=on_duplicate,
-                                     callback=callback)
+    if is_dask_dataframe(labels):
+        # one function, one result type: the Dask engine has its own entry point and a result with the same
+        # methods, rather than aggregate() returning something else for some inputs
+        raise LabelsError(
+            "aggregate() fits a table in memory and got a Dask DataFrame; fit it on Dask with "
+            "stracker.aggregate_distributed(labels, ...) (same model, same result), or .compute() it first."
+        )
+    if method == "em":
+        options = em_options(options, max_iter=max_iter, tol=tol, shrinkage=shrinkage)
+    elif options is not None:
+        raise OptionsError(f"options= (EMOptions) are the EM's; method {method!r} takes max_iter= and tol= only.")
+    if isinstance(labels, str | os.PathLike):
+        from stracker.io import read_labels
+
+        labels = read_labels(Path(labels))
     if isinstance(labels, EncodedLabels):
         if task is not None or image_dates is not None:
             raise LabelsError("labels are already encoded; drop the task= and image_dates= arguments.")
@@ -149,8 +160,10 @@ def aggregate(
         return result
 
     if method == "dawid_skene":
-        n_iter = 100 if max_iter == 200 else max_iter
-        ds_tol = 1e-5 if tol == 1e-7 else tol
+        n_iter = DAWID_SKENE_MAX_ITER if max_iter is None else max_iter
+        ds_tol = DAWID_SKENE_TOL if tol is None else tol
+        if isinstance(n_iter, bool) or not isinstance(n_iter, numbers.Integral) or n_iter < 1:
+            raise OptionsError(f"max_iter must be a whole number >= 1, got {max_iter!r}.")
         posterior, frames, ds_params, history, used = dawid_skene_frames(enc, n_iter=n_iter, tol=ds_tol,
                                                                        callback=callback)
         params = {name: np.full(enc.n_volunteers, np.nan) for name in PARAM_NAMES} | ds_params
@@ -179,12 +192,9 @@ def aggregate(
             frames=frames_out,
         )
 
-    if fit_volunteers is None:
-        fit_volunteers = volunteer_params is None
-    # fitting from given parameters is a warm start: volunteers new to the table start at the defaults
-    start = resolve_params(volunteer_params, enc.volunteer_ids, allow_missing=fit_volunteers)
-    fit = fit_em(enc, params=start, fit_volunteers=fit_volunteers, prior=prior, shrinkage=shrinkage,
-                 max_iter=max_iter, tol=tol, callback=callback)
+    fit = fit_em(enc, volunteer_params=volunteer_params, fit_volunteers=fit_volunteers, prior=prior,
+                 options=options, callback=callback)
+    assert fit.posterior is not None  # the in-memory E-step returns it
     return Consensus(
         buildings=summarize_posterior(enc, fit.posterior),
         volunteers=volunteer_table(enc, fit.params),

@@ -20,7 +20,20 @@ from scipy import special
 from stracker.consensus.sparse import incidence_matrix
 from stracker.labels import EncodedLabels
 
-__all__ = ["dawid_skene_frames", "majority_posterior", "majority_votes", "range_scores"]
+__all__ = [
+    "DAWID_SKENE_MAX_ITER",
+    "DAWID_SKENE_TOL",
+    "dawid_skene_frames",
+    "majority_posterior",
+    "majority_votes",
+    "range_scores",
+]
+
+DAWID_SKENE_MAX_ITER = 100
+"""Iterations of ``dawid_skene`` unless told otherwise: crowd-kit's ``DawidSkene`` default ``n_iter``."""
+
+DAWID_SKENE_TOL = 1e-5
+"""Stopping tolerance of ``dawid_skene`` (on the change of the lower bound): crowd-kit's default ``tol``."""
 
 _EPS = 1e-10  # crowd-kit's clipping constant
 
@@ -68,7 +81,10 @@ def majority_posterior(enc: EncodedLabels) -> np.ndarray:
 
 
 def dawid_skene_frames(
-    enc: EncodedLabels, n_iter: int = 100, tol: float = 1e-5, callback: Callable[[int, float], None] | None = None
+    enc: EncodedLabels,
+    n_iter: int = DAWID_SKENE_MAX_ITER,
+    tol: float = DAWID_SKENE_TOL,
+    callback: Callable[[int, float], None] | None = None,
 ) -> tuple[np.ndarray, pd.DataFrame, dict[str, np.ndarray], list[float], int]:
     """Two-class Dawid-Skene over frames, reproducing crowd-kit's ``DawidSkene(n_iter, tol)``.
 

@@ -4,28 +4,31 @@ The label table (a Dask DataFrame, a Parquet dataset or a pandas DataFrame) is e
 unique building and volunteer ids and the image catalogue are computed with Dask and are small. The answers are
 then shuffled so that each partition holds every answer about a contiguous range of building codes (skipped
 when the input is already indexed by building with known divisions), and each partition becomes a *shard* on a
-worker: the same index arrays as the in-memory engine (``_Problem``), over the
+worker: the same index arrays as the in-memory engine (an :class:`~stracker.consensus.model.AnswerModel`), over the
 shard's buildings and all volunteers. The shards are computed from the graph (never scattered), so a lost
 worker's shards are recomputed from lineage, and held for the whole fit.
 
-Each EM iteration submits one task per shard: its buildings' posterior under the current parameters, its part
-of the log-likelihood and its additive sufficient statistics (per-volunteer numerators and denominators,
-per-image skips and notices, the posterior's column sums). The parts are summed by a tree reduction and the
-client does the M-step on the sums with the very code of :func:`stracker.consensus.model.fit_em`
-(``_Updater``), so the result equals the in-memory engine's up to the order of floating-point sums, whatever the
-partitioning. Only arrays the size of the volunteers or the images travel; posteriors stay on the workers.
+Each EM iteration submits one task per shard: the E-step on its buildings under the current
+:class:`~stracker.consensus.model.ModelState`, which returns their
+:class:`~stracker.consensus.model.SufficientStatistics` (their part of the log-likelihood, per-volunteer
+numerators and denominators, per-image skips and notices, the posterior's column sums). The parts are summed by
+a tree reduction and the client drives the very loop and M-step of the in-memory engine
+(:func:`stracker.consensus.em.run_em`, :class:`stracker.consensus.em.MStep`), so the result equals the in-memory
+engine's up to the order of floating-point sums, whatever the partitioning. Only arrays the size of the
+volunteers or the images travel; posteriors stay on the workers.
 
 The result's per-building table is a Dask DataFrame built shard by shard; :meth:`DistributedConsensus.to_parquet`
-writes it partition by partition.
+writes it partition by partition, and :class:`DistributedConsensus` has the methods of
+:class:`~stracker.consensus.result.Consensus` (``summary``, ``state_probabilities``, ``to_file``, ...).
 """
 
 from __future__ import annotations
 
-import copy
+import functools
 import itertools
+import operator
 import os
-import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -33,42 +36,49 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from stracker.consensus.model import (
-    STAT_NAMES,
-    _posterior,
-    _Problem,
-    _Updater,
-    converged_at,
-    resolve_params,
+from stracker.consensus.em import EMOptions, MStep, em_options, run_em
+from stracker.consensus.model import AnswerModel, EStep, ModelState, SufficientStatistics
+from stracker.consensus.result import (
+    Consensus,
+    consensus_summary,
+    state_columns,
+    summarize_posterior,
+    volunteer_table_from_counts,
 )
-from stracker.consensus.result import Consensus, summarize_posterior, volunteer_table_from_counts
-from stracker.errors import DuplicateAnswersWarning, LabelsError
+from stracker.errors import FileFormatError, LabelsError
 from stracker.labels import (
     COMPARE,
     LABEL_COLUMNS,
+    ON_DUPLICATE,
     TIMELINE,
     EncodedLabels,
-    _catalogue,
-    _encode_ids,
-    _encode_task,
     check_label_columns,
+    duplicate_answers,
+    encode_ids,
     encode_labels,
+    encode_task,
+    image_catalogue,
     parse_image_dates,
+    report_duplicates,
 )
 
-__all__ = ["DistributedConsensus", "aggregate_distributed", "is_distributed_input"]
+__all__ = ["DistributedConsensus", "aggregate_distributed", "close_all", "is_dask_dataframe", "local_client"]
 
 _FAN_IN = 8  # parts summed per task of the tree reduction
 
 
-def is_distributed_input(labels: object) -> bool:
-    """Whether :func:`stracker.aggregate` should hand ``labels`` to the distributed engine.
+def is_dask_dataframe(labels: object) -> bool:
+    """Whether ``labels`` is a Dask collection (a Dask DataFrame), without importing Dask.
 
-    A Dask DataFrame, or a path (str or PathLike) to a Parquet dataset of answers.
+    Examples
+    --------
+    >>> is_dask_dataframe(pd.DataFrame())
+    False
     """
-    if isinstance(labels, str | os.PathLike):
-        return True
     return type(labels).__module__.split(".")[0] in ("dask", "dask_expr")
+
+
+_MAX_EXAMPLES = 5  # duplicated buildings named in the message
 
 
 @dataclass
@@ -76,29 +86,34 @@ class _Shard:
     """The answers about one contiguous range of buildings, encoded with global volunteer codes."""
 
     enc: EncodedLabels
-    problem: _Problem
+    model: AnswerModel
+    duplicates: np.ndarray  # which answers repeat another exactly (all False with on_duplicate="ignore")
+
+
+@dataclass(frozen=True)
+class _ShardCounts:
+    """Answer counts of shards, summed with ``+`` by the tree reduction."""
+
+    n_timeline: np.ndarray
+    n_compare: np.ndarray
     n_duplicates: int
+    duplicated_buildings: tuple[Any, ...]
+
+    def __add__(self, other: _ShardCounts) -> _ShardCounts:
+        return _ShardCounts(self.n_timeline + other.n_timeline, self.n_compare + other.n_compare,
+                            self.n_duplicates + other.n_duplicates,
+                            (self.duplicated_buildings + other.duplicated_buildings)[:_MAX_EXAMPLES])
 
 
 def _build_shard(part: pd.DataFrame, building_ids: pd.Index, volunteer_ids: pd.Index,
-                 image_dates: pd.DatetimeIndex, task: str | None, on_duplicate: str) -> _Shard:
+                 image_dates: pd.DatetimeIndex, task: Literal["timeline", "compare"] | None,
+                 on_duplicate: str) -> _Shard:
     """Encode one partition (all answers of the buildings ``building_ids``) and index it for the EM."""
     part = part.reset_index()
-    # duplicates are counted here, not warned about: warnings on a worker thread would not reach the client
+    # duplicates are found here and reported on the client (a warning on a worker thread would not reach it);
+    # a building's answers are all in one shard, so these are all the table's duplicates
     local = encode_labels(part, image_dates, task=task, on_duplicate="ignore")
-    n_duplicates = 0
-    if on_duplicate != "ignore":
-        key = pd.DataFrame({"b": local.building, "v": local.volunteer, "lo": local.lo, "hi": local.hi,
-                            "a": local.answer, "t": local.task})
-        dup = key.duplicated(keep=False).to_numpy()
-        n_duplicates = int(dup.sum())
-        if n_duplicates and on_duplicate == "error":
-            examples = local.building_ids[np.unique(local.building[dup])[:5]].tolist()
-            raise LabelsError(
-                f"exact duplicate answers in {n_duplicates} row(s) about buildings {examples}...: the same "
-                "volunteer gave the same answer about the same building and images more than once; deduplicate "
-                "with labels.drop_duplicates() if they are export artefacts."
-            )
+    duplicates = duplicate_answers(local) if on_duplicate != "ignore" else np.zeros(local.n_answers, dtype=bool)
     b_map = building_ids.get_indexer(local.building_ids)
     v_map = volunteer_ids.get_indexer(local.volunteer_ids)
     if (b_map < 0).any() or (v_map < 0).any():  # the partitioning and the id tables disagree: a bug, not bad data
@@ -115,60 +130,35 @@ def _build_shard(part: pd.DataFrame, building_ids: pd.Index, volunteer_ids: pd.I
         task=local.task,
         row_index=pd.RangeIndex(local.n_answers),
     )
-    return _Shard(enc, _Problem(enc), n_duplicates)
+    return _Shard(enc, AnswerModel(enc), duplicates)
 
 
-def _shard_info(shard: _Shard) -> dict[str, Any]:
+def _shard_counts(shard: _Shard) -> _ShardCounts:
     enc, V = shard.enc, shard.enc.n_volunteers
-    return {
-        "n_timeline": np.bincount(enc.volunteer[enc.task == TIMELINE], minlength=V),
-        "n_compare": np.bincount(enc.volunteer[enc.task == COMPARE], minlength=V),
-        "n_answers": enc.n_answers,
-        "n_marks": int(shard.problem.m_b.size),
-        "n_duplicates": shard.n_duplicates,
-    }
+    duplicated = enc.building_ids[np.unique(enc.building[shard.duplicates])[:_MAX_EXAMPLES]]
+    return _ShardCounts(
+        n_timeline=np.bincount(enc.volunteer[enc.task == TIMELINE], minlength=V),
+        n_compare=np.bincount(enc.volunteer[enc.task == COMPARE], minlength=V),
+        n_duplicates=int(shard.duplicates.sum()),
+        duplicated_buildings=tuple(duplicated.tolist()),
+    )
 
 
 def _identity(x: Any) -> Any:
     return x
 
 
-def _e_step(shard: _Shard, state: dict[str, Any]) -> tuple[_Problem, np.ndarray, float]:
-    problem = copy.copy(shard.problem)  # E-step leaves breaks and image statistics on it: keep the shard intact
-    problem.image_weight = state["image_weight"]
-    L, base = problem.log_likelihood(state["params"])
-    posterior, ll = _posterior(L, state["log_prior"])
-    return problem, posterior, ll + base
+def _shard_step(shard: _Shard, state: ModelState, volunteer_statistics: bool) -> SufficientStatistics:
+    """One E-step on a shard: its additive statistics for the M-step (the posterior stays here)."""
+    return shard.model.e_step(state, volunteer_statistics).statistics
 
 
-def _shard_step(shard: _Shard, state: dict[str, Any]) -> dict[str, Any]:
-    """One E-step on a shard and its additive statistics for the M-step."""
-    problem, posterior, ll = _e_step(shard, state)
-    out: dict[str, Any] = {"ll": ll, "posterior_sum": posterior.sum(axis=0), "stats": {}}
-    if state["want_stats"]:
-        out["stats"] = problem.sufficient_statistics(posterior, state["params"])
-        if hasattr(problem, "image_skips"):
-            out["image_skips"], out["image_notices"] = problem.image_skips, problem.image_notices
-    return out
+def _add(*parts: Any) -> Any:
+    """Sum statistics (or shard counts), left to right."""
+    return functools.reduce(operator.add, parts)
 
 
-def _add(*parts: dict[str, Any]) -> dict[str, Any]:
-    """Sum step outputs (or shard infos): numbers and arrays add; statistics add per name, absent ones count 0."""
-    out: dict[str, Any] = {}
-    for part in parts:
-        for key, value in part.items():
-            if key == "stats":
-                stats = out.setdefault("stats", {})
-                for name, (num, den) in value.items():
-                    stats[name] = (stats[name][0] + num, stats[name][1] + den) if name in stats else (num, den)
-            elif key in out:
-                out[key] = out[key] + value
-            else:
-                out[key] = value
-    return out
-
-
-def _tree_sum(client: Any, futures: list[Any]) -> dict[str, Any]:
+def _tree_sum(client: Any, futures: list[Any]) -> Any:
     """Sum the results of ``futures`` on the workers by a tree of :func:`_add` tasks, in a fixed order."""
     while len(futures) > 1:
         futures = [client.submit(_add, *futures[i : i + _FAN_IN], pure=False)
@@ -176,26 +166,28 @@ def _tree_sum(client: Any, futures: list[Any]) -> dict[str, Any]:
     return futures[0].result()
 
 
-def _shard_posterior(shard: _Shard, state: dict[str, Any]) -> np.ndarray:
-    return _e_step(shard, state)[1]
+def _shard_posterior(shard: _Shard, state: ModelState) -> np.ndarray:
+    posterior = shard.model.e_step(state, volunteer_statistics=False).posterior
+    assert posterior is not None  # an AnswerModel's E-step always has it
+    return posterior
 
 
-def _shard_buildings(shard: _Shard, state: dict[str, Any]) -> pd.DataFrame:
+def _shard_buildings(shard: _Shard, state: ModelState) -> pd.DataFrame:
     return summarize_posterior(shard.enc, _shard_posterior(shard, state))
 
 
-def _state_columns(image_dates: pd.DatetimeIndex) -> list[str]:
-    return [*(str(d.date()) for d in image_dates), "intact"]
-
-
-def _shard_states(shard: _Shard, state: dict[str, Any]) -> pd.DataFrame:
-    columns = _state_columns(shard.enc.image_dates)
+def _shard_states(shard: _Shard, state: ModelState) -> pd.DataFrame:
+    columns = state_columns(shard.enc.image_dates)
     return pd.DataFrame(_shard_posterior(shard, state), index=shard.enc.building_ids, columns=columns)
 
 
 @dataclass(eq=False)
 class DistributedConsensus:
     """What :func:`aggregate_distributed` returns: the consensus with its per-building parts left on the workers.
+
+    It has the methods of :class:`Consensus` (``summary``, ``state_probabilities``, ``to_geodataframe``,
+    ``to_file``, ``compute``), computed on the workers where they can be and gathered onto the client where a
+    whole table is needed (``to_file``, ``to_geodataframe``); and :meth:`to_parquet`, which is not gathered.
 
     Attributes
     ----------
@@ -206,8 +198,8 @@ class DistributedConsensus:
         The posterior, one row per building, one column per state (as :meth:`Consensus.state_probabilities`).
     volunteers : pandas.DataFrame
         Indexed by volunteer_id, as :attr:`Consensus.volunteers`.
-    image_dates, prior, log_likelihood, n_iter, converged, method
-        As in :class:`Consensus`.
+    image_dates, prior, log_likelihood, n_iter, converged, method, frames
+        As in :class:`Consensus` (``frames`` is None: the EM has no frame table).
     client : dask.distributed.Client
         The client the shards live on; :meth:`close` releases them (and closes a cluster made for the fit).
     shuffled : bool
@@ -226,12 +218,52 @@ class DistributedConsensus:
     method: str = "em"
     client: Any = None
     shuffled: bool = True
+    frames: None = None  # as in Consensus: only dawid_skene, which runs in memory, has a frame table
     _shards: list[Any] = field(default_factory=list, repr=False)
     _own: tuple[Any, ...] = field(default=(), repr=False)
+    _n_buildings: int = field(default=0, repr=False)
+
+    @property
+    def n_states(self) -> int:
+        """Number of destruction states, D + 1."""
+        return len(self.image_dates) + 1
+
+    def state_probabilities(self) -> Any:
+        """The posterior as a Dask DataFrame: one row per building, one column per state (:attr:`states`)."""
+        return self.states
+
+    def summary(self) -> dict[str, float | int | str | bool]:
+        """The headline figures of :meth:`Consensus.summary`, computed on the workers."""
+        b = self.buildings
+        destroyed, confidence = self.client.compute([(b["p_destroyed"] >= 0.5).sum(), b["confidence"].mean()],
+                                                    sync=True)
+        return consensus_summary(method=self.method, n_buildings=self.n_buildings,
+                                 n_volunteers=len(self.volunteers), n_images=len(self.image_dates),
+                                 n_destroyed=int(destroyed), mean_confidence=float(confidence), n_iter=self.n_iter,
+                                 converged=self.converged)
+
+    @property
+    def n_buildings(self) -> int:
+        """Number of buildings with answers."""
+        return self._n_buildings
 
     def to_parquet(self, path: str | Path, **kwargs: Any) -> None:
         """Write :attr:`buildings` as a Parquet dataset, partition by partition on the workers."""
         self.buildings.to_parquet(path, **kwargs)
+
+    def to_geodataframe(self, footprints: pd.DataFrame, on: str = "building_id",
+                        on_unknown: Literal["error", "report"] = "error") -> pd.DataFrame:
+        """:meth:`Consensus.to_geodataframe`, on the consensus gathered onto the client."""
+        return self.compute().to_geodataframe(footprints, on=on, on_unknown=on_unknown)
+
+    def to_file(self, path: str | Path, footprints: pd.DataFrame | None = None, *,
+                images: pd.DataFrame | None = None, on: str = "building_id",
+                on_unknown: Literal["error", "report"] = "error", overwrite: bool = False,
+                extra: Mapping[str | Path, Callable[[Path], object]] | None = None) -> pd.DataFrame:
+        """:meth:`Consensus.to_file` (a GeoPackage or GeoParquet file, atomically), on the consensus gathered
+        onto the client; for a per-building table too large for the client, :meth:`to_parquet`."""
+        return self.compute().to_file(path, footprints, images=images, on=on, on_unknown=on_unknown,
+                                      overwrite=overwrite, extra=extra)
 
     def compute(self) -> Consensus:
         """Gather everything into an in-memory :class:`Consensus` (for tables that fit on the client)."""
@@ -262,12 +294,22 @@ def _as_dask(labels: Any, n_partitions: int | None, n_threads: int) -> Any:
     import dask.dataframe as dd
 
     if isinstance(labels, str | os.PathLike):
+        path = Path(labels)
+        local = "://" not in str(labels)
+        if local and not path.exists():
+            raise FileFormatError(f"{path} does not exist; give the path of a Parquet dataset of answers.")
+        if local and path.is_file() and path.suffix.lower() not in (".parquet", ".pq"):
+            raise FileFormatError(
+                f"{path} is not a Parquet dataset; aggregate_distributed reads Parquet (one file or a directory "
+                "of them). Read other files with stracker.read_labels and pass the table to stracker.aggregate, "
+                "or to aggregate_distributed."
+            )
         return dd.read_parquet(labels)
     if isinstance(labels, pd.DataFrame):
         if len(labels) == 0:
             raise LabelsError("the label table is empty; there is nothing to aggregate.")
         return dd.from_pandas(labels, npartitions=max(1, min(n_partitions or n_threads, len(labels))))
-    if is_distributed_input(labels):
+    if is_dask_dataframe(labels):
         return labels
     raise LabelsError(f"labels must be a pandas or Dask DataFrame or a path to a Parquet dataset, got "
                       f"{type(labels).__name__}.")
@@ -294,17 +336,17 @@ def _global_tables(ddf: Any, image_dates: object, client: Any) -> tuple[pd.Index
     found = client.compute(wanted, sync=True) if client is not None else dask.compute(*wanted)
     if len(found[0]) == 0:
         raise LabelsError("the label table is empty; there is nothing to aggregate.")
-    _, building_ids = _encode_ids(pd.Series(found[0]).reset_index(drop=True), "building_id")
-    _, volunteer_ids = _encode_ids(pd.Series(found[1]).reset_index(drop=True), "volunteer_id")
+    _, building_ids = encode_ids(pd.Series(found[0]).reset_index(drop=True), "building_id")
+    _, volunteer_ids = encode_ids(pd.Series(found[1]).reset_index(drop=True), "volunteer_id")
     # text ids as pandas' default string dtype, however Dask read them (it reads Parquet text as NA-backed strings)
     building_ids, volunteer_ids = (ids.astype("str") if pd.api.types.infer_dtype(ids) == "string" else ids
                                    for ids in (building_ids, volunteer_ids))
     if image_dates is None:
         before = parse_image_dates(pd.Series(np.asarray(found[2])), "before", required=False)
         after = parse_image_dates(pd.Series(np.asarray(found[3])), "after", required=False)
-        dates = _catalogue(None, before, after)
+        dates = image_catalogue(None, before, after)
     else:
-        dates = _catalogue(image_dates, pd.Series(dtype="datetime64[ns]"), pd.Series(dtype="datetime64[ns]"))
+        dates = image_catalogue(image_dates, pd.Series(dtype="datetime64[ns]"), pd.Series(dtype="datetime64[ns]"))
     return building_ids, volunteer_ids, dates
 
 
@@ -318,14 +360,17 @@ def aggregate_distributed(
     volunteer_params: pd.DataFrame | None = None,
     fit_volunteers: bool | None = None,
     prior: np.ndarray | None = None,
-    shrinkage: float = 2.0,
-    max_iter: int = 200,
-    tol: float = 1e-7,
+    options: EMOptions | None = None,
+    max_iter: int | None = None,
+    tol: float | None = None,
+    shrinkage: float | None = None,
     on_duplicate: Literal["warn", "error", "ignore"] = "warn",
     shuffle_method: str = "tasks",
     callback: Callable[[int, float], None] | None = None,
 ) -> DistributedConsensus:
     """Fit the consensus model (``method="em"``) on Dask; same result as :func:`stracker.aggregate`.
+
+    For answers that do not fit on one machine: a Dask DataFrame or a Parquet dataset (a pandas table works too).
 
     Parameters
     ----------
@@ -340,9 +385,10 @@ def aggregate_distributed(
         Answers already partitioned by building (a Dask DataFrame indexed by ``building_id`` with known
         divisions, e.g. from ``set_index("building_id")`` or a sorted Parquet dataset read with
         ``index="building_id", calculate_divisions=True``) are not shuffled: each partition is a shard.
-    task, volunteer_params, fit_volunteers, prior, shrinkage, max_iter, tol, on_duplicate
-        As in :func:`stracker.aggregate`. Duplicates are found within a building's answers, which one shard
-        holds, so the same duplicates are found; "warn" gives one warning with their total count.
+    task, volunteer_params, fit_volunteers, prior, options, max_iter, tol, shrinkage, on_duplicate
+        As in :func:`stracker.aggregate` (the same :class:`stracker.EMOptions`, the same defaults).
+        Duplicates are found within a building's answers, which one shard holds, so the same duplicates are
+        found; "warn" gives one warning with their total count and the first few buildings.
     shuffle_method : str
         How Dask partitions the answers by building ("tasks" or "p2p").
     callback : callable, optional
@@ -356,7 +402,7 @@ def aggregate_distributed(
     --------
     >>> import pandas as pd
     >>> from dask.distributed import Client, LocalCluster
-    >>> from stracker.consensus.distributed import aggregate_distributed
+    >>> from stracker import aggregate_distributed
     >>> labels = pd.DataFrame({"building_id": [1, 1, 2, 2], "volunteer_id": ["a", "b", "a", "b"],
     ...     "before": pd.NaT, "after": pd.to_datetime(["2017-06-10"] * 4),
     ...     "destroyed": [True, True, False, False], "task": "compare"})
@@ -368,13 +414,16 @@ def aggregate_distributed(
     """
     import dask
 
+    options = em_options(options, max_iter=max_iter, tol=tol, shrinkage=shrinkage)
+    if on_duplicate not in ON_DUPLICATE:
+        raise LabelsError(f"on_duplicate must be 'warn', 'error' or 'ignore', got {on_duplicate!r}.")
     client, own = local_client(client)
     try:
         with dask.config.set({"dataframe.shuffle.method": shuffle_method}):
             return _fit(labels, image_dates, client, own, n_partitions=n_partitions, task=task,
                         volunteer_params=volunteer_params, fit_volunteers=fit_volunteers, prior=prior,
-                        shrinkage=shrinkage, max_iter=max_iter, tol=tol, on_duplicate=on_duplicate,
-                        shuffle_method=shuffle_method, callback=callback)
+                        options=options, on_duplicate=on_duplicate, shuffle_method=shuffle_method,
+                        callback=callback)
     except BaseException:
         close_all(own)
         raise
@@ -398,9 +447,10 @@ def close_all(things: tuple[Any, ...]) -> None:
 
 
 def _fit(labels: Any, image_dates: object, client: Any, own: tuple[Any, ...], *, n_partitions: int | None,
-         task: str | None, volunteer_params: pd.DataFrame | None, fit_volunteers: bool | None,
-         prior: np.ndarray | None, shrinkage: float, max_iter: int, tol: float, on_duplicate: str,
-         shuffle_method: str, callback: Callable[[int, float], None] | None) -> DistributedConsensus:
+         task: Literal["timeline", "compare"] | None, volunteer_params: pd.DataFrame | None,
+         fit_volunteers: bool | None, prior: np.ndarray | None, options: EMOptions, on_duplicate: str,
+         shuffle_method: str,
+         callback: Callable[[int, float], None] | None) -> DistributedConsensus:
     import dask
     import dask.dataframe as dd
 
@@ -409,7 +459,7 @@ def _fit(labels: Any, image_dates: object, client: Any, own: tuple[Any, ...], *,
     presorted = _sorted_by_building(ddf)
     meta = ddf._meta.reset_index() if presorted else ddf._meta
     check_label_columns(meta)
-    _encode_task(meta, task)  # a task column or the task= keyword, not both nor neither
+    encode_task(meta, task)  # a task column or the task= keyword, not both nor neither
     ddf = ddf[[c for c in LABEL_COLUMNS if c in ddf.columns]]
     building_ids, volunteer_ids, dates = _global_tables(ddf, image_dates, client)
     B = len(building_ids)
@@ -436,58 +486,39 @@ def _fit(labels: Any, image_dates: object, client: Any, own: tuple[Any, ...], *,
     graphs = [build(part, building_ids[lo:hi], volunteer_ids_f, dates_f, task, on_duplicate)
               for part, lo, hi in zip(parts, starts[:-1], starts[1:], strict=True)]
     shards = client.compute(graphs)
-    info = _tree_sum(client, [client.submit(_shard_info, s, pure=False) for s in shards])
-    if info["n_duplicates"] and on_duplicate == "warn":
-        warnings.warn(
-            f"exact duplicate answers in {info['n_duplicates']} row(s): the same volunteer gave the same answer "
-            "about the same building and images more than once. They are used as given (each counts); "
-            "deduplicate with labels.drop_duplicates() if they are export artefacts.",
-            DuplicateAnswersWarning, stacklevel=3,
-        )
+    counts = _tree_sum(client, [client.submit(_shard_counts, s, pure=False) for s in shards])
+    if counts.n_duplicates:
+        examples = list(counts.duplicated_buildings)
+        report_duplicates(f"{counts.n_duplicates} row(s) (about buildings {examples}"
+                          f"{', ...' if counts.n_duplicates > len(examples) else ''})", on_duplicate, stacklevel=3)
 
-    if fit_volunteers is None:
-        fit_volunteers = volunteer_params is None
-    start = resolve_params(volunteer_params, volunteer_ids, allow_missing=fit_volunteers)
-    updater = _Updater(start, dates, fit_volunteers=fit_volunteers, prior=prior, shrinkage=shrinkage,
-                       prior_pseudocount=0.5, image_difficulty=True, volunteer_types=4)
-    history: list[float] = []
-    converged = False
-    n_iter = 0
-    used: dict[str, Any] = {}
-    for n_iter in range(1, max_iter + 1):
-        used = {"params": dict(updater.params), "image_weight": updater.image_weight,
-                "log_prior": updater.log_prior(), "want_stats": bool(fit_volunteers)}
-        state_f = client.submit(_identity, used, pure=False)
-        total = _tree_sum(client, [client.submit(_shard_step, s, state_f, pure=False) for s in shards])
-        history.append(float(total["ll"]))
-        if callback is not None:
-            callback(n_iter, history[-1])
-        if converged_at(history, tol) or not updater.learns:
-            converged = True
-            break
-        stats = {name: total["stats"][name] for name in STAT_NAMES if name in total["stats"]}
-        updater.update(stats if fit_volunteers else None, total.get("image_skips"), total.get("image_notices"),
-                       bool(info["n_marks"]), total["posterior_sum"], B)
+    m_step = MStep.start(volunteer_ids, dates, volunteer_params=volunteer_params, fit_volunteers=fit_volunteers,
+                         prior=prior, options=options)
 
-    final = dict(used, want_stats=False)
-    state_f = client.submit(_identity, final, pure=False)
+    def e_step(state: ModelState) -> EStep:
+        state_f = client.submit(_identity, state, pure=False)
+        return EStep.of(_tree_sum(client, [client.submit(_shard_step, s, state_f, m_step.fit_volunteers,
+                                                         pure=False) for s in shards]))
+
+    fit = run_em(e_step, m_step, options, callback)
+
+    state_f = client.submit(_identity, fit.state, pure=False)  # the state of the last E-step, as in memory
     meta_buildings = summarize_posterior(_empty_enc(dates, volunteer_ids, building_ids[:0]),
                                          np.zeros((0, len(dates) + 1)))
     buildings = dd.from_delayed(
         [dask.delayed(_shard_buildings)(s, state_f) for s in shards], meta=meta_buildings,
-        divisions=divisions, verify_meta=False,
+        divisions=tuple(divisions), verify_meta=False,
     )
-    meta_states = pd.DataFrame(np.zeros((0, len(dates) + 1)), index=building_ids[:0], columns=_state_columns(dates))
+    meta_states = pd.DataFrame(np.zeros((0, len(dates) + 1)), index=building_ids[:0], columns=state_columns(dates))
     states = dd.from_delayed(
-        [dask.delayed(_shard_states)(s, state_f) for s in shards], meta=meta_states, divisions=divisions,
+        [dask.delayed(_shard_states)(s, state_f) for s in shards], meta=meta_states, divisions=tuple(divisions),
         verify_meta=False,
     )
-    volunteers = volunteer_table_from_counts(volunteer_ids, info["n_timeline"], info["n_compare"],
-                                             updater.params)
+    volunteers = volunteer_table_from_counts(volunteer_ids, counts.n_timeline, counts.n_compare, fit.params)
     return DistributedConsensus(
-        buildings=buildings, states=states, volunteers=volunteers, image_dates=dates, prior=updater.pi,
-        log_likelihood=history, n_iter=n_iter, converged=converged, client=client, shuffled=not presorted,
-        _shards=[*shards, state_f], _own=own,
+        buildings=buildings, states=states, volunteers=volunteers, image_dates=dates, prior=fit.prior,
+        log_likelihood=fit.log_likelihood, n_iter=fit.n_iter, converged=fit.converged, client=client,
+        shuffled=not presorted, _shards=[*shards, state_f], _own=own, _n_buildings=B,
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -9,18 +11,21 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from stracker.errors import FootprintsError, UnmatchedBuildingsError
+from stracker.errors import FootprintsError, RenamedColumnsWarning, UnmatchedBuildingsError
 from stracker.io.consensus import read_consensus_parts, write_consensus
 from stracker.io.footprints import check_footprint_ids
 from stracker.labels import COMPARE, TIMELINE, EncodedLabels, image_date_labels
 
 __all__ = [
     "Consensus",
+    "consensus_summary",
     "credible_bounds",
     "image_date_at",
     "read_consensus",
+    "state_columns",
     "summarize_posterior",
     "volunteer_table",
+    "volunteer_table_from_counts",
 ]
 
 
@@ -40,6 +45,35 @@ def credible_bounds(posterior: np.ndarray, mass: float = 0.9) -> tuple[np.ndarra
     start = np.argmax(cdf > tail - 1e-12, axis=1)
     end = np.argmax(cdf >= 1.0 - tail - 1e-12, axis=1)
     return start, end
+
+
+def state_columns(image_dates: pd.DatetimeIndex) -> list[str]:
+    """Column labels of the states: each state's upper image date (``destroyed_by``), then ``"intact"``.
+
+    Image dates are written as ISO dates, or as ISO timestamps when any image has a time of day (two captures
+    on one day are two states), so no two labels are the same.
+
+    Examples
+    --------
+    >>> state_columns(pd.DatetimeIndex(["2017-06-01", "2017-06-10"]))
+    ['2017-06-01', '2017-06-10', 'intact']
+    """
+    return [*image_date_labels(image_dates), "intact"]
+
+
+def consensus_summary(*, method: str, n_buildings: int, n_volunteers: int, n_images: int, n_destroyed: int,
+                      mean_confidence: float, n_iter: int, converged: bool) -> dict[str, float | int | str | bool]:
+    """The headline figures of a consensus, JSON-ready (:meth:`Consensus.summary`, in memory or on Dask)."""
+    return {
+        "method": method,
+        "buildings": n_buildings,
+        "volunteers": n_volunteers,
+        "images": n_images,
+        "destroyed": n_destroyed,
+        "mean_confidence": mean_confidence,
+        "iterations": n_iter,
+        "converged": converged,
+    }
 
 
 def summarize_posterior(enc: EncodedLabels, posterior: np.ndarray) -> pd.DataFrame:
@@ -125,22 +159,20 @@ class Consensus:
         Columns are labelled by the state's upper image date (``destroyed_by``; as text: the ISO date, or the
         ISO timestamp when an image date has a time of day); the last is ``"intact"``.
         """
-        columns = [*image_date_labels(self.image_dates), "intact"]
-        return pd.DataFrame(self.posterior, index=self.buildings.index, columns=columns)
+        return pd.DataFrame(self.posterior, index=self.buildings.index, columns=state_columns(self.image_dates))
 
     def summary(self) -> dict[str, float | int | str | bool]:
         """A few headline figures, JSON-ready."""
         b = self.buildings
-        return {
-            "method": self.method,
-            "buildings": len(b),
-            "volunteers": len(self.volunteers),
-            "images": len(self.image_dates),
-            "destroyed": int((b["p_destroyed"] >= 0.5).sum()),
-            "mean_confidence": float(b["confidence"].mean()),
-            "iterations": self.n_iter,
-            "converged": self.converged,
-        }
+        return consensus_summary(method=self.method, n_buildings=len(b), n_volunteers=len(self.volunteers),
+                                 n_images=len(self.image_dates), n_destroyed=int((b["p_destroyed"] >= 0.5).sum()),
+                                 mean_confidence=float(b["confidence"].mean()), n_iter=self.n_iter,
+                                 converged=self.converged)
+
+    def compute(self) -> Consensus:
+        """This consensus, in memory already: the counterpart of
+        :meth:`stracker.consensus.distributed.DistributedConsensus.compute`, so code can take either."""
+        return self
 
     def to_geodataframe(
         self,
@@ -153,7 +185,10 @@ class Consensus:
         Footprints without answers are kept, with empty consensus columns (``n_labels`` 0). Answers about
         buildings missing from the footprints are never dropped silently: ``on_unknown="error"`` refuses them,
         naming them; ``"report"`` returns the layer and lists them in
-        ``result.attrs["unmatched_building_ids"]`` (empty when every building matched).
+        ``result.attrs["unmatched_building_ids"]`` (empty when every building matched). The footprints' own
+        columns named like consensus columns (``confidence`` in Microsoft's building footprints, say) are kept
+        as ``footprint_<name>``, with a :class:`~stracker.errors.RenamedColumnsWarning`; the renames are in
+        ``result.attrs["renamed_columns"]``.
 
         Parameters
         ----------
@@ -206,10 +241,11 @@ class Consensus:
         joined = self.buildings.reindex(keys)
         joined["n_labels"] = joined["n_labels"].fillna(0).astype(np.int64)
         joined["n_volunteers"] = joined["n_volunteers"].fillna(0).astype(np.int64)
-        out = footprints.copy()
+        out, renamed = _make_room(footprints.copy(), list(joined.columns))
         for column in joined.columns:
             out[column] = joined[column].to_numpy()
         out.attrs["unmatched_building_ids"] = unknown.tolist()
+        out.attrs["renamed_columns"] = renamed
         return out
 
     def to_file(
@@ -221,6 +257,7 @@ class Consensus:
         on: str = "building_id",
         on_unknown: Literal["error", "report"] = "error",
         overwrite: bool = False,
+        extra: Mapping[str | Path, Callable[[Path], object]] | None = None,
     ) -> pd.DataFrame:
         """Write the consensus as a GeoPackage (``.gpkg``) or GeoParquet (``.parquet``), atomically.
 
@@ -245,6 +282,9 @@ class Consensus:
             As in :meth:`to_geodataframe`.
         overwrite : bool
             Replace existing output files; otherwise they are an error.
+        extra : mapping of path to callable, optional
+            More outputs written with the consensus: path -> a function that writes that file at the (temporary)
+            path it is given. They are renamed into place together with the consensus files, all or none.
 
         Returns
         -------
@@ -271,7 +311,7 @@ class Consensus:
         """
 
         return write_consensus(self, path, footprints, images=images, on=on, on_unknown=on_unknown,
-                               overwrite=overwrite)
+                               overwrite=overwrite, extra=extra)
 
     def __repr__(self) -> str:
         s = self.summary()
@@ -279,6 +319,29 @@ class Consensus:
             f"<Consensus method={s['method']!r} buildings={s['buildings']} volunteers={s['volunteers']} "
             f"images={s['images']} destroyed={s['destroyed']} iterations={s['iterations']}>"
         )
+
+
+def _make_room(footprints: pd.DataFrame, columns: list[str]) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Rename the footprints' own columns that carry a consensus column's name to ``footprint_<name>`` (or
+    ``footprint_<name>_2``, ... if that is taken too), with a warning: the user's data is kept."""
+    taken = {str(c) for c in footprints.columns} | set(columns)
+    renamed = {}
+    for column in (c for c in columns if c in footprints.columns):
+        new, n = f"footprint_{column}", 1
+        while new in taken:
+            n += 1
+            new = f"footprint_{column}_{n}"
+        taken.add(new)
+        renamed[column] = new
+    if renamed:
+        footprints = footprints.rename(columns=renamed)
+        said = ", ".join(f"{old!r} -> {new!r}" for old, new in renamed.items())
+        warnings.warn(
+            f"the footprints have their own columns named like consensus columns; they are kept, renamed: {said} "
+            "(rename them in the footprints beforehand to choose the names).",
+            RenamedColumnsWarning, stacklevel=3,
+        )
+    return footprints, renamed
 
 
 def _type_hint(answered: pd.Index, keys: pd.Index) -> str:

@@ -7,10 +7,11 @@ calibration, external_uid, media_url`` and the answer the task presenter saved i
 the same way: the JSON's ``info`` is flattened with the same names, so one field map fits both.
 
 The field map names the columns of the question and its answer: ``building`` (default ``info_building_id``),
-``before`` (``info_before``; ``None`` for one-image questions), ``after`` (``info_after``) and ``answer``
-(``info_answer``, matched to the yes/no/can't-tell labels). Any column may be named, e.g. ``building="task_id"``
-when each task is one building. The volunteer is ``user_id``; an anonymous answer (no ``user_id``) is the
-``external_uid`` volunteer if there is one, else the ``user_ip`` one, and the summary counts them.
+``before`` (``info_before``; empty, ``null`` or ``none`` for one-image questions), ``after`` (``info_after``)
+and ``answer`` (``info_answer``, matched to the yes/no/can't-tell labels). Any column may be named, e.g.
+``building="task_id"`` when each task is one building. The volunteer is ``user_id``; an anonymous answer (no
+``user_id``) is the ``external_uid`` volunteer if there is one, else the ``user_ip`` one, and the summary counts
+them.
 
 PyBossa writes an integer column with gaps as floats (``user_id`` ``12.0`` where some runs are anonymous); such
 columns are read back as the integers they were.
@@ -191,6 +192,9 @@ def read_pybossa(
     triage.reject(codes == UNKNOWN, "unknown_answer", raw_answer)
 
     before_text = table[before] if before is not None else pd.Series("", index=table.index, dtype="str")
+    # a one-image question's before is "none" in the tasks `stracker next --format pybossa` writes (PyBossa's
+    # task import refuses empty cells), and so in the answers of a presenter that copies it
+    before_text = before_text.mask(before_text.str.strip().str.lower() == "none", "")
     before_dates, before_bad = parse_dates(before_text)
     after_dates, after_bad = parse_dates(after_text)
     triage.reject(before_bad, "bad_date", before_text.to_numpy(dtype=object))
