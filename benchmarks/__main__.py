@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import argparse
 
-from benchmarks import aggregate, distributed, frames, next_questions, quality, scaling, simulate, versus_crowdkit
+from benchmarks import (
+    aggregate,
+    distributed,
+    frames,
+    next_questions,
+    quality,
+    read_labels,
+    scaling,
+    simulate,
+    versus_crowdkit,
+)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -13,6 +23,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.quick:
         simulate.main(["--preset", "small", "--repeat", "1"])
+        read_labels.main(["--answers", "20000", "--repeat", "1"])
         aggregate.main(["--preset", "small", "--repeat", "1"])
         scaling.main(["--sizes", "2e4", "5e4", "--iterations", "3"])
         versus_crowdkit.main(["--answers", "20000", "--iterations", "3", "--repeat", "1"])
@@ -22,6 +33,7 @@ def main(argv: list[str] | None = None) -> None:
         next_questions.main(["--preset", "small", "--repeat", "1", "--plan-frames", "3000"])
     else:
         simulate.main([])
+        read_labels.main([])
         aggregate.main([])
         scaling.main([])
         versus_crowdkit.main([])

@@ -23,6 +23,7 @@ __all__ = [
     "SchedulerError",
     "StrackerError",
     "StrackerWarning",
+    "UninformativeAnswersWarning",
     "UnmatchedBuildingsError",
 ]
 
@@ -109,3 +110,7 @@ class DuplicateAnswersWarning(StrackerWarning):
 class RenamedColumnsWarning(StrackerWarning):
     """A user's columns were kept under new names, to make room for stracker's own (e.g. a footprint layer's
     ``confidence`` column beside the consensus ``confidence``)."""
+
+
+class UninformativeAnswersWarning(StrackerWarning):
+    """No answer in the table says yes or no (every one is can't tell): the consensus is the prior alone."""

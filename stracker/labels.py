@@ -28,8 +28,8 @@ Examples
 
 from __future__ import annotations
 
+import datetime
 import warnings
-from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -40,21 +40,28 @@ from stracker.errors import DuplicateAnswersWarning, LabelsError
 
 __all__ = [
     "LABEL_COLUMNS",
+    "MISSING_TEXT",
     "ON_DUPLICATE",
     "TASKS",
     "EncodedLabels",
     "check_label_columns",
     "closest_hint",
     "destruction_state",
+    "distinct_values",
     "duplicate_answers",
+    "duplicate_mask",
     "encode_answers",
     "encode_ids",
     "encode_labels",
     "encode_task",
     "image_catalogue",
+    "image_date_labels",
+    "image_index_dtype",
     "parse_image_dates",
     "report_duplicates",
     "rows_text",
+    "take_rows",
+    "text_cells",
 ]
 
 LABEL_COLUMNS = ("building_id", "volunteer_id", "before", "after", "destroyed", "task")
@@ -84,9 +91,9 @@ class EncodedLabels:
         The image catalogue d_0 < ... < d_{D-1}.
     building, volunteer : ndarray of int32
         Codes of each answer's building and volunteer.
-    lo : ndarray of int16
+    lo : ndarray of int16 (int32 for a catalogue of more than 32,767 images)
         Index of ``before`` in the catalogue, -1 for NaT (before the first image).
-    hi : ndarray of int16
+    hi : ndarray of int16 (int32 for a catalogue of more than 32,767 images)
         Index of ``after`` in the catalogue.
     answer : ndarray of int8
         1 yes (destroyed), 0 no, -1 can't tell.
@@ -152,6 +159,16 @@ def closest_hint(name: str, options: tuple[str, ...]) -> str:
 def check_label_columns(labels: pd.DataFrame) -> None:
     """Check that a label table has the contract's columns (``task`` may come from a keyword instead)."""
     required = [c for c in LABEL_COLUMNS if c != "task"]
+    names = [str(c) for c in labels.columns]
+    twice = sorted({c for c in names if c in LABEL_COLUMNS and names.count(c) > 1})
+    if twice:
+        where = "; ".join(
+            f"{c!r} at positions {[i + 1 for i, n in enumerate(names) if n == c]}" for c in twice
+        )
+        raise LabelsError(
+            f"the label table has more than one column named {where} (counting from 1); stracker will not guess "
+            "which one holds the answers: rename or drop the others."
+        )
     missing = [c for c in required if c not in labels.columns]
     if missing:
         present = tuple(str(c) for c in labels.columns)
@@ -165,29 +182,156 @@ def check_label_columns(labels: pd.DataFrame) -> None:
         )
 
 
+MISSING_TEXT = frozenset({
+    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>", "N/A",
+    "NA", "NULL", "NaN", "None", "n/a", "nan", "null", "NaT",
+})
+"""Texts that tools write for a missing value (pandas' defaults, R's ``NA``, Python's ``None``, JSON's ``null``)."""
+
+_INTEGER_TEXT = r"-?(?:0|[1-9][0-9]{0,17})"
+_DAY_MONTH = r"^\s*\d{1,2}[./-]\d{1,2}[./-]\d{2,4}\b"
+# a time zone after a time of day: Z, +hh, +hh:mm, -hhmm or a zone name (Zooniverse writes ' UTC')
+_OFFSET = r"\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:[zZ]|[+-]\d{2}(?::?\d{2})?|(?![AaPp][Mm]$)[A-Za-z]{2,5})$"
+
+
+class _Unhashable:
+    """Stands in for a cell no rule accepts (a list, a dict): hashable, so the column can still be factorized."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, value: object) -> None:
+        self.text = repr(value)
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+def _hashable(value: object) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
+
+
+def distinct_values(values: pd.Series) -> tuple[np.ndarray, pd.Series]:
+    """Codes (-1: missing) and distinct values of a column, so that rules run once per distinct value.
+
+    A categorical column gives its own codes and categories (unused categories included).
+
+    Examples
+    --------
+    >>> codes, uniques = distinct_values(pd.Series(["b", "a", None, "b"]))
+    >>> codes.tolist(), uniques.tolist()
+    ([0, 1, -1, 0], ['b', 'a'])
+    """
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return values.cat.codes.to_numpy().astype(np.intp), pd.Series(values.cat.categories.array)
+    try:
+        codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    except TypeError:  # an unhashable cell; finding it takes one pass in Python, on this error path only
+        cells = values.to_numpy(dtype=object, copy=True)
+        bad = np.fromiter((not _hashable(x) for x in cells), dtype=bool, count=len(cells))
+        cells[bad] = [_Unhashable(x) for x in cells[bad]]
+        codes, uniques = pd.factorize(cells, use_na_sentinel=True)
+    return np.asarray(codes, dtype=np.intp), pd.Series(uniques)
+
+
+def take_rows(per_value: np.ndarray, codes: np.ndarray, missing: object) -> np.ndarray:
+    """Spread a per-distinct-value array back to rows; code -1 (a missing cell) takes ``missing``."""
+    extended = np.empty(len(per_value) + 1, dtype=per_value.dtype)
+    extended[:-1] = per_value
+    extended[-1] = missing
+    return extended[codes]
+
+
+def text_cells(uniques: pd.Series) -> tuple[np.ndarray, pd.Series]:
+    """Which distinct values are text, and that text stripped of surrounding blanks (NaN for the others)."""
+    if pd.api.types.is_string_dtype(uniques.dtype) and not uniques.dtype == object:
+        return np.ones(len(uniques), dtype=bool), uniques.astype("str").str.strip()
+    if uniques.dtype != object:
+        return np.zeros(len(uniques), dtype=bool), pd.Series(np.nan, index=uniques.index, dtype="str")
+    is_text = np.fromiter((isinstance(x, str) for x in uniques), dtype=bool, count=len(uniques))  # distinct only
+    return is_text, uniques.where(is_text).astype("str").str.strip()
+
+
+def _sorted_codes(codes: np.ndarray, uniques: pd.Series, all_used: bool) -> tuple[np.ndarray, pd.Series]:
+    """int32 codes of the values used, renumbered so that the distinct values come sorted."""
+    if not all_used:  # a categorical's unused categories are no ids
+        used = np.bincount(codes, minlength=len(uniques)) > 0
+        if not used.all():
+            kept = np.flatnonzero(used)
+            renumber = np.full(len(uniques), -1, dtype=np.intp)
+            renumber[kept] = np.arange(kept.size)
+            codes, uniques = renumber[codes], uniques.iloc[kept].reset_index(drop=True)
+    order = np.argsort(uniques.to_numpy(), kind="stable")
+    rank = np.empty(len(order), dtype=np.int32)
+    rank[order] = np.arange(len(order), dtype=np.int32)
+    return rank[codes], uniques.iloc[order].reset_index(drop=True)
+
+
 def encode_ids(values: pd.Series, name: str) -> tuple[np.ndarray, pd.Index]:
-    """int32 codes of an id column and its sorted unique ids; null ids and ids mixing integers and strings are
-    a :class:`LabelsError` naming the rows."""
-    null = values.isna().to_numpy()
+    """int32 codes of an id column and its sorted distinct ids; nulls, mixed kinds and other values refused.
+
+    Categorical ids (a Parquet dictionary column) are decoded: their categories are the ids.
+
+    Examples
+    --------
+    >>> codes, ids = encode_ids(pd.Series(["b7", "a2", "b7"]), "building_id")
+    >>> codes.tolist(), ids.tolist()
+    ([1, 0, 1], ['a2', 'b7'])
+    """
+    categorical = isinstance(values.dtype, pd.CategoricalDtype)
+    null = (values.cat.codes < 0 if categorical else values.isna()).to_numpy()
     if null.any():
-        raise LabelsError(f"{name} is null in {rows_text(values.index, null)}; every answer needs a {name}.")
-    kind = pd.api.types.infer_dtype(values, skipna=False)
+        raise LabelsError(
+            f"{name} is missing (empty, None or NaN) in {rows_text(values.index, null)}; every answer needs a "
+            f"{name}: fill in these rows or drop them. (pandas.read_csv reads the texts NA, None and null as "
+            "missing too; stracker.read_labels reads them as written and names them.)"
+        )
+    kind = pd.api.types.infer_dtype(values.cat.categories if categorical else values, skipna=False)
     if kind not in ("integer", "string", "empty"):
         if kind == "mixed-integer":
-            is_str = values.map(lambda x: isinstance(x, str)).to_numpy(dtype=bool)
+            # the rows of each type are found in Python, once, on this error path only
+            is_str = np.fromiter((isinstance(x, str) for x in values), dtype=bool, count=len(values))
             minority = is_str if is_str.sum() <= (~is_str).sum() else ~is_str
             raise LabelsError(
                 f"{name} mixes integers and strings (e.g. 12 and '12'): {rows_text(values.index, minority)} differ "
                 "in type from the rest; convert the column to one type, "
                 f"for example labels[{name!r}] = labels[{name!r}].astype(str)."
             )
-        raise LabelsError(f"{name} must hold integers or strings, got values of kind {kind!r}.")
-    codes, uniques = pd.factorize(values, sort=True)
-    return codes.astype(np.int32), pd.Index(uniques, name=name)
+        seen = sorted({type(x).__name__ for x in values.head(1000)})
+        raise LabelsError(
+            f"{name} must hold integers or strings, got values of kind {kind!r} ({', '.join(seen)}); convert the "
+            f"column, for example labels[{name!r}] = labels[{name!r}].astype(str)."
+        )
+    raw = values.to_numpy() if pd.api.types.is_integer_dtype(values.dtype) and not values.hasnans else None
+    if raw is not None and raw.dtype.kind in "iu" and raw.size:
+        low, high = int(raw.min()), int(raw.max())
+        if high - low <= 4 * raw.size + 1024:  # a dense range: a lookup table beats hashing
+            present = np.zeros(high - low + 1, dtype=bool)
+            shifted = raw - low
+            present[shifted] = True
+            rank = np.cumsum(present) - 1
+            ids = np.flatnonzero(present) + low
+            return rank[shifted].astype(np.int32), pd.Index(ids.astype(raw.dtype), name=name)
+    codes, uniques = distinct_values(values)
+    codes, uniques = _sorted_codes(codes, uniques, all_used=not categorical)
+    return codes, pd.Index(uniques.array, name=name)
 
 
 def parse_image_dates(values: pd.Series, name: str, required: bool) -> pd.Series:
-    """Parse a column of image dates (naive, ISO), naming the rows that are not dates."""
+    """Parse a column of image dates (naive, ISO), naming the rows that are not dates.
+
+    A date is an ISO date (``2017-06-16``), optionally with a time of day (``2017-06-16T10:30``), or a naive
+    datetime value; blanks and the texts of :data:`MISSING_TEXT` are missing (NaT). Each distinct value is
+    parsed once.
+
+    Examples
+    --------
+    >>> parse_image_dates(pd.Series(["2017-06-16", "", "2017-06-16T10:30"]), "after", False).tolist()
+    [Timestamp('2017-06-16 00:00:00'), NaT, Timestamp('2017-06-16 10:30:00')]
+    """
     if isinstance(values.dtype, pd.DatetimeTZDtype):
         raise LabelsError(
             f"{name!r} is timezone-aware ({values.dtype}); image dates are naive UTC dates. Convert with "
@@ -196,24 +340,10 @@ def parse_image_dates(values: pd.Series, name: str, required: bool) -> pd.Series
     if pd.api.types.is_datetime64_dtype(values.dtype):
         parsed = _nanoseconds(values, values, name)
     else:
-        try:
-            parsed = pd.to_datetime(values, errors="coerce", format="mixed")
-        except (ValueError, TypeError):  # a mix of aware and naive strings
-            parsed = None
-        if parsed is None or isinstance(parsed.dtype, pd.DatetimeTZDtype):
-            aware = values.map(lambda x: isinstance(x, str) and _has_offset(x)).to_numpy(dtype=bool)
-            raise LabelsError(
-                f"{name!r} holds timezone-aware dates in {rows_text(values.index, aware)}; give naive dates (UTC) "
-                "such as '2017-06-01'."
-            )
-        parsed = _nanoseconds(parsed, values, name)
-        unparsable = (parsed.isna() & values.notna()).to_numpy()
-        if unparsable.any():
-            examples = values[unparsable].head(3).tolist()
-            raise LabelsError(
-                f"{name!r} could not be read as dates in {rows_text(values.index, unparsable)}, e.g. {examples}; "
-                "write them as ISO dates such as '2017-06-01'."
-            )
+        codes, uniques = distinct_values(values)
+        parsed_u = _parse_distinct_dates(uniques, codes, values, name)
+        parsed = pd.Series(take_rows(parsed_u, codes, np.datetime64("NaT", "ns")), index=values.index,
+                           name=values.name, copy=False)
     if required:
         missing = parsed.isna().to_numpy()
         if missing.any():
@@ -222,6 +352,49 @@ def parse_image_dates(values: pd.Series, name: str, required: bool) -> pd.Series
                 "date (the one claimed destroyed, or the last one seen)."
             )
     return parsed
+
+
+def _parse_distinct_dates(uniques: pd.Series, codes: np.ndarray, values: pd.Series, name: str) -> np.ndarray:
+    """datetime64[ns] of each distinct value (NaT: missing), or an error naming the rows of the bad ones."""
+    def refuse(bad_u: np.ndarray, why: str, fix: str) -> None:
+        bad = take_rows(bad_u, codes, False)
+        examples = [repr(x) if not isinstance(x, str) else x for x in values[bad].head(3).tolist()]
+        raise LabelsError(f"{name!r} {why} in {rows_text(values.index, bad)}, e.g. {examples}; {fix}")
+
+    if isinstance(uniques.dtype, pd.DatetimeTZDtype):
+        refuse(np.ones(len(uniques), dtype=bool), "holds timezone-aware dates",
+               "give naive dates (UTC) such as '2017-06-01'.")
+    if pd.api.types.is_datetime64_dtype(uniques.dtype):
+        return _nanoseconds(uniques, uniques, name).to_numpy(dtype="datetime64[ns]")
+    out = np.full(len(uniques), np.datetime64("NaT", "ns"))
+    is_text, text = text_cells(uniques)
+    missing = is_text & text.isin(MISSING_TEXT).to_numpy()
+    to_parse = is_text & ~missing
+    day_month = to_parse & text.str.contains(_DAY_MONTH, regex=True).fillna(False).to_numpy(dtype=bool)
+    if day_month.any():
+        refuse(day_month, "holds dates with day and month in an unknown order",
+               "write ISO dates such as '2017-06-16' (year-month-day).")
+    aware = to_parse & text.str.contains(_OFFSET, regex=True).fillna(False).to_numpy(dtype=bool)
+    others = ~is_text
+    if others.any():  # datetime objects among other things: sorted out once per distinct value
+        moments = np.fromiter((isinstance(x, (datetime.date, np.datetime64)) for x in uniques), dtype=bool,
+                              count=len(uniques)) & others
+        zoned = np.fromiter((getattr(x, "tzinfo", None) is not None for x in uniques), dtype=bool,
+                            count=len(uniques)) & moments
+        aware |= zoned
+        naive = moments & ~zoned
+        if naive.any():
+            out[naive] = _nanoseconds(pd.Series(pd.to_datetime(list(uniques[naive]))), uniques[naive], name)
+    if aware.any():
+        refuse(aware, "holds timezone-aware dates", "give naive dates (UTC) such as '2017-06-01'.")
+    parse = to_parse & ~aware
+    if parse.any():
+        read = pd.to_datetime(text[parse], format="ISO8601", errors="coerce")
+        out[parse] = _nanoseconds(read, uniques[parse], name).to_numpy(dtype="datetime64[ns]")
+    unparsable = ~missing & np.isnat(out)
+    if unparsable.any():
+        refuse(unparsable, "could not be read as dates", "write them as ISO dates such as '2017-06-01'.")
+    return out
 
 
 def _nanoseconds(parsed: pd.Series, values: pd.Series, name: str) -> pd.Series:
@@ -237,61 +410,73 @@ def _nanoseconds(parsed: pd.Series, values: pd.Series, name: str) -> pd.Series:
         ) from None
 
 
-def _has_offset(text: str) -> bool:
-    """Whether an ISO date string carries a time zone (Z or +hh:mm / -hh:mm after the time)."""
-    text = text.strip()
-    if "T" not in text and " " not in text:
-        return False
-    clock = text.split("T")[-1] if "T" in text else text.split(" ")[-1]
-    return clock.endswith("Z") or "+" in clock or "-" in clock
+_ANSWERS = {True: YES, False: NO, "true": YES, "false": NO, "yes": YES, "no": NO, "1": YES, "0": NO}
+
+
+def _answer_of(value: object) -> int:
+    """1 / 0 for a yes or no written any accepted way; 2 for anything else (True == 1 as a key: 0/1 map too)."""
+    if isinstance(value, str):
+        value = value.strip().lower()
+    elif isinstance(value, _Unhashable):
+        return 2
+    return _ANSWERS.get(value, 2)  # type: ignore[call-overload]
 
 
 def encode_answers(values: pd.Series) -> np.ndarray:
-    """Map the nullable boolean ``destroyed`` to 1 / 0 / -1 (can't tell)."""
-    out = np.full(len(values), CANT_TELL, dtype=np.int8)
+    """Map the nullable boolean ``destroyed`` to 1 / 0 / -1 (can't tell).
+
+    Accepted: booleans, 1/0, and the texts true/false, yes/no, 1/0 in any case; missing values are can't tell.
+    Each distinct value is looked at once.
+
+    Examples
+    --------
+    >>> encode_answers(pd.Series(["Yes", "no", None, "yes"])).tolist()
+    [1, 0, -1, 1]
+    """
     if pd.api.types.is_bool_dtype(values.dtype):
-        filled = values.fillna(False).to_numpy(dtype=bool) if values.hasnans else values.to_numpy(dtype=bool)
-        out[filled] = YES
-        out[~filled & values.notna().to_numpy()] = NO
+        out = values.to_numpy(dtype=bool, na_value=False).astype(np.int8)  # YES 1, NO 0
+        if values.hasnans:
+            out[values.isna().to_numpy()] = CANT_TELL
         return out
-    present = values.notna().to_numpy()
-    raw = values[present]
-    # True == 1 and False == 0 as dict keys, so integer 0/1 columns map too
-    mapping = {True: YES, False: NO, "true": YES, "false": NO, "yes": YES, "no": NO,
-               "1": YES, "0": NO, "True": YES, "False": NO}
-    mapped = raw.map(lambda x: mapping.get(x.strip().lower() if isinstance(x, str) else x, 2)
-                     if isinstance(x, Hashable) else 2)  # a list or array in a cell is not an answer
-    bad = np.zeros(len(values), dtype=bool)
-    bad[present] = mapped.to_numpy() == 2
+    codes, uniques = distinct_values(values)
+    # a Python call per distinct value (a handful), never per row
+    answer_u = np.fromiter((_answer_of(x) for x in uniques), dtype=np.int8, count=len(uniques))
+    bad = take_rows(answer_u == 2, codes, False)
     if bad.any():
         examples = values[bad].head(3).tolist()
         raise LabelsError(
             f"'destroyed' must be True, False or NA (can't tell) but is {examples} in {rows_text(values.index, bad)}."
         )
-    out[present] = mapped.to_numpy(dtype=np.int8)
-    return out
+    return take_rows(answer_u, codes, CANT_TELL)
 
 
 def encode_task(labels: pd.DataFrame, task: str | None) -> np.ndarray:
-    """Task codes (positions in :data:`TASKS`) from the ``task`` column or the ``task=`` keyword, exactly one
-    of which must be given."""
+    """int8 task codes (positions in :data:`TASKS`) from the ``task`` column or the ``task=`` keyword."""
     if "task" in labels.columns:
         if task is not None:
             raise LabelsError(
                 "the label table has a 'task' column and task= was given too; drop one of them."
             )
         values = labels["task"]
-        codes = np.full(len(values), -1, dtype=np.int8)
-        as_str = values.astype("string").str.strip().str.lower()
+        if pd.api.types.is_string_dtype(values.dtype) and values.dtype != object:
+            # the usual column, written exactly 'timeline' or 'compare': two vectorized comparisons suffice
+            compare = (values == "compare").to_numpy(dtype=bool, na_value=False)
+            if compare.all() or (compare | (values == "timeline").to_numpy(dtype=bool, na_value=False)).all():
+                return compare.astype(np.int8)  # TIMELINE 0, COMPARE 1
+        codes, uniques = distinct_values(values)
+        is_text, text = text_cells(uniques)
+        lowered = text.str.lower()
+        code_u = np.full(len(uniques), -1, dtype=np.int8)
         for code, name in enumerate(TASKS):
-            codes[(as_str == name).fillna(False).to_numpy(dtype=bool)] = code
-        bad = codes < 0
+            code_u[(is_text & (lowered == name).fillna(False).to_numpy(dtype=bool))] = code
+        task_codes = take_rows(code_u, codes, -1)
+        bad = task_codes < 0
         if bad.any():
             examples = sorted({str(x) for x in values[bad].head(5)})
             raise LabelsError(
                 f"unknown task kind(s) {examples} in {rows_text(labels.index, bad)}; use 'timeline' or 'compare'."
             )
-        return codes
+        return task_codes
     if task is None:
         raise LabelsError(
             "the label table has no 'task' column; add one or pass task='timeline' (volunteers chose the "
@@ -303,11 +488,12 @@ def encode_task(labels: pd.DataFrame, task: str | None) -> np.ndarray:
 
 
 def image_catalogue(image_dates: object, before: pd.Series, after: pd.Series) -> pd.DatetimeIndex:
-    """The image catalogue: ``image_dates`` checked (strictly increasing naive dates), or by default the
-    distinct dates found in ``before`` and ``after``."""
+    """The image catalogue: ``image_dates`` checked, or (None) the distinct dates of ``before`` and ``after``."""
     if image_dates is None:
-        seen = pd.concat([before.dropna(), after]).to_numpy(dtype="datetime64[ns]")
-        return pd.DatetimeIndex(np.unique(seen), name="image_date")
+        seen = np.concatenate([pd.unique(before.to_numpy(dtype="datetime64[ns]")),
+                               pd.unique(after.to_numpy(dtype="datetime64[ns]"))])
+        seen = np.unique(seen[~np.isnat(seen)])
+        return pd.DatetimeIndex(seen, name="image_date")
     try:
         dates = pd.DatetimeIndex(pd.to_datetime(pd.Series(np.asarray(image_dates).ravel()))).astype(
             "datetime64[ns]"
@@ -325,23 +511,116 @@ def image_catalogue(image_dates: object, before: pd.Series, after: pd.Series) ->
     return pd.DatetimeIndex(dates, name="image_date")
 
 
-def _image_index(values: pd.Series, dates: pd.DatetimeIndex, name: str) -> np.ndarray:
-    """Position of each date in the catalogue; -1 for NaT. Dates outside the catalogue are an error."""
-    raw = values.to_numpy(dtype="datetime64[ns]")
+def image_index_dtype(n_images: int) -> type[np.signedinteger]:
+    """int16 for image indices while the catalogue fits (up to 32,767 images), int32 beyond."""
+    return np.int16 if n_images <= np.iinfo(np.int16).max else np.int32
+
+
+def image_date_labels(image_dates: pd.DatetimeIndex) -> list[str]:
+    """Text labels of image dates, distinct for distinct images: ISO dates, or timestamps when any has a time.
+
+    Examples
+    --------
+    >>> image_date_labels(pd.DatetimeIndex(["2017-06-16", "2017-06-20"]))
+    ['2017-06-16', '2017-06-20']
+    >>> image_date_labels(pd.DatetimeIndex(["2017-06-16 07:30", "2017-06-16 10:05"]))
+    ['2017-06-16T07:30:00', '2017-06-16T10:05:00']
+    """
+    dates = pd.DatetimeIndex(image_dates)
+    if (dates == dates.normalize()).all():
+        return [str(x) for x in dates.strftime("%Y-%m-%d")]
+    if (dates == dates.floor("s")).all():
+        return [str(x) for x in dates.strftime("%Y-%m-%dT%H:%M:%S")]
+    return [x.isoformat() for x in dates]
+
+
+def _distinct_dates(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Codes (-1: NaT) and distinct values of a parsed date column."""
+    codes, uniques = pd.factorize(values.to_numpy(dtype="datetime64[ns]"), use_na_sentinel=True)
+    return np.asarray(codes, dtype=np.intp), np.asarray(uniques, dtype="datetime64[ns]")
+
+
+def _image_index(codes: np.ndarray, raw: np.ndarray, dates: pd.DatetimeIndex, index: pd.Index, name: str,
+                 catalogue_source: str | None) -> np.ndarray:
+    """Position of each date (given as codes of distinct dates ``raw``) in the catalogue; -1 for NaT.
+
+    Dates outside the catalogue are an error naming the rows, and the catalogue's file when known."""
     cat = dates.to_numpy(dtype="datetime64[ns]")
     pos = np.searchsorted(cat, raw)
-    present = ~np.isnat(raw)
     found = np.zeros(len(raw), dtype=bool)
-    inside = present & (pos < len(cat))
+    inside = pos < len(cat)
     found[inside] = cat[pos[inside]] == raw[inside]
-    bad = present & ~found
-    if bad.any():
-        examples = sorted({str(pd.Timestamp(x).date()) for x in raw[bad][:20]})[:5]
+    if not found.all():
+        bad = take_rows(~found, codes, False)
+        first = np.sort(raw[~found])[:5]
+        examples = image_date_labels(pd.DatetimeIndex(first))
+        where = f" (read from {catalogue_source})" if catalogue_source else ""
+        same_day = np.isin(first.astype("datetime64[D]"), cat.astype("datetime64[D]"))
+        hint = ""
+        if same_day.any():
+            day = first[same_day][0].astype("datetime64[D]")
+            on_day = image_date_labels(pd.DatetimeIndex(cat[cat.astype("datetime64[D]") == day]))
+            hint = (f" The catalogue has {on_day} on {day!s}: an image date is a timestamp, so the answers and "
+                    "the catalogue must give the same time of day (or both none).")
         raise LabelsError(
-            f"{name!r} holds dates not in the image catalogue in {rows_text(values.index, bad)}, e.g. {examples}; "
-            "every date must be an acquisition date. Pass image_dates= with the full catalogue or fix the rows."
+            f"{name!r} holds dates not in the image catalogue{where} in {rows_text(index, bad)}, e.g. "
+            f"{examples}; every date must be an acquisition date. Pass image_dates= (--images) with the full "
+            f"catalogue or fix the rows.{hint}"
         )
-    return np.where(present, pos, -1).astype(np.int16)
+    return take_rows(pos.astype(image_index_dtype(len(cat))), codes, -1)
+
+
+def duplicate_mask(building: np.ndarray, volunteer: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+                   answer: np.ndarray, task: np.ndarray, n_volunteers: int, n_images: int) -> np.ndarray:
+    """Mask of the answers that repeat another exactly (same building, volunteer, images, answer and task).
+
+    The six codes are packed into one int64 key; one sort of the keys finds the repeated ones (no hashing of
+    rows). Where the packed key would not fit 63 bits, building and volunteer are first renumbered densely.
+
+    Examples
+    --------
+    >>> z = np.zeros(3, dtype=np.int32)
+    >>> duplicate_mask(np.array([0, 1, 0]), z, z - 1, z + 2, z + 1, z, 1, 3).tolist()
+    [True, False, True]
+    """
+    V, D = max(n_volunteers, 1), max(n_images, 1)
+    small = 6 * (D + 1) * D  # (lo + 1, hi, answer + 1, task)
+    # the small fields packed in int32 when they fit (half the memory traffic of int64), then one int64 key
+    rest = lo.astype(np.int32 if small < 2**31 else np.int64)
+    rest += 1
+    rest *= D
+    rest += hi
+    rest *= 3
+    rest += answer
+    rest += 1
+    rest *= 2
+    rest += task
+    n_buildings = int(building.max()) + 1 if building.size else 1
+    if n_buildings * V * small < 2**62:
+        key = building.astype(np.int64)
+        key *= V
+        key += volunteer
+    else:  # renumber the (building, volunteer) pairs that occur: fewer than 2**31 (one per answer at most)
+        _, pair_code = np.unique(building.astype(np.int64) * V + volunteer, return_inverse=True)
+        key = pair_code.astype(np.int64)
+        if (int(key.max()) + 1) * small >= 2**62:  # a catalogue of millions of images: renumber the rest too
+            _, rest = np.unique(rest, return_inverse=True)
+            small = int(rest.max()) + 1
+    key *= small
+    key += rest
+    ordered = np.sort(key)
+    repeated = ordered[1:][ordered[1:] == ordered[:-1]]
+    if repeated.size == 0:
+        return np.zeros(key.size, dtype=bool)
+    repeated = np.unique(repeated)
+    # a table over the low 20 bits of the keys sifts the rows first; only those that pass are looked up exactly
+    sieve = np.zeros(1 << 20, dtype=bool)
+    sieve[repeated & 0xFFFFF] = True
+    candidates = np.flatnonzero(sieve[key & 0xFFFFF])
+    where = np.minimum(np.searchsorted(repeated, key[candidates]), repeated.size - 1)
+    out = np.zeros(key.size, dtype=bool)
+    out[candidates] = repeated[where] == key[candidates]
+    return out
 
 
 def encode_labels(
@@ -380,6 +659,16 @@ def encode_labels(
         raise LabelsError(f"labels must be a pandas DataFrame, got {type(labels).__name__}.")
     if on_duplicate not in ON_DUPLICATE:
         raise LabelsError(f"on_duplicate must be 'warn', 'error' or 'ignore', got {on_duplicate!r}.")
+    source = labels.attrs.get("source")
+    try:
+        return _encode(labels, image_dates, task, on_duplicate)
+    except LabelsError as exc:  # name the file the table was read from (stracker.read_labels records it)
+        if source and type(exc) is LabelsError and not str(exc).startswith(str(source)):
+            raise LabelsError(f"{source}: {exc}") from exc
+        raise
+
+
+def _encode(labels: pd.DataFrame, image_dates: object, task: str | None, on_duplicate: str) -> EncodedLabels:
     check_label_columns(labels)
     if len(labels) == 0:
         raise LabelsError("the label table is empty; there is nothing to aggregate.")
@@ -389,9 +678,12 @@ def encode_labels(
     after = parse_image_dates(labels["after"], "after", required=True)
     task_codes = encode_task(labels, task)
     answer = encode_answers(labels["destroyed"])
-    dates = image_catalogue(image_dates, before, after)
-    lo = _image_index(before, dates, "before")
-    hi = _image_index(after, dates, "after")
+    before_codes, before_u = _distinct_dates(before)
+    after_codes, after_u = _distinct_dates(after)
+    dates = image_catalogue(image_dates, pd.Series(before_u), pd.Series(after_u))
+    catalogue_source = getattr(image_dates, "attrs", {}).get("source")
+    lo = _image_index(before_codes, before_u, dates, labels.index, "before", catalogue_source)
+    hi = _image_index(after_codes, after_u, dates, labels.index, "after", catalogue_source)
     not_earlier = lo >= hi
     if not_earlier.any():
         raise LabelsError(
@@ -413,7 +705,7 @@ def encode_labels(
     if on_duplicate != "ignore":
         duplicated = duplicate_answers(encoded)
         if duplicated.any():
-            report_duplicates(rows_text(labels.index, duplicated), on_duplicate, stacklevel=3)
+            report_duplicates(rows_text(labels.index, duplicated), on_duplicate, stacklevel=4)
     return encoded
 
 
@@ -428,9 +720,8 @@ def duplicate_answers(enc: EncodedLabels) -> np.ndarray:
     >>> duplicate_answers(encode_labels(labels, on_duplicate="ignore")).tolist()
     [True, True, False]
     """
-    key = pd.DataFrame({"b": enc.building, "v": enc.volunteer, "lo": enc.lo, "hi": enc.hi, "a": enc.answer,
-                        "t": enc.task})
-    return key.duplicated(keep=False).to_numpy()
+    return duplicate_mask(enc.building, enc.volunteer, enc.lo, enc.hi, enc.answer, enc.task, enc.n_volunteers,
+                          enc.n_images)
 
 
 def report_duplicates(where: str, on_duplicate: str, stacklevel: int = 1) -> None:

@@ -9,7 +9,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks import _common, aggregate, distributed, next_questions, quality, scaling, simulate, versus_crowdkit
+from benchmarks import (
+    _common,
+    aggregate,
+    distributed,
+    next_questions,
+    quality,
+    read_labels,
+    scaling,
+    simulate,
+    versus_crowdkit,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -23,6 +33,14 @@ def test_simulate_benchmark_writes_json(tmp_path, capsys):
     assert data["rows"] == rows
     assert rows[0]["buildings"] == 400 and rows[0]["simulate_s"] > 0 and rows[0]["peak_rss_mb"] > 0
     assert "simulate_s" in capsys.readouterr().out
+
+
+def test_read_labels_benchmark_reads_both_formats_beside_pyarrow(tmp_path):
+    rows = read_labels.main(["--answers", "20000", "--repeat", "1"])
+    assert [r["step"] for r in rows] == ["read_labels (csv)", "read_labels (parquet)",
+                                         "encode_labels (text volunteer ids)", "encode_labels (integer volunteer ids)"]
+    assert all(r["answers"] == 20_000 and r["seconds"] > 0 and r["ratio_to_anchor"] > 0 for r in rows)
+    assert json.loads((tmp_path / "read_labels.json").read_text())["rows"] == rows
 
 
 def test_aggregate_benchmark_covers_every_method(tmp_path):

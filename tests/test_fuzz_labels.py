@@ -100,3 +100,112 @@ def test_corrupted_tables_raise_only_stracker_errors(tmp_path, base, route):
         assert consensus.buildings["n_labels"].sum() == len(labels)
         assert np.allclose(consensus.posterior.sum(axis=1), 1.0)
     assert outcomes["refused"] > N_TABLES // 3 and outcomes["accepted"] > 5, outcomes
+
+
+# ------------------------------------------------------------------------ properties of any valid table
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from stracker.labels import duplicate_answers, duplicate_mask, encode_labels  # noqa: E402
+
+# text ids that stay text by the id rule (not plain whole numbers, no blanks around, not a missing-value spelling),
+# with the characters that need quoting in a CSV: separators, quotes, a newline
+_TEXT_ID = st.text(alphabet="ab_é,;|\t\"'\n 0123456789", min_size=1, max_size=6).map(lambda s: f"v{s}x")
+_INT_ID = st.integers(-(10**12), 10**12)
+
+
+@st.composite
+def valid_tables(draw) -> pd.DataFrame:
+    n_images = draw(st.integers(2, 6))
+    with_times = draw(st.booleans())
+    offsets = sorted(draw(st.sets(st.integers(0, 400 * 24 * (60 if with_times else 1)), min_size=n_images,
+                                  max_size=n_images)))
+    unit = "min" if with_times else "D"
+    catalogue = pd.Timestamp("2017-05-30") + pd.to_timedelta(offsets, unit=unit)
+    n = draw(st.integers(1, 25))
+    id_kind = draw(st.sampled_from(["int", "text"]))
+    ids = _INT_ID if id_kind == "int" else _TEXT_ID
+    buildings = draw(st.lists(ids, min_size=1, max_size=5, unique=True))
+    volunteers = draw(st.lists(_TEXT_ID | _INT_ID if id_kind == "text" else _INT_ID, min_size=1, max_size=4,
+                               unique_by=str))
+    if id_kind == "text":  # one type per column: text volunteers if any is text
+        volunteers = [str(v) if not isinstance(v, str) else v for v in volunteers]
+        volunteers = [v if not v.lstrip("-").isdigit() else f"u{v}" for v in volunteers]
+    rows = []
+    for _ in range(n):
+        hi = draw(st.integers(0, n_images - 1))
+        lo = draw(st.integers(-1, hi - 1))
+        rows.append({
+            "building_id": draw(st.sampled_from(buildings)),
+            "volunteer_id": draw(st.sampled_from(volunteers)),
+            "before": catalogue[lo] if lo >= 0 else pd.NaT,
+            "after": catalogue[hi],
+            "destroyed": draw(st.sampled_from([True, False, None])),
+            "task": draw(st.sampled_from(["timeline", "compare"])),
+        })
+    table = pd.DataFrame(rows)
+    table["before"] = table["before"].astype("datetime64[ns]")
+    table["after"] = table["after"].astype("datetime64[ns]")
+    table["destroyed"] = table["destroyed"].astype("boolean")
+    return table
+
+
+def _same_labels(read: pd.DataFrame, table: pd.DataFrame) -> None:
+    assert read.index.tolist() == list(range(len(table)))
+    for name in ("building_id", "volunteer_id", "task"):
+        assert read[name].tolist() == table[name].tolist(), name
+    for name in ("before", "after"):
+        np.testing.assert_array_equal(read[name].to_numpy(dtype="datetime64[ns]"),
+                                      table[name].to_numpy(dtype="datetime64[ns]"))
+    assert read["destroyed"].dtype == "boolean"
+    assert read["destroyed"].isna().tolist() == table["destroyed"].isna().tolist()
+    assert read["destroyed"].fillna(False).tolist() == table["destroyed"].fillna(False).tolist()
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(table=valid_tables(), sep=st.sampled_from([",", ";", "\t", "|"]), bom=st.booleans())
+def test_read_labels_of_a_written_csv_round_trips_any_valid_table(tmp_path, table, sep, bom):
+    path = tmp_path / "answers.csv"
+    table.to_csv(path, index=False, sep=sep, encoding="utf-8-sig" if bom else "utf-8")
+    _same_labels(stracker.read_labels(path), table)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(table=valid_tables())
+def test_read_labels_of_a_written_parquet_round_trips_any_valid_table(tmp_path, table):
+    path = tmp_path / "answers.parquet"
+    table.to_parquet(path, index=False)
+    _same_labels(stracker.read_labels(path), table)
+
+
+@settings(max_examples=40, deadline=None)
+@given(table=valid_tables(), seed=st.integers(0, 2**32 - 1))
+def test_encode_labels_does_not_depend_on_row_order(table, seed):
+    order = np.random.default_rng(seed).permutation(len(table))
+    shuffled = table.iloc[order]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a, b = encode_labels(table), encode_labels(shuffled)
+    pd.testing.assert_index_equal(a.building_ids, b.building_ids)
+    pd.testing.assert_index_equal(a.volunteer_ids, b.volunteer_ids)
+    pd.testing.assert_index_equal(a.image_dates, b.image_dates)
+    assert b.row_index.tolist() == order.tolist()
+    for name in ("building", "volunteer", "lo", "hi", "answer", "task"):
+        np.testing.assert_array_equal(getattr(b, name), getattr(a, name)[order], err_msg=name)
+    np.testing.assert_array_equal(duplicate_answers(b), duplicate_answers(a)[order])
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(1, 300), n_buildings=st.integers(1, 5), n_volunteers=st.sampled_from([1, 3, 10**9]),
+       n_images=st.sampled_from([2, 4, 40_000]), seed=st.integers(0, 2**32 - 1))
+def test_duplicate_answers_are_the_rows_pandas_finds_duplicated(n, n_buildings, n_volunteers, n_images, seed):
+    # 10**9 volunteers and 40,000 images force the renumbered keys (the packed key would not fit 63 bits)
+    rng = np.random.default_rng(seed)
+    hi = rng.integers(1, min(n_images, 4), n).astype(np.int32)  # codes as encode_labels makes them: lo < hi < D
+    codes = {"building": rng.integers(0, n_buildings, n).astype(np.int32),
+             "volunteer": rng.integers(0, min(n_volunteers, 3), n).astype(np.int32) * (n_volunteers // 3 or 1),
+             "lo": np.maximum(hi - rng.integers(1, 3, n), -1).astype(np.int32), "hi": hi,
+             "answer": rng.integers(-1, 2, n).astype(np.int8), "task": rng.integers(0, 2, n).astype(np.int8)}
+    expected = pd.DataFrame(codes).duplicated(keep=False).to_numpy()
+    found = duplicate_mask(*codes.values(), n_volunteers=n_volunteers, n_images=n_images)
+    np.testing.assert_array_equal(found, expected)

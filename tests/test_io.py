@@ -228,7 +228,8 @@ def test_not_utf8(tmp_path):
 
 def test_ragged_csv(tmp_path):
     path = _csv(tmp_path, rows=[*ROWS, "15,dan,2017-06-04,2017-06-16,yes,timeline,extra,more"])
-    _raises(FileFormatError, lambda: stracker.read_labels(path), "not a well-formed table")
+    _raises(FileFormatError, lambda: stracker.read_labels(path),
+            r"1 row\(s\) \[5\] have more fields than the header.s 6")
 
 
 def test_unknown_label_format(tmp_path):
@@ -476,3 +477,222 @@ def test_describe_kinds(tmp_path, written, sim):
     assert info["kind"] == "footprints" and info["layers"][0]["crs"] == "EPSG:32637"
     with pytest.raises(StrackerError):
         describe(tmp_path)  # a folder that is not a simulation
+
+
+# ------------------------------------------------------------------------------- bad input of issue 17
+def test_csv_header_naming_a_column_twice_is_refused_naming_both_positions(tmp_path):
+    # pandas would read the second as 'destroyed.1' and use the first without a word
+    path = _csv(tmp_path, header="building_id,volunteer_id,before,after,destroyed,task,destroyed ",
+                rows=[r + ",no" for r in ROWS])
+    _raises(FileFormatError, lambda: stracker.read_labels(path), str(path), r"'destroyed' at columns \[5, 7\]",
+            "rename or remove")
+
+
+def test_in_memory_table_with_a_contract_column_twice_is_refused():
+    labels = pd.DataFrame([[1, 1, None, "2017-06-04", True, False]],
+                          columns=["building_id", "volunteer_id", "before", "after", "destroyed", "destroyed"])
+    _raises(LabelsError, lambda: stracker.encode_labels(labels, task="compare"), r"'destroyed' at positions \[5, 6\]")
+
+
+def test_rows_cut_short_are_refused_every_one_named(tmp_path):
+    rows = [*ROWS, "15,dan,2017-06-04,2017-06-16,yes", "16,dan,2017-06-04,2017-06-16,no,compare", "17,eve,2017"]
+    path = _csv(tmp_path, rows=rows)
+    _raises(FileFormatError, lambda: stracker.read_labels(path), str(path),
+            r"2 row\(s\) \[5, 7\] have fewer fields than the header's 6", "can't-tell")
+
+
+def test_an_empty_last_field_is_a_cant_tell_answer_not_a_short_row(tmp_path):
+    path = _csv(tmp_path, rows=[*ROWS, "15,dan,2017-06-04,2017-06-16,,compare", "16,dan,,2017-06-16,yes,"],
+                header=HEADER)
+    _raises(LabelsError, lambda: stracker.read_labels(path).pipe(stracker.encode_labels), r"unknown task kind")
+    labels = stracker.read_labels(_csv(tmp_path, rows=[*ROWS, "15,dan,2017-06-04,2017-06-16,,compare"]))
+    assert labels["destroyed"].isna().tolist() == [False, False, False, True, False, True]
+
+
+def test_blank_lines_are_skipped_not_rows(tmp_path):
+    path = _csv(tmp_path, rows=[ROWS[0], "", "   ", *ROWS[1:], ""])
+    labels = stracker.read_labels(path)
+    assert len(labels) == len(ROWS) and labels.index.tolist() == list(range(len(ROWS)))
+
+
+@pytest.mark.parametrize("spelling", ["NA", "None", "null", "NULL", "nan", "N/A", " #N/A "])
+@pytest.mark.parametrize("column", ["building_id", "volunteer_id"])
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_ids_spelled_as_a_missing_value_are_named_as_the_text_seen(tmp_path, spelling, column, suffix):
+    table = pd.read_csv(_csv(tmp_path), dtype=str, keep_default_na=False)
+    table.loc[3, column] = spelling
+    path = tmp_path / f"spelled{suffix}"
+    table.to_csv(path, index=False) if suffix == ".csv" else table.to_parquet(path, index=False)
+    message = _raises(LabelsError, lambda: stracker.read_labels(path), str(path),
+                      f"{column} holds the text '{re.escape(spelling.strip())}'", r"1 row\(s\) \[3\]",
+                      "fill in the real ids")
+    assert "is null" not in message and "is missing" not in message
+
+
+def test_missing_value_spellings_in_destroyed_are_cant_tell(tmp_path):
+    rows = [ROWS[0], "12,ben,,2017-06-16,NA,timeline", "13,anna,,2017-06-26,null,timeline",
+            "13,ben,2017-06-04,2017-06-16,N/A,compare"]
+    labels = stracker.read_labels(_csv(tmp_path, rows=rows))
+    assert labels["destroyed"].tolist() == [True, pd.NA, pd.NA, pd.NA]
+
+
+def test_csv_cells_are_read_as_written_other_columns_keep_their_text(tmp_path):
+    path = _csv(tmp_path, header=HEADER + ",note", rows=[r + ",NA" for r in ROWS[:2]] + [ROWS[2] + ", 007"])
+    labels = stracker.read_labels(path)
+    assert labels["note"].isna().tolist() == [True, True, False] and labels["note"].iloc[2] == "007"
+    assert labels["volunteer_id"].tolist() == ["anna", "ben", "anna"]
+
+
+@pytest.mark.parametrize("ids", [[12, 12, 13, 13, 14], ["12", "12", "13", "13", "14"], ["b", "b", "a", "a", "c"]])
+def test_parquet_dictionary_ids_are_decoded(tmp_path, ids):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(stracker.read_labels(_csv(tmp_path)), preserve_index=False)
+    for name, values in (("building_id", ids), ("volunteer_id", ["anna", "ben", "anna", "ben", "carl"])):
+        table = table.set_column(table.schema.get_field_index(name), name, pa.array(values).dictionary_encode())
+    path = tmp_path / "dictionary.parquet"
+    pq.write_table(table, path)
+
+    assert pq.read_schema(path).field("volunteer_id").type == pa.dictionary(pa.int32(), pa.string())
+    labels = stracker.read_labels(path)
+    expected = [12, 12, 13, 13, 14] if ids[0] != "b" else ids
+    assert labels["building_id"].tolist() == expected
+    assert labels["volunteer_id"].tolist() == ["anna", "ben", "anna", "ben", "carl"]
+    consensus = stracker.aggregate(labels)
+    assert consensus.buildings["n_labels"].sum() == 5
+
+
+def test_in_memory_categorical_ids_encode_like_their_values(tmp_path):
+    labels = stracker.read_labels(_csv(tmp_path))
+    plain = stracker.encode_labels(labels)
+    labels["building_id"] = pd.Categorical(labels["building_id"], categories=[99, 14, 13, 12])  # unused, unsorted
+    labels["volunteer_id"] = labels["volunteer_id"].astype("category")
+    enc = stracker.encode_labels(labels)
+    assert enc.building_ids.tolist() == [12, 13, 14] and enc.volunteer_ids.tolist() == ["anna", "ben", "carl"]
+    np.testing.assert_array_equal(enc.building, plain.building)
+    np.testing.assert_array_equal(enc.volunteer, plain.volunteer)
+
+
+def test_a_date_missing_from_the_catalogue_names_both_files(tmp_path):
+    labels_path = _csv(tmp_path)
+    images_path = tmp_path / "catalogue.csv"
+    images_path.write_text("image_date\n2017-06-04\n2017-06-16\n")  # lacks 2017-06-26
+    labels, images = stracker.read_labels(labels_path), read_images(images_path)
+    _raises(LabelsError, lambda: stracker.aggregate(labels, images["image_date"]),
+            f"^{re.escape(str(labels_path))}: 'after'", re.escape(f"(read from {images_path})"),
+            r"2 row\(s\) \[2, 4\]", "2017-06-26")
+
+
+def test_cli_names_both_files_when_a_date_is_missing_from_images(tmp_path):
+    from click.testing import CliRunner
+
+    from stracker.cli import cli
+
+    labels_path = _csv(tmp_path)
+    images_path = tmp_path / "catalogue.csv"
+    images_path.write_text("image_date\n2017-06-04\n2017-06-16\n")
+    result = CliRunner().invoke(cli, ["aggregate", str(labels_path), "--images", str(images_path),
+                                       "--out", str(tmp_path / "c.gpkg")])
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert str(labels_path) in result.output and str(images_path) in result.output
+    assert not (tmp_path / "c.gpkg").exists()
+
+
+# ------------------------------------------------------------------------------------------ image dates
+TIMES_HEADER = "building_id,volunteer_id,before,after,destroyed,task"
+TIMES_ROWS = [  # two captures on 2017-06-16: morning and afternoon are two images
+    "1,anna,2017-06-04,2017-06-16 07:30,no,compare",
+    "1,ben,2017-06-16 07:30,2017-06-16T15:45:00,yes,compare",
+    "1,carl,2017-06-16 07:30,2017-06-16 15:45,yes,compare",
+    "2,anna,,2017-06-16 15:45,no,compare",
+    "2,ben,2017-06-04,2017-06-16 15:45,no,compare",
+]
+
+
+@pytest.mark.parametrize("suffix", [".gpkg", ".parquet"])
+def test_two_captures_on_one_day_are_two_images_through_files(tmp_path, suffix):
+    labels = stracker.read_labels(_csv(tmp_path, rows=TIMES_ROWS, header=TIMES_HEADER))
+    consensus = stracker.aggregate(labels, method="majority")  # em's prior: an 8-hour state is unlikely a priori
+    assert [str(d) for d in consensus.image_dates] == ["2017-06-04 00:00:00", "2017-06-16 07:30:00",
+                                                      "2017-06-16 15:45:00"]
+    columns = consensus.state_probabilities().columns.tolist()
+    assert columns == ["2017-06-04T00:00:00", "2017-06-16T07:30:00", "2017-06-16T15:45:00", "intact"]
+    assert consensus.buildings.loc[1, "destroyed_by"] == pd.Timestamp("2017-06-16 15:45")
+    out = tmp_path / f"consensus{suffix}"
+    consensus.to_file(out)  # crashed before: two state columns named '2017-06-16'
+    back = stracker.read_consensus(out)
+    pd.testing.assert_index_equal(back.image_dates, consensus.image_dates)
+    np.testing.assert_allclose(back.posterior, consensus.posterior)
+    pd.testing.assert_series_equal(back.buildings["destroyed_by"], consensus.buildings["destroyed_by"])
+
+
+def test_dates_without_times_stay_dates(tmp_path):
+    consensus = stracker.aggregate(stracker.read_labels(_csv(tmp_path)))
+    assert consensus.state_probabilities().columns.tolist() == ["2017-06-04", "2017-06-16", "2017-06-26", "intact"]
+
+
+def test_a_date_given_without_its_time_of_day_is_explained(tmp_path):
+    rows = [*TIMES_ROWS, "3,anna,2017-06-04,2017-06-16,yes,compare"]
+    labels = stracker.read_labels(_csv(tmp_path, rows=rows, header=TIMES_HEADER))
+    catalogue = pd.to_datetime(["2017-06-04", "2017-06-16 07:30", "2017-06-16 15:45"], format="ISO8601")
+    _raises(LabelsError, lambda: stracker.aggregate(labels, catalogue), r"\[5\]",
+            r"The catalogue has \['2017-06-16T07:30:00', '2017-06-16T15:45:00'\] on 2017-06-16", "same time of day")
+
+
+def test_more_than_32767_image_timestamps_use_wider_indices(tmp_path):
+    n = 40_000  # one capture a minute: beyond int16
+    times = pd.date_range("2017-06-01", periods=n, freq="min")
+    rng = np.random.default_rng(5)
+    lo = np.concatenate([np.arange(n - 1), rng.integers(0, n - 1, 400)])  # every image is seen
+    hi = np.minimum(lo + np.concatenate([np.ones(n - 1, int), rng.integers(1, 40_000, 400)]), n - 1)
+    lo[-50:], hi[-50:] = 32_760, 32_770  # straddling the int16 limit
+    m = lo.size
+    labels = pd.DataFrame({"building_id": np.arange(m) % 9, "volunteer_id": np.arange(m) % 7,
+                           "before": times[lo].strftime("%Y-%m-%d %H:%M"),
+                           "after": times[hi].strftime("%Y-%m-%dT%H:%M"),
+                           "destroyed": rng.random(m) < 0.5, "task": "compare"})
+    path = tmp_path / "minutes.csv"
+    labels.to_csv(path, index=False)
+    read = stracker.read_labels(path)
+    enc = stracker.encode_labels(read, times)
+    assert enc.lo.dtype == np.int32 and enc.hi.dtype == np.int32
+    np.testing.assert_array_equal(enc.lo, lo)
+    np.testing.assert_array_equal(enc.hi, hi)
+    inferred = stracker.encode_labels(read)  # the catalogue of the dates seen: all 40,000 of them
+    assert inferred.n_images == n and (inferred.lo < inferred.hi).all()
+    np.testing.assert_array_equal(inferred.hi, hi)
+    consensus = stracker.aggregate(enc, method="majority")
+    assert consensus.posterior.shape == (9, n + 1)
+    assert len(set(consensus.state_probabilities().columns)) == n + 1
+
+
+def test_a_table_of_only_cant_tell_answers_warns(tmp_path):
+    rows = [r.rsplit(",", 2)[0] + ",," + r.rsplit(",", 1)[1] for r in ROWS]
+    labels = stracker.read_labels(_csv(tmp_path, rows=rows))
+    assert labels["destroyed"].isna().all()
+    with pytest.warns(stracker.errors.UninformativeAnswersWarning, match="every one of the 5 answers is can't tell"):
+        consensus = stracker.aggregate(labels)
+    assert np.ptp(consensus.buildings["p_destroyed"].to_numpy()) < 1e-9  # the prior alone, for every building
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", stracker.errors.UninformativeAnswersWarning)
+        stracker.aggregate(stracker.read_labels(_csv(tmp_path)))  # one told answer is enough: no warning
+
+
+@pytest.mark.parametrize("text", ["2017-06-16 10:00:00 UTC", "2017-06-16T10:00Z", "2017-06-16T10:00:00+02:00"])
+def test_zoned_date_texts_are_refused(tmp_path, text):
+    path = _csv(tmp_path, rows=[ROWS[0], f"12,ben,,{text},True,timeline"])
+    _raises(LabelsError, lambda: stracker.read_labels(path), "timezone-aware", r"\[1\]")
+
+
+@pytest.mark.parametrize("text", ["26th June", "1497571200", "June 16, 2017", "2017-16-06"])
+def test_dates_that_are_not_iso_are_refused(tmp_path, text):
+    path = _csv(tmp_path, rows=[ROWS[0], f'12,ben,,"{text}",True,timeline'])
+    _raises(LabelsError, lambda: stracker.read_labels(path), "could not be read as dates", r"\[1\]", "ISO")
+
+
+def test_parquet_labels_keep_the_index_pandas_stored(tmp_path):
+    labels = stracker.read_labels(_csv(tmp_path)).set_axis(pd.Index([0, 1, 2, 13, 15], name="row"))
+    labels.to_parquet(tmp_path / "indexed.parquet")
+    back = stracker.read_labels(tmp_path / "indexed.parquet")
+    assert back.index.tolist() == [0, 1, 2, 13, 15] and back.index.name == "row" and "row" not in back.columns

@@ -127,7 +127,7 @@ def test_null_id_names_rows(column):
     labels = _labels()
     labels[column] = labels[column].astype(object)
     labels.loc["r4", column] = None
-    _raises(labels, f"{column} is null", r"\['r4'\]", f"every answer needs a {column}")
+    _raises(labels, f"{column} is missing", r"\['r4'\]", f"every answer needs a {column}")
 
 
 @pytest.mark.parametrize("column", ["building_id", "volunteer_id"])
@@ -360,3 +360,50 @@ def test_destruction_state_accepts_series_and_strings():
     dates = pd.DatetimeIndex(["2017-06-01", "2017-06-10"])
     series = pd.Series(["2017-06-05", None, "2017-06-10"], index=["a", "b", "c"])
     assert destruction_state(series, dates).tolist() == [1, 2, 1]
+
+
+# ------------------------------------------------------------------------------- distinct-value rules
+def test_image_date_labels_are_dates_or_timestamps_and_always_distinct():
+    from stracker.labels import image_date_labels
+
+    assert image_date_labels(pd.DatetimeIndex(["2017-06-16", "2017-06-20"])) == ["2017-06-16", "2017-06-20"]
+    assert image_date_labels(pd.DatetimeIndex(["2017-06-16", "2017-06-16 10:30"])) == [
+        "2017-06-16T00:00:00", "2017-06-16T10:30:00"]
+    fine = image_date_labels(pd.DatetimeIndex(["2017-06-16 10:30:00.25", "2017-06-16 10:30:00.5"]))
+    assert len(set(fine)) == 2
+
+
+@pytest.mark.parametrize("bad", [3, 1.5, True, "1497571200", "26th June"])
+def test_numbers_and_other_text_in_a_date_column_are_refused(bad):
+    labels = _labels()
+    labels["after"] = labels["after"].astype(object)
+    labels.loc["r2", "after"] = bad
+    _raises(labels, "'after' could not be read as dates", r"\['r2'\]", "ISO")
+
+
+def test_missing_value_texts_in_dates_are_missing():
+    labels = _labels()
+    labels["before"] = labels["before"].astype(object)
+    labels.loc[["r0", "r1"], "before"] = ["", "NaT"]
+    enc = encode_labels(labels)
+    assert enc.lo[:2].tolist() == [-1, -1]
+
+
+@pytest.mark.parametrize("spread", [1, 10**15])
+def test_integer_ids_dense_or_sparse_encode_alike(spread):
+    labels = _labels()
+    labels["building_id"] = labels["building_id"] * spread - 7
+    enc = encode_labels(labels)
+    assert enc.building_ids.tolist() == sorted(set(labels["building_id"]))
+    assert enc.building_ids[enc.building].tolist() == labels["building_id"].tolist()
+
+
+def test_unhashable_cells_are_named_not_a_type_error():
+    labels = _labels()
+    labels["destroyed"] = labels["destroyed"].astype(object)
+    labels.at["r3", "destroyed"] = [1, 2]
+    _raises(labels, r"'destroyed' must be True, False or NA", r"\['r3'\]")
+    labels = _labels()
+    labels["before"] = labels["before"].astype(object)
+    labels.at["r3", "before"] = {"a": 1}
+    _raises(labels, "'before' could not be read as dates", r"\['r3'\]")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numbers
 import os
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
@@ -16,7 +17,7 @@ from stracker.consensus.distributed import is_dask_dataframe
 from stracker.consensus.em import EMOptions, em_options, fit_em
 from stracker.consensus.model import PARAM_NAMES
 from stracker.consensus.result import Consensus, image_date_at, summarize_posterior, volunteer_table
-from stracker.errors import LabelsError, OptionsError
+from stracker.errors import LabelsError, OptionsError, UninformativeAnswersWarning
 from stracker.labels import EncodedLabels, encode_labels
 
 __all__ = ["METHODS", "aggregate"]
@@ -136,6 +137,13 @@ def aggregate(
         enc = labels
     else:
         enc = encode_labels(labels, image_dates, task=task, on_duplicate=on_duplicate)
+    if enc.n_answers and not (enc.answer >= 0).any():
+        warnings.warn(
+            f"every one of the {enc.n_answers} answers is can't tell (destroyed is empty or NA in every row): the "
+            "consensus of every building is the prior alone, the same p_destroyed for all, not evidence. Check "
+            "that the 'destroyed' column holds the answers (yes/no, True/False, 1/0).",
+            UninformativeAnswersWarning, stacklevel=2,
+        )
 
     if method == "majority":
         posterior = majority_posterior(enc)

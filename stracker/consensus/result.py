@@ -14,7 +14,7 @@ import pandas as pd
 from stracker.errors import FootprintsError, RenamedColumnsWarning, UnmatchedBuildingsError
 from stracker.io.consensus import read_consensus_parts, write_consensus
 from stracker.io.footprints import check_footprint_ids
-from stracker.labels import COMPARE, TIMELINE, EncodedLabels
+from stracker.labels import COMPARE, TIMELINE, EncodedLabels, image_date_labels
 
 __all__ = [
     "Consensus",
@@ -50,12 +50,15 @@ def credible_bounds(posterior: np.ndarray, mass: float = 0.9) -> tuple[np.ndarra
 def state_columns(image_dates: pd.DatetimeIndex) -> list[str]:
     """Column labels of the states: each state's upper image date (``destroyed_by``), then ``"intact"``.
 
+    Image dates are written as ISO dates, or as ISO timestamps when any image has a time of day (two captures
+    on one day are two states), so no two labels are the same.
+
     Examples
     --------
     >>> state_columns(pd.DatetimeIndex(["2017-06-01", "2017-06-10"]))
     ['2017-06-01', '2017-06-10', 'intact']
     """
-    return [*(str(d.date()) for d in image_dates), "intact"]
+    return [*image_date_labels(image_dates), "intact"]
 
 
 def consensus_summary(*, method: str, n_buildings: int, n_volunteers: int, n_images: int, n_destroyed: int,
@@ -153,7 +156,8 @@ class Consensus:
     def state_probabilities(self) -> pd.DataFrame:
         """The posterior as a DataFrame: one row per building, one column per state.
 
-        Columns are labelled by the state's upper image date (``destroyed_by``); the last is ``"intact"``.
+        Columns are labelled by the state's upper image date (``destroyed_by``; as text: the ISO date, or the
+        ISO timestamp when an image date has a time of day); the last is ``"intact"``.
         """
         return pd.DataFrame(self.posterior, index=self.buildings.index, columns=state_columns(self.image_dates))
 
