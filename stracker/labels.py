@@ -31,7 +31,7 @@ from __future__ import annotations
 import datetime
 import warnings
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -419,7 +419,7 @@ def _answer_of(value: object) -> int:
         value = value.strip().lower()
     elif isinstance(value, _Unhashable):
         return 2
-    return _ANSWERS.get(value, 2)  # type: ignore[call-overload]
+    return _ANSWERS.get(value, 2)
 
 
 def encode_answers(values: pd.Series) -> np.ndarray:
@@ -586,7 +586,7 @@ def duplicate_mask(building: np.ndarray, volunteer: np.ndarray, lo: np.ndarray, 
     V, D = max(n_volunteers, 1), max(n_images, 1)
     small = 6 * (D + 1) * D  # (lo + 1, hi, answer + 1, task)
     # the small fields packed in int32 when they fit (half the memory traffic of int64), then one int64 key
-    rest = lo.astype(np.int32 if small < 2**31 else np.int64)
+    rest: np.ndarray[Any, np.dtype[np.integer[Any]]] = lo.astype(np.int32 if small < 2**31 else np.int64)
     rest += 1
     rest *= D
     rest += hi
