@@ -62,7 +62,15 @@ from stracker.labels import (
     report_duplicates,
 )
 
-__all__ = ["DistributedConsensus", "aggregate_distributed", "close_all", "is_dask_dataframe", "local_client"]
+__all__ = [
+    "ClusterLease",
+    "DistributedConsensus",
+    "aggregate_distributed",
+    "close_all",
+    "current_client",
+    "is_dask_dataframe",
+    "local_client",
+]
 
 _FAN_IN = 8  # parts summed per task of the tree reduction
 
@@ -202,6 +210,9 @@ class DistributedConsensus:
         As in :class:`Consensus` (``frames`` is None: the EM has no frame table).
     client : dask.distributed.Client
         The client the shards live on; :meth:`close` releases them (and closes a cluster made for the fit).
+        The methods run on it; the lazy attributes (:attr:`buildings`, :attr:`states`) are ordinary Dask
+        collections and compute on Dask's current client, which is this one unless another client was made
+        current since (then ``result.client.compute(result.buildings)``).
     shuffled : bool
         Whether the answers were shuffled by building; False when the input was already partitioned by building
         (see :func:`aggregate_distributed`) and each of its partitions became a shard.
@@ -220,7 +231,7 @@ class DistributedConsensus:
     shuffled: bool = True
     frames: None = None  # as in Consensus: only dawid_skene, which runs in memory, has a frame table
     _shards: list[Any] = field(default_factory=list, repr=False)
-    _own: tuple[Any, ...] = field(default=(), repr=False)
+    _own: tuple[ClusterLease, ...] = field(default=(), repr=False)
     _n_buildings: int = field(default=0, repr=False)
 
     @property
@@ -248,8 +259,8 @@ class DistributedConsensus:
         return self._n_buildings
 
     def to_parquet(self, path: str | Path, **kwargs: Any) -> None:
-        """Write :attr:`buildings` as a Parquet dataset, partition by partition on the workers."""
-        self.buildings.to_parquet(path, **kwargs)
+        """Write :attr:`buildings` as a Parquet dataset, partition by partition on the workers of :attr:`client`."""
+        self.client.compute(self.buildings.to_parquet(path, compute=False, **kwargs), sync=True)
 
     def to_geodataframe(self, footprints: pd.DataFrame, on: str = "building_id",
                         on_unknown: Literal["error", "report"] = "error") -> pd.DataFrame:
@@ -273,7 +284,8 @@ class DistributedConsensus:
                          log_likelihood=self.log_likelihood, n_iter=self.n_iter, converged=self.converged)
 
     def close(self) -> None:
-        """Release the shards; close the client and cluster if :func:`aggregate_distributed` made them."""
+        """Release the shards; close the client and cluster if :func:`aggregate_distributed` made them (and no
+        other result made later without a client shares them)."""
         self._shards.clear()
         close_all(self._own)
         self._own = ()
@@ -379,7 +391,9 @@ def aggregate_distributed(
     image_dates : array-like of dates, optional
         The image catalogue; default: the distinct dates found in the table.
     client : dask.distributed.Client, optional
-        Where to run; default: a new ``LocalCluster`` (closed by :meth:`DistributedConsensus.close`).
+        Where to run; default, as Dask's convention: the current client (of a ``with Client(...)`` block, or
+        the default client, see ``distributed.get_client``); when there is none, a new ``LocalCluster``, which
+        :meth:`DistributedConsensus.close` (or leaving ``with aggregate_distributed(...) as result:``) closes.
     n_partitions : int, optional
         Shards (partitions by building); default: the input's partitions (a pandas table: the worker threads).
         Answers already partitioned by building (a Dask DataFrame indexed by ``building_id`` with known
@@ -429,21 +443,77 @@ def aggregate_distributed(
         raise
 
 
-def local_client(client: Any) -> tuple[Any, tuple[Any, ...]]:
-    """``client``, or a new client of a new ``LocalCluster``; the second item lists what was made here."""
-    if client is not None:
-        return client, ()
-    from dask.distributed import Client, LocalCluster
+@dataclass(eq=False)
+class ClusterLease:
+    """A ``LocalCluster`` and its client made by :func:`local_client`, shared by the results that use it.
+
+    Its client is Dask's default client while it is open, so that ``result.buildings.compute()`` runs where the
+    shards are; a later call without a client finds it as the current client and shares it. The last
+    :meth:`release` closes the client, then the cluster.
+    """
+
+    client: Any
+    cluster: Any
+    users: int = 1
+
+    def release(self) -> None:
+        """One user fewer; the last one closes the client and its cluster."""
+        self.users -= 1
+        if self.users == 0:
+            _LEASES.pop(id(self.client), None)
+            self.client.close()
+            self.cluster.close()
+
+
+_LEASES: dict[int, ClusterLease] = {}  # open leases by id of their client
+
+
+def current_client() -> Any:
+    """Dask's current client (``distributed.get_client()``: the client of a ``with Client(...)`` block, the task's
+    worker client, or the default client), or None when there is none."""
+    from distributed import get_client
+
+    try:
+        return get_client()
+    except ValueError:  # no client anywhere
+        return None
+
+
+def local_client(client: Any) -> tuple[Any, tuple[ClusterLease, ...]]:
+    """The client to run on and what the caller must release with :func:`close_all`.
+
+    Dask's convention (as dask-ml and xgboost.dask): ``client`` if given, else the current client
+    (:func:`current_client`), else a new ``LocalCluster`` and its client (the only case with something to
+    release; a current client that a lease made is shared, one user more).
+    """
+    if client is None:
+        client = current_client()
+        lease = _LEASES.get(id(client)) if client is not None else None
+        if lease is None:
+            return (client, ()) if client is not None else _new_lease()
+        lease.users += 1
+        return client, (lease,)
+    return client, ()
+
+
+def _new_lease() -> tuple[Any, tuple[ClusterLease, ...]]:
+    from distributed import Client, LocalCluster
 
     cluster = LocalCluster()
-    client = Client(cluster)
-    return client, (client, cluster)
+    try:
+        client = Client(cluster)  # the default client from now on (set_as_default): lazy results compute here
+    except BaseException:
+        cluster.close()
+        raise
+    lease = ClusterLease(client, cluster)
+    _LEASES[id(client)] = lease
+    return client, (lease,)
 
 
-def close_all(things: tuple[Any, ...]) -> None:
-    """Close what :func:`local_client` made (client first, then its cluster)."""
-    for thing in things:
-        thing.close()
+def close_all(leases: tuple[ClusterLease, ...]) -> None:
+    """Release what :func:`local_client` leased (the last user of a cluster closes it)."""
+    for lease in leases:
+        lease.release()
 
 
 def _fit(labels: Any, image_dates: object, client: Any, own: tuple[Any, ...], *, n_partitions: int | None,
