@@ -122,7 +122,8 @@ def sweep(
     budget : int, optional
         Frames viewed for each adaptive design; default a quarter of the simulated campaign's.
     client : dask.distributed.Client, optional
-        Where to run; default: a new ``LocalCluster``, closed at the end.
+        Where to run; default, as Dask's convention: the current client (a ``with Client(...)`` block's, or the
+        default client); when there is none, a new ``LocalCluster``, closed at the end.
 
     Returns
     -------

@@ -420,11 +420,16 @@ def aggregate_distributed(
     >>> labels = pd.DataFrame({"building_id": [1, 1, 2, 2], "volunteer_id": ["a", "b", "a", "b"],
     ...     "before": pd.NaT, "after": pd.to_datetime(["2017-06-10"] * 4),
     ...     "destroyed": [True, True, False, False], "task": "compare"})
+
+    Inside a ``with Client(...)`` block the fit runs on that client (no ``client=`` needed), and so does
+    computing the result's lazy tables:
+
     >>> with LocalCluster(n_workers=1, processes=False, dashboard_address=":0") as cluster, Client(cluster) as c:
-    ...     result = aggregate_distributed(labels, client=c, n_partitions=2)
+    ...     result = aggregate_distributed(labels, n_partitions=2)
     ...     table = result.buildings.compute()
-    >>> (table["p_destroyed"] > 0.5).tolist()
-    [True, False]
+    ...     on_it = result.client is c
+    >>> on_it, (table["p_destroyed"] > 0.5).tolist()
+    (True, [True, False])
     """
     import dask
 
