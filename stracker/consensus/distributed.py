@@ -487,7 +487,7 @@ def current_client() -> Any:
 def local_client(client: Any) -> tuple[Any, tuple[ClusterLease, ...]]:
     """The client to run on and what the caller must release with :func:`close_all`.
 
-    Dask's convention (as dask-ml and xgboost.dask): ``client`` if given, else the current client
+    Dask's convention (as xgboost.dask: ``distributed.get_client()``): ``client`` if given, else the current client
     (:func:`current_client`), else a new ``LocalCluster`` and its client (the only case with something to
     release; a current client that a lease made is shared, one user more).
     """
