@@ -23,6 +23,7 @@ demo: $(DEMO_VENV)/.installed
 
 test: $(TEST_VENV)/.installed
 	$(TEST_VENV)/bin/ruff check stracker tests benchmarks notebooks sample_tiles
+	$(TEST_VENV)/bin/ruff format --check stracker tests benchmarks notebooks sample_tiles
 	$(TEST_VENV)/bin/mypy
 	$(TEST_VENV)/bin/python -m pytest
 

@@ -43,16 +43,34 @@ def main(argv: list[str] | None = None) -> list[dict]:
             warnings.simplefilter("ignore")
             consensus = stracker.aggregate(sim.labels, sim.image_dates)
         m = stracker.evaluate(consensus, sim.truth).set_index("metric")["value"]
-        rows.append({"design": "timeline", "step": k, "frames_viewed": int(sim.labels["frames_viewed"].sum()),
-                     **{key: round(float(m[key]), 4) for key in METRICS}})
+        rows.append(
+            {
+                "design": "timeline",
+                "step": k,
+                "frames_viewed": int(sim.labels["frames_viewed"].sum()),
+                **{key: round(float(m[key]), 4) for key in METRICS},
+            }
+        )
     timeline_frames = rows[-1]["frames_viewed"]
     budget = int(args.budget or timeline_frames // 4)
     for design in DESIGNS:
-        campaign = run_adaptive(sim, design, budget=budget, seed=args.seed, retire_mass=args.retire_mass,
-                                max_retire_mass=args.max_retire_mass)
+        campaign = run_adaptive(
+            sim,
+            design,
+            budget=budget,
+            seed=args.seed,
+            retire_mass=args.retire_mass,
+            max_retire_mass=args.max_retire_mass,
+        )
         for entry in campaign.history.to_dict("records"):
-            rows.append({"design": design, "step": int(entry["round"]), "frames_viewed": int(entry["frames_viewed"]),
-                         **{key: round(float(entry[key]), 4) for key in METRICS}})
+            rows.append(
+                {
+                    "design": design,
+                    "step": int(entry["round"]),
+                    "frames_viewed": int(entry["frames_viewed"]),
+                    **{key: round(float(entry[key]), 4) for key in METRICS},
+                }
+            )
     path = report(f"adaptive_{args.preset}", rows)
     _figure(rows, timeline_frames, path.with_suffix(".png"))
     return rows
@@ -63,8 +81,12 @@ def _figure(rows: list[dict], timeline_frames: int, path) -> None:
 
     fig = Figure(figsize=(12, 4), layout="constrained")
     axes = fig.subplots(1, 3)
-    for ax, metric, label in zip(axes, ("mae_days", "state_accuracy", "ci_coverage"),
-                                 ("mean date error (days)", "exact state", "90% interval coverage"), strict=True):
+    for ax, metric, label in zip(
+        axes,
+        ("mae_days", "state_accuracy", "ci_coverage"),
+        ("mean date error (days)", "exact state", "90% interval coverage"),
+        strict=True,
+    ):
         for design in dict.fromkeys(r["design"] for r in rows):
             points = [(r["frames_viewed"], r[metric]) for r in rows if r["design"] == design]
             ax.plot(*zip(*points, strict=True), marker="o" if design == "timeline" else None, label=design)

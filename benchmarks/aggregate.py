@@ -46,19 +46,21 @@ def main(argv: list[str] | None = None) -> list[dict]:
         for method in ("em", "majority", "dawid_skene"):
             seconds, consensus = best_of(lambda m=method, e=enc: stracker.aggregate(e, method=m), args.repeat)
             metrics = stracker.evaluate(consensus, sim.truth).set_index("metric")["value"]
-            rows.append({
-                "design": design,
-                "method": method,
-                "answers": enc.n_answers,
-                "buildings": enc.n_buildings,
-                "images": enc.n_images,
-                "volunteers": enc.n_volunteers,
-                "fit_s": round(seconds, 3),
-                "iterations": consensus.n_iter,
-                "s_per_iteration": round(seconds / max(consensus.n_iter, 1), 4),
-                "mae_days": round(float(metrics["mae_days"]), 3),
-                "f1": round(float(metrics["f1"]), 4),
-            })
+            rows.append(
+                {
+                    "design": design,
+                    "method": method,
+                    "answers": enc.n_answers,
+                    "buildings": enc.n_buildings,
+                    "images": enc.n_images,
+                    "volunteers": enc.n_volunteers,
+                    "fit_s": round(seconds, 3),
+                    "iterations": consensus.n_iter,
+                    "s_per_iteration": round(seconds / max(consensus.n_iter, 1), 4),
+                    "mae_days": round(float(metrics["mae_days"]), 3),
+                    "f1": round(float(metrics["f1"]), 4),
+                }
+            )
     for row in rows:
         row["peak_rss_mb"] = round(peak_rss_mb(), 1)
     report(f"aggregate_{args.preset}", rows)

@@ -49,14 +49,16 @@ def write_dataset(n_answers: int, folder: Path, seed: int = 0) -> dict:
         enc, _ = compare_table(size, n_buildings=buildings, n_volunteers=n_volunteers, seed=seed + i)
         dates = enc.image_dates.to_numpy(dtype="datetime64[ns]")
         before = np.where(enc.lo >= 0, dates[np.maximum(enc.lo, 0)], np.datetime64("NaT", "ns"))
-        table = pd.DataFrame({
-            "building_id": enc.building.astype(np.int64) + first_building,
-            "volunteer_id": enc.volunteer.astype(np.int64),
-            "before": before,
-            "after": dates[enc.hi],
-            "destroyed": enc.answer.astype(bool),
-            "task": pd.Categorical(np.full(size, "compare"), categories=["timeline", "compare"]),
-        })
+        table = pd.DataFrame(
+            {
+                "building_id": enc.building.astype(np.int64) + first_building,
+                "volunteer_id": enc.volunteer.astype(np.int64),
+                "before": before,
+                "after": dates[enc.hi],
+                "destroyed": enc.answer.astype(bool),
+                "task": pd.Categorical(np.full(size, "compare"), categories=["timeline", "compare"]),
+            }
+        )
         # sorted by building within the file, as an export partitioned by building would be (the fit does not care)
         table.sort_values("building_id", kind="stable").to_parquet(folder / f"part.{i:05d}.parquet", index=False)
         first_building += buildings
@@ -79,8 +81,13 @@ def run_in_memory(folder: Path, iterations: int, out: Path) -> dict:
     consensus = stracker.aggregate(enc, max_iter=iterations, tol=0.0)
     fit_s = time.perf_counter() - start
     np.save(out, consensus.buildings["p_destroyed"].to_numpy())
-    return {"read_s": round(read_s, 2), "encode_s": round(encode_s, 2), "fit_s": round(fit_s, 2),
-            "per_iteration_s": round(fit_s / consensus.n_iter, 3), "peak_rss_mb": round(peak_rss_mb(), 1)}
+    return {
+        "read_s": round(read_s, 2),
+        "encode_s": round(encode_s, 2),
+        "fit_s": round(fit_s, 2),
+        "per_iteration_s": round(fit_s / consensus.n_iter, 3),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+    }
 
 
 def _worker_peak_mb() -> float:
@@ -93,8 +100,12 @@ def run_distributed(folder: Path, iterations: int, n_partitions: int, out: Path,
 
     from stracker import aggregate_distributed
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
-                      memory_limit="8GB") as cluster, Client(cluster) as client:
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0", memory_limit="8GB"
+        ) as cluster,
+        Client(cluster) as client,
+    ):
         ticks: list[float] = []
         start = began = time.perf_counter()
         if shuffle == "none":  # each file holds its own buildings: read them as partitions by building
@@ -103,10 +114,16 @@ def run_distributed(folder: Path, iterations: int, n_partitions: int, out: Path,
             labels = dd.read_parquet(str(folder), index="building_id", calculate_divisions=True)
         else:
             labels = str(folder)
-        result = aggregate_distributed(labels, client=client, n_partitions=n_partitions, max_iter=iterations,
-                                       tol=0.0, on_duplicate="ignore",
-                                       shuffle_method="tasks" if shuffle == "none" else shuffle,
-                                       callback=lambda n, ll: ticks.append(time.perf_counter()))
+        result = aggregate_distributed(
+            labels,
+            client=client,
+            n_partitions=n_partitions,
+            max_iter=iterations,
+            tol=0.0,
+            on_duplicate="ignore",
+            shuffle_method="tasks" if shuffle == "none" else shuffle,
+            callback=lambda n, ll: ticks.append(time.perf_counter()),
+        )
         shuffled = result.shuffled
         fit_s = time.perf_counter() - start
         start = time.perf_counter()
@@ -132,9 +149,13 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--sizes", type=float, nargs="+", default=[1e6, 5e6, 2e7])
     parser.add_argument("--iterations", type=int, default=10)
     parser.add_argument("--partitions", type=int, default=8, help="shards (partitions by building)")
-    parser.add_argument("--shuffle", choices=["tasks", "p2p", "none"], default="tasks",
-                        help="Dask shuffle by building; none: read the dataset indexed by building with its "
-                             "divisions (each file holds its own buildings), so nothing is shuffled")
+    parser.add_argument(
+        "--shuffle",
+        choices=["tasks", "p2p", "none"],
+        default="tasks",
+        help="Dask shuffle by building; none: read the dataset indexed by building with its "
+        "divisions (each file holds its own buildings), so nothing is shuffled",
+    )
     parser.add_argument("--in-memory-max", type=float, default=2e7)
     parser.add_argument("--work", type=Path, default=None, help="folder for the datasets (default: a temp dir)")
     parser.add_argument("--one", nargs=4, help=argparse.SUPPRESS)
@@ -144,8 +165,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         if kind == "memory":
             print(json.dumps(run_in_memory(Path(folder), args.iterations, Path(out))))
         else:
-            print(json.dumps(run_distributed(Path(folder), args.iterations, int(partitions), Path(out),
-                                             args.shuffle)))
+            print(json.dumps(run_distributed(Path(folder), args.iterations, int(partitions), Path(out), args.shuffle)))
         return []
     work = args.work or Path(tempfile.mkdtemp(prefix="stracker-distributed-"))
     rows = []
@@ -155,16 +175,22 @@ def main(argv: list[str] | None = None) -> list[dict]:
             folder = work / f"answers-{n}"
             start = time.perf_counter()
             facts = write_dataset(n, folder)
-            row: dict = {"answers": n, **facts, "write_dataset_s": round(time.perf_counter() - start, 1),
-                         "partitions": args.partitions, "shuffle": args.shuffle}
+            row: dict = {
+                "answers": n,
+                **facts,
+                "write_dataset_s": round(time.perf_counter() - start, 1),
+                "partitions": args.partitions,
+                "shuffle": args.shuffle,
+            }
             dist = _child("distributed", folder, work / f"buildings-{n}", args)
             row |= {f"dask_{k}": v for k, v in dist.items()}
             if n <= args.in_memory_max:
                 mem = _child("memory", folder, work / f"p-{n}.npy", args)
                 row |= {f"memory_{k}": v for k, v in mem.items()}
                 written = pd.read_parquet(work / f"buildings-{n}").sort_index()
-                row["max_abs_diff_p_destroyed"] = float(np.abs(written["p_destroyed"].to_numpy()
-                                                               - np.load(work / f"p-{n}.npy")).max())
+                row["max_abs_diff_p_destroyed"] = float(
+                    np.abs(written["p_destroyed"].to_numpy() - np.load(work / f"p-{n}.npy")).max()
+                )
             rows.append(row)
             print(f"  {n:>12,} answers: dask fit {row['dask_fit_s']} s", file=sys.stderr)
             shutil.rmtree(folder, ignore_errors=True)
@@ -177,9 +203,23 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
 def _child(kind: str, folder: Path, out: Path, args: argparse.Namespace) -> dict:
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.distributed", "--iterations", str(args.iterations), "--shuffle",
-         args.shuffle, "--one", kind, str(folder), str(out), str(args.partitions)],
-        capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.distributed",
+            "--iterations",
+            str(args.iterations),
+            "--shuffle",
+            args.shuffle,
+            "--one",
+            kind,
+            str(folder),
+            str(out),
+            str(args.partitions),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return json.loads(done.stdout.strip().splitlines()[-1])
 

@@ -62,14 +62,36 @@ def main(argv: list[str] | None = None) -> list[dict]:
             for design in ("infogain", "bisection", "random"):
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    aggregate_s, _ = best_of(lambda labels=labels: campaign_state(
-                        labels, sim.image_dates, buildings=ids, on_duplicate="ignore"), args.repeat)
-                    next_s, batch = best_of(lambda labels=labels, design=design: next_questions(
-                        labels, sim.image_dates, buildings=ids, design=design, on_duplicate="ignore"), args.repeat)
-                command = ["next", str(answers), "--images", str(directory / "images.parquet"), "--footprints",
-                           str(directory / "buildings.gpkg"), "--visibility", str(directory / "visibility.npy"),
-                           "--design", design, "--format", "zooniverse", "--out", str(directory / "manifest.csv"),
-                           "--overwrite", "--json"]
+                    aggregate_s, _ = best_of(
+                        lambda labels=labels: campaign_state(
+                            labels, sim.image_dates, buildings=ids, on_duplicate="ignore"
+                        ),
+                        args.repeat,
+                    )
+                    next_s, batch = best_of(
+                        lambda labels=labels, design=design: next_questions(
+                            labels, sim.image_dates, buildings=ids, design=design, on_duplicate="ignore"
+                        ),
+                        args.repeat,
+                    )
+                command = [
+                    "next",
+                    str(answers),
+                    "--images",
+                    str(directory / "images.parquet"),
+                    "--footprints",
+                    str(directory / "buildings.gpkg"),
+                    "--visibility",
+                    str(directory / "visibility.npy"),
+                    "--design",
+                    design,
+                    "--format",
+                    "zooniverse",
+                    "--out",
+                    str(directory / "manifest.csv"),
+                    "--overwrite",
+                    "--json",
+                ]
                 cli_s = float("inf")
                 for _ in range(args.repeat):
                     start = time.perf_counter()
@@ -77,10 +99,19 @@ def main(argv: list[str] | None = None) -> list[dict]:
                     cli_s = min(cli_s, time.perf_counter() - start)
                     assert result.exit_code == 0, result.output
                 summary = batch.summary()
-                rows.append({"campaign": name, "answers": len(labels), "design": design,
-                             "questions": summary["questions"], "retired": summary["retired"],
-                             "aggregate_s": round(aggregate_s, 3), "next_s": round(next_s, 3),
-                             "choose_s": round(max(next_s - aggregate_s, 0.0), 3), "cli_s": round(cli_s, 3)})
+                rows.append(
+                    {
+                        "campaign": name,
+                        "answers": len(labels),
+                        "design": design,
+                        "questions": summary["questions"],
+                        "retired": summary["retired"],
+                        "aggregate_s": round(aggregate_s, 3),
+                        "next_s": round(next_s, 3),
+                        "choose_s": round(max(next_s - aggregate_s, 0.0), 3),
+                        "cli_s": round(cli_s, 3),
+                    }
+                )
     report(f"next_{args.preset}", rows)
     return rows
 

@@ -68,8 +68,16 @@ def main(argv: list[str] | None = None) -> list[dict]:
                         fits["bayes"] = bayes_compare(sim, enc, fits["oracle"])
                     for method, consensus in fits.items():
                         m = stracker.evaluate(consensus, sim.truth).set_index("metric")["value"]
-                        rows.append({"seed": seed, "design": design, "crowd": name, "method": method,
-                                     "answers": enc.n_answers, **{k: round(float(m[k]), 4) for k in METRICS}})
+                        rows.append(
+                            {
+                                "seed": seed,
+                                "design": design,
+                                "crowd": name,
+                                "method": method,
+                                "answers": enc.n_answers,
+                                **{k: round(float(m[k]), 4) for k in METRICS},
+                            }
+                        )
     report(f"quality_{args.preset}", rows)
     growth(rows)
     return rows
@@ -93,15 +101,26 @@ def bayes_compare(sim, enc, like):
     volunteer_row = sim.volunteers.index.get_indexer(enc.volunteer_ids)
     used = (enc.task == COMPARE) & (enc.answer >= 0)
     b, lo, hi, yes = enc.building[used], enc.lo[used].astype(np.int64), enc.hi[used].astype(np.int64), enc.answer[used]
-    p_in, p_out, _ = compare_answer_model(building_row[b], volunteer_row[enc.volunteer[used]], lo, hi,
-                                          sim.visibility, sim.volunteers, sc.imagery, sc.crowd)
+    p_in, p_out, _ = compare_answer_model(
+        building_row[b],
+        volunteer_row[enc.volunteer[used]],
+        lo,
+        hi,
+        sim.visibility,
+        sim.volunteers,
+        sc.imagery,
+        sc.crowd,
+    )
     p_in, p_out = (np.clip(p, 1e-12, 1 - 1e-12) for p in (p_in, p_out))  # a perfect volunteer: finite logs
     log_in = np.where(yes == 1, np.log(p_in), np.log1p(-p_in))
     log_out = np.where(yes == 1, np.log(p_out), np.log1p(-p_out))
     # log-likelihood ratio of each answer over the states in its interval: one difference array
     B, S = enc.n_buildings, enc.n_states
-    diff = np.bincount(np.concatenate([b * (S + 1) + lo + 1, b * (S + 1) + hi + 1]),
-                       weights=np.concatenate([log_in - log_out, log_out - log_in]), minlength=B * (S + 1))
+    diff = np.bincount(
+        np.concatenate([b * (S + 1) + lo + 1, b * (S + 1) + hi + 1]),
+        weights=np.concatenate([log_in - log_out, log_out - log_in]),
+        minlength=B * (S + 1),
+    )
     log_prior = np.log(np.maximum(sim.true_prior(), 1e-300))
     posterior, _ = posterior_and_evidence(np.cumsum(diff.reshape(B, S + 1), axis=1)[:, :S], log_prior)
     buildings = summarize_posterior(enc, posterior)
@@ -112,8 +131,9 @@ def bayes_compare(sim, enc, like):
 def growth(rows: list[dict]) -> None:
     """Print the relative growth of the mean date error with spammers, in both readings."""
     mae = {(r["seed"], r["design"], r["crowd"], r["method"]): r["mae_days"] for r in rows}
-    print("mean date error growth with spammers: replacing honest answers (spam / preset), added to them "
-          "(spam / honest)")
+    print(
+        "mean date error growth with spammers: replacing honest answers (spam / preset), added to them (spam / honest)"
+    )
     for (seed, design, crowd, method), value in mae.items():
         if crowd == "spam":
             replaced = value / mae[seed, design, "preset", method] - 1

@@ -43,14 +43,16 @@ def export_table(n_answers: int, seed: int = 0) -> pd.DataFrame:
     answers = np.array(["no", "yes"], dtype=object)[enc.answer]
     answers[np.random.default_rng(seed + 1).random(enc.n_answers) < 0.03] = ""
     volunteers = np.array([f"volunteer_{i:04d}" for i in range(enc.n_volunteers)], dtype=object)
-    return pd.DataFrame({
-        "building_id": enc.building.astype(np.int64),
-        "volunteer_id": volunteers[enc.volunteer],
-        "before": before,
-        "after": dates[enc.hi],
-        "destroyed": answers,
-        "task": "compare",
-    })
+    return pd.DataFrame(
+        {
+            "building_id": enc.building.astype(np.int64),
+            "volunteer_id": volunteers[enc.volunteer],
+            "before": before,
+            "after": dates[enc.hi],
+            "destroyed": answers,
+            "task": "compare",
+        }
+    )
 
 
 def write_files(table: pd.DataFrame, folder: Path) -> tuple[Path, Path]:
@@ -60,8 +62,11 @@ def write_files(table: pd.DataFrame, folder: Path) -> tuple[Path, Path]:
     import pyarrow.parquet as pq
 
     csv_path, parquet_path = folder / "answers.csv", folder / "answers.parquet"
-    pacsv.write_csv(pa.Table.from_pandas(table, preserve_index=False), csv_path,
-                    write_options=pacsv.WriteOptions(quoting_style="none"))  # as pandas writes these values
+    pacsv.write_csv(
+        pa.Table.from_pandas(table, preserve_index=False),
+        csv_path,
+        write_options=pacsv.WriteOptions(quoting_style="none"),
+    )  # as pandas writes these values
     typed = table.assign(
         before=pd.to_datetime(table["before"].replace("", None), format="ISO8601"),
         after=pd.to_datetime(table["after"], format="ISO8601"),
@@ -101,10 +106,17 @@ def main(argv: list[str] | None = None) -> list[dict]:
             anchor_s, _ = best_of(lambda a=anchor, p=path: a(p), args.repeat)
             seconds, labels = best_of(lambda p=path: stracker.read_labels(p), args.repeat)
             assert len(labels) == len(table)
-            rows.append({"step": f"read_labels ({kind})", "answers": len(labels), "seconds": round(seconds, 4),
-                         "anchor": anchor_name, "anchor_s": round(anchor_s, 4),
-                         "ratio_to_anchor": round(seconds / anchor_s, 2),
-                         "mb_on_disk": round(path.stat().st_size / 2**20, 1)})
+            rows.append(
+                {
+                    "step": f"read_labels ({kind})",
+                    "answers": len(labels),
+                    "seconds": round(seconds, 4),
+                    "anchor": anchor_name,
+                    "anchor_s": round(anchor_s, 4),
+                    "ratio_to_anchor": round(seconds / anchor_s, 2),
+                    "mb_on_disk": round(path.stat().st_size / 2**20, 1),
+                }
+            )
         labels = stracker.read_labels(csv_path)
     integer_ids = labels.assign(volunteer_id=pd.factorize(labels["volunteer_id"])[0])
     for case, table_in in (("text volunteer ids", labels), ("integer volunteer ids", integer_ids)):
@@ -114,11 +126,20 @@ def main(argv: list[str] | None = None) -> list[dict]:
             cpu_s = min(_cpu_seconds(lambda t=table_in: stracker.encode_labels(t)) for _ in range(args.repeat))
         weights = np.random.default_rng(0).random(enc.n_answers)
         codes = enc.building.astype(np.intp)
-        floor_s, _ = best_of(lambda c=codes, w=weights, e=enc: np.bincount(c, weights=w, minlength=e.n_buildings),
-                             args.repeat)
-        rows.append({"step": f"encode_labels ({case})", "answers": enc.n_answers, "seconds": round(seconds, 4),
-                     "cpu_s": round(cpu_s, 4), "anchor": "np.bincount floor", "anchor_s": round(floor_s, 4),
-                     "ratio_to_anchor": round(seconds / floor_s, 1)})
+        floor_s, _ = best_of(
+            lambda c=codes, w=weights, e=enc: np.bincount(c, weights=w, minlength=e.n_buildings), args.repeat
+        )
+        rows.append(
+            {
+                "step": f"encode_labels ({case})",
+                "answers": enc.n_answers,
+                "seconds": round(seconds, 4),
+                "cpu_s": round(cpu_s, 4),
+                "anchor": "np.bincount floor",
+                "anchor_s": round(floor_s, 4),
+                "ratio_to_anchor": round(seconds / floor_s, 1),
+            }
+        )
     for row in rows:
         row["peak_rss_mb"] = round(peak_rss_mb(), 1)
     report("read_labels", rows)

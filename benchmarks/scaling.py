@@ -70,9 +70,20 @@ def main(argv: list[str] | None = None) -> list[dict]:
     rows = []
     for size in args.sizes:
         done = subprocess.run(
-            [sys.executable, "-m", "benchmarks.scaling", "--one", str(size), "--iterations", str(args.iterations),
-             "--repeat", str(args.repeat)],
-            capture_output=True, text=True, check=True,
+            [
+                sys.executable,
+                "-m",
+                "benchmarks.scaling",
+                "--one",
+                str(size),
+                "--iterations",
+                str(args.iterations),
+                "--repeat",
+                str(args.repeat),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
         )
         rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
         print(f"  {int(size):>12,} answers: {rows[-1]['fit_s']} s", file=sys.stderr)

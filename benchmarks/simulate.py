@@ -37,17 +37,19 @@ def main(argv: list[str] | None = None) -> list[dict]:
         if result.exit_code != 0:
             raise RuntimeError(result.output)
     s = sim.summary()
-    rows = [{
-        "preset": args.preset,
-        "buildings": s["buildings"],
-        "answers": s["answers"],
-        "frames_viewed": s["frames_viewed"],
-        "simulate_s": round(seconds, 3),
-        **{f"{stage}_s": round(t, 3) for stage, t in sim.timings.items()},
-        "save_s": round(save_seconds, 3),
-        "end_to_end_s": round(end_to_end, 3),
-        "peak_rss_mb": round(peak_rss_mb(), 1),
-    }]
+    rows = [
+        {
+            "preset": args.preset,
+            "buildings": s["buildings"],
+            "answers": s["answers"],
+            "frames_viewed": s["frames_viewed"],
+            "simulate_s": round(seconds, 3),
+            **{f"{stage}_s": round(t, 3) for stage, t in sim.timings.items()},
+            "save_s": round(save_seconds, 3),
+            "end_to_end_s": round(end_to_end, 3),
+            "peak_rss_mb": round(peak_rss_mb(), 1),
+        }
+    ]
     report(f"simulate_{args.preset}", rows)
     return rows
 

@@ -29,8 +29,9 @@ def crowdkit_frame(enc) -> pd.DataFrame:
     S = enc.n_states
     key = (enc.building[told].astype(np.int64) * (S + 1) + enc.lo[told] + 1) * (S + 1) + enc.hi[told] + 1
     _, task = np.unique(key, return_inverse=True)
-    return pd.DataFrame({"task": task, "worker": enc.volunteer[told].astype(np.int64),
-                         "label": enc.answer[told].astype(np.int64)})
+    return pd.DataFrame(
+        {"task": task, "worker": enc.volunteer[told].astype(np.int64), "label": enc.answer[told].astype(np.int64)}
+    )
 
 
 def em_iteration_vs_floor(enc, repeat: int = 5) -> dict:
@@ -38,8 +39,11 @@ def em_iteration_vs_floor(enc, repeat: int = 5) -> dict:
     from stracker.consensus.model import AnswerModel, ModelState, resolve_params
 
     model = AnswerModel(enc)
-    state = ModelState(resolve_params(None, enc.volunteer_ids), np.ones(enc.n_images),
-                       np.log(np.full(enc.n_states, 1.0 / enc.n_states)))
+    state = ModelState(
+        resolve_params(None, enc.volunteer_ids),
+        np.ones(enc.n_images),
+        np.log(np.full(enc.n_states, 1.0 / enc.n_states)),
+    )
 
     def iteration():
         return model.e_step(state)  # log-likelihood, posterior and the M-step's sufficient statistics
@@ -67,7 +71,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     timings = {}
     timings["stracker em"], em = best_of(lambda: stracker.aggregate(enc, max_iter=k, tol=0.0), args.repeat)
     timings["stracker dawid_skene"], ds = best_of(
-        lambda: stracker.aggregate(enc, method="dawid_skene", max_iter=k, tol=-np.inf), args.repeat)
+        lambda: stracker.aggregate(enc, method="dawid_skene", max_iter=k, tol=-np.inf), args.repeat
+    )
     timings["stracker majority"], _ = best_of(lambda: stracker.aggregate(enc, method="majority"), args.repeat)
     assert em.n_iter == k and ds.n_iter == k
     if not args.skip_crowdkit:
@@ -90,18 +95,28 @@ def main(argv: list[str] | None = None) -> list[dict]:
     floor = em_iteration_vs_floor(enc)
     rows = []
     for name, seconds in timings.items():
-        row = {"method": name, "answers": enc.n_answers, "iterations": k if "Majority" not in name
-               and "majority" not in name else 0, "seconds": round(seconds, 3)}
+        row = {
+            "method": name,
+            "answers": enc.n_answers,
+            "iterations": k if "Majority" not in name and "majority" not in name else 0,
+            "seconds": round(seconds, 3),
+        }
         if "crowd-kit DawidSkene" in timings:
             row["crowdkit_ds_over_this"] = round(timings["crowd-kit DawidSkene"] / seconds, 1)
         rows.append(row)
-    rows.append({"method": "one em iteration", "answers": enc.n_answers, "seconds": round(floor["em_iteration_s"], 4),
-                 "vs_bincount_floor": round(floor["em_iteration_s"] / floor["bincount_floor_s"], 2)})
-    rows.append({"method": "np.bincount floor", "answers": enc.n_answers,
-                 "seconds": round(floor["bincount_floor_s"], 4)})
+    rows.append(
+        {
+            "method": "one em iteration",
+            "answers": enc.n_answers,
+            "seconds": round(floor["em_iteration_s"], 4),
+            "vs_bincount_floor": round(floor["em_iteration_s"] / floor["bincount_floor_s"], 2),
+        }
+    )
+    rows.append(
+        {"method": "np.bincount floor", "answers": enc.n_answers, "seconds": round(floor["bincount_floor_s"], 4)}
+    )
     if not args.skip_crowdkit:
-        rows.append({"method": "max |stracker - crowd-kit| frame posterior", "seconds": None,
-                     "agreement": agreement})
+        rows.append({"method": "max |stracker - crowd-kit| frame posterior", "seconds": None, "agreement": agreement})
     for row in rows:
         row["peak_rss_mb"] = round(peak_rss_mb(), 1)
     report("versus_crowdkit", rows)

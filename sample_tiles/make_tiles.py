@@ -62,23 +62,26 @@ def make_tiles(out: Path = HERE) -> dict:
         path = out / tile_name(date)
         tile = stracker.render_tile(sim, date, BOUNDS, RESOLUTION_M, path=path, overwrite=True)
         image = dates.index(date)
-        tiles.append({
-            "file": path.name,
-            "date": date,
-            "image_id": image,
-            "city_cloud_cover": round(float(sim.images["cloud_cover"].iloc[image]), 4),
-            "mean_visibility": round(float(sim.visibility[inside, image].mean()), 4),
-            "destroyed": int((destroyed_on <= np.datetime64(date)).sum()),
-            "bytes": path.stat().st_size,
-            "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
-        })
+        tiles.append(
+            {
+                "file": path.name,
+                "date": date,
+                "image_id": image,
+                "city_cloud_cover": round(float(sim.images["cloud_cover"].iloc[image]), 4),
+                "mean_visibility": round(float(sim.visibility[inside, image].mean()), 4),
+                "destroyed": int((destroyed_on <= np.datetime64(date)).sum()),
+                "bytes": path.stat().st_size,
+                "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+            }
+        )
         previews.append(tile.rgb[::PREVIEW_STEP, ::PREVIEW_STEP])
-    rows = [np.concatenate(previews[i:i + 3], axis=1) for i in range(0, len(previews), 3)]
+    rows = [np.concatenate(previews[i : i + 3], axis=1) for i in range(0, len(previews), 3)]
     mosaic = np.moveaxis(np.concatenate(rows, axis=0), -1, 0)
     with atomic_path(out / "preview.png") as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore", NotGeoreferencedWarning)  # a picture, not a map
-        with rasterio.open(tmp, "w", driver="PNG", width=mosaic.shape[2], height=mosaic.shape[1], count=3,
-                           dtype="uint8") as dst:
+        with rasterio.open(
+            tmp, "w", driver="PNG", width=mosaic.shape[2], height=mosaic.shape[1], count=3, dtype="uint8"
+        ) as dst:
             dst.write(mosaic)
     manifest = {
         "preset": PRESET,
@@ -89,8 +92,13 @@ def make_tiles(out: Path = HERE) -> dict:
         "buildings": int(inside.sum()),
         "tiles": tiles,
         "preview": {"file": "preview.png", "order": list(DATES), "step": PREVIEW_STEP},
-        "made_with": {"stracker": stracker.__version__, "gdal": rasterio.__gdal_version__,
-                      "rasterio": rasterio.__version__, "numpy": np.__version__, "cpu": cpu_model()},
+        "made_with": {
+            "stracker": stracker.__version__,
+            "gdal": rasterio.__gdal_version__,
+            "rasterio": rasterio.__version__,
+            "numpy": np.__version__,
+            "cpu": cpu_model(),
+        },
     }
     with atomic_path(out / "manifest.json") as tmp:
         tmp.write_text(json.dumps(manifest, indent=2) + "\n")
@@ -103,8 +111,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     manifest = make_tiles(args.out)
     for tile in manifest["tiles"]:
-        print(f"{tile['file']}: {tile['destroyed']:>3} of {manifest['buildings']} destroyed, "
-              f"visibility {tile['mean_visibility']:.2f}, {tile['bytes'] / 1024:.0f} KiB")
+        print(
+            f"{tile['file']}: {tile['destroyed']:>3} of {manifest['buildings']} destroyed, "
+            f"visibility {tile['mean_visibility']:.2f}, {tile['bytes'] / 1024:.0f} KiB"
+        )
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ __all__ = [
 ]
 
 
-
 def _date_range(values: pd.Series) -> list[str] | None:
     dates = pd.to_datetime(values, errors="coerce").dropna()
     return [str(dates.min().date()), str(dates.max().date())] if len(dates) else None
@@ -32,8 +31,13 @@ def _describe_layers(path: Path) -> list[dict[str, Any]]:
     for name, geometry_type in pyogrio.list_layers(path):
         info = pyogrio.read_info(path, layer=name)
         fields = dict(zip(info["fields"].tolist(), (t.removeprefix("OFT") for t in info["ogr_types"]), strict=True))
-        layer: dict[str, Any] = {"name": str(name), "geometry": geometry_type, "features": int(info["features"]),
-                                 "crs": info["crs"], "fields": fields}
+        layer: dict[str, Any] = {
+            "name": str(name),
+            "geometry": geometry_type,
+            "features": int(info["features"]),
+            "crs": info["crs"],
+            "fields": fields,
+        }
         dated = [f for f, kind in fields.items() if kind in ("Date", "DateTime")]
         if dated and info["features"]:
             table = pyogrio.read_dataframe(path, layer=name, columns=dated, read_geometry=False)
@@ -83,16 +87,20 @@ def describe(path: str | Path) -> dict[str, Any]:
             raise FileFormatError(f"{path} is a folder but not a simulation: it lacks {missing}.")
         check_simulation_folder(path)  # one write, as its manifest says
         scenario = json.loads((path / "scenario.json").read_text())
-        info = {"path": str(path), "kind": "simulation", "scenario": scenario.get("name"),
-                "seed": scenario.get("seed"), "files": sorted(p.name for p in path.iterdir() if p.is_file())}
+        info = {
+            "path": str(path),
+            "kind": "simulation",
+            "scenario": scenario.get("name"),
+            "seed": scenario.get("seed"),
+            "files": sorted(p.name for p in path.iterdir() if p.is_file()),
+        }
         info["buildings"] = _describe_layers(path / "buildings.gpkg")[0]
         info["labels"] = describe(path / "labels.parquet")
         info["images"] = len(pd.read_parquet(path / "images.parquet", columns=["image_date"]))
         return info
     suffix = path.suffix.lower()
     if suffix in CSV_SUFFIXES + PARQUET_SUFFIXES:
-        if suffix in PARQUET_SUFFIXES and (all(p.exists() for p in consensus_outputs(path)[1:])
-                                           or _stamped(path)):
+        if suffix in PARQUET_SUFFIXES and (all(p.exists() for p in consensus_outputs(path)[1:]) or _stamped(path)):
             return _describe_consensus(path)  # a part missing or of another write is an error there
         table = read_table(path)
         columns = [str(c) for c in table.columns]
@@ -105,9 +113,14 @@ def describe(path: str | Path) -> dict[str, Any]:
                 return info | {"problem": str(exc)}
             dates = pd.concat([labels["before"].dropna(), labels["after"]])
             tasks = labels["task"].astype(str).value_counts() if "task" in labels else pd.Series(dtype=int)
-            return info | {"answers": len(labels), "buildings": int(labels["building_id"].nunique()),
-                           "volunteers": int(labels["volunteer_id"].nunique()), "date_range": _date_range(dates),
-                           "images": int(dates.nunique()), "tasks": {str(k): int(v) for k, v in tasks.items()}}
+            return info | {
+                "answers": len(labels),
+                "buildings": int(labels["building_id"].nunique()),
+                "volunteers": int(labels["volunteer_id"].nunique()),
+                "date_range": _date_range(dates),
+                "images": int(dates.nunique()),
+                "tasks": {str(k): int(v) for k, v in tasks.items()},
+            }
         geometry = geoparquet_geometry(path) if suffix in PARQUET_SUFFIXES else None
         if geometry is not None:
             import pyarrow.parquet as pq
@@ -147,8 +160,12 @@ def _stamped(path: Path) -> bool:
 
 def _describe_consensus(path: Path) -> dict[str, Any]:
     consensus = read_consensus(path)
-    info: dict[str, Any] = {"path": str(path), "kind": "consensus", **consensus.summary(),
-                            "run_id": consensus_run_id(path)}
+    info: dict[str, Any] = {
+        "path": str(path),
+        "kind": "consensus",
+        **consensus.summary(),
+        "run_id": consensus_run_id(path),
+    }
     info["date_range"] = [str(consensus.image_dates.min().date()), str(consensus.image_dates.max().date())]
     if path.suffix.lower() == ".gpkg":
         info["layers"] = _describe_layers(path)

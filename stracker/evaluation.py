@@ -17,9 +17,22 @@ from stracker.labels import destruction_state
 
 __all__ = ["METRICS", "EvaluationError", "evaluate", "state_edges"]
 
-METRICS = ("buildings", "buildings_without_answers", "destroyed_in_truth", "precision", "recall", "f1",
-           "state_accuracy", "mae_days", "median_error_days", "p90_error_days", "ci_coverage", "ci_width_days",
-           "brier", "log_score")
+METRICS = (
+    "buildings",
+    "buildings_without_answers",
+    "destroyed_in_truth",
+    "precision",
+    "recall",
+    "f1",
+    "state_accuracy",
+    "mae_days",
+    "median_error_days",
+    "p90_error_days",
+    "ci_coverage",
+    "ci_width_days",
+    "brier",
+    "log_score",
+)
 """The metrics :func:`evaluate` returns, in its order."""
 
 

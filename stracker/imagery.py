@@ -107,8 +107,21 @@ MISSING_REASONS = {
 }
 """Why a chip was not written: the ``reason`` column of :attr:`ChipSet.missing`."""
 
-SCENE_COLUMNS = ("path", "image_date", "date_source", "crs", "width", "height", "count", "dtype", "nodata",
-                 "left", "bottom", "right", "top")
+SCENE_COLUMNS = (
+    "path",
+    "image_date",
+    "date_source",
+    "crs",
+    "width",
+    "height",
+    "count",
+    "dtype",
+    "nodata",
+    "left",
+    "bottom",
+    "right",
+    "top",
+)
 MANIFEST_FILE = "chips.csv"
 """The chips manifest (``building_id, image_date, file``) written beside the chips."""
 MISSING_FILE = "missing.csv"
@@ -238,8 +251,9 @@ def _scene_paths(scenes: str | Path | Sequence[str | Path]) -> list[Path]:
         raise ImageryError("no scenes given; pass a glob pattern such as 'scenes/*.tif' or a list of rasters.")
     resolved = pd.Series([str(p.resolve()) for p in paths])
     if resolved.duplicated().any():
-        raise ImageryError(f"scenes given more than once: {resolved[resolved.duplicated()].head(3).tolist()}; "
-                           "give each raster once.")
+        raise ImageryError(
+            f"scenes given more than once: {resolved[resolved.duplicated()].head(3).tolist()}; give each raster once."
+        )
     return paths
 
 
@@ -351,24 +365,43 @@ def scene_catalogue(
         try:
             with rasterio.open(path) as ds:
                 tags, crs, t, bounds = ds.tags(), ds.crs, ds.transform, ds.bounds
-                meta = {"width": ds.width, "height": ds.height, "count": ds.count, "dtype": ds.dtypes[0],
-                        "nodata": np.nan if ds.nodata is None else float(ds.nodata)}
+                meta = {
+                    "width": ds.width,
+                    "height": ds.height,
+                    "count": ds.count,
+                    "dtype": ds.dtypes[0],
+                    "nodata": np.nan if ds.nodata is None else float(ds.nodata),
+                }
         except RasterioIOError as exc:
-            raise FileFormatError(f"{path} cannot be read as a raster ({exc}); give GeoTIFFs or other rasters "
-                                  "GDAL reads.") from exc
+            raise FileFormatError(
+                f"{path} cannot be read as a raster ({exc}); give GeoTIFFs or other rasters GDAL reads."
+            ) from exc
         if crs is None:
             raise ImageryError(f"{path} has no CRS; set it, e.g. gdal_edit.py -a_srs EPSG:32637 {path}")
         if not (t.b == 0 and t.d == 0 and t.a > 0 and t.e < 0):
-            raise ImageryError(f"{path} is not north up (transform {tuple(t)[:6]}); warp it first, e.g. "
-                               f"gdalwarp {path} {Path(path).stem}_north_up.tif")
+            raise ImageryError(
+                f"{path} is not north up (transform {tuple(t)[:6]}); warp it first, e.g. "
+                f"gdalwarp {path} {Path(path).stem}_north_up.tif"
+            )
         if pd.notna(dates.iloc[i]):
             day, where = pd.Timestamp(dates.iloc[i]), "catalogue"
         else:
             day, where = scene_date(path, tags)
         if day is None:
             undated.append(str(path))
-        rows.append({"path": str(path), "image_date": day, "date_source": where, "crs": crs.to_string(), **meta,
-                     "left": bounds.left, "bottom": bounds.bottom, "right": bounds.right, "top": bounds.top})
+        rows.append(
+            {
+                "path": str(path),
+                "image_date": day,
+                "date_source": where,
+                "crs": crs.to_string(),
+                **meta,
+                "left": bounds.left,
+                "bottom": bounds.bottom,
+                "right": bounds.right,
+                "top": bounds.top,
+            }
+        )
     if undated:
         raise ImageryError(
             f"no image date for {len(undated)} scene(s): {undated[:5]}{' and more' if len(undated) > 5 else ''}; "
@@ -379,8 +412,9 @@ def scene_catalogue(
     return table.sort_values(["image_date", "path"], kind="stable").reset_index(drop=True)
 
 
-def _as_scenes(scenes: str | Path | Sequence[str | Path] | pd.DataFrame,
-               catalogue: str | Path | pd.DataFrame | None) -> pd.DataFrame:
+def _as_scenes(
+    scenes: str | Path | Sequence[str | Path] | pd.DataFrame, catalogue: str | Path | pd.DataFrame | None
+) -> pd.DataFrame:
     if isinstance(scenes, pd.DataFrame):
         missing = [c for c in SCENE_COLUMNS if c not in scenes.columns]
         if missing:
@@ -451,8 +485,9 @@ def _metric_centres(footprints: gpd.GeoDataFrame) -> tuple[pyproj.CRS, np.ndarra
     return pyproj.CRS.from_user_input(crs), xy[:, 0], xy[:, 1]
 
 
-def _question_pairs(questions: str | Path | pd.DataFrame, ids: pd.Index, id_column: str
-                    ) -> tuple[np.ndarray, np.ndarray]:
+def _question_pairs(
+    questions: str | Path | pd.DataFrame, ids: pd.Index, id_column: str
+) -> tuple[np.ndarray, np.ndarray]:
     """(building row, image date) of every image the questions show, each pair once."""
     if isinstance(questions, pd.DataFrame):
         table, name = questions.copy(), "questions"
@@ -487,8 +522,12 @@ def _question_pairs(questions: str | Path | pd.DataFrame, ids: pd.Index, id_colu
     return pairs[0], pairs[1].view("datetime64[ns]")
 
 
-def _stretch(ds: rasterio.DatasetReader, bands: tuple[int, ...], stretch: tuple[float, float] | None,
-             sample: list[tuple[Window, tuple[int, int]]]) -> tuple[np.ndarray, np.ndarray] | None:
+def _stretch(
+    ds: rasterio.DatasetReader,
+    bands: tuple[int, ...],
+    stretch: tuple[float, float] | None,
+    sample: list[tuple[Window, tuple[int, int]]],
+) -> tuple[np.ndarray, np.ndarray] | None:
     """(low, high) per band mapped to 0 and 255, or None for byte scenes shown as they are."""
     if stretch is not None:
         return np.full(len(bands), float(stretch[0])), np.full(len(bands), float(stretch[1]))
@@ -518,8 +557,9 @@ def _write_png(path: Path, pixels: np.ndarray) -> None:
     """A chip (bands, rows, columns) of bytes as a PNG, through GDAL's PNG driver."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NotGeoreferencedWarning)  # a chip is a picture, not a map
-        with rasterio.open(path, "w", driver="PNG", width=pixels.shape[2], height=pixels.shape[1],
-                           count=pixels.shape[0], dtype="uint8") as dst:
+        with rasterio.open(
+            path, "w", driver="PNG", width=pixels.shape[2], height=pixels.shape[1], count=pixels.shape[0], dtype="uint8"
+        ) as dst:
             dst.write(pixels)
 
 
@@ -530,8 +570,9 @@ class _Windows:
     likewise rows): the whole chip pixels inside the scene are read, at once, into ``[j0:j1, i0:i1]``.
     """
 
-    def __init__(self, ds: rasterio.DatasetReader, metric: pyproj.CRS, cx: np.ndarray, cy: np.ndarray,
-                 size_m: float, n: int) -> None:
+    def __init__(
+        self, ds: rasterio.DatasetReader, metric: pyproj.CRS, cx: np.ndarray, cy: np.ndarray, size_m: float, n: int
+    ) -> None:
         to_scene = pyproj.Transformer.from_crs(metric, pyproj.CRS.from_user_input(ds.crs), always_xy=True)
         half = size_m / 2.0
         # centre, and the midpoints of the chip's west, east, south and north edges, in the scene's CRS
@@ -557,8 +598,12 @@ class _Windows:
     def window(self, k: int) -> tuple[Window, tuple[int, int], tuple[slice, slice]]:
         """The read window of chip ``k``, its output shape and the chip slices it fills."""
         i0, i1, j0, j1 = int(self.i0[k]), int(self.i1[k]), int(self.j0[k]), int(self.j1[k])
-        window = Window(self.col[k] + i0 * self.step_x[k], self.row[k] + j0 * self.step_y[k],
-                        (i1 - i0) * self.step_x[k], (j1 - j0) * self.step_y[k])
+        window = Window(
+            self.col[k] + i0 * self.step_x[k],
+            self.row[k] + j0 * self.step_y[k],
+            (i1 - i0) * self.step_x[k],
+            (j1 - j0) * self.step_y[k],
+        )
         return window, (j1 - j0, i1 - i0), (slice(j0, j1), slice(i0, i1))
 
 
@@ -663,13 +708,28 @@ def chips(
             if len(rows) == 0:
                 continue
             day_scenes = table[table["image_date"] == day]
-            done, share = _cut_date(day_scenes, rows, ids, day, metric, cx[rows], cy[rows], size_m, n, bands,
-                                    stretch, max_nodata, method, tmp)
+            done, share = _cut_date(
+                day_scenes,
+                rows,
+                ids,
+                day,
+                metric,
+                cx[rows],
+                cy[rows],
+                size_m,
+                n,
+                bands,
+                stretch,
+                max_nodata,
+                method,
+                tmp,
+            )
             written.append((rows[done], day))
             outside, nodata = np.isnan(share) & ~done, ~np.isnan(share) & ~done
             missing.append(_missing(ids, rows[outside], np.full(outside.sum(), day.to_datetime64()), "outside"))
-            missing.append(_missing(ids, rows[nodata], np.full(nodata.sum(), day.to_datetime64()), "nodata",
-                                    share[nodata]))
+            missing.append(
+                _missing(ids, rows[nodata], np.full(nodata.sum(), day.to_datetime64()), "nodata", share[nodata])
+            )
         manifest = _manifest(ids, written)
         missing_table = _sorted_missing(missing, len(ids))
         _write_csv(manifest, tmp / MANIFEST_FILE)
@@ -677,8 +737,9 @@ def chips(
     return ChipSet(out, manifest, missing_table, table)
 
 
-def _check_chip_options(size_m: float, pixel_m: float, max_nodata: float, bands: Sequence[int] | None,
-                        resampling: str) -> int:
+def _check_chip_options(
+    size_m: float, pixel_m: float, max_nodata: float, bands: Sequence[int] | None, resampling: str
+) -> int:
     for name, value in (("size_m", size_m), ("pixel_m", pixel_m)):
         if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
             raise ImageryError(f"{name} must be a positive number of metres, got {value!r}")
@@ -709,16 +770,27 @@ def _check_out(out: Path, overwrite: bool) -> None:
             )
 
 
-def _cut_date(day_scenes: pd.DataFrame, rows: np.ndarray, ids: pd.Index, day: pd.Timestamp, metric: pyproj.CRS,
-              cx: np.ndarray, cy: np.ndarray, size_m: float, n: int, bands: Sequence[int] | None,
-              stretch: tuple[float, float] | None, max_nodata: float, method: Resampling,
-              tmp: Path) -> tuple[np.ndarray, np.ndarray]:
+def _cut_date(
+    day_scenes: pd.DataFrame,
+    rows: np.ndarray,
+    ids: pd.Index,
+    day: pd.Timestamp,
+    metric: pyproj.CRS,
+    cx: np.ndarray,
+    cy: np.ndarray,
+    size_m: float,
+    n: int,
+    bands: Sequence[int] | None,
+    stretch: tuple[float, float] | None,
+    max_nodata: float,
+    method: Resampling,
+    tmp: Path,
+) -> tuple[np.ndarray, np.ndarray]:
     """Cut the chips of one image date from its scenes (a mosaic); return which were written and, per chip,
     its nodata share (NaN: outside every scene)."""
     count = len(rows)
     names = chip_file_names(ids[rows], np.full(count, day.to_datetime64())).to_numpy()
-    scene_bands = [tuple(bands) if bands is not None else ((1, 2, 3) if c >= 3 else (1,))
-                   for c in day_scenes["count"]]
+    scene_bands = [tuple(bands) if bands is not None else ((1, 2, 3) if c >= 3 else (1,)) for c in day_scenes["count"]]
     depth = max(len(b) for b in scene_bands)
     done = np.zeros(count, dtype=bool)
     share = np.full(count, np.nan)  # nodata share of the best chip so far; NaN: no scene touched it yet
@@ -729,15 +801,20 @@ def _cut_date(day_scenes: pd.DataFrame, rows: np.ndarray, ids: pd.Index, day: pd
             break
         with rasterio.open(scene["path"]) as ds:  # each scene opened once
             if max(chosen) > ds.count:
-                raise ImageryError(f"{scene['path']} has {ds.count} band(s); bands {list(chosen)} cannot be shown. "
-                                   "Pass bands that it has (--bands).")
+                raise ImageryError(
+                    f"{scene['path']} has {ds.count} band(s); bands {list(chosen)} cannot be shown. "
+                    "Pass bands that it has (--bands)."
+                )
             windows = _Windows(ds, metric, cx[pending], cy[pending], size_m, n)
             hits = np.flatnonzero(windows.overlap)
             # read in the scene's order, a strip of rows at a time: GDAL's block cache then serves neighbours
             hits = hits[np.lexsort((windows.col[hits], np.floor(windows.row[hits] / _READ_STRIP_PX)))]
-            sample = [windows.window(int(k))[:2] for k in hits[np.unique(np.linspace(0, len(hits) - 1,
-                                                                                min(len(hits), _STRETCH_SAMPLE)
-                                                                                ).astype(np.int64))]]
+            sample = [
+                windows.window(int(k))[:2]
+                for k in hits[
+                    np.unique(np.linspace(0, len(hits) - 1, min(len(hits), _STRETCH_SAMPLE)).astype(np.int64))
+                ]
+            ]
             scale = _stretch(ds, chosen, stretch, sample)
             all_valid = all(MaskFlags.all_valid in ds.mask_flag_enums[b - 1] for b in chosen)
             for k in hits.tolist():  # one windowed read per chip (GDAL resamples it); a PNG per chip anyway
@@ -747,8 +824,9 @@ def _cut_date(day_scenes: pd.DataFrame, rows: np.ndarray, ids: pd.Index, day: pd
                 if all_valid:
                     valid = np.ones(shape, dtype=bool)
                 else:
-                    masks = ds.read_masks(list(chosen), window=window, out_shape=(len(chosen), *shape),
-                                          resampling=Resampling.nearest)
+                    masks = ds.read_masks(
+                        list(chosen), window=window, out_shape=(len(chosen), *shape), resampling=Resampling.nearest
+                    )
                     valid = (masks > 0).all(axis=0)
                 pixels = _to_bytes(data, scale)
                 if pixels.shape[0] < depth:  # a grey scene in a colour mosaic
@@ -773,32 +851,42 @@ def _cut_date(day_scenes: pd.DataFrame, rows: np.ndarray, ids: pd.Index, day: pd
     return done, share
 
 
-def _missing(ids: pd.Index, rows: np.ndarray, days: np.ndarray, reason: str,
-             share: np.ndarray | None = None) -> pd.DataFrame:
-    return pd.DataFrame({
-        "row": rows.astype(np.int64),
-        "building_id": ids[rows],
-        "image_date": pd.DatetimeIndex(days).astype("datetime64[ns]"),
-        "reason": pd.Series([reason] * len(rows), dtype="str"),
-        "nodata_share": np.full(len(rows), np.nan) if share is None else share,
-    })
+def _missing(
+    ids: pd.Index, rows: np.ndarray, days: np.ndarray, reason: str, share: np.ndarray | None = None
+) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "row": rows.astype(np.int64),
+            "building_id": ids[rows],
+            "image_date": pd.DatetimeIndex(days).astype("datetime64[ns]"),
+            "reason": pd.Series([reason] * len(rows), dtype="str"),
+            "nodata_share": np.full(len(rows), np.nan) if share is None else share,
+        }
+    )
 
 
 def _sorted_missing(parts: list[pd.DataFrame], n_buildings: int) -> pd.DataFrame:
-    table = pd.concat(parts, ignore_index=True) if parts else _missing(pd.Index([]), np.empty(0, np.int64),
-                                                                       np.empty(0, "datetime64[ns]"), "")
+    table = (
+        pd.concat(parts, ignore_index=True)
+        if parts
+        else _missing(pd.Index([]), np.empty(0, np.int64), np.empty(0, "datetime64[ns]"), "")
+    )
     table = table.sort_values(["row", "image_date"], kind="stable").drop(columns="row")
     return table.reset_index(drop=True)
 
 
 def _manifest(ids: pd.Index, written: list[tuple[np.ndarray, pd.Timestamp]]) -> pd.DataFrame:
     rows = np.concatenate([w[0] for w in written]) if written else np.empty(0, np.int64)
-    days = np.concatenate([np.full(len(w[0]), w[1].to_datetime64()) for w in written]) if written else np.empty(
-        0, "datetime64[ns]")
+    days = (
+        np.concatenate([np.full(len(w[0]), w[1].to_datetime64()) for w in written])
+        if written
+        else np.empty(0, "datetime64[ns]")
+    )
     order = np.lexsort((days, rows))
     rows, days = rows[order], days[order].astype("datetime64[ns]")
-    return pd.DataFrame({"building_id": ids[rows], "image_date": days,
-                         "file": chip_file_names(ids[rows], days).to_numpy()})
+    return pd.DataFrame(
+        {"building_id": ids[rows], "image_date": days, "file": chip_file_names(ids[rows], days).to_numpy()}
+    )
 
 
 def _write_csv(table: pd.DataFrame, path: Path) -> None:
@@ -807,8 +895,9 @@ def _write_csv(table: pd.DataFrame, path: Path) -> None:
 
 
 # ------------------------------------------------------------------------------------------------- visibility
-def _clear_and_known(values: np.ndarray, valid: np.ndarray, cloud_values: Sequence[float] | None
-                     ) -> tuple[np.ndarray, np.ndarray]:
+def _clear_and_known(
+    values: np.ndarray, valid: np.ndarray, cloud_values: Sequence[float] | None
+) -> tuple[np.ndarray, np.ndarray]:
     """A mask window's cloud-free share per pixel and where it is known."""
     if cloud_values is not None:
         return (~np.isin(values, np.asarray(cloud_values))).astype(np.float32), valid
@@ -818,8 +907,13 @@ def _clear_and_known(values: np.ndarray, valid: np.ndarray, cloud_values: Sequen
     return (values == 0).astype(np.float32), valid
 
 
-def _mask_shares(ds: rasterio.DatasetReader, footprints: gpd.GeoDataFrame, band: int,
-                 cloud_values: Sequence[float] | None, layouts: dict) -> tuple[np.ndarray, np.ndarray]:
+def _mask_shares(
+    ds: rasterio.DatasetReader,
+    footprints: gpd.GeoDataFrame,
+    band: int,
+    cloud_values: Sequence[float] | None,
+    layouts: dict,
+) -> tuple[np.ndarray, np.ndarray]:
     """Cloud-free share (NaN: unknown) and known share of every footprint in one mask, window by window."""
     n = len(footprints)
     t, crs = ds.transform, pyproj.CRS.from_user_input(ds.crs)
@@ -867,8 +961,9 @@ def _mask_layout(projected: gpd.GeoDataFrame, t: Affine, width: int, height: int
     c1, r1 = np.maximum(c1, c0 + 1), np.maximum(r1, r0 + 1)
     layout = []
     for g, members in enumerate(np.split(touching[order], starts[1:])):  # a few windows per mask, not buildings
-        grid = RasterGrid(t @ Affine.translation(int(c0[g]), int(r0[g])), int(c1[g] - c0[g]), int(r1[g] - r0[g]),
-                          crs.to_string())
+        grid = RasterGrid(
+            t @ Affine.translation(int(c0[g]), int(r0[g])), int(c1[g] - c0[g]), int(r1[g] - r0[g]), crs.to_string()
+        )
         pixels = footprint_pixels(projected.iloc[members], grid)
         layout.append((members, (int(c0[g]), int(r0[g]), int(c1[g]), int(r1[g])), pixels))
     return layout
@@ -955,11 +1050,13 @@ def visibility(
             better = known > best_known  # the mask that knows most of each footprint; the first on ties
             result[better, d] = visible[better]
             best_known = np.maximum(best_known, known)
-    return pd.DataFrame({
-        "building_id": np.repeat(ids.to_numpy(), len(dates)),
-        "image_date": np.tile(dates.to_numpy(), len(fp)).astype("datetime64[ns]"),
-        "visible": result.ravel(),
-    })
+    return pd.DataFrame(
+        {
+            "building_id": np.repeat(ids.to_numpy(), len(dates)),
+            "image_date": np.tile(dates.to_numpy(), len(fp)).astype("datetime64[ns]"),
+            "visible": result.ravel(),
+        }
+    )
 
 
 def write_visibility(table: pd.DataFrame, path: str | Path, *, overwrite: bool = False) -> Path:
@@ -976,4 +1073,3 @@ def write_visibility(table: pd.DataFrame, path: str | Path, *, overwrite: bool =
     with atomic_path(path) as tmp:
         table.to_parquet(tmp, index=False)
     return path
-

@@ -162,9 +162,7 @@ def check_label_columns(labels: pd.DataFrame) -> None:
     names = [str(c) for c in labels.columns]
     twice = sorted({c for c in names if c in LABEL_COLUMNS and names.count(c) > 1})
     if twice:
-        where = "; ".join(
-            f"{c!r} at positions {[i + 1 for i, n in enumerate(names) if n == c]}" for c in twice
-        )
+        where = "; ".join(f"{c!r} at positions {[i + 1 for i, n in enumerate(names) if n == c]}" for c in twice)
         raise LabelsError(
             f"the label table has more than one column named {where} (counting from 1); stracker will not guess "
             "which one holds the answers: rename or drop the others."
@@ -182,10 +180,30 @@ def check_label_columns(labels: pd.DataFrame) -> None:
         )
 
 
-MISSING_TEXT = frozenset({
-    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>", "N/A",
-    "NA", "NULL", "NaN", "None", "n/a", "nan", "null", "NaT",
-})
+MISSING_TEXT = frozenset(
+    {
+        "",
+        "#N/A",
+        "#N/A N/A",
+        "#NA",
+        "-1.#IND",
+        "-1.#QNAN",
+        "-NaN",
+        "-nan",
+        "1.#IND",
+        "1.#QNAN",
+        "<NA>",
+        "N/A",
+        "NA",
+        "NULL",
+        "NaN",
+        "None",
+        "n/a",
+        "nan",
+        "null",
+        "NaT",
+    }
+)
 """Texts that tools write for a missing value (pandas' defaults, R's ``NA``, Python's ``None``, JSON's ``null``)."""
 
 _INTEGER_TEXT = r"-?(?:0|[1-9][0-9]{0,17})"
@@ -342,8 +360,9 @@ def parse_image_dates(values: pd.Series, name: str, required: bool) -> pd.Series
     else:
         codes, uniques = distinct_values(values)
         parsed_u = _parse_distinct_dates(uniques, codes, values, name)
-        parsed = pd.Series(take_rows(parsed_u, codes, np.datetime64("NaT", "ns")), index=values.index,
-                           name=values.name, copy=False)
+        parsed = pd.Series(
+            take_rows(parsed_u, codes, np.datetime64("NaT", "ns")), index=values.index, name=values.name, copy=False
+        )
     if required:
         missing = parsed.isna().to_numpy()
         if missing.any():
@@ -356,14 +375,18 @@ def parse_image_dates(values: pd.Series, name: str, required: bool) -> pd.Series
 
 def _parse_distinct_dates(uniques: pd.Series, codes: np.ndarray, values: pd.Series, name: str) -> np.ndarray:
     """datetime64[ns] of each distinct value (NaT: missing), or an error naming the rows of the bad ones."""
+
     def refuse(bad_u: np.ndarray, why: str, fix: str) -> None:
         bad = take_rows(bad_u, codes, False)
         examples = [repr(x) if not isinstance(x, str) else x for x in values[bad].head(3).tolist()]
         raise LabelsError(f"{name!r} {why} in {rows_text(values.index, bad)}, e.g. {examples}; {fix}")
 
     if isinstance(uniques.dtype, pd.DatetimeTZDtype):
-        refuse(np.ones(len(uniques), dtype=bool), "holds timezone-aware dates",
-               "give naive dates (UTC) such as '2017-06-01'.")
+        refuse(
+            np.ones(len(uniques), dtype=bool),
+            "holds timezone-aware dates",
+            "give naive dates (UTC) such as '2017-06-01'.",
+        )
     if pd.api.types.is_datetime64_dtype(uniques.dtype):
         return _nanoseconds(uniques, uniques, name).to_numpy(dtype="datetime64[ns]")
     out = np.full(len(uniques), np.datetime64("NaT", "ns"))
@@ -372,15 +395,24 @@ def _parse_distinct_dates(uniques: pd.Series, codes: np.ndarray, values: pd.Seri
     to_parse = is_text & ~missing
     day_month = to_parse & text.str.contains(_DAY_MONTH, regex=True).fillna(False).to_numpy(dtype=bool)
     if day_month.any():
-        refuse(day_month, "holds dates with day and month in an unknown order",
-               "write ISO dates such as '2017-06-16' (year-month-day).")
+        refuse(
+            day_month,
+            "holds dates with day and month in an unknown order",
+            "write ISO dates such as '2017-06-16' (year-month-day).",
+        )
     aware = to_parse & text.str.contains(_OFFSET, regex=True).fillna(False).to_numpy(dtype=bool)
     others = ~is_text
     if others.any():  # datetime objects among other things: sorted out once per distinct value
-        moments = np.fromiter((isinstance(x, (datetime.date, np.datetime64)) for x in uniques), dtype=bool,
-                              count=len(uniques)) & others
-        zoned = np.fromiter((getattr(x, "tzinfo", None) is not None for x in uniques), dtype=bool,
-                            count=len(uniques)) & moments
+        moments = (
+            np.fromiter(
+                (isinstance(x, (datetime.date, np.datetime64)) for x in uniques), dtype=bool, count=len(uniques)
+            )
+            & others
+        )
+        zoned = (
+            np.fromiter((getattr(x, "tzinfo", None) is not None for x in uniques), dtype=bool, count=len(uniques))
+            & moments
+        )
         aware |= zoned
         naive = moments & ~zoned
         if naive.any():
@@ -454,9 +486,7 @@ def encode_task(labels: pd.DataFrame, task: str | None) -> np.ndarray:
     """int8 task codes (positions in :data:`TASKS`) from the ``task`` column or the ``task=`` keyword."""
     if "task" in labels.columns:
         if task is not None:
-            raise LabelsError(
-                "the label table has a 'task' column and task= was given too; drop one of them."
-            )
+            raise LabelsError("the label table has a 'task' column and task= was given too; drop one of them.")
         values = labels["task"]
         if pd.api.types.is_string_dtype(values.dtype) and values.dtype != object:
             # the usual column, written exactly 'timeline' or 'compare': two vectorized comparisons suffice
@@ -490,14 +520,13 @@ def encode_task(labels: pd.DataFrame, task: str | None) -> np.ndarray:
 def image_catalogue(image_dates: object, before: pd.Series, after: pd.Series) -> pd.DatetimeIndex:
     """The image catalogue: ``image_dates`` checked, or (None) the distinct dates of ``before`` and ``after``."""
     if image_dates is None:
-        seen = np.concatenate([pd.unique(before.to_numpy(dtype="datetime64[ns]")),
-                               pd.unique(after.to_numpy(dtype="datetime64[ns]"))])
+        seen = np.concatenate(
+            [pd.unique(before.to_numpy(dtype="datetime64[ns]")), pd.unique(after.to_numpy(dtype="datetime64[ns]"))]
+        )
         seen = np.unique(seen[~np.isnat(seen)])
         return pd.DatetimeIndex(seen, name="image_date")
     try:
-        dates = pd.DatetimeIndex(pd.to_datetime(pd.Series(np.asarray(image_dates).ravel()))).astype(
-            "datetime64[ns]"
-        )
+        dates = pd.DatetimeIndex(pd.to_datetime(pd.Series(np.asarray(image_dates).ravel()))).astype("datetime64[ns]")
     except (ValueError, TypeError) as exc:
         raise LabelsError(f"image_dates could not be read as dates: {exc}") from exc
     if dates.tz is not None:
@@ -540,8 +569,14 @@ def _distinct_dates(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(codes, dtype=np.intp), np.asarray(uniques, dtype="datetime64[ns]")
 
 
-def _image_index(codes: np.ndarray, raw: np.ndarray, dates: pd.DatetimeIndex, index: pd.Index, name: str,
-                 catalogue_source: str | None) -> np.ndarray:
+def _image_index(
+    codes: np.ndarray,
+    raw: np.ndarray,
+    dates: pd.DatetimeIndex,
+    index: pd.Index,
+    name: str,
+    catalogue_source: str | None,
+) -> np.ndarray:
     """Position of each date (given as codes of distinct dates ``raw``) in the catalogue; -1 for NaT.
 
     Dates outside the catalogue are an error naming the rows, and the catalogue's file when known."""
@@ -560,8 +595,10 @@ def _image_index(codes: np.ndarray, raw: np.ndarray, dates: pd.DatetimeIndex, in
         if same_day.any():
             day = first[same_day][0].astype("datetime64[D]")
             on_day = image_date_labels(pd.DatetimeIndex(cat[cat.astype("datetime64[D]") == day]))
-            hint = (f" The catalogue has {on_day} on {day!s}: an image date is a timestamp, so the answers and "
-                    "the catalogue must give the same time of day (or both none).")
+            hint = (
+                f" The catalogue has {on_day} on {day!s}: an image date is a timestamp, so the answers and "
+                "the catalogue must give the same time of day (or both none)."
+            )
         raise LabelsError(
             f"{name!r} holds dates not in the image catalogue{where} in {rows_text(index, bad)}, e.g. "
             f"{examples}; every date must be an acquisition date. Pass image_dates= (--images) with the full "
@@ -570,8 +607,16 @@ def _image_index(codes: np.ndarray, raw: np.ndarray, dates: pd.DatetimeIndex, in
     return take_rows(pos.astype(image_index_dtype(len(cat))), codes, -1)
 
 
-def duplicate_mask(building: np.ndarray, volunteer: np.ndarray, lo: np.ndarray, hi: np.ndarray,
-                   answer: np.ndarray, task: np.ndarray, n_volunteers: int, n_images: int) -> np.ndarray:
+def duplicate_mask(
+    building: np.ndarray,
+    volunteer: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    answer: np.ndarray,
+    task: np.ndarray,
+    n_volunteers: int,
+    n_images: int,
+) -> np.ndarray:
     """Mask of the answers that repeat another exactly (same building, volunteer, images, answer and task).
 
     The six codes are packed into one int64 key; one sort of the keys finds the repeated ones (no hashing of
@@ -720,8 +765,9 @@ def duplicate_answers(enc: EncodedLabels) -> np.ndarray:
     >>> duplicate_answers(encode_labels(labels, on_duplicate="ignore")).tolist()
     [True, True, False]
     """
-    return duplicate_mask(enc.building, enc.volunteer, enc.lo, enc.hi, enc.answer, enc.task, enc.n_volunteers,
-                          enc.n_images)
+    return duplicate_mask(
+        enc.building, enc.volunteer, enc.lo, enc.hi, enc.answer, enc.task, enc.n_volunteers, enc.n_images
+    )
 
 
 def report_duplicates(where: str, on_duplicate: str, stacklevel: int = 1) -> None:

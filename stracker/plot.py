@@ -186,8 +186,7 @@ def destruction_map(
         if (~intact).any():
             buildings[~intact].plot(ax=ax, color=cmap(index[~intact] / max(scale.n_weeks - 1, 1)), linewidth=0)
         norm = mpl.colors.Normalize(vmin=0, vmax=scale.n_weeks)
-        bar = fig.colorbar(mpl.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, shrink=0.7,
-                           label="week of destruction")
+        bar = fig.colorbar(mpl.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, shrink=0.7, label="week of destruction")
         ticks = scale.ticks()
         bar.set_ticks([t + 0.5 * (t < scale.n_weeks) for t, _ in ticks])
         bar.set_ticklabels([label for _, label in ticks])
@@ -195,8 +194,16 @@ def destruction_map(
     ax.set_axis_off()
     crs = buildings.crs.to_string() if buildings.crs is not None else "no CRS"
     ax.set_title(title or f"Buildings by week of destruction ({column})")
-    ax.text(0.99, 0.01, f"grey: not destroyed   {crs}", transform=ax.transAxes, ha="right", va="bottom",
-            fontsize=8, color="#555555")
+    ax.text(
+        0.99,
+        0.01,
+        f"grey: not destroyed   {crs}",
+        transform=ax.transAxes,
+        ha="right",
+        va="bottom",
+        fontsize=8,
+        color="#555555",
+    )
     _scale_bar(ax)
     return fig
 
@@ -242,15 +249,23 @@ def destruction_timeline(
         state = destruction_state(truth, dates)
         shown = np.full(len(truth), np.datetime64("NaT"), dtype="datetime64[ns]")
         shown[state < len(dates)] = dates.to_numpy()[state[state < len(dates)]]
-        series = {"truth (first image after)": pd.Series(shown, index=truth.index),
-                  "consensus (destroyed by)": pd.to_datetime(consensus.buildings["destroyed_by"])}
+        series = {
+            "truth (first image after)": pd.Series(shown, index=truth.index),
+            "consensus (destroyed by)": pd.to_datetime(consensus.buildings["destroyed_by"]),
+        }
     counts = {name: _week_start(values.dropna()).value_counts() for name, values in series.items()}
     weeks = pd.DatetimeIndex(sorted(set().union(*[c.index for c in counts.values()])))
     width = pd.Timedelta(days=3)
     for i, (name, count) in enumerate(counts.items()):
         offset = pd.Timedelta(days=3.5 * i - (1.75 if len(counts) > 1 else 0))
-        ax.bar(weeks + offset, count.reindex(weeks, fill_value=0).to_numpy(), width=width, align="center",
-               color=_TRUTH if i == 0 else _CONSENSUS, label=name)
+        ax.bar(
+            weeks + offset,
+            count.reindex(weeks, fill_value=0).to_numpy(),
+            width=width,
+            align="center",
+            color=_TRUTH if i == 0 else _CONSENSUS,
+            label=name,
+        )
     ax.set_ylabel("buildings per week")
     ax.set_title("Destruction over time")
     ax.legend()
@@ -258,8 +273,9 @@ def destruction_timeline(
     return fig
 
 
-def calibration(consensus: Consensus, truth: pd.Series, n_bins: int = 10,
-                figsize: tuple[float, float] = (10.0, 4.5)) -> Figure:
+def calibration(
+    consensus: Consensus, truth: pd.Series, n_bins: int = 10, figsize: tuple[float, float] = (10.0, 4.5)
+) -> Figure:
     """Calibration: a reliability diagram of ``confidence``, and credible-interval coverage.
 
     Left: buildings binned by ``confidence`` (the posterior mass of the most probable state), the share whose
@@ -291,11 +307,16 @@ def calibration(consensus: Consensus, truth: pd.Series, n_bins: int = 10,
     left.plot([0, 1], [0, 1], color="#999999", linestyle="--", label="perfect calibration")
     left.plot(mean_confidence, accuracy, marker="o", color=_CONSENSUS, label="bins of buildings")
     for x, y, n in zip(mean_confidence, accuracy, count[used], strict=True):
-        left.annotate(f"{n:,}", (x, y), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=7,
-                      color="#555555")
-    left.set(xlabel="confidence (posterior mass of the most probable state)",
-             ylabel="share with exactly that state", xlim=(0, 1), ylim=(0, 1.1),
-             title="Date confidence (labels: buildings per bin)")
+        left.annotate(
+            f"{n:,}", (x, y), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=7, color="#555555"
+        )
+    left.set(
+        xlabel="confidence (posterior mass of the most probable state)",
+        ylabel="share with exactly that state",
+        xlim=(0, 1),
+        ylim=(0, 1.1),
+        title="Date confidence (labels: buildings per bin)",
+    )
     left.legend(loc="upper left")
     masses = np.array([0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99])
     coverage = []
@@ -304,8 +325,13 @@ def calibration(consensus: Consensus, truth: pd.Series, n_bins: int = 10,
         coverage.append(float(((true_state >= start) & (true_state <= end)).mean()))
     right.plot([0.5, 1], [0.5, 1], color="#999999", linestyle="--", label="nominal")
     right.plot(masses, coverage, marker="o", color=_CONSENSUS, label="observed")
-    right.set(xlabel="credible interval mass", ylabel="share of buildings covered", xlim=(0.45, 1.0),
-              ylim=(0.45, 1.0), title="Destruction date intervals")
+    right.set(
+        xlabel="credible interval mass",
+        ylabel="share of buildings covered",
+        xlim=(0.45, 1.0),
+        ylim=(0.45, 1.0),
+        title="Destruction date intervals",
+    )
     right.legend(loc="upper left")
     return fig
 
@@ -327,8 +353,7 @@ def volunteer_reliability(consensus: Consensus, figsize: tuple[float, float] = (
     ax = fig.add_subplot()
     ax.scatter(table["n_labels"], table["reliability"], s=10, alpha=0.5, color=_CONSENSUS, linewidths=0)
     ax.set_xscale("log")
-    ax.set(xlabel="answers given", ylabel="estimated reliability", ylim=(0, 1.02),
-           title=f"{len(table):,} volunteers")
+    ax.set(xlabel="answers given", ylabel="estimated reliability", ylim=(0, 1.02), title=f"{len(table):,} volunteers")
     median = float(np.nanmedian(table["reliability"]))
     ax.axhline(median, color="#999999", linestyle="--", linewidth=1)
     ax.text(ax.get_xlim()[1], median, f" median {median:.2f}", va="center", ha="left", fontsize=8)
@@ -398,8 +423,11 @@ def frame_strip(
         ax.set_xticks([])
         ax.set_yticks([])
         destroyed = pd.notna(destroyed_on) and destroyed_on <= date
-        ax.set_title(date.strftime("%d %b") + ("\ndestroyed" if destroyed else "\nintact"), fontsize=8,
-                     color="#b2182b" if destroyed else "#222222")
+        ax.set_title(
+            date.strftime("%d %b") + ("\ndestroyed" if destroyed else "\nintact"),
+            fontsize=8,
+            color="#b2182b" if destroyed else "#222222",
+        )
         if consensus_by is not None and pd.notna(consensus_by) and date == consensus_by:
             for spine in ax.spines.values():
                 spine.set(color=_CONSENSUS, linewidth=3)

@@ -102,8 +102,19 @@ _ROOFS = np.array(  # light concrete, plaster and stone; a few greyer or warmer
 )
 
 # purposes of the noise and random streams: each gets its own key from the scenario's seed
-_KEYS = ("buildings", "ground", "ground-mid", "grain", "rubble", "rubble-grain", "voids", "debris",
-         "debris-grain", "date", "cloud-texture")
+_KEYS = (
+    "buildings",
+    "ground",
+    "ground-mid",
+    "grain",
+    "rubble",
+    "rubble-grain",
+    "voids",
+    "debris",
+    "debris-grain",
+    "date",
+    "cloud-texture",
+)
 
 
 class TileExistsError(OutputExistsError):
@@ -153,12 +164,25 @@ class Tile(NamedTuple):
             raise TileExistsError(f"{path} exists; pass overwrite=True (--overwrite) or choose another path.")
         rows, cols = self.rgb.shape[:2]
         profile = {
-            "driver": "COG", "width": cols, "height": rows, "count": 3, "dtype": "uint8", "crs": self.crs,
-            "transform": self.transform, "BLOCKSIZE": COG_BLOCK_PX, "COMPRESS": "DEFLATE", "PREDICTOR": "YES",
-            "OVERVIEW_RESAMPLING": "AVERAGE", "BIGTIFF": "NO",
+            "driver": "COG",
+            "width": cols,
+            "height": rows,
+            "count": 3,
+            "dtype": "uint8",
+            "crs": self.crs,
+            "transform": self.transform,
+            "BLOCKSIZE": COG_BLOCK_PX,
+            "COMPRESS": "DEFLATE",
+            "PREDICTOR": "YES",
+            "OVERVIEW_RESAMPLING": "AVERAGE",
+            "BIGTIFF": "NO",
         }
-        meta = {"IMAGE_DATE": self.date.strftime("%Y-%m-%d"), "TIFFTAG_SOFTWARE": "stracker",
-                "TIFFTAG_DATETIME": self.date.strftime("%Y:%m:%d %H:%M:%S"), **(tags or {})}
+        meta = {
+            "IMAGE_DATE": self.date.strftime("%Y-%m-%d"),
+            "TIFFTAG_SOFTWARE": "stracker",
+            "TIFFTAG_DATETIME": self.date.strftime("%Y:%m:%d %H:%M:%S"),
+            **(tags or {}),
+        }
         with atomic_path(path) as tmp:
             with rasterio.open(tmp, "w", **profile) as dst:
                 dst.write(np.moveaxis(self.rgb, -1, 0))
@@ -232,8 +256,9 @@ def render_tile(
     image = _image_index(simulation, date)
     clouds = _cloud_field(simulation)
     bounds = _check_bounds(default_bounds(simulation) if bounds is None else bounds, clouds)
-    if not (isinstance(resolution, int | float | np.integer | np.floating) and math.isfinite(resolution)
-            and resolution > 0):
+    if not (
+        isinstance(resolution, int | float | np.integer | np.floating) and math.isfinite(resolution) and resolution > 0
+    ):
         raise RenderError(f"resolution must be a positive number of metres, such as 1.0 or 0.5; got {resolution!r}")
     resolution = float(resolution)
     minx, miny, maxx, maxy = bounds
@@ -250,10 +275,17 @@ def render_tile(
     tile = Tile(rgb, transform, clouds.grid.crs, when)
     if path is not None:
         scenario = simulation.scenario
-        tile.write(path, overwrite=overwrite, tags={
-            "STRACKER_SCENARIO": scenario.name, "STRACKER_SEED": str(scenario.seed), "IMAGE_ID": str(image),
-            "CLOUD_COVER": f"{float(simulation.images['cloud_cover'].iloc[image]):.6f}",
-            "RESOLUTION_M": f"{resolution:g}"})
+        tile.write(
+            path,
+            overwrite=overwrite,
+            tags={
+                "STRACKER_SCENARIO": scenario.name,
+                "STRACKER_SEED": str(scenario.seed),
+                "IMAGE_ID": str(image),
+                "CLOUD_COVER": f"{float(simulation.images['cloud_cover'].iloc[image]):.6f}",
+                "RESOLUTION_M": f"{resolution:g}",
+            },
+        )
     return tile
 
 
@@ -308,8 +340,9 @@ def frame(
         raise RenderError(f"size_m must be a positive number of metres, got {size_m!r}")
     x, y = shapely.get_coordinates(shapely.centroid(simulation.buildings.geometry.values[match[0]]))[0]
     half = float(size_m) / 2.0
-    return render_tile(simulation, date, (x - half, y - half, x + half, y + half), resolution, path=path,
-                       overwrite=overwrite)
+    return render_tile(
+        simulation, date, (x - half, y - half, x + half, y + half), resolution, path=path, overwrite=overwrite
+    )
 
 
 def _cloud_field(simulation: Simulation) -> CloudField:
@@ -346,8 +379,7 @@ def _image_index(simulation: Simulation, date: object) -> int:
         raise RenderError(f"no image on {when:%Y-%m-%d}: it lies outside the catalogue ({span})")
     after = int(np.searchsorted(dates, when))
     raise RenderError(
-        f"no image on {when:%Y-%m-%d}; the nearest are {dates[after - 1]:%Y-%m-%d} and {dates[after]:%Y-%m-%d} "
-        f"({span})"
+        f"no image on {when:%Y-%m-%d}; the nearest are {dates[after - 1]:%Y-%m-%d} and {dates[after]:%Y-%m-%d} ({span})"
     )
 
 
@@ -387,8 +419,9 @@ class _Canvas(NamedTuple):
         return Affine(self.res, 0.0, self.xs[0] - self.res / 2, 0.0, -self.res, self.ys[0] + self.res / 2)
 
 
-def _paint(simulation: Simulation, clouds: CloudField, image: int, when: pd.Timestamp, transform: Affine,
-           rows: int, cols: int) -> np.ndarray:
+def _paint(
+    simulation: Simulation, clouds: CloudField, image: int, when: pd.Timestamp, transform: Affine, rows: int, cols: int
+) -> np.ndarray:
     res = transform.a
     pad = math.ceil(_PAD_M / res)
     xs = transform.c + (np.arange(-pad, cols + pad) + 0.5) * res
@@ -407,7 +440,11 @@ def _paint(simulation: Simulation, clouds: CloudField, image: int, when: pd.Time
     if len(chosen):
         ids = rasterio.features.rasterize(
             zip(buildings.geometry.values[chosen], range(1, len(chosen) + 1), strict=True),
-            out_shape=canvas.shape, transform=canvas.transform, fill=0, dtype="int32")
+            out_shape=canvas.shape,
+            transform=canvas.transform,
+            fill=0,
+            dtype="int32",
+        )
     destroyed_on = buildings["destroyed_on"].to_numpy(dtype="datetime64[ns]")[chosen]
     wrecked_b = np.concatenate([[False], destroyed_on <= when.to_datetime64()])  # NaT compares False
     inside = ids > 0
@@ -422,23 +459,28 @@ def _paint(simulation: Simulation, clouds: CloudField, image: int, when: pd.Time
     mid = _value_noise(xs, ys, 6.0, keys["ground-mid"])
     grain = _white_noise(xs, ys, res, keys["grain"]) * 2.0 - 1.0
     near = ndimage.distance_transform_edt(~inside) * res if inside.any() else np.full(canvas.shape, np.inf)
-    road = (_smoothstep(_ROAD_FROM_M - 0.5, _ROAD_FROM_M + 0.5, near)
-            * (1.0 - _smoothstep(_ROAD_TO_M - 1.0, _ROAD_TO_M + 1.0, near)))[..., None]
+    road = (
+        _smoothstep(_ROAD_FROM_M - 0.5, _ROAD_FROM_M + 0.5, near)
+        * (1.0 - _smoothstep(_ROAD_TO_M - 1.0, _ROAD_TO_M + 1.0, near))
+    )[..., None]
     ground = _GROUND * (1.0 + 0.05 * big + 0.035 * mid + 0.025 * grain)[..., None]
     street = _ROAD * (1.0 + 0.02 * big + 0.03 * mid + 0.02 * grain)[..., None]
     img = (ground * (1.0 - road) + street * road).astype(np.float32)
 
     # rubble, debris and craters of the buildings destroyed by this date
     if wrecked.any():
-        texture = (0.35 * (_white_noise(xs, ys, res, keys["rubble-grain"]) * 2.0 - 1.0)
-                   + 0.45 * _value_noise(xs, ys, 1.0, keys["rubble"])
-                   + 0.25 * _value_noise(xs, ys, 3.0, keys["rubble"] + 1))
+        texture = (
+            0.35 * (_white_noise(xs, ys, res, keys["rubble-grain"]) * 2.0 - 1.0)
+            + 0.45 * _value_noise(xs, ys, 1.0, keys["rubble"])
+            + 0.25 * _value_noise(xs, ys, 3.0, keys["rubble"] + 1)
+        )
         voids = _white_noise(xs, ys, res, keys["voids"]) < 0.07
         shade = (1.0 + 0.35 * texture) * np.where(voids, 0.55, 1.0)
         spread, (near_r, near_c) = ndimage.distance_transform_edt(~wrecked, return_indices=True)
         spread *= res
-        scatter = (0.55 * (_value_noise(xs, ys, 1.5, keys["debris"]) * 0.5 + 0.5)
-                   + 0.45 * _white_noise(xs, ys, res, keys["debris-grain"]))
+        scatter = 0.55 * (_value_noise(xs, ys, 1.5, keys["debris"]) * 0.5 + 0.5) + 0.45 * _white_noise(
+            xs, ys, res, keys["debris-grain"]
+        )
         debris = ~inside & (spread <= _DEBRIS_REACH_M) & (scatter < np.exp(-spread / _DEBRIS_SCALE_M))
         source = row[near_r, near_c]  # the destroyed building each pixel's debris came from
         rubble = wrecked | debris
@@ -464,7 +506,7 @@ def _paint(simulation: Simulation, clouds: CloudField, image: int, when: pd.Time
     cover = _sample(opacity, clouds, xs, ys)[..., None]
     white = _CLOUD * (0.95 + 0.05 * _value_noise(xs, ys, 45.0, keys["cloud-texture"] + image))[..., None]
     img = img * (1.0 - cover) + white * cover
-    out = np.clip(np.rint(img[pad:pad + rows, pad:pad + cols]), 0, 255).astype(np.uint8)
+    out = np.clip(np.rint(img[pad : pad + rows, pad : pad + cols]), 0, 255).astype(np.uint8)
     return np.ascontiguousarray(out)
 
 
@@ -497,8 +539,9 @@ def _building_looks(simulation: Simulation, key: int) -> _Looks:
     exists = np.arange(3)[None, :] < count[:, None]
     cx = np.where(exists, centre[:, :1] + dist * np.cos(angle), np.nan)
     cy = np.where(exists, centre[:, 1:] + dist * np.sin(angle), np.nan)
-    return _Looks(roof.astype(np.float32), rubble.astype(np.float32), (storeys * _STOREY_M).astype(np.float32),
-                  cx, cy, radius)
+    return _Looks(
+        roof.astype(np.float32), rubble.astype(np.float32), (storeys * _STOREY_M).astype(np.float32), cx, cy, radius
+    )
 
 
 def _craters(img: np.ndarray, canvas: _Canvas, looks: _Looks, wrecked_rows: np.ndarray, intact: np.ndarray) -> None:
@@ -554,8 +597,9 @@ def _shift(a: np.ndarray, dr: int, dc: int) -> np.ndarray:
     rows, cols = a.shape
     if abs(dr) >= rows or abs(dc) >= cols:
         return out
-    out[max(dr, 0):rows + min(dr, 0), max(dc, 0):cols + min(dc, 0)] = \
-        a[max(-dr, 0):rows + min(-dr, 0), max(-dc, 0):cols + min(-dc, 0)]
+    out[max(dr, 0) : rows + min(dr, 0), max(dc, 0) : cols + min(dc, 0)] = a[
+        max(-dr, 0) : rows + min(-dr, 0), max(-dc, 0) : cols + min(-dc, 0)
+    ]
     return out
 
 

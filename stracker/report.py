@@ -23,7 +23,7 @@ REPORT_FIGURES = {
     "map_consensus.png": "Consensus destruction (most probable interval's end), by week",
     "timeline.png": "Buildings destroyed per week: truth and consensus",
     "calibration.png": "Calibration: confidence against exact-state accuracy (buildings per bin) and coverage of "
-                       "the credible intervals",
+    "the credible intervals",
     "volunteers.png": "Volunteers: estimated reliability against activity",
     "frames.png": "One building's frames across dates, as volunteers saw them (framed: the consensus's image)",
 }
@@ -41,9 +41,7 @@ figure { margin: 1.5em 0; } img { max-width: 100%; border: 1px solid #eee; } fig
 
 
 def _table(rows: list[tuple[str, str]], header: tuple[str, str]) -> str:
-    body = "".join(
-        f"<tr><td>{html.escape(k)}</td><td class='num'>{html.escape(v)}</td></tr>" for k, v in rows
-    )
+    body = "".join(f"<tr><td>{html.escape(k)}</td><td class='num'>{html.escape(v)}</td></tr>" for k, v in rows)
     return f"<table><tr><th>{html.escape(header[0])}</th><th>{html.escape(header[1])}</th></tr>{body}</table>"
 
 
@@ -120,10 +118,18 @@ def write_report(
     for name, fig in figures.items():
         with atomic_path(out / name) as tmp:
             fig.savefig(tmp, dpi=dpi, format="png")
-    review = write_review(out / REVIEW_PAGE, consensus, simulation.buildings, labels=simulation.labels,
-                          truth=simulation.truth, chips=simulation, max_frame_buildings=review_frame_buildings,
-                          frames_per_building=5, overwrite=True,
-                          title=f"stracker review: {summary_title(simulation)}")
+    review = write_review(
+        out / REVIEW_PAGE,
+        consensus,
+        simulation.buildings,
+        labels=simulation.labels,
+        truth=simulation.truth,
+        chips=simulation,
+        max_frame_buildings=review_frame_buildings,
+        frames_per_building=5,
+        overwrite=True,
+        title=f"stracker review: {summary_title(simulation)}",
+    )
     summary = simulation.summary()
     sizes = [
         ("buildings", f"{summary['buildings']:,}"),
@@ -146,10 +152,10 @@ def write_report(
     )
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
-<title>stracker campaign report: {html.escape(str(summary['preset']))}, seed {summary['seed']}</title>
+<title>stracker campaign report: {html.escape(str(summary["preset"]))}, seed {summary["seed"]}</title>
 <style>{_STYLE}</style></head>
 <body>
-<h1>Campaign report: {html.escape(str(summary['preset']))} preset, seed {summary['seed']}</h1>
+<h1>Campaign report: {html.escape(str(summary["preset"]))} preset, seed {summary["seed"]}</h1>
 <p>A simulated Strike Trackers campaign: volunteers dated the destruction of buildings from satellite images;
 stracker aggregated their answers ({html.escape(consensus.method)}, {consensus.n_iter} iterations) into a
 destruction date per building, compared here with the simulated truth.</p>

@@ -106,8 +106,9 @@ def chip_files(directory: str | Path) -> pd.DataFrame:
             f"{folder}: {int(bad.sum())} PNG file(s) do not follow the chip naming <building_id>_<YYYY-MM-DD>.png, "
             f"e.g. {shown}; rename or move them."
         )
-    table = pd.DataFrame({"building_id": parts["building_id"].astype(object), "image_date": dates,
-                          "path": [folder / n for n in names]})
+    table = pd.DataFrame(
+        {"building_id": parts["building_id"].astype(object), "image_date": dates, "path": [folder / n for n in names]}
+    )
     return table.sort_values(["building_id", "image_date"], kind="stable").reset_index(drop=True)
 
 
@@ -260,8 +261,11 @@ def review_data(
         codes, names = pd.factorize(footprints["district"].astype("string"), use_na_sentinel=True)
         data["district"] = codes.tolist()
         data["districts"] = [str(x) for x in names]
-    data.update(_answers(consensus, labels, keys, state) if labels is not None else
-                {"answer_building": None, "disagreement": None})
+    data.update(
+        _answers(consensus, labels, keys, state)
+        if labels is not None
+        else {"answer_building": None, "disagreement": None}
+    )
     return data
 
 
@@ -353,8 +357,9 @@ def _png_uri(content: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(content).decode("ascii")
 
 
-def _frames(data: dict[str, Any], chips: str | Path | Simulation, max_buildings: int, per_building: int,
-            max_bytes: int) -> dict[str, list[list[Any]]]:
+def _frames(
+    data: dict[str, Any], chips: str | Path | Simulation, max_buildings: int, per_building: int, max_bytes: int
+) -> dict[str, list[list[Any]]]:
     """Frames of the first buildings of the queue, as {footprint index: [[image index, data URI], ...]}."""
     from stracker.simulation import Simulation
 
@@ -370,8 +375,9 @@ def _frames(data: dict[str, Any], chips: str | Path | Simulation, max_buildings:
 
         dates = pd.DatetimeIndex(data["image_dates"])
         for i in order[:max_buildings].tolist():  # a bounded number of renders: no array form of a frame
-            picks = _frame_dates(data["state"][i], data["ci_start"][i], data["ci_end"][i], list(range(n_images)),
-                                 per_building)
+            picks = _frame_dates(
+                data["state"][i], data["ci_start"][i], data["ci_end"][i], list(range(n_images)), per_building
+            )
             strip: list[list[Any]] = []
             for k in picks:
                 buffer = io.BytesIO()
@@ -486,8 +492,9 @@ def write_review(
     path = Path(path)
     if path.exists() and not overwrite:
         raise OutputExistsError(f"{path} exists; pass overwrite=True (--overwrite) or choose another path.")
-    data = review_data(consensus, footprints, labels, truth, on=on,
-                       title=title or f"stracker review: {len(footprints):,} buildings")
+    data = review_data(
+        consensus, footprints, labels, truth, on=on, title=title or f"stracker review: {len(footprints):,} buildings"
+    )
     frames: dict[str, list[list[Any]]] = {}
     if chips is not None and max_frame_buildings > 0:
         frames = _frames(data, chips, max_frame_buildings, frames_per_building, int(max_frame_mb * 1e6))
@@ -497,9 +504,15 @@ def write_review(
     with atomic_path(path) as tmp:
         tmp.write_text(page, encoding="utf-8")
     answers = data["answer_building"]
-    return ReviewPage(path, len(data["building_id"]), int(np.sum(np.asarray(data["state"]) >= 0)),
-                      0 if answers is None else len(answers), len(frames),
-                      sum(len(v) for v in frames.values()), path.stat().st_size)
+    return ReviewPage(
+        path,
+        len(data["building_id"]),
+        int(np.sum(np.asarray(data["state"]) >= 0)),
+        0 if answers is None else len(answers),
+        len(frames),
+        sum(len(v) for v in frames.values()),
+        path.stat().st_size,
+    )
 
 
 def _frames_note(chips: object, frames: dict[str, Any], meta: dict[str, int]) -> str:
@@ -509,8 +522,9 @@ def _frames_note(chips: object, frames: dict[str, Any], meta: dict[str, int]) ->
     if "buildings_with_chips" in meta:
         text += f", of {meta['buildings_with_chips']:,} with chips"
         if meta["unmatched_chips"]:
-            text += (f"; {meta['unmatched_chips']:,} chip(s) name a building or date not in the consensus and "
-                     "are not shown")
+            text += (
+                f"; {meta['unmatched_chips']:,} chip(s) name a building or date not in the consensus and are not shown"
+            )
     return text + "."
 
 
@@ -521,11 +535,13 @@ def _json(value: object) -> str:
 
 def _page(data: dict[str, Any], frames: dict[str, Any]) -> str:
     title = html.escape(data["title"])
-    return (_TEMPLATE.replace("__TITLE__", title)
-            .replace("__STYLE__", _STYLE)
-            .replace("__DATA__", _json(data))
-            .replace("__FRAMES__", _json(frames))
-            .replace("__SCRIPT__", _SCRIPT))
+    return (
+        _TEMPLATE.replace("__TITLE__", title)
+        .replace("__STYLE__", _STYLE)
+        .replace("__DATA__", _json(data))
+        .replace("__FRAMES__", _json(frames))
+        .replace("__SCRIPT__", _SCRIPT)
+    )
 
 
 _STYLE = """

@@ -302,8 +302,15 @@ class CrowdScenario:
             "CrowdScenario: careless_share + random_share + adversarial_share must not exceed 1",
         )
         _require(self.careless_error_factor >= 1.0, "CrowdScenario.careless_error_factor must be >= 1")
-        for name in ("p_late_mean", "p_early_mean", "early_decay_mean", "p_miss_mean", "p_false_mean",
-                     "sensitivity_mean", "specificity_mean"):
+        for name in (
+            "p_late_mean",
+            "p_early_mean",
+            "early_decay_mean",
+            "p_miss_mean",
+            "p_false_mean",
+            "sensitivity_mean",
+            "specificity_mean",
+        ):
             value = getattr(self, name)
             _require(0.0 < value < 1.0, f"CrowdScenario.{name} must lie in (0, 1), got {value!r}")
 
@@ -332,8 +339,10 @@ class TaskScenario:
     single_image_share: float = 0.2
 
     def __post_init__(self) -> None:
-        _require(self.design in ("timeline", "compare"),
-                 f"TaskScenario.design must be 'timeline' or 'compare', got {self.design!r}")
+        _require(
+            self.design in ("timeline", "compare"),
+            f"TaskScenario.design must be 'timeline' or 'compare', got {self.design!r}",
+        )
         _check_positive(self, "volunteers_per_building", "questions_per_volunteer")
         _check_fraction(self, "single_image_share")
 
@@ -363,8 +372,10 @@ class Scenario:
     tasks: TaskScenario = field(default_factory=TaskScenario)
 
     def __post_init__(self) -> None:
-        _require(isinstance(self.seed, int | np.integer) and not isinstance(self.seed, bool) and self.seed >= 0,
-                 f"Scenario.seed must be a non-negative integer, got {self.seed!r}")
+        _require(
+            isinstance(self.seed, int | np.integer) and not isinstance(self.seed, bool) and self.seed >= 0,
+            f"Scenario.seed must be a non-negative integer, got {self.seed!r}",
+        )
         object.__setattr__(self, "seed", int(self.seed))
         for name, cls in _PARTS.items():
             _require(isinstance(getattr(self, name), cls), f"Scenario.{name} must be a {cls.__name__}")
@@ -396,8 +407,10 @@ class Scenario:
                 part = getattr(self, key)
                 part_fields = {f.name for f in fields(part)}
                 unknown = set(value) - part_fields
-                _require(not unknown, f"{type(part).__name__} has no field(s) {sorted(unknown)}; "
-                         f"fields: {sorted(part_fields)}")
+                _require(
+                    not unknown,
+                    f"{type(part).__name__} has no field(s) {sorted(unknown)}; fields: {sorted(part_fields)}",
+                )
                 resolved[key] = dataclasses.replace(part, **value)
             else:
                 resolved[key] = value

@@ -122,8 +122,13 @@ class Simulation:
             "seconds": round(float(sum(self.timings.values())), 2),
         }
 
-    def save(self, directory: str | Path, overwrite: bool = False, *,
-             extra: Mapping[str, Callable[[Path], object]] | None = None) -> Path:
+    def save(
+        self,
+        directory: str | Path,
+        overwrite: bool = False,
+        *,
+        extra: Mapping[str, Callable[[Path], object]] | None = None,
+    ) -> Path:
         """Write the simulation's files (see :data:`SIMULATION_FILES`) into ``directory``, all of them or none.
 
         Every file is written to a temporary name first; only when all are complete are they renamed into
@@ -248,7 +253,10 @@ def check_simulation_folder(directory: str | Path) -> None:
     if missing == [MANIFEST]:
         warnings.warn(
             f"{src} has no {MANIFEST} (written by an older stracker): its files cannot be checked to come from "
-            "one write; save it again to add one.", StrackerWarning, stacklevel=3)
+            "one write; save it again to add one.",
+            StrackerWarning,
+            stacklevel=3,
+        )
         return
     if missing:
         raise SimulationFilesMissingError(f"{src} lacks {missing}; is it a directory written by Simulation.save?")
@@ -311,8 +319,11 @@ def simulate(
     buildings = make_footprints(scenario.city, streams["footprints"])
     done("footprints")
     # geometry stays the last column, as a GeoPackage round trip (Simulation.load) returns it
-    buildings.insert(buildings.columns.get_loc(buildings.geometry.name), "destroyed_on",
-                     make_destruction(buildings, scenario.offensive, streams["destruction"]))
+    buildings.insert(
+        buildings.columns.get_loc(buildings.geometry.name),
+        "destroyed_on",
+        make_destruction(buildings, scenario.offensive, streams["destruction"]),
+    )
     done("destruction")
     images = make_catalogue(scenario.imagery, streams["catalogue"])
     done("catalogue")
@@ -321,15 +332,17 @@ def simulate(
     volunteers = make_volunteers(scenario.crowd, streams["volunteers"])
     done("volunteers")
     rng = streams["answers"]
-    b, v = assign_volunteers(len(buildings), scenario.tasks.volunteers_per_building,
-                             volunteers["activity"].to_numpy(), rng)
+    b, v = assign_volunteers(
+        len(buildings), scenario.tasks.volunteers_per_building, volunteers["activity"].to_numpy(), rng
+    )
     dates = images["image_date"].to_numpy(dtype="datetime64[ns]")
     state = destruction_state(buildings["destroyed_on"], pd.DatetimeIndex(dates))
     if scenario.tasks.design == "timeline":
         labels = timeline_answers(b, v, state, vis, volunteers, dates, scenario.imagery, scenario.crowd, rng)
     else:
-        labels = compare_answers(b, v, state, vis, volunteers, dates, scenario.imagery, scenario.crowd,
-                                 scenario.tasks, rng)
+        labels = compare_answers(
+            b, v, state, vis, volunteers, dates, scenario.imagery, scenario.crowd, scenario.tasks, rng
+        )
     ids = buildings["building_id"].to_numpy()
     labels["building_id"] = ids[labels["building_id"].to_numpy()]
     done("answers")

@@ -56,8 +56,10 @@ def _scenario(preset: str | Scenario, seed: int, cell: Mapping[str, Any]) -> Sce
     for key, value in cell.items():
         part, dot, name = key.partition(".")
         if not dot or not name:
-            raise ScenarioError(f"grid key {key!r} must name a scenario field as 'part.field', e.g. "
-                                "'tasks.volunteers_per_building' or 'crowd.random_share'.")
+            raise ScenarioError(
+                f"grid key {key!r} must name a scenario field as 'part.field', e.g. "
+                "'tasks.volunteers_per_building' or 'crowd.random_share'."
+            )
         changes.setdefault(part, {})[name] = value
     return base.replace(seed=seed, **changes)
 
@@ -88,8 +90,12 @@ def run_campaign(
     for design in designs:
         campaign = run_adaptive(sim, design, budget=int(budget or frames // 4), seed=scenario.seed, record=False)
         table = stracker.evaluate(campaign.consensus, sim.truth)
-        counts = pd.DataFrame({"metric": ["answers", "frames_viewed"],
-                               "value": [float(len(campaign.labels)), float(campaign.frames_viewed)]})
+        counts = pd.DataFrame(
+            {
+                "metric": ["answers", "frames_viewed"],
+                "value": [float(len(campaign.labels)), float(campaign.frames_viewed)],
+            }
+        )
         tables.append(pd.concat([table[["metric", "value"]], counts]).assign(method=f"plan:{design}"))
     return pd.concat(tables, ignore_index=True)[["method", "metric", "value"]]
 
@@ -149,8 +155,10 @@ def sweep(
     jobs = [(cell, seed, _scenario(preset, seed, cell)) for cell in cells for seed in seeds]
     client, own = local_client(client)
     try:
-        futures = [client.submit(run_campaign, scenario, tuple(methods), tuple(designs), budget, pure=False)
-                   for _, _, scenario in jobs]
+        futures = [
+            client.submit(run_campaign, scenario, tuple(methods), tuple(designs), budget, pure=False)
+            for _, _, scenario in jobs
+        ]
         results = client.gather(futures)
     finally:
         close_all(own)
@@ -181,9 +189,14 @@ def plot_sweep(table: pd.DataFrame, metric: str = "mae_days", x: str | None = No
     for key, part in data.groupby(groups, sort=True):
         stats = part.groupby(x)["value"].agg(["mean", "min", "max"])
         label = ", ".join(f"{g}={k}" for g, k in zip(groups, key if isinstance(key, tuple) else (key,), strict=True))
-        ax.errorbar(stats.index.astype(str) if stats.index.dtype == object else stats.index, stats["mean"],
-                    yerr=[stats["mean"] - stats["min"], stats["max"] - stats["mean"]], marker="o", capsize=3,
-                    label=label)
+        ax.errorbar(
+            stats.index.astype(str) if stats.index.dtype == object else stats.index,
+            stats["mean"],
+            yerr=[stats["mean"] - stats["min"], stats["max"] - stats["mean"]],
+            marker="o",
+            capsize=3,
+            label=label,
+        )
     ax.set_xlabel(x)
     ax.set_ylabel(metric)
     ax.legend(fontsize="small")

@@ -30,21 +30,62 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-ZOONIVERSE_COLUMNS = ("classification_id", "user_name", "user_id", "user_ip", "workflow_id", "workflow_name",
-                      "workflow_version", "created_at", "gold_standard", "expert", "metadata", "annotations",
-                      "subject_data", "subject_ids")
-PYBOSSA_COLUMNS = ("id", "created", "project_id", "task_id", "user_id", "user_ip", "finish_time", "timeout",
-                   "calibration", "external_uid", "media_url", "info")
-MAPSWIPE_COLUMNS = ("project_id", "group_id", "user_id", "task_id", "timestamp", "start_time", "end_time",
-                    "app_version", "client_type", "result", "username")
+ZOONIVERSE_COLUMNS = (
+    "classification_id",
+    "user_name",
+    "user_id",
+    "user_ip",
+    "workflow_id",
+    "workflow_name",
+    "workflow_version",
+    "created_at",
+    "gold_standard",
+    "expert",
+    "metadata",
+    "annotations",
+    "subject_data",
+    "subject_ids",
+)
+PYBOSSA_COLUMNS = (
+    "id",
+    "created",
+    "project_id",
+    "task_id",
+    "user_id",
+    "user_ip",
+    "finish_time",
+    "timeout",
+    "calibration",
+    "external_uid",
+    "media_url",
+    "info",
+)
+MAPSWIPE_COLUMNS = (
+    "project_id",
+    "group_id",
+    "user_id",
+    "task_id",
+    "timestamp",
+    "start_time",
+    "end_time",
+    "app_version",
+    "client_type",
+    "result",
+    "username",
+)
 
 
 # ------------------------------------------------------------------------------------------------- Zooniverse
 def rails_json(value: Any) -> str:
     """JSON as Rails' ``to_json`` writes it: compact, UTF-8, HTML-sensitive characters escaped."""
     text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-    for char, escape in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"),
-                         ("\u2029", "\\u2029")):
+    for char, escape in (
+        ("<", "\\u003c"),
+        (">", "\\u003e"),
+        ("&", "\\u0026"),
+        ("\u2028", "\\u2028"),
+        ("\u2029", "\\u2029"),
+    ):
         text = text.replace(char, escape)
     return text
 
@@ -52,20 +93,44 @@ def rails_json(value: Any) -> str:
 @functools.cache
 def _session(user_ip: str) -> str:
     """A classification's metadata JSON for one browser session, with the times left as placeholders."""
-    return rails_json({
-        "source": "api", "session": hashlib.sha256(user_ip.encode()).hexdigest(),
-        "viewport": {"width": 1710, "height": 948}, "started_at": "@STARTED@",
-        "user_agent": "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0",
-        "utc_offset": "-3600", "finished_at": "@FINISHED@", "live_project": True, "user_language": "en",
-        "subject_dimensions": [{"clientWidth": 600, "clientHeight": 600, "naturalWidth": 256, "naturalHeight": 256}],
-        "subject_selection_state": {"retired": False, "selected_at": "@STARTED@", "already_seen": False,
-                                    "selection_state": "normal", "finished_workflow": False,
-                                    "user_has_finished_workflow": False}})
+    return rails_json(
+        {
+            "source": "api",
+            "session": hashlib.sha256(user_ip.encode()).hexdigest(),
+            "viewport": {"width": 1710, "height": 948},
+            "started_at": "@STARTED@",
+            "user_agent": "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0",
+            "utc_offset": "-3600",
+            "finished_at": "@FINISHED@",
+            "live_project": True,
+            "user_language": "en",
+            "subject_dimensions": [
+                {"clientWidth": 600, "clientHeight": 600, "naturalWidth": 256, "naturalHeight": 256}
+            ],
+            "subject_selection_state": {
+                "retired": False,
+                "selected_at": "@STARTED@",
+                "already_seen": False,
+                "selection_state": "normal",
+                "finished_workflow": False,
+                "user_has_finished_workflow": False,
+            },
+        }
+    )
 
 
-def zooniverse_row(classification_id: int, user_name: str | None, user_ip: str, workflow_id: int,
-                   workflow_name: str, workflow_version: str, created_at: pd.Timestamp,
-                   annotations: list[dict] | str, subjects: dict[int, dict], user_id: int | None = None) -> dict:
+def zooniverse_row(
+    classification_id: int,
+    user_name: str | None,
+    user_ip: str,
+    workflow_id: int,
+    workflow_name: str,
+    workflow_version: str,
+    created_at: pd.Timestamp,
+    annotations: list[dict] | str,
+    subjects: dict[int, dict],
+    user_id: int | None = None,
+) -> dict:
     """One classification as the export formatter builds it; ``annotations`` given as text is written as is
     (for a broken cell). ``user_name`` None: not logged in."""
     finished = created_at.isoformat(timespec="milliseconds") + "Z"
@@ -90,8 +155,15 @@ def zooniverse_row(classification_id: int, user_name: str | None, user_ip: str, 
     }
 
 
-def write_zooniverse(path: Path, rows: list[dict], *, bom: bool = False, line_end: str = "\n",
-                     encoding: str = "utf-8", delimiter: str = ",") -> Path:
+def write_zooniverse(
+    path: Path,
+    rows: list[dict],
+    *,
+    bom: bool = False,
+    line_end: str = "\n",
+    encoding: str = "utf-8",
+    delimiter: str = ",",
+) -> Path:
     """Write classification rows as Ruby's CSV does (minimal quoting, quotes doubled). ``bom``, ``line_end``,
     ``encoding`` and ``delimiter`` give the variants a spreadsheet's re-save makes."""
     buffer = io.StringIO()
@@ -107,23 +179,35 @@ def write_zooniverse(path: Path, rows: list[dict], *, bom: bool = False, line_en
     return path
 
 
-def question_annotation(value: Any, task: str = "T0", label: str = "Was the building destroyed between the "
-                        "two images? (rubble, collapsed roof & walls)") -> list[dict]:
+def question_annotation(
+    value: Any,
+    task: str = "T0",
+    label: str = "Was the building destroyed between the two images? (rubble, collapsed roof & walls)",
+) -> list[dict]:
     return [{"task": task, "task_label": label, "value": value}]
 
 
 def point_marks(frames: list[int], v2: bool = False) -> list[dict]:
     """A point tool's marks on a flipbook's frames, as the classic (PFE) or the new (FEM, v2) classifier saves."""
     if v2:
-        return [{"frame": f, "toolIndex": 0, "toolType": "point", "x": 128.5 + f, "y": 131.25, "details": []}
-                for f in frames]
-    return [{"x": 128.5 + f, "y": 131.25, "tool": 0, "frame": f, "details": [], "tool_label": "Destroyed"}
-            for f in frames]
+        return [
+            {"frame": f, "toolIndex": 0, "toolType": "point", "x": 128.5 + f, "y": 131.25, "details": []}
+            for f in frames
+        ]
+    return [
+        {"x": 128.5 + f, "y": 131.25, "tool": 0, "frame": f, "details": [], "tool_label": "Destroyed"} for f in frames
+    ]
 
 
 def timeline_annotation(frames: list[int], task: str = "T0", v2: bool = False) -> list[dict]:
-    return [{"task": task, "task_label": "Go through the images and mark the building on the first image "
-             "where you see it destroyed. Mark nothing if it never is.", "value": point_marks(frames, v2)}]
+    return [
+        {
+            "task": task,
+            "task_label": "Go through the images and mark the building on the first image "
+            "where you see it destroyed. Mark nothing if it never is.",
+            "value": point_marks(frames, v2),
+        }
+    ]
 
 
 # ------------------------------------------------------------------------------------------------- PyBossa
@@ -141,13 +225,31 @@ def flatten(record: dict, prefix: str = "") -> dict:
     return out
 
 
-def task_run(run_id: int, task_id: int, user_id: int | None, user_ip: str | None, finish: pd.Timestamp,
-             info: dict, project_id: int = 7) -> dict:
+def task_run(
+    run_id: int,
+    task_id: int,
+    user_id: int | None,
+    user_ip: str | None,
+    finish: pd.Timestamp,
+    info: dict,
+    project_id: int = 7,
+) -> dict:
     """A task run's ``dictize()``: the model's columns in table order, then ``info``."""
     created = finish - pd.Timedelta(seconds=41.5)
-    return {"id": run_id, "created": created.isoformat(), "project_id": project_id, "task_id": task_id,
-            "user_id": user_id, "user_ip": user_ip, "finish_time": finish.isoformat(), "timeout": None,
-            "calibration": None, "external_uid": None, "media_url": None, "info": info}
+    return {
+        "id": run_id,
+        "created": created.isoformat(),
+        "project_id": project_id,
+        "task_id": task_id,
+        "user_id": user_id,
+        "user_ip": user_ip,
+        "finish_time": finish.isoformat(),
+        "timeout": None,
+        "calibration": None,
+        "external_uid": None,
+        "media_url": None,
+        "info": info,
+    }
 
 
 def write_pybossa_csv(path: Path, runs: list[dict]) -> Path:
@@ -175,15 +277,32 @@ def write_mapswipe(path: Path, rows: list[dict]) -> Path:
     return path
 
 
-def mapswipe_row(project_id: str, group_id: str, user_id: str | None, task_id: object, start: pd.Timestamp,
-                 result: int, username: str = "unknown") -> dict:
+def mapswipe_row(
+    project_id: str,
+    group_id: str,
+    user_id: str | None,
+    task_id: object,
+    start: pd.Timestamp,
+    result: int,
+    username: str = "unknown",
+) -> dict:
     def postgres(time: pd.Timestamp) -> str:  # Postgres prints a timestamp's fraction without trailing zeros
         return time.strftime("%Y-%m-%d %H:%M:%S.%f").rstrip("0").rstrip(".")
 
     stamp, end = postgres(start), postgres(start + pd.Timedelta(seconds=74))
-    return {"project_id": project_id, "group_id": group_id, "user_id": user_id, "task_id": task_id,
-            "timestamp": stamp, "start_time": stamp, "end_time": end, "app_version": "2.2.5",
-            "client_type": "web", "result": result, "username": username}
+    return {
+        "project_id": project_id,
+        "group_id": group_id,
+        "user_id": user_id,
+        "task_id": task_id,
+        "timestamp": stamp,
+        "start_time": stamp,
+        "end_time": end,
+        "app_version": "2.2.5",
+        "client_type": "web",
+        "result": result,
+        "username": username,
+    }
 
 
 # ------------------------------------------------------------------------------------------------- campaigns
@@ -221,60 +340,212 @@ def zooniverse_question_fixture() -> list[dict]:
     return [
         zooniverse_row(500001, "anna_k", "a1b2c3d4e5f6a7b8c9d0", wf, name, v, _t("2019-01-10 10:00:00"), yes, s1, 1001),
         zooniverse_row(500002, None, "3f2a9c0d1e2f3a4b5c6d", wf, name, v, _t("2019-01-10 10:00:05"), no, s1),
-        zooniverse_row(500003, "ben.r", "b1b2c3d4e5f6a7b8c9d0", wf, name, v, _t("2019-01-10 10:01:00"),
-                       question_annotation("Can\u2019t tell"), s2, 1002),
+        zooniverse_row(
+            500003,
+            "ben.r",
+            "b1b2c3d4e5f6a7b8c9d0",
+            wf,
+            name,
+            v,
+            _t("2019-01-10 10:01:00"),
+            question_annotation("Can\u2019t tell"),
+            s2,
+            1002,
+        ),
         # anna again on the same subject, later: a duplicate of row 0
         zooniverse_row(500004, "anna_k", "a1b2c3d4e5f6a7b8c9d0", wf, name, v, _t("2019-01-10 10:02:00"), no, s1, 1001),
-        zooniverse_row(500005, "carla", "c1b2c3d4e5f6a7b8c9d0", 124, "Tutorial", "2.1", _t("2019-01-10 10:03:00"),
-                       yes, s1, 1003),
-        zooniverse_row(500006, "carla", "c1b2c3d4e5f6a7b8c9d0", wf, name, "16.5", _t("2019-01-10 10:04:00"), yes, s1,
-                       1003),
-        zooniverse_row(500007, "carla", "c1b2c3d4e5f6a7b8c9d0", wf, name, v, _t("2019-01-10 10:05:00"), yes,
-                       {71003: {"Filename": "b99.png"}}, 1003),
-        zooniverse_row(500008, "dan", "d1b2c3d4e5f6a7b8c9d0", wf, name, v, _t("2019-01-10 10:06:00"),
-                       '[{"task":"T0","task_label":"Was it destroyed?","value":"Ye', s1, 1004),
-        zooniverse_row(500009, "dan", "d1b2c3d4e5f6a7b8c9d0", wf, name, v, _t("2019-01-10 10:07:00"), yes,
-                       {**s1, **s2}, 1004),
-        zooniverse_row(500010, "erin", "e1b2c3d4e5f6a7b8c9d0", wf, name, v, _t("2019-01-10 10:08:00"),
-                       question_annotation("Maybe"), s1, 1005),
-        zooniverse_row(500011, "erin", "e1b2c3d4e5f6a7b8c9d0", wf, name, v, _t("2019-01-10 10:09:00"), yes,
-                       {71004: {"#building_id": "14", "#before": "2017-06-16", "#after": "2017-09-01"}}, 1005),
-        zooniverse_row(500012, "frank", "f1b2c3d4e5f6a7b8c9d0", wf, name, v, _t("2019-01-10 10:10:00"), yes,
-                       {71005: {"#building_id": "15", "#before": "2017-08-15", "#after": "2017-06-16"}}, 1006),
-        zooniverse_row(500013, "gina", "g1b2c3d4e5f6a7b8c9d0", wf, name, v, _t("2019-01-10 10:11:00"), yes,
-                       {71006: {"!building_id": "16", "#before": "", "#after": "20/07/2017"}}, 1007),
-        zooniverse_row(500014, "hal", "h1b2c3d4e5f6a7b8c9d0", wf, name, v, _t("2019-01-10 10:12:00"),
-                       question_annotation("CAN'T TELL"), s2, 1008),
-        zooniverse_row(500015, "ivan", "i1b2c3d4e5f6a7b8c9d0", wf, name, v, _t("2019-01-10 10:13:00"),
-                       question_annotation("Yes", task="T1", label="Any smoke?"), s1, 1009),
-        zooniverse_row(500016, "judy", "j1b2c3d4e5f6a7b8c9d0", wf, name, v, _t("2019-01-10 10:14:00"),
-                       question_annotation("No"), {71007: {"building_id": 17, "before": "2017-06-16",
-                                                            "after": "2017-07-20"}}, 1010),
-        zooniverse_row(500017, "judy", "j1b2c3d4e5f6a7b8c9d0", wf, name, v, _t("2019-01-10 10:15:00"), yes,
-                       {71008: {"#building_id": "18", "#before": "2017-06-04"}}, 1010),
+        zooniverse_row(
+            500005, "carla", "c1b2c3d4e5f6a7b8c9d0", 124, "Tutorial", "2.1", _t("2019-01-10 10:03:00"), yes, s1, 1003
+        ),
+        zooniverse_row(
+            500006, "carla", "c1b2c3d4e5f6a7b8c9d0", wf, name, "16.5", _t("2019-01-10 10:04:00"), yes, s1, 1003
+        ),
+        zooniverse_row(
+            500007,
+            "carla",
+            "c1b2c3d4e5f6a7b8c9d0",
+            wf,
+            name,
+            v,
+            _t("2019-01-10 10:05:00"),
+            yes,
+            {71003: {"Filename": "b99.png"}},
+            1003,
+        ),
+        zooniverse_row(
+            500008,
+            "dan",
+            "d1b2c3d4e5f6a7b8c9d0",
+            wf,
+            name,
+            v,
+            _t("2019-01-10 10:06:00"),
+            '[{"task":"T0","task_label":"Was it destroyed?","value":"Ye',
+            s1,
+            1004,
+        ),
+        zooniverse_row(
+            500009, "dan", "d1b2c3d4e5f6a7b8c9d0", wf, name, v, _t("2019-01-10 10:07:00"), yes, {**s1, **s2}, 1004
+        ),
+        zooniverse_row(
+            500010,
+            "erin",
+            "e1b2c3d4e5f6a7b8c9d0",
+            wf,
+            name,
+            v,
+            _t("2019-01-10 10:08:00"),
+            question_annotation("Maybe"),
+            s1,
+            1005,
+        ),
+        zooniverse_row(
+            500011,
+            "erin",
+            "e1b2c3d4e5f6a7b8c9d0",
+            wf,
+            name,
+            v,
+            _t("2019-01-10 10:09:00"),
+            yes,
+            {71004: {"#building_id": "14", "#before": "2017-06-16", "#after": "2017-09-01"}},
+            1005,
+        ),
+        zooniverse_row(
+            500012,
+            "frank",
+            "f1b2c3d4e5f6a7b8c9d0",
+            wf,
+            name,
+            v,
+            _t("2019-01-10 10:10:00"),
+            yes,
+            {71005: {"#building_id": "15", "#before": "2017-08-15", "#after": "2017-06-16"}},
+            1006,
+        ),
+        zooniverse_row(
+            500013,
+            "gina",
+            "g1b2c3d4e5f6a7b8c9d0",
+            wf,
+            name,
+            v,
+            _t("2019-01-10 10:11:00"),
+            yes,
+            {71006: {"!building_id": "16", "#before": "", "#after": "20/07/2017"}},
+            1007,
+        ),
+        zooniverse_row(
+            500014,
+            "hal",
+            "h1b2c3d4e5f6a7b8c9d0",
+            wf,
+            name,
+            v,
+            _t("2019-01-10 10:12:00"),
+            question_annotation("CAN'T TELL"),
+            s2,
+            1008,
+        ),
+        zooniverse_row(
+            500015,
+            "ivan",
+            "i1b2c3d4e5f6a7b8c9d0",
+            wf,
+            name,
+            v,
+            _t("2019-01-10 10:13:00"),
+            question_annotation("Yes", task="T1", label="Any smoke?"),
+            s1,
+            1009,
+        ),
+        zooniverse_row(
+            500016,
+            "judy",
+            "j1b2c3d4e5f6a7b8c9d0",
+            wf,
+            name,
+            v,
+            _t("2019-01-10 10:14:00"),
+            question_annotation("No"),
+            {71007: {"building_id": 17, "before": "2017-06-16", "after": "2017-07-20"}},
+            1010,
+        ),
+        zooniverse_row(
+            500017,
+            "judy",
+            "j1b2c3d4e5f6a7b8c9d0",
+            wf,
+            name,
+            v,
+            _t("2019-01-10 10:15:00"),
+            yes,
+            {71008: {"#building_id": "18", "#before": "2017-06-04"}},
+            1010,
+        ),
     ]
 
 
 def zooniverse_timeline_fixture() -> list[dict]:
     wf, name, v = 200, "Raqqa: timeline", "3.1"
-    s1 = {81001: {"#building_id": "21", "#dates": "2017-05-30;2017-06-04;2017-06-16;2017-07-20",
-                  "image_0": "b21_0.png", "image_1": "b21_1.png", "image_2": "b21_2.png", "image_3": "b21_3.png"}}
+    s1 = {
+        81001: {
+            "#building_id": "21",
+            "#dates": "2017-05-30;2017-06-04;2017-06-16;2017-07-20",
+            "image_0": "b21_0.png",
+            "image_1": "b21_1.png",
+            "image_2": "b21_2.png",
+            "image_3": "b21_3.png",
+        }
+    }
     return [
-        zooniverse_row(600001, "anna_k", "a1", wf, name, v, _t("2019-02-01 09:00:00"), timeline_annotation([2]), s1,
-                       1001),
-        zooniverse_row(600002, "ben.r", "b1", wf, name, v, _t("2019-02-01 09:01:00"), timeline_annotation([3, 1]), s1,
-                       1002),
+        zooniverse_row(
+            600001, "anna_k", "a1", wf, name, v, _t("2019-02-01 09:00:00"), timeline_annotation([2]), s1, 1001
+        ),
+        zooniverse_row(
+            600002, "ben.r", "b1", wf, name, v, _t("2019-02-01 09:01:00"), timeline_annotation([3, 1]), s1, 1002
+        ),
         zooniverse_row(600003, None, "77aa01", wf, name, v, _t("2019-02-01 09:02:00"), timeline_annotation([]), s1),
-        zooniverse_row(600004, "carla", "c1", wf, name, v, _t("2019-02-01 09:03:00"),
-                       timeline_annotation([0], v2=True), s1, 1003),
-        zooniverse_row(600005, "dan", "d1", wf, name, v, _t("2019-02-01 09:04:00"), timeline_annotation([7]), s1,
-                       1004),
-        zooniverse_row(600006, "erin", "e1", wf, name, v, _t("2019-02-01 09:05:00"), timeline_annotation([0]),
-                       {81002: {"#building_id": "22", "#dates": "2017-06-16;2017-06-04"}}, 1005),
-        zooniverse_row(600007, "frank", "f1", wf, name, v, _t("2019-02-01 09:06:00"),
-                       [{"task": "T0", "task_label": "Mark it", "value": "Yes"}], s1, 1006),
-        zooniverse_row(600008, "gina", "g1", wf, name, v, _t("2019-02-01 09:07:00"), timeline_annotation([1]),
-                       {81003: {"!building_id": 23, "!dates": ["2017-06-04", "2017-07-20"]}}, 1007),
+        zooniverse_row(
+            600004, "carla", "c1", wf, name, v, _t("2019-02-01 09:03:00"), timeline_annotation([0], v2=True), s1, 1003
+        ),
+        zooniverse_row(600005, "dan", "d1", wf, name, v, _t("2019-02-01 09:04:00"), timeline_annotation([7]), s1, 1004),
+        zooniverse_row(
+            600006,
+            "erin",
+            "e1",
+            wf,
+            name,
+            v,
+            _t("2019-02-01 09:05:00"),
+            timeline_annotation([0]),
+            {81002: {"#building_id": "22", "#dates": "2017-06-16;2017-06-04"}},
+            1005,
+        ),
+        zooniverse_row(
+            600007,
+            "frank",
+            "f1",
+            wf,
+            name,
+            v,
+            _t("2019-02-01 09:06:00"),
+            [{"task": "T0", "task_label": "Mark it", "value": "Yes"}],
+            s1,
+            1006,
+        ),
+        zooniverse_row(
+            600008,
+            "gina",
+            "g1",
+            wf,
+            name,
+            v,
+            _t("2019-02-01 09:07:00"),
+            timeline_annotation([1]),
+            {81003: {"!building_id": 23, "!dates": ["2017-06-04", "2017-07-20"]}},
+            1007,
+        ),
     ]
 
 
@@ -316,8 +587,9 @@ def write_fixtures(folder: Path = FIXTURES) -> None:
     question = zooniverse_question_fixture()
     write_zooniverse(folder / "zooniverse_question.csv", question)
     write_zooniverse(folder / "zooniverse_question_bom_crlf.csv", question, bom=True, line_end="\r\n")
-    write_zooniverse(folder / "zooniverse_question_utf16.txt", question, encoding="utf-16", delimiter="\t",
-                     line_end="\r\n")
+    write_zooniverse(
+        folder / "zooniverse_question_utf16.txt", question, encoding="utf-16", delimiter="\t", line_end="\r\n"
+    )
     write_zooniverse(folder / "zooniverse_timeline.csv", zooniverse_timeline_fixture())
     runs = pybossa_fixture()
     write_pybossa_csv(folder / "pybossa_task_run.csv", runs)
@@ -344,13 +616,21 @@ class Export:
 
 def _records(labels: pd.DataFrame) -> list[tuple]:
     """(building, volunteer, before, after, destroyed) per label row, as plain Python values."""
-    return list(zip(labels["building_id"].astype(int).tolist(), labels["volunteer_id"].astype(int).tolist(),
-                    labels["before"].to_numpy(dtype="datetime64[ns]"), labels["after"].to_numpy(dtype="datetime64[ns]"),
-                    labels["destroyed"].astype(object).tolist(), strict=True))
+    return list(
+        zip(
+            labels["building_id"].astype(int).tolist(),
+            labels["volunteer_id"].astype(int).tolist(),
+            labels["before"].to_numpy(dtype="datetime64[ns]"),
+            labels["after"].to_numpy(dtype="datetime64[ns]"),
+            labels["destroyed"].astype(object).tolist(),
+            strict=True,
+        )
+    )
 
 
-def volunteer_names(volunteer_ids: np.ndarray, rng: np.random.Generator, anonymous_share: float = 0.15
-                    ) -> dict[int, str | None]:
+def volunteer_names(
+    volunteer_ids: np.ndarray, rng: np.random.Generator, anonymous_share: float = 0.15
+) -> dict[int, str | None]:
     """A Zooniverse login per volunteer; None for the share who classify without logging in."""
     ids = np.unique(volunteer_ids)
     anonymous = rng.random(len(ids)) < anonymous_share
@@ -389,9 +669,14 @@ def zooniverse_campaign(timeline: Any, compare: Any, seed: int = 0) -> tuple[Exp
     t_labels = timeline.labels.reset_index(drop=True)
     t_records = _records(t_labels)
     subject_t = {b: 900_000 + b for b in frames}
-    meta_t = {b: {"#building_id": str(b), "#dates": ";".join(str(d)[:10] for d in dates),
-                  **{f"image_{k}": f"b{b}_{str(d)[:10]}.png" for k, d in enumerate(dates)}}
-              for b, dates in frames.items()}
+    meta_t = {
+        b: {
+            "#building_id": str(b),
+            "#dates": ";".join(str(d)[:10] for d in dates),
+            **{f"image_{k}": f"b{b}_{str(d)[:10]}.png" for k, d in enumerate(dates)},
+        }
+        for b, dates in frames.items()
+    }
 
     def timeline_row(i: int, when: pd.Timestamp, frames_marked: list[int] | None = None) -> dict:
         b, v, _, after, destroyed = t_records[i]
@@ -399,8 +684,18 @@ def zooniverse_campaign(timeline: Any, compare: Any, seed: int = 0) -> tuple[Exp
             frames_marked = [int(np.searchsorted(frames[b], after))] if destroyed else []
         meta = meta_t[b]
         name, ip, uid = user(v)
-        return zooniverse_row(len(rows) + 1, name, ip, 101, "Raqqa timeline", "16.55", when,
-                              timeline_annotation(frames_marked, v2=bool(i % 3 == 0)), {subject_t[b]: meta}, uid)
+        return zooniverse_row(
+            len(rows) + 1,
+            name,
+            ip,
+            101,
+            "Raqqa timeline",
+            "16.55",
+            when,
+            timeline_annotation(frames_marked, v2=bool(i % 3 == 0)),
+            {subject_t[b]: meta},
+            uid,
+        )
 
     for i in range(len(t_labels)):
         add(timeline_row(i, next(clock)), None, None)
@@ -413,15 +708,31 @@ def zooniverse_campaign(timeline: Any, compare: Any, seed: int = 0) -> tuple[Exp
 
     q_records = _records(q_labels)
 
-    def question_row(i: int, when: pd.Timestamp, answer: str | None = None, after: str | None = None,
-                     version: str = "3.1") -> dict:
+    def question_row(
+        i: int, when: pd.Timestamp, answer: str | None = None, after: str | None = None, version: str = "3.1"
+    ) -> dict:
         b, v, before_date, after_date, _ = q_records[i]
         before = "" if np.isnat(before_date) else str(before_date)[:10]
-        meta = {"#building_id": str(b), "#before": before, "#after": after or str(after_date)[:10],
-                "image_before": f"b{b}_{before}.png" if before else "", "image_after": f"b{b}.png"}
+        meta = {
+            "#building_id": str(b),
+            "#before": before,
+            "#after": after or str(after_date)[:10],
+            "image_before": f"b{b}_{before}.png" if before else "",
+            "image_after": f"b{b}.png",
+        }
         name, ip, uid = user(v)
-        return zooniverse_row(len(rows) + 1, name, ip, 102, "Raqqa: destroyed between?", version, when,
-                              question_annotation(answer or answers[i]), {int(subject_q[i]): meta}, uid)
+        return zooniverse_row(
+            len(rows) + 1,
+            name,
+            ip,
+            102,
+            "Raqqa: destroyed between?",
+            version,
+            when,
+            question_annotation(answer or answers[i]),
+            {int(subject_q[i]): meta},
+            uid,
+        )
 
     for i in range(len(q_labels)):
         add(question_row(i, next(clock)), None, None)
@@ -440,8 +751,20 @@ def zooniverse_campaign(timeline: Any, compare: Any, seed: int = 0) -> tuple[Exp
         add(question_row(int(i), pd.Timestamp("2019-02-01 00:00:00")), None, None)
         expect_q[first_row] = "duplicate"
     for k in range(40):  # the project's tutorial workflow
-        rows.append(zooniverse_row(len(rows) + 1, f"volunteer_{k}", _ip(k), 999, "Tutorial", "1.1", next(clock),
-                                   question_annotation("Yes", label="Is this a building?"), {500 + k: {"#n": k}}, k))
+        rows.append(
+            zooniverse_row(
+                len(rows) + 1,
+                f"volunteer_{k}",
+                _ip(k),
+                999,
+                "Tutorial",
+                "1.1",
+                next(clock),
+                question_annotation("Yes", label="Is this a building?"),
+                {500 + k: {"#n": k}},
+                k,
+            )
+        )
         expect_t[len(rows) - 1] = expect_q[len(rows) - 1] = "other_workflow"
     for i in rng.choice(len(t_labels), 15, replace=False):  # before the workflow's last edit
         row = timeline_row(int(i), next(clock))
@@ -475,8 +798,11 @@ def zooniverse_campaign(timeline: Any, compare: Any, seed: int = 0) -> tuple[Exp
 
     anonymous_t = sum(names[int(v)] is None for v in t_labels["volunteer_id"])
     anonymous_q = sum(names[int(v)] is None for v in q_labels["volunteer_id"])
-    return (Export(rows, named(t_labels, used_t), expect_t, anonymous_t),
-            Export(rows, named(q_labels, used_q), expect_q, anonymous_q), rows)
+    return (
+        Export(rows, named(t_labels, used_t), expect_t, anonymous_t),
+        Export(rows, named(q_labels, used_q), expect_q, anonymous_q),
+        rows,
+    )
 
 
 def pybossa_campaign(compare: Any, seed: int = 0) -> Export:
@@ -497,8 +823,13 @@ def pybossa_campaign(compare: Any, seed: int = 0) -> Export:
 
     def run(i: int, when: pd.Timestamp, **changes: Any) -> dict:
         b, v, before, after, _ = records[i]
-        info = {"building_id": b, "before": None if np.isnat(before) else str(before)[:10],
-                "after": str(after)[:10], "answer": answers[i], "seconds": 12}
+        info = {
+            "building_id": b,
+            "before": None if np.isnat(before) else str(before)[:10],
+            "after": str(after)[:10],
+            "answer": answers[i],
+            "seconds": 12,
+        }
         info.update(changes)
         user_id, ip = (None, f"10.{v // 256}.{v % 256}.7") if anonymous[v] else (v, None)
         return task_run(len(runs) + 1, int(task_ids[i]), user_id, ip, when, info)
@@ -508,8 +839,12 @@ def pybossa_campaign(compare: Any, seed: int = 0) -> Export:
     for i in rng.choice(len(labels), 20, replace=False):
         runs.append(run(int(i), next(clock), answer="No" if answers[i] == "Yes" else "Yes"))
         expected[len(runs) - 1] = "duplicate"
-    for reason, changes in (("unknown_answer", {"answer": "dunno"}), ("no_building", {"building_id": None}),
-                            ("bad_date", {"after": "20/07/2017"}), ("no_answer", {"answer": ""})):
+    for reason, changes in (
+        ("unknown_answer", {"answer": "dunno"}),
+        ("no_building", {"building_id": None}),
+        ("bad_date", {"after": "20/07/2017"}),
+        ("no_answer", {"answer": ""}),
+    ):
         for i in rng.choice(len(labels), 3, replace=False):
             runs.append(run(int(i), next(clock), **changes))
             expected[len(runs) - 1] = reason
@@ -537,12 +872,19 @@ def mapswipe_campaign(compare: Any, n_projects: int = 4, seed: int = 0) -> list[
         clock = iter(pd.date_range("2021-03-01 10:00:00.125", periods=10**5, freq="1250ms"))
         result = np.where(subset["destroyed"].fillna(False).to_numpy(dtype=bool), 1, 0)
         result[subset["destroyed"].isna().to_numpy()] = rng.choice([2, 3], subset["destroyed"].isna().sum())
-        rows = [mapswipe_row(project, f"g{b % 7}", f"uid{v:05d}", int(b), next(clock), int(r))
-                for b, v, r in zip(subset["building_id"], subset["volunteer_id"], result, strict=True)]
+        rows = [
+            mapswipe_row(project, f"g{b % 7}", f"uid{v:05d}", int(b), next(clock), int(r))
+            for b, v, r in zip(subset["building_id"], subset["volunteer_id"], result, strict=True)
+        ]
         expected: dict[int, str] = {}
         for j in rng.choice(len(rows), min(3, len(rows)), replace=False):
-            rows.append({**rows[j], "result": 1 - rows[j]["result"] if rows[j]["result"] < 2 else 0,
-                         "timestamp": "2021-04-01 00:00:00"})
+            rows.append(
+                {
+                    **rows[j],
+                    "result": 1 - rows[j]["result"] if rows[j]["result"] < 2 else 0,
+                    "timestamp": "2021-04-01 00:00:00",
+                }
+            )
             expected[len(rows) - 1] = "duplicate"
         rows.append({**rows[0], "result": 4})
         expected[len(rows) - 1] = "unknown_answer"

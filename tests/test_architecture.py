@@ -21,7 +21,8 @@ def _module_name(path: Path) -> str:
 def _is_type_checking(node: ast.If) -> bool:
     test = node.test
     return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
 
 
 def _imports(tree: ast.AST) -> list[ast.Import | ast.ImportFrom]:
@@ -146,9 +147,13 @@ def test_no_module_imports_another_modules_private_names():
 @pytest.mark.parametrize("module", sorted(m for m in MODULES if not m.endswith("__main__")))
 def test_every_module_declares_what_it_exports(module):
     tree = ast.parse(MODULES[module].read_text(encoding="utf-8"))
-    names = [t.id for node in tree.body if isinstance(node, ast.Assign | ast.AnnAssign)
-             for t in (node.targets if isinstance(node, ast.Assign) else [node.target])
-             if isinstance(t, ast.Name)]
+    names = [
+        t.id
+        for node in tree.body
+        if isinstance(node, ast.Assign | ast.AnnAssign)
+        for t in (node.targets if isinstance(node, ast.Assign) else [node.target])
+        if isinstance(t, ast.Name)
+    ]
     assert "__all__" in names, f"{module} has no __all__"
 
 

@@ -37,8 +37,12 @@ def test_simulate_benchmark_writes_json(tmp_path, capsys):
 
 def test_read_labels_benchmark_reads_both_formats_beside_pyarrow(tmp_path):
     rows = read_labels.main(["--answers", "20000", "--repeat", "1"])
-    assert [r["step"] for r in rows] == ["read_labels (csv)", "read_labels (parquet)",
-                                         "encode_labels (text volunteer ids)", "encode_labels (integer volunteer ids)"]
+    assert [r["step"] for r in rows] == [
+        "read_labels (csv)",
+        "read_labels (parquet)",
+        "encode_labels (text volunteer ids)",
+        "encode_labels (integer volunteer ids)",
+    ]
     assert all(r["answers"] == 20_000 and r["seconds"] > 0 and r["ratio_to_anchor"] > 0 for r in rows)
     assert json.loads((tmp_path / "read_labels.json").read_text())["rows"] == rows
 
@@ -64,7 +68,8 @@ def test_scaling_benchmark_runs_each_size_in_its_own_process(tmp_path, monkeypat
 def test_next_benchmark_times_every_campaign_and_design(tmp_path):
     rows = next_questions.main(["--preset", "small", "--repeat", "1", "--plan-frames", "3000"])
     assert {(r["campaign"], r["design"]) for r in rows} == {
-        (c, d) for c in ("timeline, half", "timeline, all", "after plan") for d in ("infogain", "bisection", "random")}
+        (c, d) for c in ("timeline, half", "timeline, all", "after plan") for d in ("infogain", "bisection", "random")
+    }
     assert all(r["questions"] + r["retired"] == 400 and r["cli_s"] > 0 for r in rows)
     assert json.loads((tmp_path / "next_small.json").read_text())["rows"] == rows
 
@@ -81,8 +86,10 @@ def test_versus_crowdkit_agrees_and_reports_ratios(tmp_path):
 
 def test_quality_benchmark_has_every_method_and_design(tmp_path):
     rows = quality.main(["--preset", "small"])
-    methods = {"timeline": ("em", "majority", "dawid_skene", "oracle"),
-               "compare": ("em", "majority", "dawid_skene", "oracle", "bayes")}
+    methods = {
+        "timeline": ("em", "majority", "dawid_skene", "oracle"),
+        "compare": ("em", "majority", "dawid_skene", "oracle", "bayes"),
+    }
     assert {(r["design"], r["crowd"], r["method"]) for r in rows} == {
         (d, c, m) for d in ("timeline", "compare") for c in ("preset", "spam", "honest") for m in methods[d]
     }
@@ -101,8 +108,9 @@ def test_bayes_posterior_of_compare_campaigns_by_brute_force():
 
     sim = stracker.simulate(Scenario.preset("small", seed=3).replace(tasks={"design": "compare"}))
     enc = stracker.encode_labels(sim.labels, sim.image_dates)
-    bayes = quality.bayes_compare(sim, enc, stracker.aggregate(enc, volunteer_params=sim.volunteers,
-                                                              prior=sim.true_prior()))
+    bayes = quality.bayes_compare(
+        sim, enc, stracker.aggregate(enc, volunteer_params=sim.volunteers, prior=sim.true_prior())
+    )
     assert bayes.method == "bayes"
     sc = sim.scenario
     labels = sim.labels[sim.labels["destroyed"].notna()]
@@ -112,16 +120,18 @@ def test_bayes_posterior_of_compare_campaigns_by_brute_force():
         lo = np.where(rows["before"].isna(), -1, sim.image_dates.get_indexer(rows["before"]))
         hi = sim.image_dates.get_indexer(rows["after"])
         volunteer = sim.volunteers.index.get_indexer(rows["volunteer_id"])
-        p_in, p_out, _ = compare_answer_model(np.full(len(rows), row), volunteer, lo, hi, sim.visibility,
-                                              sim.volunteers, sc.imagery, sc.crowd)
+        p_in, p_out, _ = compare_answer_model(
+            np.full(len(rows), row), volunteer, lo, hi, sim.visibility, sim.volunteers, sc.imagery, sc.crowd
+        )
         yes = rows["destroyed"].to_numpy(bool)
         log_post = np.log(np.maximum(sim.true_prior(), 1e-300))
         for state in range(len(log_post)):
             p = np.where((lo < state) & (state <= hi), p_in, p_out)
             log_post[state] += np.log(np.where(yes, p, 1 - p)).sum()
         expected = np.exp(log_post - log_post.max())
-        np.testing.assert_allclose(bayes.posterior[enc.building_ids.get_loc(building_id)],
-                                   expected / expected.sum(), atol=1e-9)
+        np.testing.assert_allclose(
+            bayes.posterior[enc.building_ids.get_loc(building_id)], expected / expected.sum(), atol=1e-9
+        )
 
 
 @pytest.mark.parametrize("shuffle", ["tasks", "none"])

@@ -87,11 +87,16 @@ def test_installed_console_script(tmp_path):
     assert script.exists(), "the package must be installed (pip install -e .) for its console script"
     help_text = subprocess.run([script, "--help"], capture_output=True, text=True, check=True).stdout
     assert "simulate" in help_text
-    done = subprocess.run([script, "simulate", "--preset", "small", "--out", str(tmp_path), "--json"],
-                          capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [script, "simulate", "--preset", "small", "--out", str(tmp_path), "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert json.loads(done.stdout)["simulation"]["buildings"] == 400
-    again = subprocess.run([script, "simulate", "--preset", "small", "--out", str(tmp_path)],
-                           capture_output=True, text=True)
+    again = subprocess.run(
+        [script, "simulate", "--preset", "small", "--out", str(tmp_path)], capture_output=True, text=True
+    )
     assert again.returncode == 1 and "Traceback" not in again.stderr
 
 
@@ -120,9 +125,20 @@ def exports(small_run, tmp_path_factory):
 def test_aggregate_export_onto_footprints(exports):
     sim_dir, folder = exports
     out = folder / "consensus.gpkg"
-    result = CliRunner().invoke(cli, ["aggregate", str(folder / "answers.csv"), "--footprints",
-                                      str(sim_dir / "buildings.gpkg"), "--images", str(folder / "images.csv"),
-                                      "--out", str(out), "--json"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "aggregate",
+            str(folder / "answers.csv"),
+            "--footprints",
+            str(sim_dir / "buildings.gpkg"),
+            "--images",
+            str(folder / "images.csv"),
+            "--out",
+            str(out),
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["answers"] == 2000 and summary["buildings_in_layer"] == 400
@@ -153,7 +169,11 @@ def test_aggregate_refuses_to_clobber_then_overwrites(exports, tmp_path):
     args = ["-q", "aggregate", str(folder / "answers.csv"), "--method", "majority", "--out", str(out)]
     assert CliRunner().invoke(cli, args).exit_code == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "c.images.parquet", "c.parquet", "c.states.parquet", "c.volunteers.parquet"]
+        "c.images.parquet",
+        "c.parquet",
+        "c.states.parquet",
+        "c.volunteers.parquet",
+    ]
     stamp = out.stat().st_mtime_ns
     _one_line_error(CliRunner().invoke(cli, args), "exists", "--overwrite")
     assert out.stat().st_mtime_ns == stamp
@@ -166,8 +186,14 @@ def test_aggregate_unknown_buildings_error_then_report(exports, tmp_path):
     kept = footprints[footprints["building_id"] >= 5]
     kept.to_file(tmp_path / "partial.geojson")
     out = tmp_path / "c.gpkg"
-    args = ["aggregate", str(folder / "answers.csv"), "--footprints", str(tmp_path / "partial.geojson"),
-            "--out", str(out)]
+    args = [
+        "aggregate",
+        str(folder / "answers.csv"),
+        "--footprints",
+        str(tmp_path / "partial.geojson"),
+        "--out",
+        str(out),
+    ]
     _one_line_error(CliRunner().invoke(cli, args), "5 building(s)", "[0, 1, 2, 3, 4]", "--on-unknown report")
     assert not out.exists()
     result = CliRunner().invoke(cli, [*args, "--on-unknown", "report", "--json"])
@@ -179,16 +205,19 @@ def test_aggregate_unknown_buildings_error_then_report(exports, tmp_path):
     expected = labels.index[labels["building_id"] < 5]
     assert rejected["row"].tolist() == expected.tolist()  # the rows of the answers file, every one of them
     assert (rejected["building_id"] < 5).all() and len(rejected) == summary["rejected_rows"] > 0
-    assert gpd.read_file(out, layer="buildings", engine="pyogrio")["building_id"].tolist() == kept[
-        "building_id"].tolist()
+    assert (
+        gpd.read_file(out, layer="buildings", engine="pyogrio")["building_id"].tolist() == kept["building_id"].tolist()
+    )
     # a second report run finds the rejected file in the way too
     _one_line_error(CliRunner().invoke(cli, [*args, "--on-unknown", "report"]), "c.gpkg", "c.rejected.csv")
 
 
 def test_aggregate_human_output_and_duplicate_warning_on_one_line(tmp_path):
     path = tmp_path / "answers.csv"
-    path.write_text("building_id,volunteer_id,before,after,destroyed,task\n"
-                    "1,a,,2017-06-10,yes,compare\n1,a,,2017-06-10,yes,compare\n2,b,,2017-06-10,no,compare\n")
+    path.write_text(
+        "building_id,volunteer_id,before,after,destroyed,task\n"
+        "1,a,,2017-06-10,yes,compare\n1,a,,2017-06-10,yes,compare\n2,b,,2017-06-10,no,compare\n"
+    )
     result = CliRunner().invoke(cli, ["aggregate", str(path), "--out", str(tmp_path / "c.gpkg")])
     assert result.exit_code == 0, result.output
     warning = [line for line in result.stderr.splitlines() if "warning" in line]
@@ -200,12 +229,15 @@ def test_aggregate_human_output_and_duplicate_warning_on_one_line(tmp_path):
 @pytest.mark.parametrize(
     "content, words",
     [
-        ("building_id,volunter_id,before,after,destroyed,task\n1,a,,2017-06-10,yes,compare\n",
-         ["'volunteer_id'", "the table has 'volunter_id'"]),
-        ("building_id,volunteer_id,before,after,destroyed,task\n1,a,2017-06-10,2017-06-10,yes,compare\n",
-         ["'before' is not earlier than 'after'", "[0]"]),
-        ("building_id,volunteer_id,before,after,destroyed,task\n1,a,,10/06/2017,yes,compare\n",
-         ["day and month"]),
+        (
+            "building_id,volunter_id,before,after,destroyed,task\n1,a,,2017-06-10,yes,compare\n",
+            ["'volunteer_id'", "the table has 'volunter_id'"],
+        ),
+        (
+            "building_id,volunteer_id,before,after,destroyed,task\n1,a,2017-06-10,2017-06-10,yes,compare\n",
+            ["'before' is not earlier than 'after'", "[0]"],
+        ),
+        ("building_id,volunteer_id,before,after,destroyed,task\n1,a,,10/06/2017,yes,compare\n", ["day and month"]),
         ("", ["empty"]),
     ],
     ids=["misspelled", "before-after", "day-month", "empty"],
@@ -221,8 +253,17 @@ def test_aggregate_bad_footprints_one_line(exports, tmp_path):
     _, folder = exports
     dup = gpd.read_file(exports[0] / "buildings.gpkg", engine="pyogrio").iloc[[0, 1, 1]]
     dup.to_file(tmp_path / "dup.gpkg")
-    result = CliRunner().invoke(cli, ["aggregate", str(folder / "answers.csv"), "--footprints",
-                                      str(tmp_path / "dup.gpkg"), "--out", str(tmp_path / "c.gpkg")])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "aggregate",
+            str(folder / "answers.csv"),
+            "--footprints",
+            str(tmp_path / "dup.gpkg"),
+            "--out",
+            str(tmp_path / "c.gpkg"),
+        ],
+    )
     _one_line_error(result, "dup.gpkg", "repeat in 2 row(s) [1, 2]")
 
 
@@ -230,27 +271,41 @@ def test_evaluate_consensus_file_against_truth(exports, tmp_path):
     sim_dir, _ = exports
     truth = tmp_path / "truth.csv"
     gpd.read_file(sim_dir / "buildings.gpkg", engine="pyogrio")[["building_id", "destroyed_on"]].to_csv(
-        truth, index=False, date_format="%Y-%m-%d")
-    from_gpkg = CliRunner().invoke(cli, ["evaluate", str(sim_dir / "consensus.gpkg"), str(sim_dir / "buildings.gpkg"),
-                                         "--json"])
+        truth, index=False, date_format="%Y-%m-%d"
+    )
+    from_gpkg = CliRunner().invoke(
+        cli, ["evaluate", str(sim_dir / "consensus.gpkg"), str(sim_dir / "buildings.gpkg"), "--json"]
+    )
     assert from_gpkg.exit_code == 0, from_gpkg.output
     metrics = json.loads(from_gpkg.stdout)["metrics"]
     expected = pd.read_csv(sim_dir / "evaluation.csv").set_index("metric")["value"]
     for name in ("f1", "state_accuracy", "log_score", "ci_coverage"):
         assert metrics[name] == pytest.approx(expected[name], rel=1e-12), name
-    result = CliRunner().invoke(cli, ["evaluate", str(sim_dir / "consensus.gpkg"), str(truth), "--out",
-                                      str(tmp_path / "m.csv")])
+    result = CliRunner().invoke(
+        cli, ["evaluate", str(sim_dir / "consensus.gpkg"), str(truth), "--out", str(tmp_path / "m.csv")]
+    )
     assert result.exit_code == 0 and "state_accuracy" in result.output
     assert pd.read_csv(tmp_path / "m.csv").set_index("metric")["value"]["f1"] == pytest.approx(metrics["f1"])
-    _one_line_error(CliRunner().invoke(cli, ["evaluate", str(sim_dir / "consensus.gpkg"), str(truth), "--out",
-                                             str(tmp_path / "m.csv")]), "--overwrite")
+    _one_line_error(
+        CliRunner().invoke(
+            cli, ["evaluate", str(sim_dir / "consensus.gpkg"), str(truth), "--out", str(tmp_path / "m.csv")]
+        ),
+        "--overwrite",
+    )
     (tmp_path / "partial.csv").write_text("building_id,destroyed_on\n0,2017-06-01\n")
     partial = CliRunner().invoke(cli, ["evaluate", str(sim_dir / "consensus.gpkg"), str(tmp_path / "partial.csv")])
     _one_line_error(partial, "have no truth")
 
 
-@pytest.mark.parametrize("target, kind", [("", "simulation"), ("labels.parquet", "labels"),
-                                          ("buildings.gpkg", "footprints"), ("consensus.gpkg", "consensus")])
+@pytest.mark.parametrize(
+    "target, kind",
+    [
+        ("", "simulation"),
+        ("labels.parquet", "labels"),
+        ("buildings.gpkg", "footprints"),
+        ("consensus.gpkg", "consensus"),
+    ],
+)
 def test_info_kinds(small_run, target, kind):
     out, _ = small_run
     result = CliRunner().invoke(cli, ["info", str(out / target), "--json"])
@@ -287,23 +342,39 @@ def test_console_script_aggregate_evaluate_info(exports, tmp_path):
     sim_dir, folder = exports
     script = Path(sys.executable).with_name("stracker")
     out = tmp_path / "c.gpkg"
-    done = subprocess.run([script, "aggregate", folder / "answers.csv", "--footprints", sim_dir / "buildings.gpkg",
-                           "--out", out, "--json"], capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [
+            script,
+            "aggregate",
+            folder / "answers.csv",
+            "--footprints",
+            sim_dir / "buildings.gpkg",
+            "--out",
+            out,
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert json.loads(done.stdout)["buildings_in_layer"] == 400
-    scored = subprocess.run([script, "evaluate", out, sim_dir / "buildings.gpkg", "--json"], capture_output=True,
-                            text=True, check=True)
+    scored = subprocess.run(
+        [script, "evaluate", out, sim_dir / "buildings.gpkg", "--json"], capture_output=True, text=True, check=True
+    )
     assert json.loads(scored.stdout)["metrics"]["f1"] > 0.9
     info = subprocess.run([script, "info", out, "--json"], capture_output=True, text=True, check=True)
     assert json.loads(info.stdout)["kind"] == "consensus"
-    bad = subprocess.run([script, "aggregate", folder / "images.csv", "--out", tmp_path / "x.gpkg"],
-                         capture_output=True, text=True)
+    bad = subprocess.run(
+        [script, "aggregate", folder / "images.csv", "--out", tmp_path / "x.gpkg"], capture_output=True, text=True
+    )
     assert bad.returncode == 1 and "Traceback" not in bad.stderr
     assert bad.stderr.strip().count("\n") == 0 and "lacks column(s)" in bad.stderr
 
 
 def test_plan_prints_frames_and_metrics_as_json():
-    result = CliRunner().invoke(cli, ["plan", "--preset", "small", "--design", "infogain", "--budget", "2000",
-                                      "--json"])
+    result = CliRunner().invoke(
+        cli, ["plan", "--preset", "small", "--design", "infogain", "--budget", "2000", "--json"]
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert 0 < summary["frames_viewed"] <= 2000
@@ -333,21 +404,25 @@ def test_report_command_rewrites_the_report_of_a_simulation(small_run, tmp_path)
 
 
 def test_simulate_design_is_a_deprecated_spelling_of_task(tmp_path):
-    result = CliRunner().invoke(cli, ["simulate", "--preset", "small", "--out", str(tmp_path), "--no-aggregate",
-                                      "--design", "compare"])
+    result = CliRunner().invoke(
+        cli, ["simulate", "--preset", "small", "--out", str(tmp_path), "--no-aggregate", "--design", "compare"]
+    )
     assert result.exit_code == 0, result.output
     assert "--design is deprecated" in result.output and "--task" in result.output
     assert set(pd.read_parquet(tmp_path / "labels.parquet")["task"]) == {"compare"}
-    clash = CliRunner().invoke(cli, ["simulate", "--preset", "small", "--out", str(tmp_path / "b"), "--design",
-                                     "compare", "--task", "timeline"])
+    clash = CliRunner().invoke(
+        cli,
+        ["simulate", "--preset", "small", "--out", str(tmp_path / "b"), "--design", "compare", "--task", "timeline"],
+    )
     assert clash.exit_code == 2 and "contradicts" in clash.output
 
 
 def test_os_errors_are_one_line_naming_the_file(tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
-    result = CliRunner().invoke(cli, ["-q", "simulate", "--preset", "small", "--no-aggregate",
-                                      "--out", str(blocker / "sub")])
+    result = CliRunner().invoke(
+        cli, ["-q", "simulate", "--preset", "small", "--no-aggregate", "--out", str(blocker / "sub")]
+    )
     assert result.exit_code == 1
     assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
     assert str(blocker) in result.output and result.output.startswith("stracker: error: ")
@@ -373,8 +448,18 @@ def test_a_bug_is_one_line_pointing_at_a_log_with_the_traceback(monkeypatch, tmp
 
 
 def test_sweep_refuses_an_unknown_metric_before_running_anything(tmp_path):
-    result = CliRunner().invoke(cli, ["sweep", "--grid", "tasks.volunteers_per_building=2,3", "--metric", "mea_days",
-                                      "--out", str(tmp_path / "s.csv")])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "sweep",
+            "--grid",
+            "tasks.volunteers_per_building=2,3",
+            "--metric",
+            "mea_days",
+            "--out",
+            str(tmp_path / "s.csv"),
+        ],
+    )
     assert result.exit_code == 2 and "mae_days" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "s.csv").exists()
 
@@ -397,8 +482,10 @@ def test_an_unreachable_scheduler_is_one_line_within_seconds(tmp_path, command):
         port = sock.getsockname()[1]
     labels = tmp_path / "answers.csv"
     labels.write_text("building_id,volunteer_id,before,after,destroyed,task\n1,a,,2017-06-10,yes,compare\n")
-    args = {"aggregate": ["aggregate", str(labels), "--out", str(tmp_path / "c.gpkg")],
-            "sweep": ["sweep", "--grid", "tasks.volunteers_per_building=2", "--out", str(tmp_path / "s.csv")]}[command]
+    args = {
+        "aggregate": ["aggregate", str(labels), "--out", str(tmp_path / "c.gpkg")],
+        "sweep": ["sweep", "--grid", "tasks.volunteers_per_building=2", "--out", str(tmp_path / "s.csv")],
+    }[command]
     result = CliRunner().invoke(cli, [*args, "--scheduler", f"tcp://127.0.0.1:{port}"])
     assert result.exit_code == 1, result.output
     assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1

@@ -30,7 +30,13 @@ from stracker.evaluation import EvaluationError
 from stracker.labels import TASKS, encode_labels
 
 CONTRACT_COLUMNS = [
-    "p_destroyed", "destroyed_after", "destroyed_by", "confidence", "ci90_start", "ci90_end", "n_labels",
+    "p_destroyed",
+    "destroyed_after",
+    "destroyed_by",
+    "confidence",
+    "ci90_start",
+    "ci90_end",
+    "n_labels",
     "n_volunteers",
 ]
 DATE_COLUMNS = ["destroyed_after", "destroyed_by", "ci90_start", "ci90_end"]
@@ -51,19 +57,25 @@ def make_table(building, volunteer, lo, hi, answer, dates, task) -> pd.DataFrame
     lo, hi, answer = np.asarray(lo), np.asarray(hi), np.asarray(answer)
     before = np.where(lo >= 0, d[np.maximum(lo, 0)], np.datetime64("NaT", "ns"))
     destroyed = pd.array(np.where(answer < 0, None, answer == 1), dtype="boolean")
-    return pd.DataFrame({
-        "building_id": np.asarray(building), "volunteer_id": np.asarray(volunteer),
-        "before": before, "after": d[hi], "destroyed": destroyed,
-        "task": np.broadcast_to(np.asarray(task, dtype=object), lo.shape),
-    })
+    return pd.DataFrame(
+        {
+            "building_id": np.asarray(building),
+            "volunteer_id": np.asarray(volunteer),
+            "before": before,
+            "after": d[hi],
+            "destroyed": destroyed,
+            "task": np.broadcast_to(np.asarray(task, dtype=object), lo.shape),
+        }
+    )
 
 
 def truth_of(states: np.ndarray, dates: pd.DatetimeIndex, ids=None) -> pd.Series:
     """Ground truth destroyed_on for states: a day before the state's upper image date; NaT for intact."""
     ends = np.append(dates.to_numpy(dtype="datetime64[ns]"), np.datetime64("NaT", "ns"))
     ids = np.arange(len(states)) if ids is None else ids
-    return pd.Series(ends[states] - np.timedelta64(1, "D"), index=pd.Index(ids, name="building_id"),
-                     name="destroyed_on")
+    return pd.Series(
+        ends[states] - np.timedelta64(1, "D"), index=pd.Index(ids, name="building_id"), name="destroyed_on"
+    )
 
 
 def state_of(consensus: Consensus) -> np.ndarray:
@@ -169,8 +181,15 @@ def perfect_timeline(n_images=8, n_buildings=63):
     v = np.tile(np.arange(3), n_buildings)
     k = states[b]
     destroyed = k < D
-    labels = make_table(b, v, np.where(destroyed, k - 1, -1), np.where(destroyed, k, D - 1),
-                        destroyed.astype(int), catalogue(D), "timeline")
+    labels = make_table(
+        b,
+        v,
+        np.where(destroyed, k - 1, -1),
+        np.where(destroyed, k, D - 1),
+        destroyed.astype(int),
+        catalogue(D),
+        "timeline",
+    )
     return labels, states
 
 
@@ -182,8 +201,9 @@ def test_perfect_timeline_volunteers_give_exact_states(method):
     consensus = stracker.aggregate(labels, dates, method=method)
     b = consensus.buildings
     assert (state_of(consensus) == states).all()
-    padded = np.concatenate([[np.datetime64("NaT", "ns")], dates.to_numpy(dtype="datetime64[ns]"),
-                             [np.datetime64("NaT", "ns")]])
+    padded = np.concatenate(
+        [[np.datetime64("NaT", "ns")], dates.to_numpy(dtype="datetime64[ns]"), [np.datetime64("NaT", "ns")]]
+    )
     np.testing.assert_array_equal(b["destroyed_after"].to_numpy(), padded[states])  # d_{k-1}, NaT for k = 0
     np.testing.assert_array_equal(b["destroyed_by"].to_numpy(), padded[states + 1])  # d_k, NaT for intact
     np.testing.assert_allclose(b["p_destroyed"].to_numpy(), (states < 8).astype(float), atol=1e-3)
@@ -249,8 +269,9 @@ def test_methods_share_the_contract(small_campaign, method):
     np.testing.assert_allclose(b["confidence"], consensus.posterior.max(axis=1), atol=1e-12)
     assert ((b["p_destroyed"] >= 0) & (b["p_destroyed"] <= 1)).all()
     # the summary dates are those of the argmax state and of the credible bounds
-    padded = np.concatenate([[np.datetime64("NaT", "ns")], c.dates.to_numpy(dtype="datetime64[ns]"),
-                             [np.datetime64("NaT", "ns")]])
+    padded = np.concatenate(
+        [[np.datetime64("NaT", "ns")], c.dates.to_numpy(dtype="datetime64[ns]"), [np.datetime64("NaT", "ns")]]
+    )
     k = state_of(consensus)
     start, end = credible_bounds(consensus.posterior)
     np.testing.assert_array_equal(b["destroyed_after"].to_numpy(), padded[k])
@@ -315,8 +336,9 @@ def test_row_order_does_not_matter(small_campaign, method):
 def test_string_ids_give_the_same_numbers(small_campaign, method):
     c = small_campaign
     a = stracker.aggregate(c.labels, c.dates, method=method)
-    renamed = c.labels.assign(building_id="b" + c.labels["building_id"].astype(str),
-                              volunteer_id="v" + c.labels["volunteer_id"].astype(str))
+    renamed = c.labels.assign(
+        building_id="b" + c.labels["building_id"].astype(str), volunteer_id="v" + c.labels["volunteer_id"].astype(str)
+    )
     b = stracker.aggregate(renamed, c.dates, method=method)
     assert b.buildings.index.is_monotonic_increasing  # lexicographic: b0, b1, b10, b100, ...
     assert b.buildings.index[:3].tolist() == ["b0", "b1", "b10"]
@@ -325,8 +347,9 @@ def test_string_ids_give_the_same_numbers(small_campaign, method):
     assert_same_buildings(a.buildings, aligned)
     np.testing.assert_allclose(b.posterior[order], a.posterior, rtol=0, atol=1e-9)
     v_order = b.volunteers.index.get_indexer("v" + a.volunteers.index.astype(str))
-    np.testing.assert_allclose(b.volunteers["reliability"].to_numpy()[v_order], a.volunteers["reliability"],
-                               rtol=0, atol=1e-9)
+    np.testing.assert_allclose(
+        b.volunteers["reliability"].to_numpy()[v_order], a.volunteers["reliability"], rtol=0, atol=1e-9
+    )
 
 
 def test_building_ids_sorted_in_output():
@@ -396,8 +419,9 @@ def test_agreeing_answer_never_lowers_confidence_fixed_params(campaign, task):
     params = pd.concat([c.params, newcomer])
     before = stracker.aggregate(c.labels, c.dates, volunteer_params=params, prior=c.prior)
     extra = _agreeing_answers(before, c.dates, 999, task)
-    after = stracker.aggregate(pd.concat([c.labels, extra], ignore_index=True), c.dates,
-                               volunteer_params=params, prior=c.prior)
+    after = stracker.aggregate(
+        pd.concat([c.labels, extra], ignore_index=True), c.dates, volunteer_params=params, prior=c.prior
+    )
     gain = after.buildings["confidence"] - before.buildings["confidence"]
     assert (gain >= -1e-12).all(), gain.min()
     assert (gain > 1e-6).mean() > 0.5  # and it usually helps: the test can see a change
@@ -454,8 +478,7 @@ def test_spammers_change_little(campaign):
     v = np.repeat(1000 + np.arange(n_spammers), per_volunteer)
     mark = rng.random(b.size) < 0.5
     h = rng.integers(0, D, b.size)
-    spam = make_table(b, v, np.where(mark, h - 1, -1), np.where(mark, h, D - 1), mark.astype(int), c.dates,
-                      "timeline")
+    spam = make_table(b, v, np.where(mark, h - 1, -1), np.where(mark, h, D - 1), mark.astype(int), c.dates, "timeline")
     noisy = pd.concat([c.labels, spam], ignore_index=True)
 
     clean_em = metrics(stracker.aggregate(c.labels, c.dates), c.truth)["mae_days"]
@@ -523,13 +546,15 @@ def test_callback_reports_every_iteration(small_campaign):
     c = small_campaign
     for method in ("em", "dawid_skene"):
         seen: list[tuple[int, float]] = []
-        consensus = stracker.aggregate(c.labels, c.dates, method=method,
-                                       callback=lambda n, ll, seen=seen: seen.append((n, ll)))
+        consensus = stracker.aggregate(
+            c.labels, c.dates, method=method, callback=lambda n, ll, seen=seen: seen.append((n, ll))
+        )
         assert [n for n, _ in seen] == list(range(1, consensus.n_iter + 1)), method
         assert [ll for _, ll in seen] == consensus.log_likelihood, method
     # the callback only watches: the fit is the same without it
-    np.testing.assert_array_equal(consensus.posterior, stracker.aggregate(c.labels, c.dates,
-                                                                          method="dawid_skene").posterior)
+    np.testing.assert_array_equal(
+        consensus.posterior, stracker.aggregate(c.labels, c.dates, method="dawid_skene").posterior
+    )
 
 
 # ================================================================================================ the EM core
@@ -557,10 +582,18 @@ def _shard(enc, buildings: np.ndarray):
     keep = np.isin(enc.building, buildings)
     code = np.full(enc.n_buildings, -1, np.int32)
     code[buildings] = np.arange(buildings.size, dtype=np.int32)
-    return EncodedLabels(building_ids=enc.building_ids[buildings], volunteer_ids=enc.volunteer_ids,
-                         image_dates=enc.image_dates, building=code[enc.building[keep]],
-                         volunteer=enc.volunteer[keep], lo=enc.lo[keep], hi=enc.hi[keep], answer=enc.answer[keep],
-                         task=enc.task[keep], row_index=pd.RangeIndex(int(keep.sum())))
+    return EncodedLabels(
+        building_ids=enc.building_ids[buildings],
+        volunteer_ids=enc.volunteer_ids,
+        image_dates=enc.image_dates,
+        building=code[enc.building[keep]],
+        volunteer=enc.volunteer[keep],
+        lo=enc.lo[keep],
+        hi=enc.hi[keep],
+        answer=enc.answer[keep],
+        task=enc.task[keep],
+        row_index=pd.RangeIndex(int(keep.sum())),
+    )
 
 
 def test_the_e_step_returns_its_values_and_leaves_the_model_alone(small_campaign):
@@ -569,10 +602,17 @@ def test_the_e_step_returns_its_values_and_leaves_the_model_alone(small_campaign
 
     enc = _mixed_encoded(small_campaign)
     model = AnswerModel(enc)
-    before = {name: (value, np.copy(value) if isinstance(value, np.ndarray) else None)
-              for name, value in vars(model).items()}
-    m_step = MStep.start(enc.volunteer_ids, enc.image_dates, volunteer_params=None, fit_volunteers=None,
-                         prior=None, options=stracker.EMOptions())
+    before = {
+        name: (value, np.copy(value) if isinstance(value, np.ndarray) else None) for name, value in vars(model).items()
+    }
+    m_step = MStep.start(
+        enc.volunteer_ids,
+        enc.image_dates,
+        volunteer_params=None,
+        fit_volunteers=None,
+        prior=None,
+        options=stracker.EMOptions(),
+    )
     first = model.e_step(m_step.state())
     m_step.update(first.statistics)
     second = model.e_step(m_step.state())
@@ -594,8 +634,14 @@ def test_statistics_of_shards_add_up_to_the_whole_table(small_campaign):
     from stracker.consensus.model import AnswerModel
 
     enc = _mixed_encoded(small_campaign)
-    m_step = MStep.start(enc.volunteer_ids, enc.image_dates, volunteer_params=None, fit_volunteers=None,
-                         prior=None, options=stracker.EMOptions())
+    m_step = MStep.start(
+        enc.volunteer_ids,
+        enc.image_dates,
+        volunteer_params=None,
+        fit_volunteers=None,
+        prior=None,
+        options=stracker.EMOptions(),
+    )
     m_step.update(AnswerModel(enc).e_step(m_step.state()).statistics)  # image weights away from 1
     state = m_step.state()
     whole = AnswerModel(enc).e_step(state)
@@ -614,8 +660,7 @@ def test_statistics_of_shards_add_up_to_the_whole_table(small_campaign):
     assert total.n_buildings == expected.n_buildings and total.n_marks == expected.n_marks
     np.testing.assert_array_equal(total.observed, expected.observed)
     for name in ("posterior_sum", "num", "den", "image_skips", "image_notices"):
-        np.testing.assert_allclose(getattr(total, name), getattr(expected, name), rtol=1e-12, atol=1e-9,
-                                   err_msg=name)
+        np.testing.assert_allclose(getattr(total, name), getattr(expected, name), rtol=1e-12, atol=1e-9, err_msg=name)
     assert total.log_likelihood == pytest.approx(expected.log_likelihood, rel=1e-13)
     for part, step in zip(shards, steps, strict=True):
         np.testing.assert_allclose(step.posterior, whole.posterior[part], rtol=0, atol=1e-13)
@@ -631,8 +676,9 @@ def test_one_loop_drives_both_engines(small_campaign):
     reference = fit_em(enc, options=options)
     parts = np.array_split(np.arange(enc.n_buildings), 4)
     models = [AnswerModel(_shard(enc, part)) for part in parts]
-    m_step = MStep.start(enc.volunteer_ids, enc.image_dates, volunteer_params=None, fit_volunteers=None,
-                         prior=None, options=options)
+    m_step = MStep.start(
+        enc.volunteer_ids, enc.image_dates, volunteer_params=None, fit_volunteers=None, prior=None, options=options
+    )
 
     def e_step(state):
         stats = [model.e_step(state).statistics for model in models]
@@ -651,8 +697,9 @@ def test_one_loop_drives_both_engines(small_campaign):
 def test_em_options_are_the_defaults_of_aggregate(small_campaign):
     c = small_campaign
     default = stracker.aggregate(c.labels, c.dates)
-    np.testing.assert_array_equal(stracker.aggregate(c.labels, c.dates, options=stracker.EMOptions()).posterior,
-                                  default.posterior)
+    np.testing.assert_array_equal(
+        stracker.aggregate(c.labels, c.dates, options=stracker.EMOptions()).posterior, default.posterior
+    )
     # the shortcuts are the options' fields
     options = stracker.EMOptions(max_iter=3, shrinkage=5.0)
     a = stracker.aggregate(c.labels, c.dates, options=options)
@@ -662,14 +709,29 @@ def test_em_options_are_the_defaults_of_aggregate(small_campaign):
     # and a shortcut wins over the options it is given with
     assert stracker.aggregate(c.labels, c.dates, options=options, max_iter=2).n_iter == 2
     # every option changes the fit: none is ignored
-    for change in ({"prior_pseudocount": 5.0}, {"image_difficulty": False}, {"volunteer_types": 1},
-                   {"smooth_prior": False}, {"shrinkage": 20.0}):
+    for change in (
+        {"prior_pseudocount": 5.0},
+        {"image_difficulty": False},
+        {"volunteer_types": 1},
+        {"smooth_prior": False},
+        {"shrinkage": 20.0},
+    ):
         other = stracker.aggregate(c.labels, c.dates, options=stracker.EMOptions(**change))
         assert np.abs(other.posterior - default.posterior).max() > 1e-6, change
 
 
-@pytest.mark.parametrize("bad", [{"max_iter": 0}, {"max_iter": 2.5}, {"tol": -1e-3}, {"tol": float("nan")},
-                                 {"shrinkage": -1.0}, {"volunteer_types": 0}, {"prior_pseudocount": "0.5"}])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"max_iter": 0},
+        {"max_iter": 2.5},
+        {"tol": -1e-3},
+        {"tol": float("nan")},
+        {"shrinkage": -1.0},
+        {"volunteer_types": 0},
+        {"prior_pseudocount": "0.5"},
+    ],
+)
 def test_bad_em_options_raise(bad):
     with pytest.raises(stracker.OptionsError, match=next(iter(bad))):
         stracker.EMOptions(**bad)
@@ -715,8 +777,13 @@ def _crowdkit_probas(tasks, workers, answers) -> pd.Series:
     """crowd-kit's DawidSkene P(label 1) per task (tasks must be integer codes: crowd-kit 1.4.2 + pandas 3)."""
     from crowdkit.aggregation import DawidSkene
 
-    df = pd.DataFrame({"task": np.asarray(tasks, dtype=np.int64), "worker": np.asarray(workers),
-                       "label": np.asarray(answers, dtype=np.int64)})
+    df = pd.DataFrame(
+        {
+            "task": np.asarray(tasks, dtype=np.int64),
+            "worker": np.asarray(workers),
+            "label": np.asarray(answers, dtype=np.int64),
+        }
+    )
     with warnings.catch_warnings():  # crowd-kit 1.4.2 uses pandas keywords that pandas 3 deprecates
         warnings.simplefilter("ignore", DeprecationWarning)
         return DawidSkene(n_iter=100).fit(df).probas_[1]
@@ -774,10 +841,16 @@ def test_dawid_skene_matches_crowdkit_on_frames():
 @pytest.fixture(scope="module")
 def rte():
     raw = pd.read_csv(RTE)
-    labels = pd.DataFrame({
-        "building_id": raw["item"], "volunteer_id": raw["worker"], "before": pd.NaT,
-        "after": pd.Timestamp("2017-06-06"), "destroyed": raw["response"].astype(bool), "task": "compare",
-    })
+    labels = pd.DataFrame(
+        {
+            "building_id": raw["item"],
+            "volunteer_id": raw["worker"],
+            "before": pd.NaT,
+            "after": pd.Timestamp("2017-06-06"),
+            "destroyed": raw["response"].astype(bool),
+            "task": "compare",
+        }
+    )
     gold = raw.groupby("item")["gold"].first()
     return raw, labels, gold
 
@@ -791,8 +864,11 @@ def test_rte_accuracy(rte, method, floor):
     accuracy = (predicted == gold.reindex(predicted.index)).mean()
     assert accuracy >= floor, accuracy
     # the same through evaluate: gold 1 means destroyed by the single image
-    truth = pd.Series(np.where(gold == 1, np.datetime64("2017-06-01", "ns"), np.datetime64("NaT", "ns")),
-                      index=gold.index, name="destroyed_on")
+    truth = pd.Series(
+        np.where(gold == 1, np.datetime64("2017-06-01", "ns"), np.datetime64("NaT", "ns")),
+        index=gold.index,
+        name="destroyed_on",
+    )
     assert metrics(consensus, truth)["state_accuracy"] == pytest.approx(accuracy)
 
 
@@ -816,10 +892,16 @@ def label_tables(draw):
     rows = []
     for _ in range(n):
         lo = draw(st.integers(-1, D - 2))
-        rows.append((
-            draw(st.integers(-3, 5)), draw(st.integers(0, 4)), lo, draw(st.integers(lo + 1, D - 1)),
-            draw(st.sampled_from([1, 0, -1])), draw(st.sampled_from(TASKS)),
-        ))
+        rows.append(
+            (
+                draw(st.integers(-3, 5)),
+                draw(st.integers(0, 4)),
+                lo,
+                draw(st.integers(lo + 1, D - 1)),
+                draw(st.sampled_from([1, 0, -1])),
+                draw(st.sampled_from(TASKS)),
+            )
+        )
     b, v, lo, hi, answer, task = (np.array(x) for x in zip(*rows, strict=True))
     table = make_table(b, v, lo, hi, answer, dates, task.astype(object))
     if id_pool == "str":
@@ -905,8 +987,9 @@ def test_table_of_no_destruction_answers_only():
     "no destruction" answers would stop counting)."""
     B, D = 50, 5
     b, v = np.repeat(np.arange(B), 3), np.tile(np.arange(3), B)
-    labels = make_table(b, v, np.full(b.size, -1), np.full(b.size, D - 1), np.zeros(b.size, int), catalogue(D),
-                        "timeline")
+    labels = make_table(
+        b, v, np.full(b.size, -1), np.full(b.size, D - 1), np.zeros(b.size, int), catalogue(D), "timeline"
+    )
     consensus = stracker.aggregate(labels)
     assert consensus.converged
     assert (consensus.buildings["p_destroyed"] < 0.2).all(), consensus.buildings["p_destroyed"].max()
@@ -938,10 +1021,14 @@ def _tiny():
     5         intact              2 (false alarm)     -
     """
     dates = catalogue(3)
-    labels = make_table([1, 2, 3, 4, 5], [1, 1, 2, 2, 3], [0, 0, -1, -1, 1], [1, 1, 2, 2, 2], [1, 1, 0, 0, 1],
-                        dates, "timeline")
-    truth = pd.Series(pd.to_datetime(["2017-06-10", "2017-06-20", None, "2017-06-07", None]),
-                      index=pd.Index([1, 2, 3, 4, 5], name="building_id"), name="destroyed_on")
+    labels = make_table(
+        [1, 2, 3, 4, 5], [1, 1, 2, 2, 3], [0, 0, -1, -1, 1], [1, 1, 2, 2, 2], [1, 1, 0, 0, 1], dates, "timeline"
+    )
+    truth = pd.Series(
+        pd.to_datetime(["2017-06-10", "2017-06-20", None, "2017-06-07", None]),
+        index=pd.Index([1, 2, 3, 4, 5], name="building_id"),
+        name="destroyed_on",
+    )
     return labels, dates, truth
 
 

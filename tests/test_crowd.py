@@ -68,9 +68,7 @@ def test_volunteer_table_shape(volunteers, crowd):
 
 @pytest.mark.parametrize(("n_volunteers", "n_countries"), [(6_000, 80), (124, 124), (3_100, 124), (40, 1)])
 def test_every_country_present(n_volunteers, n_countries):
-    table = make_volunteers(
-        CrowdScenario(n_volunteers=n_volunteers, n_countries=n_countries), np.random.default_rng(1)
-    )
+    table = make_volunteers(CrowdScenario(n_volunteers=n_volunteers, n_countries=n_countries), np.random.default_rng(1))
     assert len(table) == n_volunteers
     assert set(table["country"]) == set(COUNTRY_CODES[:n_countries])
 
@@ -317,9 +315,9 @@ def test_compare_answers_follow_their_model(compare_sim):
     a = _arrays(compare_sim)
     sc = compare_sim.scenario
     volunteer = compare_sim.volunteers.index.get_indexer(compare_sim.labels["volunteer_id"])
-    yes_changed, yes_unchanged, hidden = compare_answer_model(a["row"], volunteer, a["lo"], a["hi"],
-                                                              compare_sim.visibility, compare_sim.volunteers,
-                                                              sc.imagery, sc.crowd)
+    yes_changed, yes_unchanged, hidden = compare_answer_model(
+        a["row"], volunteer, a["lo"], a["hi"], compare_sim.visibility, compare_sim.volunteers, sc.imagery, sc.crowd
+    )
     assert np.array_equal(hidden, a["answer"] == -1)
     changed = (a["lo"] < a["state"]) & (a["state"] <= a["hi"])
     p_yes = np.where(changed, yes_changed, yes_unchanged)[~hidden]
@@ -347,9 +345,17 @@ def test_compare_answers_follow_their_model(compare_sim):
 def _perfect_volunteers(n: int) -> pd.DataFrame:
     """Careful volunteers with error rates near zero."""
     crowd = CrowdScenario(
-        n_volunteers=n, n_countries=1, careless_share=0.0, random_share=0.0,
-        p_late_mean=1e-6, p_early_mean=1e-6, p_miss_mean=1e-6, p_false_mean=1e-6,
-        sensitivity_mean=1 - 1e-6, specificity_mean=1 - 1e-6, skill_concentration=1e6,
+        n_volunteers=n,
+        n_countries=1,
+        careless_share=0.0,
+        random_share=0.0,
+        p_late_mean=1e-6,
+        p_early_mean=1e-6,
+        p_miss_mean=1e-6,
+        p_false_mean=1e-6,
+        sensitivity_mean=1 - 1e-6,
+        specificity_mean=1 - 1e-6,
+        skill_concentration=1e6,
     )
     return make_volunteers(crowd, np.random.default_rng(0))
 
@@ -363,8 +369,17 @@ def test_timeline_perfect_volunteer_clear_sky():
     building = np.arange(D + 1)
     volunteer = np.zeros(D + 1, dtype=np.int64)
     vis = np.ones((D + 1, D), dtype=np.float32)
-    labels = timeline_answers(building, volunteer, state, vis, _perfect_volunteers(1), DATES, ImageryScenario(),
-                              CrowdScenario(), np.random.default_rng(0))
+    labels = timeline_answers(
+        building,
+        volunteer,
+        state,
+        vis,
+        _perfect_volunteers(1),
+        DATES,
+        ImageryScenario(),
+        CrowdScenario(),
+        np.random.default_rng(0),
+    )
     destroyed = labels["destroyed"].to_numpy(dtype=bool, na_value=False)
     assert destroyed.tolist() == [True] * D + [False]
     # a mark: before = the image before the destruction (NaT for state 0), after = the first destroyed image
@@ -378,8 +393,17 @@ def test_timeline_hidden_destruction_frame_widens_interval():
     D = DATES.size
     vis = np.ones((1, D), dtype=np.float32)
     vis[0, 2:4] = 0.1  # images 2 and 3 under cloud; the building is destroyed in image 2
-    labels = timeline_answers(np.array([0]), np.array([0]), np.array([2]), vis, _perfect_volunteers(1), DATES,
-                              ImageryScenario(), CrowdScenario(), np.random.default_rng(0))
+    labels = timeline_answers(
+        np.array([0]),
+        np.array([0]),
+        np.array([2]),
+        vis,
+        _perfect_volunteers(1),
+        DATES,
+        ImageryScenario(),
+        CrowdScenario(),
+        np.random.default_rng(0),
+    )
     row = labels.iloc[0]
     assert bool(row["destroyed"])
     assert row["before"] == pd.Timestamp(DATES[1])
@@ -390,8 +414,17 @@ def test_timeline_hidden_destruction_frame_widens_interval():
 def test_timeline_fully_hidden_building_cannot_tell():
     D = DATES.size
     vis = np.zeros((1, D), dtype=np.float32)
-    labels = timeline_answers(np.array([0]), np.array([0]), np.array([3]), vis, _perfect_volunteers(1), DATES,
-                              ImageryScenario(), CrowdScenario(), np.random.default_rng(0))
+    labels = timeline_answers(
+        np.array([0]),
+        np.array([0]),
+        np.array([3]),
+        vis,
+        _perfect_volunteers(1),
+        DATES,
+        ImageryScenario(),
+        CrowdScenario(),
+        np.random.default_rng(0),
+    )
     assert labels["destroyed"].isna().all()
     assert labels["frames_viewed"].tolist() == [D]
 
@@ -404,8 +437,18 @@ def test_compare_perfect_volunteer_clear_sky():
     volunteer = np.zeros(n_buildings, dtype=np.int64)
     vis = np.ones((n_buildings, D), dtype=np.float32)
     tasks = TaskScenario(design="compare", questions_per_volunteer=3)
-    labels = compare_answers(building, volunteer, state, vis, _perfect_volunteers(1), DATES, ImageryScenario(),
-                             CrowdScenario(), tasks, np.random.default_rng(0))
+    labels = compare_answers(
+        building,
+        volunteer,
+        state,
+        vis,
+        _perfect_volunteers(1),
+        DATES,
+        ImageryScenario(),
+        CrowdScenario(),
+        tasks,
+        np.random.default_rng(0),
+    )
     assert len(labels) == 3 * n_buildings
     enc = encode_labels(labels, DATES)
     k = state[labels["building_id"].to_numpy()]

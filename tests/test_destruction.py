@@ -137,9 +137,7 @@ def test_front_reaches_the_centre_last(buildings, destroyed_on, scenario):
             "day": day,
         }
     )
-    per = frame.groupby("district").agg(
-        x=("x", "mean"), y=("y", "mean"), day=("day", "mean"), n=("day", "count")
-    )
+    per = frame.groupby("district").agg(x=("x", "mean"), y=("y", "mean"), day=("day", "mean"), n=("day", "count"))
     per = per[per["n"] >= 10]
     central_day = per["day"].iloc[np.argmin(np.hypot(per["x"], per["y"]))]
     for bearing in np.radians(offensive.entry_bearings_deg):
@@ -200,6 +198,7 @@ def test_raqqa_scale():
     assert out[hit].min() >= np.datetime64(scenario.offensive.air_campaign_start)
     assert out[hit].max() <= np.datetime64(scenario.offensive.end)
     assert (out[hit] < np.datetime64(scenario.imagery.first_image)).any()
-    neighbour_gap, random_gap = _gaps(_centroids(buildings)[hit], _days(out[hit], "2017-01-01"),
-                                      np.random.default_rng(0))
+    neighbour_gap, random_gap = _gaps(
+        _centroids(buildings)[hit], _days(out[hit], "2017-01-01"), np.random.default_rng(0)
+    )
     assert neighbour_gap < 0.5 * random_gap

@@ -20,8 +20,10 @@ from stracker.errors import DuplicateAnswersWarning, FileFormatError, LabelsErro
 
 @pytest.fixture(scope="module")
 def client():
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0") as cluster, \
-            Client(cluster) as c:
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0") as cluster,
+        Client(cluster) as c,
+    ):
         yield c
 
 
@@ -99,14 +101,17 @@ def test_the_result_has_the_methods_of_the_in_memory_one(client, table, referenc
     import inspect
 
     for name in ("summary", "state_probabilities", "to_file", "to_geodataframe", "compute"):
-        assert inspect.signature(getattr(DistributedConsensus, name)).parameters.keys() == \
-            inspect.signature(getattr(stracker.Consensus, name)).parameters.keys(), name
+        assert (
+            inspect.signature(getattr(DistributedConsensus, name)).parameters.keys()
+            == inspect.signature(getattr(stracker.Consensus, name)).parameters.keys()
+        ), name
     summary = result.summary()
     expected = reference.summary()
     assert summary.keys() == expected.keys()
     assert summary["mean_confidence"] == pytest.approx(expected["mean_confidence"], rel=1e-12)
-    assert {k: v for k, v in summary.items() if k != "mean_confidence"} == \
-        {k: v for k, v in expected.items() if k != "mean_confidence"}
+    assert {k: v for k, v in summary.items() if k != "mean_confidence"} == {
+        k: v for k, v in expected.items() if k != "mean_confidence"
+    }
     assert result.n_states == reference.n_states == len(dates) + 1
     states = result.state_probabilities().compute()
     np.testing.assert_allclose(states.to_numpy(), reference.state_probabilities().to_numpy(), rtol=0, atol=1e-9)
@@ -132,8 +137,9 @@ def test_options_are_the_in_memory_ones(client, table):
 
 def test_parquet_dataset_in_and_out_with_string_ids(client, table, tmp_path):
     labels, dates = table
-    labels = labels.assign(building_id="b" + labels["building_id"].astype(str),
-                           volunteer_id="v" + labels["volunteer_id"].astype(str))
+    labels = labels.assign(
+        building_id="b" + labels["building_id"].astype(str), volunteer_id="v" + labels["volunteer_id"].astype(str)
+    )
     ref = stracker.aggregate(labels, dates)
     path = tmp_path / "answers"
     path.mkdir()
@@ -177,7 +183,8 @@ def test_divisions_that_leave_a_partition_empty_fall_back_to_the_shuffle(client,
     ids = np.sort(labels["building_id"].unique())
     # a division between two buildings: the partition from it would not start at a building it holds
     by_building = dd.from_pandas(labels, npartitions=2).set_index(
-        "building_id", divisions=[ids[0], ids[100] + 0.5, ids[-1]])
+        "building_id", divisions=[ids[0], ids[100] + 0.5, ids[-1]]
+    )
     result = aggregate_distributed(by_building, dates, client=client)
     assert result.shuffled
     assert_same_consensus(result.compute(), reference)
@@ -195,8 +202,9 @@ def test_known_parameters_and_prior(client, table):
     labels, dates = table
     c = Campaign(seed=1, n_buildings=400, n_volunteers=40, n_images=10, per_building=5)
     ref = stracker.aggregate(labels, dates, volunteer_params=c.params, prior=c.prior)
-    result = aggregate_distributed(labels, dates, client=client, n_partitions=3, volunteer_params=c.params,
-                                   prior=c.prior)
+    result = aggregate_distributed(
+        labels, dates, client=client, n_partitions=3, volunteer_params=c.params, prior=c.prior
+    )
     assert result.n_iter == 1
     assert_same_consensus(result.compute(), ref)
 
@@ -235,8 +243,10 @@ def test_duplicates_and_bad_input(client, table, tmp_path):
 def test_a_worker_lost_mid_fit_changes_nothing(table, reference):
     """Between two iterations a worker restarts and loses its shards: Dask recomputes them from lineage."""
     labels, dates = table
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
-            Client(cluster) as client:
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster,
+        Client(cluster) as client,
+    ):
         restarted = []
 
         def kill_one(n_iter: int, _: float) -> None:
@@ -262,14 +272,37 @@ def test_cli_scheduler_option(table, reference, tmp_path):
     labels.to_parquet(path)
     images = tmp_path / "images.csv"
     pd.DataFrame({"image_date": dates}).to_csv(images, index=False)
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, protocol="tcp",
-                      dashboard_address=":0") as cluster:
-        result = CliRunner().invoke(cli, ["aggregate", str(path), "--images", str(images), "--out",
-                                          str(tmp_path / "c.parquet"), "--scheduler", cluster.scheduler_address,
-                                          "--json"])
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=False, protocol="tcp", dashboard_address=":0"
+    ) as cluster:
+        result = CliRunner().invoke(
+            cli,
+            [
+                "aggregate",
+                str(path),
+                "--images",
+                str(images),
+                "--out",
+                str(tmp_path / "c.parquet"),
+                "--scheduler",
+                cluster.scheduler_address,
+                "--json",
+            ],
+        )
     assert result.exit_code == 0, result.output
     written = pd.read_parquet(tmp_path / "c.parquet").set_index("building_id").sort_index()
     np.testing.assert_allclose(written["p_destroyed"], reference.buildings["p_destroyed"], rtol=0, atol=1e-9)
-    bad = CliRunner().invoke(cli, ["aggregate", str(path), "--out", str(tmp_path / "d.parquet"), "--method",
-                                   "majority", "--scheduler", "tcp://127.0.0.1:1"])
+    bad = CliRunner().invoke(
+        cli,
+        [
+            "aggregate",
+            str(path),
+            "--out",
+            str(tmp_path / "d.parquet"),
+            "--method",
+            "majority",
+            "--scheduler",
+            "tcp://127.0.0.1:1",
+        ],
+    )
     assert bad.exit_code != 0 and "--method em only" in bad.output

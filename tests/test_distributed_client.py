@@ -41,8 +41,12 @@ def small_cluster() -> LocalCluster:
     return LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0")
 
 
-def assert_every_way_out(result: DistributedConsensus, reference: stracker.Consensus, tmp_path,
-                         compute: Callable[[Any], Any] = lambda lazy: lazy.compute()) -> None:
+def assert_every_way_out(
+    result: DistributedConsensus,
+    reference: stracker.Consensus,
+    tmp_path,
+    compute: Callable[[Any], Any] = lambda lazy: lazy.compute(),
+) -> None:
     """compute(), the lazy tables (computed by ``compute``), summary(), state_probabilities(), to_file() and
     to_parquet() all give the in-memory consensus."""
     assert_same_consensus(result.compute(), reference)
@@ -56,8 +60,9 @@ def assert_every_way_out(result: DistributedConsensus, reference: stracker.Conse
     assert summary == expected
     written = result.to_file(tmp_path / "c.gpkg")
     assert len(written) == len(reference.buildings)
-    np.testing.assert_allclose(stracker.read_consensus(tmp_path / "c.gpkg").posterior, reference.posterior,
-                               rtol=0, atol=1e-9)
+    np.testing.assert_allclose(
+        stracker.read_consensus(tmp_path / "c.gpkg").posterior, reference.posterior, rtol=0, atol=1e-9
+    )
     result.to_parquet(tmp_path / "buildings")
     assert_same_buildings(pd.read_parquet(tmp_path / "buildings").sort_index(), reference.buildings)
 
@@ -107,8 +112,9 @@ def test_an_explicit_client_wins_over_the_current_one(table, reference, tmp_path
         result = aggregate_distributed(labels, dates, client=explicit, n_partitions=3, options=OPTIONS)
         assert result.client is explicit
         # the methods do not depend on which client is current; the lazy tables through result.client
-        assert_every_way_out(result, reference, tmp_path / "methods",
-                             compute=lambda lazy: result.client.compute(lazy, sync=True))
+        assert_every_way_out(
+            result, reference, tmp_path / "methods", compute=lambda lazy: result.client.compute(lazy, sync=True)
+        )
         with explicit.as_current():  # or with the result's client made current
             assert_every_way_out(result, reference, tmp_path / "current")
         result.close()

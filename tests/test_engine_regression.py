@@ -54,23 +54,35 @@ def _campaign_arrays(name: str) -> dict[str, np.ndarray]:
 
 def _labels(arrays: dict[str, np.ndarray], task: str) -> pd.DataFrame:
     destroyed = pd.array(np.where(arrays["destroyed"] < 0, None, arrays["destroyed"] == 1), dtype="boolean")
-    return pd.DataFrame({
-        "building_id": arrays["building_id"], "volunteer_id": arrays["volunteer_id"],
-        "before": arrays["before"], "after": arrays["after"], "destroyed": destroyed, "task": task,
-    })
+    return pd.DataFrame(
+        {
+            "building_id": arrays["building_id"],
+            "volunteer_id": arrays["volunteer_id"],
+            "before": arrays["before"],
+            "after": arrays["after"],
+            "destroyed": destroyed,
+            "task": task,
+        }
+    )
 
 
 def _rte_labels() -> pd.DataFrame:
     raw = pd.read_csv(RTE)
-    return pd.DataFrame({
-        "building_id": raw["item"], "volunteer_id": raw["worker"], "before": pd.NaT,
-        "after": pd.Timestamp("2017-06-06"), "destroyed": raw["response"].astype(bool), "task": "compare",
-    })
+    return pd.DataFrame(
+        {
+            "building_id": raw["item"],
+            "volunteer_id": raw["worker"],
+            "before": pd.NaT,
+            "after": pd.Timestamp("2017-06-06"),
+            "destroyed": raw["response"].astype(bool),
+            "task": "compare",
+        }
+    )
 
 
 def _frozen(reference: dict[str, np.ndarray], name: str) -> dict[str, np.ndarray]:
     prefix = f"{name}/"
-    return {key[len(prefix):]: value for key, value in reference.items() if key.startswith(prefix)}
+    return {key[len(prefix) :]: value for key, value in reference.items() if key.startswith(prefix)}
 
 
 def _fit(labels: pd.DataFrame, dates: object, case: str, arrays: dict[str, np.ndarray] | None = None):
@@ -78,8 +90,9 @@ def _fit(labels: pd.DataFrame, dates: object, case: str, arrays: dict[str, np.nd
         warnings.simplefilter("ignore")  # the simulator's tables may hold exact duplicates; they are used
         if case == "oracle":
             assert arrays is not None
-            params = pd.DataFrame(arrays["volunteer_params"], index=pd.Index(arrays["volunteer_index"]),
-                                  columns=list(PARAMS))
+            params = pd.DataFrame(
+                arrays["volunteer_params"], index=pd.Index(arrays["volunteer_index"]), columns=list(PARAMS)
+            )
             return stracker.aggregate(labels, dates, volunteer_params=params, prior=arrays["true_prior"])
         return stracker.aggregate(labels, dates, method=case)
 
@@ -147,8 +160,10 @@ def client():
     pytest.importorskip("dask.distributed")
     from dask.distributed import Client, LocalCluster
 
-    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=":0") as cluster, \
-            Client(cluster) as c:
+    with (
+        LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=":0") as cluster,
+        Client(cluster) as c,
+    ):
         yield c
 
 
@@ -161,9 +176,12 @@ def test_dask_engine_reproduces_the_reference(reference, client, name, case):
     labels = _labels(arrays, name.split("_")[0])
     kwargs = {}
     if case == "oracle":
-        kwargs = {"volunteer_params": pd.DataFrame(arrays["volunteer_params"], columns=list(PARAMS),
-                                                   index=pd.Index(arrays["volunteer_index"])),
-                  "prior": arrays["true_prior"]}
+        kwargs = {
+            "volunteer_params": pd.DataFrame(
+                arrays["volunteer_params"], columns=list(PARAMS), index=pd.Index(arrays["volunteer_index"])
+            ),
+            "prior": arrays["true_prior"],
+        }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         result = aggregate_distributed(labels, arrays["image_dates"], client=client, n_partitions=3, **kwargs)

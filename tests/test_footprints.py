@@ -67,9 +67,7 @@ def test_no_two_footprints_overlap_or_touch(buildings):
 def test_districts_are_a_street_apart(buildings, city):
     # Buildings closer than a street width to each other must belong to the same district.
     geoms = buildings.geometry.values
-    left, right = shapely.STRtree(geoms).query(
-        geoms, predicate="dwithin", distance=0.999 * city.street_width_m
-    )
+    left, right = shapely.STRtree(geoms).query(geoms, predicate="dwithin", distance=0.999 * city.street_width_m)
     district = buildings["district_id"].to_numpy()
     assert (district[left] == district[right]).all()
 

@@ -43,15 +43,24 @@ def _with_cover(sim: Simulation, cover: float | np.ndarray) -> Simulation:
 
 def _images(cover) -> pd.DataFrame:
     cover = np.atleast_1d(np.asarray(cover, dtype=float))
-    return pd.DataFrame({"image_id": np.arange(cover.size), "cloud_cover": cover,
-                         "image_date": pd.date_range("2017-06-01", periods=cover.size, freq="4D")})
+    return pd.DataFrame(
+        {
+            "image_id": np.arange(cover.size),
+            "cloud_cover": cover,
+            "image_date": pd.date_range("2017-06-01", periods=cover.size, freq="4D"),
+        }
+    )
 
 
 def _footprint_ids(sim: Simulation, tile) -> np.ndarray:
     """The footprints burnt into the tile's grid, directly (1 + row; 0: no building)."""
     geoms = sim.buildings.geometry.values
-    return rasterio.features.rasterize(zip(geoms, range(1, len(geoms) + 1), strict=True),
-                                       out_shape=tile.rgb.shape[:2], transform=tile.transform, dtype="int32")
+    return rasterio.features.rasterize(
+        zip(geoms, range(1, len(geoms) + 1), strict=True),
+        out_shape=tile.rgb.shape[:2],
+        transform=tile.transform,
+        dtype="int32",
+    )
 
 
 def _per_building(sim: Simulation, tile) -> pd.DataFrame:
@@ -63,11 +72,13 @@ def _per_building(sim: Simulation, tile) -> pd.DataFrame:
     index = np.arange(1, len(sim.buildings) + 1)
     pair = (interior[:, 1:] == interior[:, :-1]) & (interior[:, 1:] > 0)
     step = (gray[:, 1:] - gray[:, :-1]) ** 2
-    out = pd.DataFrame({
-        "pixels": ndimage.sum(interior > 0, interior, index),
-        "brightness": ndimage.mean(gray, interior, index),
-        "roughness": ndimage.mean(step[pair], interior[:, 1:][pair], index),
-    })
+    out = pd.DataFrame(
+        {
+            "pixels": ndimage.sum(interior > 0, interior, index),
+            "brightness": ndimage.mean(gray, interior, index),
+            "roughness": ndimage.mean(step[pair], interior[:, 1:][pair], index),
+        }
+    )
     for band, name in enumerate("rgb"):
         out[name] = ndimage.mean(tile.rgb[..., band].astype(np.float64), interior, index)
     return out
@@ -116,8 +127,7 @@ def test_cloud_rasters_are_spatially_correlated(sim):
 
 
 def test_fully_clouded_image_hides_everything_and_clear_one_nothing(sim):
-    clouds = CloudField.build(sim.buildings, _images([1.0, 0.0, 0.5]), sim.scenario.imagery,
-                              np.random.default_rng(0))
+    clouds = CloudField.build(sim.buildings, _images([1.0, 0.0, 0.5]), sim.scenario.imagery, np.random.default_rng(0))
     assert (clouds.opacity(0) == 1.0).all() and (clouds.opacity(1) == 0.0).all()
     vis = clouds.visibility()
     assert (vis[:, 0] == 0.0).all()
@@ -147,19 +157,21 @@ def test_visibility_agrees_with_a_direct_per_footprint_computation(sim):
     partly = np.flatnonzero((vis > 0.05) & (vis < 0.95))
     assert len(partly) >= 5
     rng = np.random.default_rng(0)
-    chosen = np.unique(np.concatenate([np.argsort(area)[:3], np.argsort(area)[-3:], partly[:5],
-                                       rng.choice(len(buildings), 5, replace=False)]))
+    chosen = np.unique(
+        np.concatenate(
+            [np.argsort(area)[:3], np.argsort(area)[-3:], partly[:5], rng.choice(len(buildings), 5, replace=False)]
+        )
+    )
     p = grid.pixel_m
     for i in chosen:
         geom = buildings.geometry.iloc[i]
-        inside = rasterio.features.geometry_mask([geom], out_shape=fine.shape, transform=fine_transform,
-                                                 invert=True)
+        inside = rasterio.features.geometry_mask([geom], out_shape=fine.shape, transform=fine_transform, invert=True)
         assert inside.any()
         assert vis[i] == pytest.approx(fine[inside].mean(), abs=1e-5), i
         # exact: the clear share of each 10 m pixel weighted by the footprint's area in it
         c0, r1 = grid.index(geom.bounds[0], geom.bounds[1])
         c1, r0 = grid.index(geom.bounds[2], geom.bounds[3])
-        rows, cols = np.mgrid[int(r0):int(r1) + 1, int(c0):int(c1) + 1]
+        rows, cols = np.mgrid[int(r0) : int(r1) + 1, int(c0) : int(c1) + 1]
         x0, y1 = grid.transform.c + cols * p, grid.transform.f - rows * p
         cells = shapely.box(x0, y1 - p, x0 + p, y1)
         share = shapely.area(shapely.intersection(cells, geom))
@@ -251,8 +263,9 @@ def test_debris_and_craters_spill_outside_destroyed_footprints(sim):
     bounds = tuple(sim.buildings.total_bounds)
     before, after = (stracker.render_tile(clear, d, bounds, 1.0) for d in (first, last))
     ids = _footprint_ids(sim, before)
-    fell = np.concatenate([[False], ((sim.buildings["destroyed_on"] > first)
-                                     & (sim.buildings["destroyed_on"] <= last)).to_numpy()])
+    fell = np.concatenate(
+        [[False], ((sim.buildings["destroyed_on"] > first) & (sim.buildings["destroyed_on"] <= last)).to_numpy()]
+    )
     gap = ndimage.distance_transform_edt(~fell[ids])
     ring = (ids == 0) & (gap >= 1) & (gap <= 4)  # open ground within 4 m of a building that fell
     far = (ids == 0) & (ndimage.distance_transform_edt(ids == 0) > 20)  # open ground far from any building
@@ -379,9 +392,28 @@ def test_writing_never_clobbers_without_overwrite(sim, tmp_path):
 
 def test_cli_render_writes_a_tile(tmp_path):
     out = tmp_path / "sub" / "tile.tif"
-    result = CliRunner().invoke(cli, ["render", "--preset", "small", "--seed", "0", "--date", "2017-10-28",
-                                      "--bbox", "500900", "3978300", "501100", "3978500", "--resolution", "0.5",
-                                      "--out", str(out), "--json"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "render",
+            "--preset",
+            "small",
+            "--seed",
+            "0",
+            "--date",
+            "2017-10-28",
+            "--bbox",
+            "500900",
+            "3978300",
+            "501100",
+            "3978500",
+            "--resolution",
+            "0.5",
+            "--out",
+            str(out),
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["width"] == summary["height"] == 400 and summary["date"] == "2017-10-28"
@@ -390,8 +422,9 @@ def test_cli_render_writes_a_tile(tmp_path):
     again = CliRunner().invoke(cli, ["render", "--preset", "small", "--date", "2017-10-28", "--out", str(out)])
     assert again.exit_code == 1 and "--overwrite" in again.output
     assert len(again.output.strip().splitlines()) == 1 and "Traceback" not in again.output
-    replaced = CliRunner().invoke(cli, ["-q", "render", "--preset", "small", "--date", "2017-10-28", "--out",
-                                        str(out), "--overwrite"])
+    replaced = CliRunner().invoke(
+        cli, ["-q", "render", "--preset", "small", "--date", "2017-10-28", "--out", str(out), "--overwrite"]
+    )
     assert replaced.exit_code == 0, replaced.output
     with rasterio.open(out) as ds:
         assert ds.width == 500  # the default 500 m box at 1 m
@@ -408,8 +441,7 @@ def test_cli_render_writes_a_tile(tmp_path):
 )
 def test_cli_render_bad_input_is_one_line_and_exit_1(tmp_path, args, message):
     out = tmp_path / "tile.tif"
-    result = CliRunner().invoke(cli, ["render", "--preset", "small", "--json", *args,
-                                      "--out", str(out)])
+    result = CliRunner().invoke(cli, ["render", "--preset", "small", "--json", *args, "--out", str(out)])
     assert result.exit_code == 1
     assert message in result.output
     assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output

@@ -16,10 +16,44 @@ import stracker
 from stracker.errors import StrackerError
 
 N_TABLES = 150
-GARBAGE_TEXT = ["", " ", "nan", "NaT", "None", "2017-02-30", "2017-06-04T00:00:00+02:00", "x;y", "é", "1e5", "-1",
-                "007", "12", "True", "[]", "0x1F", "2017/06/04", "04/06/2017", "inf", "  2017-06-04  ", "26th June"]
-GARBAGE_VALUES = [1.5, 3, True, -7, 2**70, pd.Timestamp("2017-06-04", tz="UTC"), b"x", {"a": 1}, [1, 2],
-                  float("inf"), np.datetime64("2017-06-04"), complex(1, 2), pd.Timestamp("1500-01-01").to_pydatetime()]
+GARBAGE_TEXT = [
+    "",
+    " ",
+    "nan",
+    "NaT",
+    "None",
+    "2017-02-30",
+    "2017-06-04T00:00:00+02:00",
+    "x;y",
+    "é",
+    "1e5",
+    "-1",
+    "007",
+    "12",
+    "True",
+    "[]",
+    "0x1F",
+    "2017/06/04",
+    "04/06/2017",
+    "inf",
+    "  2017-06-04  ",
+    "26th June",
+]
+GARBAGE_VALUES = [
+    1.5,
+    3,
+    True,
+    -7,
+    2**70,
+    pd.Timestamp("2017-06-04", tz="UTC"),
+    b"x",
+    {"a": 1},
+    [1, 2],
+    float("inf"),
+    np.datetime64("2017-06-04"),
+    complex(1, 2),
+    pd.Timestamp("1500-01-01").to_pydatetime(),
+]
 
 
 @pytest.fixture(scope="module")
@@ -118,16 +152,18 @@ _INT_ID = st.integers(-(10**12), 10**12)
 def valid_tables(draw) -> pd.DataFrame:
     n_images = draw(st.integers(2, 6))
     with_times = draw(st.booleans())
-    offsets = sorted(draw(st.sets(st.integers(0, 400 * 24 * (60 if with_times else 1)), min_size=n_images,
-                                  max_size=n_images)))
+    offsets = sorted(
+        draw(st.sets(st.integers(0, 400 * 24 * (60 if with_times else 1)), min_size=n_images, max_size=n_images))
+    )
     unit = "min" if with_times else "D"
     catalogue = pd.Timestamp("2017-05-30") + pd.to_timedelta(offsets, unit=unit)
     n = draw(st.integers(1, 25))
     id_kind = draw(st.sampled_from(["int", "text"]))
     ids = _INT_ID if id_kind == "int" else _TEXT_ID
     buildings = draw(st.lists(ids, min_size=1, max_size=5, unique=True))
-    volunteers = draw(st.lists(_TEXT_ID | _INT_ID if id_kind == "text" else _INT_ID, min_size=1, max_size=4,
-                               unique_by=str))
+    volunteers = draw(
+        st.lists(_TEXT_ID | _INT_ID if id_kind == "text" else _INT_ID, min_size=1, max_size=4, unique_by=str)
+    )
     if id_kind == "text":  # one type per column: text volunteers if any is text
         volunteers = [str(v) if not isinstance(v, str) else v for v in volunteers]
         volunteers = [v if not v.lstrip("-").isdigit() else f"u{v}" for v in volunteers]
@@ -135,14 +171,16 @@ def valid_tables(draw) -> pd.DataFrame:
     for _ in range(n):
         hi = draw(st.integers(0, n_images - 1))
         lo = draw(st.integers(-1, hi - 1))
-        rows.append({
-            "building_id": draw(st.sampled_from(buildings)),
-            "volunteer_id": draw(st.sampled_from(volunteers)),
-            "before": catalogue[lo] if lo >= 0 else pd.NaT,
-            "after": catalogue[hi],
-            "destroyed": draw(st.sampled_from([True, False, None])),
-            "task": draw(st.sampled_from(["timeline", "compare"])),
-        })
+        rows.append(
+            {
+                "building_id": draw(st.sampled_from(buildings)),
+                "volunteer_id": draw(st.sampled_from(volunteers)),
+                "before": catalogue[lo] if lo >= 0 else pd.NaT,
+                "after": catalogue[hi],
+                "destroyed": draw(st.sampled_from([True, False, None])),
+                "task": draw(st.sampled_from(["timeline", "compare"])),
+            }
+        )
     table = pd.DataFrame(rows)
     table["before"] = table["before"].astype("datetime64[ns]")
     table["after"] = table["after"].astype("datetime64[ns]")
@@ -155,8 +193,9 @@ def _same_labels(read: pd.DataFrame, table: pd.DataFrame) -> None:
     for name in ("building_id", "volunteer_id", "task"):
         assert read[name].tolist() == table[name].tolist(), name
     for name in ("before", "after"):
-        np.testing.assert_array_equal(read[name].to_numpy(dtype="datetime64[ns]"),
-                                      table[name].to_numpy(dtype="datetime64[ns]"))
+        np.testing.assert_array_equal(
+            read[name].to_numpy(dtype="datetime64[ns]"), table[name].to_numpy(dtype="datetime64[ns]")
+        )
     assert read["destroyed"].dtype == "boolean"
     assert read["destroyed"].isna().tolist() == table["destroyed"].isna().tolist()
     assert read["destroyed"].fillna(False).tolist() == table["destroyed"].fillna(False).tolist()
@@ -196,16 +235,25 @@ def test_encode_labels_does_not_depend_on_row_order(table, seed):
 
 
 @settings(max_examples=60, deadline=None)
-@given(n=st.integers(1, 300), n_buildings=st.integers(1, 5), n_volunteers=st.sampled_from([1, 3, 10**9]),
-       n_images=st.sampled_from([2, 4, 40_000]), seed=st.integers(0, 2**32 - 1))
+@given(
+    n=st.integers(1, 300),
+    n_buildings=st.integers(1, 5),
+    n_volunteers=st.sampled_from([1, 3, 10**9]),
+    n_images=st.sampled_from([2, 4, 40_000]),
+    seed=st.integers(0, 2**32 - 1),
+)
 def test_duplicate_answers_are_the_rows_pandas_finds_duplicated(n, n_buildings, n_volunteers, n_images, seed):
     # 10**9 volunteers and 40,000 images force the renumbered keys (the packed key would not fit 63 bits)
     rng = np.random.default_rng(seed)
     hi = rng.integers(1, min(n_images, 4), n).astype(np.int32)  # codes as encode_labels makes them: lo < hi < D
-    codes = {"building": rng.integers(0, n_buildings, n).astype(np.int32),
-             "volunteer": rng.integers(0, min(n_volunteers, 3), n).astype(np.int32) * (n_volunteers // 3 or 1),
-             "lo": np.maximum(hi - rng.integers(1, 3, n), -1).astype(np.int32), "hi": hi,
-             "answer": rng.integers(-1, 2, n).astype(np.int8), "task": rng.integers(0, 2, n).astype(np.int8)}
+    codes = {
+        "building": rng.integers(0, n_buildings, n).astype(np.int32),
+        "volunteer": rng.integers(0, min(n_volunteers, 3), n).astype(np.int32) * (n_volunteers // 3 or 1),
+        "lo": np.maximum(hi - rng.integers(1, 3, n), -1).astype(np.int32),
+        "hi": hi,
+        "answer": rng.integers(-1, 2, n).astype(np.int8),
+        "task": rng.integers(0, 2, n).astype(np.int8),
+    }
     expected = pd.DataFrame(codes).duplicated(keep=False).to_numpy()
     found = duplicate_mask(*codes.values(), n_volunteers=n_volunteers, n_images=n_images)
     np.testing.assert_array_equal(found, expected)

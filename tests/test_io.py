@@ -74,7 +74,12 @@ def test_read_labels_csv_types_columns(tmp_path):
     assert labels["building_id"].tolist() == [12, 12, 13, 13, 14]
     assert labels["volunteer_id"].tolist() == ["anna", "ben", "anna", "ben", "carl"]
     assert str(labels["before"].dtype) == "datetime64[ns]" and labels["before"].isna().tolist() == [
-        False, True, True, False, False]
+        False,
+        True,
+        True,
+        False,
+        False,
+    ]
     assert labels["destroyed"].dtype == "boolean"
     assert labels["destroyed"].tolist() == [True, True, False, pd.NA, True]
     assert labels.index.name == "row" and labels.index.tolist() == [0, 1, 2, 3, 4]
@@ -118,8 +123,12 @@ def test_csv_ids_mixing_12_and_012_stay_text_and_name_the_type_mismatch(tmp_path
     labels = stracker.read_labels(_csv(tmp_path, rows=rows))
     assert labels["building_id"].tolist() == ["12", "12", "13", "13", "014"]
     consensus = stracker.aggregate(labels)
-    _raises(UnmatchedBuildingsError, lambda: consensus.to_geodataframe(_footprints()), "differ in type",
-            "integers on one side, text on the other")
+    _raises(
+        UnmatchedBuildingsError,
+        lambda: consensus.to_geodataframe(_footprints()),
+        "differ in type",
+        "integers on one side, text on the other",
+    )
 
 
 def test_text_ids_in_geojson_join_integer_ids_in_csv(tmp_path):
@@ -135,16 +144,27 @@ def test_text_ids_in_geojson_join_integer_ids_in_csv(tmp_path):
 
 
 def test_in_memory_ids_mixing_12_and_str_12_are_refused():
-    table = pd.DataFrame({"building_id": [12, "12"], "volunteer_id": [1, 2], "before": pd.NaT,
-                          "after": pd.to_datetime(["2017-06-16"] * 2), "destroyed": [True, True], "task": "compare"},
-                         index=["r0", "r1"])
+    table = pd.DataFrame(
+        {
+            "building_id": [12, "12"],
+            "volunteer_id": [1, 2],
+            "before": pd.NaT,
+            "after": pd.to_datetime(["2017-06-16"] * 2),
+            "destroyed": [True, True],
+            "task": "compare",
+        },
+        index=["r0", "r1"],
+    )
     _raises(LabelsError, lambda: stracker.aggregate(table), "mixes integers and strings", r"astype\(str\)")
 
 
 # ------------------------------------------------------------------------------------------------- bad labels
 def test_missing_column(tmp_path):
-    path = _csv(tmp_path, header="building_id,volunteer_id,before,after,task",
-                rows=[",".join(r.split(",")[:4] + r.split(",")[5:]) for r in ROWS])
+    path = _csv(
+        tmp_path,
+        header="building_id,volunteer_id,before,after,task",
+        rows=[",".join(r.split(",")[:4] + r.split(",")[5:]) for r in ROWS],
+    )
     _raises(LabelsError, lambda: stracker.read_labels(path), str(path), "'destroyed'", "rename")
 
 
@@ -155,14 +175,25 @@ def test_misspelled_column_suggests_the_closest_name(tmp_path):
 
 def test_unparsable_dates_name_rows(tmp_path):
     rows = [*ROWS[:2], ROWS[2].replace("2017-06-26", "26th June"), *ROWS[3:]]
-    _raises(LabelsError, lambda: stracker.read_labels(_csv(tmp_path, rows=rows)),
-            r"'after' could not be read as dates in 1 row\(s\) \[2\]", "26th June", "ISO")
+    _raises(
+        LabelsError,
+        lambda: stracker.read_labels(_csv(tmp_path, rows=rows)),
+        r"'after' could not be read as dates in 1 row\(s\) \[2\]",
+        "26th June",
+        "ISO",
+    )
 
 
 def test_day_month_order_refused(tmp_path):
     rows = [ROWS[0].replace("2017-06-04", "04/06/2017"), *ROWS[1:]]
-    _raises(LabelsError, lambda: stracker.read_labels(_csv(tmp_path, rows=rows)), "'before'", "day and month",
-            r"\[0\]", "year-month-day")
+    _raises(
+        LabelsError,
+        lambda: stracker.read_labels(_csv(tmp_path, rows=rows)),
+        "'before'",
+        "day and month",
+        r"\[0\]",
+        "year-month-day",
+    )
 
 
 def test_timezone_aware_date_strings_refused(tmp_path):
@@ -174,8 +205,9 @@ def test_timezone_aware_parquet_column_refused(tmp_path, sim):
     table = sim.labels.copy()
     table["after"] = table["after"].dt.tz_localize("UTC")
     table.to_parquet(tmp_path / "tz.parquet")
-    _raises(LabelsError, lambda: stracker.read_labels(tmp_path / "tz.parquet"), "'after' is timezone-aware",
-            "tz_localize")
+    _raises(
+        LabelsError, lambda: stracker.read_labels(tmp_path / "tz.parquet"), "'after' is timezone-aware", "tz_localize"
+    )
 
 
 def test_dates_out_of_range_are_named_not_an_overflow(tmp_path):
@@ -188,15 +220,21 @@ def test_dates_not_in_the_image_catalogue(tmp_path):
     images = tmp_path / "images.csv"
     images.write_text("image_date,cloud_cover\n2017-06-04,0.1\n2017-06-16,0.2\n")
     catalogue = read_images(images)
-    _raises(LabelsError, lambda: stracker.aggregate(labels, catalogue["image_date"]),
-            "'after' holds dates not in the image catalogue", r"\[2, 4\]", "2017-06-26")
+    _raises(
+        LabelsError,
+        lambda: stracker.aggregate(labels, catalogue["image_date"]),
+        "'after' holds dates not in the image catalogue",
+        r"\[2, 4\]",
+        "2017-06-26",
+    )
 
 
 def test_before_not_earlier_than_after(tmp_path):
     rows = [*ROWS[:3], ROWS[3].replace("2017-06-04,2017-06-16", "2017-06-16,2017-06-16"), ROWS[4]]
     labels = stracker.read_labels(_csv(tmp_path, rows=rows))
-    _raises(LabelsError, lambda: stracker.aggregate(labels), "'before' is not earlier than 'after'",
-            r"1 row\(s\) \[3\]")
+    _raises(
+        LabelsError, lambda: stracker.aggregate(labels), "'before' is not earlier than 'after'", r"1 row\(s\) \[3\]"
+    )
 
 
 def test_destroyed_not_an_answer(tmp_path):
@@ -228,8 +266,9 @@ def test_not_utf8(tmp_path):
 
 def test_ragged_csv(tmp_path):
     path = _csv(tmp_path, rows=[*ROWS, "15,dan,2017-06-04,2017-06-16,yes,timeline,extra,more"])
-    _raises(FileFormatError, lambda: stracker.read_labels(path),
-            r"1 row\(s\) \[5\] have more fields than the header.s 6")
+    _raises(
+        FileFormatError, lambda: stracker.read_labels(path), r"1 row\(s\) \[5\] have more fields than the header.s 6"
+    )
 
 
 def test_unknown_label_format(tmp_path):
@@ -239,8 +278,16 @@ def test_unknown_label_format(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------------- footprints
-@pytest.mark.parametrize("suffix, driver", [(".gpkg", "GPKG"), (".geojson", "GeoJSON"), (".shp", "ESRI Shapefile"),
-                                            (".fgb", "FlatGeobuf"), (".parquet", None)])
+@pytest.mark.parametrize(
+    "suffix, driver",
+    [
+        (".gpkg", "GPKG"),
+        (".geojson", "GeoJSON"),
+        (".shp", "ESRI Shapefile"),
+        (".fgb", "FlatGeobuf"),
+        (".parquet", None),
+    ],
+)
 def test_read_footprints_formats(tmp_path, suffix, driver):
     frame = _footprints()
     path = tmp_path / f"footprints{suffix}"
@@ -264,8 +311,14 @@ def test_shapefile_cut_field_name_is_explained(tmp_path):
 def test_duplicate_building_ids_name_rows(tmp_path):
     path = tmp_path / "dup.gpkg"
     _footprints(ids=(12, 13, 12, 14)).to_file(path)
-    _raises(FootprintsError, lambda: stracker.read_footprints(path), str(path), r"repeat in 2 row\(s\) \[0, 2\]",
-            r"building_id \[12, 12\]", "dissolve")
+    _raises(
+        FootprintsError,
+        lambda: stracker.read_footprints(path),
+        str(path),
+        r"repeat in 2 row\(s\) \[0, 2\]",
+        r"building_id \[12, 12\]",
+        "dissolve",
+    )
 
 
 def test_ids_equal_after_typing_are_duplicates(tmp_path):
@@ -285,8 +338,14 @@ def test_invalid_geometry_names_rows_and_fix(tmp_path):
     frame.loc[1, "geometry"] = Polygon([(0, 0), (10, 10), (10, 0), (0, 10)])  # a bow tie
     path = tmp_path / "invalid.gpkg"
     frame.to_file(path)
-    _raises(FootprintsError, lambda: stracker.read_footprints(path), r"invalid geometries in 1 row\(s\) \[1\]",
-            r"building_id \[13\]", "Self-intersection", "make_valid")
+    _raises(
+        FootprintsError,
+        lambda: stracker.read_footprints(path),
+        r"invalid geometries in 1 row\(s\) \[1\]",
+        r"building_id \[13\]",
+        "Self-intersection",
+        "make_valid",
+    )
 
 
 @pytest.mark.parametrize("geometry", [None, Polygon()], ids=["null", "empty"])
@@ -303,8 +362,14 @@ def test_missing_crs(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # geopandas warns that the file will have no CRS: that is the point
         _footprints().set_crs(None, allow_override=True).rename(columns={"building_id": "bid"}).to_file(path)
-    _raises(FootprintsError, lambda: stracker.read_footprints(path, id_column="bid"), "no CRS", ".prj",
-            "set_crs", "ogr2ogr -a_srs")
+    _raises(
+        FootprintsError,
+        lambda: stracker.read_footprints(path, id_column="bid"),
+        "no CRS",
+        ".prj",
+        "set_crs",
+        "ogr2ogr -a_srs",
+    )
 
 
 def test_zero_feature_layer(tmp_path):
@@ -340,8 +405,7 @@ def test_unknown_buildings_error_by_default_names_them(tmp_path):
     with pytest.raises(UnmatchedBuildingsError) as info:
         consensus.to_geodataframe(_footprints(ids=(12, 13)))
     assert info.value.building_ids == [14]
-    assert "1 building(s)" in str(info.value) and "[14]" in str(info.value) and "on_unknown='report'" in str(
-        info.value)
+    assert "1 building(s)" in str(info.value) and "[14]" in str(info.value) and "on_unknown='report'" in str(info.value)
 
 
 def test_unknown_buildings_report_keeps_every_footprint_and_lists_them(tmp_path):
@@ -388,8 +452,7 @@ def test_ogrinfo_reads_the_geopackage(written):
             pytest.fail("ogrinfo (Debian package gdal-bin) is missing; .ci/run installs it")
         pytest.skip("ogrinfo (Debian package gdal-bin) is not installed")
     folder, _ = written
-    done = subprocess.run(["ogrinfo", "-so", "-al", str(folder / "c.gpkg")], capture_output=True, text=True,
-                          check=True)
+    done = subprocess.run(["ogrinfo", "-so", "-al", str(folder / "c.gpkg")], capture_output=True, text=True, check=True)
     out = done.stdout
     names = re.findall(r"^Layer name: (\w+)", out, flags=re.M)
     assert names == ["buildings", "volunteers", "images", "states"]
@@ -443,8 +506,9 @@ def test_failed_write_leaves_no_output(tmp_path, sim):
 
 def test_read_consensus_of_a_plain_footprint_file(tmp_path, sim):
     sim.buildings.to_file(tmp_path / "b.gpkg", layer="buildings")
-    _raises(FileFormatError, lambda: stracker.read_consensus(tmp_path / "b.gpkg"), "lacks the layer",
-            "stracker aggregate")
+    _raises(
+        FileFormatError, lambda: stracker.read_consensus(tmp_path / "b.gpkg"), "lacks the layer", "stracker aggregate"
+    )
 
 
 # ------------------------------------------------------------------------------------------------- truth, info
@@ -482,28 +546,44 @@ def test_describe_kinds(tmp_path, written, sim):
 # ------------------------------------------------------------------------------- bad input of issue 17
 def test_csv_header_naming_a_column_twice_is_refused_naming_both_positions(tmp_path):
     # pandas would read the second as 'destroyed.1' and use the first without a word
-    path = _csv(tmp_path, header="building_id,volunteer_id,before,after,destroyed,task,destroyed ",
-                rows=[r + ",no" for r in ROWS])
-    _raises(FileFormatError, lambda: stracker.read_labels(path), str(path), r"'destroyed' at columns \[5, 7\]",
-            "rename or remove")
+    path = _csv(
+        tmp_path,
+        header="building_id,volunteer_id,before,after,destroyed,task,destroyed ",
+        rows=[r + ",no" for r in ROWS],
+    )
+    _raises(
+        FileFormatError,
+        lambda: stracker.read_labels(path),
+        str(path),
+        r"'destroyed' at columns \[5, 7\]",
+        "rename or remove",
+    )
 
 
 def test_in_memory_table_with_a_contract_column_twice_is_refused():
-    labels = pd.DataFrame([[1, 1, None, "2017-06-04", True, False]],
-                          columns=["building_id", "volunteer_id", "before", "after", "destroyed", "destroyed"])
+    labels = pd.DataFrame(
+        [[1, 1, None, "2017-06-04", True, False]],
+        columns=["building_id", "volunteer_id", "before", "after", "destroyed", "destroyed"],
+    )
     _raises(LabelsError, lambda: stracker.encode_labels(labels, task="compare"), r"'destroyed' at positions \[5, 6\]")
 
 
 def test_rows_cut_short_are_refused_every_one_named(tmp_path):
     rows = [*ROWS, "15,dan,2017-06-04,2017-06-16,yes", "16,dan,2017-06-04,2017-06-16,no,compare", "17,eve,2017"]
     path = _csv(tmp_path, rows=rows)
-    _raises(FileFormatError, lambda: stracker.read_labels(path), str(path),
-            r"2 row\(s\) \[5, 7\] have fewer fields than the header's 6", "can't-tell")
+    _raises(
+        FileFormatError,
+        lambda: stracker.read_labels(path),
+        str(path),
+        r"2 row\(s\) \[5, 7\] have fewer fields than the header's 6",
+        "can't-tell",
+    )
 
 
 def test_an_empty_last_field_is_a_cant_tell_answer_not_a_short_row(tmp_path):
-    path = _csv(tmp_path, rows=[*ROWS, "15,dan,2017-06-04,2017-06-16,,compare", "16,dan,,2017-06-16,yes,"],
-                header=HEADER)
+    path = _csv(
+        tmp_path, rows=[*ROWS, "15,dan,2017-06-04,2017-06-16,,compare", "16,dan,,2017-06-16,yes,"], header=HEADER
+    )
     _raises(LabelsError, lambda: stracker.read_labels(path).pipe(stracker.encode_labels), r"unknown task kind")
     labels = stracker.read_labels(_csv(tmp_path, rows=[*ROWS, "15,dan,2017-06-04,2017-06-16,,compare"]))
     assert labels["destroyed"].isna().tolist() == [False, False, False, True, False, True]
@@ -523,15 +603,24 @@ def test_ids_spelled_as_a_missing_value_are_named_as_the_text_seen(tmp_path, spe
     table.loc[3, column] = spelling
     path = tmp_path / f"spelled{suffix}"
     table.to_csv(path, index=False) if suffix == ".csv" else table.to_parquet(path, index=False)
-    message = _raises(LabelsError, lambda: stracker.read_labels(path), str(path),
-                      f"{column} holds the text '{re.escape(spelling.strip())}'", r"1 row\(s\) \[3\]",
-                      "fill in the real ids")
+    message = _raises(
+        LabelsError,
+        lambda: stracker.read_labels(path),
+        str(path),
+        f"{column} holds the text '{re.escape(spelling.strip())}'",
+        r"1 row\(s\) \[3\]",
+        "fill in the real ids",
+    )
     assert "is null" not in message and "is missing" not in message
 
 
 def test_missing_value_spellings_in_destroyed_are_cant_tell(tmp_path):
-    rows = [ROWS[0], "12,ben,,2017-06-16,NA,timeline", "13,anna,,2017-06-26,null,timeline",
-            "13,ben,2017-06-04,2017-06-16,N/A,compare"]
+    rows = [
+        ROWS[0],
+        "12,ben,,2017-06-16,NA,timeline",
+        "13,anna,,2017-06-26,null,timeline",
+        "13,ben,2017-06-04,2017-06-16,N/A,compare",
+    ]
     labels = stracker.read_labels(_csv(tmp_path, rows=rows))
     assert labels["destroyed"].tolist() == [True, pd.NA, pd.NA, pd.NA]
 
@@ -579,9 +668,14 @@ def test_a_date_missing_from_the_catalogue_names_both_files(tmp_path):
     images_path = tmp_path / "catalogue.csv"
     images_path.write_text("image_date\n2017-06-04\n2017-06-16\n")  # lacks 2017-06-26
     labels, images = stracker.read_labels(labels_path), read_images(images_path)
-    _raises(LabelsError, lambda: stracker.aggregate(labels, images["image_date"]),
-            f"^{re.escape(str(labels_path))}: 'after'", re.escape(f"(read from {images_path})"),
-            r"2 row\(s\) \[2, 4\]", "2017-06-26")
+    _raises(
+        LabelsError,
+        lambda: stracker.aggregate(labels, images["image_date"]),
+        f"^{re.escape(str(labels_path))}: 'after'",
+        re.escape(f"(read from {images_path})"),
+        r"2 row\(s\) \[2, 4\]",
+        "2017-06-26",
+    )
 
 
 def test_cli_names_both_files_when_a_date_is_missing_from_images(tmp_path):
@@ -592,8 +686,9 @@ def test_cli_names_both_files_when_a_date_is_missing_from_images(tmp_path):
     labels_path = _csv(tmp_path)
     images_path = tmp_path / "catalogue.csv"
     images_path.write_text("image_date\n2017-06-04\n2017-06-16\n")
-    result = CliRunner().invoke(cli, ["aggregate", str(labels_path), "--images", str(images_path),
-                                       "--out", str(tmp_path / "c.gpkg")])
+    result = CliRunner().invoke(
+        cli, ["aggregate", str(labels_path), "--images", str(images_path), "--out", str(tmp_path / "c.gpkg")]
+    )
     assert result.exit_code != 0 and "Traceback" not in result.output
     assert str(labels_path) in result.output and str(images_path) in result.output
     assert not (tmp_path / "c.gpkg").exists()
@@ -614,8 +709,11 @@ TIMES_ROWS = [  # two captures on 2017-06-16: morning and afternoon are two imag
 def test_two_captures_on_one_day_are_two_images_through_files(tmp_path, suffix):
     labels = stracker.read_labels(_csv(tmp_path, rows=TIMES_ROWS, header=TIMES_HEADER))
     consensus = stracker.aggregate(labels, method="majority")  # em's prior: an 8-hour state is unlikely a priori
-    assert [str(d) for d in consensus.image_dates] == ["2017-06-04 00:00:00", "2017-06-16 07:30:00",
-                                                      "2017-06-16 15:45:00"]
+    assert [str(d) for d in consensus.image_dates] == [
+        "2017-06-04 00:00:00",
+        "2017-06-16 07:30:00",
+        "2017-06-16 15:45:00",
+    ]
     columns = consensus.state_probabilities().columns.tolist()
     assert columns == ["2017-06-04T00:00:00", "2017-06-16T07:30:00", "2017-06-16T15:45:00", "intact"]
     assert consensus.buildings.loc[1, "destroyed_by"] == pd.Timestamp("2017-06-16 15:45")
@@ -636,8 +734,13 @@ def test_a_date_given_without_its_time_of_day_is_explained(tmp_path):
     rows = [*TIMES_ROWS, "3,anna,2017-06-04,2017-06-16,yes,compare"]
     labels = stracker.read_labels(_csv(tmp_path, rows=rows, header=TIMES_HEADER))
     catalogue = pd.to_datetime(["2017-06-04", "2017-06-16 07:30", "2017-06-16 15:45"], format="ISO8601")
-    _raises(LabelsError, lambda: stracker.aggregate(labels, catalogue), r"\[5\]",
-            r"The catalogue has \['2017-06-16T07:30:00', '2017-06-16T15:45:00'\] on 2017-06-16", "same time of day")
+    _raises(
+        LabelsError,
+        lambda: stracker.aggregate(labels, catalogue),
+        r"\[5\]",
+        r"The catalogue has \['2017-06-16T07:30:00', '2017-06-16T15:45:00'\] on 2017-06-16",
+        "same time of day",
+    )
 
 
 def test_more_than_32767_image_timestamps_use_wider_indices(tmp_path):
@@ -648,10 +751,16 @@ def test_more_than_32767_image_timestamps_use_wider_indices(tmp_path):
     hi = np.minimum(lo + np.concatenate([np.ones(n - 1, int), rng.integers(1, 40_000, 400)]), n - 1)
     lo[-50:], hi[-50:] = 32_760, 32_770  # straddling the int16 limit
     m = lo.size
-    labels = pd.DataFrame({"building_id": np.arange(m) % 9, "volunteer_id": np.arange(m) % 7,
-                           "before": times[lo].strftime("%Y-%m-%d %H:%M"),
-                           "after": times[hi].strftime("%Y-%m-%dT%H:%M"),
-                           "destroyed": rng.random(m) < 0.5, "task": "compare"})
+    labels = pd.DataFrame(
+        {
+            "building_id": np.arange(m) % 9,
+            "volunteer_id": np.arange(m) % 7,
+            "before": times[lo].strftime("%Y-%m-%d %H:%M"),
+            "after": times[hi].strftime("%Y-%m-%dT%H:%M"),
+            "destroyed": rng.random(m) < 0.5,
+            "task": "compare",
+        }
+    )
     path = tmp_path / "minutes.csv"
     labels.to_csv(path, index=False)
     read = stracker.read_labels(path)

@@ -69,8 +69,14 @@ def test_valid_table_encodes():
     assert enc.task.tolist() == [0, 0, 0, 1, 1, 1]
     assert enc.row_index.tolist() == [f"r{i}" for i in range(6)]
     assert enc.image_dates.equals(DATES)
-    for name, dtype in [("building", np.int32), ("volunteer", np.int32), ("lo", np.int16), ("hi", np.int16),
-                        ("answer", np.int8), ("task", np.int8)]:
+    for name, dtype in [
+        ("building", np.int32),
+        ("volunteer", np.int32),
+        ("lo", np.int16),
+        ("hi", np.int16),
+        ("answer", np.int8),
+        ("task", np.int8),
+    ]:
         assert getattr(enc, name).dtype == dtype, name
 
 
@@ -192,8 +198,14 @@ def test_after_missing_names_rows():
 
 def test_dates_not_in_catalogue_name_rows():
     labels = _labels()
-    message = _raises(labels, "'after' holds dates not in the image catalogue", r"\['r2', 'r5'\]",
-                      "2017-07-06", "image_dates=", image_dates=DATES[:3])
+    message = _raises(
+        labels,
+        "'after' holds dates not in the image catalogue",
+        r"\['r2', 'r5'\]",
+        "2017-07-06",
+        "image_dates=",
+        image_dates=DATES[:3],
+    )
     assert "'r0'" not in message
 
 
@@ -368,7 +380,9 @@ def test_image_date_labels_are_dates_or_timestamps_and_always_distinct():
 
     assert image_date_labels(pd.DatetimeIndex(["2017-06-16", "2017-06-20"])) == ["2017-06-16", "2017-06-20"]
     assert image_date_labels(pd.DatetimeIndex(["2017-06-16", "2017-06-16 10:30"])) == [
-        "2017-06-16T00:00:00", "2017-06-16T10:30:00"]
+        "2017-06-16T00:00:00",
+        "2017-06-16T10:30:00",
+    ]
     fine = image_date_labels(pd.DatetimeIndex(["2017-06-16 10:30:00.25", "2017-06-16 10:30:00.5"]))
     assert len(set(fine)) == 2
 

@@ -64,8 +64,19 @@ def ask(sim, labels, questions, rng):
             break
         volunteer[clash] = rng.choice(V, size=clash.size, p=activity / activity.sum())
     sc = sim.scenario
-    table = answer_questions(building, volunteer, lo, hi, sim.true_states(), sim.visibility, sim.volunteers,
-                             sim.images["image_date"].to_numpy(dtype="datetime64[ns]"), sc.imagery, sc.crowd, rng)
+    table = answer_questions(
+        building,
+        volunteer,
+        lo,
+        hi,
+        sim.true_states(),
+        sim.visibility,
+        sim.volunteers,
+        sim.images["image_date"].to_numpy(dtype="datetime64[ns]"),
+        sc.imagery,
+        sc.crowd,
+        rng,
+    )
     table["building_id"] = ids[building]
     return pd.concat([labels, table], ignore_index=True)
 
@@ -86,8 +97,9 @@ def test_three_rounds_of_bisection_beat_three_rounds_of_random_questions_with_th
     frames = {"adaptive": 0, "random": 0}
     for round_ in range(3):
         questions = next_questions(adaptive, small.image_dates, buildings=small.buildings, design=design).questions
-        baseline = next_questions(random, small.image_dates, buildings=small.buildings, design="random",
-                                  seed=round_).questions
+        baseline = next_questions(
+            random, small.image_dates, buildings=small.buildings, design="random", seed=round_
+        ).questions
         # the same frames: random questions (a fifth single images, the rest pairs) up to the adaptive round's
         baseline = baseline[np.cumsum(baseline["frames"].to_numpy()) <= questions["frames"].sum()]
         frames["adaptive"] += int(questions["frames"].sum())
@@ -115,8 +127,19 @@ def _next(directory, answers, out, *options):
 
     from stracker.cli import cli
 
-    args = ["next", str(answers), "--images", str(directory / "images.parquet"), "--footprints",
-            str(directory / "buildings.gpkg"), "--out", str(out), "--overwrite", "--json", *options]
+    args = [
+        "next",
+        str(answers),
+        "--images",
+        str(directory / "images.parquet"),
+        "--footprints",
+        str(directory / "buildings.gpkg"),
+        "--out",
+        str(out),
+        "--overwrite",
+        "--json",
+        *options,
+    ]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
@@ -148,9 +171,23 @@ def test_stracker_next_three_rounds_beat_random_questions_with_the_same_frames(s
 
 def test_stracker_next_writes_a_manifest_the_retired_and_a_summary(campaign_files, tmp_path):
     manifest, retired = tmp_path / "upload" / "manifest.csv", tmp_path / "retired.csv"
-    summary = _next(campaign_files, campaign_files / "answers.parquet", manifest, "--format", "zooniverse",
-                    "--frames", "chips", "--design", "bisection", "--batch", "50", "--retired", str(retired),
-                    "--visibility", str(campaign_files / "visibility.npy"))
+    summary = _next(
+        campaign_files,
+        campaign_files / "answers.parquet",
+        manifest,
+        "--format",
+        "zooniverse",
+        "--frames",
+        "chips",
+        "--design",
+        "bisection",
+        "--batch",
+        "50",
+        "--retired",
+        str(retired),
+        "--visibility",
+        str(campaign_files / "visibility.npy"),
+    )
     assert summary["questions"] == 50 and summary["unasked"] > 0 and summary["buildings"] == 400
     assert summary["buildings_without_answers"] == 200
     assert summary["upload"].startswith("panoptes subject-set upload-subjects --file-column 1 --file-column 2")
@@ -164,16 +201,35 @@ def test_stracker_next_writes_a_manifest_the_retired_and_a_summary(campaign_file
 def test_stracker_next_visibility_table_and_a_campaign_start(small, campaign_files, tmp_path):
     ids = small.buildings["building_id"].to_numpy()
     rows, cols = np.meshgrid(np.arange(ids.size), np.arange(len(small.image_dates)), indexing="ij")
-    table = pd.DataFrame({"building_id": ids[rows.ravel()], "image_date": small.image_dates[cols.ravel()],
-                          "visible": (small.visibility >= 0.35).ravel()})
+    table = pd.DataFrame(
+        {
+            "building_id": ids[rows.ravel()],
+            "image_date": small.image_dates[cols.ravel()],
+            "visible": (small.visibility >= 0.35).ravel(),
+        }
+    )
     table.assign(visible=np.where(table["visible"], "yes", "no")).to_csv(tmp_path / "vis.csv", index=False)
     from click.testing import CliRunner
 
     from stracker.cli import cli
 
-    result = CliRunner().invoke(cli, ["next", "--images", str(campaign_files / "images.parquet"), "--footprints",
-                                      str(campaign_files / "buildings.gpkg"), "--visibility", str(tmp_path / "vis.csv"),
-                                      "--format", "pybossa", "--out", str(tmp_path / "tasks.csv"), "--json"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "next",
+            "--images",
+            str(campaign_files / "images.parquet"),
+            "--footprints",
+            str(campaign_files / "buildings.gpkg"),
+            "--visibility",
+            str(tmp_path / "vis.csv"),
+            "--format",
+            "pybossa",
+            "--out",
+            str(tmp_path / "tasks.csv"),
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["answers"] == 0 and summary["questions"] + summary["retired"] == 400
@@ -198,15 +254,28 @@ def test_stracker_next_errors_are_one_line(campaign_files, tmp_path):
     import geopandas as gpd
     from shapely.geometry import box
 
-    gpd.GeoDataFrame({"building_id": [0, 1]}, geometry=[box(0, 0, 1, 1), box(2, 0, 3, 1)],
-                     crs="EPSG:32637").to_file(bad_footprints)
-    result = runner.invoke(cli, ["next", str(campaign_files / "answers.parquet"), "--images", images, "--footprints",
-                                 str(bad_footprints), "--out", str(tmp_path / "q.csv")])
+    gpd.GeoDataFrame({"building_id": [0, 1]}, geometry=[box(0, 0, 1, 1), box(2, 0, 3, 1)], crs="EPSG:32637").to_file(
+        bad_footprints
+    )
+    result = runner.invoke(
+        cli,
+        [
+            "next",
+            str(campaign_files / "answers.parquet"),
+            "--images",
+            images,
+            "--footprints",
+            str(bad_footprints),
+            "--out",
+            str(tmp_path / "q.csv"),
+        ],
+    )
     assert result.exit_code == 1 and "not among the 2 buildings" in result.output
     assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
     (tmp_path / "q.csv").write_text("keep me")
-    result = runner.invoke(cli, ["next", str(campaign_files / "answers.parquet"), "--images", images,
-                                 "--out", str(tmp_path / "q.csv")])
+    result = runner.invoke(
+        cli, ["next", str(campaign_files / "answers.parquet"), "--images", images, "--out", str(tmp_path / "q.csv")]
+    )
     assert result.exit_code == 1 and "--overwrite" in result.output
     assert (tmp_path / "q.csv").read_text() == "keep me"
 
@@ -223,8 +292,12 @@ def test_the_simulated_campaign_asks_its_first_round_with_the_same_core(small):
 
 
 def test_the_batch_does_not_depend_on_the_order_of_the_answers(small, partial):
-    more = ask(small, partial, next_questions(partial, small.image_dates, buildings=small.buildings).questions,
-               np.random.default_rng(5))
+    more = ask(
+        small,
+        partial,
+        next_questions(partial, small.image_dates, buildings=small.buildings).questions,
+        np.random.default_rng(5),
+    )
     shuffled = more.sample(frac=1.0, random_state=3)
     for design in ("infogain", "bisection", "random"):
         a = next_questions(more, small.image_dates, buildings=small.buildings, design=design)
@@ -262,19 +335,29 @@ def test_a_campaign_starts_from_the_footprints_alone():
 
 
 def _agreeing(building, before, after, destroyed, n=8, task="timeline"):
-    return pd.DataFrame({"building_id": building, "volunteer_id": [f"v{i}" for i in range(n)],
-                         "before": before, "after": after, "destroyed": destroyed, "task": task})
+    return pd.DataFrame(
+        {
+            "building_id": building,
+            "volunteer_id": [f"v{i}" for i in range(n)],
+            "before": before,
+            "after": after,
+            "destroyed": destroyed,
+            "task": task,
+        }
+    )
 
 
 def test_retirement_reasons_are_known_answers():
-    answers = pd.concat([
-        _agreeing(1, DATES[1], DATES[2], True),        # eight volunteers: destroyed between images 1 and 2
-        _agreeing(2, pd.NaT, DATES[5], False),         # eight: not destroyed by the last image
-        _agreeing(3, DATES[0], DATES[5], True, n=2),   # destroyed some time in between: still uncertain
-    ], ignore_index=True)
+    answers = pd.concat(
+        [
+            _agreeing(1, DATES[1], DATES[2], True),  # eight volunteers: destroyed between images 1 and 2
+            _agreeing(2, pd.NaT, DATES[5], False),  # eight: not destroyed by the last image
+            _agreeing(3, DATES[0], DATES[5], True, n=2),  # destroyed some time in between: still uncertain
+        ],
+        ignore_index=True,
+    )
     # building 4 is behind clouds in every image, building 6 in all but the first; building 5 has no answers
-    visibility = pd.DataFrame({"building_id": [4] * 6 + [6] * 5, "image_date": [*DATES, *DATES[1:]],
-                               "visible": False})
+    visibility = pd.DataFrame({"building_id": [4] * 6 + [6] * 5, "image_date": [*DATES, *DATES[1:]], "visible": False})
     batch = next_questions(answers, DATES, buildings=[1, 2, 3, 4, 5, 6], visibility=visibility, design="bisection")
     reasons = batch.retired.set_index("building_id")["reason"].astype(str).to_dict()
     assert reasons == {1: "settled", 2: "intact", 4: "hidden"}
@@ -290,11 +373,22 @@ def test_retirement_reasons_are_known_answers():
 def test_single_image_cant_tell_answers_hide_images_and_can_retire_a_building():
     # building 1: eight volunteers say destroyed after image 1 and by image 3; the single image 2, the only one
     # that could split (1, 3], came back "can't tell"
-    answers = pd.concat([
-        _agreeing(1, DATES[1], DATES[3], True, n=8, task="compare"),
-        pd.DataFrame({"building_id": 1, "volunteer_id": ["w1"], "before": [pd.NaT], "after": [DATES[2]],
-                      "destroyed": pd.array([pd.NA], dtype="boolean"), "task": "compare"}),
-    ], ignore_index=True)
+    answers = pd.concat(
+        [
+            _agreeing(1, DATES[1], DATES[3], True, n=8, task="compare"),
+            pd.DataFrame(
+                {
+                    "building_id": 1,
+                    "volunteer_id": ["w1"],
+                    "before": [pd.NaT],
+                    "after": [DATES[2]],
+                    "destroyed": pd.array([pd.NA], dtype="boolean"),
+                    "task": "compare",
+                }
+            ),
+        ],
+        ignore_index=True,
+    )
     state = campaign_state(answers, DATES)
     assert np.flatnonzero(state.hidden[0]).tolist() == [2]
     batch = next_questions(answers, DATES, design="bisection")
@@ -311,18 +405,25 @@ def test_hidden_images_are_never_asked(small, partial):
     visibility = small.visibility.copy()
     visibility[:, ::2] = 0.0  # every other image clouded everywhere
     for design in ("infogain", "bisection"):
-        q = next_questions(partial, small.image_dates, buildings=small.buildings, visibility=visibility,
-                           design=design).questions
-        asked = np.concatenate([small.image_dates.get_indexer(q["before"].dropna()),
-                                small.image_dates.get_indexer(q["after"])])
+        q = next_questions(
+            partial, small.image_dates, buildings=small.buildings, visibility=visibility, design=design
+        ).questions
+        asked = np.concatenate(
+            [small.image_dates.get_indexer(q["before"].dropna()), small.image_dates.get_indexer(q["after"])]
+        )
         assert len(q) and (asked % 2 == 1).all()
 
 
 def test_visibility_as_an_array_or_a_long_table_is_the_same(small):
     ids = pd.Index(small.buildings["building_id"])
     rows, cols = np.meshgrid(np.arange(len(ids)), np.arange(len(small.image_dates)), indexing="ij")
-    table = pd.DataFrame({"building_id": ids[rows.ravel()], "image_date": small.image_dates[cols.ravel()],
-                          "visibility": small.visibility.ravel()}).sample(frac=1.0, random_state=0)
+    table = pd.DataFrame(
+        {
+            "building_id": ids[rows.ravel()],
+            "image_date": small.image_dates[cols.ravel()],
+            "visibility": small.visibility.ravel(),
+        }
+    ).sample(frac=1.0, random_state=0)
     from_array, _ = hidden_images(small.visibility, ids, small.image_dates)
     from_table, _ = hidden_images(table, ids, small.image_dates)
     assert np.array_equal(from_array, from_table) and from_array.any()
@@ -335,11 +436,11 @@ def test_bad_visibility_is_named():
     with pytest.raises(UnmatchedBuildingsError, match="not in the campaign"):
         hidden_images(pd.DataFrame({"building_id": [3], "image_date": [DATES[0]], "visible": [True]}), ids, DATES)
     with pytest.raises(LabelsError, match="not a catalogue date"):
-        hidden_images(pd.DataFrame({"building_id": [1], "image_date": ["2017-06-02"], "visible": [True]}), ids,
-                      DATES)
+        hidden_images(pd.DataFrame({"building_id": [1], "image_date": ["2017-06-02"], "visible": [True]}), ids, DATES)
     with pytest.raises(LabelsError, match="same building and image"):
-        hidden_images(pd.DataFrame({"building_id": [1, 1], "image_date": [DATES[0]] * 2, "visible": [True, False]}),
-                      ids, DATES)
+        hidden_images(
+            pd.DataFrame({"building_id": [1, 1], "image_date": [DATES[0]] * 2, "visible": [True, False]}), ids, DATES
+        )
     with pytest.raises(LabelsError, match="shape"):
         hidden_images(np.ones((3, 6)), ids, DATES)
     with pytest.raises(LabelsError, match=r"outside \[0, 1\]"):
@@ -380,9 +481,15 @@ def _dates(*values):
 
 
 def _questions():
-    return pd.DataFrame({"building_id": [12, 7, 40], "before": _dates("2017-06-04", None, "2017-06-16"),
-                         "after": _dates("2017-06-16", "2017-07-01", "2017-07-01"),
-                         "frames": [2, 1, 2], "n_answers": [3, 0, 1]})
+    return pd.DataFrame(
+        {
+            "building_id": [12, 7, 40],
+            "before": _dates("2017-06-04", None, "2017-06-16"),
+            "after": _dates("2017-06-16", "2017-07-01", "2017-07-01"),
+            "frames": [2, 1, 2],
+            "n_answers": [3, 0, 1],
+        }
+    )
 
 
 @pytest.mark.parametrize("fmt", ["csv", "zooniverse", "pybossa"])
@@ -390,8 +497,9 @@ def test_writers_round_trip(tmp_path, fmt):
     questions = _questions()
     path = write_questions(questions, tmp_path / "questions.csv", fmt, frame_location="chips")
     back = read_questions(path, fmt)
-    pd.testing.assert_frame_equal(back[["building_id", "before", "after"]].reset_index(drop=True),
-                                  questions[["building_id", "before", "after"]])
+    pd.testing.assert_frame_equal(
+        back[["building_id", "before", "after"]].reset_index(drop=True), questions[["building_id", "before", "after"]]
+    )
     assert not list(tmp_path.glob(".*"))  # no temporary file left
 
 
@@ -401,8 +509,10 @@ def test_round_trip_of_a_real_batch_with_text_ids(tmp_path, small, partial):
     batch = next_questions(labels, small.image_dates, buildings=ids, design="bisection")
     for fmt in ("csv", "zooniverse", "pybossa"):
         back = read_questions(write_questions(batch.questions, tmp_path / f"{fmt}.csv", fmt), fmt)
-        pd.testing.assert_frame_equal(back[["building_id", "before", "after"]].reset_index(drop=True),
-                                      batch.questions[["building_id", "before", "after"]])
+        pd.testing.assert_frame_equal(
+            back[["building_id", "before", "after"]].reset_index(drop=True),
+            batch.questions[["building_id", "before", "after"]],
+        )
 
 
 def _panoptes_subjects(manifest, file_column=(), allow_missing=False):
@@ -441,8 +551,9 @@ def test_zooniverse_manifest_uploads_as_panoptes_cli_reads_it(tmp_path):
     questions = _questions()
     chips = tmp_path / "chips"
     chips.mkdir()
-    shown = pd.concat([questions[["building_id", c]].set_axis(["building_id", "date"], axis=1).dropna()
-                       for c in ("before", "after")])
+    shown = pd.concat(
+        [questions[["building_id", c]].set_axis(["building_id", "date"], axis=1).dropna() for c in ("before", "after")]
+    )
     for name in chip_file_names(shown["building_id"], shown["date"]):  # as `stracker chips` names them
         (chips / name).write_bytes(b"\x89PNG\r\n\x1a\n")  # panoptes-cli checks existence and size only
     manifest = write_questions(questions, tmp_path / "manifest.csv", "zooniverse", frame_location="chips")
@@ -526,15 +637,19 @@ def test_a_zooniverse_batch_comes_back_through_the_zooniverse_import(tmp_path):
     questions = _questions()
     manifest = write_questions(questions, tmp_path / "manifest.csv", "zooniverse", frame_location="chips")
     rows = list(csv.DictReader(io.StringIO(manifest.read_text())))
-    header = ("classification_id,user_name,user_id,user_ip,workflow_id,workflow_name,workflow_version,created_at,"
-              "gold_standard,expert,metadata,annotations,subject_data,subject_ids")
+    header = (
+        "classification_id,user_name,user_id,user_ip,workflow_id,workflow_name,workflow_version,created_at,"
+        "gold_standard,expert,metadata,annotations,subject_data,subject_ids"
+    )
     lines = [header]
     for i, (metadata, value) in enumerate(zip(rows, ["Yes", "No", "Can't tell"], strict=True)):
         subject = {str(100 + i): {"retired": None, **metadata}}
         annotation = [{"task": "T0", "task_label": "Destroyed?", "value": value}]
         cell = lambda obj: '"' + json.dumps(obj).replace('"', '""') + '"'  # noqa: E731
-        lines.append(f'{i + 1},anna,5,ab12,123,Raqqa,16.55,2019-01-10 10:00:00 UTC,,,"{{}}",{cell(annotation)},'
-                     f"{cell(subject)},{100 + i}")
+        lines.append(
+            f'{i + 1},anna,5,ab12,123,Raqqa,16.55,2019-01-10 10:00:00 UTC,,,"{{}}",{cell(annotation)},'
+            f"{cell(subject)},{100 + i}"
+        )
     export = tmp_path / "classifications.csv"
     export.write_text("\n".join(lines) + "\n")
     labels = read_zooniverse(export, workflow_id=123).labels
@@ -548,10 +663,21 @@ def test_a_pybossa_batch_comes_back_through_the_pybossa_import(tmp_path):
     questions = _questions()
     tasks = read_questions(write_questions(questions, tmp_path / "tasks.csv", "pybossa"), "pybossa")
     raw = pd.read_csv(tmp_path / "tasks.csv", dtype=str)
-    runs = pd.DataFrame({"id": [1, 2, 3], "created": "2017-11-20T10:00:00", "project_id": 1, "task_id": [5, 6, 7],
-                         "user_id": [7, "", 8], "user_ip": ["", "10.0.0.3", ""],
-                         "finish_time": "2017-11-20T10:01:00", "timeout": "", "calibration": "", "external_uid": "",
-                         "media_url": ""})
+    runs = pd.DataFrame(
+        {
+            "id": [1, 2, 3],
+            "created": "2017-11-20T10:00:00",
+            "project_id": 1,
+            "task_id": [5, 6, 7],
+            "user_id": [7, "", 8],
+            "user_ip": ["", "10.0.0.3", ""],
+            "finish_time": "2017-11-20T10:01:00",
+            "timeout": "",
+            "calibration": "",
+            "external_uid": "",
+            "media_url": "",
+        }
+    )
     for column in raw.columns:
         runs[f"info_{column}"] = raw[column]
     runs["info_answer"] = ["Yes", "No", "Can't tell"]
@@ -568,8 +694,9 @@ def test_visibility_as_stracker_visibility_writes_it(small, tmp_path):
     rows, cols = np.meshgrid(np.arange(ids.size), np.arange(len(small.image_dates)), indexing="ij")
     share = small.visibility.astype("float64").ravel()
     share[::7] = np.nan  # no mask knew these: taken as visible
-    table = pd.DataFrame({"building_id": ids[rows.ravel()], "image_date": small.image_dates[cols.ravel()],
-                          "visible": share})
+    table = pd.DataFrame(
+        {"building_id": ids[rows.ravel()], "image_date": small.image_dates[cols.ravel()], "visible": share}
+    )
     table.to_parquet(tmp_path / "visibility.parquet")
     table.to_csv(tmp_path / "visibility.csv", index=False)
     expected = np.nan_to_num(share, nan=1.0).reshape(small.visibility.shape) < 0.35

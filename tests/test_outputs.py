@@ -100,8 +100,12 @@ def _writer(kind: str, target: Path, runs) -> subprocess.Popen:
     folder = runs["folder"]
     return subprocess.Popen(
         [sys.executable, "-c", WRITER, kind, str(target), str(folder / "a.pickle"), str(folder / "b.pickle")],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=folder,
-        env={**os.environ, "PYTHONPATH": str(ROOT)})
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=folder,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
 
 
 def _started(process: subprocess.Popen) -> None:
@@ -126,8 +130,9 @@ def _which(target: Path, runs, kind: str) -> str:
     return next(name for name, same in got.items() if same)
 
 
-@pytest.mark.parametrize("kind,name", [("consensus", "consensus.parquet"), ("consensus", "consensus.gpkg"),
-                                       ("simulation", "sim")])
+@pytest.mark.parametrize(
+    "kind,name", [("consensus", "consensus.parquet"), ("consensus", "consensus.gpkg"), ("simulation", "sim")]
+)
 def test_sigkill_at_random_points_leaves_the_old_or_the_new_whole(runs, tmp_path, kind, name):
     """SIGKILL a process that rewrites an output in a loop, at random moments: the output reads back as one
     whole result, A's or B's; a kill between the renames of a multi-file result leaves a mix that readers refuse.
@@ -180,6 +185,7 @@ def test_sigterm_removes_temporary_files_and_never_leaves_a_mix(runs, tmp_path, 
 
 
 # --- readers refuse a mix -------------------------------------------------------------------------------------
+
 
 def test_consensus_parts_share_one_run_id_and_the_same_write_gives_the_same_bytes(runs, tmp_path):
     sim, consensus = runs["a"]
@@ -273,17 +279,22 @@ def test_simulate_writes_its_consensus_with_the_simulation_and_overwrite_drops_t
         mixed = tmp_path / f"mixed-{name}"
         shutil.copytree(out, mixed)
         shutil.copy(other / name, mixed / name)
-        _one_line(CliRunner().invoke(cli, ["evaluate", str(mixed / "consensus.gpkg"), str(mixed / "buildings.gpkg")]),
-                  "not the file written with the rest", name)
+        _one_line(
+            CliRunner().invoke(cli, ["evaluate", str(mixed / "consensus.gpkg"), str(mixed / "buildings.gpkg")]),
+            "not the file written with the rest",
+            name,
+        )
     # a run without the consensus over it: the old consensus is not left beside the new simulation
-    again = CliRunner().invoke(cli, ["simulate", "--preset", "small", "--seed", "2", "--no-aggregate",
-                                     "--out", str(out), "--overwrite"])
+    again = CliRunner().invoke(
+        cli, ["simulate", "--preset", "small", "--seed", "2", "--no-aggregate", "--out", str(out), "--overwrite"]
+    )
     assert again.exit_code == 0, again.output
     assert not (out / "consensus.gpkg").exists() and not (out / "evaluation.csv").exists()
     assert Simulation.load(out).scenario.seed == 2
 
 
 # --- stale temporary files --------------------------------------------------------------------------------------
+
 
 def test_only_stale_temporary_files_are_swept(tmp_path):
     target = tmp_path / "consensus.gpkg"
@@ -294,8 +305,9 @@ def test_only_stale_temporary_files_are_swept(tmp_path):
 
     alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        dead_pid = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
-                                  text=True, check=True).stdout.strip()
+        dead_pid = subprocess.run(
+            [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
+        ).stdout.strip()
         dead, live = named(int(dead_pid)), named(alive.pid)
         old = live.with_name(live.name[:-13] + "deadbeef.gpkg")  # of a live pid, but untouched for long
         journal = dead.with_name(dead.name + "-journal")
@@ -354,9 +366,16 @@ def test_two_writers_racing_for_one_new_output_exactly_one_wins(runs, tmp_path, 
         target = tmp_path / str(round_) / name
         target.parent.mkdir()
         start = time.time() + 3.0  # both imported and waiting by then
-        racers = [subprocess.Popen([sys.executable, "-c", RACER, str(target), str(folder / f"{who}.pickle"),
-                                    str(start)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                   env={**os.environ, "PYTHONPATH": str(ROOT)}) for who in ("a", "b")]
+        racers = [
+            subprocess.Popen(
+                [sys.executable, "-c", RACER, str(target), str(folder / f"{who}.pickle"), str(start)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env={**os.environ, "PYTHONPATH": str(ROOT)},
+            )
+            for who in ("a", "b")
+        ]
         results = [(r.wait(timeout=120), r.stdout.read(), r.stderr.read()) for r in racers]
         codes = sorted(code for code, _, _ in results)
         assert codes == [0, 3], results
@@ -409,9 +428,25 @@ def test_a_full_disk_ends_in_one_line_naming_the_file_and_keeps_the_old_output(r
     target = tmp_path / name
     consensus.to_file(target, sim.buildings)
     before = {p: p.read_bytes() for p in consensus_outputs(target)}
-    done = subprocess.run([sys.executable, "-c", LIMITED, "20000", "aggregate", str(inputs / "answers.parquet"),
-                           "--footprints", str(inputs / "buildings.gpkg"), "--out", str(target), "--overwrite"],
-                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            LIMITED,
+            "20000",
+            "aggregate",
+            str(inputs / "answers.parquet"),
+            "--footprints",
+            str(inputs / "buildings.gpkg"),
+            "--out",
+            str(target),
+            "--overwrite",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=300,
+    )
     assert done.returncode == 1, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
@@ -446,9 +481,21 @@ def test_an_output_under_a_file_ends_in_one_line(inputs, tmp_path, name):
     blocker = tmp_path / "not_a_folder"
     blocker.write_text("a file")
     for out in (blocker / name, blocker / "deeper" / name):
-        line = _one_line(CliRunner().invoke(cli, ["aggregate", str(inputs / "answers.parquet"), "--footprints",
-                                                  str(inputs / "buildings.gpkg"), "--out", str(out)]),
-                         str(out), "is a file, not a directory")
+        line = _one_line(
+            CliRunner().invoke(
+                cli,
+                [
+                    "aggregate",
+                    str(inputs / "answers.parquet"),
+                    "--footprints",
+                    str(inputs / "buildings.gpkg"),
+                    "--out",
+                    str(out),
+                ],
+            ),
+            str(out),
+            "is a file, not a directory",
+        )
         assert str(blocker) in line
     assert blocker.read_text() == "a file"
     with pytest.raises(OutputWriteError, match="is a file, not a directory") as info:
@@ -476,13 +523,26 @@ def test_a_read_only_directory_ends_in_one_line_and_keeps_the_old_output(runs, i
     before = {p: p.read_bytes() for p in consensus_outputs(target)}
     folder.chmod(0o555)
     try:
-        for args in (["aggregate", str(inputs / "answers.parquet"), "--footprints", str(inputs / "buildings.gpkg"),
-                      "--out", str(target), "--overwrite"],
-                     ["evaluate", str(target), str(inputs / "buildings.gpkg"), "--out", str(folder / "m.csv")],
-                     ["-q", "simulate", "--preset", "small", "--no-aggregate", "--out", str(folder / "sim")]):
-            done = subprocess.run([*_unprivileged(), sys.executable, "-m", "stracker.cli", *args],
-                                  capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
-                                  timeout=300)
+        for args in (
+            [
+                "aggregate",
+                str(inputs / "answers.parquet"),
+                "--footprints",
+                str(inputs / "buildings.gpkg"),
+                "--out",
+                str(target),
+                "--overwrite",
+            ],
+            ["evaluate", str(target), str(inputs / "buildings.gpkg"), "--out", str(folder / "m.csv")],
+            ["-q", "simulate", "--preset", "small", "--no-aggregate", "--out", str(folder / "sim")],
+        ):
+            done = subprocess.run(
+                [*_unprivileged(), sys.executable, "-m", "stracker.cli", *args],
+                capture_output=True,
+                text=True,
+                env={**os.environ, "PYTHONPATH": str(ROOT)},
+                timeout=300,
+            )
             assert done.returncode == 1, done.stderr
             lines = done.stderr.strip().splitlines()
             assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
@@ -496,6 +556,7 @@ def test_a_read_only_directory_ends_in_one_line_and_keeps_the_old_output(runs, i
 
 # --- an output may not be an input --------------------------------------------------------------------------------
 
+
 def test_overwrite_refuses_an_output_that_is_an_input(runs, inputs, tmp_path):
     answers = tmp_path / "answers.parquet"
     shutil.copy(inputs / "answers.parquet", answers)
@@ -504,21 +565,36 @@ def test_overwrite_refuses_an_output_that_is_an_input(runs, inputs, tmp_path):
     before = answers.read_bytes(), footprints.read_bytes()
     link = tmp_path / "link.gpkg"
     link.symlink_to(footprints)
-    for out, role in ((answers, "LABELS"), (footprints, "--footprints"), (tmp_path / "x" / ".." / "buildings.gpkg",
-                                                                          "--footprints"), (link, "--footprints")):
-        _one_line(CliRunner().invoke(cli, ["aggregate", str(answers), "--footprints", str(footprints), "--out",
-                                           str(out), "--overwrite"]), "is also the", role, "another --out")
+    for out, role in (
+        (answers, "LABELS"),
+        (footprints, "--footprints"),
+        (tmp_path / "x" / ".." / "buildings.gpkg", "--footprints"),
+        (link, "--footprints"),
+    ):
+        _one_line(
+            CliRunner().invoke(
+                cli, ["aggregate", str(answers), "--footprints", str(footprints), "--out", str(out), "--overwrite"]
+            ),
+            "is also the",
+            role,
+            "another --out",
+        )
     assert (answers.read_bytes(), footprints.read_bytes()) == before
     sim, consensus = runs["a"]
     consensus_path = tmp_path / "c.parquet"
     consensus.to_file(consensus_path, sim.buildings)
     for out in (footprints, consensus_path, tmp_path / "c.states.parquet"):
-        _one_line(CliRunner().invoke(cli, ["evaluate", str(consensus_path), str(footprints), "--out", str(out),
-                                           "--overwrite"]), "is also the")
+        _one_line(
+            CliRunner().invoke(
+                cli, ["evaluate", str(consensus_path), str(footprints), "--out", str(out), "--overwrite"]
+            ),
+            "is also the",
+        )
     assert issubclass(OutputIsInputError, ValueError)
 
 
 # --- a user's columns; --on-unknown report; --id-column --------------------------------------------------------------
+
 
 def test_footprint_columns_named_like_consensus_columns_are_kept_with_a_prefix(runs, tmp_path):
     sim, consensus = runs["a"]
@@ -528,8 +604,10 @@ def test_footprint_columns_named_like_consensus_columns_are_kept_with_a_prefix(r
     footprints["footprint_p_destroyed"] = 7  # the first new name is taken too
     with pytest.warns(RenamedColumnsWarning, match="'confidence' -> 'footprint_confidence'"):
         layer = consensus.to_file(tmp_path / "c.gpkg", footprints)
-    assert layer.attrs["renamed_columns"] == {"confidence": "footprint_confidence",
-                                              "p_destroyed": "footprint_p_destroyed_2"}
+    assert layer.attrs["renamed_columns"] == {
+        "confidence": "footprint_confidence",
+        "p_destroyed": "footprint_p_destroyed_2",
+    }
     written = gpd.read_file(tmp_path / "c.gpkg", layer="buildings", engine="pyogrio")
     np.testing.assert_allclose(written["footprint_confidence"], np.arange(len(footprints)) / 10)
     assert (written["footprint_p_destroyed_2"] == "user's").all() and (written["footprint_p_destroyed"] == 7).all()
@@ -545,8 +623,17 @@ def test_footprint_column_renames_reach_the_command_line_as_a_warning(runs, inpu
     footprints = sim.buildings.copy()
     footprints["n_labels"] = 99
     footprints.to_file(tmp_path / "fp.gpkg")
-    result = CliRunner().invoke(cli, ["aggregate", str(inputs / "answers.parquet"), "--footprints",
-                                      str(tmp_path / "fp.gpkg"), "--out", str(tmp_path / "c.gpkg")])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "aggregate",
+            str(inputs / "answers.parquet"),
+            "--footprints",
+            str(tmp_path / "fp.gpkg"),
+            "--out",
+            str(tmp_path / "c.gpkg"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "warning" in result.output and "footprint_n_labels" in result.output
     written = gpd.read_file(tmp_path / "c.gpkg", layer="buildings", engine="pyogrio")
@@ -559,9 +646,20 @@ def test_on_unknown_report_writes_a_consensus_that_reads_back(runs, inputs, tmp_
     kept = sim.buildings.iloc[50:]  # the first 50 buildings have answers but no footprint
     kept.to_file(tmp_path / "some.gpkg")
     out = tmp_path / f"consensus{suffix}"
-    result = CliRunner().invoke(cli, ["aggregate", str(inputs / "answers.parquet"), "--footprints",
-                                      str(tmp_path / "some.gpkg"), "--on-unknown", "report", "--out", str(out),
-                                      "--json"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "aggregate",
+            str(inputs / "answers.parquet"),
+            "--footprints",
+            str(tmp_path / "some.gpkg"),
+            "--on-unknown",
+            "report",
+            "--out",
+            str(out),
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert len(summary["unmatched_buildings"]) == 50
@@ -589,8 +687,16 @@ def test_a_consensus_keyed_by_another_id_column_reads_back(runs, tmp_path):
 def test_library_writes_refuse_a_path_under_a_file(tmp_path):
     blocker = tmp_path / "f"
     blocker.write_text("x")
-    labels = pd.DataFrame({"building_id": [1], "volunteer_id": [1], "before": pd.NaT,
-                           "after": pd.to_datetime(["2017-06-10"]), "destroyed": [True], "task": "compare"})
+    labels = pd.DataFrame(
+        {
+            "building_id": [1],
+            "volunteer_id": [1],
+            "before": pd.NaT,
+            "after": pd.to_datetime(["2017-06-10"]),
+            "destroyed": [True],
+            "task": "compare",
+        }
+    )
     consensus = stracker.aggregate(labels, method="majority")
     footprints = gpd.GeoDataFrame({"building_id": [1]}, geometry=[box(0, 0, 1, 1)], crs="EPSG:32637")
     for name in ("c.gpkg", "c.parquet"):
@@ -622,12 +728,15 @@ def test_import_refuses_an_output_that_is_an_input_and_writes_both_files_togethe
     shutil.copy(fixtures / "pybossa_task_run.csv", export)
     before = export.read_bytes()
     base = ["import", "pybossa", str(export), "--building", "task_id", "--before", ""]
-    for args in (["--out", str(tmp_path / "answers.csv"), "--rejected", str(export)],
-                 ["--out", str(tmp_path / "x" / ".." / "pybossa_task_run.csv")]):
+    for args in (
+        ["--out", str(tmp_path / "answers.csv"), "--rejected", str(export)],
+        ["--out", str(tmp_path / "x" / ".." / "pybossa_task_run.csv")],
+    ):
         _one_line(CliRunner().invoke(cli, [*base, *args, "--overwrite"]), "is also the", "export")
     assert export.read_bytes() == before
-    done = CliRunner().invoke(cli, [*base, "--out", str(tmp_path / "answers.parquet"), "--rejected",
-                                    str(tmp_path / "rejected.csv")])
+    done = CliRunner().invoke(
+        cli, [*base, "--out", str(tmp_path / "answers.parquet"), "--rejected", str(tmp_path / "rejected.csv")]
+    )
     assert done.exit_code == 0, done.output
     assert (tmp_path / "answers.parquet").is_file() and (tmp_path / "rejected.csv").is_file()
     assert _temps(tmp_path) == []

@@ -75,23 +75,38 @@ def assert_every_row_once(answers: stracker.platforms.ImportedAnswers) -> None:
 
 
 # ------------------------------------------------------------------------------------------------- Zooniverse
-QUESTION_LABELS = table([
-    (0, 12, "anna_k", "2017-06-04", "2017-06-16", True, "compare"),
-    (1, 12, "not-logged-in-3f2a9c0d1e2f3a4b5c6d", "2017-06-04", "2017-06-16", False, "compare"),
-    (2, 13, "ben.r", None, "2017-07-20", None, "compare"),
-    (13, 13, "hal", None, "2017-07-20", None, "compare"),
-    (15, 17, "judy", "2017-06-16", "2017-07-20", False, "compare"),
-])
-QUESTION_REJECTED = {3: "duplicate", 4: "other_workflow", 5: "other_version", 6: "no_building", 7: "bad_json",
-                     8: "several_subjects", 9: "unknown_answer", 10: "date_not_in_catalogue",
-                     11: "dates_out_of_order", 12: "bad_date", 14: "no_answer", 16: "no_dates"}
+QUESTION_LABELS = table(
+    [
+        (0, 12, "anna_k", "2017-06-04", "2017-06-16", True, "compare"),
+        (1, 12, "not-logged-in-3f2a9c0d1e2f3a4b5c6d", "2017-06-04", "2017-06-16", False, "compare"),
+        (2, 13, "ben.r", None, "2017-07-20", None, "compare"),
+        (13, 13, "hal", None, "2017-07-20", None, "compare"),
+        (15, 17, "judy", "2017-06-16", "2017-07-20", False, "compare"),
+    ]
+)
+QUESTION_REJECTED = {
+    3: "duplicate",
+    4: "other_workflow",
+    5: "other_version",
+    6: "no_building",
+    7: "bad_json",
+    8: "several_subjects",
+    9: "unknown_answer",
+    10: "date_not_in_catalogue",
+    11: "dates_out_of_order",
+    12: "bad_date",
+    14: "no_answer",
+    16: "no_dates",
+}
 
 
-@pytest.mark.parametrize("name", ["zooniverse_question.csv", "zooniverse_question_bom_crlf.csv",
-                                  "zooniverse_question_utf16.txt"])
+@pytest.mark.parametrize(
+    "name", ["zooniverse_question.csv", "zooniverse_question_bom_crlf.csv", "zooniverse_question_utf16.txt"]
+)
 def test_zooniverse_question_fixture_known_answers(name):
-    answers = read_zooniverse(FIXTURES / name, workflow_id=123, workflow_version="16.55", task_key="T0",
-                              image_dates=CATALOGUE)
+    answers = read_zooniverse(
+        FIXTURES / name, workflow_id=123, workflow_version="16.55", task_key="T0", image_dates=CATALOGUE
+    )
     assert_labels(answers.labels, QUESTION_LABELS)
     assert reasons(answers) == QUESTION_REJECTED
     assert_every_row_once(answers)
@@ -119,13 +134,18 @@ def test_zooniverse_cells_are_quoted_as_ruby_writes_them():
 
 def test_zooniverse_timeline_fixture_known_answers():
     answers = read_zooniverse(FIXTURES / "zooniverse_timeline.csv", image_dates=CATALOGUE)
-    assert_labels(answers.labels, table([
-        (0, 21, "anna_k", "2017-06-04", "2017-06-16", True, "timeline"),  # mark on frame 2
-        (1, 21, "ben.r", "2017-05-30", "2017-06-04", True, "timeline"),  # frames 3 and 1: the first counts
-        (2, 21, "not-logged-in-77aa01", None, "2017-07-20", False, "timeline"),  # no mark: intact at the last
-        (3, 21, "carla", None, "2017-05-30", True, "timeline"),  # the new classifier's marks, frame 0
-        (7, 23, "gina", "2017-06-04", "2017-07-20", True, "timeline"),  # !-keys and a JSON list of dates
-    ]))
+    assert_labels(
+        answers.labels,
+        table(
+            [
+                (0, 21, "anna_k", "2017-06-04", "2017-06-16", True, "timeline"),  # mark on frame 2
+                (1, 21, "ben.r", "2017-05-30", "2017-06-04", True, "timeline"),  # frames 3 and 1: the first counts
+                (2, 21, "not-logged-in-77aa01", None, "2017-07-20", False, "timeline"),  # no mark: intact at the last
+                (3, 21, "carla", None, "2017-05-30", True, "timeline"),  # the new classifier's marks, frame 0
+                (7, 23, "gina", "2017-06-04", "2017-07-20", True, "timeline"),  # !-keys and a JSON list of dates
+            ]
+        ),
+    )
     assert reasons(answers) == {4: "bad_frame", 5: "dates_out_of_order", 6: "unknown_answer"}
     assert answers.summary["workflow_id"] == "200" and answers.summary["task_key"] == "T0"
     assert_every_row_once(answers)
@@ -133,8 +153,9 @@ def test_zooniverse_timeline_fixture_known_answers():
 
 def test_real_panoptes_export_reads_and_says_why_it_is_not_stracker_subjects():
     # cls_export.csv from zooniverse/aggregation-for-caesar: a real export of another project
-    answers = read_zooniverse(FIXTURES / "zooniverse_panoptes_aggregation_cls_export.csv", task_key="T0",
-                              workflow_version="16.55")
+    answers = read_zooniverse(
+        FIXTURES / "zooniverse_panoptes_aggregation_cls_export.csv", task_key="T0", workflow_version="16.55"
+    )
     assert answers.labels.empty and list(answers.labels.columns) == list(QUESTION_LABELS.reset_index().columns[1:])
     assert set(answers.rejected["reason"]) == {"no_building"}
     assert answers.rejected["detail"].iloc[0] == "subject 96588114 has no #building_id"
@@ -143,10 +164,12 @@ def test_real_panoptes_export_reads_and_says_why_it_is_not_stracker_subjects():
 
 
 def test_zooniverse_duplicates_all_keeps_the_repeats_and_counts_them():
-    first = read_zooniverse(FIXTURES / "zooniverse_question.csv", workflow_id=123, workflow_version="16.55",
-                            task_key="T0")
-    every = read_zooniverse(FIXTURES / "zooniverse_question.csv", workflow_id=123, workflow_version="16.55",
-                            task_key="T0", duplicates="all")
+    first = read_zooniverse(
+        FIXTURES / "zooniverse_question.csv", workflow_id=123, workflow_version="16.55", task_key="T0"
+    )
+    every = read_zooniverse(
+        FIXTURES / "zooniverse_question.csv", workflow_id=123, workflow_version="16.55", task_key="T0", duplicates="all"
+    )
     assert 3 in every.labels.index and 3 not in first.labels.index
     assert every.labels.loc[3, "destroyed"] == False  # noqa: E712 (a nullable boolean)
     assert every.summary["duplicates"] == first.summary["duplicates"] == 1
@@ -156,8 +179,9 @@ def test_zooniverse_duplicates_all_keeps_the_repeats_and_counts_them():
 def test_zooniverse_first_is_the_earliest_classification_not_the_first_row(tmp_path):
     rows = zooniverse_question_fixture()[:2]
     late = dict(rows[0], created_at="2019-01-10 12:00:00 UTC", classification_id=9)
-    early = dict(rows[0], created_at="2019-01-09 12:00:00 UTC", classification_id=8,
-                 annotations=rows[1]["annotations"])  # the same volunteer and subject, a day earlier, "No"
+    early = dict(
+        rows[0], created_at="2019-01-09 12:00:00 UTC", classification_id=8, annotations=rows[1]["annotations"]
+    )  # the same volunteer and subject, a day earlier, "No"
     path = write_zooniverse(tmp_path / "c.csv", [late, early])
     answers = read_zooniverse(path)
     assert answers.labels.index.tolist() == [1] and answers.labels["destroyed"].tolist() == [False]
@@ -201,8 +225,7 @@ def test_zooniverse_several_files_are_numbered_on(tmp_path):
     rows = zooniverse_question_fixture()
     one = write_zooniverse(tmp_path / "part1.csv", rows[:8])
     two = write_zooniverse(tmp_path / "part2.csv", rows[8:], bom=True)
-    split = read_zooniverse([one, two], workflow_id=123, workflow_version="16.55", task_key="T0",
-                            image_dates=CATALOGUE)
+    split = read_zooniverse([one, two], workflow_id=123, workflow_version="16.55", task_key="T0", image_dates=CATALOGUE)
     assert_labels(split.labels, QUESTION_LABELS)
     assert reasons(split) == QUESTION_REJECTED
     assert split.rejected.set_index("row").loc[[3, 9], "file"].tolist() == [str(one), str(two)]
@@ -213,8 +236,12 @@ def test_custom_labels_and_their_conflicts(tmp_path):
     path = write_zooniverse(tmp_path / "c.csv", rows)
     answers = read_zooniverse(path, workflow_id=123, task_key="T0", yes=["Yes", "maybe"])
     assert answers.labels.loc[9, "destroyed"] == True  # noqa: E712
-    assert AnswerLabels(yes="Destroyed", no=["Intact", "Standing"]).lookup == {"destroyed": 1, "intact": 0,
-                                                                               "standing": 0, "cant tell": -1}
+    assert AnswerLabels(yes="Destroyed", no=["Intact", "Standing"]).lookup == {
+        "destroyed": 1,
+        "intact": 0,
+        "standing": 0,
+        "cant tell": -1,
+    }
     with pytest.raises(PlatformExportError, match="two meanings"):
         AnswerLabels(yes=["Yes", "Can’t tell"])
     with pytest.raises(PlatformExportError, match="no yes label"):
@@ -222,8 +249,7 @@ def test_custom_labels_and_their_conflicts(tmp_path):
 
 
 @settings(max_examples=25, deadline=None)
-@given(st.lists(st.lists(st.integers(0, 30), min_size=1, max_size=8, unique=True), min_size=1, max_size=10),
-       st.data())
+@given(st.lists(st.lists(st.integers(0, 30), min_size=1, max_size=8, unique=True), min_size=1, max_size=10), st.data())
 def test_timeline_marks_map_to_the_frames_around_them(tmp_path_factory, subjects, data):
     """Known answer for any subjects: a mark's before/after are the frames before it and at it; no mark is the
     last frame, intact."""
@@ -232,19 +258,32 @@ def test_timeline_marks_map_to_the_frames_around_them(tmp_path_factory, subjects
         dates = sorted(D("2017-06-01") + pd.Timedelta(days=d) for d in days)
         marks = data.draw(st.lists(st.integers(0, len(dates) - 1), max_size=3))
         subject = {5000 + k: {"#building_id": str(k), "#dates": ";".join(str(d.date()) for d in dates)}}
-        rows.append(zooniverse_row(k, "ann", "ip", 7, "t", "1.1", D("2019-01-01"), timeline_annotation(marks),
-                                   subject, 3))
+        rows.append(
+            zooniverse_row(k, "ann", "ip", 7, "t", "1.1", D("2019-01-01"), timeline_annotation(marks), subject, 3)
+        )
         first = min(marks, default=None)
-        expected.append((k, "ann", dates[first - 1] if first else None, dates[-1 if first is None else first],
-                         first is not None, "timeline"))
+        expected.append(
+            (
+                k,
+                "ann",
+                dates[first - 1] if first else None,
+                dates[-1 if first is None else first],
+                first is not None,
+                "timeline",
+            )
+        )
     path = write_zooniverse(tmp_path_factory.mktemp("t") / "c.csv", rows)
     labels = read_zooniverse(path).labels
     assert_labels(labels, table([(k, *row) for k, row in enumerate(expected)]))
 
 
 @settings(max_examples=80, deadline=None)
-@given(st.lists(st.booleans(), min_size=8, max_size=8), st.sampled_from(["'", "\u2019", "\u2018", "\u02bc", ""]),
-       st.sampled_from([" ", "  ", "\t"]), st.sampled_from(["", " "]))
+@given(
+    st.lists(st.booleans(), min_size=8, max_size=8),
+    st.sampled_from(["'", "\u2019", "\u2018", "\u02bc", ""]),
+    st.sampled_from([" ", "  ", "\t"]),
+    st.sampled_from(["", " "]),
+)
 def test_cant_tell_matches_whatever_its_case_apostrophe_and_blanks(upper, apostrophe, gap, pad):
     text = "".join(c.upper() if u else c for c, u in zip("cant" + "tell", upper, strict=True))
     label = pad + text[:3] + apostrophe + text[3] + gap + text[4:] + pad
@@ -254,20 +293,32 @@ def test_cant_tell_matches_whatever_its_case_apostrophe_and_blanks(upper, apostr
 def test_dates_with_a_time_zone_are_read_in_utc():
     from stracker.platforms.common import parse_dates
 
-    dates, bad = parse_dates(pd.Series(["2017-06-16T02:00:00+02:00", "2017-06-16T00:00:00Z", "2017-06-16",
-                                        "2019-01-10 10:00:00 UTC", "next week"]))
+    dates, bad = parse_dates(
+        pd.Series(
+            ["2017-06-16T02:00:00+02:00", "2017-06-16T00:00:00Z", "2017-06-16", "2019-01-10 10:00:00 UTC", "next week"]
+        )
+    )
     assert [str(d) for d in dates[:4]] == ["2017-06-16T00:00:00.000000000"] * 3 + ["2019-01-10T10:00:00.000000000"]
     assert bad.tolist() == [False, False, False, False, True]
 
 
 # ------------------------------------------------------------------------------------------------- PyBossa
-PYBOSSA_LABELS = table([
-    (0, 12, "5", "2017-06-04", "2017-06-16", True, "compare"),
-    (1, 12, "10.1.2.3", "2017-06-04", "2017-06-16", False, "compare"),
-    (2, 13, "6", None, "2017-07-20", None, "compare"),
-])
-PYBOSSA_REJECTED = {3: "duplicate", 4: "unknown_answer", 5: "no_volunteer", 6: "no_building",
-                    7: "dates_out_of_order", 8: "bad_date", 9: "no_dates"}
+PYBOSSA_LABELS = table(
+    [
+        (0, 12, "5", "2017-06-04", "2017-06-16", True, "compare"),
+        (1, 12, "10.1.2.3", "2017-06-04", "2017-06-16", False, "compare"),
+        (2, 13, "6", None, "2017-07-20", None, "compare"),
+    ]
+)
+PYBOSSA_REJECTED = {
+    3: "duplicate",
+    4: "unknown_answer",
+    5: "no_volunteer",
+    6: "no_building",
+    7: "dates_out_of_order",
+    8: "bad_date",
+    9: "no_dates",
+}
 
 
 @pytest.mark.parametrize("name", ["pybossa_task_run.csv", "pybossa_task_run.json"])
@@ -311,12 +362,17 @@ def test_mapswipe_fixture_known_answers():
     path = FIXTURES / "results_-MRaqqa01.csv.gz"
     assert path.read_bytes()[:2] == b"\x1f\x8b"
     answers = read_mapswipe(path, before="2017-06-04", after="2017-06-16", image_dates=CATALOGUE)
-    assert_labels(answers.labels, table([
-        (0, 12, "Hq3kV0aPz2Xb1", "2017-06-04", "2017-06-16", True, "compare"),
-        (1, 12, "Lm9sT4cQw7Ye2", "2017-06-04", "2017-06-16", False, "compare"),
-        (2, 13, "Zx8rU5dRv6Wf3", "2017-06-04", "2017-06-16", None, "compare"),  # 2: maybe
-        (3, 13, "Pq7eI6fTu5Vg4", "2017-06-04", "2017-06-16", None, "compare"),  # 3: bad imagery
-    ]))
+    assert_labels(
+        answers.labels,
+        table(
+            [
+                (0, 12, "Hq3kV0aPz2Xb1", "2017-06-04", "2017-06-16", True, "compare"),
+                (1, 12, "Lm9sT4cQw7Ye2", "2017-06-04", "2017-06-16", False, "compare"),
+                (2, 13, "Zx8rU5dRv6Wf3", "2017-06-04", "2017-06-16", None, "compare"),  # 2: maybe
+                (3, 13, "Pq7eI6fTu5Vg4", "2017-06-04", "2017-06-16", None, "compare"),  # 3: bad imagery
+            ]
+        ),
+    )
     assert reasons(answers) == {4: "duplicate", 5: "unknown_answer", 6: "no_volunteer"}
     assert answers.summary["answers"] == {"yes": 1, "no": 1, "cant_tell": 2}
     assert_every_row_once(answers)
@@ -336,8 +392,17 @@ def test_mapswipe_project_dates_are_checked():
 
 def test_every_reason_is_exercised_by_the_fixtures():
     seen = set()
-    seen |= set(reasons(read_zooniverse(FIXTURES / "zooniverse_question.csv", workflow_id=123,
-                                        workflow_version="16.55", task_key="T0", image_dates=CATALOGUE)).values())
+    seen |= set(
+        reasons(
+            read_zooniverse(
+                FIXTURES / "zooniverse_question.csv",
+                workflow_id=123,
+                workflow_version="16.55",
+                task_key="T0",
+                image_dates=CATALOGUE,
+            )
+        ).values()
+    )
     seen |= set(reasons(read_zooniverse(FIXTURES / "zooniverse_timeline.csv")).values())
     seen |= set(reasons(read_pybossa(FIXTURES / "pybossa_task_run.csv")).values())
     assert seen == set(REASONS)
@@ -361,8 +426,9 @@ def assert_same_consensus(imported: pd.DataFrame, direct: pd.DataFrame, dates: p
     assert a.buildings.index.equals(b.buildings.index)
     np.testing.assert_allclose(a.posterior, b.posterior, rtol=1e-9, atol=1e-12)
     pd.testing.assert_frame_equal(a.buildings, b.buildings, check_exact=False, rtol=1e-9)
-    np.testing.assert_allclose(a.volunteers.loc[b.volunteers.index].to_numpy(float),
-                               b.volunteers.to_numpy(float), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(
+        a.volunteers.loc[b.volunteers.index].to_numpy(float), b.volunteers.to_numpy(float), rtol=1e-9, atol=1e-12
+    )
 
 
 def sorted_labels(labels: pd.DataFrame) -> pd.DataFrame:
@@ -382,8 +448,7 @@ def test_zooniverse_campaign_end_to_end(campaign, tmp_path):
     for imported, export in ((imported_t, export_t), (imported_q, export_q)):
         assert reasons(imported) == export.expected  # exactly the injected rows, each for its reason
         assert_every_row_once(imported)
-        pd.testing.assert_frame_equal(sorted_labels(imported.labels), sorted_labels(export.labels),
-                                      check_dtype=False)
+        pd.testing.assert_frame_equal(sorted_labels(imported.labels), sorted_labels(export.labels), check_dtype=False)
         assert imported.summary["anonymous_answers"] == export.anonymous_answers > 0
     assert imported_t.summary["duplicates"] == 25 and imported_q.summary["duplicates"] == 30
     assert imported_t.summary["tasks"]["timeline"] == len(timeline.labels)
@@ -402,8 +467,7 @@ def test_pybossa_campaign_end_to_end(campaign, tmp_path):
         assert reasons(answers) == export.expected
         assert_every_row_once(answers)
         assert answers.summary["anonymous_answers"] == export.anonymous_answers > 0
-        pd.testing.assert_frame_equal(sorted_labels(answers.labels), sorted_labels(export.labels),
-                                      check_dtype=False)
+        pd.testing.assert_frame_equal(sorted_labels(answers.labels), sorted_labels(export.labels), check_dtype=False)
     pd.testing.assert_frame_equal(imported[".csv"].labels, imported[".json"].labels)
     assert_same_consensus(imported[".csv"].labels, export.labels, compare.image_dates)
 
@@ -459,9 +523,24 @@ def run_cli(*args: str) -> Result:
 
 def test_cli_import_zooniverse_writes_the_label_table_and_the_rejected_rows(tmp_path):
     out, bad = tmp_path / "answers.parquet", tmp_path / "rejected.csv"
-    result = run_cli("import", "zooniverse", str(FIXTURES / "zooniverse_question.csv"), "--workflow-id", "123",
-                     "--workflow-version", "16.55", "--task", "T0", "--images", str(FIXTURES / "images.csv"),
-                     "--out", str(out), "--rejected", str(bad), "--json")
+    result = run_cli(
+        "import",
+        "zooniverse",
+        str(FIXTURES / "zooniverse_question.csv"),
+        "--workflow-id",
+        "123",
+        "--workflow-version",
+        "16.55",
+        "--task",
+        "T0",
+        "--images",
+        str(FIXTURES / "images.csv"),
+        "--out",
+        str(out),
+        "--rejected",
+        str(bad),
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
     assert summary["rows_used"] == 5 and summary["rejected"]["duplicate"] == 1 and summary["out"] == str(out)
@@ -470,8 +549,15 @@ def test_cli_import_zooniverse_writes_the_label_table_and_the_rejected_rows(tmp_
     assert_labels(labels, QUESTION_LABELS)
     rejected = pd.read_csv(bad, dtype=str)
     assert dict(zip(rejected["row"].astype(int), rejected["reason"], strict=True)) == QUESTION_REJECTED
-    consensus = run_cli("aggregate", str(out), "--images", str(FIXTURES / "images.csv"), "--out",
-                        str(tmp_path / "consensus.gpkg"), "--json")
+    consensus = run_cli(
+        "aggregate",
+        str(out),
+        "--images",
+        str(FIXTURES / "images.csv"),
+        "--out",
+        str(tmp_path / "consensus.gpkg"),
+        "--json",
+    )
     assert consensus.exit_code == 0, consensus.output
     assert json.loads(consensus.output)["consensus"]["buildings"] == 3
 
@@ -484,19 +570,44 @@ def test_cli_import_to_csv_reads_back_the_same_table(tmp_path):
     assert "3 rows rejected" in result.output and "pass --rejected FILE" in result.output
     direct = read_zooniverse(FIXTURES / "zooniverse_timeline.csv").labels
     again = stracker.read_labels(out)
-    pd.testing.assert_frame_equal(again.reset_index(drop=True).astype({"task": str}),
-                                  direct.reset_index(drop=True).astype({"task": str}), check_dtype=False)
+    pd.testing.assert_frame_equal(
+        again.reset_index(drop=True).astype({"task": str}),
+        direct.reset_index(drop=True).astype({"task": str}),
+        check_dtype=False,
+    )
     assert "2017-06-04," in out.read_text()  # whole days written as dates
 
 
 def test_cli_import_pybossa_and_mapswipe(tmp_path):
-    result = run_cli("import", "pybossa", str(FIXTURES / "pybossa_task_run.csv"), "--building", "task_id",
-                     "--before", "", "--out", str(tmp_path / "p.parquet"), "--json")
+    result = run_cli(
+        "import",
+        "pybossa",
+        str(FIXTURES / "pybossa_task_run.csv"),
+        "--building",
+        "task_id",
+        "--before",
+        "",
+        "--out",
+        str(tmp_path / "p.parquet"),
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["fields"]["before"] is None
     assert stracker.read_labels(tmp_path / "p.parquet")["before"].isna().all()
-    result = run_cli("import", "mapswipe", str(FIXTURES / "results_-MRaqqa01.csv.gz"), "--before", "2017-06-04",
-                     "--after", "2017-06-16", "--duplicates", "all", "--out", str(tmp_path / "m.parquet"), "--json")
+    result = run_cli(
+        "import",
+        "mapswipe",
+        str(FIXTURES / "results_-MRaqqa01.csv.gz"),
+        "--before",
+        "2017-06-04",
+        "--after",
+        "2017-06-16",
+        "--duplicates",
+        "all",
+        "--out",
+        str(tmp_path / "m.parquet"),
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
     assert summary["rows_used"] == 5 and summary["duplicates"] == 1 and summary["duplicates_kept"] == "all"
@@ -513,7 +624,16 @@ def test_cli_import_errors_are_one_line(tmp_path):
     suffix = run_cli("import", "zooniverse", str(FIXTURES / "zooniverse_timeline.csv"), "--out", "a.gpkg")
     assert suffix.exit_code == 2 and ".parquet or .csv" in suffix.output
     bad = tmp_path / "rejected.csv"
-    nothing = run_cli("import", "zooniverse", str(FIXTURES / "zooniverse_panoptes_aggregation_cls_export.csv"),
-                      "--task", "T0", "--out", str(tmp_path / "none.parquet"), "--rejected", str(bad))
+    nothing = run_cli(
+        "import",
+        "zooniverse",
+        str(FIXTURES / "zooniverse_panoptes_aggregation_cls_export.csv"),
+        "--task",
+        "T0",
+        "--out",
+        str(tmp_path / "none.parquet"),
+        "--rejected",
+        str(bad),
+    )
     assert nothing.exit_code == 1 and "all 7 rows were rejected: 7 no_building" in nothing.output
     assert not (tmp_path / "none.parquet").exists() and len(pd.read_csv(bad)) == 7

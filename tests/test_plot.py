@@ -77,8 +77,10 @@ def test_calibration_is_a_reliability_diagram_of_confidence(campaign):
     x, y = left.lines[1].get_xdata(), left.lines[1].get_ydata()
     # known answer, recomputed apart: bins of confidence, share whose most probable state is the true one
     confidence = consensus.buildings["confidence"].to_numpy()
-    exact = consensus.posterior.argmax(axis=1) == sim.true_states()[
-        sim.buildings.set_index("building_id").index.get_indexer(consensus.buildings.index)]
+    exact = (
+        consensus.posterior.argmax(axis=1)
+        == sim.true_states()[sim.buildings.set_index("building_id").index.get_indexer(consensus.buildings.index)]
+    )
     bins = np.minimum((confidence * 5).astype(int), 4)
     used = np.unique(bins)
     assert np.allclose(x, [confidence[bins == b].mean() for b in used])

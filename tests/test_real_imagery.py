@@ -44,8 +44,19 @@ def write_raster(path, data, crs, transform, nodata=None, tags=None, **profile):
     data = np.asarray(data)
     if data.ndim == 2:
         data = data[None]
-    with rasterio.open(path, "w", driver="GTiff", width=data.shape[2], height=data.shape[1], count=data.shape[0],
-                       dtype=data.dtype, crs=crs, transform=transform, nodata=nodata, **profile) as ds:
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=data.shape[2],
+        height=data.shape[1],
+        count=data.shape[0],
+        dtype=data.dtype,
+        crs=crs,
+        transform=transform,
+        nodata=nodata,
+        **profile,
+    ) as ds:
         ds.write(data)
         if tags:
             ds.update_tags(**tags)
@@ -55,8 +66,10 @@ def write_raster(path, data, crs, transform, nodata=None, tags=None, **profile):
 @pytest.fixture(scope="module")
 def buildings() -> gpd.GeoDataFrame:
     """Four 10 x 12 m footprints: 1 and 2 in every scene, 3 under the WGS84 scene's nodata, 4 kilometres away."""
-    boxes = [shapely.box(x, y, x + 10, y + 12) for x, y in
-             [(505_020, 3_978_020), (505_150, 3_978_200), (505_230, 3_978_080), (512_000, 3_990_000)]]
+    boxes = [
+        shapely.box(x, y, x + 10, y + 12)
+        for x, y in [(505_020, 3_978_020), (505_150, 3_978_200), (505_230, 3_978_080), (512_000, 3_990_000)]
+    ]
     return gpd.GeoDataFrame({"building_id": [1, 2, 3, 4]}, geometry=boxes, crs=UTM)
 
 
@@ -83,11 +96,19 @@ def scenes(tmp_path_factory, buildings):
     band = footprint_band(buildings, WGS84, geo, shape)
     hole = shapely.box(505_200, 3_978_050, 505_270, 3_978_120)  # building 3's chip and then some
     strip = shapely.box(505_120, 3_978_212, 505_190, 3_978_300)  # the north 40% of building 2's chip (y to 3978236)
-    blank = rasterio.features.rasterize(gpd.GeoSeries([hole, strip], crs=UTM).to_crs(WGS84), out_shape=shape,
-                                        transform=geo) > 0
+    blank = (
+        rasterio.features.rasterize(gpd.GeoSeries([hole, strip], crs=UTM).to_crs(WGS84), out_shape=shape, transform=geo)
+        > 0
+    )
     band[blank] = 0
-    write_raster(folder / "wgs84.tif", np.stack([band] * 3), WGS84, geo, nodata=0,
-                 tags={"TIFFTAG_DATETIME": "2017:07:01 10:30:00"})
+    write_raster(
+        folder / "wgs84.tif",
+        np.stack([band] * 3),
+        WGS84,
+        geo,
+        nodata=0,
+        tags={"TIFFTAG_DATETIME": "2017:07:01 10:30:00"},
+    )
     return folder
 
 
@@ -123,10 +144,15 @@ def test_date_rules_in_order(tmp_path):
     t = Affine(1.0, 0.0, X0, 0.0, -1.0, Y1)
     tags = {
         "cat_20170101.tif": {"IMAGE_DATE": "2017-02-02"},
-        "img_20170101.tif": {"IMAGE_DATE": "2017-03-03", "ACQUISITIONDATETIME": "2017-04-04T10:00:00Z",
-                             "TIFFTAG_DATETIME": "2017:05:05 00:00:00"},
-        "acq_20170101.tif": {"ACQUISITIONDATETIME": "2017-06-05T23:30:00-02:00",  # 01:30 UTC on the 6th
-                             "TIFFTAG_DATETIME": "2017:05:05 00:00:00"},
+        "img_20170101.tif": {
+            "IMAGE_DATE": "2017-03-03",
+            "ACQUISITIONDATETIME": "2017-04-04T10:00:00Z",
+            "TIFFTAG_DATETIME": "2017:05:05 00:00:00",
+        },
+        "acq_20170101.tif": {
+            "ACQUISITIONDATETIME": "2017-06-05T23:30:00-02:00",  # 01:30 UTC on the 6th
+            "TIFFTAG_DATETIME": "2017:05:05 00:00:00",
+        },
         "tiff_20170101.tif": {"TIFFTAG_DATETIME": "2017:07:07 09:00:00"},
         "S2A_MSIL2A_20170808T081601_N0205_R078_T37SDA_20170809T082543.tif": {},
         "dashed-2017-09-09.tif": {},
@@ -179,8 +205,12 @@ def test_bad_tags_and_catalogues_are_errors(tmp_path):
         (tmp_path / "images.csv").write_text(text)
         with pytest.raises(ImageryError, match=message):
             scene_catalogue([tmp_path / "b_20170616.tif"], catalogue=tmp_path / "images.csv")
-    write_raster(tmp_path / "rotated_20170616.tif", np.zeros((4, 4), np.uint8), UTM,
-                 Affine.rotation(10.0) @ Affine(1.0, 0.0, X0, 0.0, -1.0, Y1))
+    write_raster(
+        tmp_path / "rotated_20170616.tif",
+        np.zeros((4, 4), np.uint8),
+        UTM,
+        Affine.rotation(10.0) @ Affine(1.0, 0.0, X0, 0.0, -1.0, Y1),
+    )
     with pytest.raises(ImageryError, match=r"not north up"):
         scene_catalogue(tmp_path / "rotated_20170616.tif")
     (tmp_path / "notes_20170616.tif").write_text("not a raster")
@@ -189,10 +219,11 @@ def test_bad_tags_and_catalogues_are_errors(tmp_path):
 
 
 def test_scene_date_examples():
-    assert scene_date("x.tif", {"TIFFTAG_DATETIME": "2017:06:16 23:59:59"}) == (pd.Timestamp("2017-06-16"),
-                                                                               "tag TIFFTAG_DATETIME")
-    assert scene_date("LC08_L1TP_171035_20170616_20170629_01_T1.tif", {}) == (pd.Timestamp("2017-06-16"),
-                                                                              "file name")
+    assert scene_date("x.tif", {"TIFFTAG_DATETIME": "2017:06:16 23:59:59"}) == (
+        pd.Timestamp("2017-06-16"),
+        "tag TIFFTAG_DATETIME",
+    )
+    assert scene_date("LC08_L1TP_171035_20170616_20170629_01_T1.tif", {}) == (pd.Timestamp("2017-06-16"), "file name")
     assert scene_date("scene_20171399.tif", {}) == (None, "")  # not a date: month 13
     assert scene_date("id_1234567890.tif", {}) == (None, "")  # digits inside a longer number
 
@@ -243,7 +274,12 @@ def test_nodata_and_outside_are_reported(scenes, buildings, tmp_path):
     assert missing["nodata_share"].iloc[0] == 1.0 and missing["nodata_share"].iloc[1:].isna().all()
     written = result.chips.assign(image_date=result.chips["image_date"].astype(str))
     assert written[["building_id", "image_date"]].values.tolist() == [
-        [1, "2017-06-16"], [1, "2017-07-01"], [2, "2017-06-16"], [2, "2017-07-01"], [3, "2017-06-16"]]
+        [1, "2017-06-16"],
+        [1, "2017-07-01"],
+        [2, "2017-06-16"],
+        [2, "2017-07-01"],
+        [3, "2017-06-16"],
+    ]
     # every pair is written or reported, never both, never neither
     assert len(written) + len(missing) == len(buildings) * 2
     # building 2 in WGS84 is written with its northern 40% black (nodata)
@@ -299,8 +335,21 @@ def test_chips_read_only_small_windows_of_a_huge_scene(buildings, tmp_path, monk
     """A 100,000 x 100,000 pixel scene (10 GB if read whole; sparse on disk): every read is one chip's window."""
     t = Affine(0.5, 0.0, 480_000.0, 0.0, -0.5, 4_000_000.0)
     path = tmp_path / "huge_20170616.tif"
-    with rasterio.open(path, "w", driver="GTiff", width=100_000, height=100_000, count=1, dtype="uint8", crs=UTM,
-                       transform=t, tiled=True, blockxsize=256, blockysize=256, sparse_ok=True) as ds:
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=100_000,
+        height=100_000,
+        count=1,
+        dtype="uint8",
+        crs=UTM,
+        transform=t,
+        tiled=True,
+        blockxsize=256,
+        blockysize=256,
+        sparse_ok=True,
+    ) as ds:
         col, row = ~t @ (X0, Y1)
         ds.write(np.full((1, 1024, 1024), 77, np.uint8), window=Window(int(col), int(row), 1024, 1024))
     assert path.stat().st_size < 5_000_000
@@ -311,6 +360,7 @@ def test_chips_read_only_small_windows_of_a_huge_scene(buildings, tmp_path, monk
         def wrapper(self, *args, **kwargs):
             reads.append((real.__name__, kwargs.get("window"), kwargs.get("out_shape")))
             return real(self, *args, **kwargs)
+
         return wrapper
 
     monkeypatch.setattr(rasterio.io.DatasetReader, "read", recording(real_read))
@@ -326,11 +376,16 @@ def test_chips_read_only_small_windows_of_a_huge_scene(buildings, tmp_path, monk
 
 def test_questions_cut_only_their_images(scenes, buildings, tmp_path):
     questions = tmp_path / "questions.csv"
-    questions.write_text("building_id,before,after\n1,2017-06-16,2017-07-01\n2,,2017-07-01\n3,2017-05-01,2017-06-16\n"
-                         "1,,2017-07-01\n")
+    questions.write_text(
+        "building_id,before,after\n1,2017-06-16,2017-07-01\n2,,2017-07-01\n3,2017-05-01,2017-06-16\n1,,2017-07-01\n"
+    )
     result = chips(str(scenes / "*.tif"), buildings, tmp_path / "chips", questions=questions)
-    assert result.chips["file"].tolist() == ["1_2017-06-16.png", "1_2017-07-01.png", "2_2017-07-01.png",
-                                             "3_2017-06-16.png"]
+    assert result.chips["file"].tolist() == [
+        "1_2017-06-16.png",
+        "1_2017-07-01.png",
+        "2_2017-07-01.png",
+        "3_2017-06-16.png",
+    ]
     missing = result.missing.assign(image_date=result.missing["image_date"].astype(str))
     assert missing[["building_id", "image_date", "reason"]].values.tolist() == [[3, "2017-05-01", "no_scene"]]
     questions.write_text("building_id,before,after\n9,,2017-07-01\n")
@@ -353,12 +408,21 @@ def test_chip_size_and_sixteen_bit_stretch(buildings, tmp_path):
     values = np.full((800, 800), 500, np.uint16)
     values[:, :250] = 1000
     write_raster(tmp_path / "pan_20170616.tif", values, UTM, t)
-    fixed = chips(tmp_path / "pan_20170616.tif", buildings.iloc[:1], tmp_path / "fixed", stretch=(0, 1000),
-                  size_m=40, pixel_m=1.0, resampling="nearest")
+    fixed = chips(
+        tmp_path / "pan_20170616.tif",
+        buildings.iloc[:1],
+        tmp_path / "fixed",
+        stretch=(0, 1000),
+        size_m=40,
+        pixel_m=1.0,
+        resampling="nearest",
+    )
     chip = read_png(fixed.directory / "1_2017-06-16.png")[0]
     assert chip.shape == (40, 40) and (chip[:, :20] == 255).all() and (chip[:, 20:] == 128).all()
-    auto = read_png(chips(tmp_path / "pan_20170616.tif", buildings.iloc[:1], tmp_path / "auto",
-                          resampling="nearest").directory / "1_2017-06-16.png")[0]
+    auto = read_png(
+        chips(tmp_path / "pan_20170616.tif", buildings.iloc[:1], tmp_path / "auto", resampling="nearest").directory
+        / "1_2017-06-16.png"
+    )[0]
     assert (auto[:, :60] == 255).all() and (auto[:, 60:] == 0).all()  # 2nd and 98th percentiles: 500 and 1000
 
 
@@ -384,9 +448,13 @@ def test_outputs_whole_or_not_at_all(scenes, buildings, tmp_path):
 
 
 def test_bad_options_and_ids(scenes, buildings, tmp_path):
-    for kwargs, message in [({"size_m": -1}, "size_m must be"), ({"pixel_m": 0}, "pixel_m must be"),
-                            ({"max_nodata": 2}, "max_nodata"), ({"bands": [1, 2]}, "one band"),
-                            ({"resampling": "magic"}, "resampling must be one of")]:
+    for kwargs, message in [
+        ({"size_m": -1}, "size_m must be"),
+        ({"pixel_m": 0}, "pixel_m must be"),
+        ({"max_nodata": 2}, "max_nodata"),
+        ({"bands": [1, 2]}, "one band"),
+        ({"resampling": "magic"}, "resampling must be one of"),
+    ]:
         with pytest.raises(ImageryError, match=message):
             chips(str(scenes / "*.tif"), buildings, tmp_path / "x", **kwargs)
     slashed = buildings.assign(building_id=["a/1", "b", "c", "d"])
@@ -403,10 +471,15 @@ def test_visibility_known_answers(tmp_path):
     building 3 on nodata only; building 4 off the mask."""
     t = Affine(10.0, 0.0, 500_000.0, 0.0, -10.0, 3_980_100.0)
     footprints = gpd.GeoDataFrame(
-        {"building_id": ["a", "b", "c", "d"]}, crs=UTM,
-        geometry=[shapely.box(500_020, 3_980_060, 500_040, 3_980_080), shapely.box(500_060, 3_980_060,
-                  500_080, 3_980_070), shapely.box(500_060, 3_980_020, 500_070, 3_980_030),
-                  shapely.box(600_000, 3_980_000, 600_010, 3_980_010)])
+        {"building_id": ["a", "b", "c", "d"]},
+        crs=UTM,
+        geometry=[
+            shapely.box(500_020, 3_980_060, 500_040, 3_980_080),
+            shapely.box(500_060, 3_980_060, 500_080, 3_980_070),
+            shapely.box(500_060, 3_980_020, 500_070, 3_980_030),
+            shapely.box(600_000, 3_980_000, 600_010, 3_980_010),
+        ],
+    )
     mask = np.zeros((10, 10), np.uint8)
     mask[2:4, 2] = 1  # the west half of building a
     mask[3, 6] = 255  # nodata: the west half of b
@@ -435,12 +508,20 @@ def test_visibility_from_a_wgs84_mask_and_a_mosaic(tmp_path, buildings):
     lon = t.c + (np.arange(shape[1]) + 0.5) * step
     centre = buildings.iloc[[0]].geometry.centroid.to_crs(WGS84).x.iloc[0]
     clouds = np.broadcast_to((lon < centre).astype(np.uint8), shape).copy()
-    blank = rasterio.features.rasterize(buildings.iloc[[2]].geometry.buffer(2.0).to_crs(WGS84), out_shape=shape,
-                                        transform=t) > 0
+    blank = (
+        rasterio.features.rasterize(
+            buildings.iloc[[2]].geometry.buffer(2.0).to_crs(WGS84), out_shape=shape, transform=t
+        )
+        > 0
+    )
     clouds[blank] = 255
     write_raster(tmp_path / "a_2017-06-16.tif", clouds, WGS84, t, nodata=255)
-    write_raster(tmp_path / "b_2017-06-16.tif", np.ones((30, 30), np.uint8), UTM,
-                 Affine(10.0, 0.0, 505_100.0, 0.0, -10.0, 3_978_200.0))  # all cloud, over building 3 only
+    write_raster(
+        tmp_path / "b_2017-06-16.tif",
+        np.ones((30, 30), np.uint8),
+        UTM,
+        Affine(10.0, 0.0, 505_100.0, 0.0, -10.0, 3_978_200.0),
+    )  # all cloud, over building 3 only
     table = visibility(str(tmp_path / "*.tif"), buildings)
     visible = table["visible"].to_numpy()
     assert abs(visible[0] - 0.5) < 0.03  # the mask's pixels are 0.2 m: the split is exact to a sub-pixel
@@ -456,8 +537,16 @@ def test_visibility_agrees_with_the_simulator(tmp_path, monkeypatch):
     clouds = CloudField.from_simulation(sim)
     grid = clouds.grid
     for image, day in enumerate(sim.images["image_date"]):
-        write_raster(tmp_path / f"opacity_{image:02d}.tif", clouds.opacity(image), grid.crs, grid.transform,
-                     tags={"IMAGE_DATE": f"{day:%Y-%m-%d}"}, tiled=True, blockxsize=64, blockysize=64)
+        write_raster(
+            tmp_path / f"opacity_{image:02d}.tif",
+            clouds.opacity(image),
+            grid.crs,
+            grid.transform,
+            tags={"IMAGE_DATE": f"{day:%Y-%m-%d}"},
+            tiled=True,
+            blockxsize=64,
+            blockysize=64,
+        )
     reads = []
     real_read = rasterio.io.DatasetReader.read
 
@@ -480,8 +569,9 @@ def test_visibility_agrees_with_the_simulator(tmp_path, monkeypatch):
 
 
 def test_write_visibility(tmp_path, buildings):
-    table = pd.DataFrame({"building_id": [1, 1], "image_date": pd.to_datetime(["2017-06-16", "2017-07-01"]),
-                          "visible": [0.5, np.nan]})
+    table = pd.DataFrame(
+        {"building_id": [1, 1], "image_date": pd.to_datetime(["2017-06-16", "2017-07-01"]), "visible": [0.5, np.nan]}
+    )
     path = write_visibility(table, tmp_path / "visibility.parquet")
     pd.testing.assert_frame_equal(pd.read_parquet(path), table)
     with pytest.raises(OutputExistsError):
@@ -505,11 +595,17 @@ def test_cli_chips(scenes, buildings, tmp_path):
     assert (summary["chips"], summary["missing"], summary["scenes"], summary["image_dates"]) == (5, 3, 2, 2)
     assert summary["missing_by_reason"] == {"no_scene": 0, "outside": 2, "nodata": 1}
     assert pd.read_csv(out / MANIFEST_FILE)["file"].tolist() == [
-        "1_2017-06-16.png", "1_2017-07-01.png", "2_2017-06-16.png", "2_2017-07-01.png", "3_2017-06-16.png"]
+        "1_2017-06-16.png",
+        "1_2017-07-01.png",
+        "2_2017-06-16.png",
+        "2_2017-07-01.png",
+        "3_2017-06-16.png",
+    ]
     again = CliRunner().invoke(cli, args)
     assert again.exit_code == 1 and again.stderr.count("\n") == 1 and "--overwrite" in again.stderr
-    small = CliRunner().invoke(cli, [*args, "--overwrite", "--size", "30", "--pixel", "1", "--bands", "3",
-                                     "--resampling", "nearest"])
+    small = CliRunner().invoke(
+        cli, [*args, "--overwrite", "--size", "30", "--pixel", "1", "--bands", "3", "--resampling", "nearest"]
+    )
     assert small.exit_code == 0, small.output
     assert "5 chips of 4 buildings from 2 scene(s) on 2 date(s)" in small.stdout
     assert "3 not cut (outside 2, nodata 1)" in small.stdout
@@ -518,8 +614,9 @@ def test_cli_chips(scenes, buildings, tmp_path):
     assert bad.exit_code == 2 and "--bands" in bad.stderr
     undated = tmp_path / "undated.tif"
     write_raster(undated, np.zeros((4, 4), np.uint8), UTM, Affine(1.0, 0.0, X0, 0.0, -1.0, Y1))
-    failed = CliRunner().invoke(cli, ["chips", "--imagery", str(undated), "--footprints", str(footprints), "--out",
-                                      str(tmp_path / "none")])
+    failed = CliRunner().invoke(
+        cli, ["chips", "--imagery", str(undated), "--footprints", str(footprints), "--out", str(tmp_path / "none")]
+    )
     assert failed.exit_code == 1 and failed.stderr.startswith("stracker: error: no image date for 1 scene(s)")
     assert "Traceback" not in failed.output and failed.stderr.count("\n") == 1
     assert not (tmp_path / "none").exists()
@@ -537,8 +634,19 @@ def test_cli_visibility(tmp_path, buildings):
     write_raster(masks / "T37SDA_20170701_SCL.tif", np.full((40, 40), 4, np.uint8), UTM, t)
     (tmp_path / "images.csv").write_text("file,image_date\nT37SDA_20170701_SCL.tif,2017-07-02\n")
     out = tmp_path / "visibility.parquet"
-    args = ["visibility", "--masks", str(masks), "--footprints", str(footprints), "--cloud-values", "3,8,9,10",
-            "--catalogue", str(tmp_path / "images.csv"), "--out", str(out)]
+    args = [
+        "visibility",
+        "--masks",
+        str(masks),
+        "--footprints",
+        str(footprints),
+        "--cloud-values",
+        "3,8,9,10",
+        "--catalogue",
+        str(tmp_path / "images.csv"),
+        "--out",
+        str(out),
+    ]
     result = CliRunner().invoke(cli, [*args, "--json"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)

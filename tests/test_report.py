@@ -92,6 +92,6 @@ def test_maps_share_one_colour_scale(report, tmp_path):
         colourful = (pixels.max(axis=2) - pixels.min(axis=2)) > 60
         column = np.flatnonzero(colourful.sum(axis=0) > pixels.shape[0] // 3)[-1]
         rows = np.flatnonzero(colourful[:, column])
-        bars.append(pixels[rows[0]:rows[-1] + 1, column])
+        bars.append(pixels[rows[0] : rows[-1] + 1, column])
     assert len(bars[0]) == len(bars[1])
     assert np.abs(bars[0] - bars[1]).max() <= 2

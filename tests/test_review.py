@@ -37,9 +37,18 @@ from stracker.review import QUANTUM_M, chip_files, review_data, write_review
 
 CHROMIUM = next((p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)
 CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-extensions", "--disable-default-apps", "--mute-audio", "--remote-debugging-pipe",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-extensions",
+    "--disable-default-apps",
+    "--mute-audio",
+    "--remote-debugging-pipe",
 ]
 
 
@@ -64,10 +73,18 @@ class Chromium:
             os.dup2(high_w, 4)
 
         self.process = subprocess.Popen(
-            [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={self.profile}", f"--window-size={size[0]},{size[1]}",
-             "about:blank"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            preexec_fn=on_fds_3_and_4, close_fds=False,
+            [
+                CHROMIUM,
+                *CHROMIUM_FLAGS,
+                f"--user-data-dir={self.profile}",
+                f"--window-size={size[0]},{size[1]}",
+                "about:blank",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            preexec_fn=on_fds_3_and_4,
+            close_fds=False,
         )
         os.close(to_browser_r)
         os.close(from_browser_w)
@@ -81,11 +98,16 @@ class Chromium:
         self.session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
         for domain in ("Page", "Runtime", "Log"):
             self.send(f"{domain}.enable", session=self.session)
-        self.send("Emulation.setDeviceMetricsOverride",
-                  {"width": size[0], "height": size[1], "deviceScaleFactor": 1, "mobile": False}, session=self.session)
+        self.send(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": size[0], "height": size[1], "deviceScaleFactor": 1, "mobile": False},
+            session=self.session,
+        )
         if download_dir is not None:
-            self.send("Browser.setDownloadBehavior",
-                      {"behavior": "allow", "downloadPath": str(download_dir), "eventsEnabled": True})
+            self.send(
+                "Browser.setDownloadBehavior",
+                {"behavior": "allow", "downloadPath": str(download_dir), "eventsEnabled": True},
+            )
 
     def _read(self) -> None:
         buffer = b""
@@ -121,9 +143,16 @@ class Chromium:
 
     def wait_event(self, method: str, timeout: float = 60, **params: Any) -> dict:
         """The first event ``method`` whose params hold ``params``, waiting for it if need be."""
+
         def found() -> dict | None:
-            return next((e for e in self.events if e["method"] == method
-                         and all(e["params"].get(k) == v for k, v in params.items())), None)
+            return next(
+                (
+                    e
+                    for e in self.events
+                    if e["method"] == method and all(e["params"].get(k) == v for k, v in params.items())
+                ),
+                None,
+            )
 
         with self._lock:
             if not self._lock.wait_for(lambda: found() is not None, timeout):
@@ -141,8 +170,11 @@ class Chromium:
 
     def js(self, expression: str) -> Any:
         """Evaluate an expression in the page; its value (promises awaited)."""
-        result = self.send("Runtime.evaluate", {"expression": expression, "returnByValue": True,
-                                                "awaitPromise": True}, session=self.session)
+        result = self.send(
+            "Runtime.evaluate",
+            {"expression": expression, "returnByValue": True, "awaitPromise": True},
+            session=self.session,
+        )
         if "exceptionDetails" in result:
             raise DevToolsError(f"{expression}: {result['exceptionDetails']}")
         return result["result"].get("value")
@@ -150,15 +182,19 @@ class Chromium:
     def click(self, x: float, y: float) -> None:
         """A real left click (mouse down and up) at page coordinates."""
         for kind in ("mouseMoved", "mousePressed", "mouseReleased"):
-            self.send("Input.dispatchMouseEvent", {"type": kind, "x": x, "y": y, "button": "left",
-                                                   "clickCount": 0 if kind == "mouseMoved" else 1},
-                      session=self.session)
+            self.send(
+                "Input.dispatchMouseEvent",
+                {"type": kind, "x": x, "y": y, "button": "left", "clickCount": 0 if kind == "mouseMoved" else 1},
+                session=self.session,
+            )
 
     def click_selector(self, selector: str) -> None:
         """Click the centre of the element the CSS selector finds."""
-        box = self.js(f"(() => {{ const e = document.querySelector({json.dumps(selector)});"
-                      " e.scrollIntoView({block: 'center'}); const r = e.getBoundingClientRect();"
-                      " return [r.x + r.width / 2, r.y + r.height / 2]; })()")
+        box = self.js(
+            f"(() => {{ const e = document.querySelector({json.dumps(selector)});"
+            " e.scrollIntoView({block: 'center'}); const r = e.getBoundingClientRect();"
+            " return [r.x + r.width / 2, r.y + r.height / 2]; })()"
+        )
         self.click(*box)
 
     def problems(self) -> list[str]:
@@ -197,8 +233,9 @@ class Chromium:
 
 NO_CHROMIUM = "chromium is not installed (apt-get install chromium; .ci/run installs it)"
 # CI sets STRACKER_REQUIRE_CHROMIUM=1: there a missing browser fails the tests instead of skipping them
-needs_chromium = pytest.mark.skipif(CHROMIUM is None and not os.environ.get("STRACKER_REQUIRE_CHROMIUM"),
-                                    reason=NO_CHROMIUM)
+needs_chromium = pytest.mark.skipif(
+    CHROMIUM is None and not os.environ.get("STRACKER_REQUIRE_CHROMIUM"), reason=NO_CHROMIUM
+)
 
 
 @pytest.fixture(scope="module")
@@ -211,8 +248,16 @@ def campaign():
 def page(campaign, tmp_path_factory):
     sim, consensus = campaign
     out = tmp_path_factory.mktemp("review") / "review.html"
-    written = write_review(out, consensus, sim.buildings, labels=sim.labels, truth=sim.truth, chips=sim,
-                           max_frame_buildings=2, frames_per_building=3)
+    written = write_review(
+        out,
+        consensus,
+        sim.buildings,
+        labels=sim.labels,
+        truth=sim.truth,
+        chips=sim,
+        max_frame_buildings=2,
+        frames_per_building=3,
+    )
     return written
 
 
@@ -243,25 +288,32 @@ def _decode_rings(data: dict) -> list[np.ndarray]:
 
 # ---- the data, without a browser ----
 
+
 def _tiny():
     """Three square buildings, two answered by three volunteers; majority consensus."""
     import geopandas as gpd
     from shapely.geometry import box
 
-    footprints = gpd.GeoDataFrame({"building_id": [10, 11, 12], "district": ["north", "south", "north"]},
-                                  geometry=[box(500000, 3978000, 500010, 3978012.34),
-                                            box(500020, 3978000, 500030.07, 3978010), box(500040, 3978000,
-                                                                                          500045, 3978005)],
-                                  crs="EPSG:32637")
+    footprints = gpd.GeoDataFrame(
+        {"building_id": [10, 11, 12], "district": ["north", "south", "north"]},
+        geometry=[
+            box(500000, 3978000, 500010, 3978012.34),
+            box(500020, 3978000, 500030.07, 3978010),
+            box(500040, 3978000, 500045, 3978005),
+        ],
+        crs="EPSG:32637",
+    )
     d = pd.to_datetime(["2017-06-01", "2017-06-10", "2017-06-20"])
-    labels = pd.DataFrame({
-        "building_id": [10, 10, 10, 11, 11],
-        "volunteer_id": ["a", "b", "c", "a", "b"],
-        "before": [d[0], d[0], pd.NaT, d[1], d[1]],
-        "after": [d[1], d[1], d[0], d[2], d[2]],
-        "destroyed": pd.array([True, True, True, False, pd.NA], dtype="boolean"),
-        "task": "timeline",
-    })
+    labels = pd.DataFrame(
+        {
+            "building_id": [10, 10, 10, 11, 11],
+            "volunteer_id": ["a", "b", "c", "a", "b"],
+            "before": [d[0], d[0], pd.NaT, d[1], d[1]],
+            "after": [d[1], d[1], d[0], d[2], d[2]],
+            "destroyed": pd.array([True, True, True, False, pd.NA], dtype="boolean"),
+            "task": "timeline",
+        }
+    )
     consensus = stracker.aggregate(labels, d, method="majority")
     return footprints, labels, consensus, d
 
@@ -292,7 +344,7 @@ def test_answers_disagreement_and_unanswered_buildings():
     assert data["disagreement"][1] == 0
     assert data["district"] == [0, 1, 0] and data["districts"] == ["north", "south"]
     row = data["posterior_row"][0]
-    assert sum(data["posterior"][row * 4:(row + 1) * 4]) == pytest.approx(1000, abs=2)
+    assert sum(data["posterior"][row * 4 : (row + 1) * 4]) == pytest.approx(1000, abs=2)
 
 
 def test_truth_shares_the_consensus_week_scale():
@@ -350,8 +402,9 @@ def test_page_is_one_offline_file_and_refuses_to_clobber(page, campaign):
     assert text.count("data:image/png;base64,") == 6
     # nothing fetched from anywhere: no external script, style, image or font
     assert "http://" not in text.replace('xmlns="http://www.w3.org/2000/svg"', "").replace(
-        'svgNS = "http://www.w3.org/2000/svg"', "")
-    assert "https://" not in text and "src=\"http" not in text and "@import" not in text
+        'svgNS = "http://www.w3.org/2000/svg"', ""
+    )
+    assert "https://" not in text and 'src="http' not in text and "@import" not in text
     with pytest.raises(OutputExistsError):
         write_review(page.path, consensus, sim.buildings)
 
@@ -365,11 +418,9 @@ def test_chips_directory(tmp_path, campaign):
     building = sim.buildings["building_id"].iloc[worst]
     dates = sim.image_dates
     for k in (0, 1, 2):
-        Image.fromarray(np.full((8, 8, 3), 40 * k, dtype=np.uint8)).save(
-            tmp_path / f"{building}_{dates[k].date()}.png")
+        Image.fromarray(np.full((8, 8, 3), 40 * k, dtype=np.uint8)).save(tmp_path / f"{building}_{dates[k].date()}.png")
     Image.fromarray(np.zeros((8, 8, 3), dtype=np.uint8)).save(tmp_path / "999999_2017-01-01.png")
-    written = write_review(tmp_path / "review.html", consensus, sim.buildings, chips=tmp_path,
-                           frames_per_building=30)
+    written = write_review(tmp_path / "review.html", consensus, sim.buildings, chips=tmp_path, frames_per_building=30)
     assert written.frame_buildings == 1 and written.n_frames == 3
     text = written.path.read_text(encoding="utf-8")
     assert "1 chip(s) name a building or date not in the consensus" in text
@@ -386,8 +437,9 @@ def test_chips_cut_by_stracker_imagery_from_real_geotiffs(tmp_path, campaign):
     scenes = tmp_path / "scenes"
     scenes.mkdir()
     for date in sim.image_dates[[0, -1]]:
-        stracker.render_tile(sim, date, (x - 40, y - 40, x + 40, y + 40), resolution=0.5,
-                             path=scenes / f"scene_{date:%Y%m%d}.tif")
+        stracker.render_tile(
+            sim, date, (x - 40, y - 40, x + 40, y + 40), resolution=0.5, path=scenes / f"scene_{date:%Y%m%d}.tif"
+        )
     cut = chips(str(scenes / "*.tif"), sim.buildings.iloc[[worst]], tmp_path / "chips")
     assert len(cut.chips) == 2, cut.missing
     written = write_review(tmp_path / "review.html", consensus, sim.buildings, chips=tmp_path / "chips")
@@ -398,6 +450,7 @@ def test_chips_cut_by_stracker_imagery_from_real_geotiffs(tmp_path, campaign):
 
 
 # ---- the command ----
+
 
 @pytest.fixture(scope="module")
 def campaign_files(campaign, tmp_path_factory):
@@ -417,8 +470,16 @@ def test_cli_writes_the_page(campaign_files, campaign):
 
     sim, _ = campaign
     out = campaign_files / "review.html"
-    args = ["review", str(campaign_files / "consensus.gpkg"), "--labels", str(campaign_files / "labels.parquet"),
-            "--truth", str(campaign_files / "buildings.gpkg"), "--out", str(out)]
+    args = [
+        "review",
+        str(campaign_files / "consensus.gpkg"),
+        "--labels",
+        str(campaign_files / "labels.parquet"),
+        "--truth",
+        str(campaign_files / "buildings.gpkg"),
+        "--out",
+        str(out),
+    ]
     result = CliRunner().invoke(cli, [*args, "--json"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
@@ -439,20 +500,31 @@ def test_cli_errors_are_one_line(campaign_files, tmp_path):
     bare = CliRunner().invoke(cli, ["review", str(campaign_files / "bare.gpkg"), "--out", str(tmp_path / "r.html")])
     assert bare.exit_code == 1 and "pass --footprints FILE" in bare.output
     assert len(bare.output.strip().splitlines()) == 1 and "Traceback" not in bare.output
-    with_footprints = CliRunner().invoke(cli, ["review", str(campaign_files / "bare.gpkg"), "--footprints",
-                                               str(campaign_files / "buildings.gpkg"), "--out",
-                                               str(tmp_path / "r.html")])
+    with_footprints = CliRunner().invoke(
+        cli,
+        [
+            "review",
+            str(campaign_files / "bare.gpkg"),
+            "--footprints",
+            str(campaign_files / "buildings.gpkg"),
+            "--out",
+            str(tmp_path / "r.html"),
+        ],
+    )
     assert with_footprints.exit_code == 0, with_footprints.output
     chips = tmp_path / "chips"
     chips.mkdir()
     (chips / "photo.png").write_bytes(b"")
-    misnamed = CliRunner().invoke(cli, ["review", str(campaign_files / "consensus.gpkg"), "--chips", str(chips),
-                                        "--out", str(tmp_path / "c.html")])
+    misnamed = CliRunner().invoke(
+        cli,
+        ["review", str(campaign_files / "consensus.gpkg"), "--chips", str(chips), "--out", str(tmp_path / "c.html")],
+    )
     assert misnamed.exit_code == 1 and "photo.png" in misnamed.output
     assert len(misnamed.output.strip().splitlines()) == 1 and not (tmp_path / "c.html").exists()
 
 
 # ---- in the browser ----
+
 
 @needs_chromium
 def test_opens_without_console_errors_and_draws_every_footprint(browser, page, campaign):
@@ -460,8 +532,10 @@ def test_opens_without_console_errors_and_draws_every_footprint(browser, page, c
     browser.open(page.path)
     assert browser.js("window.stracker.nBuildings") == len(sim.buildings)
     assert browser.js("window.stracker.nPaths()") == len(sim.buildings)
-    drawn = browser.js("Array.from(document.querySelectorAll('#shapes path')).filter(p => p.getAttribute('d')"
-                       " && p.getAttribute('fill')).length")
+    drawn = browser.js(
+        "Array.from(document.querySelectorAll('#shapes path')).filter(p => p.getAttribute('d')"
+        " && p.getAttribute('fill')).length"
+    )
     assert drawn == len(sim.buildings)
     assert browser.problems() == []
 
@@ -482,13 +556,15 @@ def test_click_on_the_map_shows_posterior_and_answers(browser, page, campaign):
     building = sim.buildings["building_id"].iloc[i]
     assert browser.js("document.querySelector('#details h2').textContent").startswith(f"Building {building}")
     assert browser.js("document.querySelectorAll('#posterior rect.bar').length") == len(sim.images) + 1
-    heights = browser.js("Array.from(document.querySelectorAll('#posterior rect.bar'))"
-                         ".map(r => +r.getAttribute('height'))")
+    heights = browser.js(
+        "Array.from(document.querySelectorAll('#posterior rect.bar')).map(r => +r.getAttribute('height'))"
+    )
     assert int(np.argmax(heights)) == int(np.argmax(consensus.posterior[consensus.buildings.index.get_loc(building)]))
     mine = sim.labels[sim.labels["building_id"] == building]
     assert browser.js("document.querySelectorAll('#answers tbody tr').length") == len(mine)
-    volunteers = browser.js("Array.from(document.querySelectorAll('#answers tbody tr td:first-child'))"
-                            ".map(td => td.textContent)")
+    volunteers = browser.js(
+        "Array.from(document.querySelectorAll('#answers tbody tr td:first-child')).map(td => td.textContent)"
+    )
     assert sorted(volunteers) == sorted(str(v) for v in mine["volunteer_id"])
     truth = sim.truth[building]
     shown = "not destroyed" if pd.isna(truth) else f"destroyed on {truth.date()}"
@@ -515,8 +591,10 @@ def test_queue_frames_truth_toggle_and_filters(browser, page, campaign):
     browser.click_selector("#showtruth")
     assert browser.js("document.getElementById('showtruth').checked")
     assert browser.js(fills) != before
-    browser.js("(() => { const s = document.getElementById('district'); s.value = s.options[1].value;"
-               " s.dispatchEvent(new Event('change')); })()")
+    browser.js(
+        "(() => { const s = document.getElementById('district'); s.value = s.options[1].value;"
+        " s.dispatchEvent(new Event('change')); })()"
+    )
     district = browser.js("document.getElementById('district').selectedOptions[0].textContent")
     expected = int((sim.buildings["district"] == district).sum())
     assert f"{expected:,} answered building(s) match" in browser.js("document.getElementById('queuecount').textContent")
@@ -555,21 +633,31 @@ def test_pan_and_zoom(browser, page):
     browser.open(page.path)
     view = "document.getElementById('map').getAttribute('viewBox').split(' ').map(Number)"
     x0, y0, w0, h0 = browser.js(view)
-    box = browser.js("(() => { const r = document.getElementById('map').getBoundingClientRect();"
-                     " return [r.x + r.width / 2, r.y + r.height / 2]; })()")
-    browser.send("Input.dispatchMouseEvent", {"type": "mouseWheel", "x": box[0], "y": box[1], "deltaX": 0,
-                                              "deltaY": -100}, session=browser.session)
+    box = browser.js(
+        "(() => { const r = document.getElementById('map').getBoundingClientRect();"
+        " return [r.x + r.width / 2, r.y + r.height / 2]; })()"
+    )
+    browser.send(
+        "Input.dispatchMouseEvent",
+        {"type": "mouseWheel", "x": box[0], "y": box[1], "deltaX": 0, "deltaY": -100},
+        session=browser.session,
+    )
     x1, y1, w1, h1 = browser.js(view)
     assert w1 == pytest.approx(w0 * 0.8) and h1 == pytest.approx(h0 * 0.8)
     # a drag pans by the distance dragged (in map units) and selects nothing
     selected = "document.getElementById('selected').getAttribute('d')"
     before = browser.js(selected)
     for kind, dx in (("mousePressed", 0), ("mouseMoved", 50), ("mouseMoved", 100), ("mouseReleased", 100)):
-        browser.send("Input.dispatchMouseEvent", {"type": kind, "x": box[0] + dx, "y": box[1], "button": "left",
-                                                  "buttons": 1, "clickCount": 1}, session=browser.session)
+        browser.send(
+            "Input.dispatchMouseEvent",
+            {"type": kind, "x": box[0] + dx, "y": box[1], "button": "left", "buttons": 1, "clickCount": 1},
+            session=browser.session,
+        )
     x2, y2, w2, _ = browser.js(view)
-    per_pixel = max(w1 / browser.js("document.getElementById('map').clientWidth"),
-                    h1 / browser.js("document.getElementById('map').clientHeight"))
+    per_pixel = max(
+        w1 / browser.js("document.getElementById('map').clientWidth"),
+        h1 / browser.js("document.getElementById('map').clientHeight"),
+    )
     assert x2 == pytest.approx(x1 - 100 * per_pixel, rel=1e-6) and y2 == pytest.approx(y1) and w2 == w1
     assert browser.js(selected) == before
     browser.click_selector("#zfit")
@@ -592,9 +680,11 @@ def test_raqqa_page_is_small_and_opens_fast(tmp_path):
     for building in sim.buildings["building_id"].iloc[:300:5]:  # 60 buildings x 8 dates, ~20 MB of chips
         for date in sim.image_dates[::6][:8]:
             Image.fromarray(rng.integers(0, 256, (120, 120, 3), dtype=np.uint8)).save(
-                chips / f"{building}_{date:%Y-%m-%d}.png")
-    written = write_review(tmp_path / "review.html", consensus, sim.buildings, labels=sim.labels, truth=sim.truth,
-                           chips=chips)
+                chips / f"{building}_{date:%Y-%m-%d}.png"
+            )
+    written = write_review(
+        tmp_path / "review.html", consensus, sim.buildings, labels=sim.labels, truth=sim.truth, chips=chips
+    )
     assert 0 < written.frame_buildings < 60  # the budget, not the chips, ended the frames
     assert written.size_bytes < 15e6, written.size_bytes
     chromium = Chromium()
@@ -633,9 +723,18 @@ if __name__ == "__main__":  # measure a page and take its screenshot with a buil
 
         # 256 colours (each within 12 levels of the original): a quarter of the file size, unseen
         Image.open(shot).convert("RGB").quantize(256, method=Image.Quantize.MAXCOVERAGE, dither=Image.Dither.NONE).save(
-            shot, optimize=True)
-        print(json.dumps({"size_mb": round(page_path.stat().st_size / 1e6, 2), "load_event_ms": round(load_ms),
-                          "first_draw_ms": round(drawn_ms_), "open_s_from_driver": round(load_s, 2),
-                          "problems": browser_.problems()}))
+            shot, optimize=True
+        )
+        print(
+            json.dumps(
+                {
+                    "size_mb": round(page_path.stat().st_size / 1e6, 2),
+                    "load_event_ms": round(load_ms),
+                    "first_draw_ms": round(drawn_ms_),
+                    "open_s_from_driver": round(load_s, 2),
+                    "problems": browser_.problems(),
+                }
+            )
+        )
     finally:
         browser_.close()

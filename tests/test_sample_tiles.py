@@ -30,8 +30,13 @@ def regenerated(tmp_path_factory):
 
 def _decoded(path: Path) -> tuple[dict, dict, dict, np.ndarray, list]:
     with rasterio.open(path) as ds:
-        return (dict(ds.profile), ds.tags(), ds.tags(ns="IMAGE_STRUCTURE"), ds.read(),
-                [ds.overviews(b) for b in ds.indexes])
+        return (
+            dict(ds.profile),
+            ds.tags(),
+            ds.tags(ns="IMAGE_STRUCTURE"),
+            ds.read(),
+            [ds.overviews(b) for b in ds.indexes],
+        )
 
 
 def test_committed_set_is_small_and_complete():
@@ -63,8 +68,10 @@ def _assert_pixels_match(new: np.ndarray, old: np.ndarray, name: str) -> None:
 def test_regeneration_matches_the_committed_tiles(regenerated):
     out, manifest = regenerated
     committed = json.loads((SAMPLE_TILES / "manifest.json").read_text())
-    made_here = (committed["made_with"]["gdal"] == rasterio.__gdal_version__
-                 and committed["made_with"].get("cpu") == _script().cpu_model())
+    made_here = (
+        committed["made_with"]["gdal"] == rasterio.__gdal_version__
+        and committed["made_with"].get("cpu") == _script().cpu_model()
+    )
     for key in ("preset", "seed", "crs", "bounds", "resolution_m", "buildings", "preview"):
         assert manifest[key] == committed[key], key
     for new, old in zip(manifest["tiles"], committed["tiles"], strict=True):

@@ -276,8 +276,15 @@ def test_catalogue_that_exactly_fits_is_valid():
         lambda: Scenario.from_dict({"city": {"n_buildings": "100"}}),
         lambda: Scenario.from_dict({"city": 5}),
     ],
-    ids=["float count", "bool count", "bool seed", "unknown part field", "unknown field", "string count",
-         "part not a dict"],
+    ids=[
+        "float count",
+        "bool count",
+        "bool seed",
+        "unknown part field",
+        "unknown field",
+        "string count",
+        "part not a dict",
+    ],
 )
 def test_wrong_types_are_scenario_errors(make):
     with pytest.raises(ScenarioError):

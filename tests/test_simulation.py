@@ -216,8 +216,14 @@ def test_stages_have_independent_streams():
 def test_progress_reports_every_stage():
     seen = []
     simulate("small", progress=lambda stage, seconds: seen.append((stage, seconds)))
-    assert [stage for stage, _ in seen] == ["footprints", "destruction", "catalogue", "visibility", "volunteers",
-                                            "answers"]
+    assert [stage for stage, _ in seen] == [
+        "footprints",
+        "destruction",
+        "catalogue",
+        "visibility",
+        "volunteers",
+        "answers",
+    ]
     assert all(seconds >= 0 for _, seconds in seen)
 
 

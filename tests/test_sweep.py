@@ -18,8 +18,10 @@ matplotlib.use("Agg")
 
 @pytest.fixture(scope="module")
 def client():
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0") as cluster, \
-            Client(cluster) as c:
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0") as cluster,
+        Client(cluster) as c,
+    ):
         yield c
 
 
@@ -32,8 +34,9 @@ def test_sweep_of_small_campaigns(client):
     f1 = table[table["metric"] == "f1"].set_index([*grid, "seed", "method"])["value"]
     assert ((f1 > 0.5) & (f1 <= 1)).all()
     # the same cell and seed is the same campaign as simulated here
-    scenario = stracker.Scenario.preset("small").replace(seed=1, tasks={"volunteers_per_building": 5,
-                                                                       "design": "compare"})
+    scenario = stracker.Scenario.preset("small").replace(
+        seed=1, tasks={"volunteers_per_building": 5, "design": "compare"}
+    )
     alone = run_campaign(scenario, ["em"]).set_index("metric")["value"]
     assert f1.loc[(5, "compare", 1, "em")] == pytest.approx(alone["f1"], abs=1e-12)
     answers = table[(table["metric"] == "answers") & (table["method"] == "em")]
@@ -45,8 +48,13 @@ def test_sweep_of_small_campaigns(client):
 
 def test_planning_study_runs_through_the_sweep(client):
     """The adaptive-tasking planning study: designs against the timeline campaign, per grid cell and seed."""
-    table = sweep({"crowd.random_share": [0.0, 0.1]}, preset="small", methods=["em"],
-                  designs=["infogain", "bisection"], client=client)
+    table = sweep(
+        {"crowd.random_share": [0.0, 0.1]},
+        preset="small",
+        methods=["em"],
+        designs=["infogain", "bisection"],
+        client=client,
+    )
     values = table.set_index(["crowd.random_share", "seed", "method", "metric"])["value"]
     assert set(table["method"]) == {"em", "plan:infogain", "plan:bisection"}
     for share in (0.0, 0.1):
@@ -78,8 +86,22 @@ def test_cli_sweep(client, tmp_path):
     from stracker.cli import cli
 
     out, plot = tmp_path / "sweep.csv", tmp_path / "sweep.png"
-    args = ["sweep", "--grid", "tasks.volunteers_per_building=2,4", "--seeds", "0,1", "--method", "majority",
-            "--out", str(out), "--plot", str(plot), "--scheduler", client.scheduler.address, "--json"]
+    args = [
+        "sweep",
+        "--grid",
+        "tasks.volunteers_per_building=2,4",
+        "--seeds",
+        "0,1",
+        "--method",
+        "majority",
+        "--out",
+        str(out),
+        "--plot",
+        str(plot),
+        "--scheduler",
+        client.scheduler.address,
+        "--json",
+    ]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
@@ -97,8 +119,20 @@ def test_cli_sweep_with_adaptive_designs(client, tmp_path):
     from stracker.cli import cli
 
     out = tmp_path / "plan.csv"
-    args = ["sweep", "--grid", "tasks.volunteers_per_building=3", "--design", "infogain", "--budget", "1500",
-            "--out", str(out), "--scheduler", client.scheduler.address, "--json"]
+    args = [
+        "sweep",
+        "--grid",
+        "tasks.volunteers_per_building=3",
+        "--design",
+        "infogain",
+        "--budget",
+        "1500",
+        "--out",
+        str(out),
+        "--scheduler",
+        client.scheduler.address,
+        "--json",
+    ]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     table = pd.read_csv(out)

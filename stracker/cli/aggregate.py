@@ -34,38 +34,81 @@ Task = Literal["timeline", "compare"]
 __all__ = ["aggregate_command"]
 
 
-
-
 @click.command("aggregate")
 @click.argument("labels_path", metavar="LABELS", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--footprints", "footprints_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help=f"Building footprints to join the consensus onto ({FOOTPRINT_HELP}).")
-@click.option("--layer", default=None, help="Layer of a multi-layer footprint file (default: 'buildings' or the "
-              "only one).")
-@click.option("--id-column", default="building_id", show_default=True,
-              help="The footprints' building id column (matched to the answers' building_id).")
-@click.option("--images", "images_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="The image catalogue: CSV or Parquet with an image_date column (default: the dates in LABELS).")
-@click.option("--method", type=click.Choice(METHODS), default="em", show_default=True,
-              help="em: the full model; majority and dawid_skene: baselines.")
-@click.option("--task", type=click.Choice(TASKS), default=None,
-              help="Task kind of every answer, for a table without a task column.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Output: OUT.gpkg (layers buildings, volunteers, images, states) or OUT.parquet (GeoParquet "
-              "and OUT.volunteers/.images/.states.parquet).")
-@click.option("--on-unknown", type=click.Choice(["error", "report"]), default="error", show_default=True,
-              help="Answers for buildings missing from --footprints: stop, or write them to OUT.rejected.csv and "
-              "go on.")
+@click.option(
+    "--footprints",
+    "footprints_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help=f"Building footprints to join the consensus onto ({FOOTPRINT_HELP}).",
+)
+@click.option(
+    "--layer", default=None, help="Layer of a multi-layer footprint file (default: 'buildings' or the only one)."
+)
+@click.option(
+    "--id-column",
+    default="building_id",
+    show_default=True,
+    help="The footprints' building id column (matched to the answers' building_id).",
+)
+@click.option(
+    "--images",
+    "images_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The image catalogue: CSV or Parquet with an image_date column (default: the dates in LABELS).",
+)
+@click.option(
+    "--method",
+    type=click.Choice(METHODS),
+    default="em",
+    show_default=True,
+    help="em: the full model; majority and dawid_skene: baselines.",
+)
+@click.option(
+    "--task",
+    type=click.Choice(TASKS),
+    default=None,
+    help="Task kind of every answer, for a table without a task column.",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Output: OUT.gpkg (layers buildings, volunteers, images, states) or OUT.parquet (GeoParquet "
+    "and OUT.volunteers/.images/.states.parquet).",
+)
+@click.option(
+    "--on-unknown",
+    type=click.Choice(["error", "report"]),
+    default="error",
+    show_default=True,
+    help="Answers for buildings missing from --footprints: stop, or write them to OUT.rejected.csv and go on.",
+)
 @overwrite_option("Replace existing output files.")
-@click.option("--scheduler", default=None, metavar="ADDRESS",
-              help="Fit the EM on this Dask cluster (e.g. tcp://host:8786), answers partitioned by building; "
-              "needs the 'distributed' extra. Same result as in memory.")
+@click.option(
+    "--scheduler",
+    default=None,
+    metavar="ADDRESS",
+    help="Fit the EM on this Dask cluster (e.g. tcp://host:8786), answers partitioned by building; "
+    "needs the 'distributed' extra. Same result as in memory.",
+)
 @json_option()
 @click.pass_obj
-def aggregate_command(obj: dict[str, Any], labels_path: Path, footprints_path: Path | None, layer: str | None,
-                      id_column: str, images_path: Path | None, method: Method, task: Task | None, out: Path,
-                      on_unknown: Literal["error", "report"], overwrite: bool, scheduler: str | None,
-                      as_json: bool) -> None:
+def aggregate_command(
+    obj: dict[str, Any],
+    labels_path: Path,
+    footprints_path: Path | None,
+    layer: str | None,
+    id_column: str,
+    images_path: Path | None,
+    method: Method,
+    task: Task | None,
+    out: Path,
+    on_unknown: Literal["error", "report"],
+    overwrite: bool,
+    scheduler: str | None,
+    as_json: bool,
+) -> None:
     """Aggregate answers into consensus destruction dates.
 
     LABELS (CSV or Parquet) has one row per answer: building_id, volunteer_id, before, after, destroyed and
@@ -88,8 +131,9 @@ def aggregate_command(obj: dict[str, Any], labels_path: Path, footprints_path: P
         raise click.UsageError(f"--scheduler fits --method em only, not {method}.")
     rejected_path = out.with_name(f"{out.stem}.rejected.csv")
     targets = consensus_outputs(out)
-    outputs_not_inputs([*targets, rejected_path], {"LABELS": labels_path, "--footprints": footprints_path,
-                                                    "--images": images_path})
+    outputs_not_inputs(
+        [*targets, rejected_path], {"LABELS": labels_path, "--footprints": footprints_path, "--images": images_path}
+    )
     outputs_free(targets + ([rejected_path] if on_unknown == "report" else []), overwrite)
     output_directory(out)
     started = time.perf_counter()
@@ -111,18 +155,25 @@ def aggregate_command(obj: dict[str, Any], labels_path: Path, footprints_path: P
             click.echo(f"iteration {n_iter:>4}: {objective} {value:,.3f}", err=True)
 
         callback = iteration if verbose_fit else None
-        consensus = (_aggregate_on(scheduler, labels, dates, task, callback) if scheduler
-                     else stracker.aggregate(labels, dates, method=method, task=task, callback=callback))
+        consensus = (
+            _aggregate_on(scheduler, labels, dates, task, callback)
+            if scheduler
+            else stracker.aggregate(labels, dates, method=method, task=task, callback=callback)
+        )
         bar.update(1, "write")
         # the answers about buildings without a footprint, written with the consensus (all or none)
-        unknown = [] if footprints is None or on_unknown != "report" else consensus.buildings.index.difference(
-            pd.Index(footprints[id_column])).tolist()
+        unknown = (
+            []
+            if footprints is None or on_unknown != "report"
+            else consensus.buildings.index.difference(pd.Index(footprints[id_column])).tolist()
+        )
         rejected_rows = labels[labels["building_id"].isin(unknown)]
         extra: dict[str | Path, Callable[[Path], object]] = {}
         if len(rejected_rows):
             extra[rejected_path] = lambda p: rejected_rows.to_csv(p, date_format="%Y-%m-%d")
-        layer_out = consensus.to_file(out, footprints, images=images, on=id_column, on_unknown=on_unknown,
-                                      overwrite=overwrite, extra=extra)
+        layer_out = consensus.to_file(
+            out, footprints, images=images, on=id_column, on_unknown=on_unknown, overwrite=overwrite, extra=extra
+        )
         bar.update(1, "done")
     notes = echo_warnings([w for w in caught if issubclass(w.category, StrackerWarning)], quiet)
     unmatched = layer_out.attrs.get("unmatched_building_ids", [])
@@ -141,24 +192,32 @@ def aggregate_command(obj: dict[str, Any], labels_path: Path, footprints_path: P
         "seconds": round(time.perf_counter() - started, 2),
     }
     if footprints is not None:
-        summary["footprints"] = {"path": str(footprints_path), "features": len(footprints),
-                                 "crs": footprints.crs.to_string()}
+        summary["footprints"] = {
+            "path": str(footprints_path),
+            "features": len(footprints),
+            "crs": footprints.crs.to_string(),
+        }
     if as_json:
         click.echo(json.dumps(summary))
         return
     if obj["verbosity"] >= 0:
         c = summary["consensus"]
-        click.echo(f"{len(labels):,} answers about {c['buildings']:,} buildings from {c['volunteers']:,} volunteers, "
-                   f"{c['images']} images; method {c['method']}, {c['iterations']} iterations, "
-                   f"{c['destroyed']:,} buildings destroyed (p >= 0.5)")
+        click.echo(
+            f"{len(labels):,} answers about {c['buildings']:,} buildings from {c['volunteers']:,} volunteers, "
+            f"{c['images']} images; method {c['method']}, {c['iterations']} iterations, "
+            f"{c['destroyed']:,} buildings destroyed (p >= 0.5)"
+        )
         if len(rejected_rows):
-            click.echo(f"{len(unmatched)} building(s) with answers are not in the footprints: their "
-                       f"{len(rejected_rows)} answer(s) are in {rejected_path}")
+            click.echo(
+                f"{len(unmatched)} building(s) with answers are not in the footprints: their "
+                f"{len(rejected_rows)} answer(s) are in {rejected_path}"
+            )
         click.echo(f"wrote {', '.join(summary['out'])}")
 
 
-def _aggregate_on(address: str, labels: Any, image_dates: Any, task: Task | None,
-                  callback: Callable[[int, float], None] | None = None) -> Any:
+def _aggregate_on(
+    address: str, labels: Any, image_dates: Any, task: Task | None, callback: Callable[[int, float], None] | None = None
+) -> Any:
     """Fit on the Dask cluster at ``address``; the consensus comes back to be written here."""
     import stracker
 
@@ -167,6 +226,7 @@ def _aggregate_on(address: str, labels: Any, image_dates: Any, task: Task | None
 
         n_partitions = max(1, sum(client.nthreads().values()))
         answers = dd.from_pandas(labels, npartitions=max(1, min(n_partitions, len(labels))))
-        with stracker.aggregate_distributed(answers, image_dates, task=task, client=client,
-                                            callback=callback) as result:
+        with stracker.aggregate_distributed(
+            answers, image_dates, task=task, client=client, callback=callback
+        ) as result:
             return result.compute()

@@ -26,31 +26,74 @@ def _common_options(answer_labels: bool) -> Callable[[F], F]:
 
     def decorate(command: F) -> F:
         options = [
-            click.argument("files", metavar="FILE...", nargs=-1, required=True,
-                           type=click.Path(exists=True, dir_okay=False, path_type=Path)),
-            click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
-                         help="The label table: OUT.parquet (each answer's input row as its index) or OUT.csv."),
-            click.option("--rejected", "rejected_path", type=click.Path(dir_okay=False, path_type=Path),
-                         default=None, help="Write the rejected rows here (CSV: row, file, the export's key fields, "
-                         "reason, detail)."),
-            click.option("--images", "images_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-                         default=None, help="Image catalogue (CSV or Parquet with image_date): answers whose dates "
-                         "are not in it are rejected."),
-            click.option("--duplicates", type=click.Choice(["first", "all"]), default="first", show_default=True,
-                         help="Repeated answers of one volunteer to one question: keep the earliest, or all. "
-                         "Either way they are counted."),
+            click.argument(
+                "files",
+                metavar="FILE...",
+                nargs=-1,
+                required=True,
+                type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            ),
+            click.option(
+                "--out",
+                type=click.Path(dir_okay=False, path_type=Path),
+                required=True,
+                help="The label table: OUT.parquet (each answer's input row as its index) or OUT.csv.",
+            ),
+            click.option(
+                "--rejected",
+                "rejected_path",
+                type=click.Path(dir_okay=False, path_type=Path),
+                default=None,
+                help="Write the rejected rows here (CSV: row, file, the export's key fields, reason, detail).",
+            ),
+            click.option(
+                "--images",
+                "images_path",
+                type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                default=None,
+                help="Image catalogue (CSV or Parquet with image_date): answers whose dates "
+                "are not in it are rejected.",
+            ),
+            click.option(
+                "--duplicates",
+                type=click.Choice(["first", "all"]),
+                default="first",
+                show_default=True,
+                help="Repeated answers of one volunteer to one question: keep the earliest, or all. "
+                "Either way they are counted.",
+            ),
         ]
         if answer_labels:
             options += [
-                click.option("--yes", "yes", multiple=True, default=("Yes",), show_default=True,
-                             help="Answer label meaning destroyed (repeatable; case and apostrophes ignored)."),
-                click.option("--no", "no", multiple=True, default=("No",), show_default=True,
-                             help="Answer label meaning not destroyed (repeatable)."),
-                click.option("--cant-tell", "cant_tell", multiple=True, default=("Can't tell",), show_default=True,
-                             help="Answer label meaning can't tell (repeatable)."),
+                click.option(
+                    "--yes",
+                    "yes",
+                    multiple=True,
+                    default=("Yes",),
+                    show_default=True,
+                    help="Answer label meaning destroyed (repeatable; case and apostrophes ignored).",
+                ),
+                click.option(
+                    "--no",
+                    "no",
+                    multiple=True,
+                    default=("No",),
+                    show_default=True,
+                    help="Answer label meaning not destroyed (repeatable).",
+                ),
+                click.option(
+                    "--cant-tell",
+                    "cant_tell",
+                    multiple=True,
+                    default=("Can't tell",),
+                    show_default=True,
+                    help="Answer label meaning can't tell (repeatable).",
+                ),
             ]
-        options += [overwrite_option("Replace existing --out and --rejected files."),
-                    json_option("Print the import summary as a JSON object on stdout.")]
+        options += [
+            overwrite_option("Replace existing --out and --rejected files."),
+            json_option("Print the import summary as a JSON object on stdout."),
+        ]
         for option in reversed(options):
             command = option(command)
         return command
@@ -66,8 +109,9 @@ def _catalogue(images_path: Path | None) -> Any:
     return read_images(images_path)
 
 
-def _write(obj: dict[str, Any], answers: Any, out: Path, rejected_path: Path | None, as_json: bool,
-           overwrite: bool) -> None:
+def _write(
+    obj: dict[str, Any], answers: Any, out: Path, rejected_path: Path | None, as_json: bool, overwrite: bool
+) -> None:
     """Write the label table and the rejected rows (both whole or neither), then report."""
     rejected = answers.rejected
     summary = dict(answers.summary)
@@ -80,8 +124,10 @@ def _write(obj: dict[str, Any], answers: Any, out: Path, rejected_path: Path | N
                 rejected.to_csv(tmp, index=False)
         counts = ", ".join(f"{n} {reason}" for reason, n in summary["rejected"].items())
         where = f" (listed in {rejected_path})" if rejected_path else "; pass --rejected FILE to list them"
-        raise PlatformExportError(f"no answer could be used: all {summary['rows_read']} rows were rejected: "
-                                  f"{counts}{where}. {out} was not written.")
+        raise PlatformExportError(
+            f"no answer could be used: all {summary['rows_read']} rows were rejected: "
+            f"{counts}{where}. {out} was not written."
+        )
     labels = answers.labels
     with atomic_paths([out] + ([rejected_path] if rejected_path else []), overwrite=overwrite) as temps:
         if out.suffix.lower() == ".csv":
@@ -100,11 +146,15 @@ def _write(obj: dict[str, Any], answers: Any, out: Path, rejected_path: Path | N
     if obj["verbosity"] < 0:
         return
     tasks = ", ".join(f"{n:,} {task}" for task, n in summary["tasks"].items() if n)
-    click.echo(f"read {summary['rows_read']:,} rows: {summary['rows_used']:,} answers used ({tasks or 'none'}) "
-               f"about {summary['buildings']:,} buildings from {summary['volunteers']:,} volunteers")
+    click.echo(
+        f"read {summary['rows_read']:,} rows: {summary['rows_used']:,} answers used ({tasks or 'none'}) "
+        f"about {summary['buildings']:,} buildings from {summary['volunteers']:,} volunteers"
+    )
     if summary["anonymous_answers"]:
-        click.echo(f"  {_count(summary['anonymous_answers'], 'answer')} from "
-                   f"{_count(summary['anonymous_volunteers'], 'anonymous volunteer')} (kept)")
+        click.echo(
+            f"  {_count(summary['anonymous_answers'], 'answer')} from "
+            f"{_count(summary['anonymous_volunteers'], 'anonymous volunteer')} (kept)"
+        )
     if summary["duplicates"]:
         kept = "kept" if summary["duplicates_kept"] == "all" else "rejected, the earliest kept"
         click.echo(f"  {_count(summary['duplicates'], 'repeated answer')} ({kept})")
@@ -126,10 +176,13 @@ def _count(n: int, noun: str) -> str:
     return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
-def _check_outputs(out: Path, rejected_path: Path | None, overwrite: bool, files: tuple[Path, ...],
-                   images_path: Path | None) -> None:
-    outputs_not_inputs([out] + ([rejected_path] if rejected_path else []),
-                       {**{f"export {f.name}": f for f in files}, "--images": images_path})
+def _check_outputs(
+    out: Path, rejected_path: Path | None, overwrite: bool, files: tuple[Path, ...], images_path: Path | None
+) -> None:
+    outputs_not_inputs(
+        [out] + ([rejected_path] if rejected_path else []),
+        {**{f"export {f.name}": f for f in files}, "--images": images_path},
+    )
     if out.suffix.lower() not in _LABEL_SUFFIXES:
         raise click.UsageError(f"--out must end in .parquet or .csv, not {out.suffix!r}.")
     if rejected_path is not None and rejected_path.resolve() == out.resolve():
@@ -155,15 +208,35 @@ def import_group() -> None:
 @import_group.command("zooniverse")
 @_common_options(answer_labels=True)
 @click.option("--workflow-id", default=None, help="The workflow to import (needed when the export holds several).")
-@click.option("--workflow-version", default=None,
-              help="16.55 (that version only), 16 (any 16.x) or >=16.55; default: every version.")
-@click.option("--task", "task_key", default=None, metavar="KEY",
-              help="The workflow's task whose answers are read, e.g. T0 (default: its only task).")
+@click.option(
+    "--workflow-version",
+    default=None,
+    help="16.55 (that version only), 16 (any 16.x) or >=16.55; default: every version.",
+)
+@click.option(
+    "--task",
+    "task_key",
+    default=None,
+    metavar="KEY",
+    help="The workflow's task whose answers are read, e.g. T0 (default: its only task).",
+)
 @click.pass_obj
-def zooniverse_command(obj: dict[str, Any], files: tuple[Path, ...], out: Path, rejected_path: Path | None,
-                       images_path: Path | None, duplicates: Duplicates, yes: tuple[str, ...], no: tuple[str, ...],
-                       cant_tell: tuple[str, ...], overwrite: bool, as_json: bool, workflow_id: str | None,
-                       workflow_version: str | None, task_key: str | None) -> None:
+def zooniverse_command(
+    obj: dict[str, Any],
+    files: tuple[Path, ...],
+    out: Path,
+    rejected_path: Path | None,
+    images_path: Path | None,
+    duplicates: Duplicates,
+    yes: tuple[str, ...],
+    no: tuple[str, ...],
+    cant_tell: tuple[str, ...],
+    overwrite: bool,
+    as_json: bool,
+    workflow_id: str | None,
+    workflow_version: str | None,
+    task_key: str | None,
+) -> None:
     """Import a Zooniverse classification export (CSV).
 
     Question workflows: one subject per question, its metadata #building_id, #before (empty: one image) and
@@ -179,29 +252,65 @@ def zooniverse_command(obj: dict[str, Any], files: tuple[Path, ...], out: Path, 
     from stracker.platforms import read_zooniverse
 
     _check_outputs(out, rejected_path, overwrite, files, images_path)
-    answers = read_zooniverse(list(files), workflow_id=workflow_id, workflow_version=workflow_version,
-                              task_key=task_key, yes=yes, no=no, cant_tell=cant_tell, duplicates=duplicates,
-                              image_dates=_catalogue(images_path))
+    answers = read_zooniverse(
+        list(files),
+        workflow_id=workflow_id,
+        workflow_version=workflow_version,
+        task_key=task_key,
+        yes=yes,
+        no=no,
+        cant_tell=cant_tell,
+        duplicates=duplicates,
+        image_dates=_catalogue(images_path),
+    )
     _write(obj, answers, out, rejected_path, as_json, overwrite)
 
 
 @import_group.command("pybossa")
 @_common_options(answer_labels=True)
 @click.option("--building", default="info_building_id", show_default=True, help="Column of the building id.")
-@click.option("--before", default="info_before", show_default=True,
-              help="Column of the earlier image's date; '' for one-image questions.")
+@click.option(
+    "--before",
+    default="info_before",
+    show_default=True,
+    help="Column of the earlier image's date; '' for one-image questions.",
+)
 @click.option("--after", default="info_after", show_default=True, help="Column of the later image's date.")
 @click.option("--answer", default="info_answer", show_default=True, help="Column of the answer label.")
-@click.option("--task", type=click.Choice(TASKS), default="compare", show_default=True,
-              help="Task kind of every answer: compare (the task gave the images) or timeline.")
-@click.option("--format", "file_format", type=click.Choice(["csv", "json"]), default=None,
-              help="The export's format (default: from the suffix).")
+@click.option(
+    "--task",
+    type=click.Choice(TASKS),
+    default="compare",
+    show_default=True,
+    help="Task kind of every answer: compare (the task gave the images) or timeline.",
+)
+@click.option(
+    "--format",
+    "file_format",
+    type=click.Choice(["csv", "json"]),
+    default=None,
+    help="The export's format (default: from the suffix).",
+)
 @click.pass_obj
-def pybossa_command(obj: dict[str, Any], files: tuple[Path, ...], out: Path, rejected_path: Path | None,
-                    images_path: Path | None, duplicates: Duplicates, yes: tuple[str, ...], no: tuple[str, ...],
-                    cant_tell: tuple[str, ...], overwrite: bool, as_json: bool, building: str, before: str,
-                    after: str, answer: str, task: Literal["compare", "timeline"],
-                    file_format: Literal["csv", "json"] | None) -> None:
+def pybossa_command(
+    obj: dict[str, Any],
+    files: tuple[Path, ...],
+    out: Path,
+    rejected_path: Path | None,
+    images_path: Path | None,
+    duplicates: Duplicates,
+    yes: tuple[str, ...],
+    no: tuple[str, ...],
+    cant_tell: tuple[str, ...],
+    overwrite: bool,
+    as_json: bool,
+    building: str,
+    before: str,
+    after: str,
+    answer: str,
+    task: Literal["compare", "timeline"],
+    file_format: Literal["csv", "json"] | None,
+) -> None:
     """Import a PyBossa task_run export (CSV with info_* columns, or JSON with info nested).
 
     The field map names the columns (JSON fields by their CSV names, e.g. info_building_id). The volunteer
@@ -215,9 +324,20 @@ def pybossa_command(obj: dict[str, Any], files: tuple[Path, ...], out: Path, rej
     from stracker.platforms import read_pybossa
 
     _check_outputs(out, rejected_path, overwrite, files, images_path)
-    answers = read_pybossa(list(files), building=building, before=before or None, after=after, answer=answer,
-                           task=task, yes=yes, no=no, cant_tell=cant_tell, duplicates=duplicates,
-                           image_dates=_catalogue(images_path), file_format=file_format)
+    answers = read_pybossa(
+        list(files),
+        building=building,
+        before=before or None,
+        after=after,
+        answer=answer,
+        task=task,
+        yes=yes,
+        no=no,
+        cant_tell=cant_tell,
+        duplicates=duplicates,
+        image_dates=_catalogue(images_path),
+        file_format=file_format,
+    )
     _write(obj, answers, out, rejected_path, as_json, overwrite)
 
 
@@ -226,9 +346,18 @@ def pybossa_command(obj: dict[str, Any], files: tuple[Path, ...], out: Path, rej
 @click.option("--before", default=None, help="Date of the project's earlier image (omit for one-image projects).")
 @click.option("--after", required=True, help="Date of the project's later image.")
 @click.pass_obj
-def mapswipe_command(obj: dict[str, Any], files: tuple[Path, ...], out: Path, rejected_path: Path | None,
-                     images_path: Path | None, duplicates: Duplicates, overwrite: bool, as_json: bool,
-                     before: str | None, after: str) -> None:
+def mapswipe_command(
+    obj: dict[str, Any],
+    files: tuple[Path, ...],
+    out: Path,
+    rejected_path: Path | None,
+    images_path: Path | None,
+    duplicates: Duplicates,
+    overwrite: bool,
+    as_json: bool,
+    before: str | None,
+    after: str,
+) -> None:
     """Import MapSwipe results (results_<project>.csv.gz).
 
     task_id is the building id, user_id the volunteer; result 1 is destroyed, 0 not, 2 (maybe) and 3 (bad
@@ -242,6 +371,7 @@ def mapswipe_command(obj: dict[str, Any], files: tuple[Path, ...], out: Path, re
     from stracker.platforms import read_mapswipe
 
     _check_outputs(out, rejected_path, overwrite, files, images_path)
-    answers = read_mapswipe(list(files), before=before, after=after, duplicates=duplicates,
-                            image_dates=_catalogue(images_path))
+    answers = read_mapswipe(
+        list(files), before=before, after=after, duplicates=duplicates, image_dates=_catalogue(images_path)
+    )
     _write(obj, answers, out, rejected_path, as_json, overwrite)

@@ -43,8 +43,10 @@ def _info_text(info: dict[str, Any], detail: bool, indent: str = "") -> str:
     for key, value in info.items():
         if key == "layers":
             for layer in value:
-                line = (f"{indent}layer {layer['name']}: {layer['geometry'] or 'no geometry'}, "
-                        f"{layer['features']:,} features, CRS {layer['crs'] or 'none'}")
+                line = (
+                    f"{indent}layer {layer['name']}: {layer['geometry'] or 'no geometry'}, "
+                    f"{layer['features']:,} features, CRS {layer['crs'] or 'none'}"
+                )
                 if layer.get("date_range"):
                     line += f", dates {layer['date_range'][0]} .. {layer['date_range'][1]}"
                 lines.append(line)

@@ -82,8 +82,10 @@ class StrackerGroup(click.Group):
         except OSError as exc:
             fail(os_error_text(exc))
         except Exception as exc:  # a bug: say so in one line, keep the traceback for the report
-            fail(f"unexpected {type(exc).__name__}: {exc}. This is a bug in stracker; the traceback is in "
-                 f"{_crash_log(exc)}; please report it with that file.")
+            fail(
+                f"unexpected {type(exc).__name__}: {exc}. This is a bug in stracker; the traceback is in "
+                f"{_crash_log(exc)}; please report it with that file."
+            )
 
 
 @click.group(cls=StrackerGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -111,9 +113,21 @@ def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
     ctx.obj = {"verbosity": -1 if quiet else verbose}
 
 
-for _command in (simulate, aggregate_command, evaluate_command, info_command, render_command, plan_command,
-                 report_command, sweep_command, chips_command, visibility_command, import_group, review_command,
-                 next_command):
+for _command in (
+    simulate,
+    aggregate_command,
+    evaluate_command,
+    info_command,
+    render_command,
+    plan_command,
+    report_command,
+    sweep_command,
+    chips_command,
+    visibility_command,
+    import_group,
+    review_command,
+    next_command,
+):
     cli.add_command(_command)
 
 

@@ -27,51 +27,121 @@ __all__ = ["next_command"]
 
 
 @click.command("next")
-@click.argument("answers_path", metavar="[ANSWERS]", required=False,
-                type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--images", "images_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="The image catalogue: CSV or Parquet with an image_date column (every acquisition date).")
-@click.option("--footprints", "footprints_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help=f"Every building of the campaign ({FOOTPRINT_HELP}), so that buildings without answers are "
-              "asked too.")
+@click.argument(
+    "answers_path", metavar="[ANSWERS]", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option(
+    "--images",
+    "images_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The image catalogue: CSV or Parquet with an image_date column (every acquisition date).",
+)
+@click.option(
+    "--footprints",
+    "footprints_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help=f"Every building of the campaign ({FOOTPRINT_HELP}), so that buildings without answers are asked too.",
+)
 @click.option("--layer", default=None, help="Layer of a multi-layer footprint file.")
-@click.option("--id-column", default="building_id", show_default=True,
-              help="The footprints' building id column (matched to the answers' building_id).")
-@click.option("--visibility", "visibility_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Each building's visibility per image: CSV or Parquet with building_id, image_date and visible "
-              "(yes/no) or visibility (cloud-free share), or a .npy array in the footprints' order. Bisection and "
-              "infogain never ask hidden images.")
-@click.option("--hidden-below", type=click.FloatRange(0.0, 1.0), default=HIDDEN_VISIBILITY, show_default=True,
-              help="A visibility share below this hides the image.")
-@click.option("--design", type=click.Choice(DESIGNS), default="infogain", show_default=True,
-              help="infogain: the single image of most expected information; bisection: the image pair that "
-              "halves the building's interval; random: a baseline.")
-@click.option("--batch", type=click.IntRange(min=1), default=None,
-              help="Questions at most, the most valuable first (default: one per unsettled building).")
-@click.option("--retire-mass", type=click.FloatRange(0.5, 0.99999), default=0.9, show_default=True,
-              help="A building retires when its credible interval of this mass is one image gap.")
-@click.option("--task", type=click.Choice(TASKS), default=None,
-              help="Task kind of every answer, for a table without a task column.")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Seed of the random design.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="The questions file.")
-@click.option("--format", "fmt", type=click.Choice(QUESTION_FORMATS), default="csv", show_default=True,
-              help="csv: building_id, before, after; zooniverse: a subject manifest for panoptes-cli; pybossa: a "
-              "tasks CSV whose columns become task.info.")
-@click.option("--frames", "frame_location", default="", metavar="DIR_OR_URL",
-              help="Where the frames (<building_id>_<YYYY-MM-DD>.png) are: for zooniverse a directory relative to "
-              "--out's, for pybossa a URL or path (default: beside --out).")
-@click.option("--retired", "retired_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Also write the retired buildings and why (CSV).")
+@click.option(
+    "--id-column",
+    default="building_id",
+    show_default=True,
+    help="The footprints' building id column (matched to the answers' building_id).",
+)
+@click.option(
+    "--visibility",
+    "visibility_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Each building's visibility per image: CSV or Parquet with building_id, image_date and visible "
+    "(yes/no) or visibility (cloud-free share), or a .npy array in the footprints' order. Bisection and "
+    "infogain never ask hidden images.",
+)
+@click.option(
+    "--hidden-below",
+    type=click.FloatRange(0.0, 1.0),
+    default=HIDDEN_VISIBILITY,
+    show_default=True,
+    help="A visibility share below this hides the image.",
+)
+@click.option(
+    "--design",
+    type=click.Choice(DESIGNS),
+    default="infogain",
+    show_default=True,
+    help="infogain: the single image of most expected information; bisection: the image pair that "
+    "halves the building's interval; random: a baseline.",
+)
+@click.option(
+    "--batch",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Questions at most, the most valuable first (default: one per unsettled building).",
+)
+@click.option(
+    "--retire-mass",
+    type=click.FloatRange(0.5, 0.99999),
+    default=0.9,
+    show_default=True,
+    help="A building retires when its credible interval of this mass is one image gap.",
+)
+@click.option(
+    "--task",
+    type=click.Choice(TASKS),
+    default=None,
+    help="Task kind of every answer, for a table without a task column.",
+)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the random design.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="The questions file.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(QUESTION_FORMATS),
+    default="csv",
+    show_default=True,
+    help="csv: building_id, before, after; zooniverse: a subject manifest for panoptes-cli; pybossa: a "
+    "tasks CSV whose columns become task.info.",
+)
+@click.option(
+    "--frames",
+    "frame_location",
+    default="",
+    metavar="DIR_OR_URL",
+    help="Where the frames (<building_id>_<YYYY-MM-DD>.png) are: for zooniverse a directory relative to "
+    "--out's, for pybossa a URL or path (default: beside --out).",
+)
+@click.option(
+    "--retired",
+    "retired_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write the retired buildings and why (CSV).",
+)
 @overwrite_option("Replace existing output files.")
 @json_option()
 @click.pass_obj
-def next_command(obj: dict[str, Any], answers_path: Path | None, images_path: Path, footprints_path: Path | None,
-                 layer: str | None, id_column: str, visibility_path: Path | None, hidden_below: float, design: str,
-                 batch: int | None, retire_mass: float, task: Literal["timeline", "compare"] | None, seed: int,
-                 out: Path, fmt: str,
-                 frame_location: str, retired_path: Path | None, overwrite: bool, as_json: bool) -> None:
+def next_command(
+    obj: dict[str, Any],
+    answers_path: Path | None,
+    images_path: Path,
+    footprints_path: Path | None,
+    layer: str | None,
+    id_column: str,
+    visibility_path: Path | None,
+    hidden_below: float,
+    design: str,
+    batch: int | None,
+    retire_mass: float,
+    task: Literal["timeline", "compare"] | None,
+    seed: int,
+    out: Path,
+    fmt: str,
+    frame_location: str,
+    retired_path: Path | None,
+    overwrite: bool,
+    as_json: bool,
+) -> None:
     """The next questions of a campaign: one per unsettled building, the most uncertain first.
 
     ANSWERS (CSV or Parquet, the label table: building_id, volunteer_id, before, after, destroyed, task) are
@@ -104,10 +174,18 @@ def next_command(obj: dict[str, Any], answers_path: Path | None, images_path: Pa
         footprints = read_footprints(footprints_path, layer=layer, id_column=id_column) if footprints_path else None
         visibility = read_visibility(visibility_path) if visibility_path is not None else None
         read_s = time.perf_counter() - started
-        result = next_questions(answers, images["image_date"], design=design,
-                                buildings=None if footprints is None else footprints[id_column],
-                                visibility=visibility, batch=batch, retire_mass=retire_mass, hidden_below=hidden_below,
-                                seed=seed, task=task)
+        result = next_questions(
+            answers,
+            images["image_date"],
+            design=design,
+            buildings=None if footprints is None else footprints[id_column],
+            visibility=visibility,
+            batch=batch,
+            retire_mass=retire_mass,
+            hidden_below=hidden_below,
+            seed=seed,
+            task=task,
+        )
     notes = echo_warnings([w for w in caught if issubclass(w.category, StrackerWarning)], quiet)
     out.parent.mkdir(parents=True, exist_ok=True)
     write_questions(result.questions, out, fmt, frame_location=frame_location)
@@ -132,9 +210,11 @@ def next_command(obj: dict[str, Any], answers_path: Path | None, images_path: Pa
         return
     if obj["verbosity"] >= 0:
         by_reason = ", ".join(f"{summary['retired_by_reason'][r]:,} {r}" for r in RETIREMENT_REASONS)
-        click.echo(f"{summary['questions']:,} {design} questions ({summary['frames']:,} frames) about the "
-                   f"{summary['questions'] + summary['unasked']:,} unsettled of {summary['buildings']:,} buildings; "
-                   f"{summary['retired']:,} retired ({by_reason}); {summary['total_s']:.1f} s")
+        click.echo(
+            f"{summary['questions']:,} {design} questions ({summary['frames']:,} frames) about the "
+            f"{summary['questions'] + summary['unasked']:,} unsettled of {summary['buildings']:,} buildings; "
+            f"{summary['retired']:,} retired ({by_reason}); {summary['total_s']:.1f} s"
+        )
         if summary["unasked"]:
             click.echo(f"{summary['unasked']:,} unsettled buildings left for a later batch (--batch {batch})")
         click.echo(f"wrote {out}" + (f" and {retired_path}" if retired_path is not None else ""))

@@ -102,8 +102,13 @@ def outputs_not_inputs(outputs: list[Path], inputs: dict[str, Path | None]) -> N
 def stages(label: str, steps: list[str], hidden: bool) -> Any:
     """A progress bar over named steps, on stderr; hidden with -q or --json, and when stderr is not a terminal
     (a log or a pipe gets the result lines, not a bar's remains)."""
-    return click.progressbar(length=len(steps), label=label, file=sys.stderr, hidden=hidden or not sys.stderr.isatty(),
-                             item_show_func=lambda step: step)
+    return click.progressbar(
+        length=len(steps),
+        label=label,
+        file=sys.stderr,
+        hidden=hidden or not sys.stderr.isatty(),
+        item_show_func=lambda step: step,
+    )
 
 
 def echo_warnings(caught: list[warnings.WarningMessage], quiet: bool) -> list[str]:
@@ -182,4 +187,3 @@ def connect_scheduler(address: str, timeout: float = SCHEDULER_TIMEOUT_S) -> Any
         ) from exc
     except ValueError as exc:
         raise SchedulerError(f"--scheduler {address!r} is not a Dask address ({exc}); write tcp://HOST:PORT.") from exc
-

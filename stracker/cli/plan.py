@@ -26,21 +26,46 @@ __all__ = ["plan_command"]
 @click.command("plan")
 @preset_option(default="raqqa", help="Scenario preset of the simulated world.")
 @seed_option()
-@click.option("--design", type=click.Choice(DESIGNS), default="infogain",
-              show_default=True, help="How questions are chosen.")
-@click.option("--budget", type=click.IntRange(min=1), default=500_000, show_default=True,
-              help="Frames viewed at most.")
-@click.option("--retire-mass", type=click.FloatRange(0.5, 0.99999), default=0.9, show_default=True,
-              help="A building retires when its credible interval of this mass is one image gap.")
-@click.option("--max-retire-mass", type=click.FloatRange(0.5, 0.99999), default=0.9999, show_default=True,
-              help="With budget left once every building has retired, 1 - mass shrinks tenfold, up to this mass.")
-@click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write the campaign's answers (CSV or Parquet) and its per-round history beside them.")
+@click.option(
+    "--design", type=click.Choice(DESIGNS), default="infogain", show_default=True, help="How questions are chosen."
+)
+@click.option("--budget", type=click.IntRange(min=1), default=500_000, show_default=True, help="Frames viewed at most.")
+@click.option(
+    "--retire-mass",
+    type=click.FloatRange(0.5, 0.99999),
+    default=0.9,
+    show_default=True,
+    help="A building retires when its credible interval of this mass is one image gap.",
+)
+@click.option(
+    "--max-retire-mass",
+    type=click.FloatRange(0.5, 0.99999),
+    default=0.9999,
+    show_default=True,
+    help="With budget left once every building has retired, 1 - mass shrinks tenfold, up to this mass.",
+)
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the campaign's answers (CSV or Parquet) and its per-round history beside them.",
+)
 @overwrite_option("Replace existing output files.")
 @json_option()
 @click.pass_obj
-def plan_command(obj: dict[str, Any], preset: str, seed: int, design: str, budget: int, retire_mass: float,
-                 max_retire_mass: float, out_path: Path | None, overwrite: bool, as_json: bool) -> None:
+def plan_command(
+    obj: dict[str, Any],
+    preset: str,
+    seed: int,
+    design: str,
+    budget: int,
+    retire_mass: float,
+    max_retire_mass: float,
+    out_path: Path | None,
+    overwrite: bool,
+    as_json: bool,
+) -> None:
     """Plan an adaptive campaign: date every building with a budget of frames viewed.
 
     Simulates the preset's world and volunteers, then asks questions in rounds (one per building still
@@ -68,19 +93,39 @@ def plan_command(obj: dict[str, Any], preset: str, seed: int, design: str, budge
 
     def progress(round_: int, frames: int, active: int) -> None:
         if not quiet:
-            click.echo(f"round {round_:>3}: {frames:>10,} frames viewed, {active:,} buildings still uncertain",
-                       err=True)
+            click.echo(
+                f"round {round_:>3}: {frames:>10,} frames viewed, {active:,} buildings still uncertain", err=True
+            )
 
-    campaign = run_adaptive(sim, design, budget=budget, seed=seed, retire_mass=retire_mass,
-                            max_retire_mass=max_retire_mass, record=False, progress=progress)
+    campaign = run_adaptive(
+        sim,
+        design,
+        budget=budget,
+        seed=seed,
+        retire_mass=retire_mass,
+        max_retire_mass=max_retire_mass,
+        record=False,
+        progress=progress,
+    )
     last = campaign.history.iloc[-1]
-    metrics = {k: float(v) for k, v in last.items() if k not in ("round", "answers", "asked", "retired", "retire_mass",
-                                                                  "aggregate_s", "frames_viewed")}
-    summary = {"preset": preset, "seed": seed, "design": design, "budget": budget,
-               "frames_viewed": campaign.frames_viewed, "answers": len(campaign.labels),
-               "rounds": int(last["round"]), "retired": int(last["retired"]),
-               "retire_mass": float(last["retire_mass"]),
-               "seconds": round(time.perf_counter() - started, 2), **metrics}
+    metrics = {
+        k: float(v)
+        for k, v in last.items()
+        if k not in ("round", "answers", "asked", "retired", "retire_mass", "aggregate_s", "frames_viewed")
+    }
+    summary = {
+        "preset": preset,
+        "seed": seed,
+        "design": design,
+        "budget": budget,
+        "frames_viewed": campaign.frames_viewed,
+        "answers": len(campaign.labels),
+        "rounds": int(last["round"]),
+        "retired": int(last["retired"]),
+        "retire_mass": float(last["retire_mass"]),
+        "seconds": round(time.perf_counter() - started, 2),
+        **metrics,
+    }
     if out_path is not None and history_path is not None:
         with atomic_path(out_path) as tmp:
             if out_path.suffix.lower() == ".parquet":
@@ -94,6 +139,8 @@ def plan_command(obj: dict[str, Any], preset: str, seed: int, design: str, budge
         click.echo(json.dumps(summary))
         return
     if obj["verbosity"] >= 0:
-        click.echo(f"{design}: {summary['frames_viewed']:,} frames viewed in {summary['rounds']} rounds, "
-                   f"{summary['retired']:,} buildings settled, {summary['seconds']:.1f} s")
+        click.echo(
+            f"{design}: {summary['frames_viewed']:,} frames viewed in {summary['rounds']} rounds, "
+            f"{summary['retired']:,} buildings settled, {summary['seconds']:.1f} s"
+        )
         click.echo(evaluation_text(stracker.evaluate(campaign.consensus, sim.truth)))

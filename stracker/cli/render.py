@@ -17,17 +17,32 @@ __all__ = ["render_command"]
 @preset_option(default="raqqa", help="Scenario preset.")
 @seed_option()
 @click.option("--date", required=True, help="An image date of the catalogue, e.g. 2017-08-01.")
-@click.option("--bbox", type=float, nargs=4, default=None, metavar="MINX MINY MAXX MAXY",
-              help="Box in metres of the footprints' CRS (EPSG:32637); default: 500 m around the city centre.")
+@click.option(
+    "--bbox",
+    type=float,
+    nargs=4,
+    default=None,
+    metavar="MINX MINY MAXX MAXY",
+    help="Box in metres of the footprints' CRS (EPSG:32637); default: 500 m around the city centre.",
+)
 @click.option("--resolution", type=float, default=1.0, show_default=True, help="Pixel size in metres.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Cloud-Optimized GeoTIFF to write.")
+@click.option(
+    "--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Cloud-Optimized GeoTIFF to write."
+)
 @overwrite_option("Replace an existing --out.")
 @json_option()
 @click.pass_obj
-def render_command(obj: dict[str, Any], preset: str, seed: int, date: str,
-                   bbox: tuple[float, float, float, float] | None, resolution: float, out: Path, overwrite: bool,
-                   as_json: bool) -> None:
+def render_command(
+    obj: dict[str, Any],
+    preset: str,
+    seed: int,
+    date: str,
+    bbox: tuple[float, float, float, float] | None,
+    resolution: float,
+    out: Path,
+    overwrite: bool,
+    as_json: bool,
+) -> None:
     """Render the satellite frame of one image date as a 3-band Cloud-Optimized GeoTIFF.
 
     Simulates the campaign (as `stracker simulate` does, without writing it) and paints --bbox as the image
@@ -51,11 +66,20 @@ def render_command(obj: dict[str, Any], preset: str, seed: int, date: str,
     out.parent.mkdir(parents=True, exist_ok=True)
     tile = render_tile(sim, date, bbox, resolution, path=out, overwrite=overwrite)
     rows, cols = tile.rgb.shape[:2]
-    summary = {"out": str(out), "date": f"{tile.date:%Y-%m-%d}", "crs": tile.crs,
-               "bounds": [round(v, 3) for v in tile.bounds], "resolution_m": tile.transform.a,
-               "width": cols, "height": rows, "bytes": out.stat().st_size}
+    summary = {
+        "out": str(out),
+        "date": f"{tile.date:%Y-%m-%d}",
+        "crs": tile.crs,
+        "bounds": [round(v, 3) for v in tile.bounds],
+        "resolution_m": tile.transform.a,
+        "width": cols,
+        "height": rows,
+        "bytes": out.stat().st_size,
+    }
     if as_json:
         click.echo(json.dumps(summary))
     elif obj["verbosity"] >= 0:
-        click.echo(f"{out}: {cols} x {rows} px at {tile.transform.a:g} m, {summary['date']}, {tile.crs}, "
-                   f"{summary['bytes'] / 1024:.0f} KiB")
+        click.echo(
+            f"{out}: {cols} x {rows} px at {tile.transform.a:g} m, {summary['date']}, {tile.crs}, "
+            f"{summary['bytes'] / 1024:.0f} KiB"
+        )

@@ -15,8 +15,13 @@ __all__ = ["report_command"]
 
 @click.command("report")
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Where to write the report (default: DIRECTORY/report).")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where to write the report (default: DIRECTORY/report).",
+)
 @json_option()
 @click.pass_obj
 def report_command(obj: dict[str, Any], directory: Path, out_dir: Path | None, as_json: bool) -> None:

@@ -26,20 +26,48 @@ __all__ = ["simulate"]
 @click.command()
 @preset_option(default="raqqa", help="Scenario preset.")
 @seed_option()
-@click.option("--task", type=click.Choice(TASKS), default=None,
-              help="Task kind of the campaign's questions (default: the preset's, timeline).")
-@click.option("--design", "deprecated_design", type=click.Choice(TASKS), default=None, hidden=True,
-              help="Deprecated spelling of --task (design now means only the adaptive question design).")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Directory for the simulation's files.")
-@click.option("--aggregate/--no-aggregate", "do_aggregate", default=True, show_default=True,
-              help="Also aggregate the answers, evaluate against the truth and write the consensus layer.")
+@click.option(
+    "--task",
+    type=click.Choice(TASKS),
+    default=None,
+    help="Task kind of the campaign's questions (default: the preset's, timeline).",
+)
+@click.option(
+    "--design",
+    "deprecated_design",
+    type=click.Choice(TASKS),
+    default=None,
+    hidden=True,
+    help="Deprecated spelling of --task (design now means only the adaptive question design).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Directory for the simulation's files.",
+)
+@click.option(
+    "--aggregate/--no-aggregate",
+    "do_aggregate",
+    default=True,
+    show_default=True,
+    help="Also aggregate the answers, evaluate against the truth and write the consensus layer.",
+)
 @overwrite_option("Replace files already in --out.")
 @json_option("Print a JSON summary on stdout instead of tables.")
 @click.pass_obj
-def simulate(obj: dict[str, Any], preset: str, seed: int, task: str | None, deprecated_design: str | None,
-             out_dir: Path, do_aggregate: bool,
-             overwrite: bool, as_json: bool) -> None:
+def simulate(
+    obj: dict[str, Any],
+    preset: str,
+    seed: int,
+    task: str | None,
+    deprecated_design: str | None,
+    out_dir: Path,
+    do_aggregate: bool,
+    overwrite: bool,
+    as_json: bool,
+) -> None:
     """Simulate a Strike Trackers campaign and write it to --out.
 
     Writes scenario.json, buildings.gpkg (footprints with the truth column destroyed_on), images.parquet,
@@ -63,18 +91,23 @@ def simulate(obj: dict[str, Any], preset: str, seed: int, task: str | None, depr
     if deprecated_design is not None:
         if task is not None and task != deprecated_design:
             raise click.UsageError(f"--design {deprecated_design} contradicts --task {task}; give --task only.")
-        click.echo("stracker: warning: --design is deprecated for the task kind and will be removed in the next "
-                   "release; use --task.", err=True)
+        click.echo(
+            "stracker: warning: --design is deprecated for the task kind and will be removed in the next "
+            "release; use --task.",
+            err=True,
+        )
         task = deprecated_design
     if task is not None:
         scenario = scenario.replace(tasks={"design": task})
-    outputs = list(SIMULATION_FILES) + (["consensus.gpkg", "consensus_volunteers.parquet", "evaluation.csv"]
-                                        if do_aggregate else [])
+    outputs = list(SIMULATION_FILES) + (
+        ["consensus.gpkg", "consensus_volunteers.parquet", "evaluation.csv"] if do_aggregate else []
+    )
     outputs_free([out_dir / name for name in outputs], overwrite)
     started = time.perf_counter()
     stages = ["footprints", "destruction", "catalogue", "visibility", "volunteers", "answers"]
-    with click.progressbar(length=len(stages), label=f"simulating {preset}", file=sys.stderr,
-                           hidden=quiet, item_show_func=lambda s: s) as bar:
+    with click.progressbar(
+        length=len(stages), label=f"simulating {preset}", file=sys.stderr, hidden=quiet, item_show_func=lambda s: s
+    ) as bar:
         sim = run_simulation(scenario, progress=lambda stage, _: bar.update(1, stage))
     summary: dict[str, Any] = sim.summary()
     result: dict[str, Any] = {"simulation": summary, "out": str(out_dir)}
@@ -85,9 +118,11 @@ def simulate(obj: dict[str, Any], preset: str, seed: int, task: str | None, depr
         consensus = stracker.aggregate(sim.labels, sim.image_dates)
         table = stracker.evaluate(consensus, sim.truth)
         # written and renamed with the simulation's files, listed in its manifest: the folder is one run
-        extra = {"consensus.gpkg": lambda p: consensus.to_file(p, sim.buildings, images=sim.images),
-                 "consensus_volunteers.parquet": lambda p: consensus.volunteers.to_parquet(p),
-                 "evaluation.csv": lambda p: table.to_csv(p, index=False)}
+        extra = {
+            "consensus.gpkg": lambda p: consensus.to_file(p, sim.buildings, images=sim.images),
+            "consensus_volunteers.parquet": lambda p: consensus.volunteers.to_parquet(p),
+            "evaluation.csv": lambda p: table.to_csv(p, index=False),
+        }
     sim.save(out_dir, overwrite=overwrite, extra=extra)
     if do_aggregate:
         result["consensus"] = consensus.summary()

@@ -26,29 +26,78 @@ __all__ = ["sweep_command"]
 
 @click.command("sweep")
 @preset_option(default="small", help="Scenario preset every campaign starts from.")
-@click.option("--grid", "grid_specs", multiple=True, metavar="PART.FIELD=V1,V2",
-              help="A scenario field and the values to try (repeatable), e.g. tasks.volunteers_per_building=3,5,7.")
+@click.option(
+    "--grid",
+    "grid_specs",
+    multiple=True,
+    metavar="PART.FIELD=V1,V2",
+    help="A scenario field and the values to try (repeatable), e.g. tasks.volunteers_per_building=3,5,7.",
+)
 @click.option("--seeds", default="0", show_default=True, help="Comma-separated seeds, one campaign each per cell.")
-@click.option("--method", "methods", type=click.Choice(METHODS), multiple=True,
-              help="Aggregation method to evaluate (repeatable; default em).")
-@click.option("--design", "designs", type=click.Choice(DESIGNS), multiple=True,
-              help="Also run this adaptive tasking design on each campaign's world (repeatable): the planning study.")
-@click.option("--budget", type=click.IntRange(min=1), default=None,
-              help="Frames viewed per adaptive design (default: a quarter of the simulated campaign's).")
-@click.option("--scheduler", default=None, metavar="ADDRESS",
-              help="Run on this Dask cluster (e.g. tcp://host:8786); default: a local cluster.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="The tidy table of metrics: CSV or Parquet (by suffix).")
-@click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Also plot --metric against the first grid field (PNG, SVG or PDF).")
-@click.option("--metric", type=click.Choice(SWEEP_METRICS), default="mae_days", show_default=True,
-              help="Metric of the printed table and plot.")
+@click.option(
+    "--method",
+    "methods",
+    type=click.Choice(METHODS),
+    multiple=True,
+    help="Aggregation method to evaluate (repeatable; default em).",
+)
+@click.option(
+    "--design",
+    "designs",
+    type=click.Choice(DESIGNS),
+    multiple=True,
+    help="Also run this adaptive tasking design on each campaign's world (repeatable): the planning study.",
+)
+@click.option(
+    "--budget",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Frames viewed per adaptive design (default: a quarter of the simulated campaign's).",
+)
+@click.option(
+    "--scheduler",
+    default=None,
+    metavar="ADDRESS",
+    help="Run on this Dask cluster (e.g. tcp://host:8786); default: a local cluster.",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="The tidy table of metrics: CSV or Parquet (by suffix).",
+)
+@click.option(
+    "--plot",
+    "plot_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also plot --metric against the first grid field (PNG, SVG or PDF).",
+)
+@click.option(
+    "--metric",
+    type=click.Choice(SWEEP_METRICS),
+    default="mae_days",
+    show_default=True,
+    help="Metric of the printed table and plot.",
+)
 @overwrite_option("Replace existing output files.")
 @json_option()
 @click.pass_obj
-def sweep_command(obj: dict[str, Any], preset: str, grid_specs: tuple[str, ...], seeds: str,
-                  methods: tuple[str, ...], designs: tuple[str, ...], budget: int | None, scheduler: str | None,
-                  out: Path, plot_path: Path | None, metric: str, overwrite: bool, as_json: bool) -> None:
+def sweep_command(
+    obj: dict[str, Any],
+    preset: str,
+    grid_specs: tuple[str, ...],
+    seeds: str,
+    methods: tuple[str, ...],
+    designs: tuple[str, ...],
+    budget: int | None,
+    scheduler: str | None,
+    out: Path,
+    plot_path: Path | None,
+    metric: str,
+    overwrite: bool,
+    as_json: bool,
+) -> None:
     """Run a grid of simulated campaigns as Dask tasks and tabulate their evaluation.
 
     Every combination of the --grid values, for every seed, is one campaign: simulated, aggregated with each
@@ -83,8 +132,15 @@ def sweep_command(obj: dict[str, Any], preset: str, grid_specs: tuple[str, ...],
     if scheduler:
         client = connect_scheduler(scheduler)
     try:
-        table = sweep(grid, preset=preset, seeds=seed_list, methods=list(methods) or ["em"], designs=list(designs),
-                      budget=budget, client=client)
+        table = sweep(
+            grid,
+            preset=preset,
+            seeds=seed_list,
+            methods=list(methods) or ["em"],
+            designs=list(designs),
+            budget=budget,
+            client=client,
+        )
     finally:
         if client is not None:
             client.close()
@@ -102,9 +158,16 @@ def sweep_command(obj: dict[str, Any], preset: str, grid_specs: tuple[str, ...],
         with atomic_path(plot_path) as tmp:
             ax.figure.savefig(tmp, format=plot_path.suffix.lstrip(".") or "png", dpi=120, bbox_inches="tight")
     n_cells = int(np.prod([len(v) for v in grid.values()]))
-    summary = {"preset": preset, "grid": grid, "seeds": seed_list, "campaigns": len(seed_list) * n_cells,
-               "rows": len(table), "out": str(out), "plot": str(plot_path) if plot_path else None,
-               "seconds": round(time.perf_counter() - started, 2)}
+    summary = {
+        "preset": preset,
+        "grid": grid,
+        "seeds": seed_list,
+        "campaigns": len(seed_list) * n_cells,
+        "rows": len(table),
+        "out": str(out),
+        "plot": str(plot_path) if plot_path else None,
+        "seconds": round(time.perf_counter() - started, 2),
+    }
     if as_json:
         click.echo(json.dumps(summary))
         return

@@ -142,7 +142,8 @@ def aggregate(
             f"every one of the {enc.n_answers} answers is can't tell (destroyed is empty or NA in every row): the "
             "consensus of every building is the prior alone, the same p_destroyed for all, not evidence. Check "
             "that the 'destroyed' column holds the answers (yes/no, True/False, 1/0).",
-            UninformativeAnswersWarning, stacklevel=2,
+            UninformativeAnswersWarning,
+            stacklevel=2,
         )
 
     if method == "majority":
@@ -164,8 +165,9 @@ def aggregate(
         ds_tol = DAWID_SKENE_TOL if tol is None else tol
         if isinstance(n_iter, bool) or not isinstance(n_iter, numbers.Integral) or n_iter < 1:
             raise OptionsError(f"max_iter must be a whole number >= 1, got {max_iter!r}.")
-        posterior, frames, ds_params, history, used = dawid_skene_frames(enc, n_iter=n_iter, tol=ds_tol,
-                                                                       callback=callback)
+        posterior, frames, ds_params, history, used = dawid_skene_frames(
+            enc, n_iter=n_iter, tol=ds_tol, callback=callback
+        )
         params = {name: np.full(enc.n_volunteers, np.nan) for name in PARAM_NAMES} | ds_params
         table = volunteer_table(enc, params)
         table["reliability"] = (params["sensitivity"] + params["specificity"]) / 2
@@ -192,8 +194,14 @@ def aggregate(
             frames=frames_out,
         )
 
-    fit = fit_em(enc, volunteer_params=volunteer_params, fit_volunteers=fit_volunteers, prior=prior,
-                 options=options, callback=callback)
+    fit = fit_em(
+        enc,
+        volunteer_params=volunteer_params,
+        fit_volunteers=fit_volunteers,
+        prior=prior,
+        options=options,
+        callback=callback,
+    )
     assert fit.posterior is not None  # the in-memory E-step returns it
     return Consensus(
         buildings=summarize_posterior(enc, fit.posterior),
@@ -218,4 +226,3 @@ def _agreement(enc: EncodedLabels, posterior: np.ndarray) -> np.ndarray:
     hits = np.bincount(enc.volunteer[told], weights=agree, minlength=enc.n_volunteers)
     with np.errstate(invalid="ignore"):
         return np.where(n > 0, hits / np.maximum(n, 1), np.nan)
-

@@ -62,8 +62,12 @@ def majority_votes(enc: EncodedLabels) -> np.ndarray:
     told = enc.answer >= 0
     yes = (enc.answer[told] == 1).astype(float)
     return range_scores(
-        enc, enc.building[told], enc.lo[told].astype(np.int64) + 1, enc.hi[told].astype(np.int64) + 1,
-        inside=yes, outside=1.0 - yes,
+        enc,
+        enc.building[told],
+        enc.lo[told].astype(np.int64) + 1,
+        enc.hi[told].astype(np.int64) + 1,
+        inside=yes,
+        outside=1.0 - yes,
     )
 
 
@@ -115,8 +119,13 @@ def dawid_skene_frames(
         uniform = np.full((enc.n_buildings, S), 1.0 / S)
         empty = pd.DataFrame({"building": [], "lo": [], "hi": [], "p_destroyed": [], "n_labels": []})
         nan = np.full(V, np.nan)
-        return uniform, empty.astype({"building": np.int64, "lo": np.int64, "hi": np.int64, "n_labels": np.int64}), \
-            {"sensitivity": nan, "specificity": nan.copy()}, [], 0
+        return (
+            uniform,
+            empty.astype({"building": np.int64, "lo": np.int64, "hi": np.int64, "n_labels": np.int64}),
+            {"sensitivity": nan, "specificity": nan.copy()},
+            [],
+            0,
+        )
     vy = v * 2 + y
     occurs = (np.bincount(vy, minlength=2 * V) > 0).reshape(V, 2)
     n_per_task = np.bincount(task, minlength=T).astype(float)
@@ -150,8 +159,7 @@ def dawid_skene_frames(
         # crowd-kit's bound: the prior is counted once per answer, not once per frame
         p0 = 1.0 - p1
         log_prior = np.log(np.maximum(priors, _EPS))
-        joint = float(p0 @ data[0] + p1 @ data[1] + (n_per_task @ p0) * log_prior[0]
-                      + (n_per_task @ p1) * log_prior[1])
+        joint = float(p0 @ data[0] + p1 @ data[1] + (n_per_task @ p0) * log_prior[0] + (n_per_task @ p1) * log_prior[1])
         c0, c1 = np.maximum(p0, _EPS), np.maximum(p1, _EPS)
         return (joint - float(c0 @ np.log(c0) + c1 @ np.log(c1))) / n
 
@@ -182,8 +190,13 @@ def dawid_skene_frames(
     posterior = np.exp(log_scores)
     posterior /= posterior.sum(axis=1, keepdims=True)
     frames = pd.DataFrame(
-        {"building": frame_b, "lo": frame_lo1 - 1, "hi": frame_hi1 - 1, "p_destroyed": probas[:, 1],
-         "n_labels": n_per_task.astype(np.int64)}
+        {
+            "building": frame_b,
+            "lo": frame_lo1 - 1,
+            "hi": frame_hi1 - 1,
+            "p_destroyed": probas[:, 1],
+            "n_labels": n_per_task.astype(np.int64),
+        }
     )
     with np.errstate(invalid="ignore"):
         params = {

@@ -108,14 +108,22 @@ class _ShardCounts:
     duplicated_buildings: tuple[Any, ...]
 
     def __add__(self, other: _ShardCounts) -> _ShardCounts:
-        return _ShardCounts(self.n_timeline + other.n_timeline, self.n_compare + other.n_compare,
-                            self.n_duplicates + other.n_duplicates,
-                            (self.duplicated_buildings + other.duplicated_buildings)[:_MAX_EXAMPLES])
+        return _ShardCounts(
+            self.n_timeline + other.n_timeline,
+            self.n_compare + other.n_compare,
+            self.n_duplicates + other.n_duplicates,
+            (self.duplicated_buildings + other.duplicated_buildings)[:_MAX_EXAMPLES],
+        )
 
 
-def _build_shard(part: pd.DataFrame, building_ids: pd.Index, volunteer_ids: pd.Index,
-                 image_dates: pd.DatetimeIndex, task: Literal["timeline", "compare"] | None,
-                 on_duplicate: str) -> _Shard:
+def _build_shard(
+    part: pd.DataFrame,
+    building_ids: pd.Index,
+    volunteer_ids: pd.Index,
+    image_dates: pd.DatetimeIndex,
+    task: Literal["timeline", "compare"] | None,
+    on_duplicate: str,
+) -> _Shard:
     """Encode one partition (all answers of the buildings ``building_ids``) and index it for the EM."""
     part = part.reset_index()
     # duplicates are found here and reported on the client (a warning on a worker thread would not reach it);
@@ -169,8 +177,7 @@ def _add(*parts: Any) -> Any:
 def _tree_sum(client: Any, futures: list[Any]) -> Any:
     """Sum the results of ``futures`` on the workers by a tree of :func:`_add` tasks, in a fixed order."""
     while len(futures) > 1:
-        futures = [client.submit(_add, *futures[i : i + _FAN_IN], pure=False)
-                   for i in range(0, len(futures), _FAN_IN)]
+        futures = [client.submit(_add, *futures[i : i + _FAN_IN], pure=False) for i in range(0, len(futures), _FAN_IN)]
     return futures[0].result()
 
 
@@ -246,12 +253,19 @@ class DistributedConsensus:
     def summary(self) -> dict[str, float | int | str | bool]:
         """The headline figures of :meth:`Consensus.summary`, computed on the workers."""
         b = self.buildings
-        destroyed, confidence = self.client.compute([(b["p_destroyed"] >= 0.5).sum(), b["confidence"].mean()],
-                                                    sync=True)
-        return consensus_summary(method=self.method, n_buildings=self.n_buildings,
-                                 n_volunteers=len(self.volunteers), n_images=len(self.image_dates),
-                                 n_destroyed=int(destroyed), mean_confidence=float(confidence), n_iter=self.n_iter,
-                                 converged=self.converged)
+        destroyed, confidence = self.client.compute(
+            [(b["p_destroyed"] >= 0.5).sum(), b["confidence"].mean()], sync=True
+        )
+        return consensus_summary(
+            method=self.method,
+            n_buildings=self.n_buildings,
+            n_volunteers=len(self.volunteers),
+            n_images=len(self.image_dates),
+            n_destroyed=int(destroyed),
+            mean_confidence=float(confidence),
+            n_iter=self.n_iter,
+            converged=self.converged,
+        )
 
     @property
     def n_buildings(self) -> int:
@@ -262,26 +276,43 @@ class DistributedConsensus:
         """Write :attr:`buildings` as a Parquet dataset, partition by partition on the workers of :attr:`client`."""
         self.client.compute(self.buildings.to_parquet(path, compute=False, **kwargs), sync=True)
 
-    def to_geodataframe(self, footprints: pd.DataFrame, on: str = "building_id",
-                        on_unknown: Literal["error", "report"] = "error") -> pd.DataFrame:
+    def to_geodataframe(
+        self, footprints: pd.DataFrame, on: str = "building_id", on_unknown: Literal["error", "report"] = "error"
+    ) -> pd.DataFrame:
         """:meth:`Consensus.to_geodataframe`, on the consensus gathered onto the client."""
         return self.compute().to_geodataframe(footprints, on=on, on_unknown=on_unknown)
 
-    def to_file(self, path: str | Path, footprints: pd.DataFrame | None = None, *,
-                images: pd.DataFrame | None = None, on: str = "building_id",
-                on_unknown: Literal["error", "report"] = "error", overwrite: bool = False,
-                extra: Mapping[str | Path, Callable[[Path], object]] | None = None) -> pd.DataFrame:
+    def to_file(
+        self,
+        path: str | Path,
+        footprints: pd.DataFrame | None = None,
+        *,
+        images: pd.DataFrame | None = None,
+        on: str = "building_id",
+        on_unknown: Literal["error", "report"] = "error",
+        overwrite: bool = False,
+        extra: Mapping[str | Path, Callable[[Path], object]] | None = None,
+    ) -> pd.DataFrame:
         """:meth:`Consensus.to_file` (a GeoPackage or GeoParquet file, atomically), on the consensus gathered
         onto the client; for a per-building table too large for the client, :meth:`to_parquet`."""
-        return self.compute().to_file(path, footprints, images=images, on=on, on_unknown=on_unknown,
-                                      overwrite=overwrite, extra=extra)
+        return self.compute().to_file(
+            path, footprints, images=images, on=on, on_unknown=on_unknown, overwrite=overwrite, extra=extra
+        )
 
     def compute(self) -> Consensus:
         """Gather everything into an in-memory :class:`Consensus` (for tables that fit on the client)."""
         buildings, states = self.client.compute([self.buildings, self.states], sync=True)
-        return Consensus(buildings=buildings, volunteers=self.volunteers, posterior=states.to_numpy(),
-                         image_dates=self.image_dates, method=self.method, prior=self.prior,
-                         log_likelihood=self.log_likelihood, n_iter=self.n_iter, converged=self.converged)
+        return Consensus(
+            buildings=buildings,
+            volunteers=self.volunteers,
+            posterior=states.to_numpy(),
+            image_dates=self.image_dates,
+            method=self.method,
+            prior=self.prior,
+            log_likelihood=self.log_likelihood,
+            n_iter=self.n_iter,
+            converged=self.converged,
+        )
 
     def close(self) -> None:
         """Release the shards; close the client and cluster if :func:`aggregate_distributed` made them (and no
@@ -297,9 +328,11 @@ class DistributedConsensus:
         self.close()
 
     def __repr__(self) -> str:
-        return (f"<DistributedConsensus method={self.method!r} partitions={self.buildings.npartitions} "
-                f"volunteers={len(self.volunteers)} images={len(self.image_dates)} iterations={self.n_iter} "
-                f"shuffled={self.shuffled}>")
+        return (
+            f"<DistributedConsensus method={self.method!r} partitions={self.buildings.npartitions} "
+            f"volunteers={len(self.volunteers)} images={len(self.image_dates)} iterations={self.n_iter} "
+            f"shuffled={self.shuffled}>"
+        )
 
 
 def _as_dask(labels: Any, n_partitions: int | None, n_threads: int) -> Any:
@@ -323,8 +356,9 @@ def _as_dask(labels: Any, n_partitions: int | None, n_threads: int) -> Any:
         return dd.from_pandas(labels, npartitions=max(1, min(n_partitions or n_threads, len(labels))))
     if is_dask_dataframe(labels):
         return labels
-    raise LabelsError(f"labels must be a pandas or Dask DataFrame or a path to a Parquet dataset, got "
-                      f"{type(labels).__name__}.")
+    raise LabelsError(
+        f"labels must be a pandas or Dask DataFrame or a path to a Parquet dataset, got {type(labels).__name__}."
+    )
 
 
 def _sorted_by_building(ddf: Any) -> bool:
@@ -351,8 +385,9 @@ def _global_tables(ddf: Any, image_dates: object, client: Any) -> tuple[pd.Index
     _, building_ids = encode_ids(pd.Series(found[0]).reset_index(drop=True), "building_id")
     _, volunteer_ids = encode_ids(pd.Series(found[1]).reset_index(drop=True), "volunteer_id")
     # text ids as pandas' default string dtype, however Dask read them (it reads Parquet text as NA-backed strings)
-    building_ids, volunteer_ids = (ids.astype("str") if pd.api.types.infer_dtype(ids) == "string" else ids
-                                   for ids in (building_ids, volunteer_ids))
+    building_ids, volunteer_ids = (
+        ids.astype("str") if pd.api.types.infer_dtype(ids) == "string" else ids for ids in (building_ids, volunteer_ids)
+    )
     if image_dates is None:
         before = parse_image_dates(pd.Series(np.asarray(found[2])), "before", required=False)
         after = parse_image_dates(pd.Series(np.asarray(found[3])), "after", required=False)
@@ -439,10 +474,21 @@ def aggregate_distributed(
     client, own = local_client(client)
     try:
         with dask.config.set({"dataframe.shuffle.method": shuffle_method}):
-            return _fit(labels, image_dates, client, own, n_partitions=n_partitions, task=task,
-                        volunteer_params=volunteer_params, fit_volunteers=fit_volunteers, prior=prior,
-                        options=options, on_duplicate=on_duplicate, shuffle_method=shuffle_method,
-                        callback=callback)
+            return _fit(
+                labels,
+                image_dates,
+                client,
+                own,
+                n_partitions=n_partitions,
+                task=task,
+                volunteer_params=volunteer_params,
+                fit_volunteers=fit_volunteers,
+                prior=prior,
+                options=options,
+                on_duplicate=on_duplicate,
+                shuffle_method=shuffle_method,
+                callback=callback,
+            )
     except BaseException:
         close_all(own)
         raise
@@ -521,11 +567,22 @@ def close_all(leases: tuple[ClusterLease, ...]) -> None:
         lease.release()
 
 
-def _fit(labels: Any, image_dates: object, client: Any, own: tuple[Any, ...], *, n_partitions: int | None,
-         task: Literal["timeline", "compare"] | None, volunteer_params: pd.DataFrame | None,
-         fit_volunteers: bool | None, prior: np.ndarray | None, options: EMOptions, on_duplicate: str,
-         shuffle_method: str,
-         callback: Callable[[int, float], None] | None) -> DistributedConsensus:
+def _fit(
+    labels: Any,
+    image_dates: object,
+    client: Any,
+    own: tuple[Any, ...],
+    *,
+    n_partitions: int | None,
+    task: Literal["timeline", "compare"] | None,
+    volunteer_params: pd.DataFrame | None,
+    fit_volunteers: bool | None,
+    prior: np.ndarray | None,
+    options: EMOptions,
+    on_duplicate: str,
+    shuffle_method: str,
+    callback: Callable[[int, float], None] | None,
+) -> DistributedConsensus:
     import dask
     import dask.dataframe as dd
 
@@ -544,7 +601,8 @@ def _fit(labels: Any, image_dates: object, client: Any, own: tuple[Any, ...], *,
         starts = np.append(building_ids.searchsorted(divisions[:-1], side="left"), B).astype(np.int64)
         # every partition starts at a building it holds (divisions taken from the data): none is empty
         presorted = bool((starts[:-1] < B).all()) and (
-            building_ids[np.minimum(starts[:-1], B - 1)].tolist() == list(divisions[:-1]))
+            building_ids[np.minimum(starts[:-1], B - 1)].tolist() == list(divisions[:-1])
+        )
         if presorted:
             by_building = ddf
         else:
@@ -558,47 +616,86 @@ def _fit(labels: Any, image_dates: object, client: Any, own: tuple[Any, ...], *,
     volunteer_ids_f = client.submit(_identity, volunteer_ids, pure=False)  # small tables, held as tasks
     dates_f = client.submit(_identity, dates, pure=False)
     build = dask.delayed(_build_shard, pure=True)
-    graphs = [build(part, building_ids[lo:hi], volunteer_ids_f, dates_f, task, on_duplicate)
-              for part, lo, hi in zip(parts, starts[:-1], starts[1:], strict=True)]
+    graphs = [
+        build(part, building_ids[lo:hi], volunteer_ids_f, dates_f, task, on_duplicate)
+        for part, lo, hi in zip(parts, starts[:-1], starts[1:], strict=True)
+    ]
     shards = client.compute(graphs)
     counts = _tree_sum(client, [client.submit(_shard_counts, s, pure=False) for s in shards])
     if counts.n_duplicates:
         examples = list(counts.duplicated_buildings)
-        report_duplicates(f"{counts.n_duplicates} row(s) (about buildings {examples}"
-                          f"{', ...' if counts.n_duplicates > len(examples) else ''})", on_duplicate, stacklevel=3)
+        report_duplicates(
+            f"{counts.n_duplicates} row(s) (about buildings {examples}"
+            f"{', ...' if counts.n_duplicates > len(examples) else ''})",
+            on_duplicate,
+            stacklevel=3,
+        )
 
-    m_step = MStep.start(volunteer_ids, dates, volunteer_params=volunteer_params, fit_volunteers=fit_volunteers,
-                         prior=prior, options=options)
+    m_step = MStep.start(
+        volunteer_ids,
+        dates,
+        volunteer_params=volunteer_params,
+        fit_volunteers=fit_volunteers,
+        prior=prior,
+        options=options,
+    )
 
     def e_step(state: ModelState) -> EStep:
         state_f = client.submit(_identity, state, pure=False)
-        return EStep.of(_tree_sum(client, [client.submit(_shard_step, s, state_f, m_step.fit_volunteers,
-                                                         pure=False) for s in shards]))
+        return EStep.of(
+            _tree_sum(
+                client, [client.submit(_shard_step, s, state_f, m_step.fit_volunteers, pure=False) for s in shards]
+            )
+        )
 
     fit = run_em(e_step, m_step, options, callback)
 
     state_f = client.submit(_identity, fit.state, pure=False)  # the state of the last E-step, as in memory
-    meta_buildings = summarize_posterior(_empty_enc(dates, volunteer_ids, building_ids[:0]),
-                                         np.zeros((0, len(dates) + 1)))
+    meta_buildings = summarize_posterior(
+        _empty_enc(dates, volunteer_ids, building_ids[:0]), np.zeros((0, len(dates) + 1))
+    )
     buildings = dd.from_delayed(
-        [dask.delayed(_shard_buildings)(s, state_f) for s in shards], meta=meta_buildings,
-        divisions=tuple(divisions), verify_meta=False,
+        [dask.delayed(_shard_buildings)(s, state_f) for s in shards],
+        meta=meta_buildings,
+        divisions=tuple(divisions),
+        verify_meta=False,
     )
     meta_states = pd.DataFrame(np.zeros((0, len(dates) + 1)), index=building_ids[:0], columns=state_columns(dates))
     states = dd.from_delayed(
-        [dask.delayed(_shard_states)(s, state_f) for s in shards], meta=meta_states, divisions=tuple(divisions),
+        [dask.delayed(_shard_states)(s, state_f) for s in shards],
+        meta=meta_states,
+        divisions=tuple(divisions),
         verify_meta=False,
     )
     volunteers = volunteer_table_from_counts(volunteer_ids, counts.n_timeline, counts.n_compare, fit.params)
     return DistributedConsensus(
-        buildings=buildings, states=states, volunteers=volunteers, image_dates=dates, prior=fit.prior,
-        log_likelihood=fit.log_likelihood, n_iter=fit.n_iter, converged=fit.converged, client=client,
-        shuffled=not presorted, _shards=[*shards, state_f], _own=own, _n_buildings=B,
+        buildings=buildings,
+        states=states,
+        volunteers=volunteers,
+        image_dates=dates,
+        prior=fit.prior,
+        log_likelihood=fit.log_likelihood,
+        n_iter=fit.n_iter,
+        converged=fit.converged,
+        client=client,
+        shuffled=not presorted,
+        _shards=[*shards, state_f],
+        _own=own,
+        _n_buildings=B,
     )
 
 
 def _empty_enc(dates: pd.DatetimeIndex, volunteer_ids: pd.Index, building_ids: pd.Index) -> EncodedLabels:
     empty = np.zeros(0, np.int32)
-    return EncodedLabels(building_ids=building_ids, volunteer_ids=volunteer_ids, image_dates=dates, building=empty,
-                         volunteer=empty, lo=empty.astype(np.int16), hi=empty.astype(np.int16),
-                         answer=empty.astype(np.int8), task=empty.astype(np.int8), row_index=pd.RangeIndex(0))
+    return EncodedLabels(
+        building_ids=building_ids,
+        volunteer_ids=volunteer_ids,
+        image_dates=dates,
+        building=empty,
+        volunteer=empty,
+        lo=empty.astype(np.int16),
+        hi=empty.astype(np.int16),
+        answer=empty.astype(np.int8),
+        task=empty.astype(np.int8),
+        row_index=pd.RangeIndex(0),
+    )

@@ -146,8 +146,9 @@ def _shrink(num: np.ndarray, den: np.ndarray, strength: float, default: float) -
     The crowd's estimate is itself pulled towards ``default`` by ``_CROWD_PSEUDO`` pseudo-answers, so a
     parameter the table barely informs (say the miss rate in a table without marks) stays at its default.
     """
-    crowd = float(np.clip((num.sum() + _CROWD_PSEUDO * default) / (den.sum() + _CROWD_PSEUDO), PARAM_CLIP,
-                          1 - PARAM_CLIP))
+    crowd = float(
+        np.clip((num.sum() + _CROWD_PSEUDO * default) / (den.sum() + _CROWD_PSEUDO), PARAM_CLIP, 1 - PARAM_CLIP)
+    )
     return np.clip((num + strength * crowd) / (den + strength), PARAM_CLIP, 1 - PARAM_CLIP)
 
 
@@ -205,8 +206,7 @@ class CrowdTypes:
         score = np.abs(raw - self.defaults).sum(axis=1)
         order = np.argsort(score, kind="stable")
         volume = den.sum(axis=1)[order]
-        group = np.minimum((np.cumsum(volume) / max(volume.sum(), 1e-12) * self.n_types).astype(int),
-                           self.n_types - 1)
+        group = np.minimum((np.cumsum(volume) / max(volume.sum(), 1e-12) * self.n_types).astype(int), self.n_types - 1)
         members = np.zeros((self.n_types, len(order)))
         members[group, order] = 1.0
         return (members @ num + _CROWD_PSEUDO * self.defaults) / (members @ den + _CROWD_PSEUDO)
@@ -221,8 +221,11 @@ class CrowdTypes:
         centre = np.empty_like(num)
         if active.any():
             centre[active] = self._fit_active(num[active], den[active], n_iter)
-        centre[~active] = self.weights @ np.clip(self.centres, PARAM_CLIP, 1 - PARAM_CLIP) \
-            if self.centres is not None else self.defaults
+        centre[~active] = (
+            self.weights @ np.clip(self.centres, PARAM_CLIP, 1 - PARAM_CLIP)
+            if self.centres is not None
+            else self.defaults
+        )
         return centre
 
     def _fit_active(self, num: np.ndarray, den: np.ndarray, n_iter: int) -> np.ndarray:
@@ -260,8 +263,15 @@ class MStep:
         How to learn.
     """
 
-    def __init__(self, params: dict[str, np.ndarray], image_dates: pd.DatetimeIndex, *, fit_volunteers: bool,
-                 prior: np.ndarray | None, options: EMOptions) -> None:
+    def __init__(
+        self,
+        params: dict[str, np.ndarray],
+        image_dates: pd.DatetimeIndex,
+        *,
+        fit_volunteers: bool,
+        prior: np.ndarray | None,
+        options: EMOptions,
+    ) -> None:
         self.params = {k: v.copy() for k, v in params.items()}
         self.fit_volunteers = fit_volunteers
         self.learn_prior = prior is None
@@ -275,9 +285,16 @@ class MStep:
         self.types: CrowdTypes | None = None
 
     @classmethod
-    def start(cls, volunteer_ids: pd.Index, image_dates: pd.DatetimeIndex, *,
-              volunteer_params: pd.DataFrame | None, fit_volunteers: bool | None, prior: np.ndarray | None,
-              options: EMOptions) -> MStep:
+    def start(
+        cls,
+        volunteer_ids: pd.Index,
+        image_dates: pd.DatetimeIndex,
+        *,
+        volunteer_params: pd.DataFrame | None,
+        fit_volunteers: bool | None,
+        prior: np.ndarray | None,
+        options: EMOptions,
+    ) -> MStep:
         """The M-step at the start of a fit, as :func:`stracker.aggregate` sets it up.
 
         ``fit_volunteers`` defaults to whether ``volunteer_params`` is missing; fitting from given parameters is
@@ -309,8 +326,9 @@ class MStep:
                 if self.types is None:
                     self.types = CrowdTypes(options.volunteer_types, np.array([DEFAULT_PARAMS[n] for n in names]))
                 centre = self.types.fit(num, den)
-                estimate = np.clip((num + options.shrinkage * centre) / (den + options.shrinkage), PARAM_CLIP,
-                                   1 - PARAM_CLIP)
+                estimate = np.clip(
+                    (num + options.shrinkage * centre) / (den + options.shrinkage), PARAM_CLIP, 1 - PARAM_CLIP
+                )
                 for j, name in enumerate(names):
                     params[name] = estimate[:, j]
             else:
@@ -318,8 +336,9 @@ class MStep:
                     params[name] = _shrink(num[:, j], den[:, j], options.shrinkage, DEFAULT_PARAMS[name])
             if options.image_difficulty and stats.n_marks:
                 late = STAT_NAMES.index("p_late")
-                crowd_late = float(np.clip(stats.num[late].sum() / max(stats.den[late].sum(), 1e-12), PARAM_CLIP,
-                                           1 - PARAM_CLIP))
+                crowd_late = float(
+                    np.clip(stats.num[late].sum() / max(stats.den[late].sum(), 1e-12), PARAM_CLIP, 1 - PARAM_CLIP)
+                )
                 self.image_weight = image_weights(stats.image_skips, stats.image_notices, crowd_late)
         if self.learn_prior:
             # Dirichlet pseudo-counts shaped like the duration prior, prior_pseudocount per state on average
@@ -347,8 +366,12 @@ class FitResult:
     converged: bool = False
 
 
-def run_em(e_step: Callable[[ModelState], EStep], m_step: MStep, options: EMOptions,
-           callback: Callable[[int, float], None] | None = None) -> FitResult:
+def run_em(
+    e_step: Callable[[ModelState], EStep],
+    m_step: MStep,
+    options: EMOptions,
+    callback: Callable[[int, float], None] | None = None,
+) -> FitResult:
     """The EM loop both engines drive: E-step, stop if settled, else M-step; ``max_iter`` times at most.
 
     ``e_step(state)`` runs the E-step on every building: an :class:`~stracker.consensus.model.EStep` with the
@@ -402,6 +425,12 @@ def fit_em(
     """
     options = options or EMOptions()
     model = AnswerModel(enc)
-    m_step = MStep.start(enc.volunteer_ids, enc.image_dates, volunteer_params=volunteer_params,
-                         fit_volunteers=fit_volunteers, prior=prior, options=options)
+    m_step = MStep.start(
+        enc.volunteer_ids,
+        enc.image_dates,
+        volunteer_params=volunteer_params,
+        fit_volunteers=fit_volunteers,
+        prior=prior,
+        options=options,
+    )
     return run_em(lambda state: model.e_step(state, m_step.fit_volunteers), m_step, options, callback)

@@ -201,9 +201,13 @@ class EStep:
         and the statistics come from (None where they stay on the workers).
     """
 
-    def __init__(self, posterior: np.ndarray | None, log_likelihood: float,
-                 statistics: SufficientStatistics | Callable[[], SufficientStatistics],
-                 terms: LogLikelihood | None = None) -> None:
+    def __init__(
+        self,
+        posterior: np.ndarray | None,
+        log_likelihood: float,
+        statistics: SufficientStatistics | Callable[[], SufficientStatistics],
+        terms: LogLikelihood | None = None,
+    ) -> None:
         self.posterior = posterior
         self.log_likelihood = log_likelihood
         self.terms = terms
@@ -318,12 +322,14 @@ class AnswerModel:
             tail_idx.append((_flat(nb[rows], k[rows], W), _flat(nb[rows], k[rows] + 1, W)))
         self.tail_answer = np.concatenate(tail_answer)
         self.tail_delta = np.concatenate(tail_delta)
-        self.nodest_idx = np.concatenate([
-            _flat(nb, self.nodest_lo1, W),
-            _flat(nb, self.nodest_hi1, W),
-            np.concatenate([t[0] for t in tail_idx]),
-            np.concatenate([t[1] for t in tail_idx]),
-        ])
+        self.nodest_idx = np.concatenate(
+            [
+                _flat(nb, self.nodest_lo1, W),
+                _flat(nb, self.nodest_hi1, W),
+                np.concatenate([t[0] for t in tail_idx]),
+                np.concatenate([t[1] for t in tail_idx]),
+            ]
+        )
 
         # compare answers: one range (lo, hi] with yes/no. Their log-likelihood depends on the answer only
         # through (volunteer, yes/no), so the difference array is a sparse incidence matrix (+1 at the
@@ -345,8 +351,9 @@ class AnswerModel:
         self.mark_at_lo1 = self.mark_base + self.mark_lo1
         self.mark_at_hi1 = self.mark_base + self.mark_hi1
         self.mark_at_D = self.mark_base + D
-        self.timeline_count = np.bincount(np.concatenate([self.mark_volunteer, self.nodest_volunteer]),
-                                          minlength=V).astype(float)  # timeline answers told, per volunteer
+        self.timeline_count = np.bincount(
+            np.concatenate([self.mark_volunteer, self.nodest_volunteer]), minlength=V
+        ).astype(float)  # timeline answers told, per volunteer
         self.nodest_at_lo1 = _flat(nb, self.nodest_lo1, W)
         self.nodest_at_hi1 = _flat(nb, self.nodest_hi1, W)
         self.nodest_at_D = _flat(nb, np.full(nb.size, D, np.int64), W)
@@ -364,8 +371,9 @@ class AnswerModel:
         terms = self.log_likelihood(state.params, state.image_weight)
         posterior, log_evidence = posterior_and_evidence(terms.by_state, state.log_prior)
         log_likelihood = log_evidence + terms.constant
-        statistics = functools.partial(self.statistics, posterior, state, terms.breaks, log_likelihood,
-                                       volunteer_statistics)
+        statistics = functools.partial(
+            self.statistics, posterior, state, terms.breaks, log_likelihood, volunteer_statistics
+        )
         # the step holds its terms as long as it lives, as the loop holds the step until the next one is made:
         # the E-step's large arrays then keep one lifetime from iteration to iteration, and glibc's allocator
         # reuses their pages instead of returning them to the system and faulting them in again (measured:
@@ -404,10 +412,17 @@ class AnswerModel:
             k_early = np.clip(np.floor((floor - c_early) / slope_early) + 1, hi1, D).astype(np.int64)
             breaks = MarkBreaks(k_late, k_early)
             base_b = self.mark_base
-            mark_idx = np.concatenate([base_b, base_b + k_late, base_b + lo1, base_b + hi1, base_b + k_early,
-                                       base_b + D])
-            weights += [floor, c_late - floor, c_exact_mix - c_late, c_early - c_exact_mix, floor - c_early,
-                        c_intact - floor]
+            mark_idx = np.concatenate(
+                [base_b, base_b + k_late, base_b + lo1, base_b + hi1, base_b + k_early, base_b + D]
+            )
+            weights += [
+                floor,
+                c_late - floor,
+                c_exact_mix - c_late,
+                c_early - c_exact_mix,
+                floor - c_early,
+                c_intact - floor,
+            ]
             # late slopes multiply cum_weight[k], early slopes k: one bincount, two stacked difference arrays
             early_b = base_b + B * W
             slope_idx = np.concatenate([base_b + k_late, base_b + lo1, early_b + hi1, early_b + k_early])
@@ -441,14 +456,21 @@ class AnswerModel:
             const = compare if compare is not None else np.zeros(size)
         L = np.cumsum(const.reshape(B, W), axis=1)[:, :S]
         if slope_idx is not None:
-            slope = np.cumsum(np.bincount(slope_idx, weights=slope_w, minlength=2 * size).reshape(2, B, W),
-                              axis=2)[:, :, :S]
+            slope = np.cumsum(np.bincount(slope_idx, weights=slope_w, minlength=2 * size).reshape(2, B, W), axis=2)[
+                :, :, :S
+            ]
             L += slope[0] * cum_weight[:S] + slope[1] * self.states
         return LogLikelihood(L, base, breaks)
 
     # ------------------------------------------------------------------------------ statistics for the M-step
-    def statistics(self, posterior: np.ndarray, state: ModelState, breaks: MarkBreaks, log_likelihood: float,
-                   volunteer_statistics: bool = True) -> SufficientStatistics:
+    def statistics(
+        self,
+        posterior: np.ndarray,
+        state: ModelState,
+        breaks: MarkBreaks,
+        log_likelihood: float,
+        volunteer_statistics: bool = True,
+    ) -> SufficientStatistics:
         """The sums over this table's buildings that the M-step needs, after an E-step under ``state``.
 
         ``breaks`` are the E-step's (:attr:`LogLikelihood.breaks`). Per-volunteer numerators and denominators of
@@ -466,9 +488,17 @@ class AnswerModel:
                 num[j], den[j], observed[j] = n, d, True
             if images is not None:
                 image_skips, image_notices = images
-        return SufficientStatistics(log_likelihood=log_likelihood, n_buildings=self.n_buildings,
-                                    posterior_sum=posterior.sum(axis=0), n_marks=self.n_marks, num=num, den=den,
-                                    observed=observed, image_skips=image_skips, image_notices=image_notices)
+        return SufficientStatistics(
+            log_likelihood=log_likelihood,
+            n_buildings=self.n_buildings,
+            posterior_sum=posterior.sum(axis=0),
+            n_marks=self.n_marks,
+            num=num,
+            den=den,
+            observed=observed,
+            image_skips=image_skips,
+            image_notices=image_notices,
+        )
 
     def _volunteer_statistics(
         self, posterior: np.ndarray, state: ModelState, breaks: MarkBreaks
@@ -528,8 +558,9 @@ class AnswerModel:
             stats["specificity"] = (outside[:, 0], outside.sum(axis=1))
         return stats, images
 
-    def _image_statistics(self, C0: np.ndarray, k_late: np.ndarray, at_late: np.ndarray,
-                          noticed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _image_statistics(
+        self, C0: np.ndarray, k_late: np.ndarray, at_late: np.ndarray, noticed: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Expected skips and notices of every image, from which the M-step learns the image weights.
 
         A late mark (state k <= lo) skipped images k..lo; the expected skips of image j sum, over marks whose
@@ -537,12 +568,16 @@ class AnswerModel:
         arrays: one over buildings x images (how many late ranges cover j) and one over images.
         """
         B, W, D = self.n_buildings, self.width, self.n_images
-        cover = np.bincount(np.concatenate([self.mark_base + k_late, self.mark_base + self.mark_lo1]),
-                            weights=np.repeat([1.0, -1.0], k_late.size), minlength=B * W)
+        cover = np.bincount(
+            np.concatenate([self.mark_base + k_late, self.mark_base + self.mark_lo1]),
+            weights=np.repeat([1.0, -1.0], k_late.size),
+            minlength=B * W,
+        )
         cover = np.cumsum(cover.reshape(B, W), axis=1)[:, :D]
         start_mass = C0[at_late]
-        offset = np.bincount(np.concatenate([k_late, self.mark_lo1]),
-                             weights=np.concatenate([start_mass, -start_mass]), minlength=W)
+        offset = np.bincount(
+            np.concatenate([k_late, self.mark_lo1]), weights=np.concatenate([start_mass, -start_mass]), minlength=W
+        )
         C0 = C0.reshape(B, W)
         skips = (cover * C0[:, 1 : D + 1]).sum(axis=0) - np.cumsum(offset)[:D]
         notices = np.bincount(self.mark_hi, weights=noticed, minlength=D)

@@ -61,8 +61,17 @@ def state_columns(image_dates: pd.DatetimeIndex) -> list[str]:
     return [*image_date_labels(image_dates), "intact"]
 
 
-def consensus_summary(*, method: str, n_buildings: int, n_volunteers: int, n_images: int, n_destroyed: int,
-                      mean_confidence: float, n_iter: int, converged: bool) -> dict[str, float | int | str | bool]:
+def consensus_summary(
+    *,
+    method: str,
+    n_buildings: int,
+    n_volunteers: int,
+    n_images: int,
+    n_destroyed: int,
+    mean_confidence: float,
+    n_iter: int,
+    converged: bool,
+) -> dict[str, float | int | str | bool]:
     """The headline figures of a consensus, JSON-ready (:meth:`Consensus.summary`, in memory or on Dask)."""
     return {
         "method": method,
@@ -164,10 +173,16 @@ class Consensus:
     def summary(self) -> dict[str, float | int | str | bool]:
         """A few headline figures, JSON-ready."""
         b = self.buildings
-        return consensus_summary(method=self.method, n_buildings=len(b), n_volunteers=len(self.volunteers),
-                                 n_images=len(self.image_dates), n_destroyed=int((b["p_destroyed"] >= 0.5).sum()),
-                                 mean_confidence=float(b["confidence"].mean()), n_iter=self.n_iter,
-                                 converged=self.converged)
+        return consensus_summary(
+            method=self.method,
+            n_buildings=len(b),
+            n_volunteers=len(self.volunteers),
+            n_images=len(self.image_dates),
+            n_destroyed=int((b["p_destroyed"] >= 0.5).sum()),
+            mean_confidence=float(b["confidence"].mean()),
+            n_iter=self.n_iter,
+            converged=self.converged,
+        )
 
     def compute(self) -> Consensus:
         """This consensus, in memory already: the counterpart of
@@ -310,8 +325,9 @@ class Consensus:
         ['buildings', 'volunteers', 'images', 'states']
         """
 
-        return write_consensus(self, path, footprints, images=images, on=on, on_unknown=on_unknown,
-                               overwrite=overwrite, extra=extra)
+        return write_consensus(
+            self, path, footprints, images=images, on=on, on_unknown=on_unknown, overwrite=overwrite, extra=extra
+        )
 
     def __repr__(self) -> str:
         s = self.summary()
@@ -339,7 +355,8 @@ def _make_room(footprints: pd.DataFrame, columns: list[str]) -> tuple[pd.DataFra
         warnings.warn(
             f"the footprints have their own columns named like consensus columns; they are kept, renamed: {said} "
             "(rename them in the footprints beforehand to choose the names).",
-            RenamedColumnsWarning, stacklevel=3,
+            RenamedColumnsWarning,
+            stacklevel=3,
         )
     return footprints, renamed
 
@@ -348,9 +365,11 @@ def _type_hint(answered: pd.Index, keys: pd.Index) -> str:
     """Say so when answered ids and footprint ids differ in type (12 and '12'), the usual cause of no match."""
     kinds = {pd.api.types.infer_dtype(index, skipna=True) for index in (answered, keys)}
     if kinds == {"integer", "string"}:
-        return (" (the answers' ids and the footprints' ids differ in type: integers on one side, text on the "
-                "other; read both with stracker.read_labels / read_footprints, which type ids alike, or convert "
-                "one side with .astype)")
+        return (
+            " (the answers' ids and the footprints' ids differ in type: integers on one side, text on the "
+            "other; read both with stracker.read_labels / read_footprints, which type ids alike, or convert "
+            "one side with .astype)"
+        )
     return ""
 
 
@@ -362,8 +381,9 @@ def volunteer_table(enc: EncodedLabels, params: dict[str, np.ndarray]) -> pd.Dat
     return volunteer_table_from_counts(enc.volunteer_ids, n_timeline, n_compare, params)
 
 
-def volunteer_table_from_counts(volunteer_ids: pd.Index, n_timeline: np.ndarray, n_compare: np.ndarray,
-                                params: dict[str, np.ndarray]) -> pd.DataFrame:
+def volunteer_table_from_counts(
+    volunteer_ids: pd.Index, n_timeline: np.ndarray, n_compare: np.ndarray, params: dict[str, np.ndarray]
+) -> pd.DataFrame:
     """:func:`volunteer_table` from per-volunteer answer counts (summed over shards in the distributed engine)."""
     table = pd.DataFrame(
         {"n_labels": n_timeline + n_compare, "n_timeline": n_timeline, "n_compare": n_compare},

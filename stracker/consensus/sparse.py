@@ -43,5 +43,6 @@ def incidence_matrix(
     indptr = np.zeros(n_rows + 1, dtype=np.int64)
     np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
     index_type = np.int32 if max(n_cols, rows.size) < 2**31 else np.int64
-    return sparse.csr_matrix((data[order], cols[order].astype(index_type), indptr.astype(index_type)),
-                             shape=(n_rows, n_cols))
+    return sparse.csr_matrix(
+        (data[order], cols[order].astype(index_type), indptr.astype(index_type)), shape=(n_rows, n_cols)
+    )

@@ -107,8 +107,7 @@ def timeline_answers(
     last_visible = np.maximum.accumulate(np.where(visible, frames_idx, -1), axis=1)
     early_by = rng.geometric(1.0 - np.clip(p["early_decay"], 1e-6, 1 - 1e-6))
     early_target = k - early_by
-    early_mark = np.where(early_target >= 0,
-                          last_visible[np.arange(n), np.clip(early_target, 0, D - 1)], -1)
+    early_mark = np.where(early_target >= 0, last_visible[np.arange(n), np.clip(early_target, 0, D - 1)], -1)
     early_ok = early_mark >= 0
 
     random_mark, has_visible = _random_visible(visible, rng)
@@ -211,8 +210,9 @@ def answer_questions(
     n = building.size
     k = true_state[building]
     changed = (lo < k) & (k <= hi)
-    yes_if_changed, yes_if_unchanged, hidden = compare_answer_model(building, volunteer, lo, hi, vis, volunteers,
-                                                                    imagery, crowd)
+    yes_if_changed, yes_if_unchanged, hidden = compare_answer_model(
+        building, volunteer, lo, hi, vis, volunteers, imagery, crowd
+    )
     p_yes = np.where(changed, yes_if_changed, yes_if_unchanged)
     answer = (rng.random(n) < p_yes).astype(np.int64)
     answer[hidden] = -1

@@ -16,8 +16,14 @@ adversarial ones answer the opposite of what they see."""
 # A volunteer who marks at random, in the consensus model's terms: half the answers are guesses (a mark on any
 # image); the other half, "no destruction" whatever the state.
 _RANDOM_PARAMS = {
-    "p_late": 0.5, "p_early": 0.5, "early_decay": 0.5, "p_miss": 0.999, "p_false": 0.001, "p_guess": 0.5,
-    "sensitivity": 0.5, "specificity": 0.5,
+    "p_late": 0.5,
+    "p_early": 0.5,
+    "early_decay": 0.5,
+    "p_miss": 0.999,
+    "p_false": 0.001,
+    "p_guess": 0.5,
+    "sensitivity": 0.5,
+    "specificity": 0.5,
 }
 
 
@@ -60,8 +66,12 @@ def make_volunteers(crowd: CrowdScenario, rng: np.random.Generator) -> pd.DataFr
     kind = rng.choice(
         len(VOLUNTEER_KINDS),
         size=V,
-        p=[1 - crowd.careless_share - crowd.random_share - crowd.adversarial_share,
-           crowd.careless_share, crowd.random_share, crowd.adversarial_share],
+        p=[
+            1 - crowd.careless_share - crowd.random_share - crowd.adversarial_share,
+            crowd.careless_share,
+            crowd.random_share,
+            crowd.adversarial_share,
+        ],
     )
     conc = crowd.skill_concentration
     params = {

@@ -41,8 +41,16 @@ __all__ = [
 CONSENSUS_LAYERS = ("buildings", "volunteers", "images", "states")
 """Layers of a consensus GeoPackage: footprints with the consensus columns, the volunteers' reliability, the
 image catalogue, and the posterior over states (one column per state, for a lossless round trip)."""
-CONSENSUS_COLUMNS = ("p_destroyed", "destroyed_after", "destroyed_by", "confidence", "ci90_start", "ci90_end",
-                     "n_labels", "n_volunteers")
+CONSENSUS_COLUMNS = (
+    "p_destroyed",
+    "destroyed_after",
+    "destroyed_by",
+    "confidence",
+    "ci90_start",
+    "ci90_end",
+    "n_labels",
+    "n_volunteers",
+)
 """The consensus columns of the buildings layer, in order."""
 METADATA_KEY = "stracker_consensus"
 """Key of the fit's metadata (method, prior, log-likelihood) in the states layer."""
@@ -120,9 +128,18 @@ def write_consensus(
     output_directory(targets[0])
     if targets[0].suffix.lower() == ".gpkg":
         with atomic_paths([*targets, *more], overwrite=overwrite) as (tmp, *others):
-            write_layers_at(tmp, frames, {name: {RUN_KEY: json.dumps({**run, "part": name}),
-                                                 **({METADATA_KEY: json.dumps(metadata)} if name == "states" else {})}
-                                          for name in CONSENSUS_LAYERS}, name=targets[0])
+            write_layers_at(
+                tmp,
+                frames,
+                {
+                    name: {
+                        RUN_KEY: json.dumps({**run, "part": name}),
+                        **({METADATA_KEY: json.dumps(metadata)} if name == "states" else {}),
+                    }
+                    for name in CONSENSUS_LAYERS
+                },
+                name=targets[0],
+            )
             for write, other in zip(more.values(), others, strict=True):
                 write(other)
         return buildings
@@ -130,7 +147,7 @@ def write_consensus(
     import pyarrow.parquet as pq
 
     with atomic_paths([*targets, *more], overwrite=overwrite) as temps:
-        for write, other in zip(more.values(), temps[len(targets):], strict=True):
+        for write, other in zip(more.values(), temps[len(targets) :], strict=True):
             write(other)
         for target, tmp, (name, frame) in zip(targets, temps[: len(targets)], frames.items(), strict=True):
             if hasattr(frame, "geometry"):  # GeoParquet metadata comes from geopandas; the stamp is added after
@@ -169,8 +186,9 @@ def _images_table(consensus: Consensus, images: pd.DataFrame | None, kept: np.nd
     dates = pd.DatetimeIndex(consensus.image_dates).astype("datetime64[ns]")
     by = consensus.buildings["destroyed_by"].to_numpy(dtype="datetime64[ns]")[kept]
     counts = np.bincount(np.searchsorted(dates.to_numpy(), by[~np.isnat(by)]), minlength=len(dates))
-    table = pd.DataFrame({"image_index": np.arange(len(dates)), "image_date": dates,
-                          "n_destroyed_by": counts[: len(dates)]})
+    table = pd.DataFrame(
+        {"image_index": np.arange(len(dates)), "image_date": dates, "n_destroyed_by": counts[: len(dates)]}
+    )
     if images is not None and "image_date" in images.columns:
         extra = images.drop(columns=[c for c in ("image_index", "n_destroyed_by") if c in images.columns]).copy()
         extra["image_date"] = pd.to_datetime(extra["image_date"]).astype("datetime64[ns]")
@@ -215,13 +233,17 @@ def consensus_run_id(path: str | Path) -> str | None:
 
         check_not_empty(path)
         try:
-            stamps = {name: _stamp((pyogrio.read_info(path, layer=name).get("layer_metadata") or {}).get(RUN_KEY))
-                      for name in CONSENSUS_LAYERS}
+            stamps = {
+                name: _stamp((pyogrio.read_info(path, layer=name).get("layer_metadata") or {}).get(RUN_KEY))
+                for name in CONSENSUS_LAYERS
+            }
         except pyogrio.errors.DataSourceError as exc:
             raise FileFormatError(f"{path} is not a GeoPackage: {str(exc).strip()}") from exc
         except pyogrio.errors.DataLayerError as exc:
-            raise FileFormatError(f"{path} lacks a layer of a consensus file ({str(exc).strip()}); write it with "
-                                  "`stracker aggregate` or Consensus.to_file.") from exc
+            raise FileFormatError(
+                f"{path} lacks a layer of a consensus file ({str(exc).strip()}); write it with "
+                "`stracker aggregate` or Consensus.to_file."
+            ) from exc
         label = "layer"
     else:
         import pyarrow.parquet as pq
@@ -247,8 +269,10 @@ def consensus_run_id(path: str | Path) -> str | None:
         groups: dict[str | None, list[str]] = {}
         for name, run in stamps.items():
             groups.setdefault(run, []).append(name)
-        said = "; ".join(f"{' and '.join(names)}: {'no run id' if run is None else 'run ' + run[:12]}"
-                         for run, names in groups.items())
+        said = "; ".join(
+            f"{' and '.join(names)}: {'no run id' if run is None else 'run ' + run[:12]}"
+            for run, names in groups.items()
+        )
         raise FileFormatError(
             f"{path}: the parts of this consensus come from different writes ({label}s {said}); a write was "
             "interrupted halfway, or parts were copied in from another run. Write the consensus again (`stracker "
@@ -287,8 +311,10 @@ def read_consensus_parts(path: str | Path) -> dict[str, Any]:
                 "`stracker aggregate` or Consensus.to_file."
             )
         consensus_run_id(path)
-        frames = {name: pd.DataFrame(pyogrio.read_dataframe(path, layer=name, read_geometry=False))
-                  for name in CONSENSUS_LAYERS}
+        frames = {
+            name: pd.DataFrame(pyogrio.read_dataframe(path, layer=name, read_geometry=False))
+            for name in CONSENSUS_LAYERS
+        }
         meta_text = (pyogrio.read_info(path, layer="states").get("layer_metadata") or {}).get(METADATA_KEY)
     else:
         import pyarrow.parquet as pq

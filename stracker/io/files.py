@@ -363,8 +363,9 @@ def _place(tmp: Path, target: Path, overwrite: bool) -> None:
         try:
             os.close(os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
         except FileExistsError:
-            raise OutputExistsError(f"{target} exists; pass overwrite=True (--overwrite) or choose another path.") \
-                from None
+            raise OutputExistsError(
+                f"{target} exists; pass overwrite=True (--overwrite) or choose another path."
+            ) from None
         os.replace(tmp, target)
         return
     os.unlink(tmp)
@@ -381,10 +382,16 @@ def write_error(target: Path, exc: BaseException, detail: str | None = None) -> 
     code = getattr(exc, "errno", None)
     cause = getattr(exc, "strerror", None) or str(exc).strip() or type(exc).__name__
     if code is None:  # GDAL and Arrow say what the system said in words only
-        for words, number in (("no space left", errno.ENOSPC), ("disk is full", errno.ENOSPC),
-                              ("disk full", errno.ENOSPC), ("file too large", errno.EFBIG),
-                              ("permission denied", errno.EACCES), ("read-only file system", errno.EROFS),
-                              ("not a directory", errno.ENOTDIR), ("no such file or directory", errno.ENOENT)):
+        for words, number in (
+            ("no space left", errno.ENOSPC),
+            ("disk is full", errno.ENOSPC),
+            ("disk full", errno.ENOSPC),
+            ("file too large", errno.EFBIG),
+            ("permission denied", errno.EACCES),
+            ("read-only file system", errno.EROFS),
+            ("not a directory", errno.ENOTDIR),
+            ("no such file or directory", errno.ENOENT),
+        ):
             if words in cause.lower():
                 code = number
                 break
@@ -411,8 +418,13 @@ def full_disk(path: Path) -> int | None:
     try:
         sizes = [p.stat().st_size for p in (path, *(path.with_name(path.name + j) for j in _JOURNALS)) if p.exists()]
         limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0] if resource is not None else -1
-        if limit >= 0 and resource is not None and limit != resource.RLIM_INFINITY and sizes \
-                and max(sizes) + (1 << 20) > limit:
+        if (
+            limit >= 0
+            and resource is not None
+            and limit != resource.RLIM_INFINITY
+            and sizes
+            and max(sizes) + (1 << 20) > limit
+        ):
             return errno.EFBIG
         fs = os.statvfs(path.parent)
         if fs.f_bavail * fs.f_frsize < (1 << 20):
@@ -610,11 +622,16 @@ def check_manifest(directory: Path, manifest: str = "manifest.json") -> dict[str
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise FileFormatError(f"{path} is not a stracker manifest ({exc}); write the folder again.") from exc
     missing = [name for name in files if not (directory / name).is_file()]
-    differ = [name for name, entry in files.items() if name not in missing and (
-        (directory / name).stat().st_size != entry["bytes"] or file_digest(directory / name) != entry["sha256"])]
+    differ = [
+        name
+        for name, entry in files.items()
+        if name not in missing
+        and ((directory / name).stat().st_size != entry["bytes"] or file_digest(directory / name) != entry["sha256"])
+    ]
     if missing or differ:
-        parts = ([f"missing {missing}"] if missing else []) + ([f"different from the files written with it "
-                                                                f"{differ}"] if differ else [])
+        parts = ([f"missing {missing}"] if missing else []) + (
+            [f"different from the files written with it {differ}"] if differ else []
+        )
         raise FileFormatError(
             f"{directory}: the files do not belong together: {path.name} lists files that are "
             f"{' and '.join(parts)} (a write interrupted halfway, or files copied in from elsewhere). Write the "
@@ -663,8 +680,11 @@ def same_files(outputs: Sequence[str | Path], inputs: Sequence[str | Path | None
                 continue
             source = Path(given)
             try:
-                same = os.path.samefile(out, source) if out.exists() and source.exists() else (
-                    out.resolve() == source.resolve())
+                same = (
+                    os.path.samefile(out, source)
+                    if out.exists() and source.exists()
+                    else (out.resolve() == source.resolve())
+                )
             except OSError:
                 same = False
             if same:
@@ -706,8 +726,14 @@ def write_layers_at(
         for layer, frame in layers.items():
             meta = (layer_metadata or {}).get(layer)
             try:
-                pyogrio.write_dataframe(frame, path, layer=layer, driver="GPKG", layer_metadata=meta,
-                                        dataset_options={"VERSION": _GPKG_VERSION})
+                pyogrio.write_dataframe(
+                    frame,
+                    path,
+                    layer=layer,
+                    driver="GPKG",
+                    layer_metadata=meta,
+                    dataset_options={"VERSION": _GPKG_VERSION},
+                )
             except RuntimeError as exc:  # pyogrio's errors: GDAL says what went wrong in words only
                 if not type(exc).__module__.startswith("pyogrio"):
                     raise

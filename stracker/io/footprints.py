@@ -28,10 +28,7 @@ __all__ = [
 ]
 
 
-
-def read_footprints(
-    path: str | Path, *, layer: str | None = None, id_column: str = "building_id"
-) -> gpd.GeoDataFrame:
+def read_footprints(path: str | Path, *, layer: str | None = None, id_column: str = "building_id") -> gpd.GeoDataFrame:
     """Read and check a footprint layer: one feature per building with a unique id, a valid geometry and a CRS.
 
     Parameters
@@ -132,8 +129,9 @@ def check_footprint_ids(footprints: pd.DataFrame, id_column: str, shapefile: boo
     return pd.Index(ids)
 
 
-def check_footprints(frame: gpd.GeoDataFrame, id_column: str = "building_id", shapefile: bool = False
-                     ) -> gpd.GeoDataFrame:
+def check_footprints(
+    frame: gpd.GeoDataFrame, id_column: str = "building_id", shapefile: bool = False
+) -> gpd.GeoDataFrame:
     """Check a footprint layer (features, CRS, ids, geometries) and type its ids; see :func:`read_footprints`."""
     import shapely
 

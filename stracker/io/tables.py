@@ -123,8 +123,11 @@ def typed_ids(values: pd.Series, *, distinct: tuple[np.ndarray, pd.Series] | Non
     """
     if isinstance(values.dtype, pd.CategoricalDtype):
         categories = values.cat.categories
-        if not (pd.api.types.is_integer_dtype(categories.dtype) or pd.api.types.is_float_dtype(categories.dtype)
-                or pd.api.types.infer_dtype(categories, skipna=True) in ("string", "empty")):
+        if not (
+            pd.api.types.is_integer_dtype(categories.dtype)
+            or pd.api.types.is_float_dtype(categories.dtype)
+            or pd.api.types.infer_dtype(categories, skipna=True) in ("string", "empty")
+        ):
             return values
         codes = values.cat.codes.to_numpy()
         typed = typed_ids(pd.Series(categories.array))
@@ -230,8 +233,9 @@ def _read_csv_arrow(path: Path, sep: str | None, *, typed: tuple[str, ...] = ())
     return table
 
 
-def _arrow_read(path: Path, delimiter: str, names: list[str], *, typed: tuple[str, ...], newlines_in_values: bool
-                ) -> tuple[pa.Table | None, list[tuple[int, str]]]:
+def _arrow_read(
+    path: Path, delimiter: str, names: list[str], *, typed: tuple[str, ...], newlines_in_values: bool
+) -> tuple[pa.Table | None, list[tuple[int, str]]]:
     """One pyarrow read; (None, ...) when a typed column fails to parse (only a first, typed read may fail so)."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
@@ -251,13 +255,19 @@ def _arrow_read(path: Path, delimiter: str, names: list[str], *, typed: tuple[st
         table = pacsv.read_csv(
             path,
             read_options=pacsv.ReadOptions(column_names=names, skip_rows=1),
-            parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=newlines_in_values,
-                                              invalid_row_handler=on_invalid),
+            parse_options=pacsv.ParseOptions(
+                delimiter=delimiter, newlines_in_values=newlines_in_values, invalid_row_handler=on_invalid
+            ),
             convert_options=pacsv.ConvertOptions(
                 # text columns are never null (blank: ''); a typed column's blank, quoted or not, is missing
-                column_types=types, strings_can_be_null=False, quoted_strings_can_be_null=True,
-                null_values=sorted(MISSING_TEXT), true_values=list(_TRUE_TEXT), false_values=list(_FALSE_TEXT),
-                timestamp_parsers=[pacsv.ISO8601]),
+                column_types=types,
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=True,
+                null_values=sorted(MISSING_TEXT),
+                true_values=list(_TRUE_TEXT),
+                false_values=list(_FALSE_TEXT),
+                timestamp_parsers=[pacsv.ISO8601],
+            ),
         )
     except pa.ArrowInvalid as exc:
         if typed:
@@ -294,8 +304,10 @@ def _ragged_rows(path: Path, delimiter: str, n_fields: int, invalid: list[tuple[
             shown = ", ".join(str(r) for r in found[:8]) + (f" and {len(found) - 8} more" if len(found) > 8 else "")
             parts.append(f"{len(found)} row(s) [{shown}] have {kind} fields than the header's {n_fields}")
     if not parts:  # the two parsers disagree on quoting: show what pyarrow saw
-        parts.append(f"{len(invalid)} row(s) have {invalid[0][0]} fields where the header has {n_fields}, e.g. "
-                     f"{invalid[0][1][:80]!r}")
+        parts.append(
+            f"{len(invalid)} row(s) have {invalid[0][0]} fields where the header has {n_fields}, e.g. "
+            f"{invalid[0][1][:80]!r}"
+        )
     return (
         f"{path}: {'; '.join(parts)} (rows counted from 0 after the header). A row cut short would read as "
         "blanks (a can't-tell answer) and an extra field shifts the others: fix or remove these rows, and check "
@@ -321,8 +333,11 @@ def _missing_as_na(values: pd.Series) -> pd.Series:
     missing = uniques.astype("str").str.strip().isin(MISSING_TEXT).to_numpy()
     if missing.any():
         codes = np.where(missing[codes] & (codes >= 0), -1, codes)
-    return pd.Series(pd.Categorical.from_codes(codes, categories=pd.Index(uniques.array), validate=False),
-                     index=values.index, name=values.name)
+    return pd.Series(
+        pd.Categorical.from_codes(codes, categories=pd.Index(uniques.array), validate=False),
+        index=values.index,
+        name=values.name,
+    )
 
 
 def _plain_text_ids(values: pd.Series) -> bool:
@@ -332,12 +347,14 @@ def _plain_text_ids(values: pd.Series) -> bool:
         return False
     uniques = pd.Series(pd.unique(values), dtype="str")
     stripped = uniques.str.strip()
-    return bool(stripped.equals(uniques) and not stripped.isin(MISSING_TEXT).any()
-                and not stripped.str.fullmatch(_INTEGER_TEXT).all())
+    return bool(
+        stripped.equals(uniques)
+        and not stripped.isin(MISSING_TEXT).any()
+        and not stripped.str.fullmatch(_INTEGER_TEXT).all()
+    )
 
 
-def refuse_missing_ids(values: pd.Series, name: str, *,
-                       distinct: tuple[np.ndarray, pd.Series] | None = None) -> None:
+def refuse_missing_ids(values: pd.Series, name: str, *, distinct: tuple[np.ndarray, pd.Series] | None = None) -> None:
     """Refuse ids written as a spelling of a missing value (``NA``, ``None``, ``null``...), naming the rows.
 
     ``distinct``: ``stracker.labels.distinct_values(values)``, when the caller has it already."""
@@ -477,8 +494,10 @@ def read_labels(path: str | Path, *, sep: str | None = None) -> pd.DataFrame:
     # per distinct value, then the codes carry the result to the rows
     if suffix in CSV_SUFFIXES:
         arrow = _read_csv_arrow(path, sep, typed=("before", "after", "destroyed"))
-        table = pd.DataFrame({name: _to_pandas(name, column)
-                              for name, column in zip(arrow.column_names, arrow.columns, strict=True)}, copy=False)
+        table = pd.DataFrame(
+            {name: _to_pandas(name, column) for name, column in zip(arrow.column_names, arrow.columns, strict=True)},
+            copy=False,
+        )
         from_csv = True
     else:
         table = _read_labels_parquet(path)
@@ -527,9 +546,14 @@ def _read_labels_parquet(path: Path) -> pd.DataFrame:
     except (pa.ArrowException, ValueError, OSError) as exc:
         raise FileFormatError(f"{path} could not be read as Parquet: {exc}") from exc
     geometry = geoparquet_geometry(path)
-    table = pd.DataFrame({name: _to_pandas(name, column)
-                          for name, column in zip(arrow.column_names, arrow.columns, strict=True) if name != geometry},
-                         copy=False)
+    table = pd.DataFrame(
+        {
+            name: _to_pandas(name, column)
+            for name, column in zip(arrow.column_names, arrow.columns, strict=True)
+            if name != geometry
+        },
+        copy=False,
+    )
     # an index pandas stored as columns (the rows of an export, say) comes back as the index, as pandas reads it
     stored = [c for c in (arrow.schema.pandas_metadata or {}).get("index_columns", []) if isinstance(c, str)]
     if stored and all(c in table.columns for c in stored):

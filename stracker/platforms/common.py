@@ -66,9 +66,9 @@ REASONS: dict[str, str] = {
     "other_workflow": "a classification of another Zooniverse workflow than the one imported",
     "other_version": "a classification of another version of the workflow than the one asked for",
     "no_volunteer": "no volunteer: an empty user_name (Zooniverse), no user_id, external_uid or user_ip (PyBossa), "
-                    "no user_id (MapSwipe)",
+    "no user_id (MapSwipe)",
     "several_subjects": "a classification of several subjects at once (subject_ids joined by ';'): the building it "
-                        "is about is unknown",
+    "is about is unknown",
     "bad_json": "a JSON cell (annotations, subject_data) that does not parse or does not hold what it should",
     "no_building": "no building id: a subject without #building_id, an empty building field or task_id",
     "no_dates": "no image date: a subject without #after (question) or #dates (timeline), an empty after field",
@@ -79,7 +79,7 @@ REASONS: dict[str, str] = {
     "bad_frame": "a timeline mark on a frame that the subject does not have",
     "date_not_in_catalogue": "an image date that is not in the image catalogue",
     "duplicate": "the same volunteer answering the same subject (task) again, after the first answer "
-                 "(duplicates='first')",
+    "(duplicates='first')",
 }
 """Why a row is rejected: each reason code and what it means. A row gets the first reason that applies, in
 this order."""
@@ -151,8 +151,9 @@ class AnswerLabels:
     @classmethod
     def of(cls, yes: str | Iterable[str], no: str | Iterable[str], cant_tell: str | Iterable[str]) -> AnswerLabels:
         """The labels given as one text or several, each meaning's."""
-        return cls(yes=_label_tuple(yes, "yes"), no=_label_tuple(no, "no"),
-                   cant_tell=_label_tuple(cant_tell, "cant_tell"))
+        return cls(
+            yes=_label_tuple(yes, "yes"), no=_label_tuple(no, "no"), cant_tell=_label_tuple(cant_tell, "cant_tell")
+        )
 
     def encode(self, values: pd.Series) -> np.ndarray:
         """Each label's code: :data:`YES`, :data:`NO`, :data:`CANT_TELL`, :data:`UNKNOWN` or :data:`MISSING`.
@@ -228,12 +229,19 @@ def read_export_csv(path: Path, what: str, columns: Iterable[str] | None = None)
     if not lines:
         raise FileFormatError(f"{path} is empty; expected the header line of a {what}, then one row per line.")
     wanted = None if columns is None else {str(c) for c in columns}
-    options = {"sep": sniff_delimiter(lines[0]), "dtype": str, "keep_default_na": False, "na_filter": False,
-               "encoding": encoding, "compression": "gzip" if magic == b"\x1f\x8b" else None}
+    options = {
+        "sep": sniff_delimiter(lines[0]),
+        "dtype": str,
+        "keep_default_na": False,
+        "na_filter": False,
+        "encoding": encoding,
+        "compression": "gzip" if magic == b"\x1f\x8b" else None,
+    }
     try:
         header = [str(c).strip() for c in pd.read_csv(path, nrows=0, **options).columns]
-        table = pd.read_csv(path, usecols=None if wanted is None else (lambda name: str(name).strip() in wanted),
-                            **options)
+        table = pd.read_csv(
+            path, usecols=None if wanted is None else (lambda name: str(name).strip() in wanted), **options
+        )
     except UnicodeError as exc:
         raise FileFormatError(f"{path} is not {encoding.upper()} text ({exc}); save the export as UTF-8.") from exc
     except (pd.errors.ParserError, EOFError, OSError) as exc:
@@ -247,8 +255,13 @@ def read_export_csv(path: Path, what: str, columns: Iterable[str] | None = None)
     return table
 
 
-def read_exports(paths: list[Path], read: Callable[[Path], pd.DataFrame], required: Sequence[str], what: str,
-                 keep: Sequence[str] = ()) -> tuple[pd.DataFrame, np.ndarray]:
+def read_exports(
+    paths: list[Path],
+    read: Callable[[Path], pd.DataFrame],
+    required: Sequence[str],
+    what: str,
+    keep: Sequence[str] = (),
+) -> tuple[pd.DataFrame, np.ndarray]:
     """Read each file, check it has the ``required`` columns and stack them (rows numbered across files).
 
     Returns the table (a RangeIndex over all rows; missing optional columns ``""``) and each row's file name.
@@ -519,14 +532,17 @@ def assemble(
     index = pd.Index(rows, name="row")
     destroyed = pd.array(answer[ok] == YES, dtype="boolean")
     destroyed[answer[ok] == CANT_TELL] = pd.NA
-    labels = pd.DataFrame({
-        "building_id": typed_ids(pd.Series(building.to_numpy()[ok], index=index, dtype="str")),
-        "volunteer_id": typed_ids(pd.Series(volunteer.to_numpy()[ok], index=index, dtype="str")),
-        "before": pd.Series(before[ok], index=index, dtype="datetime64[ns]"),
-        "after": pd.Series(after[ok], index=index, dtype="datetime64[ns]"),
-        "destroyed": pd.Series(destroyed, index=index),
-        "task": pd.Series(pd.Categorical.from_codes(task[ok].astype(np.int8), categories=list(TASKS)), index=index),
-    }, index=index)
+    labels = pd.DataFrame(
+        {
+            "building_id": typed_ids(pd.Series(building.to_numpy()[ok], index=index, dtype="str")),
+            "volunteer_id": typed_ids(pd.Series(volunteer.to_numpy()[ok], index=index, dtype="str")),
+            "before": pd.Series(before[ok], index=index, dtype="datetime64[ns]"),
+            "after": pd.Series(after[ok], index=index, dtype="datetime64[ns]"),
+            "destroyed": pd.Series(destroyed, index=index),
+            "task": pd.Series(pd.Categorical.from_codes(task[ok].astype(np.int8), categories=list(TASKS)), index=index),
+        },
+        index=index,
+    )
     bad = ~ok
     rejected = pd.DataFrame({"row": np.flatnonzero(bad), "file": files[bad]})
     for name in raw.columns:
@@ -548,8 +564,11 @@ def assemble(
         "duplicates_kept": duplicates,
         "buildings": int(labels["building_id"].nunique()),
         "volunteers": int(labels["volunteer_id"].nunique()),
-        "answers": {"yes": int((used_answers == YES).sum()), "no": int((used_answers == NO).sum()),
-                    "cant_tell": int((used_answers == CANT_TELL).sum())},
+        "answers": {
+            "yes": int((used_answers == YES).sum()),
+            "no": int((used_answers == NO).sum()),
+            "cant_tell": int((used_answers == CANT_TELL).sum()),
+        },
         "tasks": {name: int((task[ok] == code).sum()) for code, name in enumerate(TASKS)},
     }
     summary.update(extra or {})

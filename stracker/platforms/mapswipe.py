@@ -57,8 +57,19 @@ from stracker.platforms.common import (
 
 __all__ = ["MAPSWIPE_COLUMNS", "MAPSWIPE_RESULTS", "read_mapswipe"]
 
-MAPSWIPE_COLUMNS = ("project_id", "group_id", "user_id", "task_id", "timestamp", "start_time", "end_time",
-                    "app_version", "client_type", "result", "username")
+MAPSWIPE_COLUMNS = (
+    "project_id",
+    "group_id",
+    "user_id",
+    "task_id",
+    "timestamp",
+    "start_time",
+    "end_time",
+    "app_version",
+    "client_type",
+    "result",
+    "username",
+)
 """Columns of a MapSwipe results file, after the unnamed index column."""
 
 MAPSWIPE_RESULTS = {"0": NO, "1": YES, "2": CANT_TELL, "3": CANT_TELL}
@@ -165,17 +176,30 @@ def read_mapswipe(
     if "start_time" in table.columns:  # the same time; older files may lack one of them
         stamp = stamp.where(stamp.str.strip() != "", table["start_time"])
     time = parse_dates(stamp)[0]
-    repeated, first = repeats(triage.ok, [table["project_id"].to_numpy(dtype=object), building.to_numpy(dtype=object),
-                                          volunteer.to_numpy(dtype=object)], time)
+    repeated, first = repeats(
+        triage.ok,
+        [table["project_id"].to_numpy(dtype=object), building.to_numpy(dtype=object), volunteer.to_numpy(dtype=object)],
+        time,
+    )
     if duplicates == "first":
         triage.reject(repeated, "duplicate", repeat_detail(first))
     return assemble(
-        "mapswipe", paths, files, triage, table[list(_SHOWN)],
-        building=building, volunteer=volunteer,
+        "mapswipe",
+        paths,
+        files,
+        triage,
+        table[list(_SHOWN)],
+        building=building,
+        volunteer=volunteer,
         before=np.full(n, before_date, dtype="datetime64[ns]"),
         after=np.full(n, after_date, dtype="datetime64[ns]"),
-        answer=answer, task=np.full(n, TASKS.index("compare"), dtype=np.int8),
-        anonymous=np.zeros(n, dtype=bool), n_repeats=int(repeated.sum()), duplicates=duplicates,
-        extra={"before": None if np.isnat(before_date) else str(pd.Timestamp(before_date).date()),
-               "after": str(pd.Timestamp(after_date).date())},
+        answer=answer,
+        task=np.full(n, TASKS.index("compare"), dtype=np.int8),
+        anonymous=np.zeros(n, dtype=bool),
+        n_repeats=int(repeated.sum()),
+        duplicates=duplicates,
+        extra={
+            "before": None if np.isnat(before_date) else str(pd.Timestamp(before_date).date()),
+            "after": str(pd.Timestamp(after_date).date()),
+        },
     )

@@ -67,8 +67,19 @@ from stracker.platforms.common import (
 
 __all__ = ["PYBOSSA_COLUMNS", "read_pybossa"]
 
-PYBOSSA_COLUMNS = ("id", "created", "project_id", "task_id", "user_id", "user_ip", "finish_time", "timeout",
-                   "calibration", "external_uid", "media_url")
+PYBOSSA_COLUMNS = (
+    "id",
+    "created",
+    "project_id",
+    "task_id",
+    "user_id",
+    "user_ip",
+    "finish_time",
+    "timeout",
+    "calibration",
+    "external_uid",
+    "media_url",
+)
 """The task run model's columns, before the ``info`` fields."""
 
 _SHOWN = ("id", "task_id", "user_id", "user_ip", "finish_time")
@@ -169,8 +180,9 @@ def read_pybossa(
     if len(formats) > 1:
         raise PlatformExportError("the exports mix CSV and JSON; import them one format at a time.")
     fields = [building, after, answer] + ([before] if before is not None else [])
-    table, files = read_exports(paths, reader, ("task_id", *fields), "PyBossa task_run export",
-                                keep=(*_SHOWN, "external_uid", "created"))
+    table, files = read_exports(
+        paths, reader, ("task_id", *fields), "PyBossa task_run export", keep=(*_SHOWN, "external_uid", "created")
+    )
     n = len(table)
     triage = Triage(n)
 
@@ -200,8 +212,7 @@ def read_pybossa(
     triage.reject(before_bad, "bad_date", before_text.to_numpy(dtype=object))
     triage.reject(after_bad, "bad_date", after_text.to_numpy(dtype=object))
     out_of_order = ~np.isnat(before_dates) & ~np.isnat(after_dates) & (before_dates >= after_dates)
-    triage.reject(out_of_order, "dates_out_of_order",
-                  (before_text + " >= " + after_text).to_numpy(dtype=object))
+    triage.reject(out_of_order, "dates_out_of_order", (before_text + " >= " + after_text).to_numpy(dtype=object))
     if catalogue is not None:
         triage.reject(~in_catalogue(before_dates, catalogue), "date_not_in_catalogue", before_text.to_numpy(object))
         triage.reject(~in_catalogue(after_dates, catalogue), "date_not_in_catalogue", after_text.to_numpy(object))
@@ -213,9 +224,19 @@ def read_pybossa(
     if duplicates == "first":
         triage.reject(repeated, "duplicate", repeat_detail(first))
     return assemble(
-        "pybossa", paths, files, triage, table[list(_SHOWN)],
-        building=building_text, volunteer=volunteer, before=before_dates, after=after_dates, answer=codes,
-        task=np.full(n, TASKS.index(task), dtype=np.int8), anonymous=anonymous,
-        n_repeats=int(repeated.sum()), duplicates=duplicates,
+        "pybossa",
+        paths,
+        files,
+        triage,
+        table[list(_SHOWN)],
+        building=building_text,
+        volunteer=volunteer,
+        before=before_dates,
+        after=after_dates,
+        answer=codes,
+        task=np.full(n, TASKS.index(task), dtype=np.int8),
+        anonymous=anonymous,
+        n_repeats=int(repeated.sum()),
+        duplicates=duplicates,
         extra={"fields": {"building": building, "before": before, "after": after, "answer": answer}},
     )

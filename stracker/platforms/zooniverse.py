@@ -96,16 +96,37 @@ from stracker.platforms.common import (
 
 __all__ = ["ANONYMOUS_PREFIX", "ZOONIVERSE_COLUMNS", "WorkflowVersions", "read_zooniverse"]
 
-ZOONIVERSE_COLUMNS = ("classification_id", "user_name", "user_id", "user_ip", "workflow_id", "workflow_name",
-                      "workflow_version", "created_at", "gold_standard", "expert", "metadata", "annotations",
-                      "subject_data", "subject_ids")
+ZOONIVERSE_COLUMNS = (
+    "classification_id",
+    "user_name",
+    "user_id",
+    "user_ip",
+    "workflow_id",
+    "workflow_name",
+    "workflow_version",
+    "created_at",
+    "gold_standard",
+    "expert",
+    "metadata",
+    "annotations",
+    "subject_data",
+    "subject_ids",
+)
 """Columns of a Zooniverse classification export, in order."""
 
 ANONYMOUS_PREFIX = "not-logged-in-"
 """How Zooniverse names a volunteer who is not logged in: this prefix and a hash of the address."""
 
-_REQUIRED = ("classification_id", "user_name", "workflow_id", "workflow_version", "created_at", "annotations",
-             "subject_data", "subject_ids")
+_REQUIRED = (
+    "classification_id",
+    "user_name",
+    "workflow_id",
+    "workflow_version",
+    "created_at",
+    "annotations",
+    "subject_data",
+    "subject_ids",
+)
 _SHOWN = ("classification_id", "user_name", "workflow_id", "workflow_version", "created_at", "subject_ids")
 _READ = (*_REQUIRED, "workflow_name", "user_id")  # not metadata: the bulkiest column, and not needed
 _VERSION = re.compile(r"^\s*(>=)?\s*(\d+)(?:\.(\d+))?\s*$")
@@ -193,9 +214,15 @@ class _Subjects:
 def _subjects(parsed: list[Any]) -> _Subjects:
     """Read each distinct subject_data cell once: its building, dates and kind, or what is wrong with it."""
     n = len(parsed)
-    out = _Subjects(problem=np.full(n, "", dtype=object), detail=np.full(n, "", dtype=object),
-                    building=np.full(n, "", dtype=object), before=np.full(n, "", dtype=object),
-                    after=np.full(n, "", dtype=object), timeline=np.zeros(n, dtype=bool), dates=[[] for _ in range(n)])
+    out = _Subjects(
+        problem=np.full(n, "", dtype=object),
+        detail=np.full(n, "", dtype=object),
+        building=np.full(n, "", dtype=object),
+        before=np.full(n, "", dtype=object),
+        after=np.full(n, "", dtype=object),
+        timeline=np.zeros(n, dtype=bool),
+        dates=[[] for _ in range(n)],
+    )
     for i, cell in enumerate(parsed):  # one pass over distinct cells, not rows
         if cell is BAD_JSON or not isinstance(cell, dict) or not cell:
             out.problem[i], out.detail[i] = "bad_json", "subject_data"
@@ -307,8 +334,9 @@ def _choose_workflow(table: pd.DataFrame, workflow_id: object) -> str:
     present = table.groupby("workflow_id", sort=True)["workflow_name"].agg(["first", "size"])
 
     def listing() -> str:
-        return "; ".join(f"{wid} {name!r} ({size} row{'' if size == 1 else 's'})"
-                         for wid, (name, size) in present.iterrows())
+        return "; ".join(
+            f"{wid} {name!r} ({size} row{'' if size == 1 else 's'})" for wid, (name, size) in present.iterrows()
+        )
 
     if workflow_id is None:
         if len(present) > 1:
@@ -371,8 +399,13 @@ def read_zooniverse(
     labels = AnswerLabels.of(yes, no, cant_tell)
     paths = as_paths(paths)
     catalogue = catalogue_dates(image_dates)
-    table, files = read_exports(paths, lambda p: read_export_csv(p, "Zooniverse classification export", _READ),
-                                _REQUIRED, "Zooniverse classification export", keep=("workflow_name", "user_id"))
+    table, files = read_exports(
+        paths,
+        lambda p: read_export_csv(p, "Zooniverse classification export", _READ),
+        _REQUIRED,
+        "Zooniverse classification export",
+        keep=("workflow_name", "user_id"),
+    )
     n = len(table)
     triage = Triage(n)
     for name in ("workflow_id", "workflow_version", "user_name", "subject_ids"):
@@ -391,8 +424,11 @@ def read_zooniverse(
             )
         triage.reject(~matching, "other_version", ("version " + table["workflow_version"]).to_numpy(dtype=object))
     triage.reject((table["user_name"] == "").to_numpy(), "no_volunteer")
-    triage.reject(table["subject_ids"].str.contains(";", regex=False).to_numpy(), "several_subjects",
-                  table["subject_ids"].to_numpy(dtype=object))
+    triage.reject(
+        table["subject_ids"].str.contains(";", regex=False).to_numpy(),
+        "several_subjects",
+        table["subject_ids"].to_numpy(dtype=object),
+    )
 
     # JSON: only the rows still in play, each distinct cell parsed once; the other rows point at a last,
     # empty entry (they are rejected already, so what it says does not matter)
@@ -434,25 +470,41 @@ def read_zooniverse(
             triage.reject(~in_catalogue(dates, catalogue), "date_not_in_catalogue", shown)
 
     created = parse_dates(table["created_at"])[0]
-    repeated, first = repeats(triage.ok, [table["subject_ids"].to_numpy(dtype=object),
-                                          table["user_name"].to_numpy(dtype=object)], created)
+    repeated, first = repeats(
+        triage.ok, [table["subject_ids"].to_numpy(dtype=object), table["user_name"].to_numpy(dtype=object)], created
+    )
     if duplicates == "first":
         triage.reject(repeated, "duplicate", repeat_detail(first, table["classification_id"], "classification"))
     anonymous = (table["user_name"].str.startswith(ANONYMOUS_PREFIX)).to_numpy()
     task_codes = np.where(timeline, TASKS.index("timeline"), TASKS.index("compare")).astype(np.int8)
     used_versions = sorted(set(table.loc[triage.ok, "workflow_version"]))
     return assemble(
-        "zooniverse", paths, files, triage, table[list(_SHOWN)],
-        building=pd.Series(subjects.building[s], dtype="str"), volunteer=table["user_name"],
-        before=before, after=after, answer=answer, task=task_codes, anonymous=anonymous,
-        n_repeats=int(repeated.sum()), duplicates=duplicates,
-        extra={"workflow_id": workflow, "workflow_version": None if versions is None else str(versions),
-               "workflow_versions_used": used_versions, "task_key": key},
+        "zooniverse",
+        paths,
+        files,
+        triage,
+        table[list(_SHOWN)],
+        building=pd.Series(subjects.building[s], dtype="str"),
+        volunteer=table["user_name"],
+        before=before,
+        after=after,
+        answer=answer,
+        task=task_codes,
+        anonymous=anonymous,
+        n_repeats=int(repeated.sum()),
+        duplicates=duplicates,
+        extra={
+            "workflow_id": workflow,
+            "workflow_version": None if versions is None else str(versions),
+            "workflow_versions_used": used_versions,
+            "task_key": key,
+        },
     )
 
 
-def _question_dates(triage: Triage, question: np.ndarray, subjects: _Subjects, s: np.ndarray
-                    ) -> tuple[np.ndarray, np.ndarray]:
+def _question_dates(
+    triage: Triage, question: np.ndarray, subjects: _Subjects, s: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """A question subject's ``#before`` and ``#after`` as dates; bad and out-of-order ones rejected."""
     before_text = pd.Series(np.where(question, subjects.before[s], ""), dtype="str")
     after_text = pd.Series(np.where(question, subjects.after[s], ""), dtype="str")
@@ -465,8 +517,9 @@ def _question_dates(triage: Triage, question: np.ndarray, subjects: _Subjects, s
     return before, after
 
 
-def _timeline_dates(triage: Triage, timeline: np.ndarray, subjects: _Subjects, s: np.ndarray,
-                    frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _timeline_dates(
+    triage: Triage, timeline: np.ndarray, subjects: _Subjects, s: np.ndarray, frame: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """A timeline answer's before/after: the frame before the first marked one and that one (or, unmarked, NaT
     and the last frame). Subjects with bad or unordered #dates, and marks on missing frames, are rejected."""
     n = len(timeline)
@@ -488,13 +541,16 @@ def _timeline_dates(triage: Triage, timeline: np.ndarray, subjects: _Subjects, s
     bad_at = np.flatnonzero(flat_bad)
     first_of = pd.Series(flat_text.to_numpy(dtype=object)[bad_at]).groupby(owner[bad_at]).first()
     first_bad[first_of.index.to_numpy()] = first_of.to_numpy()
-    triage.reject(timeline & bad_subject[s], "bad_date",
-                  np.char.add("#dates ", first_bad[s].astype(str)).astype(object))
+    triage.reject(
+        timeline & bad_subject[s], "bad_date", np.char.add("#dates ", first_bad[s].astype(str)).astype(object)
+    )
     triage.reject(timeline & unordered[s], "dates_out_of_order", "#dates not strictly increasing")
     n_frames = counts[s]
-    triage.reject(timeline & (frame >= n_frames), "bad_frame",
-                  np.char.add(np.char.add("frame ", frame.astype(str)), np.char.add(" of ", n_frames.astype(str)))
-                  .astype(object))
+    triage.reject(
+        timeline & (frame >= n_frames),
+        "bad_frame",
+        np.char.add(np.char.add("frame ", frame.astype(str)), np.char.add(" of ", n_frames.astype(str))).astype(object),
+    )
     use = timeline & triage.ok
     marked = use & (frame >= 0)
     never = use & (frame == _NEVER)

@@ -98,8 +98,19 @@ class _SimulatedCrowd:
         """The volunteers' answers, as a label table keyed by the simulation's building ids."""
         sim, sc = self.simulation, self.simulation.scenario
         dates = sim.images["image_date"].to_numpy(dtype="datetime64[ns]")
-        table = answer_questions(buildings, volunteer, lo, hi, sim.true_states(), sim.visibility, self.volunteers,
-                                 dates, sc.imagery, sc.crowd, self.rng)
+        table = answer_questions(
+            buildings,
+            volunteer,
+            lo,
+            hi,
+            sim.true_states(),
+            sim.visibility,
+            self.volunteers,
+            dates,
+            sc.imagery,
+            sc.crowd,
+            self.rng,
+        )
         table["building_id"] = sim.buildings["building_id"].to_numpy()[buildings]
         self.seen = np.concatenate([self.seen, buildings.astype(np.int64) * self.activity.size + volunteer])
         return table
@@ -118,12 +129,21 @@ def _check_options(design: str, budget: int, retire_mass: float, max_retire_mass
     if budget <= 0:
         raise ScenarioError(f"budget must be a positive number of frames, got {budget}")
     if not 0.0 < retire_mass < 1.0 or (max_retire_mass is not None and not 0.0 < max_retire_mass < 1.0):
-        raise ScenarioError(f"retire_mass and max_retire_mass must lie strictly between 0 and 1, got {retire_mass} "
-                            f"and {max_retire_mass}")
+        raise ScenarioError(
+            f"retire_mass and max_retire_mass must lie strictly between 0 and 1, got {retire_mass} "
+            f"and {max_retire_mass}"
+        )
 
 
-def _raise_bar(state: CampaignState, settled: np.ndarray, mass: float, ceiling: float,
-               intact_confidence: float | None, history: list[dict], budget_left: bool) -> tuple[np.ndarray, float]:
+def _raise_bar(
+    state: CampaignState,
+    settled: np.ndarray,
+    mass: float,
+    ceiling: float,
+    intact_confidence: float | None,
+    history: list[dict],
+    budget_left: bool,
+) -> tuple[np.ndarray, float]:
     """With budget left and every building settled, shrink 1 - mass tenfold (up to ``ceiling``) until some
     building is unsettled again; the last round's history records the bar the campaign ends on."""
     while history and settled.all() and mass < ceiling and budget_left:
@@ -133,15 +153,27 @@ def _raise_bar(state: CampaignState, settled: np.ndarray, mass: float, ceiling: 
     return settled, mass
 
 
-def _ask_round(state: CampaignState, design: str, unsettled: np.ndarray, crowd: _SimulatedCrowd,
-               frames_left: int, single_image_share: float) -> pd.DataFrame | None:
+def _ask_round(
+    state: CampaignState,
+    design: str,
+    unsettled: np.ndarray,
+    crowd: _SimulatedCrowd,
+    frames_left: int,
+    single_image_share: float,
+) -> pd.DataFrame | None:
     """One question per unsettled building, in order of value, each put to a volunteer and answered, as far
     as the frames left pay for them (None: not even the first)."""
     active = state.by_value(unsettled)
     volunteer = crowd.assign(active, reliable_first=design == "infogain")
-    lo, hi, _ = choose_questions(state, design, active, sensitivity=crowd.sensitivity[volunteer],
-                                 specificity=crowd.specificity[volunteer], rng=crowd.rng,
-                                 single_image_share=single_image_share)
+    lo, hi, _ = choose_questions(
+        state,
+        design,
+        active,
+        sensitivity=crowd.sensitivity[volunteer],
+        specificity=crowd.specificity[volunteer],
+        rng=crowd.rng,
+        single_image_share=single_image_share,
+    )
     affordable = np.cumsum(np.where(lo < 0, 1, 2)) <= frames_left
     if not affordable.any():
         return None
@@ -229,8 +261,9 @@ def run_adaptive(
         unsettled = np.flatnonzero(~settled)
         if unsettled.size == 0 or frames >= budget:
             break
-        table = _ask_round(state, design, unsettled, crowd, budget - frames,
-                           simulation.scenario.tasks.single_image_share)
+        table = _ask_round(
+            state, design, unsettled, crowd, budget - frames, simulation.scenario.tasks.single_image_share
+        )
         if table is None:
             break
         table["round"] = round_
@@ -238,14 +271,26 @@ def run_adaptive(
         frames += int(table["frames_viewed"].sum())
         labels = pd.concat(tables, ignore_index=True)
         start = time.perf_counter()
-        consensus = aggregate(labels, image_dates, volunteer_params=None if consensus is None else consensus.volunteers,
-                              fit_volunteers=True, on_duplicate="ignore")
+        consensus = aggregate(
+            labels,
+            image_dates,
+            volunteer_params=None if consensus is None else consensus.volunteers,
+            fit_volunteers=True,
+            on_duplicate="ignore",
+        )
         seconds = time.perf_counter() - start
         state = campaign_state(labels, image_dates, buildings=building_ids, consensus=consensus)
         crowd.learn(consensus)
         settled = state.retirement(mass, intact_confidence) != ACTIVE
-        entry = {"round": round_, "frames_viewed": frames, "answers": len(labels), "asked": len(table),
-                 "retire_mass": mass, "retired": int(settled.sum()), "aggregate_s": round(seconds, 3)}
+        entry = {
+            "round": round_,
+            "frames_viewed": frames,
+            "answers": len(labels),
+            "asked": len(table),
+            "retire_mass": mass,
+            "retired": int(settled.sum()),
+            "aggregate_s": round(seconds, 3),
+        }
         history.append(entry | (_metrics(consensus, simulation) if record else {}))
         if progress is not None:
             progress(round_, frames, int(state.n_buildings - entry["retired"]))

@@ -114,8 +114,10 @@ class CampaignState:
             weight = fitted["n_compare"].to_numpy(dtype=float)
             usable = (weight > 0) & fitted["sensitivity"].notna().to_numpy() & fitted["specificity"].notna().to_numpy()
             if usable.any():
-                return (float(np.average(fitted["sensitivity"].to_numpy()[usable], weights=weight[usable])),
-                        float(np.average(fitted["specificity"].to_numpy()[usable], weights=weight[usable])))
+                return (
+                    float(np.average(fitted["sensitivity"].to_numpy()[usable], weights=weight[usable])),
+                    float(np.average(fitted["specificity"].to_numpy()[usable], weights=weight[usable])),
+                )
         return DEFAULT_PARAMS["sensitivity"], DEFAULT_PARAMS["specificity"]
 
 
@@ -129,16 +131,19 @@ def _catalogue(image_dates: object) -> pd.DatetimeIndex:
     if len(dates) == 0 or dates.hasnans:
         raise LabelsError("the image catalogue is empty or holds a missing date; list every acquisition date.")
     if not dates.is_monotonic_increasing or dates.has_duplicates:
-        raise LabelsError("the image catalogue must be strictly increasing, without duplicates; sort and "
-                          "deduplicate it.")
+        raise LabelsError(
+            "the image catalogue must be strictly increasing, without duplicates; sort and deduplicate it."
+        )
     return pd.DatetimeIndex(dates.astype("datetime64[ns]"), name="image_date")
 
 
 def _id_hint(answered: pd.Index, known: pd.Index) -> str:
     kinds = {pd.api.types.infer_dtype(index, skipna=True) for index in (answered, known)}
     if kinds == {"integer", "string"}:
-        return (" (their ids differ in type: integers on one side, text on the other; read both with "
-                "stracker.read_labels / read_footprints, which type ids alike)")
+        return (
+            " (their ids differ in type: integers on one side, text on the other; read both with "
+            "stracker.read_labels / read_footprints, which type ids alike)"
+        )
     return ""
 
 
@@ -152,8 +157,10 @@ def _universe(buildings: object, answered: pd.Index, extra: pd.Index) -> pd.Inde
         if "building_id" not in buildings.columns:
             raise LabelsError(f"the buildings table has no 'building_id' column; it has {list(buildings.columns)}.")
         buildings = buildings["building_id"]
-    ids = pd.Index(np.asarray(buildings).ravel() if not isinstance(buildings, pd.Series | pd.Index) else buildings,
-                   name="building_id")
+    ids = pd.Index(
+        np.asarray(buildings).ravel() if not isinstance(buildings, pd.Series | pd.Index) else buildings,
+        name="building_id",
+    )
     if ids.hasnans or ids.has_duplicates:
         bad = ids[ids.isna() | ids.duplicated(keep=False)].unique()[:8].tolist()
         raise LabelsError(f"the building ids are missing or repeated ({bad}); give each building once.")
@@ -168,8 +175,12 @@ def _universe(buildings: object, answered: pd.Index, extra: pd.Index) -> pd.Inde
     return ids
 
 
-def hidden_images(visibility: object, building_ids: pd.Index | None, image_dates: pd.DatetimeIndex,
-                  hidden_below: float = HIDDEN_VISIBILITY) -> tuple[np.ndarray, pd.Index]:
+def hidden_images(
+    visibility: object,
+    building_ids: pd.Index | None,
+    image_dates: pd.DatetimeIndex,
+    hidden_below: float = HIDDEN_VISIBILITY,
+) -> tuple[np.ndarray, pd.Index]:
     """Which images cannot show which building, from a visibility array or long table.
 
     Parameters
@@ -204,8 +215,10 @@ def hidden_images(visibility: object, building_ids: pd.Index | None, image_dates
         columns = [c for c in ("visible", "visibility") if c in visibility.columns]
         missing = [c for c in ("building_id", "image_date") if c not in visibility.columns]
         if missing or not columns:
-            raise LabelsError(f"the visibility table needs columns building_id, image_date and visible (booleans) or "
-                              f"visibility (cloud-free shares); it has {list(visibility.columns)}.")
+            raise LabelsError(
+                f"the visibility table needs columns building_id, image_date and visible (booleans) or "
+                f"visibility (cloud-free shares); it has {list(visibility.columns)}."
+            )
         ids = pd.Index(visibility["building_id"])
         if ids.hasnans:
             raise LabelsError(f"the visibility table lacks a building_id in {int(ids.isna().sum())} row(s).")
@@ -216,18 +229,24 @@ def hidden_images(visibility: object, building_ids: pd.Index | None, image_dates
         if unknown.any():
             raise UnmatchedBuildingsError(
                 f"the visibility table names {int(unknown.sum())} row(s) of buildings not in the campaign, e.g. "
-                f"{ids[unknown].unique()[:8].tolist()}{_id_hint(ids, building_ids)}.", ids[unknown].unique().tolist())
+                f"{ids[unknown].unique()[:8].tolist()}{_id_hint(ids, building_ids)}.",
+                ids[unknown].unique().tolist(),
+            )
         dates = pd.DatetimeIndex(pd.to_datetime(visibility["image_date"], errors="coerce"))
         cols = image_dates.get_indexer(dates)
         if (cols < 0).any():
             bad = visibility["image_date"][cols < 0].astype(str).unique()[:5].tolist()
-            raise LabelsError(f"the visibility table holds {int((cols < 0).sum())} row(s) whose image_date is not a "
-                              f"catalogue date, e.g. {bad}; give the visibility of catalogue images only.")
+            raise LabelsError(
+                f"the visibility table holds {int((cols < 0).sum())} row(s) whose image_date is not a "
+                f"catalogue date, e.g. {bad}; give the visibility of catalogue images only."
+            )
         flat = rows.astype(np.int64) * D + cols
         repeated = pd.Index(flat).duplicated(keep=False)
         if repeated.any():
-            raise LabelsError(f"the visibility table gives {int(repeated.sum())} row(s) for the same building and "
-                              "image; give each pair once.")
+            raise LabelsError(
+                f"the visibility table gives {int(repeated.sum())} row(s) for the same building and "
+                "image; give each pair once."
+            )
         values = visibility[columns[0]]
         hidden_rows = _hidden_values(values.to_numpy(), hidden_below, columns[0])
         hidden = np.zeros((len(building_ids), D), dtype=bool)
@@ -235,11 +254,15 @@ def hidden_images(visibility: object, building_ids: pd.Index | None, image_dates
         return hidden, building_ids
     array = np.asarray(visibility)
     if building_ids is None:
-        raise LabelsError("a visibility array needs the buildings its rows are (buildings=, --footprints); or give "
-                          "a long table with building_id, image_date, visible.")
+        raise LabelsError(
+            "a visibility array needs the buildings its rows are (buildings=, --footprints); or give "
+            "a long table with building_id, image_date, visible."
+        )
     if array.shape != (len(building_ids), D):
-        raise LabelsError(f"the visibility array has shape {array.shape}; it needs one row per building and one "
-                          f"column per catalogue image, {(len(building_ids), D)}.")
+        raise LabelsError(
+            f"the visibility array has shape {array.shape}; it needs one row per building and one "
+            f"column per catalogue image, {(len(building_ids), D)}."
+        )
     return _hidden_values(array, hidden_below, "visibility"), building_ids
 
 
@@ -252,8 +275,10 @@ def _hidden_values(values: np.ndarray, hidden_below: float, name: str) -> np.nda
     numeric = np.asarray(values, dtype=float)
     outside = (numeric < 0) | (numeric > 1)
     if outside.any():
-        raise LabelsError(f"{name} holds {int(outside.sum())} value(s) outside [0, 1], e.g. "
-                          f"{numeric[outside][:3].tolist()}; give cloud-free shares or booleans.")
+        raise LabelsError(
+            f"{name} holds {int(outside.sum())} value(s) outside [0, 1], e.g. "
+            f"{numeric[outside][:3].tolist()}; give cloud-free shares or booleans."
+        )
     return numeric < hidden_below  # NaN (unknown) compares False: taken as visible
 
 
@@ -262,14 +287,22 @@ def _canonical(enc: EncodedLabels) -> EncodedLabels:
     with it the questions, do not depend on the order of the table's rows."""
     order = np.lexsort((enc.task, enc.answer, enc.hi, enc.lo, enc.volunteer, enc.building))
     return EncodedLabels(
-        building_ids=enc.building_ids, volunteer_ids=enc.volunteer_ids, image_dates=enc.image_dates,
-        building=enc.building[order], volunteer=enc.volunteer[order], lo=enc.lo[order], hi=enc.hi[order],
-        answer=enc.answer[order], task=enc.task[order], row_index=enc.row_index[order],
+        building_ids=enc.building_ids,
+        volunteer_ids=enc.volunteer_ids,
+        image_dates=enc.image_dates,
+        building=enc.building[order],
+        volunteer=enc.volunteer[order],
+        lo=enc.lo[order],
+        hi=enc.hi[order],
+        answer=enc.answer[order],
+        task=enc.task[order],
+        row_index=enc.row_index[order],
     )
 
 
-def _label_codes(labels: pd.DataFrame, building_ids: pd.Index, image_dates: pd.DatetimeIndex, task: str | None
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _label_codes(
+    labels: pd.DataFrame, building_ids: pd.Index, image_dates: pd.DatetimeIndex, task: str | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Building positions, image indices, answers (1, 0, -1) and task codes of a table already aggregated."""
     building = building_ids.get_indexer(labels["building_id"])
     lo = image_dates.get_indexer(pd.DatetimeIndex(labels["before"]))  # NaT is no catalogue date: -1
@@ -355,8 +388,10 @@ def campaign_state(
         vis_ids = pd.Index(visibility["building_id"].dropna().unique())
     building_ids = _universe(buildings, answered, vis_ids)
     if len(building_ids) == 0:
-        raise LabelsError("there are no answers and no buildings: nothing to ask about. Give the footprints "
-                          "(buildings=, --footprints) to start a campaign.")
+        raise LabelsError(
+            "there are no answers and no buildings: nothing to ask about. Give the footprints "
+            "(buildings=, --footprints) to start a campaign."
+        )
     B = len(building_ids)
     hidden = np.zeros((B, D), dtype=bool)
     if visibility is not None:
@@ -375,8 +410,14 @@ def campaign_state(
     else:
         building, lo, hi, answer, kind = _label_codes(labels, building_ids, dates, task)
     compare = kind == COMPARE  # only a compare question's "can't tell" says which images were unreadable
-    mark_cant_tell(hidden, pair_cant_tell, building[compare], lo[compare].astype(np.int64),
-                   hi[compare].astype(np.int64), answer[compare] < 0)
+    mark_cant_tell(
+        hidden,
+        pair_cant_tell,
+        building[compare],
+        lo[compare].astype(np.int64),
+        hi[compare].astype(np.int64),
+        answer[compare] < 0,
+    )
     n_answers = np.bincount(building, minlength=B)
     return CampaignState(building_ids, dates, posterior, hidden, pair_cant_tell, n_answers, consensus)
 
@@ -560,8 +601,15 @@ def next_questions(
         raise ScenarioError(f"batch must be a positive number of questions, got {batch}")
     if not 0.0 < retire_mass < 1.0:
         raise ScenarioError(f"retire_mass must lie strictly between 0 and 1, got {retire_mass}")
-    state = campaign_state(answers, image_dates, buildings=buildings, visibility=visibility, task=task,
-                           hidden_below=hidden_below, on_duplicate=on_duplicate)
+    state = campaign_state(
+        answers,
+        image_dates,
+        buildings=buildings,
+        visibility=visibility,
+        task=task,
+        hidden_below=hidden_below,
+        on_duplicate=on_duplicate,
+    )
     reasons = state.retirement(retire_mass, intact_confidence)
     active = state.by_value(np.flatnonzero(reasons == ACTIVE))
     unasked = 0
@@ -571,29 +619,41 @@ def next_questions(
     rng = np.random.default_rng(seed)
     lo, hi, gain = choose_questions(state, design, active, rng=rng, single_image_share=single_image_share)
     dates = state.image_dates.to_numpy(dtype="datetime64[ns]")
-    questions = pd.DataFrame({
-        "building_id": state.building_ids[active],
-        "before": image_date_at(dates, lo),
-        "after": dates[hi],
-        "frames": np.where(lo < 0, 1, 2).astype(np.int64),
-        "n_answers": state.n_answers[active],
-        "entropy_bits": state_entropy(state.posterior[active]),
-        "gain_bits": gain,
-    })
-    return QuestionBatch(design, questions, _retired_table(state, reasons, retire_mass), state, unasked,
-                         retire_mass, time.perf_counter() - started)
+    questions = pd.DataFrame(
+        {
+            "building_id": state.building_ids[active],
+            "before": image_date_at(dates, lo),
+            "after": dates[hi],
+            "frames": np.where(lo < 0, 1, 2).astype(np.int64),
+            "n_answers": state.n_answers[active],
+            "entropy_bits": state_entropy(state.posterior[active]),
+            "gain_bits": gain,
+        }
+    )
+    return QuestionBatch(
+        design,
+        questions,
+        _retired_table(state, reasons, retire_mass),
+        state,
+        unasked,
+        retire_mass,
+        time.perf_counter() - started,
+    )
 
 
 def _retired_table(state: CampaignState, reasons: np.ndarray, mass: float) -> pd.DataFrame:
     settled = np.flatnonzero(reasons != ACTIVE)
     dates = state.image_dates.to_numpy(dtype="datetime64[ns]")
     start, end = credible_bounds(state.posterior[settled], mass)
-    return pd.DataFrame({
-        "building_id": state.building_ids[settled],
-        "reason": pd.Categorical(np.asarray(RETIREMENT_REASONS)[reasons[settled] - 1], categories=RETIREMENT_REASONS),
-        "p_destroyed": 1.0 - state.posterior[settled, -1],
-        "ci_start": image_date_at(dates, start - 1),
-        "ci_end": image_date_at(dates, end),
-        "n_answers": state.n_answers[settled],
-    })
-
+    return pd.DataFrame(
+        {
+            "building_id": state.building_ids[settled],
+            "reason": pd.Categorical(
+                np.asarray(RETIREMENT_REASONS)[reasons[settled] - 1], categories=RETIREMENT_REASONS
+            ),
+            "p_destroyed": 1.0 - state.posterior[settled, -1],
+            "ci_start": image_date_at(dates, start - 1),
+            "ci_end": image_date_at(dates, end),
+            "n_answers": state.n_answers[settled],
+        }
+    )

@@ -61,7 +61,9 @@ def _binary_entropy(p: np.ndarray) -> np.ndarray:
 
 
 def bisection_questions(
-    posterior: np.ndarray, mass: float = 0.99, unusable: np.ndarray | None = None,
+    posterior: np.ndarray,
+    mass: float = 0.99,
+    unusable: np.ndarray | None = None,
     single: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Probabilistic bisection: the question (lo, hi] splitting each building's posterior at its median.
@@ -209,8 +211,14 @@ def retired(
     return retirement_reasons(posterior, mass, intact_confidence, hidden) != ACTIVE
 
 
-def mark_cant_tell(hidden: np.ndarray, pair_cant_tell: np.ndarray, building: np.ndarray, lo: np.ndarray,
-                   hi: np.ndarray, cant_tell: np.ndarray) -> None:
+def mark_cant_tell(
+    hidden: np.ndarray,
+    pair_cant_tell: np.ndarray,
+    building: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    cant_tell: np.ndarray,
+) -> None:
     """Record "can't tell" answers in place. A single-image question (``lo`` = -1) proves its image ``hidden``
     at the building (buildings x images): later questions skip it and retirement counts it. Of a pair, either
     image may be the clouded one, so the building is only flagged in ``pair_cant_tell``: its next questions are
@@ -229,8 +237,9 @@ def mark_cant_tell(hidden: np.ndarray, pair_cant_tell: np.ndarray, building: np.
     pair_cant_tell[building[cant_tell & (lo >= 0)]] = True
 
 
-def random_questions(n: int, n_images: int, single_image_share: float, rng: np.random.Generator
-                     ) -> tuple[np.ndarray, np.ndarray]:
+def random_questions(
+    n: int, n_images: int, single_image_share: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """The ``random`` design: ``n`` questions on uniformly drawn images, a share ``single_image_share`` of them
     (and every draw of the same image twice) single-image questions; returns (lo, hi).
 
@@ -258,8 +267,13 @@ def state_entropy(posterior: np.ndarray) -> np.ndarray:
     return -(posterior * np.log2(np.maximum(posterior, _EPS))).sum(axis=1)
 
 
-def question_gain(posterior: np.ndarray, lo: np.ndarray, hi: np.ndarray, sensitivity: np.ndarray | float,
-                  specificity: np.ndarray | float) -> np.ndarray:
+def question_gain(
+    posterior: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    sensitivity: np.ndarray | float,
+    specificity: np.ndarray | float,
+) -> np.ndarray:
     """Expected information gain (bits) of each building's question (lo, hi] for a volunteer of the given
     sensitivity and specificity (:func:`expected_information_gain` of the posterior mass inside the interval).
 

@@ -66,8 +66,14 @@ UPLOAD_COMMAND = "panoptes subject-set upload-subjects --file-column 1 --file-co
 _ZOONIVERSE_COLUMNS = ("#frame_before", "#frame_after", "#building_id", "#before", "#after")
 _PYBOSSA_COLUMNS = ("building_id", "before", "after", "frame_before", "frame_after", "answers_so_far", "priority_0")
 _QUESTION_COLUMNS = ("building_id", "before", "after")
-_NUMBERS = {"frames": "int64", "n_answers": "int64", "answers_so_far": "int64", "entropy_bits": "float64",
-            "gain_bits": "float64", "priority_0": "float64"}
+_NUMBERS = {
+    "frames": "int64",
+    "n_answers": "int64",
+    "answers_so_far": "int64",
+    "entropy_bits": "float64",
+    "gain_bits": "float64",
+    "priority_0": "float64",
+}
 """Columns written by :func:`write_questions` that read back as numbers."""
 _UNSAFE_IN_NAME = re.compile(r"[/\\\x00-\x1f]")
 
@@ -90,8 +96,10 @@ def _frame_names(building_ids: np.ndarray, dates: pd.Series) -> np.ndarray:
 def _check_questions(questions: pd.DataFrame) -> None:
     missing = [c for c in _QUESTION_COLUMNS if c not in questions.columns]
     if missing:
-        raise LabelsError(f"the questions lack the columns {missing}; they need building_id, before and after "
-                          "(as next_questions returns them).")
+        raise LabelsError(
+            f"the questions lack the columns {missing}; they need building_id, before and after "
+            "(as next_questions returns them)."
+        )
     after = pd.to_datetime(questions["after"])
     if after.isna().any():
         rows = questions.index[after.isna().to_numpy()][:8].tolist()
@@ -103,15 +111,19 @@ def _check_frame_names(questions: pd.DataFrame) -> None:
     ids = questions["building_id"].astype(str)
     unsafe = ids.str.contains(_UNSAFE_IN_NAME) | (ids.str.strip() != ids) | (ids == "")
     if unsafe.any():
-        raise LabelsError(f"building ids {ids[unsafe].unique()[:5].tolist()} cannot name frame files "
-                          "(<building_id>_<YYYY-MM-DD>.png): a slash, a control character, blanks at an end or "
-                          "an empty id; renumber those buildings.")
+        raise LabelsError(
+            f"building ids {ids[unsafe].unique()[:5].tolist()} cannot name frame files "
+            "(<building_id>_<YYYY-MM-DD>.png): a slash, a control character, blanks at an end or "
+            "an empty id; renumber those buildings."
+        )
     dates = pd.DatetimeIndex(pd.concat([questions["before"], questions["after"]]).dropna().unique())
     days = dates.strftime("%Y-%m-%d")
     clash = pd.Index(days).duplicated(keep=False)
     if clash.any():
-        raise LabelsError(f"images {sorted(dates[clash].astype(str))[:6]} fall on the same day, so their frames "
-                          "(<building_id>_<YYYY-MM-DD>.png) would share a name; use the csv format.")
+        raise LabelsError(
+            f"images {sorted(dates[clash].astype(str))[:6]} fall on the same day, so their frames "
+            "(<building_id>_<YYYY-MM-DD>.png) would share a name; use the csv format."
+        )
 
 
 def _located(names: np.ndarray, frame_location: str) -> np.ndarray:
@@ -119,8 +131,9 @@ def _located(names: np.ndarray, frame_location: str) -> np.ndarray:
     return np.where(names == "", "", (prefix or "") + names.astype(str)).astype(object)
 
 
-def write_questions(questions: pd.DataFrame, path: str | Path, format: str = "csv", *, frame_location: str = ""
-                    ) -> Path:
+def write_questions(
+    questions: pd.DataFrame, path: str | Path, format: str = "csv", *, frame_location: str = ""
+) -> Path:
     """Write a batch of questions, atomically, for a platform (see :mod:`stracker.tasking.formats`).
 
     Parameters
@@ -171,16 +184,35 @@ def write_questions(questions: pd.DataFrame, path: str | Path, format: str = "cs
         frame_before = _located(_frame_names(ids, questions["before"]), frame_location)
         frame_after = _located(_frame_names(ids, questions["after"]), frame_location)
         if format == "zooniverse":
-            table = pd.DataFrame(dict(zip(_ZOONIVERSE_COLUMNS, (frame_before, frame_after, ids,
-                                                                before.fillna("").to_numpy(), after.to_numpy()),
-                                          strict=True)))
+            table = pd.DataFrame(
+                dict(
+                    zip(
+                        _ZOONIVERSE_COLUMNS,
+                        (frame_before, frame_after, ids, before.fillna("").to_numpy(), after.to_numpy()),
+                        strict=True,
+                    )
+                )
+            )
         else:
             n = len(questions)
             answered = questions["n_answers"].to_numpy() if "n_answers" in questions.columns else np.zeros(n, int)
-            table = pd.DataFrame(dict(zip(_PYBOSSA_COLUMNS, (
-                ids, before.fillna(PYBOSSA_NO_IMAGE).to_numpy(), after.to_numpy(),
-                np.where(frame_before == "", PYBOSSA_NO_IMAGE, frame_before), frame_after, answered,
-                np.round(1.0 - np.arange(n) / max(n, 1), 6)), strict=True)))
+            table = pd.DataFrame(
+                dict(
+                    zip(
+                        _PYBOSSA_COLUMNS,
+                        (
+                            ids,
+                            before.fillna(PYBOSSA_NO_IMAGE).to_numpy(),
+                            after.to_numpy(),
+                            np.where(frame_before == "", PYBOSSA_NO_IMAGE, frame_before),
+                            frame_after,
+                            answered,
+                            np.round(1.0 - np.arange(n) / max(n, 1), 6),
+                        ),
+                        strict=True,
+                    )
+                )
+            )
     with atomic_path(path) as tmp:
         table.to_csv(tmp, index=False, lineterminator="\n")
     return path
@@ -229,8 +261,14 @@ def read_questions(path: str | Path, format: str = "csv") -> pd.DataFrame:
     ids = typed_ids(table[names["building_id"]])
     if ids.isna().any():
         raise LabelsError(f"{path}: building_id is missing in {rows_text(table.index, ids.isna().to_numpy())}.")
-    out = pd.DataFrame({"building_id": ids, "before": _parse(before, "before", path, required=False),
-                        "after": _parse(table[names["after"]], "after", path, required=True)}, index=table.index)
+    out = pd.DataFrame(
+        {
+            "building_id": ids,
+            "before": _parse(before, "before", path, required=False),
+            "after": _parse(table[names["after"]], "after", path, required=True),
+        },
+        index=table.index,
+    )
     order = out["before"].notna() & (out["before"] >= out["after"])
     if order.any():
         raise LabelsError(f"{path}: 'before' is not earlier than 'after' in {rows_text(out.index, order.to_numpy())}.")
@@ -271,8 +309,10 @@ def read_visibility(path: str | Path) -> pd.DataFrame | np.ndarray:
     table = read_table(path)
     missing = [c for c in ("building_id", "image_date") if c not in table.columns]
     if missing or not {"visible", "visibility"} & set(table.columns):
-        raise LabelsError(f"{path}: a visibility table needs building_id, image_date and visible (yes/no) or "
-                          f"visibility (a cloud-free share); it has {list(table.columns)}.")
+        raise LabelsError(
+            f"{path}: a visibility table needs building_id, image_date and visible (yes/no) or "
+            f"visibility (a cloud-free share); it has {list(table.columns)}."
+        )
     table["building_id"] = typed_ids(table["building_id"])
     table["image_date"] = _parse(table["image_date"], "image_date", path, required=True)
     column = "visible" if "visible" in table.columns else "visibility"
@@ -287,7 +327,9 @@ def read_visibility(path: str | Path) -> pd.DataFrame | np.ndarray:
     numeric = pd.to_numeric(text, errors="coerce")
     bad = (numeric.isna() & text.notna()).to_numpy(dtype=bool)
     if bad.any():
-        raise LabelsError(f"{path}: {column!r} must be a cloud-free share (0 to 1) or yes/no, but is "
-                          f"{values[bad].head(3).tolist()} in {rows_text(table.index, bad)}.")
+        raise LabelsError(
+            f"{path}: {column!r} must be a cloud-free share (0 to 1) or yes/no, but is "
+            f"{values[bad].head(3).tolist()} in {rows_text(table.index, bad)}."
+        )
     table[column] = numeric.astype("float64")
     return table

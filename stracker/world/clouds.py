@@ -373,13 +373,15 @@ def cloud_free_share(pixels: FootprintPixels, clear: np.ndarray, known: np.ndarr
     values = np.where(on_known, clear.ravel()[pixels.pixel], 0.0) * pixels.weight
     share = np.bincount(pixels.building, weights=values, minlength=pixels.n_buildings)
     known_weight = pixels.known_share(known)
-    unknown_weight = np.bincount(pixels.building, weights=np.where(on_known, 0.0, pixels.weight),
-                                 minlength=pixels.n_buildings)
+    unknown_weight = np.bincount(
+        pixels.building, weights=np.where(on_known, 0.0, pixels.weight), minlength=pixels.n_buildings
+    )
     # wholly known footprints keep the plain weighted mean (bit for bit that of known=None); the others are
     # renormalised over their known part
     partial = (unknown_weight > 0) | (known_weight == 0)
-    share[partial] = np.divide(share[partial], known_weight[partial], out=np.full(int(partial.sum()), np.nan),
-                               where=known_weight[partial] > 0)
+    share[partial] = np.divide(
+        share[partial], known_weight[partial], out=np.full(int(partial.sum()), np.nan), where=known_weight[partial] > 0
+    )
     return share
 
 
@@ -432,8 +434,7 @@ class CloudField:
         True
         """
         scenario = simulation.scenario
-        return cls.build(simulation.buildings, simulation.images, scenario.imagery,
-                         stage_rng(scenario, "visibility"))
+        return cls.build(simulation.buildings, simulation.images, scenario.imagery, stage_rng(scenario, "visibility"))
 
     @property
     def n_images(self) -> int:
@@ -546,8 +547,7 @@ def visibility(
     return CloudField.build(buildings, images, imagery, rng).visibility()
 
 
-def _fractal_field(shape: tuple[int, int], pixel_m: float, wavelength_m: float,
-                   rng: np.random.Generator) -> np.ndarray:
+def _fractal_field(shape: tuple[int, int], pixel_m: float, wavelength_m: float, rng: np.random.Generator) -> np.ndarray:
     """A standardized, spatially correlated float32 field: white noise with a power-law spectrum.
 
     Drawn on a grid padded by one wavelength (so that the FFT's wrap-around does not tie opposite edges) and

@@ -42,13 +42,42 @@ __all__ = ["DISTRICT_NAMES", "make_footprints"]
 # second list. Districts beyond the lists are called "D07" and so on.
 _OLD_CITY = "al-Madina al-Qadima"
 _RESIDENTIAL_NAMES: tuple[str, ...] = (
-    "al-Nahda", "al-Andalus", "al-Firdaws", "al-Qadisiya", "al-Hurriya", "al-Salam", "al-Wahda", "al-Zahra",
-    "al-Jamia", "al-Mahatta", "al-Nour", "al-Rawda", "al-Rashid", "al-Mansour", "al-Yarmouk", "al-Karama",
-    "al-Bustan", "al-Jisr", "al-Hamra", "al-Muntazah", "al-Basatin", "al-Mashtal", "al-Tadamun", "al-Furat",
-    "al-Jazira", "al-Qasr", "al-Badia", "al-Amin",
+    "al-Nahda",
+    "al-Andalus",
+    "al-Firdaws",
+    "al-Qadisiya",
+    "al-Hurriya",
+    "al-Salam",
+    "al-Wahda",
+    "al-Zahra",
+    "al-Jamia",
+    "al-Mahatta",
+    "al-Nour",
+    "al-Rawda",
+    "al-Rashid",
+    "al-Mansour",
+    "al-Yarmouk",
+    "al-Karama",
+    "al-Bustan",
+    "al-Jisr",
+    "al-Hamra",
+    "al-Muntazah",
+    "al-Basatin",
+    "al-Mashtal",
+    "al-Tadamun",
+    "al-Furat",
+    "al-Jazira",
+    "al-Qasr",
+    "al-Badia",
+    "al-Amin",
 )
 _LARGE_BLOCK_NAMES: tuple[str, ...] = (
-    "al-Sinaa", "al-Iskan", "al-Masakin", "al-Mustawdaat", "al-Tijariya", "al-Matahin",
+    "al-Sinaa",
+    "al-Iskan",
+    "al-Masakin",
+    "al-Mustawdaat",
+    "al-Tijariya",
+    "al-Matahin",
 )
 DISTRICT_NAMES: tuple[str, ...] = (_OLD_CITY, *_RESIDENTIAL_NAMES, *_LARGE_BLOCK_NAMES)
 """Every district name :func:`make_footprints` may use, besides the fallback codes ``"D07"`` etc."""
@@ -268,8 +297,15 @@ def _generate(
         if shapely.is_empty(inner) or shapely.area(inner) <= 0.0:
             continue
         polys = _district_buildings(
-            inner, seeds[d], float(theta[d]), float(length[d]), float(depth[d]), float(parcel[d]),
-            bool(is_large[d]), city, rng,
+            inner,
+            seeds[d],
+            float(theta[d]),
+            float(length[d]),
+            float(depth[d]),
+            float(parcel[d]),
+            bool(is_large[d]),
+            city,
+            rng,
         )
         geoms.append(polys)
         ids.append(np.full(len(polys), d, dtype=np.int64))

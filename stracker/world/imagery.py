@@ -50,8 +50,8 @@ def make_catalogue(imagery: ImageryScenario, rng: np.random.Generator) -> pd.Dat
     dates = first.to_datetime64().astype("datetime64[D]") + offsets.astype("timedelta64[D]")
     mean = imagery.mean_cloud_cover
     # Beta with concentration 2: most images nearly clear, a few heavily clouded
-    cover = rng.beta(2 * mean, 2 * (1 - mean), size=imagery.n_images) if 0 < mean < 1 else np.full(
-        imagery.n_images, mean
+    cover = (
+        rng.beta(2 * mean, 2 * (1 - mean), size=imagery.n_images) if 0 < mean < 1 else np.full(imagery.n_images, mean)
     )
     return pd.DataFrame(
         {
