@@ -13,11 +13,11 @@ import click
 import pandas as pd
 
 from stracker.cli.options import (
-    FOOTPRINT_HELP,
     METHODS,
     TASKS,
     connect_scheduler,
     echo_warnings,
+    footprint_options,
     json_id,
     json_option,
     outputs_free,
@@ -36,21 +36,7 @@ __all__ = ["aggregate_command"]
 
 @click.command("aggregate")
 @click.argument("labels_path", metavar="LABELS", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option(
-    "--footprints",
-    "footprints_path",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help=f"Building footprints to join the consensus onto ({FOOTPRINT_HELP}).",
-)
-@click.option(
-    "--layer", default=None, help="Layer of a multi-layer footprint file (default: 'buildings' or the only one)."
-)
-@click.option(
-    "--id-column",
-    default="building_id",
-    show_default=True,
-    help="The footprints' building id column (matched to the answers' building_id).",
-)
+@footprint_options("to join the consensus onto")
 @click.option(
     "--images",
     "images_path",

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from stracker.cli.options import FOOTPRINT_HELP, json_option, overwrite_option
+from stracker.cli.options import footprint_options, json_option, overwrite_option
 
 __all__ = ["RESAMPLINGS", "chips_command", "parse_bands"]
 
@@ -43,15 +43,7 @@ def parse_bands(text: str | None) -> list[int] | None:
     help="The scenes: a glob pattern (quoted, e.g. 'scenes/*.tif'; ** recurses), a folder of .tif files or "
     "one raster. Any CRS; several scenes on one date are a mosaic.",
 )
-@click.option(
-    "--footprints",
-    "footprints_path",
-    required=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help=f"Building footprints ({FOOTPRINT_HELP}).",
-)
-@click.option("--layer", default=None, help="Layer of a multi-layer footprint file.")
-@click.option("--id-column", default="building_id", show_default=True, help="The footprints' building id column.")
+@footprint_options("to cut chips around", required=True)
 @click.option(
     "--catalogue",
     "catalogue_path",

@@ -12,9 +12,9 @@ import click
 
 from stracker.cli.options import (
     DESIGNS,
-    FOOTPRINT_HELP,
     TASKS,
     echo_warnings,
+    footprint_options,
     json_option,
     outputs_free,
     overwrite_option,
@@ -37,19 +37,7 @@ __all__ = ["next_command"]
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="The image catalogue: CSV or Parquet with an image_date column (every acquisition date).",
 )
-@click.option(
-    "--footprints",
-    "footprints_path",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help=f"Every building of the campaign ({FOOTPRINT_HELP}), so that buildings without answers are asked too.",
-)
-@click.option("--layer", default=None, help="Layer of a multi-layer footprint file.")
-@click.option(
-    "--id-column",
-    default="building_id",
-    show_default=True,
-    help="The footprints' building id column (matched to the answers' building_id).",
-)
+@footprint_options("of every building of the campaign, so that buildings without answers are asked too")
 @click.option(
     "--visibility",
     "visibility_path",

@@ -32,6 +32,7 @@ __all__ = [
     "connect_scheduler",
     "echo_warnings",
     "evaluation_text",
+    "footprint_options",
     "json_id",
     "json_option",
     "outputs_free",
@@ -187,3 +188,32 @@ def connect_scheduler(address: str, timeout: float = SCHEDULER_TIMEOUT_S) -> Any
         ) from exc
     except ValueError as exc:
         raise SchedulerError(f"--scheduler {address!r} is not a Dask address ({exc}); write tcp://HOST:PORT.") from exc
+
+
+def footprint_options(purpose: str, required: bool = False) -> Callable[[F], F]:
+    """``--footprints FILE``, ``--layer`` and ``--id-column``: a footprint layer, read by
+    :func:`stracker.read_footprints` (parameters ``footprints_path``, ``layer``, ``id_column``).
+
+    ``purpose`` says in the help what the command does with them, e.g. "to join the consensus onto".
+    """
+    footprints = click.option(
+        "--footprints",
+        "footprints_path",
+        required=required,
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        help=f"Building footprints {purpose} ({FOOTPRINT_HELP}).",
+    )
+    layer = click.option(
+        "--layer", default=None, help="Layer of a multi-layer footprint file (default: 'buildings' or the only one)."
+    )
+    id_column = click.option(
+        "--id-column",
+        default="building_id",
+        show_default=True,
+        help="The footprints' building id column (matched to the answers' building_id).",
+    )
+
+    def decorate(command: F) -> F:
+        return footprints(layer(id_column(command)))
+
+    return decorate

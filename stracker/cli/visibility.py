@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from stracker.cli.options import FOOTPRINT_HELP, json_option, outputs_free, overwrite_option
+from stracker.cli.options import footprint_options, json_option, outputs_free, overwrite_option
 
 __all__ = ["parse_values", "visibility_command"]
 
@@ -41,15 +41,7 @@ def parse_values(text: str | None) -> list[float] | None:
     help="The cloud masks: a glob pattern (quoted, e.g. 'masks/*.tif'), a folder of .tif files or one "
     "raster; any CRS, dated as --imagery is for `stracker chips`.",
 )
-@click.option(
-    "--footprints",
-    "footprints_path",
-    required=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help=f"Building footprints ({FOOTPRINT_HELP}).",
-)
-@click.option("--layer", default=None, help="Layer of a multi-layer footprint file.")
-@click.option("--id-column", default="building_id", show_default=True, help="The footprints' building id column.")
+@footprint_options("whose cloud-free share is measured", required=True)
 @click.option(
     "--catalogue",
     "catalogue_path",
