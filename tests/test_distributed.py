@@ -10,8 +10,8 @@ import pytest
 
 pytest.importorskip("dask.distributed")
 
+from campaigns import Campaign, assert_same_buildings, assert_same_consensus, mixed_table
 from dask.distributed import Client, LocalCluster
-from test_consensus import Campaign, assert_same_buildings, make_table
 
 import stracker
 from stracker import DistributedConsensus, aggregate_distributed
@@ -27,26 +27,6 @@ def client():
         yield c
 
 
-def mixed_table(seed: int = 1, n_buildings: int = 400) -> tuple[pd.DataFrame, pd.DatetimeIndex]:
-    """Timeline marks and compare answers about the same buildings (a few thousand answers)."""
-    c = Campaign(seed=seed, n_buildings=n_buildings, n_volunteers=40, n_images=10, per_building=5)
-    rng = np.random.default_rng(seed + 100)
-    n = 4 * n_buildings
-    b = rng.integers(0, n_buildings, n)
-    v = rng.integers(0, 40, n)
-    first, second = rng.integers(-1, 10, n), rng.integers(0, 10, n)
-    lo, hi = np.minimum(first, second), np.maximum(first, second)
-    hi = np.where(lo == hi, np.minimum(hi + 1, 9), hi)
-    lo = np.where(lo >= hi, -1, lo)
-    inside = (lo < c.states[b]) & (c.states[b] <= hi)
-    sens, spec = c.params["sensitivity"].to_numpy()[v], c.params["specificity"].to_numpy()[v]
-    answer = (rng.random(n) < np.where(inside, sens, 1 - spec)).astype(int)
-    answer[rng.random(n) < 0.05] = -1  # some can't tell
-    compare = make_table(b, v, lo, hi, answer, c.dates, "compare")
-    labels = pd.concat([c.labels, compare], ignore_index=True).sample(frac=1.0, random_state=seed)
-    return labels.drop_duplicates().reset_index(drop=True), c.dates
-
-
 @pytest.fixture(scope="module")
 def table():
     return mixed_table()
@@ -56,17 +36,6 @@ def table():
 def reference(table):
     labels, dates = table
     return stracker.aggregate(labels, dates)
-
-
-def assert_same_consensus(got: stracker.Consensus, ref: stracker.Consensus, atol: float = 1e-9) -> None:
-    np.testing.assert_allclose(got.posterior, ref.posterior, rtol=0, atol=atol)
-    assert_same_buildings(got.buildings, ref.buildings, atol=atol)
-    assert got.volunteers.index.equals(ref.volunteers.index)
-    np.testing.assert_allclose(got.volunteers.to_numpy(float), ref.volunteers.to_numpy(float), rtol=0, atol=atol)
-    np.testing.assert_allclose(got.prior, ref.prior, rtol=0, atol=atol)
-    assert got.n_iter == ref.n_iter
-    assert got.converged == ref.converged
-    np.testing.assert_allclose(got.log_likelihood, ref.log_likelihood, rtol=1e-12)
 
 
 @pytest.mark.parametrize("n_partitions", [1, 2, 3, 7])

@@ -15,9 +15,8 @@ import pytest
 
 pytest.importorskip("dask.distributed")
 
+from campaigns import assert_same_buildings, assert_same_consensus, mixed_table
 from dask.distributed import Client, LocalCluster
-from test_consensus import assert_same_buildings
-from test_distributed import assert_same_consensus, mixed_table
 
 import stracker
 from stracker import DistributedConsensus, aggregate_distributed
