@@ -9,30 +9,12 @@ from typing import Any
 
 import click
 
-from stracker.cli.options import footprint_options, json_option, overwrite_option
+from stracker.cli.options import comma_numbers, footprint_options, json_option, overwrite_option
 
-__all__ = ["RESAMPLINGS", "chips_command", "parse_bands"]
+__all__ = ["RESAMPLINGS", "chips_command"]
 
 RESAMPLINGS = ("nearest", "bilinear", "cubic", "cubic_spline", "lanczos", "average")
 """The resampling methods offered on the command line (GDAL's, by rasterio's names)."""
-
-
-def parse_bands(text: str | None) -> list[int] | None:
-    """``--bands``: one band or three, 1-based, separated by commas.
-
-    Examples
-    --------
-    >>> parse_bands("4,3,2"), parse_bands(None)
-    ([4, 3, 2], None)
-    """
-    if text is None:
-        return None
-    try:
-        return [int(part) for part in text.split(",")]
-    except ValueError as exc:
-        raise click.BadParameter(
-            f"give band numbers separated by commas, e.g. 1 or 4,3,2; got {text!r}", param_hint="--bands"
-        ) from exc
 
 
 @click.command("chips")
@@ -143,7 +125,7 @@ def chips_command(
         questions=questions_path,
         size_m=size_m,
         pixel_m=pixel_m,
-        bands=parse_bands(bands),
+        bands=comma_numbers(bands, int, "--bands", "1 or 4,3,2"),
         stretch=stretch,
         max_nodata=max_nodata,
         resampling=resampling,

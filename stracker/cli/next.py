@@ -18,6 +18,7 @@ from stracker.cli.options import (
     json_option,
     outputs_free,
     overwrite_option,
+    retire_mass_option,
 )
 from stracker.errors import StrackerWarning
 from stracker.io.files import atomic_path
@@ -67,13 +68,7 @@ __all__ = ["next_command"]
     default=None,
     help="Questions at most, the most valuable first (default: one per unsettled building).",
 )
-@click.option(
-    "--retire-mass",
-    type=click.FloatRange(0.5, 0.99999),
-    default=0.9,
-    show_default=True,
-    help="A building retires when its credible interval of this mass is one image gap.",
-)
+@retire_mass_option()
 @click.option(
     "--task",
     type=click.Choice(TASKS),

@@ -29,6 +29,7 @@ __all__ = [
     "METHODS",
     "PRESETS",
     "TASKS",
+    "comma_numbers",
     "connect_scheduler",
     "echo_warnings",
     "evaluation_text",
@@ -39,6 +40,7 @@ __all__ = [
     "outputs_not_inputs",
     "overwrite_option",
     "preset_option",
+    "retire_mass_option",
     "scheduler_option",
     "seed_option",
     "stages",
@@ -217,3 +219,34 @@ def footprint_options(purpose: str, required: bool = False) -> Callable[[F], F]:
         return footprints(layer(id_column(command)))
 
     return decorate
+
+
+def retire_mass_option() -> Callable[[F], F]:
+    """``--retire-mass``: the credible mass at which a building's interval of one image gap retires it."""
+    return click.option(
+        "--retire-mass",
+        type=click.FloatRange(0.5, 0.99999),
+        default=0.9,
+        show_default=True,
+        help="A building retires when its credible interval of this mass is one image gap.",
+    )
+
+
+def comma_numbers(text: str | None, kind: type[int] | type[float], option: str, example: str) -> list[Any] | None:
+    """An option's comma-separated numbers (``None`` when the option was not given), or a usage error naming it.
+
+    Examples
+    --------
+    >>> comma_numbers("4,3,2", int, "--bands", "4,3,2"), comma_numbers(None, float, "--cloud-values", "3,8")
+    ([4, 3, 2], None)
+    >>> comma_numbers("3,8,9,10", float, "--cloud-values", "3,8,9,10")
+    [3.0, 8.0, 9.0, 10.0]
+    """
+    if text is None:
+        return None
+    try:
+        return [kind(part) for part in text.split(",")]
+    except ValueError as exc:
+        raise click.BadParameter(
+            f"give numbers separated by commas, e.g. {example}; got {text!r}", param_hint=option
+        ) from exc

@@ -16,6 +16,7 @@ from stracker.cli.options import (
     outputs_free,
     overwrite_option,
     preset_option,
+    retire_mass_option,
     seed_option,
 )
 from stracker.io.files import atomic_path
@@ -30,13 +31,7 @@ __all__ = ["plan_command"]
     "--design", type=click.Choice(DESIGNS), default="infogain", show_default=True, help="How questions are chosen."
 )
 @click.option("--budget", type=click.IntRange(min=1), default=500_000, show_default=True, help="Frames viewed at most.")
-@click.option(
-    "--retire-mass",
-    type=click.FloatRange(0.5, 0.99999),
-    default=0.9,
-    show_default=True,
-    help="A building retires when its credible interval of this mass is one image gap.",
-)
+@retire_mass_option()
 @click.option(
     "--max-retire-mass",
     type=click.FloatRange(0.5, 0.99999),

@@ -10,27 +10,9 @@ from typing import Any
 
 import click
 
-from stracker.cli.options import footprint_options, json_option, outputs_free, overwrite_option
+from stracker.cli.options import comma_numbers, footprint_options, json_option, outputs_free, overwrite_option
 
-__all__ = ["parse_values", "visibility_command"]
-
-
-def parse_values(text: str | None) -> list[float] | None:
-    """``--cloud-values``: mask values that are cloud, separated by commas.
-
-    Examples
-    --------
-    >>> parse_values("3,8,9,10"), parse_values(None)
-    ([3.0, 8.0, 9.0, 10.0], None)
-    """
-    if text is None:
-        return None
-    try:
-        return [float(part) for part in text.split(",")]
-    except ValueError as exc:
-        raise click.BadParameter(
-            f"give mask values separated by commas, e.g. 3,8,9,10; got {text!r}", param_hint="--cloud-values"
-        ) from exc
+__all__ = ["visibility_command"]
 
 
 @click.command("visibility")
@@ -101,7 +83,7 @@ def visibility_command(
         masks,
         footprints,
         catalogue=catalogue_path,
-        cloud_values=parse_values(cloud_values),
+        cloud_values=comma_numbers(cloud_values, float, "--cloud-values", "3,8,9,10"),
         band=band,
         id_column=id_column,
     )
