@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from stracker.consensus.blocks import BlockedAnswerModel
 from stracker.consensus.model import (
     DEFAULT_PARAMS,
     PARAM_CLIP,
     STAT_NAMES,
-    AnswerModel,
     EStep,
     ModelState,
     SufficientStatistics,
@@ -384,11 +384,10 @@ def run_em(
     converged = False
     n_iter = 0
     state = m_step.state()
-    posterior = None
+    step = None
     for n_iter in range(1, options.max_iter + 1):
         state = m_step.state()
         step = e_step(state)
-        posterior = step.posterior
         history.append(step.log_likelihood)
         if callback is not None:
             callback(n_iter, history[-1])
@@ -396,6 +395,7 @@ def run_em(
             converged = True
             break
         m_step.update(step.statistics)
+    posterior = None if step is None else step.posterior  # read once: a step on blocks joins it when read
     return FitResult(state, posterior, m_step.params, m_step.pi, m_step.image_weight, history, n_iter, converged)
 
 
@@ -407,10 +407,12 @@ def fit_em(
     prior: np.ndarray | None = None,
     options: EMOptions | None = None,
     callback: Callable[[int, float], None] | None = None,
+    threads: int | None = None,
 ) -> FitResult:
     """Fit the consensus model by EM on a table in memory (the in-memory engine of :func:`stracker.aggregate`).
 
-    Parameters as in :func:`stracker.aggregate`; ``options`` default: :class:`EMOptions`.
+    Parameters as in :func:`stracker.aggregate`; ``options`` default: :class:`EMOptions`. The E-step runs on
+    blocks of buildings on ``threads`` threads (:class:`~stracker.consensus.blocks.BlockedAnswerModel`).
 
     Examples
     --------
@@ -424,7 +426,6 @@ def fit_em(
     (True, [True, False])
     """
     options = options or EMOptions()
-    model = AnswerModel(enc)
     m_step = MStep.start(
         enc.volunteer_ids,
         enc.image_dates,
@@ -433,4 +434,5 @@ def fit_em(
         prior=prior,
         options=options,
     )
-    return run_em(lambda state: model.e_step(state, m_step.fit_volunteers), m_step, options, callback)
+    with BlockedAnswerModel(enc, threads=threads) as model:
+        return run_em(lambda state: model.e_step(state, m_step.fit_volunteers), m_step, options, callback)

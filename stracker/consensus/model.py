@@ -45,7 +45,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from stracker.consensus.sparse import incidence_matrix
+from stracker.consensus.sparse import coordinate_matrix
 from stracker.errors import LabelsError
 from stracker.labels import CANT_TELL, COMPARE, NO, TIMELINE, YES, EncodedLabels
 
@@ -59,9 +59,11 @@ __all__ = [
     "LogLikelihood",
     "MarkBreaks",
     "ModelState",
+    "ParamLogs",
     "SufficientStatistics",
     "cumulative_weight",
     "duration_prior",
+    "param_logs",
     "posterior_and_evidence",
     "resolve_params",
 ]
@@ -108,6 +110,27 @@ class ModelState:
     params: dict[str, np.ndarray]
     image_weight: np.ndarray
     log_prior: np.ndarray
+
+    @functools.cached_property
+    def logs(self) -> ParamLogs:
+        """:func:`param_logs` of the parameters, computed once per state (every block of an E-step on blocks of
+        buildings reads them)."""
+        return param_logs(self.params)
+
+
+class ParamLogs(NamedTuple):
+    """Per parameter of :data:`PARAM_NAMES`, per volunteer: the log and the log of the complement."""
+
+    log: dict[str, np.ndarray]
+    log1m: dict[str, np.ndarray]
+
+
+def param_logs(params: dict[str, np.ndarray]) -> ParamLogs:
+    """``log`` and ``log(1 - .)`` of every parameter (:class:`ParamLogs`)."""
+    return ParamLogs(
+        {name: np.log(value) for name, value in params.items()},
+        {name: np.log1p(-value) for name, value in params.items()},
+    )
 
 
 class MarkBreaks(NamedTuple):
@@ -187,8 +210,9 @@ class SufficientStatistics:
 class EStep:
     """What an E-step gives: the posterior, the log-likelihood and the sufficient statistics for the M-step.
 
-    The statistics may be given as a function that computes them: they are computed on first use (the last
-    E-step of a fit that has converged needs none, and the in-memory engine skips them there).
+    The statistics, and the posterior, may be given as functions that compute them: they are computed on first use
+    (the last E-step of a fit that has converged needs no statistics, and the in-memory engine skips them there;
+    the posterior of a step on blocks of buildings is joined from the blocks' only when read).
 
     Attributes
     ----------
@@ -203,12 +227,12 @@ class EStep:
 
     def __init__(
         self,
-        posterior: np.ndarray | None,
+        posterior: np.ndarray | Callable[[], np.ndarray] | None,
         log_likelihood: float,
         statistics: SufficientStatistics | Callable[[], SufficientStatistics],
         terms: LogLikelihood | None = None,
     ) -> None:
-        self.posterior = posterior
+        self._posterior = posterior
         self.log_likelihood = log_likelihood
         self.terms = terms
         self._statistics = statistics
@@ -217,6 +241,13 @@ class EStep:
     def of(cls, statistics: SufficientStatistics) -> EStep:
         """The E-step whose statistics (summed over shards) are all there is, the posterior being elsewhere."""
         return cls(None, statistics.log_likelihood, statistics)
+
+    @property
+    def posterior(self) -> np.ndarray | None:
+        """Buildings x states, rows summing to 1; None where it stays elsewhere (on the Dask workers)."""
+        if callable(self._posterior):
+            self._posterior = self._posterior()
+        return self._posterior
 
     @property
     def statistics(self) -> SufficientStatistics:
@@ -344,7 +375,8 @@ class AnswerModel:
         if self.has_compare:
             rows = np.concatenate([_flat(c_b, lo1[compare], W), _flat(c_b, hi1[compare], W)])
             sign = np.concatenate([np.ones(n_compare), -np.ones(n_compare)])
-            self.incidence = incidence_matrix(rows, np.concatenate([c_vy, c_vy]), sign, B * W, 2 * V)
+            self.incidence = coordinate_matrix(rows, np.concatenate([c_vy, c_vy]), sign, B * W, 2 * V)
+            self.incidence_t = self.incidence.T  # made once (it shares the coordinates)
             del rows, sign
 
         # gather positions into the cumulative posterior (B x W, flattened) for the M-step's statistics
@@ -368,7 +400,7 @@ class AnswerModel:
         ``volunteer_statistics`` (volunteer parameters fixed), they hold only the log-likelihood and the
         posterior sums: the M-step then updates the prior alone.
         """
-        terms = self.log_likelihood(state.params, state.image_weight)
+        terms = self.log_likelihood(state.params, state.image_weight, state.logs)
         posterior, log_evidence = posterior_and_evidence(terms.by_state, state.log_prior)
         log_likelihood = log_evidence + terms.constant
         statistics = functools.partial(
@@ -380,11 +412,15 @@ class AnswerModel:
         # five times the page faults and 20 % more time per fit on the raqqa campaign when they were freed here)
         return EStep(posterior, log_likelihood, statistics, terms)
 
-    def log_likelihood(self, params: dict[str, np.ndarray], image_weight: np.ndarray) -> LogLikelihood:
-        """Log-likelihood of every building's answers in every state (B x S), the constant part and the breaks."""
+    def log_likelihood(
+        self, params: dict[str, np.ndarray], image_weight: np.ndarray, logs: ParamLogs | None = None
+    ) -> LogLikelihood:
+        """Log-likelihood of every building's answers in every state (B x S), the constant part and the breaks.
+
+        ``logs`` are the parameters' logs (:attr:`ModelState.logs`), computed here when not given.
+        """
         B, D, S, W = self.n_buildings, self.n_images, self.n_states, self.width
-        log = {name: np.log(value) for name, value in params.items()}
-        log1m = {name: np.log1p(-value) for name, value in params.items()}
+        log, log1m = logs if logs is not None else param_logs(params)
         cum_weight = cumulative_weight(image_weight)
         weights, base = [], 0.0
         mark_idx = slope_idx = slope_w = None
@@ -439,10 +475,9 @@ class AnswerModel:
             weights += [inside, -inside, tail, -tail]
         compare = None
         if self.has_compare:
-            sens, spec = params["sensitivity"], params["specificity"]
             # [volunteer, answer] -> log P(answer | inside), log P(answer | outside)
-            inside = np.stack([np.log1p(-sens), np.log(sens)], axis=1)
-            outside = np.stack([np.log(spec), np.log1p(-spec)], axis=1)
+            inside = np.stack([log1m["sensitivity"], log["sensitivity"]], axis=1)
+            outside = np.stack([log["specificity"], log1m["specificity"]], axis=1)
             base += float((self.compare_counts * outside).sum())
             compare = self.incidence @ (inside - outside).ravel()
         size = B * W
@@ -551,11 +586,12 @@ class AnswerModel:
             stats["early_decay"] = (extra, extra + early)
             images = self._image_statistics(C0, breaks.late, at_late, p_late + p_exact)
         if self.has_compare:
-            # the transpose's product reads C0 in order and scatters into 2V sums: no transposed copy needed
-            inside = -(self.incidence.T @ C0).reshape(V, 2)  # expected answers whose interval holds the state
+            # the transpose's product reads C0 at the answers' rows (near one another: answers come by building)
+            inside = -(self.incidence_t @ C0).reshape(V, 2)  # expected answers whose interval holds the state
             outside = self.compare_counts - inside
-            stats["sensitivity"] = (inside[:, 1], inside.sum(axis=1))
-            stats["specificity"] = (outside[:, 0], outside.sum(axis=1))
+            # (two columns added as such: numpy's sum along a short axis costs a loop per volunteer)
+            stats["sensitivity"] = (inside[:, 1], inside[:, 0] + inside[:, 1])
+            stats["specificity"] = (outside[:, 0], outside[:, 0] + outside[:, 1])
         return stats, images
 
     def _image_statistics(

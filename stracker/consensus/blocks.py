@@ -1,0 +1,299 @@
+"""The in-memory E-step on blocks of buildings: one answer model per block, run on a pool of threads.
+
+The E-step is additive over buildings (:class:`~stracker.consensus.model.SufficientStatistics` add up), so the
+in-memory engine splits the table into blocks of contiguous building codes, holds one
+:class:`~stracker.consensus.model.AnswerModel` per block (as the Dask engine holds one per shard) and sums their
+statistics. Two things come of it:
+
+* both cores work: the blocks' E-steps run on a pool of threads. Their work is numpy ufuncs, ``np.bincount``,
+  cumulative sums and scipy's sparse products, which release the GIL while they run;
+* the time per answer stays flat as tables grow: a block's buildings x states arrays (log-likelihood, posterior,
+  cumulative sums) stay small enough to be reused from the cache and the allocator's free pages, where the arrays
+  of a whole large table are fetched from memory and faulted in again at every pass.
+
+The blocks depend on the table alone (answers, buildings, states and volunteers), never on the number of threads,
+and the statistics of the blocks are summed in block order: any number of threads gives the same numbers, bit
+for bit. Blocks of other sizes sum in another order, which moves results by rounding only (about 1e-15).
+A table small enough for one block is one :class:`~stracker.consensus.model.AnswerModel`, as before blocks.
+
+Per-building inputs are cut into blocks in one place, :func:`block_table` (and :meth:`BlockedAnswerModel.block_state`
+for the state of an E-step): whatever the answer models come to take per building has its slice made there.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import operator
+import os
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import reduce
+from typing import TypeVar
+
+import numpy as np
+import pandas as pd
+
+from stracker.consensus.model import AnswerModel, EStep, ModelState, SufficientStatistics
+from stracker.consensus.sparse import stable_order
+from stracker.errors import OptionsError
+from stracker.labels import EncodedLabels
+
+__all__ = [
+    "BLOCK_ANSWERS",
+    "CELL_ANSWERS",
+    "THREADS_VARIABLE",
+    "VOLUNTEER_ANSWERS",
+    "BlockedAnswerModel",
+    "BuildingBlock",
+    "available_cpus",
+    "block_table",
+    "building_blocks",
+    "resolve_threads",
+]
+
+THREADS_VARIABLE = "STRACKER_THREADS"
+"""Environment variable giving the default number of threads of the in-memory engine."""
+
+BLOCK_ANSWERS = 2**18
+"""Work of a block, in answers (a building-state cell counting :data:`CELL_ANSWERS`): enough that the Python
+overhead of a block's E-step (about 0.3 ms) is small beside its work, little enough to stay in the cache."""
+
+CELL_ANSWERS = 4
+"""One building-state cell of the E-step costs about as much as this many answers."""
+
+VOLUNTEER_ANSWERS = 64
+"""A block's statistics hold arrays the size of the volunteers: a block has at least this many answers per
+volunteer, so that they stay a small part of its work (else the blocks of a table with many volunteers would cost
+more in them than they save)."""
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def available_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask where the system has one).
+
+    Examples
+    --------
+    >>> available_cpus() >= 1
+    True
+    """
+    count = getattr(os, "process_cpu_count", None)  # Python 3.13
+    if count is not None:
+        return int(count() or 1)
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
+def resolve_threads(threads: int | None) -> int:
+    """The number of threads to run on: ``threads``, else ``$STRACKER_THREADS``, else :func:`available_cpus`.
+
+    Raises
+    ------
+    OptionsError
+        If ``threads`` (or the variable) is not a whole number >= 1.
+
+    Examples
+    --------
+    >>> resolve_threads(2)
+    2
+    >>> resolve_threads(0)
+    Traceback (most recent call last):
+    ...
+    stracker.errors.OptionsError: threads must be a whole number >= 1 (or None: every CPU this process may use), got 0.
+    """
+    if threads is None:
+        text = os.environ.get(THREADS_VARIABLE, "").strip()
+        if not text:
+            return available_cpus()
+        try:
+            value = int(text)
+        except ValueError:
+            value = 0
+        if value < 1:
+            raise OptionsError(
+                f"the environment variable {THREADS_VARIABLE}={text!r} must be a whole number >= 1; set it to a "
+                f"number of threads, or unset it to use all the CPUs this process may use."
+            )
+        return value
+    if isinstance(threads, bool) or not isinstance(threads, numbers.Integral) or threads < 1:
+        raise OptionsError(
+            f"threads must be a whole number >= 1 (or None: every CPU this process may use), got {threads!r}."
+        )
+    return int(threads)
+
+
+@dataclass(frozen=True)
+class BuildingBlock:
+    """Buildings ``start`` to ``stop - 1`` (codes) and the positions of their answers in the table.
+
+    ``answers`` is a slice when the table is sorted by building, else the answers' positions in table order.
+    """
+
+    start: int
+    stop: int
+    answers: slice | np.ndarray
+
+
+def building_blocks(enc: EncodedLabels, block_answers: int | None = None) -> list[BuildingBlock]:
+    """Split a table into blocks of contiguous building codes of about equal work.
+
+    A block's work counts its answers and its buildings' states (each :data:`CELL_ANSWERS` answers); blocks
+    do about ``block_answers`` of it (default: :data:`BLOCK_ANSWERS`, or :data:`VOLUNTEER_ANSWERS` per volunteer
+    if that is more). Only the table decides the blocks. Answers of a table not sorted by building are
+    grouped by block with one stable radix pass.
+
+    Examples
+    --------
+    >>> from stracker.labels import encode_labels
+    >>> labels = pd.DataFrame({"building_id": [3, 1, 2, 1], "volunteer_id": [1, 2, 3, 4], "before": pd.NaT,
+    ...     "after": pd.to_datetime(["2017-06-10"] * 4), "destroyed": True, "task": "compare"})
+    >>> blocks = building_blocks(encode_labels(labels), block_answers=20)
+    >>> [(b.start, b.stop, b.answers.tolist()) for b in blocks]
+    [(0, 2, [1, 2, 3]), (2, 3, [0])]
+    """
+    B, W, V = enc.n_buildings, enc.n_states + 1, enc.n_volunteers
+    target = max(BLOCK_ANSWERS, VOLUNTEER_ANSWERS * V) if block_answers is None else block_answers
+    counts = np.bincount(enc.building, minlength=B)
+    cumulative = np.cumsum(counts + CELL_ANSWERS * W)
+    total = int(cumulative[-1]) if B else 0
+    n_blocks = max(1, min(B, round(total / target)))
+    if n_blocks == 1:
+        return [BuildingBlock(0, B, slice(0, enc.n_answers))]
+    # block k ends after the building where the work reaches k / n_blocks of the total
+    ends = np.searchsorted(cumulative, np.arange(1, n_blocks) * (total / n_blocks)) + 1
+    bounds = np.unique(np.concatenate([[0], np.minimum(ends, B), [B]]))
+    answer_bounds = np.concatenate([[0], np.cumsum(counts)])[bounds]
+    building = enc.building
+    if building.size < 2 or bool((building[1:] >= building[:-1]).all()):
+        return [
+            BuildingBlock(int(a), int(b), slice(int(s), int(e)))
+            for a, b, s, e in zip(bounds[:-1], bounds[1:], answer_bounds[:-1], answer_bounds[1:], strict=True)
+        ]
+    block_of = np.repeat(np.arange(len(bounds) - 1, dtype=np.int32), np.diff(bounds))
+    order = stable_order(block_of[building])
+    return [
+        BuildingBlock(int(a), int(b), order[s:e])
+        for a, b, s, e in zip(bounds[:-1], bounds[1:], answer_bounds[:-1], answer_bounds[1:], strict=True)
+    ]
+
+
+def block_table(enc: EncodedLabels, block: BuildingBlock) -> EncodedLabels:
+    """The answers of one block as a table of its own: local building codes, the global volunteer codes and images.
+
+    The one place a block's slice of the per-building inputs is made (a per-building array the answer models come
+    to take is cut here too, as ``building_ids``).
+    """
+    rows = block.answers
+    return EncodedLabels(
+        building_ids=enc.building_ids[block.start : block.stop],
+        volunteer_ids=enc.volunteer_ids,
+        image_dates=enc.image_dates,
+        building=(enc.building[rows] - np.int32(block.start)).astype(np.int32, copy=False),
+        volunteer=enc.volunteer[rows],
+        lo=enc.lo[rows],
+        hi=enc.hi[rows],
+        answer=enc.answer[rows],
+        task=enc.task[rows],
+        row_index=pd.RangeIndex(len(enc.building[rows]) if isinstance(rows, slice) else rows.size),
+    )
+
+
+def _posterior_of(step: EStep) -> np.ndarray:
+    posterior = step.posterior
+    assert posterior is not None  # an AnswerModel's E-step always has it
+    return posterior
+
+
+def _sum_statistics(parts: Iterable[SufficientStatistics]) -> SufficientStatistics:
+    """Statistics of the blocks added up in block order (the order, not the threads, fixes the rounding)."""
+    return reduce(operator.add, parts)
+
+
+class BlockedAnswerModel:
+    """The answer models of a table as blocks of buildings, with one E-step over all of them.
+
+    It has :class:`~stracker.consensus.model.AnswerModel`'s ``e_step``: the posterior of every building (in
+    building-code order), the log-likelihood, and the statistics summed over the blocks. The blocks' models are
+    built, and their E-steps run, on ``threads`` threads; the numbers do not depend on how many.
+    Use it as a context manager (or call :meth:`close`) to stop its threads.
+
+    Parameters
+    ----------
+    enc : EncodedLabels
+        The answers.
+    threads : int, optional
+        Threads to run on (see :func:`resolve_threads`).
+    block_answers : int, optional
+        Work per block (see :func:`building_blocks`); for tests and benchmarks.
+
+    Examples
+    --------
+    >>> from stracker.labels import encode_labels
+    >>> from stracker.consensus.model import resolve_params
+    >>> labels = pd.DataFrame({"building_id": [1, 1, 2], "volunteer_id": ["a", "b", "a"], "before": pd.NaT,
+    ...     "after": pd.to_datetime(["2017-06-10"] * 3), "destroyed": [True, True, False], "task": "compare"})
+    >>> enc = encode_labels(labels)
+    >>> state = ModelState(resolve_params(None, enc.volunteer_ids), np.ones(1), np.log([0.5, 0.5]))
+    >>> with BlockedAnswerModel(enc, threads=2, block_answers=1) as model:
+    ...     step = model.e_step(state)
+    ...     len(model.blocks), step.posterior.round(3).tolist(), step.statistics.n_buildings
+    (2, [[0.941, 0.059], [0.2, 0.8]], 2)
+    """
+
+    def __init__(self, enc: EncodedLabels, *, threads: int | None = None, block_answers: int | None = None) -> None:
+        self.threads = resolve_threads(threads)
+        self.blocks = building_blocks(enc, block_answers)
+        self.n_buildings, self.n_states = enc.n_buildings, enc.n_states
+        workers = min(self.threads, len(self.blocks))
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="stracker") if workers > 1 else None
+        try:
+            self.models = self.map(lambda block: AnswerModel(block_table(enc, block)), self.blocks)
+        except BaseException:
+            self.close()
+            raise
+
+    def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
+        """``[fn(item) for item in items]``, on the pool's threads (in the caller's, once closed)."""
+        if self._pool is None or len(items) < 2:
+            return [fn(item) for item in items]
+        return list(self._pool.map(fn, items))
+
+    def block_state(self, state: ModelState, index: int) -> ModelState:
+        """The state block ``index``'s E-step runs under: ``state``, with its per-building parts (none yet) cut to
+        the block's buildings."""
+        return state
+
+    def e_step(self, state: ModelState, volunteer_statistics: bool = True) -> EStep:
+        """The E-step of every block under ``state``: as :meth:`stracker.consensus.model.AnswerModel.e_step`.
+
+        The statistics (summed in block order) and the whole posterior (the blocks' joined) are made when first
+        read; the blocks' steps are held until then, as one model's step holds its arrays.
+        """
+        steps = self.map(
+            lambda i: self.models[i].e_step(self.block_state(state, i), volunteer_statistics),
+            range(len(self.models)),
+        )
+        if len(steps) == 1:
+            return steps[0]
+
+        return EStep(
+            lambda: np.concatenate([_posterior_of(step) for step in steps]),
+            math.fsum(step.log_likelihood for step in steps),
+            lambda: _sum_statistics(self.map(operator.attrgetter("statistics"), steps)),
+        )
+
+    def close(self) -> None:
+        """Stop the threads (the model still works, on the caller's thread)."""
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
+    def __enter__(self) -> BlockedAnswerModel:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
