@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> None:
         read_labels.main(["--answers", "20000", "--repeat", "1"])
         aggregate.main(["--preset", "small", "--repeat", "1"])
         scaling.main(["--sizes", "2e4", "5e4", "--iterations", "3"])
-        versus_crowdkit.main(["--answers", "20000", "--iterations", "3", "--repeat", "1"])
+        versus_crowdkit.main(["--answers", "20000", "--buildings", "200", "--iterations", "3", "--repeat", "1"])
         quality.main(["--preset", "small"])
         frames.main(["--preset", "small", "--repeat", "1"])
         distributed.main(["--sizes", "2e4", "--iterations", "2", "--partitions", "2"])

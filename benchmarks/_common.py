@@ -14,8 +14,16 @@ from typing import Any
 RESULTS = Path(__file__).parent / "results"
 
 
+def load_average() -> str:
+    """The machine's load average over 1, 5 and 15 minutes (other jobs sharing the cores), as text."""
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:  # not on this system
+        return "unknown"
+
+
 def machine() -> dict[str, Any]:
-    """What the figures were measured on."""
+    """What the figures were measured on, and how loaded the machine was when they were reported."""
     import numpy as np
 
     return {
@@ -24,6 +32,7 @@ def machine() -> dict[str, Any]:
         "numpy": np.__version__,
         "cpu_count": os.cpu_count(),
         "processor": platform.processor() or platform.machine(),
+        "load_average": load_average(),
     }
 
 
@@ -49,6 +58,7 @@ def report(name: str, rows: list[dict[str, Any]], out: Path | None = None) -> Pa
     print("  ".join(k.ljust(widths[k]) for k in keys))
     for row in rows:
         print("  ".join(_fmt(row.get(k)).ljust(widths[k]) for k in keys))
+    print(f"load average (1, 5, 15 min): {load_average()}")
     path = out or RESULTS / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".json.tmp")

@@ -35,9 +35,9 @@ from benchmarks._common import best_of, peak_rss_mb, report
 from benchmarks._data import compare_table
 
 
-def export_table(n_answers: int, seed: int = 0) -> pd.DataFrame:
+def export_table(n_answers: int, seed: int = 0, n_buildings: int = 11_000) -> pd.DataFrame:
     """Compare answers as a platform export holds them (text dates and answers), seeded."""
-    enc, _ = compare_table(n_answers, seed=seed)
+    enc, _ = compare_table(n_answers, n_buildings=n_buildings, seed=seed)
     dates = enc.image_dates.strftime("%Y-%m-%d").to_numpy(dtype=object)
     before = np.where(enc.lo >= 0, dates[np.maximum(enc.lo, 0)], "")
     answers = np.array(["no", "yes"], dtype=object)[enc.answer]

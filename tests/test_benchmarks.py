@@ -75,11 +75,16 @@ def test_next_benchmark_times_every_campaign_and_design(tmp_path):
 
 
 def test_versus_crowdkit_agrees_and_reports_ratios(tmp_path):
-    rows = versus_crowdkit.main(["--answers", "20000", "--iterations", "3", "--repeat", "1"])
+    rows = versus_crowdkit.main(["--answers", "20000", "--buildings", "200", "--iterations", "3", "--repeat", "1"])
     by_method = {r["method"]: r for r in rows}
     assert by_method["crowd-kit DawidSkene"]["crowdkit_ds_over_this"] == 1.0
     assert by_method["stracker em"]["iterations"] == 3
-    assert by_method["one em iteration"]["vs_bincount_floor"] > 0
+    whole = by_method["stracker aggregate(DataFrame), whole call, 2 threads"]
+    assert whole["iterations"] >= 2 and whole["crowdkit_ds_over_this"] > 0 and whole["one_thread_over_this"] > 0
+    assert by_method["stracker aggregate CLI, CSV + footprints -> GeoPackage"]["seconds"] > 0
+    for threads in ("2 threads", "1 thread"):
+        assert by_method[f"one em iteration, {threads}"]["vs_bincount_floor"] > 0
+    assert by_method["one em iteration, 2 threads"]["this_over_one_thread"] > 0
     # same answers, same iterations: stracker's frame-level Dawid-Skene is crowd-kit's
     assert by_method["max |stracker - crowd-kit| frame posterior"]["agreement"] < 1e-6
 

@@ -24,6 +24,7 @@ from stracker.cli.options import (
     outputs_not_inputs,
     overwrite_option,
     stages,
+    threads_option,
 )
 from stracker.errors import StrackerWarning
 from stracker.io.files import output_directory
@@ -78,6 +79,7 @@ __all__ = ["aggregate_command"]
     help="Fit the EM on this Dask cluster (e.g. tcp://host:8786), answers partitioned by building; "
     "needs the 'distributed' extra. Same result as in memory.",
 )
+@threads_option()
 @json_option()
 @click.pass_obj
 def aggregate_command(
@@ -93,6 +95,7 @@ def aggregate_command(
     on_unknown: Literal["error", "report"],
     overwrite: bool,
     scheduler: str | None,
+    threads: int | None,
     as_json: bool,
 ) -> None:
     """Aggregate answers into consensus destruction dates.
@@ -115,6 +118,8 @@ def aggregate_command(
     quiet = obj["verbosity"] < 0 or as_json
     if scheduler and method != "em":
         raise click.UsageError(f"--scheduler fits --method em only, not {method}.")
+    if scheduler and threads is not None:
+        raise click.UsageError("--threads is the in-memory fit's; on --scheduler the Dask workers' threads run it.")
     rejected_path = out.with_name(f"{out.stem}.rejected.csv")
     targets = consensus_outputs(out)
     outputs_not_inputs(
@@ -144,7 +149,7 @@ def aggregate_command(
         consensus = (
             _aggregate_on(scheduler, labels, dates, task, callback)
             if scheduler
-            else stracker.aggregate(labels, dates, method=method, task=task, callback=callback)
+            else stracker.aggregate(labels, dates, method=method, task=task, callback=callback, threads=threads)
         )
         bar.update(1, "write")
         # the answers about buildings without a footprint, written with the consensus (all or none)

@@ -44,6 +44,7 @@ __all__ = [
     "scheduler_option",
     "seed_option",
     "stages",
+    "threads_option",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -219,6 +220,18 @@ def footprint_options(purpose: str, required: bool = False) -> Callable[[F], F]:
         return footprints(layer(id_column(command)))
 
     return decorate
+
+
+def threads_option() -> Callable[[F], F]:
+    """``--threads``: the threads of the in-memory EM (the parameter is ``threads``; default: ``STRACKER_THREADS``,
+    else every CPU the process may use)."""
+    return click.option(
+        "--threads",
+        type=click.IntRange(min=1),
+        default=None,
+        help="Threads the in-memory EM runs on (default: $STRACKER_THREADS, else every CPU this process may use); "
+        "the result is the same for any number.",
+    )
 
 
 def retire_mass_option() -> Callable[[F], F]:

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from stracker.consensus.baselines import DAWID_SKENE_MAX_ITER, DAWID_SKENE_TOL, dawid_skene_frames, majority_posterior
+from stracker.consensus.blocks import resolve_threads
 from stracker.consensus.distributed import is_dask_dataframe
 from stracker.consensus.em import EMOptions, em_options, fit_em
 from stracker.consensus.model import PARAM_NAMES
@@ -41,6 +42,7 @@ def aggregate(
     shrinkage: float | None = None,
     on_duplicate: Literal["warn", "error", "ignore"] = "warn",
     callback: Callable[[int, float], None] | None = None,
+    threads: int | None = None,
 ) -> Consensus:
     """Aggregate volunteer answers into a consensus destruction state per building, in memory.
 
@@ -82,6 +84,10 @@ def aggregate(
     callback : callable, optional
         Called as ``callback(n_iter, log_likelihood)`` after every iteration of ``em`` (after its E-step) and of
         ``dawid_skene`` (its loss), to report progress on long fits; ``majority`` does not iterate.
+    threads : int, optional
+        Threads the ``em`` fit runs on (its E-step, on blocks of buildings, and the per-building table); default:
+        the environment variable ``STRACKER_THREADS`` if set, else every CPU this process may use. The result is
+        the same, bit for bit, for any number of threads.
 
     Returns
     -------
@@ -93,7 +99,8 @@ def aggregate(
         If the table breaks the label contract (the message names the rows and the fix), or is a Dask
         DataFrame (use :func:`stracker.aggregate_distributed`).
     OptionsError
-        If an option is out of range, or ``options`` is given for a method other than ``em``.
+        If an option is out of range (``threads`` or ``STRACKER_THREADS`` not a whole number >= 1 among them), or
+        ``options`` is given for a method other than ``em``.
 
     Examples
     --------
@@ -123,6 +130,7 @@ def aggregate(
             "aggregate() fits a table in memory and got a Dask DataFrame; fit it on Dask with "
             "stracker.aggregate_distributed(labels, ...) (same model, same result), or .compute() it first."
         )
+    n_threads = resolve_threads(threads)
     if method == "em":
         options = em_options(options, max_iter=max_iter, tol=tol, shrinkage=shrinkage)
     elif options is not None:
@@ -201,6 +209,7 @@ def aggregate(
         prior=prior,
         options=options,
         callback=callback,
+        threads=n_threads,
     )
     assert fit.posterior is not None  # the in-memory E-step returns it
     return Consensus(

@@ -22,7 +22,6 @@ for the state of an E-step): whatever the answer models come to take per buildin
 
 from __future__ import annotations
 
-import math
 import numbers
 import operator
 import os
@@ -282,7 +281,7 @@ class BlockedAnswerModel:
 
         return EStep(
             lambda: np.concatenate([_posterior_of(step) for step in steps]),
-            math.fsum(step.log_likelihood for step in steps),
+            sum(step.log_likelihood for step in steps),  # in block order, as the statistics add up
             lambda: _sum_statistics(self.map(operator.attrgetter("statistics"), steps)),
         )
 

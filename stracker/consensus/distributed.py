@@ -4,9 +4,9 @@ The label table (a Dask DataFrame, a Parquet dataset or a pandas DataFrame) is e
 unique building and volunteer ids and the image catalogue are computed with Dask and are small. The answers are
 then shuffled so that each partition holds every answer about a contiguous range of building codes (skipped
 when the input is already indexed by building with known divisions), and each partition becomes a *shard* on a
-worker: the same index arrays as the in-memory engine (an :class:`~stracker.consensus.model.AnswerModel`), over the
-shard's buildings and all volunteers. The shards are computed from the graph (never scattered), so a lost
-worker's shards are recomputed from lineage, and held for the whole fit.
+worker: the same index arrays as the in-memory engine (a :class:`~stracker.consensus.blocks.BlockedAnswerModel` on
+one thread), over the shard's buildings and all volunteers. The shards are computed from the graph (never
+scattered), so a lost worker's shards are recomputed from lineage, and held for the whole fit.
 
 Each EM iteration submits one task per shard: the E-step on its buildings under the current
 :class:`~stracker.consensus.model.ModelState`, which returns their
@@ -36,8 +36,9 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from stracker.consensus.blocks import BlockedAnswerModel
 from stracker.consensus.em import EMOptions, MStep, em_options, run_em
-from stracker.consensus.model import AnswerModel, EStep, ModelState, SufficientStatistics
+from stracker.consensus.model import EStep, ModelState, SufficientStatistics
 from stracker.consensus.result import (
     Consensus,
     consensus_summary,
@@ -94,7 +95,7 @@ class _Shard:
     """The answers about one contiguous range of buildings, encoded with global volunteer codes."""
 
     enc: EncodedLabels
-    model: AnswerModel
+    model: BlockedAnswerModel  # one thread: the worker's threads run shards side by side
     duplicates: np.ndarray  # which answers repeat another exactly (all False with on_duplicate="ignore")
 
 
@@ -146,7 +147,7 @@ def _build_shard(
         task=local.task,
         row_index=pd.RangeIndex(local.n_answers),
     )
-    return _Shard(enc, AnswerModel(enc), duplicates)
+    return _Shard(enc, BlockedAnswerModel(enc, threads=1), duplicates)
 
 
 def _shard_counts(shard: _Shard) -> _ShardCounts:
@@ -183,7 +184,7 @@ def _tree_sum(client: Any, futures: list[Any]) -> Any:
 
 def _shard_posterior(shard: _Shard, state: ModelState) -> np.ndarray:
     posterior = shard.model.e_step(state, volunteer_statistics=False).posterior
-    assert posterior is not None  # an AnswerModel's E-step always has it
+    assert posterior is not None  # an in-memory E-step always has it
     return posterior
 
 

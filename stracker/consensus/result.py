@@ -18,6 +18,7 @@ from stracker.labels import COMPARE, TIMELINE, EncodedLabels, image_date_labels
 
 __all__ = [
     "Consensus",
+    "answer_counts",
     "consensus_summary",
     "credible_bounds",
     "image_date_at",
@@ -85,27 +86,57 @@ def consensus_summary(
     }
 
 
-def summarize_posterior(enc: EncodedLabels, posterior: np.ndarray) -> pd.DataFrame:
-    """The contract's per-building table from a posterior (buildings x states)."""
+def answer_counts(enc: EncodedLabels) -> tuple[np.ndarray, np.ndarray]:
+    """Per building, its answers and its distinct volunteers (``n_labels``, ``n_volunteers``).
+
+    One sort of the (building, volunteer) keys gives both: each building's keys are one run of the sorted keys,
+    and its distinct volunteers are the runs of equal keys within it (a sort beats numpy's hash-based unique on
+    millions of integer keys; keys fit in 32 bits when there are fewer than 2**31 pairs of codes).
+
+    Examples
+    --------
+    >>> labels = pd.DataFrame({"building_id": [2, 1, 2, 2], "volunteer_id": ["a", "a", "b", "a"],
+    ...     "before": pd.NaT, "after": pd.to_datetime(["2017-06-10"] * 4), "destroyed": [True, False, True, False],
+    ...     "task": "compare"})
+    >>> from stracker.labels import encode_labels
+    >>> [c.tolist() for c in answer_counts(encode_labels(labels))]
+    [[1, 3], [1, 2]]
+    """
+    B, V = enc.n_buildings, max(enc.n_volunteers, 1)
+    key_type = np.dtype(np.int32 if B * V < 2**31 else np.int64)
+    keys = enc.building.astype(key_type)
+    keys *= V
+    keys += enc.volunteer
+    keys.sort()
+    runs = np.zeros(keys.size + 1, dtype=np.int64)  # runs[i]: distinct keys among keys[:i]
+    if keys.size:
+        np.cumsum(keys[1:] != keys[:-1], out=runs[2:])
+        runs[1:] += 1
+    bounds = np.searchsorted(keys, np.arange(0, (B + 1) * V, V, dtype=key_type))  # each building's run of keys
+    return np.diff(bounds), np.diff(runs[bounds])
+
+
+def summarize_posterior(
+    enc: EncodedLabels, posterior: np.ndarray, counts: tuple[np.ndarray, np.ndarray] | None = None
+) -> pd.DataFrame:
+    """The contract's per-building table from a posterior (buildings x states).
+
+    ``counts`` are :func:`answer_counts` of the table, when known already.
+    """
     D = enc.n_images
     dates = enc.image_dates.to_numpy(dtype="datetime64[ns]")
     state = np.argmax(posterior, axis=1)
     start, end = credible_bounds(posterior)
-    # distinct volunteers per building: sort the (building, volunteer) keys and count the first of each run
-    # (a sort beats numpy's hash-based unique on millions of integer keys)
-    pairs = np.sort(enc.building.astype(np.int64) * max(enc.n_volunteers, 1) + enc.volunteer)
-    first = np.ones(pairs.size, dtype=bool)
-    first[1:] = pairs[1:] != pairs[:-1]
-    n_volunteers = np.bincount(pairs[first] // max(enc.n_volunteers, 1), minlength=enc.n_buildings)
+    n_labels, n_volunteers = answer_counts(enc) if counts is None else counts
     table = pd.DataFrame(
         {
             "p_destroyed": 1.0 - posterior[:, D],
             "destroyed_after": image_date_at(dates, state - 1),
             "destroyed_by": image_date_at(dates, state),
-            "confidence": posterior[np.arange(len(state)), state],
+            "confidence": np.take_along_axis(posterior, state[:, None], axis=1)[:, 0],
             "ci90_start": image_date_at(dates, start - 1),
             "ci90_end": image_date_at(dates, end),
-            "n_labels": np.bincount(enc.building, minlength=enc.n_buildings),
+            "n_labels": n_labels,
             "n_volunteers": n_volunteers,
         },
         index=enc.building_ids,
@@ -376,9 +407,9 @@ def _type_hint(answered: pd.Index, keys: pd.Index) -> str:
 def volunteer_table(enc: EncodedLabels, params: dict[str, np.ndarray]) -> pd.DataFrame:
     """Per-volunteer counts, parameters and a one-number reliability."""
     V = enc.n_volunteers
-    n_timeline = np.bincount(enc.volunteer[enc.task == TIMELINE], minlength=V)
-    n_compare = np.bincount(enc.volunteer[enc.task == COMPARE], minlength=V)
-    return volunteer_table_from_counts(enc.volunteer_ids, n_timeline, n_compare, params)
+    # one pass: answers per (volunteer, task)
+    counts = np.bincount(enc.volunteer.astype(np.intp) * 2 + enc.task, minlength=2 * V).reshape(V, 2)
+    return volunteer_table_from_counts(enc.volunteer_ids, counts[:, TIMELINE], counts[:, COMPARE], params)
 
 
 def volunteer_table_from_counts(

@@ -1,0 +1,205 @@
+"""The in-memory E-step on blocks of buildings (``stracker/consensus/blocks.py``): the same numbers whatever the
+threads (bit for bit), the block sizes and the row order (to rounding), and the thread option checked."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from campaigns import assert_same_consensus, mixed_table
+from click.testing import CliRunner
+
+import stracker
+from stracker.cli import cli
+from stracker.consensus import blocks
+from stracker.consensus.blocks import (
+    THREADS_VARIABLE,
+    BlockedAnswerModel,
+    available_cpus,
+    building_blocks,
+    resolve_threads,
+)
+from stracker.consensus.em import MStep
+from stracker.consensus.model import AnswerModel, EStep
+from stracker.errors import OptionsError
+from stracker.labels import encode_labels
+
+
+@pytest.fixture(scope="module")
+def mixed() -> tuple[pd.DataFrame, pd.DatetimeIndex]:
+    """Timeline marks, no-destruction answers and compare answers (some can't tell) about 400 buildings, rows
+    in random order."""
+    return mixed_table(seed=3)
+
+
+@pytest.fixture(scope="module")
+def enc(mixed):
+    labels, dates = mixed
+    return encode_labels(labels, dates)
+
+
+def _state(enc):
+    """A state after one M-step (image weights and parameters away from their defaults)."""
+    m_step = MStep.start(
+        enc.volunteer_ids,
+        enc.image_dates,
+        volunteer_params=None,
+        fit_volunteers=None,
+        prior=None,
+        options=stracker.EMOptions(),
+    )
+    m_step.update(AnswerModel(enc).e_step(m_step.state()).statistics)
+    return m_step.state()
+
+
+def _aggregate(labels, dates, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return stracker.aggregate(labels, dates, **kwargs)
+
+
+@pytest.fixture
+def small_blocks(monkeypatch):
+    """Blocks of a few hundred answers' work, so that small tables have many (the defaults make one)."""
+    monkeypatch.setattr(blocks, "BLOCK_ANSWERS", 600)
+    monkeypatch.setattr(blocks, "VOLUNTEER_ANSWERS", 0)
+
+
+@pytest.mark.parametrize("block_answers", [1, 300, 2_000, 10**9])
+def test_blocks_split_the_buildings_and_the_answers(enc, block_answers):
+    found = building_blocks(enc, block_answers)
+    starts = [b.start for b in found]
+    assert starts[0] == 0 and found[-1].stop == enc.n_buildings
+    assert all(a.stop == b.start and a.start < a.stop for a, b in itertools.pairwise(found))
+    if block_answers == 10**9:
+        assert len(found) == 1
+    if block_answers == 300:
+        assert len(found) > 5
+    positions = np.concatenate([np.arange(enc.n_answers)[b.answers] for b in found])
+    np.testing.assert_array_equal(np.sort(positions), np.arange(enc.n_answers))  # every answer, once
+    for block in found:
+        codes = enc.building[block.answers]
+        assert ((codes >= block.start) & (codes < block.stop)).all()
+        assert (np.diff(np.arange(enc.n_answers)[block.answers]) > 0).all()  # table order kept within a block
+
+
+def test_a_table_sorted_by_building_gives_slices(enc):
+    order = np.argsort(enc.building, kind="stable")
+    sorted_enc = dataclasses.replace(
+        enc, **{name: getattr(enc, name)[order] for name in ("building", "volunteer", "lo", "hi", "answer", "task")}
+    )
+    found = building_blocks(sorted_enc, 300)
+    assert all(isinstance(b.answers, slice) for b in found)
+    assert [(b.start, b.stop) for b in found] == [(b.start, b.stop) for b in building_blocks(enc, 300)]
+
+
+@pytest.mark.parametrize("block_answers", [1, 300, 2_000])
+def test_the_e_step_on_blocks_is_the_e_step_of_the_table(enc, block_answers):
+    state = _state(enc)
+    whole = AnswerModel(enc).e_step(state)
+    with BlockedAnswerModel(enc, threads=2, block_answers=block_answers) as model:
+        assert len(model.blocks) > 1
+        step = model.e_step(state)
+        got, expected = step.statistics, whole.statistics
+        np.testing.assert_allclose(step.posterior, whole.posterior, rtol=0, atol=1e-13)
+        assert step.log_likelihood == pytest.approx(whole.log_likelihood, rel=1e-13)
+        assert got.log_likelihood == step.log_likelihood
+        assert (got.n_buildings, got.n_marks) == (expected.n_buildings, expected.n_marks)
+        np.testing.assert_array_equal(got.observed, expected.observed)
+        for name in ("posterior_sum", "num", "den", "image_skips", "image_notices"):
+            np.testing.assert_allclose(getattr(got, name), getattr(expected, name), rtol=1e-12, atol=1e-10)
+        fixed = model.e_step(state, volunteer_statistics=False).statistics  # the prior-only statistics
+        assert not fixed.observed.any() and fixed.n_buildings == enc.n_buildings
+
+
+def test_threads_give_the_same_numbers_bit_for_bit(enc):
+    state = _state(enc)
+    steps = []
+    for threads in (1, 2, 3):
+        with BlockedAnswerModel(enc, threads=threads, block_answers=300) as model:
+            step = model.e_step(state)
+            steps.append((step.posterior, step.log_likelihood, step.statistics))
+    for posterior, log_likelihood, statistics in steps[1:]:
+        np.testing.assert_array_equal(posterior, steps[0][0])
+        assert log_likelihood == steps[0][1]
+        for name in ("posterior_sum", "num", "den", "image_skips", "image_notices"):
+            np.testing.assert_array_equal(getattr(statistics, name), getattr(steps[0][2], name))
+
+
+def test_aggregate_on_any_threads_is_the_same_fit_bit_for_bit(mixed, small_blocks):
+    labels, dates = mixed
+    one = _aggregate(labels, dates, threads=1)
+    for threads in (2, 4):
+        other = _aggregate(labels, dates, threads=threads)
+        np.testing.assert_array_equal(other.posterior, one.posterior)
+        assert other.log_likelihood == one.log_likelihood and other.n_iter == one.n_iter
+        pd.testing.assert_frame_equal(other.volunteers, one.volunteers)
+        pd.testing.assert_frame_equal(other.buildings, one.buildings)
+
+
+def test_block_sizes_and_row_order_change_the_fit_by_rounding_only(mixed, monkeypatch):
+    labels, dates = mixed
+    reference = _aggregate(labels, dates)  # one block: the table is small
+    monkeypatch.setattr(blocks, "VOLUNTEER_ANSWERS", 0)
+    for block_answers in (200, 600, 3_000):
+        monkeypatch.setattr(blocks, "BLOCK_ANSWERS", block_answers)
+        assert_same_consensus(_aggregate(labels, dates, threads=2), reference, atol=1e-12)
+        shuffled = labels.sample(frac=1.0, random_state=block_answers)
+        assert_same_consensus(_aggregate(shuffled, dates, threads=2), reference, atol=1e-12)
+        by_building = labels.sort_values("building_id", kind="stable")  # blocks as slices of the table
+        assert_same_consensus(_aggregate(by_building, dates, threads=2), reference, atol=1e-12)
+
+
+def test_the_posterior_of_a_step_may_be_made_when_read():
+    made = []
+
+    def posterior():
+        made.append(1)
+        return np.ones((2, 3)) / 3
+
+    step = EStep(posterior, -1.0, lambda: None)  # type: ignore[arg-type, return-value]
+    assert not made
+    assert step.posterior is step.posterior and len(made) == 1
+
+
+@pytest.mark.parametrize("bad", [0, -2, 1.5, True, "2"])
+def test_threads_must_be_a_whole_number(mixed, bad):
+    labels, dates = mixed
+    with pytest.raises(OptionsError, match=r"threads must be a whole number >= 1.*got"):
+        _aggregate(labels, dates, threads=bad)
+    with pytest.raises(OptionsError, match="threads"):
+        _aggregate(labels, dates, method="majority", threads=bad)  # checked whatever the method
+
+
+def test_threads_default_from_the_environment(monkeypatch, mixed):
+    monkeypatch.delenv(THREADS_VARIABLE, raising=False)
+    assert resolve_threads(None) == available_cpus() >= 1
+    monkeypatch.setenv(THREADS_VARIABLE, " 3 ")
+    assert resolve_threads(None) == 3 and resolve_threads(1) == 1  # the argument wins
+    for bad in ("0", "two", "1.5"):
+        monkeypatch.setenv(THREADS_VARIABLE, bad)
+        with pytest.raises(OptionsError, match=f"{THREADS_VARIABLE}={bad!r}"):
+            _aggregate(*mixed)
+    monkeypatch.setenv(THREADS_VARIABLE, "")
+    assert resolve_threads(None) == available_cpus()
+
+
+def test_cli_threads(mixed, tmp_path):
+    labels, _ = mixed
+    path = tmp_path / "answers.parquet"
+    labels.to_parquet(path)
+    reference = _aggregate(labels, None, threads=1)
+    out = tmp_path / "c.parquet"
+    result = CliRunner().invoke(cli, ["-q", "aggregate", str(path), "--threads", "2", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    np.testing.assert_array_equal(stracker.read_consensus(out).posterior, reference.posterior)
+    bad = CliRunner().invoke(cli, ["aggregate", str(path), "--threads", "0", "--out", str(tmp_path / "x.gpkg")])
+    assert bad.exit_code == 2 and "--threads" in bad.output and "Traceback" not in bad.output
+    both = CliRunner().invoke(
+        cli, ["aggregate", str(path), "--threads", "2", "--scheduler", "tcp://127.0.0.1:9", "--out", str(out)]
+    )
+    assert both.exit_code == 2 and "--threads" in both.output
