@@ -23,7 +23,7 @@ from stracker.consensus.blocks import (
     building_blocks,
     resolve_threads,
 )
-from stracker.consensus.em import MStep
+from stracker.consensus.em import fit_em
 from stracker.consensus.model import AnswerModel, EStep
 from stracker.errors import OptionsError
 from stracker.labels import encode_labels
@@ -43,17 +43,8 @@ def enc(mixed):
 
 
 def _state(enc):
-    """A state after one M-step (image weights and parameters away from their defaults)."""
-    m_step = MStep.start(
-        enc.volunteer_ids,
-        enc.image_dates,
-        volunteer_params=None,
-        fit_volunteers=None,
-        prior=None,
-        options=stracker.EMOptions(),
-    )
-    m_step.update(AnswerModel(enc).e_step(m_step.state()).statistics)
-    return m_step.state()
+    """A state after one M-step (image weights and parameters away from their defaults): the second E-step's."""
+    return fit_em(enc, options=stracker.EMOptions(max_iter=2, tol=0.0)).state
 
 
 def _aggregate(labels, dates, **kwargs):
