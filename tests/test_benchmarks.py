@@ -61,7 +61,8 @@ def test_scaling_benchmark_runs_each_size_in_its_own_process(tmp_path, monkeypat
     rows = scaling.main(["--sizes", "2e4", "5e4", "--iterations", "3"])
     assert [r["answers"] for r in rows] == [20_000, 50_000]
     assert all(r["iterations"] == 3 and r["fit_s"] > 0 and r["peak_rss_mb"] > 0 for r in rows)
-    assert rows[0]["time_per_answer_vs_smallest"] == 1.0
+    assert rows[0]["time_per_answer_vs_smallest"] == rows[0]["time_per_answer_vs_smallest_1_thread"] == 1.0
+    assert all(r["fit_1_thread_s"] > 0 and r["threads_over_1_thread"] > 0 for r in rows)
     assert json.loads((tmp_path / "scaling.json").read_text())["rows"] == rows
 
 

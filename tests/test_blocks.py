@@ -55,21 +55,20 @@ def _aggregate(labels, dates, **kwargs):
 
 @pytest.fixture
 def small_blocks(monkeypatch):
-    """Blocks of a few hundred answers' work, so that small tables have many (the defaults make one)."""
-    monkeypatch.setattr(blocks, "BLOCK_ANSWERS", 600)
-    monkeypatch.setattr(blocks, "VOLUNTEER_ANSWERS", 0)
+    """Blocks of a few thousand answers' work, so that small tables have many (the defaults make one)."""
+    monkeypatch.setattr(blocks, "MAX_CELLS", 300)
+    monkeypatch.setattr(blocks, "MIN_WORK", 1)
+    monkeypatch.setattr(blocks, "VOLUNTEER_ANSWERS", 1)
 
 
-@pytest.mark.parametrize("block_answers", [1, 300, 2_000, 10**9])
-def test_blocks_split_the_buildings_and_the_answers(enc, block_answers):
-    found = building_blocks(enc, block_answers)
+@pytest.mark.parametrize("n_blocks", [1, 2, 7, 400, 10**9])
+def test_blocks_split_the_buildings_and_the_answers(enc, n_blocks):
+    found = building_blocks(enc, n_blocks)
     starts = [b.start for b in found]
     assert starts[0] == 0 and found[-1].stop == enc.n_buildings
     assert all(a.stop == b.start and a.start < a.stop for a, b in itertools.pairwise(found))
-    if block_answers == 10**9:
-        assert len(found) == 1
-    if block_answers == 300:
-        assert len(found) > 5
+    assert len(found) <= min(n_blocks, enc.n_buildings)  # blocks of equal work: one building each may merge
+    assert len(found) == n_blocks or n_blocks > 7
     positions = np.concatenate([np.arange(enc.n_answers)[b.answers] for b in found])
     np.testing.assert_array_equal(np.sort(positions), np.arange(enc.n_answers))  # every answer, once
     for block in found:
@@ -83,16 +82,16 @@ def test_a_table_sorted_by_building_gives_slices(enc):
     sorted_enc = dataclasses.replace(
         enc, **{name: getattr(enc, name)[order] for name in ("building", "volunteer", "lo", "hi", "answer", "task")}
     )
-    found = building_blocks(sorted_enc, 300)
+    found = building_blocks(sorted_enc, 7)
     assert all(isinstance(b.answers, slice) for b in found)
-    assert [(b.start, b.stop) for b in found] == [(b.start, b.stop) for b in building_blocks(enc, 300)]
+    assert [(b.start, b.stop) for b in found] == [(b.start, b.stop) for b in building_blocks(enc, 7)]
 
 
-@pytest.mark.parametrize("block_answers", [1, 300, 2_000])
-def test_the_e_step_on_blocks_is_the_e_step_of_the_table(enc, block_answers):
+@pytest.mark.parametrize("n_blocks", [2, 7, 400])
+def test_the_e_step_on_blocks_is_the_e_step_of_the_table(enc, n_blocks):
     state = _state(enc)
     whole = AnswerModel(enc).e_step(state)
-    with BlockedAnswerModel(enc, threads=2, block_answers=block_answers) as model:
+    with BlockedAnswerModel(enc, threads=2, n_blocks=n_blocks) as model:
         assert len(model.blocks) > 1
         step = model.e_step(state)
         got, expected = step.statistics, whole.statistics
@@ -111,7 +110,7 @@ def test_threads_give_the_same_numbers_bit_for_bit(enc):
     state = _state(enc)
     steps = []
     for threads in (1, 2, 3):
-        with BlockedAnswerModel(enc, threads=threads, block_answers=300) as model:
+        with BlockedAnswerModel(enc, threads=threads, n_blocks=9) as model:
             step = model.e_step(state)
             steps.append((step.posterior, step.log_likelihood, step.statistics))
     for posterior, log_likelihood, statistics in steps[1:]:
@@ -134,12 +133,15 @@ def test_aggregate_on_any_threads_is_the_same_fit_bit_for_bit(mixed, small_block
 
 def test_block_sizes_and_row_order_change_the_fit_by_rounding_only(mixed, monkeypatch):
     labels, dates = mixed
-    reference = _aggregate(labels, dates)  # one block: the table is small
-    monkeypatch.setattr(blocks, "VOLUNTEER_ANSWERS", 0)
-    for block_answers in (200, 600, 3_000):
-        monkeypatch.setattr(blocks, "BLOCK_ANSWERS", block_answers)
+    assert blocks.block_count(encode_labels(labels, dates)) == 1  # the table is small
+    reference = _aggregate(labels, dates)
+    monkeypatch.setattr(blocks, "MIN_WORK", 1)
+    monkeypatch.setattr(blocks, "VOLUNTEER_ANSWERS", 1)
+    for max_cells in (200, 600, 3_000):
+        monkeypatch.setattr(blocks, "MAX_CELLS", max_cells)
+        assert blocks.block_count(encode_labels(labels, dates)) == max(-(-400 * 12 // max_cells), blocks.MIN_BLOCKS)
         assert_same_consensus(_aggregate(labels, dates, threads=2), reference, atol=1e-12)
-        shuffled = labels.sample(frac=1.0, random_state=block_answers)
+        shuffled = labels.sample(frac=1.0, random_state=max_cells)
         assert_same_consensus(_aggregate(shuffled, dates, threads=2), reference, atol=1e-12)
         by_building = labels.sort_values("building_id", kind="stable")  # blocks as slices of the table
         assert_same_consensus(_aggregate(by_building, dates, threads=2), reference, atol=1e-12)

@@ -40,13 +40,16 @@ from stracker.errors import OptionsError
 from stracker.labels import EncodedLabels
 
 __all__ = [
-    "BLOCK_ANSWERS",
     "CELL_ANSWERS",
+    "MAX_CELLS",
+    "MIN_BLOCKS",
+    "MIN_WORK",
     "THREADS_VARIABLE",
     "VOLUNTEER_ANSWERS",
     "BlockedAnswerModel",
     "BuildingBlock",
     "available_cpus",
+    "block_count",
     "block_table",
     "building_blocks",
     "resolve_threads",
@@ -55,16 +58,23 @@ __all__ = [
 THREADS_VARIABLE = "STRACKER_THREADS"
 """Environment variable giving the default number of threads of the in-memory engine."""
 
-BLOCK_ANSWERS = 2**18
-"""Work of a block, in answers (a building-state cell counting :data:`CELL_ANSWERS`): enough that the Python
-overhead of a block's E-step (about 0.3 ms) is small beside its work, little enough to stay in the cache."""
+MAX_CELLS = 2**17
+"""Building-state cells a block holds at most, when the table has work enough for more blocks: its arrays of
+buildings x states (8 bytes a cell) then stay in a core's cache through the passes of its E-step."""
+
+MIN_BLOCKS = 4
+"""Blocks a table is split into at least, when it has work enough for them, to share among a few threads."""
+
+MIN_WORK = 2**17
+"""The least work of a block, in answers (a building-state cell counting :data:`CELL_ANSWERS`): the Python
+overhead of a block's E-step (about 0.3 ms) stays small beside its work."""
 
 CELL_ANSWERS = 4
-"""One building-state cell of the E-step costs about as much as this many answers."""
+"""One building-state cell costs an E-step about as much as this many answers."""
 
-VOLUNTEER_ANSWERS = 64
-"""A block's statistics hold arrays the size of the volunteers: a block has at least this many answers per
-volunteer, so that they stay a small part of its work (else the blocks of a table with many volunteers would cost
+VOLUNTEER_ANSWERS = 128
+"""A block's statistics hold arrays the size of the volunteers: a block does at least this much work (in answers)
+per volunteer, so that they stay a small part of it (else the blocks of a table with many volunteers would cost
 more in them than they save)."""
 
 T = TypeVar("T")
@@ -137,31 +147,52 @@ class BuildingBlock:
     answers: slice | np.ndarray
 
 
-def building_blocks(enc: EncodedLabels, block_answers: int | None = None) -> list[BuildingBlock]:
-    """Split a table into blocks of contiguous building codes of about equal work.
+def block_count(enc: EncodedLabels) -> int:
+    """How many blocks a table is split into: enough that a block's buildings x states fit :data:`MAX_CELLS`, and
+    :data:`MIN_BLOCKS` at least, as long as each does :data:`MIN_WORK` and :data:`VOLUNTEER_ANSWERS` per volunteer.
 
-    A block's work counts its answers and its buildings' states (each :data:`CELL_ANSWERS` answers); blocks
-    do about ``block_answers`` of it (default: :data:`BLOCK_ANSWERS`, or :data:`VOLUNTEER_ANSWERS` per volunteer
-    if that is more). Only the table decides the blocks. Answers of a table not sorted by building are
-    grouped by block with one stable radix pass.
+    Only the table's shape decides it (never the number of threads). A table of a few thousand answers is one
+    block; 2 million compare answers about 11,000 buildings (50 images) are 5.
+
+    Examples
+    --------
+    >>> from stracker.labels import encode_labels
+    >>> labels = pd.DataFrame({"building_id": [1, 2], "volunteer_id": 1, "before": pd.NaT,
+    ...     "after": pd.to_datetime(["2017-06-10"] * 2), "destroyed": [True, False], "task": "compare"})
+    >>> block_count(encode_labels(labels))
+    1
+    """
+    B, V = enc.n_buildings, max(enc.n_volunteers, 1)
+    cells = B * (enc.n_states + 1)
+    work = enc.n_answers + CELL_ANSWERS * cells
+    wanted = max(-(-cells // MAX_CELLS), MIN_BLOCKS)
+    most = min(work // MIN_WORK, work // (VOLUNTEER_ANSWERS * V), B)
+    return max(1, min(wanted, most))
+
+
+def building_blocks(enc: EncodedLabels, n_blocks: int | None = None) -> list[BuildingBlock]:
+    """Split a table into ``n_blocks`` (default :func:`block_count`) blocks of contiguous building codes of about
+    equal work (a block's answers, and its buildings' states at :data:`CELL_ANSWERS` answers each).
+
+    Answers of a table not sorted by building are grouped by block with one stable radix pass; within a block
+    they keep their order.
 
     Examples
     --------
     >>> from stracker.labels import encode_labels
     >>> labels = pd.DataFrame({"building_id": [3, 1, 2, 1], "volunteer_id": [1, 2, 3, 4], "before": pd.NaT,
     ...     "after": pd.to_datetime(["2017-06-10"] * 4), "destroyed": True, "task": "compare"})
-    >>> blocks = building_blocks(encode_labels(labels), block_answers=20)
+    >>> blocks = building_blocks(encode_labels(labels), n_blocks=2)
     >>> [(b.start, b.stop, b.answers.tolist()) for b in blocks]
     [(0, 2, [1, 2, 3]), (2, 3, [0])]
     """
-    B, W, V = enc.n_buildings, enc.n_states + 1, enc.n_volunteers
-    target = max(BLOCK_ANSWERS, VOLUNTEER_ANSWERS * V) if block_answers is None else block_answers
-    counts = np.bincount(enc.building, minlength=B)
-    cumulative = np.cumsum(counts + CELL_ANSWERS * W)
-    total = int(cumulative[-1]) if B else 0
-    n_blocks = max(1, min(B, round(total / target)))
+    B, W = enc.n_buildings, enc.n_states + 1
+    n_blocks = max(1, min(B, block_count(enc) if n_blocks is None else n_blocks))
     if n_blocks == 1:
         return [BuildingBlock(0, B, slice(0, enc.n_answers))]
+    counts = np.bincount(enc.building, minlength=B)
+    cumulative = np.cumsum(counts + CELL_ANSWERS * W)
+    total = int(cumulative[-1])
     # block k ends after the building where the work reaches k / n_blocks of the total
     ends = np.searchsorted(cumulative, np.arange(1, n_blocks) * (total / n_blocks)) + 1
     bounds = np.unique(np.concatenate([[0], np.minimum(ends, B), [B]]))
@@ -226,8 +257,8 @@ class BlockedAnswerModel:
         The answers.
     threads : int, optional
         Threads to run on (see :func:`resolve_threads`).
-    block_answers : int, optional
-        Work per block (see :func:`building_blocks`); for tests and benchmarks.
+    n_blocks : int, optional
+        Blocks (default :func:`block_count`); for tests and benchmarks.
 
     Examples
     --------
@@ -237,15 +268,15 @@ class BlockedAnswerModel:
     ...     "after": pd.to_datetime(["2017-06-10"] * 3), "destroyed": [True, True, False], "task": "compare"})
     >>> enc = encode_labels(labels)
     >>> state = ModelState(resolve_params(None, enc.volunteer_ids), np.ones(1), np.log([0.5, 0.5]))
-    >>> with BlockedAnswerModel(enc, threads=2, block_answers=1) as model:
+    >>> with BlockedAnswerModel(enc, threads=2, n_blocks=2) as model:
     ...     step = model.e_step(state)
     ...     len(model.blocks), step.posterior.round(3).tolist(), step.statistics.n_buildings
     (2, [[0.941, 0.059], [0.2, 0.8]], 2)
     """
 
-    def __init__(self, enc: EncodedLabels, *, threads: int | None = None, block_answers: int | None = None) -> None:
+    def __init__(self, enc: EncodedLabels, *, threads: int | None = None, n_blocks: int | None = None) -> None:
         self.threads = resolve_threads(threads)
-        self.blocks = building_blocks(enc, block_answers)
+        self.blocks = building_blocks(enc, n_blocks)
         self.n_buildings, self.n_states = enc.n_buildings, enc.n_states
         workers = min(self.threads, len(self.blocks))
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="stracker") if workers > 1 else None
