@@ -149,10 +149,11 @@ class BuildingBlock:
 
 def block_count(enc: EncodedLabels) -> int:
     """How many blocks a table is split into: enough that a block's buildings x states fit :data:`MAX_CELLS`, and
-    :data:`MIN_BLOCKS` at least, as long as each does :data:`MIN_WORK` and :data:`VOLUNTEER_ANSWERS` per volunteer.
+    :data:`MIN_BLOCKS` at least, as long as each does :data:`MIN_WORK` and :data:`VOLUNTEER_ANSWERS` per volunteer;
+    an even number (or one).
 
     Only the table's shape decides it (never the number of threads). A table of a few thousand answers is one
-    block; 2 million compare answers about 11,000 buildings (50 images) are 5.
+    block; 2 million compare answers about 11,000 buildings (50 images) are 4.
 
     Examples
     --------
@@ -167,7 +168,9 @@ def block_count(enc: EncodedLabels) -> int:
     work = enc.n_answers + CELL_ANSWERS * cells
     wanted = max(-(-cells // MAX_CELLS), MIN_BLOCKS)
     most = min(work // MIN_WORK, work // (VOLUNTEER_ANSWERS * V), B)
-    return max(1, min(wanted, most))
+    n_blocks = min(wanted, most)
+    # an even number, so that two threads share the blocks evenly (three blocks on two threads take two blocks' time)
+    return max(1, n_blocks - n_blocks % 2 if n_blocks > 1 else n_blocks)
 
 
 def building_blocks(enc: EncodedLabels, n_blocks: int | None = None) -> list[BuildingBlock]:

@@ -4,9 +4,10 @@
 volunteers' parameters, the image weights, the prior), the posterior of every building and the
 :class:`~stracker.consensus.model.SufficientStatistics`, sums over buildings. :class:`MStep` turns summed
 statistics into the next state, and :func:`run_em` alternates the two until the log-likelihood settles. The
-in-memory engine (:func:`fit_em`) runs the E-step on the whole table; the Dask engine
-(:func:`stracker.aggregate_distributed`) runs it shard by shard on the workers and sums the statistics, with the
-same loop, the same M-step and the same :class:`EMOptions`.
+in-memory engine (:func:`fit_em`) runs the E-step on blocks of buildings on a pool of threads
+(:class:`~stracker.consensus.blocks.BlockedAnswerModel`); the Dask engine (:func:`stracker.aggregate_distributed`)
+runs it shard by shard on the workers; both sum the statistics, with the same loop, the same M-step and the same
+:class:`EMOptions`.
 
 Volunteer parameters are MAP estimates under Beta priors centred on their crowd type's estimate
 (:class:`CrowdTypes`) with ``shrinkage`` pseudo-answers, so a volunteer with few answers borrows strength from
