@@ -232,15 +232,18 @@ class CrowdTypes:
     def _fit_active(self, num: np.ndarray, den: np.ndarray, n_iter: int) -> np.ndarray:
         if self.centres is None:
             self.centres = self._initial_centres(num, den)
+        # types x volunteers: the max and the sum over a volunteer's types run along the first axis, one pass over
+        # the volunteers for each type (along the short last axis numpy would loop once per volunteer)
+        events, misses = np.ascontiguousarray(num.T), np.ascontiguousarray((den - num).T)
         for _ in range(n_iter):
             centres = np.clip(self.centres, PARAM_CLIP, 1 - PARAM_CLIP)
-            loglik = num @ np.log(centres).T + (den - num) @ np.log1p(-centres).T + np.log(self.weights)
-            loglik -= loglik.max(axis=1, keepdims=True)
+            loglik = np.log(centres) @ events + np.log1p(-centres) @ misses + np.log(self.weights)[:, None]
+            loglik -= loglik.max(axis=0)
             resp = np.exp(loglik)
-            resp /= resp.sum(axis=1, keepdims=True)
-            self.centres = (resp.T @ num + _CROWD_PSEUDO * self.defaults) / (resp.T @ den + _CROWD_PSEUDO)
-            self.weights = (resp.sum(axis=0) + 1.0) / (len(num) + self.n_types)
-        return resp @ np.clip(self.centres, PARAM_CLIP, 1 - PARAM_CLIP)
+            resp /= resp.sum(axis=0)
+            self.centres = (resp @ num + _CROWD_PSEUDO * self.defaults) / (resp @ den + _CROWD_PSEUDO)
+            self.weights = (resp.sum(axis=1) + 1.0) / (len(num) + self.n_types)
+        return resp.T @ np.clip(self.centres, PARAM_CLIP, 1 - PARAM_CLIP)
 
 
 class MStep:
