@@ -12,9 +12,9 @@ same run:
   ``DawidSkene``) and its full model (``em``, on the encoded table) against crowd-kit's ``DawidSkene`` and
   ``MajorityVote``, as time ratios. crowd-kit gets integer task codes (crowd-kit 1.4.2 fails under pandas 3 with
   string task ids);
-* one EM iteration of the full model (the E-step on blocks of buildings and the M-step's statistics) on one
-  thread and on ``--threads`` (default 2), against the memory-bandwidth floor: one weighted ``np.bincount`` over
-  the same answers;
+* one EM iteration of the full model (the E-step on blocks of buildings, the M-step's statistics and the M-step)
+  on one thread and on ``--threads`` (default 2), against the memory-bandwidth floor: one weighted
+  ``np.bincount`` over the same answers;
 * the command line end to end: ``stracker aggregate answers.csv --footprints footprints.gpkg --out
   consensus.gpkg`` in a fresh process (reading the CSV and 11,000 footprints, the fit, writing the GeoPackage).
 
@@ -67,23 +67,35 @@ def alternate_best(fns: dict[str, object], repeat: int) -> dict[str, float]:
 
 
 def em_iteration(enc, threads: int, repeat: int = 5) -> dict[str, float]:
-    """Seconds of one E-step with the M-step's statistics on 1 and on ``threads`` threads, and of one weighted
-    bincount over the answers."""
+    """Seconds of one EM iteration (the E-step, the M-step's statistics and the M-step) on 1 and on ``threads``
+    threads, and of one weighted bincount over the answers."""
+    import stracker
     from stracker.consensus.blocks import BlockedAnswerModel
-    from stracker.consensus.model import ModelState, resolve_params
+    from stracker.consensus.em import MStep
 
-    state = ModelState(
-        resolve_params(None, enc.volunteer_ids),
-        np.ones(enc.n_images),
-        np.log(np.full(enc.n_states, 1.0 / enc.n_states)),
-    )
+    def m_step() -> MStep:
+        return MStep.start(
+            enc.volunteer_ids,
+            enc.image_dates,
+            volunteer_params=None,
+            fit_volunteers=None,
+            prior=None,
+            options=stracker.EMOptions(),
+        )
+
     weights = np.random.default_rng(0).random(enc.n_answers)
     codes = enc.building.astype(np.intp)
     with BlockedAnswerModel(enc, threads=1) as one, BlockedAnswerModel(enc, threads=threads) as many:
+        steps = {"one": (one, m_step()), "many": (many, m_step())}
+
+        def iteration(key: str) -> None:
+            model, learn = steps[key]
+            learn.update(model.e_step(learn.state()).statistics)
+
         best = alternate_best(
             {
-                "one": lambda: one.e_step(state).statistics,
-                "many": lambda: many.e_step(state).statistics,
+                "one": lambda: iteration("one"),
+                "many": lambda: iteration("many"),
                 "floor": lambda: np.bincount(codes, weights=weights, minlength=enc.n_buildings),
             },
             repeat,
