@@ -197,3 +197,14 @@ def test_cli_threads(mixed, tmp_path):
         cli, ["aggregate", str(path), "--threads", "2", "--scheduler", "tcp://127.0.0.1:9", "--out", str(out)]
     )
     assert both.exit_code == 2 and "--threads" in both.output
+
+
+def test_counts_per_building_and_volunteer_made_block_by_block(mixed, small_blocks):
+    labels, dates = mixed
+    consensus = _aggregate(labels, dates, threads=2)
+    grouped = labels.groupby("building_id")["volunteer_id"]
+    np.testing.assert_array_equal(consensus.buildings["n_labels"], grouped.size().to_numpy())
+    np.testing.assert_array_equal(consensus.buildings["n_volunteers"], grouped.nunique().to_numpy())
+    by_task = labels.groupby(["volunteer_id", "task"]).size().unstack(fill_value=0)
+    np.testing.assert_array_equal(consensus.volunteers["n_timeline"], by_task["timeline"].to_numpy())
+    np.testing.assert_array_equal(consensus.volunteers["n_compare"], by_task["compare"].to_numpy())

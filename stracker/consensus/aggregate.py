@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import numbers
+import operator
 import os
 import warnings
 from collections.abc import Callable
@@ -13,11 +15,18 @@ import numpy as np
 import pandas as pd
 
 from stracker.consensus.baselines import DAWID_SKENE_MAX_ITER, DAWID_SKENE_TOL, dawid_skene_frames, majority_posterior
-from stracker.consensus.blocks import resolve_threads
+from stracker.consensus.blocks import BlockedAnswerModel, resolve_threads
 from stracker.consensus.distributed import is_dask_dataframe
 from stracker.consensus.em import EMOptions, em_options, fit_em
 from stracker.consensus.model import PARAM_NAMES
-from stracker.consensus.result import Consensus, image_date_at, summarize_posterior, volunteer_table
+from stracker.consensus.result import (
+    Consensus,
+    answer_counts,
+    image_date_at,
+    summarize_posterior,
+    volunteer_counts,
+    volunteer_table,
+)
 from stracker.errors import LabelsError, OptionsError, UninformativeAnswersWarning
 from stracker.labels import EncodedLabels, encode_labels
 
@@ -202,19 +211,24 @@ def aggregate(
             frames=frames_out,
         )
 
-    fit = fit_em(
-        enc,
-        volunteer_params=volunteer_params,
-        fit_volunteers=fit_volunteers,
-        prior=prior,
-        options=options,
-        callback=callback,
-        threads=n_threads,
-    )
+    with BlockedAnswerModel(enc, threads=n_threads) as model:
+        fit = fit_em(
+            enc,
+            volunteer_params=volunteer_params,
+            fit_volunteers=fit_volunteers,
+            prior=prior,
+            options=options,
+            callback=callback,
+            model=model,
+        )
+        # the counts per building and per volunteer block by block, on the model's threads
+        per_building = model.over_blocks(answer_counts)
+        n_labels, n_volunteers = (np.concatenate([part[i] for part in per_building]) for i in range(2))
+        by_volunteer = functools.reduce(operator.add, model.over_blocks(volunteer_counts))
     assert fit.posterior is not None  # the in-memory E-step returns it
     return Consensus(
-        buildings=summarize_posterior(enc, fit.posterior),
-        volunteers=volunteer_table(enc, fit.params),
+        buildings=summarize_posterior(enc, fit.posterior, (n_labels, n_volunteers)),
+        volunteers=volunteer_table(enc, fit.params, by_volunteer),
         posterior=fit.posterior,
         image_dates=enc.image_dates,
         method=method,

@@ -279,6 +279,7 @@ class BlockedAnswerModel:
 
     def __init__(self, enc: EncodedLabels, *, threads: int | None = None, n_blocks: int | None = None) -> None:
         self.threads = resolve_threads(threads)
+        self.enc = enc
         self.blocks = building_blocks(enc, n_blocks)
         self.n_buildings, self.n_states = enc.n_buildings, enc.n_states
         workers = min(self.threads, len(self.blocks))
@@ -294,6 +295,10 @@ class BlockedAnswerModel:
         if self._pool is None or len(items) < 2:
             return [fn(item) for item in items]
         return list(self._pool.map(fn, items))
+
+    def over_blocks(self, fn: Callable[[EncodedLabels], R]) -> list[R]:
+        """``fn`` of every block's table (:func:`block_table`), in block order, on the pool's threads."""
+        return self.map(lambda block: fn(block_table(self.enc, block)), self.blocks)
 
     def block_state(self, state: ModelState, index: int) -> ModelState:
         """The state block ``index``'s E-step runs under: ``state``, with its per-building parts (none yet) cut to

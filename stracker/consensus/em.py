@@ -412,11 +412,13 @@ def fit_em(
     options: EMOptions | None = None,
     callback: Callable[[int, float], None] | None = None,
     threads: int | None = None,
+    model: BlockedAnswerModel | None = None,
 ) -> FitResult:
     """Fit the consensus model by EM on a table in memory (the in-memory engine of :func:`stracker.aggregate`).
 
     Parameters as in :func:`stracker.aggregate`; ``options`` default: :class:`EMOptions`. The E-step runs on
-    blocks of buildings on ``threads`` threads (:class:`~stracker.consensus.blocks.BlockedAnswerModel`).
+    blocks of buildings on ``threads`` threads (:class:`~stracker.consensus.blocks.BlockedAnswerModel`), or on
+    ``model``, the table's blocks made already (the caller closes it).
 
     Examples
     --------
@@ -438,5 +440,7 @@ def fit_em(
         prior=prior,
         options=options,
     )
-    with BlockedAnswerModel(enc, threads=threads) as model:
+    if model is not None:
         return run_em(lambda state: model.e_step(state, m_step.fit_volunteers), m_step, options, callback)
+    with BlockedAnswerModel(enc, threads=threads) as own:
+        return run_em(lambda state: own.e_step(state, m_step.fit_volunteers), m_step, options, callback)

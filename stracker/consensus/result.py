@@ -25,6 +25,7 @@ __all__ = [
     "read_consensus",
     "state_columns",
     "summarize_posterior",
+    "volunteer_counts",
     "volunteer_table",
     "volunteer_table_from_counts",
 ]
@@ -404,11 +405,27 @@ def _type_hint(answered: pd.Index, keys: pd.Index) -> str:
     return ""
 
 
-def volunteer_table(enc: EncodedLabels, params: dict[str, np.ndarray]) -> pd.DataFrame:
-    """Per-volunteer counts, parameters and a one-number reliability."""
+def volunteer_counts(enc: EncodedLabels) -> np.ndarray:
+    """Per volunteer (rows) and task (columns: timeline, compare), the answers given; one pass over them.
+
+    Examples
+    --------
+    >>> labels = pd.DataFrame({"building_id": [1, 2, 2], "volunteer_id": ["a", "a", "b"], "before": pd.NaT,
+    ...     "after": pd.to_datetime(["2017-06-10"] * 3), "destroyed": True, "task": ["compare", "timeline", "compare"]})
+    >>> from stracker.labels import encode_labels
+    >>> volunteer_counts(encode_labels(labels)).tolist()
+    [[1, 1], [0, 1]]
+    """
     V = enc.n_volunteers
-    # one pass: answers per (volunteer, task)
-    counts = np.bincount(enc.volunteer.astype(np.intp) * 2 + enc.task, minlength=2 * V).reshape(V, 2)
+    return np.bincount(enc.volunteer.astype(np.intp) * 2 + enc.task, minlength=2 * V).reshape(V, 2)
+
+
+def volunteer_table(
+    enc: EncodedLabels, params: dict[str, np.ndarray], counts: np.ndarray | None = None
+) -> pd.DataFrame:
+    """Per-volunteer counts, parameters and a one-number reliability (``counts``: :func:`volunteer_counts`, when
+    known already)."""
+    counts = volunteer_counts(enc) if counts is None else counts
     return volunteer_table_from_counts(enc.volunteer_ids, counts[:, TIMELINE], counts[:, COMPARE], params)
 
 
