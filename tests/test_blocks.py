@@ -208,3 +208,15 @@ def test_counts_per_building_and_volunteer_made_block_by_block(mixed, small_bloc
     by_task = labels.groupby(["volunteer_id", "task"]).size().unstack(fill_value=0)
     np.testing.assert_array_equal(consensus.volunteers["n_timeline"], by_task["timeline"].to_numpy())
     np.testing.assert_array_equal(consensus.volunteers["n_compare"], by_task["compare"].to_numpy())
+
+
+def test_one_thread_by_default_in_a_task_on_a_dask_worker(monkeypatch):
+    distributed = pytest.importorskip("dask.distributed")
+    monkeypatch.delenv(THREADS_VARIABLE, raising=False)
+    with (
+        distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=":0") as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        assert client.submit(resolve_threads, None).result() == 1
+        assert client.submit(resolve_threads, 2).result() == 2
+    assert resolve_threads(None) == available_cpus()

@@ -95,8 +95,8 @@ def aggregate(
         ``dawid_skene`` (its loss), to report progress on long fits; ``majority`` does not iterate.
     threads : int, optional
         Threads the ``em`` fit runs on (its E-step, on blocks of buildings, and the per-building table); default:
-        the environment variable ``STRACKER_THREADS`` if set, else every CPU this process may use. The result is
-        the same, bit for bit, for any number of threads.
+        the environment variable ``STRACKER_THREADS`` if set, else every CPU this process may use (one in a task
+        on a Dask worker). The result is the same, bit for bit, for any number of threads.
 
     Returns
     -------

@@ -25,6 +25,7 @@ from __future__ import annotations
 import numbers
 import operator
 import os
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -52,6 +53,7 @@ __all__ = [
     "block_count",
     "block_table",
     "building_blocks",
+    "in_dask_worker",
     "resolve_threads",
 ]
 
@@ -97,8 +99,27 @@ def available_cpus() -> int:
     return os.cpu_count() or 1
 
 
+def in_dask_worker() -> bool:
+    """Whether this runs in a task on a Dask worker (whose threads already run tasks side by side).
+
+    Examples
+    --------
+    >>> in_dask_worker()
+    False
+    """
+    distributed = sys.modules.get("distributed")  # never imported here: a worker has imported it
+    if distributed is None:
+        return False
+    try:
+        distributed.get_worker()
+    except ValueError:
+        return False
+    return True
+
+
 def resolve_threads(threads: int | None) -> int:
-    """The number of threads to run on: ``threads``, else ``$STRACKER_THREADS``, else :func:`available_cpus`.
+    """The number of threads to run on: ``threads``, else ``$STRACKER_THREADS``, else :func:`available_cpus` (one in
+    a task on a Dask worker, whose threads are the parallelism there, as Dask sets BLAS's to one).
 
     Raises
     ------
@@ -117,7 +138,7 @@ def resolve_threads(threads: int | None) -> int:
     if threads is None:
         text = os.environ.get(THREADS_VARIABLE, "").strip()
         if not text:
-            return available_cpus()
+            return 1 if in_dask_worker() else available_cpus()
         try:
             value = int(text)
         except ValueError:
