@@ -5,15 +5,17 @@ in-memory engine splits the table into blocks of contiguous building codes, hold
 :class:`~stracker.consensus.model.AnswerModel` per block (as the Dask engine holds one per shard) and sums their
 statistics. Two things come of it:
 
-* both cores work: the blocks' E-steps run on a pool of threads. Their work is numpy ufuncs, ``np.bincount``,
-  cumulative sums and scipy's sparse products, which release the GIL while they run;
-* the time per answer stays flat as tables grow: a block's buildings x states arrays (log-likelihood, posterior,
-  cumulative sums) stay small enough to be reused from the cache and the allocator's free pages, where the arrays
-  of a whole large table are fetched from memory and faulted in again at every pass.
+* every core works: the blocks' models are built, and their E-steps run, on a pool of threads. Their work is
+  numpy ufuncs, ``np.bincount``, fancy indexing, cumulative sums and scipy's sparse products, which release the
+  GIL while they run;
+* the work of a block stays near the core: its buildings x states arrays (log-likelihood, posterior, cumulative
+  sums) are small enough to stay in the core's cache through the passes of its E-step (which is what a timeline
+  campaign, 11,000 buildings x 51 states for 77,000 answers, spends its time on), and a block is built without
+  sorting the table's answers.
 
 The blocks depend on the table alone (answers, buildings, states and volunteers), never on the number of threads,
 and the statistics of the blocks are summed in block order: any number of threads gives the same numbers, bit
-for bit. Blocks of other sizes sum in another order, which moves results by rounding only (about 1e-15).
+for bit. Blocks of other sizes sum in another order, which moves results by rounding only (a few 1e-15).
 A table small enough for one block is one :class:`~stracker.consensus.model.AnswerModel`, as before blocks.
 
 Per-building inputs are cut into blocks in one place, :func:`block_table` (and :meth:`BlockedAnswerModel.block_state`
