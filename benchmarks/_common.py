@@ -51,6 +51,18 @@ def best_of(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
     return best, result
 
 
+def alternate_best(fns: dict[str, Callable[[], Any]], repeat: int) -> dict[str, float]:
+    """Best wall time of each function, calling them in turn ``repeat`` times (so that a change of the machine's
+    load touches all alike)."""
+    best = dict.fromkeys(fns, float("inf"))
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - start)
+    return best
+
+
 def report(name: str, rows: list[dict[str, Any]], out: Path | None = None) -> Path:
     """Print rows as a table and write them, with the machine, to ``results/<name>.json``."""
     keys = list(dict.fromkeys(k for row in rows for k in row))

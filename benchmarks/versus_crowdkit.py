@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmarks._common import best_of, load_average, peak_rss_mb, report
+from benchmarks._common import alternate_best, best_of, load_average, peak_rss_mb, report
 
 
 def crowdkit_frame(enc) -> pd.DataFrame:
@@ -52,18 +52,6 @@ def crowdkit_frame(enc) -> pd.DataFrame:
     return pd.DataFrame(
         {"task": task, "worker": enc.volunteer[told].astype(np.int64), "label": enc.answer[told].astype(np.int64)}
     )
-
-
-def alternate_best(fns: dict[str, object], repeat: int) -> dict[str, float]:
-    """Best wall time of each function, calling them in turn ``repeat`` times (so that a change of the machine's
-    load touches all alike)."""
-    best = dict.fromkeys(fns, float("inf"))
-    for _ in range(repeat):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()  # type: ignore[operator]
-            best[name] = min(best[name], time.perf_counter() - start)
-    return best
 
 
 def em_iteration(enc, threads: int, repeat: int = 5) -> dict[str, float]:
