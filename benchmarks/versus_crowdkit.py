@@ -78,7 +78,7 @@ def em_iteration(enc, threads: int, repeat: int = 5) -> dict[str, float]:
 
         def iteration(key: str) -> None:
             model, learn = steps[key]
-            learn.update(model.e_step(learn.state()).statistics)
+            learn.update(model.e_step(learn.state(), eager=True).statistics)  # as fit_em runs it
 
         best = alternate_best(
             {

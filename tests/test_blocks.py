@@ -109,9 +109,9 @@ def test_the_e_step_on_blocks_is_the_e_step_of_the_table(enc, n_blocks):
 def test_threads_give_the_same_numbers_bit_for_bit(enc):
     state = _state(enc)
     steps = []
-    for threads in (1, 2, 3):
+    for threads, eager in ((1, False), (2, False), (3, False), (1, True), (2, True)):
         with BlockedAnswerModel(enc, threads=threads, n_blocks=9) as model:
-            step = model.e_step(state)
+            step = model.e_step(state, eager=eager)  # eager: each block's statistics made in its own task
             steps.append((step.posterior, step.log_likelihood, step.statistics))
     for posterior, log_likelihood, statistics in steps[1:]:
         np.testing.assert_array_equal(posterior, steps[0][0])

@@ -167,7 +167,7 @@ def _identity(x: Any) -> Any:
 
 def _shard_step(shard: _Shard, state: ModelState, volunteer_statistics: bool) -> SufficientStatistics:
     """One E-step on a shard: its additive statistics for the M-step (the posterior stays here)."""
-    return shard.model.e_step(state, volunteer_statistics).statistics
+    return shard.model.e_step(state, volunteer_statistics, eager=True).statistics
 
 
 def _add(*parts: Any) -> Any:

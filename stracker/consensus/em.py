@@ -440,7 +440,10 @@ def fit_em(
         prior=prior,
         options=options,
     )
+    # the statistics of every E-step but the last are read (none when the M-step learns nothing): made block by
+    # block with the posteriors, the last step's are made for nothing
+    eager = m_step.learns
     if model is not None:
-        return run_em(lambda state: model.e_step(state, m_step.fit_volunteers), m_step, options, callback)
+        return run_em(lambda state: model.e_step(state, m_step.fit_volunteers, eager), m_step, options, callback)
     with BlockedAnswerModel(enc, threads=threads) as own:
-        return run_em(lambda state: own.e_step(state, m_step.fit_volunteers), m_step, options, callback)
+        return run_em(lambda state: own.e_step(state, m_step.fit_volunteers, eager), m_step, options, callback)
