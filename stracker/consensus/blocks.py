@@ -216,15 +216,18 @@ def building_blocks(enc: EncodedLabels, n_blocks: int | None = None) -> list[Bui
     n_blocks = max(1, min(B, block_count(enc) if n_blocks is None else n_blocks))
     if n_blocks == 1:
         return [BuildingBlock(0, B, slice(0, enc.n_answers))]
-    counts = np.bincount(enc.building, minlength=B)
+    building = enc.building
+    by_building = building.size < 2 or bool((building[1:] >= building[:-1]).all())
+    # answers per building: where each building's run starts in a table sorted by building, else a count
+    starts = np.searchsorted(building, np.arange(B + 1)) if by_building else None
+    counts = np.diff(starts) if starts is not None else np.bincount(building, minlength=B)
     cumulative = np.cumsum(counts + CELL_ANSWERS * W)
     total = int(cumulative[-1])
     # block k ends after the building where the work reaches k / n_blocks of the total
     ends = np.searchsorted(cumulative, np.arange(1, n_blocks) * (total / n_blocks)) + 1
     bounds = np.unique(np.concatenate([[0], np.minimum(ends, B), [B]]))
     answer_bounds = np.concatenate([[0], np.cumsum(counts)])[bounds]
-    building = enc.building
-    if building.size < 2 or bool((building[1:] >= building[:-1]).all()):
+    if by_building:
         return [
             BuildingBlock(int(a), int(b), slice(int(s), int(e)))
             for a, b, s, e in zip(bounds[:-1], bounds[1:], answer_bounds[:-1], answer_bounds[1:], strict=True)
