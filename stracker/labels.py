@@ -309,7 +309,6 @@ def arrow_codes(text: pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
     ([0, 1, -1, 0], ['b', 'a'])
     """
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     if pa.types.is_dictionary(text.type):
         chunks = text.unify_dictionaries().chunks
@@ -321,11 +320,15 @@ def arrow_codes(text: pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
         indices = pa.chunked_array([chunk.indices for chunk in chunks], type=chunks[0].indices.type)
         codes = take_rows(renumber, _arrow_int32(indices), -1)
         return codes, dictionary.dictionary
-    encoded = (text.combine_chunks() if text.num_chunks != 1 else text.chunk(0)).dictionary_encode()
-    indices = encoded.indices
-    if indices.null_count:
-        indices = pc.fill_null(indices, -1)
-    return indices.to_numpy(zero_copy_only=False).astype(np.int32, copy=False), encoded.dictionary
+    # one hash pass over the chunks as they are: Arrow encodes them against one table of distinct values, and
+    # every chunk gets the whole of it (checked: else its chunks are unified, by their dictionaries)
+    chunks = text.dictionary_encode().chunks
+    if not chunks:
+        return np.zeros(0, dtype=np.int32), pa.array([], type=text.type)
+    dictionary = chunks[-1].dictionary
+    if not all(chunk.dictionary.equals(dictionary) for chunk in chunks[:-1]):
+        return arrow_codes(pa.chunked_array(chunks))
+    return _arrow_int32(pa.chunked_array([chunk.indices for chunk in chunks])), dictionary
 
 
 def _arrow_int32(indices: pa.ChunkedArray) -> np.ndarray:
@@ -334,7 +337,8 @@ def _arrow_int32(indices: pa.ChunkedArray) -> np.ndarray:
 
     if indices.null_count:
         indices = pc.fill_null(indices, -1)
-    return indices.combine_chunks().to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
+    parts = [chunk.to_numpy(zero_copy_only=False) for chunk in indices.chunks]
+    return np.concatenate(parts).astype(np.int32, copy=False) if parts else np.zeros(0, dtype=np.int32)
 
 
 def arrow_values(values: pa.Array, dtype: Any) -> pd.api.extensions.ExtensionArray:

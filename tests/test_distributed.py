@@ -333,3 +333,12 @@ def test_two_fits_give_the_same_numbers_to_the_last_bit(client, table):
     )
     np.testing.assert_array_equal(first.posterior, second.posterior)
     assert first.log_likelihood == second.log_likelihood
+
+
+@pytest.mark.parametrize("shuffle_method", ["tasks", "p2p"])
+def test_either_shuffle_gives_the_same_answer(client, table, reference, shuffle_method):
+    # tasks: pieces of each partition's codes, one task per (partition, shard); p2p: Dask's shuffle of a table
+    labels, dates = table
+    result = aggregate_distributed(labels, dates, client=client, n_partitions=3, shuffle_method=shuffle_method)
+    assert result.shuffled and result.buildings.npartitions == 3
+    assert_same_consensus(result.compute(), reference)

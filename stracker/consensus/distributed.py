@@ -230,6 +230,28 @@ def _shard_of_codes(part: pd.DataFrame, tables: _Tables, first: int, stop: int, 
     return _make_shard(codes, tables, first, stop, on_duplicate)
 
 
+def _split_codes(enc: EncodedLabels, tables: _Tables, starts: np.ndarray) -> tuple[dict[str, np.ndarray], ...]:
+    """A partition's global codes split by the shards' ranges of building codes (``starts``): one piece per shard,
+    each the rows of that shard in their order (one linear, stable radix sort by shard)."""
+    codes = _global_codes(enc, tables.building_ids, tables.volunteer_ids, tables.image_dates)
+    n_shards = len(starts) - 1
+    shard_of = np.repeat(np.arange(n_shards, dtype=np.uint16 if n_shards <= 2**16 else np.int64), np.diff(starts))
+    shard = shard_of[codes["building"]]
+    order = np.argsort(shard, kind="stable")
+    bounds = np.zeros(n_shards + 1, dtype=np.int64)
+    np.cumsum(np.bincount(shard, minlength=n_shards), out=bounds[1:])
+    ordered = {name: values[order] for name, values in codes.items()}
+    return tuple({name: values[a:b] for name, values in ordered.items()} for a, b in itertools.pairwise(bounds))
+
+
+def _shard_of_pieces(
+    pieces: list[Mapping[str, np.ndarray]], tables: _Tables, first: int, stop: int, on_duplicate: str
+) -> _Shard:
+    """The shard of the buildings ``first`` to ``stop`` from its pieces of every partition's codes."""
+    codes = {name: np.concatenate([piece[name] for piece in pieces]) for name in _CODES}
+    return _make_shard(codes, tables, first, stop, on_duplicate)
+
+
 def _shard_counts(shard: _Shard) -> _ShardCounts:
     enc, V = shard.enc, shard.enc.n_volunteers
     duplicated = enc.building_ids[np.unique(enc.building[shard.duplicates])[:_MAX_EXAMPLES]]
@@ -714,12 +736,21 @@ def _fit(
         n_shards = max(1, min(n_partitions or ddf.npartitions, B))
         starts = np.unique(np.linspace(0, B, n_shards + 1).astype(np.int64))
         divisions = [building_ids[s] for s in starts[:-1]] + [building_ids[B - 1]]
-        frame = dask.delayed(_codes_frame, pure=True)
-        codes = dd.from_delayed([frame(encoded[i], tables_f) for i in held], meta=_codes_meta(dates), verify_meta=False)
-        by_building = codes.set_index(
-            "building", divisions=[int(s) for s in starts[:-1]] + [B - 1], shuffle_method=shuffle_method
-        )
-        build, sources = _shard_of_codes, by_building.to_delayed()
+        if shuffle_method == "tasks":
+            # each partition's codes split into one piece per shard, each shard made of its pieces (a task each)
+            split = dask.delayed(_split_codes, pure=True)
+            splits = [split(encoded[i], tables_f, starts) for i in held]
+            take = dask.delayed(operator.getitem, pure=True)
+            build, sources = _shard_of_pieces, [[take(s, k) for s in splits] for k in range(len(starts) - 1)]
+        else:  # Dask's own shuffle of the codes as a table (p2p: for very many partitions)
+            frame = dask.delayed(_codes_frame, pure=True)
+            codes = dd.from_delayed(
+                [frame(encoded[i], tables_f) for i in held], meta=_codes_meta(dates), verify_meta=False
+            )
+            by_building = codes.set_index(
+                "building", divisions=[int(s) for s in starts[:-1]] + [B - 1], shuffle_method=shuffle_method
+            )
+            build, sources = _shard_of_codes, by_building.to_delayed()
     # each shard lives on the worker of its slot (a contiguous block of shards per worker thread); each iteration
     # sums a slot's shards there, in shard order, so that the sums do not depend on where Dask put things
     slots = _slots(client)

@@ -248,9 +248,10 @@ def _arrow_read(
         return "skip"
 
     # large_string: the storage of pandas' str dtype, so the text columns reach pandas without a copy;
-    # microseconds: any year parses, and stracker.labels names the dates outside datetime64[ns]
+    # nanoseconds, as pandas holds them (no cast after): a date outside datetime64[ns] fails this typed read, and
+    # the text read then lets stracker.labels name it
     types = {name: pa.large_string() for name in names}
-    types.update({name: pa.bool_() if name == "destroyed" else pa.timestamp("us") for name in typed})
+    types.update({name: pa.bool_() if name == "destroyed" else pa.timestamp("ns") for name in typed})
     try:
         table = pacsv.read_csv(
             path,
@@ -318,13 +319,19 @@ def _ragged_rows(path: Path, delimiter: str, n_fields: int, invalid: list[tuple[
 def _as_read(values: pd.Series) -> pd.Series:
     """A text column as the CSV readers read it: leading blanks dropped, blanks and spellings of a missing
     value (``NA``...) missing. The column itself when no value changes (the usual case: no copy)."""
+    if not isinstance(values.dtype, pd.CategoricalDtype):  # the distinct values alone say whether any changes
+        uniques = pd.Series(pd.unique(values))
+        if _as_read_text(uniques).equals(uniques.astype("str")):
+            return values
     codes, uniques = distinct_values(values)
-    text = uniques.astype("str").str.lstrip()
-    text = text.mask(text.str.strip().isin(MISSING_TEXT).to_numpy())
-    if not isinstance(values.dtype, pd.CategoricalDtype) and text.equals(uniques.astype("str")):
-        return values
-    out = pd.array(text, dtype="str").take(codes, allow_fill=True)
+    out = pd.array(_as_read_text(uniques), dtype="str").take(codes, allow_fill=True)
     return pd.Series(out, index=values.index, name=values.name)
+
+
+def _as_read_text(uniques: pd.Series) -> pd.Series:
+    """Distinct text values as the CSV readers read them: leading blanks dropped, missing-value spellings NaN."""
+    text = uniques.astype("str").str.lstrip()
+    return text.mask(text.str.strip().isin(MISSING_TEXT).to_numpy())
 
 
 def _missing_as_na(values: pd.Series) -> pd.Series:
