@@ -72,7 +72,13 @@ class _SimulatedCrowd:
         V = len(self.volunteers)
         self.sensitivity = np.full(V, DEFAULT_PARAMS["sensitivity"])
         self.specificity = np.full(V, DEFAULT_PARAMS["specificity"])
-        self.seen = np.zeros(0, dtype=np.int64)  # (building, volunteer) keys already asked
+        self.seen = np.zeros(0, dtype=np.int64)  # (building, volunteer) keys already asked, sorted
+
+    def _asked(self, key: np.ndarray) -> np.ndarray:
+        """Whether each (building, volunteer) key was asked before (a binary search in the sorted keys)."""
+        if self.seen.size == 0:
+            return np.zeros(key.size, dtype=bool)
+        return self.seen[np.minimum(np.searchsorted(self.seen, key), self.seen.size - 1)] == key
 
     def _draw(self, n: int) -> np.ndarray:
         cdf = np.cumsum(self.activity / self.activity.sum())
@@ -88,7 +94,7 @@ class _SimulatedCrowd:
         V = self.activity.size
         for _ in range(50):
             key = buildings.astype(np.int64) * V + volunteer
-            clash = np.union1d(np.flatnonzero(np.isin(key, self.seen)), clashing(key))
+            clash = np.union1d(np.flatnonzero(self._asked(key)), clashing(key))
             if clash.size == 0:
                 break
             volunteer[clash] = self._draw(clash.size)
@@ -112,7 +118,9 @@ class _SimulatedCrowd:
             self.rng,
         )
         table["building_id"] = sim.buildings["building_id"].to_numpy()[buildings]
-        self.seen = np.concatenate([self.seen, buildings.astype(np.int64) * self.activity.size + volunteer])
+        key = np.unique(buildings.astype(np.int64) * self.activity.size + volunteer)
+        key = key[~self._asked(key)]
+        self.seen = np.insert(self.seen, np.searchsorted(self.seen, key), key)
         return table
 
     def learn(self, consensus: Consensus) -> None:
