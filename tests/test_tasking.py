@@ -11,6 +11,7 @@ from stracker.consensus.em import EMOptions
 from stracker.errors import ScenarioError
 from stracker.tasking import (
     bisection_questions,
+    campaign_state,
     expected_information_gain,
     infogain_questions,
     mark_cant_tell,
@@ -95,6 +96,16 @@ def test_retirement_when_clouds_hide_every_image_that_could_split_the_interval()
     hidden[:] = False
     hidden[:, 0] = hidden[:, 3] = True  # images outside the interval change nothing
     assert retired(post, 0.9, hidden=hidden).tolist() == [False, False]
+
+
+def test_retirement_of_some_buildings_is_their_rows_of_everyones(small):
+    campaign = run_adaptive(small, "infogain", budget=3_000, record=False)
+    state = campaign_state(campaign.labels, small.image_dates, buildings=small.buildings["building_id"])
+    rows = np.random.default_rng(0).choice(state.n_buildings, 50, replace=False)
+    for mass, intact in ((0.9, None), (0.8, 0.9)):
+        everyone = state.retirement(mass, intact)
+        assert (everyone != 0).any() and (everyone == 0).any()
+        assert np.array_equal(state.retirement(mass, intact, buildings=rows), everyone[rows])
 
 
 def test_only_single_image_cant_tell_proves_an_image_hidden():

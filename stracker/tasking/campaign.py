@@ -320,13 +320,16 @@ def run_adaptive(
         frames += int(table["frames_viewed"].sum())
         answer = _answer_codes(table["destroyed"])
         start = time.perf_counter()
-        fit.update(fit.encode(building, volunteer, lo, hi, answer, COMPARE))
+        refitted = fit.update(fit.encode(building, volunteer, lo, hi, answer, COMPARE))
         seconds = time.perf_counter() - start
         mark_cant_tell(state.hidden, state.pair_cant_tell, building, lo, hi, answer == CANT_TELL)
         np.add.at(state.n_answers, building, 1)
         state = _state(state, fit)
         crowd.learn(fit)
-        settled = state.retirement(mass, intact_confidence) != ACTIVE
+        if refitted:
+            settled = state.retirement(mass, intact_confidence) != ACTIVE
+        else:  # only the round's buildings changed
+            settled[building] = state.retirement(mass, intact_confidence, buildings=building) != ACTIVE
         entry = {
             "round": round_,
             "frames_viewed": frames,
