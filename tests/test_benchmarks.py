@@ -14,6 +14,7 @@ from benchmarks import (
     aggregate,
     distributed,
     next_questions,
+    plan,
     quality,
     read_labels,
     scaling,
@@ -72,6 +73,16 @@ def test_next_benchmark_times_every_campaign_and_design(tmp_path):
     }
     assert all(r["questions"] + r["retired"] == 400 and r["cli_s"] > 0 for r in rows)
     assert json.loads((tmp_path / "next_small.json").read_text())["rows"] == rows
+
+
+def test_plan_benchmark_times_both_planners(tmp_path):
+    rows = plan.main(["--preset", "small", "--budget", "2000"])
+    assert [(r["design"], r["planner"]) for r in rows] == [
+        (d, p) for d in ("infogain", "bisection") for p in ("incremental", "exact")
+    ]
+    assert all(r["frames_viewed"] <= 2_000 and 0 < r["fit_s"] < r["seconds"] for r in rows)
+    assert all(r["exact_over_incremental"] > 0 for r in rows[::2])
+    assert json.loads((tmp_path / "plan_small.json").read_text())["rows"] == rows
 
 
 def test_versus_crowdkit_agrees_and_reports_ratios(tmp_path):
