@@ -90,5 +90,14 @@ def test_answers_of_another_universe_are_refused(enc):
         fit.add(enc)
     with pytest.raises(LabelsError, match="no answers yet"):
         fit.consensus()
+    with pytest.raises(LabelsError, match="no answers yet"):
+        fit.refit()
+    fit = new_fit(enc)
+    good = dict(building=[0, 1], volunteer=[0, 1], lo=[-1, 0], hi=[2, 1], answer=[1, 0], task=1)
+    for name, value in (("building", [0, 200]), ("volunteer", [-1, 0]), ("lo", [2, 0]), ("hi", [2, 10])):
+        with pytest.raises(LabelsError, match=r"outside this fit's universe .* at positions \["):
+            fit.add(fit.encode(**(good | {name: value})))
+    assert fit.n_answers == 0
+    assert fit.add(fit.encode(**good)).tolist() == [0, 1]
     with pytest.raises(OptionsError, match="refit_share"):
         new_fit(enc, refit_share=-1.0)

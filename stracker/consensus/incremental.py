@@ -202,6 +202,26 @@ class IncrementalFit:
                 f"{enc.n_images} images; this fit's universe has {len(self.building_ids)}, "
                 f"{len(self.volunteer_ids)} and {len(self.image_dates)}: encode them with its ids and catalogue."
             )
+        B, V, D = len(self.building_ids), len(self.volunteer_ids), len(self.image_dates)
+        lo, hi = enc.lo.astype(np.int64), enc.hi.astype(np.int64)
+        bad = (
+            (enc.building < 0)
+            | (enc.building >= B)
+            | (enc.volunteer < 0)
+            | (enc.volunteer >= V)
+            | (lo < -1)
+            | (lo >= hi)
+            | (hi >= D)
+            | ~np.isin(enc.answer, (-1, 0, 1))
+            | ~np.isin(enc.task, (0, 1))
+        )
+        if bad.any():
+            rows = np.flatnonzero(bad)
+            raise LabelsError(
+                f"{rows.size} answer(s) hold codes outside this fit's universe ({B} buildings, {V} volunteers, "
+                f"{D} images, -1 <= lo < hi; answers 1 / 0 / -1, tasks 0 / 1), at positions {rows[:8].tolist()}; "
+                "encode them with IncrementalFit.encode from positions in its ids and catalogue."
+            )
         touched, building = np.unique(enc.building, return_inverse=True)
         if touched.size == 0:
             return touched
@@ -236,6 +256,8 @@ class IncrementalFit:
         """Run the EM over every answer so far, warm-started from the last fit; ``options`` default: the full
         fit's. The posterior and :attr:`state` become the last E-step's."""
         options = options or self.options
+        if self.n_answers == 0:
+            raise LabelsError("the fit has no answers yet: add some before refitting.")
         enc = self.encoded()
         model = AnswerModel(enc)
         last: list[EStep] = []
