@@ -216,10 +216,10 @@ class IncrementalFit:
             | ~np.isin(enc.task, (0, 1))
         )
         if bad.any():
-            rows = np.flatnonzero(bad)
+            where = np.flatnonzero(bad)
             raise LabelsError(
-                f"{rows.size} answer(s) hold codes outside this fit's universe ({B} buildings, {V} volunteers, "
-                f"{D} images, -1 <= lo < hi; answers 1 / 0 / -1, tasks 0 / 1), at positions {rows[:8].tolist()}; "
+                f"{where.size} answer(s) hold codes outside this fit's universe ({B} buildings, {V} volunteers, "
+                f"{D} images, -1 <= lo < hi; answers 1 / 0 / -1, tasks 0 / 1), at positions {where[:8].tolist()}; "
                 "encode them with IncrementalFit.encode from positions in its ids and catalogue."
             )
         touched, building = np.unique(enc.building, return_inverse=True)
