@@ -13,8 +13,8 @@ parameters (exactly what a fresh E-step of every answer under those parameters g
 refitted, warm-started and with a loose tolerance, once the answers since the last refit reach ``refit_share``
 of those it had (every round early on, every few rounds later). Before the campaign ends (every building
 settled, or the budget spent) it refits every answer in full, so the campaign ends on a proper fit and the
-buildings that fit unsettles are asked again. At raqqa scale this answers in about a tenth of the time of a full
-re-aggregation every round, with the same accuracy (``benchmarks/README.md``, "Adaptive tasking").
+buildings that fit unsettles are asked again. At raqqa scale this takes an eighth to a twelfth of the time of a
+full fit of every answer every round, with the same accuracy (``benchmarks/README.md``, "Planning time").
 """
 
 from __future__ import annotations
