@@ -84,7 +84,7 @@ def test_refits_are_due_by_the_share_of_new_answers(enc):
     assert all(every.update(part) for part in parts(every, enc, 3))
 
 
-def test_answers_of_another_universe_are_refused(enc):
+def test_codes_outside_the_universe_and_bad_options_are_refused(enc):
     fit = IncrementalFit(enc.building_ids[:-1], enc.volunteer_ids, enc.image_dates)
     with pytest.raises(LabelsError, match="encode them with its ids"):
         fit.add(enc)
@@ -101,3 +101,5 @@ def test_answers_of_another_universe_are_refused(enc):
     assert fit.add(fit.encode(**good)).tolist() == [0, 1]
     with pytest.raises(OptionsError, match="refit_share"):
         new_fit(enc, refit_share=-1.0)
+    with pytest.raises(OptionsError, match="refit_options must be an EMOptions"):
+        new_fit(enc, refit_options={"tol": 1e-3})

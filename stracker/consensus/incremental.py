@@ -112,6 +112,9 @@ class IncrementalFit:
     ) -> None:
         if not isinstance(refit_share, int | float) or isinstance(refit_share, bool) or not refit_share >= 0:
             raise OptionsError(f"refit_share must be a share >= 0, got {refit_share!r}.")
+        for name, value in (("options", options), ("refit_options", refit_options)):
+            if value is not None and not isinstance(value, EMOptions):
+                raise OptionsError(f"{name} must be an EMOptions, got {type(value).__name__}.")
         self.options = options or EMOptions()
         self.refit_options = refit_options or dataclasses.replace(
             self.options, tol=REFIT_OPTIONS.tol, max_iter=REFIT_OPTIONS.max_iter
