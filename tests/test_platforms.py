@@ -412,8 +412,8 @@ def test_every_reason_is_exercised_by_the_fixtures():
 @pytest.fixture(scope="module")
 def campaign():
     timeline = stracker.simulate("small", seed=2)
-    compare = stracker.simulate(timeline.scenario.replace(tasks={"design": "compare"}))
-    assert timeline.buildings.equals(compare.buildings)  # one world, two task designs
+    compare = stracker.simulate(timeline.scenario.replace(tasks={"task": "compare"}))
+    assert timeline.buildings.equals(compare.buildings)  # one world, two tasks
     return timeline, compare
 
 
