@@ -381,7 +381,7 @@ class TaskScenario:
 
     @property
     def design(self) -> str:
-        """Old name of :attr:`task`, until the next release (with a :class:`~stracker.errors.RenamedWarning`)."""
+        """Old name of ``task``, until the next release (with a :class:`~stracker.errors.RenamedWarning`)."""
         warn_renamed("TaskScenario.design", "TaskScenario.task", stacklevel=2)
         return self.task
 
