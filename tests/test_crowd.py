@@ -16,14 +16,8 @@ PARAMS = ("p_late", "p_early", "early_decay", "p_miss", "p_false", "sensitivity"
 
 
 @pytest.fixture(scope="module")
-def raqqa() -> Simulation:
-    """The raqqa preset (timeline task), simulated once for this module."""
-    return simulate("raqqa", seed=0)
-
-
-@pytest.fixture(scope="module")
-def compare_sim() -> Simulation:
-    return simulate(Scenario.preset("small", seed=0).replace(tasks={"task": "compare"}))
+def compare_sim(simulated) -> Simulation:
+    return simulated(Scenario.preset("small", seed=0).replace(tasks={"task": "compare"}))
 
 
 def _arrays(sim: Simulation) -> dict[str, np.ndarray]:

@@ -26,15 +26,9 @@ def _small(task: str, seed: int = 0) -> Scenario:
     return Scenario.preset("small", seed=seed).replace(tasks={"task": task})
 
 
-@pytest.fixture(scope="module")
-def raqqa() -> Simulation:
-    """The raqqa preset, simulated once for this module."""
-    return simulate("raqqa", seed=0)
-
-
 @pytest.fixture(scope="module", params=TASKS)
-def sim(request) -> Simulation:
-    return simulate(_small(request.param))
+def sim(request, simulated) -> Simulation:
+    return simulated(_small(request.param))
 
 
 def _assert_same(a: Simulation, b: Simulation) -> None:
@@ -261,15 +255,15 @@ def test_saved_geopackage_byte_identical(saved_twice):
     assert (a / "buildings.gpkg").read_bytes() == (b / "buildings.gpkg").read_bytes()
 
 
-def test_save_restores_gdal_config(tmp_path):
+def test_save_restores_gdal_config(tmp_path, small):
     previous = pyogrio.get_gdal_config_option("OGR_CURRENT_DATE")
-    simulate("small").save(tmp_path)
+    small.save(tmp_path)
     assert pyogrio.get_gdal_config_option("OGR_CURRENT_DATE") == previous
 
 
 @pytest.mark.parametrize("task", TASKS)
-def test_save_load_round_trip(tmp_path, task):
-    original = simulate(_small(task, seed=3))
+def test_save_load_round_trip(tmp_path, task, simulated):
+    original = simulated(_small(task, seed=3))
     out = original.save(tmp_path / "nested" / "run")
     assert out == tmp_path / "nested" / "run"
     loaded = Simulation.load(out)
@@ -287,14 +281,14 @@ def test_save_load_round_trip(tmp_path, task):
     assert loaded.summary() | {"seconds": 0} == original.summary() | {"seconds": 0}
 
 
-def test_folder_of_the_old_spelling_loads_with_a_warning(tmp_path):
+def test_folder_of_the_old_spelling_loads_with_a_warning(tmp_path, simulated):
     """A folder saved when the task kind was spelled tasks.design loads as the same simulation, with a warning."""
     import json
 
     from stracker.errors import RenamedWarning
     from stracker.io.files import file_digest
 
-    original = simulate(_small("compare", seed=3))
+    original = simulated(_small("compare", seed=3))
     out = original.save(tmp_path)
     old = json.loads((out / "scenario.json").read_text())
     old["tasks"]["design"] = old["tasks"].pop("task")
@@ -308,16 +302,16 @@ def test_folder_of_the_old_spelling_loads_with_a_warning(tmp_path):
     _assert_same(original, loaded)
 
 
-def test_save_writes_exactly_the_files(tmp_path):
-    simulate("small").save(tmp_path)
+def test_save_writes_exactly_the_files(tmp_path, small):
+    small.save(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(SIMULATION_FILES)
 
 
-def test_save_refuses_to_overwrite(tmp_path):
-    first = simulate("small", seed=1)
+def test_save_refuses_to_overwrite(tmp_path, simulated):
+    first = simulated("small", seed=1)
     first.save(tmp_path)
     before = {name: (tmp_path / name).read_bytes() for name in SIMULATION_FILES}
-    second = simulate("small", seed=2)
+    second = simulated("small", seed=2)
     with pytest.raises(FileExistsError, match=r"overwrite=True") as info:
         second.save(tmp_path)
     assert isinstance(info.value, stracker.StrackerError)
@@ -330,19 +324,19 @@ def test_save_refuses_to_overwrite(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(SIMULATION_FILES)
 
 
-def test_save_refuses_when_any_one_file_exists(tmp_path):
+def test_save_refuses_when_any_one_file_exists(tmp_path, small):
     (tmp_path / "labels.parquet").write_bytes(b"not mine")
     with pytest.raises(FileExistsError, match=r"labels\.parquet"):
-        simulate("small").save(tmp_path)
+        small.save(tmp_path)
     assert (tmp_path / "labels.parquet").read_bytes() == b"not mine"
 
 
-def test_failed_save_leaves_no_temp_files(tmp_path, monkeypatch):
+def test_failed_save_leaves_no_temp_files(tmp_path, monkeypatch, small):
     def broken(self, path, *args, **kwargs):
         Path(path).write_bytes(b"PAR1 half written")
         raise OSError("disk full")
 
-    sim = simulate("small")
+    sim = small
     monkeypatch.setattr(pd.DataFrame, "to_parquet", broken)
     with pytest.raises(OSError, match="disk full"):
         sim.save(tmp_path)
@@ -350,20 +344,20 @@ def test_failed_save_leaves_no_temp_files(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
-def test_failed_array_save_leaves_no_temp_files(tmp_path, monkeypatch):
+def test_failed_array_save_leaves_no_temp_files(tmp_path, monkeypatch, small):
     def broken(fh, array, *args, **kwargs):
         fh.write(b"\x93NUMPY half written")
         raise OSError("disk full")
 
-    sim = simulate("small")
+    sim = small
     monkeypatch.setattr(np, "save", broken)
     with pytest.raises(OSError, match="disk full"):
         sim.save(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
-def test_load_names_missing_files(tmp_path):
-    simulate("small").save(tmp_path)
+def test_load_names_missing_files(tmp_path, small):
+    small.save(tmp_path)
     (tmp_path / "labels.parquet").unlink()
     (tmp_path / "visibility.npy").unlink()
     with pytest.raises(stracker.StrackerError, match=r"labels\.parquet.*visibility\.npy") as info:
