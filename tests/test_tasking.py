@@ -139,11 +139,6 @@ def test_pair_questions_never_retire_a_building_behind_a_clear_image(small, desi
     assert not (hidden & ~truly_hidden).any()
 
 
-@pytest.fixture(scope="module")
-def small():
-    return stracker.simulate("small", seed=0)
-
-
 def test_retired_buildings_are_not_asked_again(small):
     campaign = run_adaptive(small, "infogain", budget=4_000, seed=1)
     labels = campaign.labels
