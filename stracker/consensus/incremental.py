@@ -68,9 +68,9 @@ class IncrementalFit:
     Attributes
     ----------
     posterior : numpy.ndarray
-        Buildings x states, under :attr:`state` (the prior for buildings without answers).
+        Buildings x states, under ``state`` (the prior for buildings without answers).
     log_likelihood : numpy.ndarray
-        Buildings x states: each building's log-likelihood by state under :attr:`state`, up to a constant
+        Buildings x states: each building's log-likelihood by state under ``state``, up to a constant
         (:attr:`stracker.consensus.model.LogLikelihood.by_state`; 0 without answers).
     state : ModelState
         The parameters the posterior is computed under: those of the last refit's last E-step.
@@ -257,7 +257,7 @@ class IncrementalFit:
 
     def refit(self, options: EMOptions | None = None) -> FitResult:
         """Run the EM over every answer so far, warm-started from the last fit; ``options`` default: the full
-        fit's. The posterior and :attr:`state` become the last E-step's."""
+        fit's. The posterior and ``state`` become the last E-step's."""
         options = options or self.options
         if self.n_answers == 0:
             raise LabelsError("the fit has no answers yet: add some before refitting.")
