@@ -22,7 +22,7 @@ def compare_campaign(n_answers: int, seed: int = 0):
     base = Scenario.preset("raqqa", seed=seed)
     per_building = base.tasks.volunteers_per_building
     questions = max(1, round(n_answers / (base.city.n_buildings * per_building)))
-    return simulate(base.replace(tasks={"design": "compare", "questions_per_volunteer": questions}))
+    return simulate(base.replace(tasks={"task": "compare", "questions_per_volunteer": questions}))
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     cases = [("timeline", simulate(args.preset, seed=0))]
     if args.preset == "raqqa":
         cases.append(("compare", compare_campaign(args.answers)))
-    for design, sim in cases:
+    for task, sim in cases:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             enc = stracker.encode_labels(sim.labels, sim.image_dates)
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
             metrics = stracker.evaluate(consensus, sim.truth).set_index("metric")["value"]
             rows.append(
                 {
-                    "design": design,
+                    "task": task,
                     "method": method,
                     "answers": enc.n_answers,
                     "buildings": enc.n_buildings,

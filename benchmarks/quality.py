@@ -1,6 +1,6 @@
 """Dating quality of the consensus on seeded simulated campaigns, against the baselines and the oracle.
 
-For each design (timeline, compare) and crowd, aggregates with ``em``, ``majority``, ``dawid_skene`` and the
+For each task (timeline, compare) and crowd, aggregates with ``em``, ``majority``, ``dawid_skene`` and the
 oracle (the same model given the simulator's true volunteer parameters and prior) and prints the evaluation
 metrics. On compare campaigns ``bayes`` is the Bayes posterior under the simulator's own answer model, with each
 frame's true partial cloud at the building, every volunteer's true parameters and the realised share of buildings
@@ -44,9 +44,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
     rows = []
     for seed in args.seeds:
-        for design in ("timeline", "compare"):
+        for task in ("timeline", "compare"):
             for crowd in ("preset", "spam"):
-                scenario = Scenario.preset(args.preset, seed=seed).replace(tasks={"design": design})
+                scenario = Scenario.preset(args.preset, seed=seed).replace(tasks={"task": task})
                 if crowd == "spam":
                     scenario = scenario.replace(crowd=SPAM)
                 sim = simulate(scenario)
@@ -64,14 +64,14 @@ def main(argv: list[str] | None = None) -> list[dict]:
                         "dawid_skene": stracker.aggregate(enc, method="dawid_skene"),
                         "oracle": stracker.aggregate(enc, volunteer_params=sim.volunteers, prior=sim.true_prior()),
                     }
-                    if design == "compare":
+                    if task == "compare":
                         fits["bayes"] = bayes_compare(sim, enc, fits["oracle"])
                     for method, consensus in fits.items():
                         m = stracker.evaluate(consensus, sim.truth).set_index("metric")["value"]
                         rows.append(
                             {
                                 "seed": seed,
-                                "design": design,
+                                "task": task,
                                 "crowd": name,
                                 "method": method,
                                 "answers": enc.n_answers,
@@ -130,15 +130,15 @@ def bayes_compare(sim, enc, like):
 
 def growth(rows: list[dict]) -> None:
     """Print the relative growth of the mean date error with spammers, in both readings."""
-    mae = {(r["seed"], r["design"], r["crowd"], r["method"]): r["mae_days"] for r in rows}
+    mae = {(r["seed"], r["task"], r["crowd"], r["method"]): r["mae_days"] for r in rows}
     print(
         "mean date error growth with spammers: replacing honest answers (spam / preset), added to them (spam / honest)"
     )
-    for (seed, design, crowd, method), value in mae.items():
+    for (seed, task, crowd, method), value in mae.items():
         if crowd == "spam":
-            replaced = value / mae[seed, design, "preset", method] - 1
-            added = value / mae[seed, design, "honest", method] - 1
-            print(f"  seed {seed} {design:8s} {method:11s} replacing {replaced:+.0%}  added {added:+.0%}")
+            replaced = value / mae[seed, task, "preset", method] - 1
+            added = value / mae[seed, task, "honest", method] - 1
+            print(f"  seed {seed} {task:8s} {method:11s} replacing {replaced:+.0%}  added {added:+.0%}")
 
 
 if __name__ == "__main__":

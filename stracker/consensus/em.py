@@ -38,6 +38,7 @@ from stracker.errors import LabelsError, OptionsError
 from stracker.labels import EncodedLabels
 
 __all__ = [
+    "CrowdTypes",
     "EMOptions",
     "FitResult",
     "MStep",
