@@ -47,9 +47,6 @@ __all__ = [
     "ON_DUPLICATE",
     "TASKS",
     "EncodedLabels",
-    "arrow_codes",
-    "arrow_text",
-    "arrow_values",
     "check_label_columns",
     "closest_hint",
     "destruction_state",
@@ -251,10 +248,10 @@ def distinct_values(values: pd.Series) -> tuple[np.ndarray, pd.Series]:
     """
     if isinstance(values.dtype, pd.CategoricalDtype):
         return values.cat.codes.to_numpy().astype(np.intp), pd.Series(values.cat.categories.array)
-    text = arrow_text(values)
+    text = _arrow_text(values)
     if text is not None:  # Arrow's own hash pass, or the codes of a dictionary column
-        codes, dictionary = arrow_codes(text)
-        return codes.astype(np.intp), pd.Series(arrow_values(dictionary, values.dtype))
+        codes, dictionary = _arrow_codes(text)
+        return codes.astype(np.intp), pd.Series(_arrow_values(dictionary, values.dtype))
     try:
         codes, uniques = pd.factorize(values, use_na_sentinel=True)
     except TypeError:  # an unhashable cell; finding it takes one pass in Python, on this error path only
@@ -273,15 +270,15 @@ def take_rows(per_value: np.ndarray, codes: np.ndarray, missing: object) -> np.n
     return extended[codes]
 
 
-def arrow_text(values: pd.Series) -> pa.ChunkedArray | None:
+def _arrow_text(values: pd.Series) -> pa.ChunkedArray | None:
     """The Arrow storage of a text column held by Arrow (pandas' ``str`` dtype, ``string[pyarrow]``, an
     ``ArrowDtype`` string or dictionary-of-string column), or None for any other column.
 
     Examples
     --------
-    >>> arrow_text(pd.Series(["a", "b"], dtype="string[pyarrow]")).type
+    >>> _arrow_text(pd.Series(["a", "b"], dtype="string[pyarrow]")).type
     DataType(large_string)
-    >>> arrow_text(pd.Series([1, 2])) is None
+    >>> _arrow_text(pd.Series([1, 2])) is None
     True
     """
     if not isinstance(values.array, pd.arrays.ArrowExtensionArray):
@@ -295,7 +292,7 @@ def arrow_text(values: pd.Series) -> pa.ChunkedArray | None:
     return None
 
 
-def arrow_codes(text: pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
+def _arrow_codes(text: pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
     """int32 codes (-1: missing) and distinct values (first seen first) of an Arrow text column.
 
     A dictionary column gives its own codes, its dictionary first made distinct (unused values may remain);
@@ -304,7 +301,7 @@ def arrow_codes(text: pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
     Examples
     --------
     >>> import pyarrow as pa
-    >>> codes, distinct = arrow_codes(pa.chunked_array([["b", "a"], [None, "b"]]))
+    >>> codes, distinct = _arrow_codes(pa.chunked_array([["b", "a"], [None, "b"]]))
     >>> codes.tolist(), distinct.to_pylist()
     ([0, 1, -1, 0], ['b', 'a'])
     """
@@ -327,7 +324,7 @@ def arrow_codes(text: pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
         return np.zeros(0, dtype=np.int32), pa.array([], type=text.type)
     dictionary = chunks[-1].dictionary
     if not all(chunk.dictionary.equals(dictionary) for chunk in chunks[:-1]):
-        return arrow_codes(pa.chunked_array(chunks))
+        return _arrow_codes(pa.chunked_array(chunks))
     return _arrow_int32(pa.chunked_array([chunk.indices for chunk in chunks])), dictionary
 
 
@@ -341,7 +338,7 @@ def _arrow_int32(indices: pa.ChunkedArray) -> np.ndarray:
     return np.concatenate(parts).astype(np.int32, copy=False) if parts else np.zeros(0, dtype=np.int32)
 
 
-def arrow_values(values: pa.Array, dtype: Any) -> pd.api.extensions.ExtensionArray:
+def _arrow_values(values: pa.Array, dtype: Any) -> pd.api.extensions.ExtensionArray:
     """An Arrow array as a pandas array of ``dtype`` (the text dtype of the column it came from).
 
     A dictionary dtype gives its value type (``ArrowDtype`` of the dictionary's values)."""
@@ -392,11 +389,11 @@ def encode_ids(values: pd.Series, name: str) -> tuple[np.ndarray, pd.Index]:
     """
     if isinstance(values.dtype, np.dtype) and values.dtype.kind in "iu":  # no nulls, no other kinds
         return _integer_ids(values.to_numpy(), name)
-    text = arrow_text(values)
+    text = _arrow_text(values)
     if text is not None:
         if text.null_count:
             _refuse_null_ids(values, values.isna().to_numpy(), name)
-        codes, distinct = arrow_codes(text)
+        codes, distinct = _arrow_codes(text)
         return _sorted_ids(codes, distinct, values.dtype, name, all_used=not _is_dictionary(text))
     categorical = isinstance(values.dtype, pd.CategoricalDtype)
     null = (values.cat.codes < 0 if categorical else values.isna()).to_numpy()
@@ -480,7 +477,7 @@ def _sorted_ids(
     order = np.argsort(distinct.to_numpy(zero_copy_only=False), kind="stable")
     rank = np.empty(len(order), dtype=np.int32)
     rank[order] = np.arange(len(order), dtype=np.int32)
-    return rank[codes], pd.Index(arrow_values(distinct.take(order), dtype), name=name)
+    return rank[codes], pd.Index(_arrow_values(distinct.take(order), dtype), name=name)
 
 
 def parse_image_dates(values: pd.Series, name: str, required: bool) -> pd.Series:
@@ -637,7 +634,7 @@ def encode_task(labels: pd.DataFrame, task: str | None) -> np.ndarray:
         if task is not None:
             raise LabelsError("the label table has a 'task' column and task= was given too; drop one of them.")
         values = labels["task"]
-        text = arrow_text(values)
+        text = _arrow_text(values)
         if text is not None and not _is_dictionary(text):
             # the usual column, one task written exactly 'timeline' or 'compare': one comparison of bytes
             for code, name in enumerate(TASKS):
