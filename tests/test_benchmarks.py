@@ -42,6 +42,7 @@ def test_read_labels_benchmark_reads_both_formats_beside_pyarrow(tmp_path):
         "read_labels (csv)",
         "read_labels (parquet)",
         "encode_labels (text volunteer ids)",
+        "encode_labels (categorical volunteer ids)",
         "encode_labels (integer volunteer ids)",
     ]
     assert all(r["answers"] == 20_000 and r["seconds"] > 0 and r["ratio_to_anchor"] > 0 for r in rows)

@@ -155,7 +155,7 @@ def _encode_partition(
     try:
         return encode_labels(part, image_dates, task=task, on_duplicate="ignore")
     except LabelsError as exc:
-        raise LabelsError(f"partition {number} of the answers: {exc}") from None
+        raise type(exc)(f"partition {number} of the answers: {exc}") from None
 
 
 def _partition_ids(enc: EncodedLabels | None) -> _PartitionIds | None:
