@@ -11,6 +11,7 @@ __all__ = [
     "FileFormatError",
     "FootprintsError",
     "ImageryError",
+    "InputCoverageWarning",
     "LabelsError",
     "OptionsError",
     "OutputExistsError",
@@ -114,3 +115,9 @@ class RenamedColumnsWarning(StrackerWarning):
 
 class UninformativeAnswersWarning(StrackerWarning):
     """No answer in the table says yes or no (every one is can't tell): the consensus is the prior alone."""
+
+
+class InputCoverageWarning(StrackerWarning):
+    """An optional input of the consensus (visibility, gold) covers other buildings than the answers: answered
+    buildings the visibility says nothing of (taken as fully visible), or gold buildings nobody answered about
+    (given a row of their own). The message names them."""

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from stracker.consensus import Consensus, aggregate
+from stracker.consensus.inputs import HIDDEN_VISIBILITY, id_type_hint, shares_of, visibility_matrix
 from stracker.consensus.model import DEFAULT_PARAMS, duration_prior
 from stracker.consensus.result import credible_bounds, image_date_at
 from stracker.errors import LabelsError, ScenarioError, UnmatchedBuildingsError
@@ -53,10 +54,6 @@ __all__ = [
     "hidden_images",
     "next_questions",
 ]
-
-HIDDEN_VISIBILITY = 0.35
-"""Default visibility (cloud-free share of a building in an image) below which the image cannot show it; the
-simulator's ``ImageryScenario.hidden_visibility``."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -137,16 +134,6 @@ def _catalogue(image_dates: object) -> pd.DatetimeIndex:
     return pd.DatetimeIndex(dates.astype("datetime64[ns]"), name="image_date")
 
 
-def _id_hint(answered: pd.Index, known: pd.Index) -> str:
-    kinds = {pd.api.types.infer_dtype(index, skipna=True) for index in (answered, known)}
-    if kinds == {"integer", "string"}:
-        return (
-            " (their ids differ in type: integers on one side, text on the other; read both with "
-            "stracker.read_labels / read_footprints, which type ids alike)"
-        )
-    return ""
-
-
 def _universe(buildings: object, answered: pd.Index, extra: pd.Index) -> pd.Index:
     """The campaign's buildings: the given ones (checked to hold every answered one), else the answered ones
     and those the visibility names, sorted."""
@@ -169,7 +156,7 @@ def _universe(buildings: object, answered: pd.Index, extra: pd.Index) -> pd.Inde
         if len(unknown):
             raise UnmatchedBuildingsError(
                 f"the {name} name {len(unknown)} building(s) not among the {len(ids)} buildings given, e.g. "
-                f"{unknown[:8].tolist()}{_id_hint(named, ids)}; add their footprints or remove those rows.",
+                f"{unknown[:8].tolist()}{id_type_hint(named, ids)}; add their footprints or remove those rows.",
                 unknown.tolist(),
             )
     return ids
@@ -212,46 +199,11 @@ def hidden_images(
     """
     D = len(image_dates)
     if isinstance(visibility, pd.DataFrame):
-        columns = [c for c in ("visible", "visibility") if c in visibility.columns]
-        missing = [c for c in ("building_id", "image_date") if c not in visibility.columns]
-        if missing or not columns:
-            raise LabelsError(
-                f"the visibility table needs columns building_id, image_date and visible (booleans) or "
-                f"visibility (cloud-free shares); it has {list(visibility.columns)}."
-            )
-        ids = pd.Index(visibility["building_id"])
-        if ids.hasnans:
-            raise LabelsError(f"the visibility table lacks a building_id in {int(ids.isna().sum())} row(s).")
         if building_ids is None:
-            building_ids = pd.Index(ids.unique().sort_values(), name="building_id")
-        rows = building_ids.get_indexer(ids)
-        unknown = rows < 0
-        if unknown.any():
-            raise UnmatchedBuildingsError(
-                f"the visibility table names {int(unknown.sum())} row(s) of buildings not in the campaign, e.g. "
-                f"{ids[unknown].unique()[:8].tolist()}{_id_hint(ids, building_ids)}.",
-                ids[unknown].unique().tolist(),
-            )
-        dates = pd.DatetimeIndex(pd.to_datetime(visibility["image_date"], errors="coerce"))
-        cols = image_dates.get_indexer(dates)
-        if (cols < 0).any():
-            bad = visibility["image_date"][cols < 0].astype(str).unique()[:5].tolist()
-            raise LabelsError(
-                f"the visibility table holds {int((cols < 0).sum())} row(s) whose image_date is not a "
-                f"catalogue date, e.g. {bad}; give the visibility of catalogue images only."
-            )
-        flat = rows.astype(np.int64) * D + cols
-        repeated = pd.Index(flat).duplicated(keep=False)
-        if repeated.any():
-            raise LabelsError(
-                f"the visibility table gives {int(repeated.sum())} row(s) for the same building and "
-                "image; give each pair once."
-            )
-        values = visibility[columns[0]]
-        hidden_rows = _hidden_values(values.to_numpy(), hidden_below, columns[0])
-        hidden = np.zeros((len(building_ids), D), dtype=bool)
-        hidden.reshape(-1)[flat[hidden_rows]] = True
-        return hidden, building_ids
+            named = visibility["building_id"] if "building_id" in visibility.columns else visibility.index
+            building_ids = pd.Index(pd.Index(named).dropna().unique().sort_values(), name="building_id")
+        shares = visibility_matrix(visibility, building_ids, image_dates, unknown_buildings="error")
+        return shares < hidden_below, building_ids  # NaN (unknown) compares False: taken as visible
     array = np.asarray(visibility)
     if building_ids is None:
         raise LabelsError(
@@ -263,23 +215,7 @@ def hidden_images(
             f"the visibility array has shape {array.shape}; it needs one row per building and one "
             f"column per catalogue image, {(len(building_ids), D)}."
         )
-    return _hidden_values(array, hidden_below, "visibility"), building_ids
-
-
-def _hidden_values(values: np.ndarray, hidden_below: float, name: str) -> np.ndarray:
-    if values.dtype == bool:
-        return ~values
-    if values.dtype == object:  # a nullable boolean column read as objects: NA is unknown, taken as visible
-        filled = pd.array(values, dtype="boolean").fillna(True).to_numpy(dtype=bool)
-        return ~filled
-    numeric = np.asarray(values, dtype=float)
-    outside = (numeric < 0) | (numeric > 1)
-    if outside.any():
-        raise LabelsError(
-            f"{name} holds {int(outside.sum())} value(s) outside [0, 1], e.g. "
-            f"{numeric[outside][:3].tolist()}; give cloud-free shares or booleans."
-        )
-    return numeric < hidden_below  # NaN (unknown) compares False: taken as visible
+    return shares_of(array, "visibility") < hidden_below, building_ids
 
 
 def _canonical(enc: EncodedLabels) -> EncodedLabels:
