@@ -257,6 +257,7 @@ def aggregate(
         log_likelihood=fit.log_likelihood,
         n_iter=fit.n_iter,
         converged=fit.converged,
+        compare_reliability=fit.compare_reliability,
     )
 
 

@@ -53,6 +53,7 @@ __all__ = [
     "choose_questions",
     "hidden_images",
     "next_questions",
+    "visibility_shares",
 ]
 
 
@@ -176,7 +177,8 @@ def hidden_images(
         Buildings x images (in the order of ``building_ids`` and the catalogue): booleans (True visible) or
         cloud-free shares in [0, 1] (NaN: unknown). Or a long table with ``building_id``, ``image_date`` and
         ``visible`` (booleans) or ``visibility`` (shares), one row per building and image at most; pairs
-        absent from it are taken as visible.
+        absent from it are taken as visible. Or a wide table indexed by building_id, one column per image date
+        (:func:`stracker.consensus.inputs.visibility_matrix`).
     building_ids : pandas.Index or None
         The campaign's buildings; None: the table's own buildings, sorted (a long table only).
     image_dates : pandas.DatetimeIndex
@@ -197,13 +199,21 @@ def hidden_images(
     >>> hidden.tolist()
     [[False, True], [False, False]]
     """
+    shares, building_ids = visibility_shares(visibility, building_ids, image_dates)
+    return shares < hidden_below, building_ids  # NaN (unknown) compares False: taken as visible
+
+
+def visibility_shares(
+    visibility: object, building_ids: pd.Index | None, image_dates: pd.DatetimeIndex
+) -> tuple[np.ndarray, pd.Index]:
+    """Each building's visible share in each image (buildings x images, NaN unknown) from a visibility array,
+    long or wide table, as :func:`hidden_images` takes them; and the buildings of its rows."""
     D = len(image_dates)
     if isinstance(visibility, pd.DataFrame):
         if building_ids is None:
             named = visibility["building_id"] if "building_id" in visibility.columns else visibility.index
             building_ids = pd.Index(pd.Index(named).dropna().unique().sort_values(), name="building_id")
-        shares = visibility_matrix(visibility, building_ids, image_dates, unknown_buildings="error")
-        return shares < hidden_below, building_ids  # NaN (unknown) compares False: taken as visible
+        return visibility_matrix(visibility, building_ids, image_dates, unknown_buildings="error"), building_ids
     array = np.asarray(visibility)
     if building_ids is None:
         raise LabelsError(
@@ -215,7 +225,7 @@ def hidden_images(
             f"the visibility array has shape {array.shape}; it needs one row per building and one "
             f"column per catalogue image, {(len(building_ids), D)}."
         )
-    return shares_of(array, "visibility") < hidden_below, building_ids
+    return shares_of(array, "visibility"), building_ids
 
 
 def _canonical(enc: EncodedLabels) -> EncodedLabels:
@@ -277,7 +287,8 @@ def campaign_state(
         visibility table names). Answers about other buildings are an error.
     visibility : numpy.ndarray or pandas.DataFrame, optional
         Each building's visibility per image (see :func:`hidden_images`); hidden images are never asked and a
-        building whose interval only hidden images could split retires.
+        building whose interval only hidden images could split retires. The aggregation of the answers uses it
+        too (``stracker.aggregate(..., visibility=)``: what clouds hid is no evidence).
     consensus : Consensus, optional
         The aggregate of ``labels``, if already fitted (the simulated campaign warm-starts its own each round);
         default: ``stracker.aggregate`` of the answers in a fixed row order.
@@ -317,8 +328,11 @@ def campaign_state(
     enc = None
     if has_answers and consensus is None:
         enc = _canonical(encode_labels(labels, dates, task=task, on_duplicate=on_duplicate))
-        consensus = aggregate(enc)
-    answered = consensus.buildings.index if has_answers and consensus is not None else pd.Index([], name="building_id")
+    answered = pd.Index([], name="building_id")
+    if enc is not None:
+        answered = enc.building_ids
+    elif has_answers and consensus is not None:
+        answered = consensus.buildings.index
     vis_ids = pd.Index([])
     if isinstance(visibility, pd.DataFrame) and "building_id" in visibility.columns:
         vis_ids = pd.Index(visibility["building_id"].dropna().unique())
@@ -330,8 +344,16 @@ def campaign_state(
         )
     B = len(building_ids)
     hidden = np.zeros((B, D), dtype=bool)
+    shares = None
     if visibility is not None:
-        hidden |= hidden_images(visibility, building_ids, dates, hidden_below)[0]
+        shares = visibility_shares(visibility, building_ids, dates)[0]
+        hidden |= shares < hidden_below  # NaN (unknown) compares False: taken as visible
+    if enc is not None:  # the consensus counts what clouds hid as such
+        # pairs the visibility leaves out are visible (as for hidden_images), without the consensus's warning
+        seen = (
+            None if shares is None else pd.DataFrame(np.nan_to_num(shares, nan=1.0), index=building_ids, columns=dates)
+        )
+        consensus = aggregate(enc, visibility=seen, hidden_below=hidden_below)
     pair_cant_tell = np.zeros(B, dtype=bool)
     n_answers = np.zeros(B, dtype=np.int64)
     if not has_answers:
