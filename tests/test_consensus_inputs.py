@@ -361,3 +361,19 @@ def test_compare_image_reliability_finds_the_images_hard_for_everyone():
     today = stracker.aggregate(sim.labels, sim.image_dates)
     assert abs(metrics(clean, sim.truth)["state_accuracy"] - metrics(today, sim.truth)["state_accuracy"]) <= 0.01
     assert plain.compare_reliability is None
+
+
+def test_the_dask_engine_learns_the_same_reliability_and_refuses_visibility_and_gold():
+    from dask.distributed import Client, LocalCluster
+
+    sim = _campaign("compare", seed=3)
+    labels = _hard_images(sim, [4, 11])
+    options = stracker.EMOptions(compare_image_reliability=True, max_iter=30)
+    in_memory = stracker.aggregate(labels, sim.image_dates, options=options)
+    with LocalCluster(n_workers=1, processes=False, dashboard_address=":0") as cluster, Client(cluster):
+        with stracker.aggregate_distributed(labels, sim.image_dates, options=options, n_partitions=3) as result:
+            on_dask = result.compute()
+    np.testing.assert_allclose(on_dask.posterior, in_memory.posterior, rtol=0, atol=1e-9)
+    for given in ({"visibility": sim.visibility_table()}, {"gold": sim.truth.head()}):
+        with pytest.raises(OptionsError, match=f"does not take {next(iter(given))}="):
+            stracker.aggregate_distributed(labels, sim.image_dates, **given)

@@ -45,7 +45,7 @@ from stracker.consensus.result import (
     summarize_posterior,
     volunteer_table_from_counts,
 )
-from stracker.errors import FileFormatError, LabelsError
+from stracker.errors import FileFormatError, LabelsError, OptionsError
 from stracker.labels import (
     COMPARE,
     LABEL_COLUMNS,
@@ -414,6 +414,8 @@ def aggregate_distributed(
     on_duplicate: Literal["warn", "error", "ignore"] = "warn",
     shuffle_method: str = "tasks",
     callback: Callable[[int, float], None] | None = None,
+    visibility: object = None,
+    gold: object = None,
 ) -> DistributedConsensus:
     """Fit the consensus model (``method="em"``) on Dask; same result as :func:`stracker.aggregate`.
 
@@ -442,6 +444,9 @@ def aggregate_distributed(
         How Dask partitions the answers by building ("tasks" or "p2p").
     callback : callable, optional
         Called on the client after each iteration's E-step as ``callback(n_iter, log_likelihood)``.
+    visibility, gold : None
+        Not on Dask (yet): :func:`stracker.aggregate` takes them, in memory; given here, an
+        :class:`~stracker.errors.OptionsError`. (``options.compare_image_reliability`` works on Dask.)
 
     Returns
     -------
@@ -466,6 +471,14 @@ def aggregate_distributed(
     >>> on_it, (table["p_destroyed"] > 0.5).tolist()
     (True, [True, False])
     """
+    if visibility is not None or gold is not None:
+        given = " and ".join(
+            name for name, value in (("visibility=", visibility), ("gold=", gold)) if value is not None
+        )
+        raise OptionsError(
+            f"the Dask engine does not take {given}; fit in memory with stracker.aggregate(labels, ..., "
+            "visibility=, gold=) (a label table of a few million answers fits)."
+        )
     import dask
 
     options = em_options(options, max_iter=max_iter, tol=tol, shrinkage=shrinkage)
