@@ -377,3 +377,65 @@ def test_the_dask_engine_learns_the_same_reliability_and_refuses_visibility_and_
     for given in ({"visibility": sim.visibility_table()}, {"gold": sim.truth.head()}):
         with pytest.raises(OptionsError, match=f"does not take {next(iter(given))}="):
             stracker.aggregate_distributed(labels, sim.image_dates, **given)
+
+
+def test_zooniverse_expert_classifications_become_gold(tmp_path):
+    from platform_exports import question_annotation, write_zooniverse, zooniverse_row
+
+    from stracker.platforms import read_zooniverse
+
+    dates = catalogue(3)
+    day = [f"{d:%Y-%m-%d}" for d in dates]
+    rows, n = [], 0
+    for building in range(12):
+        destroyed = building % 2 == 0
+        subject = {100 + building: {"#building_id": str(building), "#before": day[0], "#after": day[1]}}
+        answers = {"x": destroyed, "y": not destroyed, "z": not destroyed}
+        if building < 4:
+            answers["expert_ann"] = destroyed
+        for user, says in answers.items():
+            n += 1
+            row = zooniverse_row(
+                n,
+                user,
+                f"ip{user}",
+                7,
+                "Raqqa",
+                "1.1",
+                pd.Timestamp("2019-01-10") + pd.Timedelta(minutes=n),
+                question_annotation("Yes" if says else "No"),
+                subject,
+                user_id=n,
+            )
+            row["expert"] = "TRUE" if user == "expert_ann" else None
+            rows.append(row)
+    path = write_zooniverse(tmp_path / "classifications.csv", rows)
+    imported = read_zooniverse(path, experts="gold")
+    assert imported.gold is not None and set(imported.gold["volunteer_id"]) == {"expert_ann"}
+    assert "expert_ann" not in set(imported.labels["volunteer_id"])
+    assert imported.summary["expert_answers"] == 4 and imported.summary["gold_buildings"] == 4
+    assert read_zooniverse(path).gold is None  # by default experts answer like volunteers
+    with_gold = stracker.aggregate(imported.labels, dates, gold=imported.gold)
+    assert with_gold.volunteers["reliability"]["x"] > 0.8 > 0.2 > with_gold.volunteers["reliability"]["y"]
+    assert stracker.aggregate(imported.labels, dates).volunteers["reliability"]["x"] < 0.5  # outvoted without
+    # the command line: import sets the experts apart, aggregate takes them as gold
+    pd.DataFrame({"image_date": dates}).to_csv(tmp_path / "images.csv", index=False)
+    result = CliRunner().invoke(
+        cli,
+        [
+            "import",
+            "zooniverse",
+            str(path),
+            "--out",
+            str(tmp_path / "answers.csv"),
+            "--gold",
+            str(tmp_path / "gold.csv"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "4 expert answers about 4 buildings set apart as gold" in result.output
+    out = tmp_path / "consensus.gpkg"
+    args = ["aggregate", str(tmp_path / "answers.csv"), "--images", str(tmp_path / "images.csv")]
+    result = CliRunner().invoke(cli, [*args, "--gold", str(tmp_path / "gold.csv"), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    np.testing.assert_allclose(stracker.read_consensus(out).posterior, with_gold.posterior, atol=1e-9)

@@ -11,6 +11,13 @@ same loop, the same M-step and the same :class:`EMOptions`.
 Volunteer parameters are MAP estimates under Beta priors centred on their crowd type's estimate
 (:class:`CrowdTypes`) with ``shrinkage`` pseudo-answers, so a volunteer with few answers borrows strength from
 volunteers like it.
+
+With :attr:`EMOptions.compare_image_reliability` the M-step also learns each image's compare reliability
+(:func:`compare_reliability`): the share of the answers about it that were not coin flips, under a Beta prior
+at 1 (20 pseudo-answers), divided by its median over the answers. Lowering every image's reliability alike is
+the same model as lowering every volunteer's accuracy, so the median pins the scale: on a campaign without hard
+images every image stays at 0.999 and the fit is today's; an image hard for everyone falls below the rest. It
+starts at 0.9 (from 1, the EM of a mixture never leaves it).
 """
 
 from __future__ import annotations

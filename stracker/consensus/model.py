@@ -30,6 +30,32 @@ answers for all buildings is built with two difference arrays (a constant and a 
 loop over answers or buildings. The M-step's statistics read range masses of the posterior from its cumulative
 sums.
 
+What a campaign knows besides its answers (each optional; without them the model is the one above):
+
+* visibility (:class:`AnswerModel` ``visibility=``; buildings x images, v_bi the share of frame i a volunteer can
+  see at building b, 0 below the hidden threshold, see :mod:`stracker.consensus.inputs`). The timeline model counts
+  skipped frames by what could be seen: skipping frame i at building b counts ``w_i v_bi`` missed images (w_i the
+  learned image weight), so the late tail of a mark is p_late^(sum of w_i v_bi over the skipped frames), a hidden
+  frame cannot be missed, and noticing the destruction in the marked frame has chance 1 - p_late^(w_hi v_b,hi).
+  The cumulative weights become one row per building (buildings x states, the size of the posterior); the
+  "no destruction" answer's miss term is exact for the states from which at most three *visible* frames lead
+  to hi (three states when every frame is visible, more behind hidden ones). A compare answer is read with
+  chance m = v_b,lo v_b,hi (each frame read independently; a single image: v_b,hi) and is otherwise a coin flip:
+  P(yes | inside) = m sensitivity + (1 - m) / 2, P(yes | outside) = m (1 - specificity) + (1 - m) / 2; the
+  M-step counts each answer towards its volunteer's sensitivity or specificity by the posterior chance that it
+  followed the volunteer's model (an EM of the mixture), so a volunteer is not blamed for a cloud. m is used to
+  1/128, so answers still group into the columns (volunteer, answer, m) of one sparse incidence matrix. Answers
+  about hidden frames (a mark on one, a compare question about one, "no destruction" where no frame up to hi was
+  visible) carry no information and are left out, so they change nothing.
+* gold (``gold=``, :class:`GoldStates`): for buildings an expert dated, every state but the expert's (or those
+  the expert's answers leave open) gets likelihood zero. Their posterior is the expert's; the M-step reads the
+  volunteers' parameters from the posteriors, so the volunteers who answered them are calibrated by the truth.
+* per-image compare reliability (:attr:`ModelState.compare_reliability`, rho_i): a compare answer about images lo
+  and hi is read with chance m = rho_lo rho_hi (times the visibility), a coin flip otherwise; the E-step then
+  takes the answers one by one (per-answer arrays in place of the sparse product, about four times the cost of
+  an iteration). The M-step's statistics are each image's expected unread frames: an answer that was a coin
+  flip failed at image i with chance (1 - rho_i) / (1 - m), exactly (the frames are read independently).
+
 This module is the E-step: :class:`AnswerModel` holds the index arrays of one table and
 :meth:`AnswerModel.e_step` turns a :class:`ModelState` into the posterior and the :class:`SufficientStatistics`
 the M-step needs, additive over buildings. The M-step and the EM loop are in :mod:`stracker.consensus.em`.
