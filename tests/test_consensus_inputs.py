@@ -439,3 +439,16 @@ def test_zooniverse_expert_classifications_become_gold(tmp_path):
     result = CliRunner().invoke(cli, [*args, "--gold", str(tmp_path / "gold.csv"), "--out", str(out)])
     assert result.exit_code == 0, result.output
     np.testing.assert_allclose(stracker.read_consensus(out).posterior, with_gold.posterior, atol=1e-9)
+
+
+def test_next_aggregates_the_answers_with_the_visibility():
+    from stracker.tasking import next_questions
+
+    sim = _campaign("timeline", seed=1)
+    ids = sim.buildings["building_id"]
+    batch = next_questions(sim.labels, sim.image_dates, buildings=ids, visibility=sim.visibility, design="bisection")
+    blind = next_questions(sim.labels, sim.image_dates, buildings=ids, design="bisection")
+    seen = stracker.aggregate(sim.labels, sim.image_dates, visibility=sim.visibility_table())
+    rows = batch.state.building_ids.get_indexer(seen.buildings.index)
+    np.testing.assert_allclose(batch.state.posterior[rows], seen.posterior, rtol=0, atol=1e-9)
+    assert not np.allclose(blind.state.posterior[rows], seen.posterior, atol=1e-3)

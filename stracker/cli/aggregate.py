@@ -229,6 +229,8 @@ def aggregate_command(
         "unmatched_buildings": [json_id(x) for x in unmatched],
         "rejected_rows": len(rejected_rows),
         "rejected_file": str(rejected_path) if len(rejected_rows) else None,
+        "visibility": None if visibility_path is None else str(visibility_path),
+        "gold": None if gold_path is None else str(gold_path),
         "warnings": notes,
         "seconds": round(time.perf_counter() - started, 2),
     }

@@ -53,8 +53,9 @@ What a campaign knows besides its answers (each optional; without them the model
 * per-image compare reliability (:attr:`ModelState.compare_reliability`, rho_i): a compare answer about images lo
   and hi is read with chance m = rho_lo rho_hi (times the visibility), a coin flip otherwise; the E-step then
   takes the answers one by one (per-answer arrays in place of the sparse product: about twice the time per
-  iteration on 2 million answers, and the EM needs more iterations). The M-step's statistics are each image's expected unread frames: an answer that was a coin
-  flip failed at image i with chance (1 - rho_i) / (1 - m), exactly (the frames are read independently).
+  iteration on 2 million answers, and the EM needs more iterations). The M-step's statistics are each image's
+  expected unread frames: an answer that was a coin flip failed at image i with chance (1 - rho_i) / (1 - m),
+  exactly (the frames are read independently).
 
 This module is the E-step: :class:`AnswerModel` holds the index arrays of one table and
 :meth:`AnswerModel.e_step` turns a :class:`ModelState` into the posterior and the :class:`SufficientStatistics`
