@@ -374,6 +374,7 @@ def test_the_dask_engine_learns_the_same_reliability_and_refuses_visibility_and_
         with stracker.aggregate_distributed(labels, sim.image_dates, options=options, n_partitions=3) as result:
             on_dask = result.compute()
     np.testing.assert_allclose(on_dask.posterior, in_memory.posterior, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(on_dask.compare_reliability, in_memory.compare_reliability, rtol=0, atol=1e-9)
     for given in ({"visibility": sim.visibility_table()}, {"gold": sim.truth.head()}):
         with pytest.raises(OptionsError, match=f"does not take {next(iter(given))}="):
             stracker.aggregate_distributed(labels, sim.image_dates, **given)

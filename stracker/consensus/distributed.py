@@ -213,7 +213,7 @@ class DistributedConsensus:
         The posterior, one row per building, one column per state (as :meth:`Consensus.state_probabilities`).
     volunteers : pandas.DataFrame
         Indexed by volunteer_id, as :attr:`Consensus.volunteers`.
-    image_dates, prior, log_likelihood, n_iter, converged, method, frames
+    image_dates, prior, log_likelihood, n_iter, converged, method, frames, compare_reliability
         As in :class:`Consensus` (``frames`` is None: the EM has no frame table).
     client : dask.distributed.Client
         The client the shards live on; :meth:`close` releases them (and closes a cluster made for the fit).
@@ -237,6 +237,7 @@ class DistributedConsensus:
     client: Any = None
     shuffled: bool = True
     frames: None = None  # as in Consensus: only dawid_skene, which runs in memory, has a frame table
+    compare_reliability: np.ndarray | None = None
     _shards: list[Any] = field(default_factory=list, repr=False)
     _own: tuple[ClusterLease, ...] = field(default=(), repr=False)
     _n_buildings: int = field(default=0, repr=False)
@@ -312,6 +313,7 @@ class DistributedConsensus:
             log_likelihood=self.log_likelihood,
             n_iter=self.n_iter,
             converged=self.converged,
+            compare_reliability=self.compare_reliability,
         )
 
     def close(self) -> None:
@@ -690,6 +692,7 @@ def _fit(
         log_likelihood=fit.log_likelihood,
         n_iter=fit.n_iter,
         converged=fit.converged,
+        compare_reliability=fit.compare_reliability,
         client=client,
         shuffled=not presorted,
         _shards=[*shards, state_f],
