@@ -174,11 +174,9 @@ def bayes_compare(sim, enc, like):
 
 def bayes_timeline(sim, enc, like):
     """The Bayes consensus of a timeline campaign under the simulator's own answer model
-    (:func:`stracker.crowd.answers.timeline_answers`): with every frame's true visibility at every building
-    (hidden frames cannot be marked, partial cloud lowers the chance of noticing), every volunteer's true
-    parameters and kind, and the realised state shares as prior. Each answer's probability in each state is
-    exact (early marks land on the last visible frame before their target, a scan notices the first visible
-    destroyed frame it does not skip), computed for all answers x states at once."""
+    (:func:`timeline_answer_probabilities`), with the realised state shares as prior (``like``, a consensus of
+    the same table, gives the tables around the posterior). Random volunteers' answers do not depend on the
+    state and are left out."""
     import dataclasses
 
     import pandas as pd
@@ -188,21 +186,43 @@ def bayes_timeline(sim, enc, like):
     from stracker.crowd.volunteers import VOLUNTEER_KINDS
     from stracker.labels import TIMELINE
 
-    sc = sim.scenario
-    D, S = enc.n_images, enc.n_states
+    S = enc.n_states
     building_row = pd.Index(sim.buildings["building_id"]).get_indexer(enc.building_ids)
     volunteer_row = sim.volunteers.index.get_indexer(enc.volunteer_ids)
     kind = sim.volunteers["kind"].cat.codes.to_numpy()[volunteer_row[enc.volunteer]]
     used = (enc.task == TIMELINE) & (enc.answer >= 0) & (kind != VOLUNTEER_KINDS.index("random"))
     b = enc.building[used]
-    v = volunteer_row[enc.volunteer[used]]
-    hi, marked = enc.hi[used].astype(np.int64), enc.answer[used] == 1
-    n = b.size
+    like_k = timeline_answer_probabilities(
+        sim, building_row[b], volunteer_row[enc.volunteer[used]], enc.hi[used].astype(np.int64), enc.answer[used] == 1
+    )
+    L = np.bincount(
+        (b[:, None].astype(np.int64) * S + np.arange(S)).ravel(),
+        weights=np.log(np.maximum(like_k, 1e-300)).ravel(),
+        minlength=enc.n_buildings * S,
+    ).reshape(enc.n_buildings, S)
+    posterior, _ = posterior_and_evidence(L, np.log(np.maximum(sim.true_prior(), 1e-300)))
+    buildings = summarize_posterior(enc, posterior)
+    buildings[["n_labels", "n_volunteers"]] = like.buildings[["n_labels", "n_volunteers"]]
+    return dataclasses.replace(like, posterior=posterior, buildings=buildings, method="bayes")
+
+
+def timeline_answer_probabilities(sim, building_row, volunteer_row, hi, marked):
+    """Each timeline answer's probability in each state (answers x D + 1) under the simulator's own answer
+    model (:func:`stracker.crowd.answers.timeline_answers`) for a volunteer who follows it (careful, careless
+    or adversarial): with every frame's true visibility at the building (hidden frames cannot be marked, partial
+    cloud lowers the chance of noticing a frame), the volunteer's true parameters. A mark on frame ``hi``
+    (``marked``) or "no destruction" (its ``hi`` is the last visible frame). Exact: a scan from state k notices
+    the first visible frame it does not skip; an early mark, 1 + Geometric(early_decay) images before k, lands
+    on the last visible frame at or before its target (a scan when there is none); an intact building is marked
+    on a uniformly chosen visible frame with p_false. All answers x states at once."""
+    sc = sim.scenario
+    D = sim.visibility.shape[1]
+    n = hi.size
     p = {
-        name: sim.volunteers[name].to_numpy()[v][:, None]
+        name: sim.volunteers[name].to_numpy()[volunteer_row][:, None]
         for name in ("p_late", "p_early", "early_decay", "p_miss", "p_false")
     }
-    vis = sim.visibility[building_row[b]].astype(float)  # answers x images
+    vis = sim.visibility[building_row].astype(float)  # answers x images
     h = sc.imagery.hidden_visibility
     visible = vis >= h
     boost = sc.crowd.low_visibility_error * np.clip((1.0 - vis) / max(1.0 - h, 1e-9), 0.0, 1.0)
@@ -218,10 +238,9 @@ def bayes_timeline(sim, enc, like):
     scan_none = np.exp(log_pass[:, D : D + 1] - log_pass[:, :D])
     # early marks: 1 + Geometric(decay) images before k, moved back to the last visible frame at or before it
     decay = p["early_decay"]
-    index = np.arange(D)
     first_visible = np.where(visible.any(axis=1), np.argmax(visible, axis=1), D)[:, None]
     early_fails = decay ** np.maximum(k - first_visible, 0)  # no visible frame at or before the target
-    later = np.where(visible, index, D)
+    later = np.where(visible, np.arange(D), D)
     next_visible = np.minimum.accumulate(later[:, ::-1], axis=1)[:, ::-1]  # first visible frame >= j
     after_hi = np.where(hi + 1 < D, next_visible[rows, np.minimum(hi + 1, D - 1)], D)[:, None]
     # the mark lands on hi for targets t in [hi, after_hi - 1], i.e. n in [k - after_hi + 1, k - hi]
@@ -231,27 +250,16 @@ def bayes_timeline(sim, enc, like):
     sees = 1.0 - p["p_miss"]
     early = p["p_early"]
     scan_share = early * early_fails + 1.0 - early
-    mark_destroyed = sees * (early * early_at_hi + scan_share * scan_at_hi)
+    shown = visible[rows, hi][:, None]  # a hidden frame is never marked
+    mark_destroyed = shown * sees * (early * early_at_hi + scan_share * scan_at_hi)
     none_destroyed = p["p_miss"] + sees * scan_share * scan_none
-    n_visible = np.maximum(visible.sum(axis=1), 1)[:, None]
-    mark_intact = p["p_false"] / n_visible
+    mark_intact = shown * p["p_false"] / np.maximum(visible.sum(axis=1), 1)[:, None]
     none_intact = 1.0 - p["p_false"]
-    like_k = np.where(
+    return np.where(
         marked[:, None],
         np.concatenate([mark_destroyed, mark_intact], axis=1),
         np.concatenate([none_destroyed, np.broadcast_to(none_intact, (n, 1))], axis=1),
     )
-    log_like = np.log(np.maximum(like_k, 1e-300))
-    L = np.bincount(
-        (b[:, None].astype(np.int64) * S + np.arange(S)).ravel(),
-        weights=log_like.ravel(),
-        minlength=enc.n_buildings * S,
-    ).reshape(enc.n_buildings, S)
-    log_prior = np.log(np.maximum(sim.true_prior(), 1e-300))
-    posterior, _ = posterior_and_evidence(L, log_prior)
-    buildings = summarize_posterior(enc, posterior)
-    buildings[["n_labels", "n_volunteers"]] = like.buildings[["n_labels", "n_volunteers"]]
-    return dataclasses.replace(like, posterior=posterior, buildings=buildings, method="bayes")
 
 
 def growth(rows: list[dict]) -> None:
