@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import warnings
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
@@ -344,7 +345,7 @@ def _hard_images(sim: stracker.Simulation, hard: list[int], seed: int = 0) -> pd
     return labels
 
 
-def test_compare_image_reliability_finds_the_images_hard_for_everyone():
+def test_compare_image_reliability_finds_the_images_hard_for_everyone(tmp_path):
     sim = _campaign("compare", seed=3)
     hard = [4, 11]
     labels = _hard_images(sim, hard)
@@ -361,6 +362,9 @@ def test_compare_image_reliability_finds_the_images_hard_for_everyone():
     today = stracker.aggregate(sim.labels, sim.image_dates)
     assert abs(metrics(clean, sim.truth)["state_accuracy"] - metrics(today, sim.truth)["state_accuracy"]) <= 0.01
     assert plain.compare_reliability is None
+    learned.to_file(tmp_path / "c.gpkg")  # the images layer carries it
+    images = gpd.read_file(tmp_path / "c.gpkg", layer="images", engine="pyogrio")
+    np.testing.assert_allclose(images["compare_reliability"].to_numpy(), reliability)
 
 
 def test_the_dask_engine_learns_the_same_reliability_and_refuses_visibility_and_gold():
