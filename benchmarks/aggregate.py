@@ -24,7 +24,7 @@ def compare_campaign(n_answers: int, seed: int = 0):
     base = Scenario.preset("raqqa", seed=seed)
     per_building = base.tasks.volunteers_per_building
     questions = max(1, round(n_answers / (base.city.n_buildings * per_building)))
-    return simulate(base.replace(tasks={"design": "compare", "questions_per_volunteer": questions}))
+    return simulate(base.replace(tasks={"task": "compare", "questions_per_volunteer": questions}))
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     cases = [("timeline", simulate(args.preset, seed=0))]
     if args.preset == "raqqa":
         cases.append(("compare", compare_campaign(args.answers)))
-    for design, sim in cases:
+    for task, sim in cases:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             enc = stracker.encode_labels(sim.labels, sim.image_dates)
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
             "majority": lambda e=enc: stracker.aggregate(e, method="majority"),
             "dawid_skene": lambda e=enc: stracker.aggregate(e, method="dawid_skene"),
         }
-        if design == "compare":
+        if task == "compare":
             reliability = stracker.EMOptions(compare_image_reliability=True)
             variants["em + image reliability"] = lambda e=enc, o=reliability: stracker.aggregate(e, options=o)
         for method, fit in variants.items():
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
             metrics = stracker.evaluate(consensus, sim.truth).set_index("metric")["value"]
             rows.append(
                 {
-                    "design": design,
+                    "task": task,
                     "method": method,
                     "answers": enc.n_answers,
                     "buildings": enc.n_buildings,
@@ -73,11 +73,11 @@ def main(argv: list[str] | None = None) -> list[dict]:
                     "f1": round(float(metrics["f1"]), 4),
                 }
             )
-    plain = {row["design"]: row["s_per_iteration"] for row in rows if row["method"] == "em"}
+    plain = {row["task"]: row["s_per_iteration"] for row in rows if row["method"] == "em"}
     for row in rows:
         row["peak_rss_mb"] = round(peak_rss_mb(), 1)
         if row["method"].startswith("em"):
-            row["per_iteration_vs_em"] = round(row["s_per_iteration"] / max(plain[row["design"]], 1e-9), 2)
+            row["per_iteration_vs_em"] = round(row["s_per_iteration"] / max(plain[row["task"]], 1e-9), 2)
     report(f"aggregate_{args.preset}", rows)
     return rows
 

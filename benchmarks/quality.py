@@ -1,6 +1,6 @@
 """Dating quality of the consensus on seeded simulated campaigns, against the baselines and the oracle.
 
-For each design (timeline, compare) and crowd, aggregates with ``em``, ``majority``, ``dawid_skene`` and the
+For each task (timeline, compare) and crowd, aggregates with ``em``, ``majority``, ``dawid_skene`` and the
 oracle (the same model given the simulator's true volunteer parameters and prior) and prints the evaluation
 metrics (``log_score``: mean -log posterior of the true state, lower is better). ``em_vis`` and ``oracle_vis``
 are the same two given each building's visibility in each image (``Simulation.visibility_table()``, as
@@ -52,9 +52,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
     rows = []
     for seed in args.seeds:
-        for design in ("timeline", "compare"):
+        for task in ("timeline", "compare"):
             for crowd in ("preset", "spam"):
-                scenario = Scenario.preset(args.preset, seed=seed).replace(tasks={"design": design})
+                scenario = Scenario.preset(args.preset, seed=seed).replace(tasks={"task": task})
                 if crowd == "spam":
                     scenario = scenario.replace(crowd=SPAM)
                 sim = simulate(scenario)
@@ -62,19 +62,19 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 if crowd == "spam":
                     spammers = sim.volunteers.index[sim.volunteers["kind"].isin(["random", "adversarial"])]
                     tables["honest"] = sim.labels[~sim.labels["volunteer_id"].isin(spammers)]
-                elif design == "compare":
+                elif task == "compare":
                     tables["hard"] = hard_images(sim, seed)
                 for name, labels in tables.items():
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore")
                         enc = stracker.encode_labels(labels, sim.image_dates)
-                    fits = _fits(stracker, sim, enc, design, name)
+                    fits = _fits(stracker, sim, enc, task, name)
                     for method, consensus in fits.items():
                         m = stracker.evaluate(consensus, sim.truth).set_index("metric")["value"]
                         rows.append(
                             {
                                 "seed": seed,
-                                "design": design,
+                                "task": task,
                                 "crowd": name,
                                 "method": method,
                                 "answers": enc.n_answers,
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     return rows
 
 
-def _fits(stracker, sim, enc, design: str, crowd: str) -> dict:
+def _fits(stracker, sim, enc, task: str, crowd: str) -> dict:
     """Every method's consensus of one table (the ``hard`` crowd: em with and without per-image reliability)."""
     truth_params = {"volunteer_params": sim.volunteers, "prior": sim.true_prior()}
     reliability = stracker.EMOptions(compare_image_reliability=True)
@@ -106,7 +106,7 @@ def _fits(stracker, sim, enc, design: str, crowd: str) -> dict:
         "em_vis": stracker.aggregate(enc, visibility=visibility),
         "oracle_vis": stracker.aggregate(enc, visibility=visibility, **truth_params),
     }
-    if design == "compare":
+    if task == "compare":
         fits["em_rel"] = stracker.aggregate(enc, options=reliability)
         fits["bayes"] = bayes_compare(sim, enc, fits["oracle"])
     else:
@@ -264,30 +264,30 @@ def timeline_answer_probabilities(sim, building_row, volunteer_row, hi, marked):
 
 def growth(rows: list[dict]) -> None:
     """Print the relative growth of the mean date error with spammers, in both readings."""
-    mae = {(r["seed"], r["design"], r["crowd"], r["method"]): r["mae_days"] for r in rows}
+    mae = {(r["seed"], r["task"], r["crowd"], r["method"]): r["mae_days"] for r in rows}
     print(
         "mean date error growth with spammers: replacing honest answers (spam / preset), added to them (spam / honest)"
     )
-    for (seed, design, crowd, method), value in mae.items():
+    for (seed, task, crowd, method), value in mae.items():
         if crowd == "spam":
-            replaced = value / mae[seed, design, "preset", method] - 1
-            added = value / mae[seed, design, "honest", method] - 1
-            print(f"  seed {seed} {design:8s} {method:11s} replacing {replaced:+.0%}  added {added:+.0%}")
+            replaced = value / mae[seed, task, "preset", method] - 1
+            added = value / mae[seed, task, "honest", method] - 1
+            print(f"  seed {seed} {task:8s} {method:11s} replacing {replaced:+.0%}  added {added:+.0%}")
 
 
 def gaps(rows: list[dict]) -> None:
     """Print how far em is from the Bayes posterior (exact state, log score), with and without the visibility."""
-    by = {(r["seed"], r["design"], r["crowd"], r["method"]): r for r in rows}
+    by = {(r["seed"], r["task"], r["crowd"], r["method"]): r for r in rows}
     print("exact state and log score against bayes (positive: behind it)")
-    for (seed, design, crowd, method), row in by.items():
+    for (seed, task, crowd, method), row in by.items():
         if method != "bayes":
             continue
         for fitted in ("em", "em_vis", "oracle_vis"):
-            other = by[seed, design, crowd, fitted]
+            other = by[seed, task, crowd, fitted]
             behind = row["state_accuracy"] - other["state_accuracy"]
             worse = other["log_score"] - row["log_score"]
             print(
-                f"  seed {seed} {design:8s} {crowd:7s} {fitted:10s} exact state {behind:+.4f}  log score {worse:+.4f}"
+                f"  seed {seed} {task:8s} {crowd:7s} {fitted:10s} exact state {behind:+.4f}  log score {worse:+.4f}"
             )
 
 

@@ -132,7 +132,7 @@ class Simulation:
         return {
             "preset": self.scenario.name,
             "seed": self.scenario.seed,
-            "design": self.scenario.tasks.design,
+            "task": self.scenario.tasks.task,
             "buildings": len(self.buildings),
             "destroyed": int(self.buildings["destroyed_on"].notna().sum()),
             "images": len(self.images),
@@ -358,7 +358,7 @@ def simulate(
     )
     dates = images["image_date"].to_numpy(dtype="datetime64[ns]")
     state = destruction_state(buildings["destroyed_on"], pd.DatetimeIndex(dates))
-    if scenario.tasks.design == "timeline":
+    if scenario.tasks.task == "timeline":
         labels = timeline_answers(b, v, state, vis, volunteers, dates, scenario.imagery, scenario.crowd, rng)
     else:
         labels = compare_answers(

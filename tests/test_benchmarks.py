@@ -14,6 +14,7 @@ from benchmarks import (
     aggregate,
     distributed,
     next_questions,
+    plan,
     quality,
     read_labels,
     scaling,
@@ -74,6 +75,16 @@ def test_next_benchmark_times_every_campaign_and_design(tmp_path):
     assert json.loads((tmp_path / "next_small.json").read_text())["rows"] == rows
 
 
+def test_plan_benchmark_times_both_planners(tmp_path):
+    rows = plan.main(["--preset", "small", "--budget", "2000"])
+    assert [(r["design"], r["planner"]) for r in rows] == [
+        (d, p) for d in ("infogain", "bisection") for p in ("incremental", "exact")
+    ]
+    assert all(r["frames_viewed"] <= 2_000 and 0 < r["fit_s"] < r["seconds"] for r in rows)
+    assert all(r["exact_over_incremental"] > 0 for r in rows[::2])
+    assert json.loads((tmp_path / "plan_small.json").read_text())["rows"] == rows
+
+
 def test_versus_crowdkit_agrees_and_reports_ratios(tmp_path):
     rows = versus_crowdkit.main(["--answers", "20000", "--iterations", "3", "--repeat", "1"])
     by_method = {r["method"]: r for r in rows}
@@ -84,26 +95,26 @@ def test_versus_crowdkit_agrees_and_reports_ratios(tmp_path):
     assert by_method["max |stracker - crowd-kit| frame posterior"]["agreement"] < 1e-6
 
 
-def test_quality_benchmark_has_every_method_and_design(tmp_path):
+def test_quality_benchmark_has_every_method_and_task(tmp_path):
     rows = quality.main(["--preset", "small"])
     methods = {
         "timeline": ("em", "majority", "dawid_skene", "oracle", "em_vis", "oracle_vis", "bayes"),
         "compare": ("em", "majority", "dawid_skene", "oracle", "em_vis", "oracle_vis", "em_rel", "bayes"),
     }
-    assert {(r["design"], r["crowd"], r["method"]) for r in rows} == {
+    assert {(r["task"], r["crowd"], r["method"]) for r in rows} == {
         (d, c, m) for d in ("timeline", "compare") for c in ("preset", "spam", "honest") for m in methods[d]
     } | {("compare", "hard", m) for m in ("em", "em_rel", "oracle")}
-    by = {(r["design"], r["crowd"], r["method"]): r for r in rows}
+    by = {(r["task"], r["crowd"], r["method"]): r for r in rows}
     # images hard for everyone: the per-image reliability recovers part of what they cost
     assert by["compare", "hard", "em_rel"]["log_score"] < by["compare", "hard", "em"]["log_score"]
-    for design in ("timeline", "compare"):  # the Bayes posterior is the best log score of them all
-        assert by[design, "preset", "bayes"]["log_score"] <= min(
-            r["log_score"] for r in rows if r["design"] == design and r["crowd"] == "preset"
+    for task in ("timeline", "compare"):  # the Bayes posterior is the best log score of them all
+        assert by[task, "preset", "bayes"]["log_score"] <= min(
+            r["log_score"] for r in rows if r["task"] == task and r["crowd"] == "preset"
         )
     assert all(0 <= r["ci_coverage"] <= 1 for r in rows)
-    answers = {(r["design"], r["crowd"]): r["answers"] for r in rows}
-    for design in ("timeline", "compare"):  # the honest table is the spam campaign without the spammers' answers
-        assert 0.7 * answers[design, "spam"] < answers[design, "honest"] < 0.9 * answers[design, "spam"]
+    answers = {(r["task"], r["crowd"]): r["answers"] for r in rows}
+    for task in ("timeline", "compare"):  # the honest table is the spam campaign without the spammers' answers
+        assert 0.7 * answers[task, "spam"] < answers[task, "honest"] < 0.9 * answers[task, "spam"]
 
 
 def test_bayes_posterior_of_compare_campaigns_by_brute_force():
@@ -113,7 +124,7 @@ def test_bayes_posterior_of_compare_campaigns_by_brute_force():
     from stracker.crowd.answers import compare_answer_model
     from stracker.scenario import Scenario
 
-    sim = stracker.simulate(Scenario.preset("small", seed=3).replace(tasks={"design": "compare"}))
+    sim = stracker.simulate(Scenario.preset("small", seed=3).replace(tasks={"task": "compare"}))
     enc = stracker.encode_labels(sim.labels, sim.image_dates)
     bayes = quality.bayes_compare(
         sim, enc, stracker.aggregate(enc, volunteer_params=sim.volunteers, prior=sim.true_prior())

@@ -28,8 +28,8 @@ from stracker.errors import InputCoverageWarning, LabelsError, OptionsError, Unm
 from stracker.scenario import Scenario
 
 
-def _campaign(design: str, seed: int = 0) -> stracker.Simulation:
-    return stracker.simulate(Scenario.preset("small", seed=seed).replace(tasks={"design": design}))
+def _campaign(task: str, seed: int = 0) -> stracker.Simulation:
+    return stracker.simulate(Scenario.preset("small", seed=seed).replace(tasks={"task": task}))
 
 
 def _with_answer(labels: pd.DataFrame, **answer: object) -> pd.DataFrame:
@@ -47,16 +47,16 @@ def _quiet_aggregate(*args: object, **kwargs: object) -> stracker.Consensus:
 
 
 # ------------------------------------------------------------------------------------------- hidden frames
-@pytest.mark.parametrize("design", ["timeline", "compare"])
-def test_an_answer_about_a_fully_hidden_frame_changes_nothing(design):
-    sim = _campaign(design)
+@pytest.mark.parametrize("task", ["timeline", "compare"])
+def test_an_answer_about_a_fully_hidden_frame_changes_nothing(task):
+    sim = _campaign(task)
     labels = sim.labels.drop(columns="frames_viewed")
     dates = sim.image_dates
     visibility = sim.visibility_table()
     volunteer = labels["volunteer_id"].value_counts().index[0]  # answered many buildings: stays in the table
     building = labels.loc[labels["volunteer_id"] != volunteer, "building_id"].iloc[0]
     visibility.loc[building, dates[5]] = 0.0
-    if design == "compare":
+    if task == "compare":
         added = [
             {"after": dates[5], "before": pd.NaT, "destroyed": True},  # a single image, hidden
             {"after": dates[9], "before": dates[5], "destroyed": False},  # a pair, one frame hidden
@@ -65,7 +65,7 @@ def test_an_answer_about_a_fully_hidden_frame_changes_nothing(design):
         added = [{"after": dates[5], "before": dates[4], "destroyed": True}]  # a mark on the hidden frame
     plain = _quiet_aggregate(labels, dates, visibility=visibility)
     for answer in added:
-        more = _with_answer(labels, building_id=building, volunteer_id=volunteer, task=design, **answer)
+        more = _with_answer(labels, building_id=building, volunteer_id=volunteer, task=task, **answer)
         with_it = _quiet_aggregate(more, dates, visibility=visibility)
         np.testing.assert_array_equal(with_it.posterior, plain.posterior)
         assert with_it.buildings.loc[building, "n_labels"] == plain.buildings.loc[building, "n_labels"] + 1
@@ -97,8 +97,8 @@ def test_no_destruction_seen_where_every_frame_is_hidden_changes_nothing():
 
 
 def test_full_visibility_is_todays_model():
-    for design in ("timeline", "compare"):
-        sim = _campaign(design, seed=1)
+    for task in ("timeline", "compare"):
+        sim = _campaign(task, seed=1)
         clear = sim.visibility_table() * 0.0 + 1.0
         today, given = (
             stracker.aggregate(sim.labels, sim.image_dates),

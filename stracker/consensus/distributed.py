@@ -207,17 +207,17 @@ class DistributedConsensus:
     Attributes
     ----------
     buildings : dask.dataframe.DataFrame
-        The contract's per-building table (as :attr:`Consensus.buildings`), one partition per shard, indexed by
+        The contract's per-building table (as ``Consensus.buildings``), one partition per shard, indexed by
         building_id with known divisions. Computing it runs one E-step per shard under the final parameters.
     states : dask.dataframe.DataFrame
         The posterior, one row per building, one column per state (as :meth:`Consensus.state_probabilities`).
     volunteers : pandas.DataFrame
-        Indexed by volunteer_id, as :attr:`Consensus.volunteers`.
+        Indexed by volunteer_id, as ``Consensus.volunteers``.
     image_dates, prior, log_likelihood, n_iter, converged, method, frames, compare_reliability
         As in :class:`Consensus` (``frames`` is None: the EM has no frame table).
     client : dask.distributed.Client
         The client the shards live on; :meth:`close` releases them (and closes a cluster made for the fit).
-        The methods run on it; the lazy attributes (:attr:`buildings`, :attr:`states`) are ordinary Dask
+        The methods run on it; the lazy attributes (``buildings``, ``states``) are ordinary Dask
         collections and compute on Dask's current client, which is this one unless another client was made
         current since (then ``result.client.compute(result.buildings)``).
     shuffled : bool
@@ -248,7 +248,7 @@ class DistributedConsensus:
         return len(self.image_dates) + 1
 
     def state_probabilities(self) -> Any:
-        """The posterior as a Dask DataFrame: one row per building, one column per state (:attr:`states`)."""
+        """The posterior as a Dask DataFrame: one row per building, one column per state (``states``)."""
         return self.states
 
     def summary(self) -> dict[str, float | int | str | bool]:
@@ -274,7 +274,7 @@ class DistributedConsensus:
         return self._n_buildings
 
     def to_parquet(self, path: str | Path, **kwargs: Any) -> None:
-        """Write :attr:`buildings` as a Parquet dataset, partition by partition on the workers of :attr:`client`."""
+        """Write ``buildings`` as a Parquet dataset, partition by partition on the workers of ``client``."""
         self.client.compute(self.buildings.to_parquet(path, compute=False, **kwargs), sync=True)
 
     def to_geodataframe(

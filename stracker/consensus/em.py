@@ -47,6 +47,7 @@ from stracker.labels import EncodedLabels
 
 __all__ = [
     "COMPARE_RELIABILITY_START",
+    "CrowdTypes",
     "EMOptions",
     "FitResult",
     "MStep",

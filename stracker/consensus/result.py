@@ -224,7 +224,7 @@ class Consensus:
         Returns
         -------
         geopandas.GeoDataFrame
-            The footprints, in their order, with the columns of :attr:`buildings` added.
+            The footprints, in their order, with the columns of ``buildings`` added.
 
         Raises
         ------

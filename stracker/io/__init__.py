@@ -7,9 +7,9 @@ and the file mechanics they share (atomic writes, GeoPackage layers).
 * :mod:`stracker.io.footprints`: :func:`read_footprints`, :func:`check_footprints`;
 * :mod:`stracker.io.consensus`: :func:`write_consensus` and :func:`read_consensus_parts` (the consensus as a
   :class:`~stracker.Consensus` comes back through :func:`stracker.read_consensus`);
-* :mod:`stracker.io.files`: atomic writes (:func:`atomic_path`, :func:`atomic_paths` for several files renamed
-  together, :func:`atomic_directory`; recognisable temporary names swept when stale, removed on SIGTERM),
-  folder manifests, :func:`write_layers`, suffixes and layer choice.
+* :mod:`stracker.io.files`: atomic writes (:func:`atomic_path`, :func:`~stracker.io.files.atomic_paths` for
+  several files renamed together, :func:`~stracker.io.files.atomic_directory`; recognisable temporary names swept
+  when stale, removed on SIGTERM), folder manifests, :func:`write_layers`, suffixes and layer choice.
 
 This package sits below the consensus code: it imports nothing from :mod:`stracker.consensus`.
 """

@@ -429,6 +429,8 @@ def read_table(path: str | Path, *, layer: str | None = None, sep: str | None = 
 
 
 def read_parquet(path: Path) -> pd.DataFrame:
+    """Read a Parquet file (or dataset) as a pandas table; a file pyarrow cannot read is a
+    :class:`~stracker.errors.FileFormatError` that names it."""
     import pyarrow
 
     check_not_empty(path)

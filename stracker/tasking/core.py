@@ -94,9 +94,15 @@ class CampaignState:
         """Number of buildings."""
         return len(self.building_ids)
 
-    def retirement(self, mass: float = 0.9, intact_confidence: float | None = None) -> np.ndarray:
-        """Retirement code per building (:func:`stracker.tasking.retirement_reasons`): 0 still to be asked."""
-        return retirement_reasons(self.posterior, mass, intact_confidence, self.hidden)
+    def retirement(
+        self, mass: float = 0.9, intact_confidence: float | None = None, buildings: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Retirement code per building (:func:`stracker.tasking.retirement_reasons`): 0 still to be asked.
+
+        With ``buildings`` (positions), of those buildings only (a building's code depends on its row alone)."""
+        if buildings is None:
+            return retirement_reasons(self.posterior, mass, intact_confidence, self.hidden)
+        return retirement_reasons(self.posterior[buildings], mass, intact_confidence, self.hidden[buildings])
 
     def by_value(self, buildings: np.ndarray) -> np.ndarray:
         """``buildings`` (positions) ordered by value: the entropy of their state, the most uncertain first

@@ -140,7 +140,7 @@ def write_questions(
     ----------
     questions : pandas.DataFrame
         ``building_id``, ``before`` (NaT: a single-image question), ``after``, in the order to ask them (as
-        :attr:`stracker.tasking.QuestionBatch.questions`); other columns are written by ``csv`` only.
+        ``QuestionBatch.questions``); other columns are written by ``csv`` only.
     path : str or Path
     format : {"csv", "zooniverse", "pybossa"}
     frame_location : str
