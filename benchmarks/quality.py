@@ -286,9 +286,7 @@ def gaps(rows: list[dict]) -> None:
             other = by[seed, task, crowd, fitted]
             behind = row["state_accuracy"] - other["state_accuracy"]
             worse = other["log_score"] - row["log_score"]
-            print(
-                f"  seed {seed} {task:8s} {crowd:7s} {fitted:10s} exact state {behind:+.4f}  log score {worse:+.4f}"
-            )
+            print(f"  seed {seed} {task:8s} {crowd:7s} {fitted:10s} exact state {behind:+.4f}  log score {worse:+.4f}")
 
 
 if __name__ == "__main__":

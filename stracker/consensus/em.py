@@ -12,7 +12,7 @@ Volunteer parameters are MAP estimates under Beta priors centred on their crowd 
 (:class:`CrowdTypes`) with ``shrinkage`` pseudo-answers, so a volunteer with few answers borrows strength from
 volunteers like it.
 
-With :attr:`EMOptions.compare_image_reliability` the M-step also learns each image's compare reliability
+With ``EMOptions.compare_image_reliability`` the M-step also learns each image's compare reliability
 (:func:`compare_reliability`): the share of the answers about it that were not coin flips, under a Beta prior
 at 1 (20 pseudo-answers), divided by its median over the answers. Lowering every image's reliability alike is
 the same model as lowering every volunteer's accuracy, so the median pins the scale: on a campaign without hard
@@ -157,13 +157,13 @@ def image_weights(skips: np.ndarray, notices: np.ndarray, crowd_late: float, pse
 
 
 COMPARE_RELIABILITY_START = 0.9
-"""Where each image's compare reliability starts (:attr:`EMOptions.compare_image_reliability`)."""
+"""Where each image's compare reliability starts (``EMOptions.compare_image_reliability``)."""
 
 
 def compare_reliability(unread: np.ndarray, asked: np.ndarray, pseudo: float = 20.0) -> np.ndarray:
     """Per-image reliability of compare answers from the expected unread frames and the answers about each image.
 
-    The chance that a compare answer read the image (:attr:`stracker.consensus.model.ModelState.compare_reliability`),
+    The chance that a compare answer read the image (``ModelState.compare_reliability``),
     relative to the campaign's typical image: the share of its answers that were not coin flips, with ``pseudo``
     pseudo-answers that read it (a Beta prior at 1, so an image with few answers is taken as readable), divided
     by the median over answers of that share, clipped to [0.05, 0.999]. Without visibility, lowering every image
@@ -405,7 +405,7 @@ class FitResult:
     and ``image_weight`` are the M-step's after the fit (one step further than ``state`` when the fit stopped at
     ``max_iter``). ``posterior`` is None when the E-step keeps it elsewhere (the Dask engine's workers).
     ``compare_reliability`` is the learned per-image reliability of compare answers (None unless
-    :attr:`EMOptions.compare_image_reliability`).
+    ``EMOptions.compare_image_reliability``).
     """
 
     state: ModelState

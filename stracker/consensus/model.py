@@ -50,7 +50,7 @@ What a campaign knows besides its answers (each optional; without them the model
 * gold (``gold=``, :class:`GoldStates`): for buildings an expert dated, every state but the expert's (or those
   the expert's answers leave open) gets likelihood zero. Their posterior is the expert's; the M-step reads the
   volunteers' parameters from the posteriors, so the volunteers who answered them are calibrated by the truth.
-* per-image compare reliability (:attr:`ModelState.compare_reliability`, rho_i): a compare answer about images lo
+* per-image compare reliability (``ModelState.compare_reliability``, rho_i): a compare answer about images lo
   and hi is read with chance m = rho_lo rho_hi (times the visibility), a coin flip otherwise; the E-step then
   takes the answers one by one (per-answer arrays in place of the sparse product: about twice the time per
   iteration on 2 million answers, and the EM needs more iterations). The M-step's statistics are each image's
@@ -83,6 +83,8 @@ __all__ = [
     "STAT_NAMES",
     "AnswerModel",
     "CompareAnswers",
+    "CompareColumns",
+    "CompareTerms",
     "EStep",
     "GoldStates",
     "LogLikelihood",
@@ -135,8 +137,7 @@ class ModelState:
         Log of the prior over the D + 1 states.
     compare_reliability : ndarray or None
         Per image, the chance that it can be read at all for a compare answer (an answer about an unreadable
-        frame is a coin flip); None: every image can (:attr:`EMOptions.compare_image_reliability
-        <stracker.consensus.em.EMOptions.compare_image_reliability>` off).
+        frame is a coin flip); None: every image can (``EMOptions.compare_image_reliability`` off).
     """
 
     params: dict[str, np.ndarray]
@@ -208,7 +209,7 @@ class SufficientStatistics:
     image_unread, image_compare : ndarray or None
         Per image: expected compare answers given without reading it (a coin flip), and compare answers about
         it; None unless the E-step ran under a per-image compare reliability
-        (:attr:`ModelState.compare_reliability`).
+        (``ModelState.compare_reliability``).
     """
 
     log_likelihood: float
@@ -337,7 +338,7 @@ class CompareAnswers(NamedTuple):
 
 
 class CompareColumns(NamedTuple):
-    """The columns of the compare incidence matrix under visibility (:attr:`AnswerModel.compare_columns`):
+    """The columns of the compare incidence matrix under visibility (``AnswerModel.compare_columns``):
     per column its volunteer, whether its answers are yes, the chance they were read, and how many there are."""
 
     volunteer: np.ndarray

@@ -148,7 +148,7 @@ class Consensus:
         The frame-level posteriors of ``dawid_skene``.
     compare_reliability : numpy.ndarray or None
         Per image, the learned chance that a compare answer about it read it (relative to the typical image;
-        :attr:`stracker.EMOptions.compare_image_reliability`); None when not learned. Written to the images
+        ``EMOptions.compare_image_reliability``); None when not learned. Written to the images
         layer by :meth:`to_file`.
     """
 

@@ -36,7 +36,7 @@ Expert classifications
 ----------------------
 The export's ``expert`` column marks classifications made in the project team's expert mode (``gold_standard``
 marks volunteers' classifications of gold-standard subjects, which stay volunteers' answers). By default
-experts are volunteers like the others; with ``experts="gold"`` their rows become :attr:`ImportedAnswers.gold`, a
+experts are volunteers like the others; with ``experts="gold"`` their rows become ``ImportedAnswers.gold``, a
 label table of expert answers apart from the volunteers' that :func:`stracker.aggregate` takes as ``gold=``: the
 states they leave open are fixed, and they calibrate the volunteers who answered the same buildings.
 
@@ -396,7 +396,7 @@ def read_zooniverse(
         The image catalogue; answers whose dates are not among its dates are rejected.
     experts : {"volunteers", "gold"}
         Classifications of the ``expert`` column (made in expert mode): answers like any volunteer's, or set
-        apart as :attr:`ImportedAnswers.gold` (counted as ``expert_answers`` in the summary; the other counts
+        apart as ``ImportedAnswers.gold`` (counted as ``expert_answers`` in the summary; the other counts
         are of every row used, expert or not).
 
     Returns
