@@ -16,6 +16,7 @@ __all__ = [
     "FileFormatError",
     "FootprintsError",
     "ImageryError",
+    "InputCoverageWarning",
     "LabelsError",
     "OptionsError",
     "OutputExistsError",
@@ -146,3 +147,9 @@ def warn_renamed(old: str, new: str, stacklevel: int = 1) -> None:
     """
     message = f"{old} is renamed {new}; the old spelling works until the next release"
     warnings.warn(message, RenamedWarning, stacklevel=stacklevel + 1)
+
+
+class InputCoverageWarning(StrackerWarning):
+    """An optional input of the consensus (visibility, gold) covers other buildings than the answers: answered
+    buildings the visibility says nothing of (taken as fully visible), or gold buildings nobody answered about
+    (given a row of their own). The message names them."""

@@ -15,6 +15,7 @@ import pandas as pd
 from stracker.consensus.baselines import DAWID_SKENE_MAX_ITER, DAWID_SKENE_TOL, dawid_skene_frames, majority_posterior
 from stracker.consensus.distributed import is_dask_dataframe
 from stracker.consensus.em import EMOptions, em_options, fit_em
+from stracker.consensus.inputs import HIDDEN_VISIBILITY, frame_visibility, gold_states
 from stracker.consensus.model import PARAM_NAMES
 from stracker.consensus.result import Consensus, image_date_at, summarize_posterior, volunteer_table
 from stracker.errors import LabelsError, OptionsError, UninformativeAnswersWarning
@@ -41,6 +42,9 @@ def aggregate(
     shrinkage: float | None = None,
     on_duplicate: Literal["warn", "error", "ignore"] = "warn",
     callback: Callable[[int, float], None] | None = None,
+    visibility: pd.DataFrame | str | os.PathLike | None = None,
+    gold: pd.DataFrame | pd.Series | str | os.PathLike | None = None,
+    hidden_below: float = HIDDEN_VISIBILITY,
 ) -> Consensus:
     """Aggregate volunteer answers into a consensus destruction state per building, in memory.
 
@@ -82,6 +86,24 @@ def aggregate(
     callback : callable, optional
         Called as ``callback(n_iter, log_likelihood)`` after every iteration of ``em`` (after its E-step) and of
         ``dawid_skene`` (its loss), to report progress on long fits; ``majority`` does not iterate.
+    visibility : pandas.DataFrame or path, optional
+        Each building's visible (cloud-free) share in each image (``em`` only): a DataFrame indexed by
+        building_id with one column per image date (values 0 to 1, or booleans), or the long table
+        ``building_id, image_date, visible`` that ``stracker visibility`` writes (a path: CSV or Parquet,
+        read with :func:`stracker.io.read_visibility`); :meth:`stracker.Simulation.visibility_table` gives the
+        simulator's. The timeline model then counts skipped frames by their visible share (a hidden frame
+        cannot be missed), and a compare answer is read with the chance that its frames could be (otherwise it
+        is a coin flip); answers about hidden frames carry no information. Answered buildings it does not
+        cover, and NaN shares, are fully visible (a warning names the buildings); see
+        :mod:`stracker.consensus.inputs`.
+    gold : pandas.DataFrame, Series or path, optional
+        Buildings whose destruction an expert established (``em`` only): ``building_id`` and ``destroyed_on``
+        (NaT: not destroyed; the review page's gold CSV, read with :func:`stracker.io.read_gold`), or expert
+        answers as a label table. Their state is fixed (their posterior is the expert's), and the volunteers
+        who answered them are calibrated by it. Gold buildings nobody answered about get a row with the
+        expert's state (``n_labels`` 0), named in a warning.
+    hidden_below : float
+        A visible share below which a frame is hidden (with ``visibility``).
 
     Returns
     -------
@@ -93,7 +115,11 @@ def aggregate(
         If the table breaks the label contract (the message names the rows and the fix), or is a Dask
         DataFrame (use :func:`stracker.aggregate_distributed`).
     OptionsError
-        If an option is out of range, or ``options`` is given for a method other than ``em``.
+        If an option is out of range, or ``options``, ``visibility`` or ``gold`` is given for a method other
+        than ``em``.
+    UnmatchedBuildingsError
+        If none of the buildings of ``visibility`` is among the answers' (the ids do not match), or the gold's
+        ids are of another type than the answers'.
 
     Examples
     --------
@@ -127,6 +153,8 @@ def aggregate(
         options = em_options(options, max_iter=max_iter, tol=tol, shrinkage=shrinkage)
     elif options is not None:
         raise OptionsError(f"options= (EMOptions) are the EM's; method {method!r} takes max_iter= and tol= only.")
+    elif visibility is not None or gold is not None:
+        raise OptionsError(f"visibility= and gold= are inputs of the em model; method {method!r} takes neither.")
     if isinstance(labels, str | os.PathLike):
         from stracker.io import read_labels
 
@@ -194,6 +222,20 @@ def aggregate(
             frames=frames_out,
         )
 
+    known = None
+    if gold is not None:
+        if isinstance(gold, str | os.PathLike):
+            from stracker.io import read_gold
+
+            gold = read_gold(Path(gold))
+        enc, known = gold_states(gold, enc)
+    frames = None
+    if visibility is not None:
+        if isinstance(visibility, str | os.PathLike):
+            from stracker.io import read_visibility
+
+            visibility = read_visibility(Path(visibility))
+        frames = frame_visibility(visibility, enc, hidden_below)
     fit = fit_em(
         enc,
         volunteer_params=volunteer_params,
@@ -201,6 +243,8 @@ def aggregate(
         prior=prior,
         options=options,
         callback=callback,
+        visibility=frames,
+        gold=known,
     )
     assert fit.posterior is not None  # the in-memory E-step returns it
     return Consensus(
@@ -213,6 +257,7 @@ def aggregate(
         log_likelihood=fit.log_likelihood,
         n_iter=fit.n_iter,
         converged=fit.converged,
+        compare_reliability=fit.compare_reliability,
     )
 
 

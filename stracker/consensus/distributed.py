@@ -52,7 +52,7 @@ from stracker.consensus.result import (
     summarize_posterior,
     volunteer_table_from_counts,
 )
-from stracker.errors import FileFormatError, LabelsError
+from stracker.errors import FileFormatError, LabelsError, OptionsError
 from stracker.labels import (
     COMPARE,
     LABEL_COLUMNS,
@@ -341,7 +341,7 @@ class DistributedConsensus:
         The posterior, one row per building, one column per state (as :meth:`Consensus.state_probabilities`).
     volunteers : pandas.DataFrame
         Indexed by volunteer_id, as ``Consensus.volunteers``.
-    image_dates, prior, log_likelihood, n_iter, converged, method, frames
+    image_dates, prior, log_likelihood, n_iter, converged, method, frames, compare_reliability
         As in :class:`Consensus` (``frames`` is None: the EM has no frame table).
     client : dask.distributed.Client
         The client the shards live on; :meth:`close` releases them (and closes a cluster made for the fit).
@@ -366,6 +366,7 @@ class DistributedConsensus:
     client: Any = None
     shuffled: bool = True
     frames: None = None  # as in Consensus: only dawid_skene, which runs in memory, has a frame table
+    compare_reliability: np.ndarray | None = None
     _shards: list[Any] = field(default_factory=list, repr=False)
     _own: tuple[ClusterLease, ...] = field(default=(), repr=False)
     _n_buildings: int = field(default=0, repr=False)
@@ -441,6 +442,7 @@ class DistributedConsensus:
             log_likelihood=self.log_likelihood,
             n_iter=self.n_iter,
             converged=self.converged,
+            compare_reliability=self.compare_reliability,
         )
 
     def close(self) -> None:
@@ -545,6 +547,8 @@ def aggregate_distributed(
     on_duplicate: Literal["warn", "error", "ignore"] = "warn",
     shuffle_method: str = "tasks",
     callback: Callable[[int, float], None] | None = None,
+    visibility: object = None,
+    gold: object = None,
 ) -> DistributedConsensus:
     """Fit the consensus model (``method="em"``) on Dask; same result as :func:`stracker.aggregate`.
 
@@ -576,6 +580,9 @@ def aggregate_distributed(
         How Dask shuffles the answers' codes by building, when they must be ("tasks" or "p2p").
     callback : callable, optional
         Called on the client after each iteration's E-step as ``callback(n_iter, log_likelihood)``.
+    visibility, gold : None
+        Not on Dask (yet): :func:`stracker.aggregate` takes them, in memory; given here, an
+        :class:`~stracker.errors.OptionsError`. (``options.compare_image_reliability`` works on Dask.)
 
     Returns
     -------
@@ -600,6 +607,14 @@ def aggregate_distributed(
     >>> on_it, (table["p_destroyed"] > 0.5).tolist()
     (True, [True, False])
     """
+    if visibility is not None or gold is not None:
+        given = " and ".join(
+            name for name, value in (("visibility=", visibility), ("gold=", gold)) if value is not None
+        )
+        raise OptionsError(
+            f"the Dask engine does not take {given}; fit in memory with stracker.aggregate(labels, ..., "
+            "visibility=, gold=) (a label table of a few million answers fits)."
+        )
     import dask
 
     options = em_options(options, max_iter=max_iter, tol=tol, shrinkage=shrinkage)
@@ -852,6 +867,7 @@ def _fit(
         log_likelihood=fit.log_likelihood,
         n_iter=fit.n_iter,
         converged=fit.converged,
+        compare_reliability=fit.compare_reliability,
         client=client,
         shuffled=not unshuffled,
         _shards=[*shards, state_f],

@@ -144,6 +144,12 @@ class Consensus:
         EM iterations used.
     converged : bool
         Whether the EM met its tolerance before ``max_iter``.
+    frames : pandas.DataFrame or None
+        The frame-level posteriors of ``dawid_skene``.
+    compare_reliability : numpy.ndarray or None
+        Per image, the learned chance that a compare answer about it read it (relative to the typical image;
+        ``EMOptions.compare_image_reliability``); None when not learned. Written to the images
+        layer by :meth:`to_file`.
     """
 
     buildings: pd.DataFrame
@@ -156,6 +162,7 @@ class Consensus:
     n_iter: int = 0
     converged: bool = True
     frames: pd.DataFrame | None = None
+    compare_reliability: np.ndarray | None = None
 
     @property
     def n_states(self) -> int:

@@ -185,11 +185,16 @@ class ImportedAnswers:
     summary : dict
         JSON-ready counts: rows read, used and rejected (by reason), anonymous answers, duplicates, buildings,
         volunteers, answers by value and task, and what was imported.
+    gold : pandas.DataFrame or None
+        Expert answers set apart from the volunteers' (a label table like ``labels``; see
+        :func:`stracker.platforms.read_zooniverse` ``experts="gold"``), for :func:`stracker.aggregate`'s
+        ``gold=``; None when not asked for.
     """
 
     labels: pd.DataFrame
     rejected: pd.DataFrame
     summary: dict[str, Any]
+    gold: pd.DataFrame | None = None
 
 
 def as_paths(paths: str | Path | Sequence[str | Path]) -> list[Path]:
