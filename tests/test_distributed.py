@@ -342,3 +342,20 @@ def test_either_shuffle_gives_the_same_answer(client, table, reference, shuffle_
     result = aggregate_distributed(labels, dates, client=client, n_partitions=3, shuffle_method=shuffle_method)
     assert result.shuffled and result.buildings.npartitions == 3
     assert_same_consensus(result.compute(), reference)
+
+
+@pytest.mark.parametrize("reliability", [False, True])
+def test_a_block_of_shards_with_and_without_compare_answers(client, table, reliability):
+    # three shards on two worker threads: the first block holds a shard of timeline answers only (its per-image
+    # compare statistics absent) and one of compare answers only; the block's sums are the in-memory ones
+    labels, dates = table
+    ids = np.sort(labels["building_id"].unique())
+    first_third = labels["building_id"] <= ids[len(ids) // 3]
+    mixed = labels[(first_third & (labels["task"] == "timeline")) | (~first_third & (labels["task"] == "compare"))]
+    options = stracker.EMOptions(compare_image_reliability=reliability, max_iter=5)
+    ref = stracker.aggregate(mixed, dates, options=options)
+    result = aggregate_distributed(mixed, dates, client=client, n_partitions=3, options=options)
+    assert result.buildings.npartitions == 3
+    assert_same_consensus(result.compute(), ref)
+    if reliability:
+        np.testing.assert_allclose(result.compare_reliability, ref.compare_reliability, rtol=0, atol=1e-9)

@@ -269,7 +269,10 @@ def _held_as(values: pd.Series, kind: str) -> pd.Series:
         return values.astype("category")
     if kind == "arrow-dictionary":
         half = len(values) // 2
-        chunks = [pa.array(part.tolist()).dictionary_encode() for part in (values.iloc[:half], values.iloc[half:])]
+        chunks = [
+            pa.array(part.tolist(), pa.string()).dictionary_encode()
+            for part in (values.iloc[:half], values.iloc[half:])
+        ]
         return pd.Series(pd.arrays.ArrowExtensionArray(pa.chunked_array(chunks)), index=values.index)
     return values.astype(kind)
 

@@ -283,18 +283,23 @@ def _shards_step(state: ModelState, volunteer_statistics: bool, *shards: _Shard)
 
 
 def _add_into(total: SufficientStatistics, part: SufficientStatistics) -> SufficientStatistics:
-    """``total + part`` by the statistics' contract (every field a sum over buildings, or an "or" of flags), the
-    arrays of ``part`` added into those of ``total`` in place."""
-    scalars: dict[str, Any] = {}
+    """``total + part`` by the statistics' contract (every field a sum over buildings, or an "or" of flags; an
+    optional array absent, None, where a shard has nothing to add), the arrays of ``part`` added into those of
+    ``total`` in place."""
+    changed: dict[str, Any] = {}
     for f in dataclasses.fields(total):
         mine, theirs = getattr(total, f.name), getattr(part, f.name)
-        if not isinstance(mine, np.ndarray):
-            scalars[f.name] = mine + theirs
+        if theirs is None:
+            continue
+        if mine is None:
+            changed[f.name] = theirs.copy() if isinstance(theirs, np.ndarray) else theirs
+        elif not isinstance(mine, np.ndarray):
+            changed[f.name] = mine + theirs
         elif mine.dtype == bool:
             np.logical_or(mine, theirs, out=mine)
         else:
             mine += theirs
-    return dataclasses.replace(total, **scalars)
+    return dataclasses.replace(total, **changed)
 
 
 def _add(*parts: Any) -> Any:
