@@ -7,7 +7,7 @@ import os
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
@@ -17,8 +17,13 @@ from stracker.consensus.distributed import is_dask_dataframe
 from stracker.consensus.em import EMOptions, em_options, fit_em
 from stracker.consensus.model import PARAM_NAMES
 from stracker.consensus.result import Consensus, image_date_at, summarize_posterior, volunteer_table
+from stracker.consensus.spatial import NeighbourGraph, SpatialPrior, neighbour_graph, with_graph_buildings
 from stracker.errors import LabelsError, OptionsError, UninformativeAnswersWarning
 from stracker.labels import EncodedLabels, encode_labels
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+    from scipy import sparse
 
 __all__ = ["METHODS", "aggregate"]
 
@@ -41,6 +46,8 @@ def aggregate(
     shrinkage: float | None = None,
     on_duplicate: Literal["warn", "error", "ignore"] = "warn",
     callback: Callable[[int, float], None] | None = None,
+    footprints: gpd.GeoDataFrame | None = None,
+    neighbours: NeighbourGraph | sparse.spmatrix | sparse.sparray | None = None,
 ) -> Consensus:
     """Aggregate volunteer answers into a consensus destruction state per building, in memory.
 
@@ -82,6 +89,18 @@ def aggregate(
     callback : callable, optional
         Called as ``callback(n_iter, log_likelihood)`` after every iteration of ``em`` (after its E-step) and of
         ``dawid_skene`` (its loss), to report progress on long fits; ``majority`` does not iterate.
+    footprints : geopandas.GeoDataFrame, optional
+        Building footprints with a ``building_id`` column in a projected CRS (:func:`stracker.read_footprints`):
+        ``em`` with the spatial-temporal prior (:mod:`stracker.consensus.spatial`), each building's prior leaning
+        towards what the answers of its ``options.spatial_neighbours`` nearest footprints within
+        ``options.spatial_radius_m`` say, with a strength the EM learns (near 0 where dates do not cluster).
+        Every footprint gets a row; those without answers get their spatial prior as posterior (``n_labels``
+        0). Every building with answers needs a footprint.
+    neighbours : NeighbourGraph or scipy.sparse matrix, optional
+        The same with a graph of your own, in place of ``footprints``: a
+        :class:`~stracker.consensus.spatial.NeighbourGraph` (which names its buildings; those without answers
+        get rows), or a square matrix of weights whose rows and columns are the label table's buildings in
+        sorted id order (rows are normalised).
 
     Returns
     -------
@@ -93,7 +112,12 @@ def aggregate(
         If the table breaks the label contract (the message names the rows and the fix), or is a Dask
         DataFrame (use :func:`stracker.aggregate_distributed`).
     OptionsError
-        If an option is out of range, or ``options`` is given for a method other than ``em``.
+        If an option is out of range, or ``options``, ``footprints`` or ``neighbours`` is given for a method
+        other than ``em``, or ``neighbours`` is not a graph of the buildings.
+    FootprintsError
+        If ``footprints`` cannot give a neighbour graph (no id column, repeated ids, no geometry, no CRS or a
+        geographic one); :class:`~stracker.errors.UnmatchedBuildingsError` if buildings with answers have no
+        footprint.
 
     Examples
     --------
@@ -127,6 +151,10 @@ def aggregate(
         options = em_options(options, max_iter=max_iter, tol=tol, shrinkage=shrinkage)
     elif options is not None:
         raise OptionsError(f"options= (EMOptions) are the EM's; method {method!r} takes max_iter= and tol= only.")
+    if method != "em" and (footprints is not None or neighbours is not None):
+        raise OptionsError(f"footprints= and neighbours= (the spatial prior) are the EM's, not method {method!r}'s.")
+    if footprints is not None and neighbours is not None:
+        raise OptionsError("give footprints= or neighbours= (a graph built from footprints), not both.")
     if isinstance(labels, str | os.PathLike):
         from stracker.io import read_labels
 
@@ -194,6 +222,18 @@ def aggregate(
             frames=frames_out,
         )
 
+    spatial = None
+    if footprints is not None or neighbours is not None:
+        if footprints is not None:
+            assert options is not None  # em_options gave them
+            graph = neighbour_graph(footprints, k=options.spatial_neighbours, radius_m=options.spatial_radius_m)
+        elif isinstance(neighbours, NeighbourGraph):
+            graph = neighbours
+        else:
+            graph = NeighbourGraph.from_matrix(neighbours, enc.building_ids)
+        enc, graph = with_graph_buildings(enc, graph)
+        answered = np.bincount(enc.building, minlength=enc.n_buildings) > 0
+        spatial = SpatialPrior.start(graph, enc.image_dates, answered)
     fit = fit_em(
         enc,
         volunteer_params=volunteer_params,
@@ -201,6 +241,7 @@ def aggregate(
         prior=prior,
         options=options,
         callback=callback,
+        building_prior=spatial,
     )
     assert fit.posterior is not None  # the in-memory E-step returns it
     return Consensus(
@@ -213,6 +254,7 @@ def aggregate(
         log_likelihood=fit.log_likelihood,
         n_iter=fit.n_iter,
         converged=fit.converged,
+        spatial_prior=None if not isinstance(fit.building_prior, SpatialPrior) else fit.building_prior.summary(),
     )
 
 

@@ -28,6 +28,7 @@ from stracker.consensus.model import (
     PARAM_CLIP,
     STAT_NAMES,
     AnswerModel,
+    BuildingPrior,
     EStep,
     ModelState,
     SufficientStatistics,
@@ -73,6 +74,10 @@ class EMOptions:
         The EM stops after this many iterations ...
     tol : float
         ... or when the log-likelihood changes by at most ``tol`` relative to its value.
+    spatial_neighbours : int
+        With footprints (the spatial prior, :mod:`stracker.consensus.spatial`): neighbours per building ...
+    spatial_radius_m : float
+        ... within this distance between centroids (metres); weights fall as exp(-distance / radius).
 
     Examples
     --------
@@ -92,13 +97,17 @@ class EMOptions:
     smooth_prior: bool = True
     max_iter: int = 200
     tol: float = 1e-7
+    spatial_neighbours: int = 8
+    spatial_radius_m: float = 100.0
 
     def __post_init__(self) -> None:
+        if not isinstance(self.spatial_radius_m, numbers.Real) or not float(self.spatial_radius_m) > 0:
+            raise OptionsError(f"EMOptions.spatial_radius_m must be a number > 0, got {self.spatial_radius_m!r}.")
         for name in ("shrinkage", "prior_pseudocount", "tol"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, numbers.Real) or not float(value) >= 0:
                 raise OptionsError(f"EMOptions.{name} must be a number >= 0, got {value!r}.")
-        for name in ("max_iter", "volunteer_types"):
+        for name in ("max_iter", "volunteer_types", "spatial_neighbours"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
                 raise OptionsError(f"EMOptions.{name} must be a whole number >= 1, got {value!r}.")
@@ -261,6 +270,9 @@ class MStep:
         A known prior over states; default: learned, starting from the duration prior.
     options : EMOptions
         How to learn.
+    building_prior : BuildingPrior, optional
+        A prior of every building (the spatial prior), learned with the rest; the campaign prior is then the
+        prior it is built from.
     """
 
     def __init__(
@@ -271,6 +283,7 @@ class MStep:
         fit_volunteers: bool,
         prior: np.ndarray | None,
         options: EMOptions,
+        building_prior: BuildingPrior | None = None,
     ) -> None:
         self.params = {k: v.copy() for k, v in params.items()}
         self.fit_volunteers = fit_volunteers
@@ -283,6 +296,7 @@ class MStep:
             raise LabelsError(f"prior must be {self.S} probabilities (one per state) summing to 1.")
         self.image_weight = np.ones(len(image_dates))
         self.types: CrowdTypes | None = None
+        self.building_prior = building_prior
 
     @classmethod
     def start(
@@ -294,6 +308,7 @@ class MStep:
         fit_volunteers: bool | None,
         prior: np.ndarray | None,
         options: EMOptions,
+        building_prior: BuildingPrior | None = None,
     ) -> MStep:
         """The M-step at the start of a fit, as :func:`stracker.aggregate` sets it up.
 
@@ -303,16 +318,26 @@ class MStep:
         if fit_volunteers is None:
             fit_volunteers = volunteer_params is None
         start = resolve_params(volunteer_params, volunteer_ids, allow_missing=fit_volunteers)
-        return cls(start, image_dates, fit_volunteers=fit_volunteers, prior=prior, options=options)
+        return cls(
+            start,
+            image_dates,
+            fit_volunteers=fit_volunteers,
+            prior=prior,
+            options=options,
+            building_prior=building_prior,
+        )
 
     @property
     def learns(self) -> bool:
         """Whether the M-step changes anything (otherwise one E-step is the fit)."""
-        return self.fit_volunteers or self.learn_prior
+        return self.fit_volunteers or self.learn_prior or self.building_prior is not None
 
     def state(self) -> ModelState:
         """The state the next E-step runs under."""
-        return ModelState(dict(self.params), self.image_weight, np.log(np.maximum(self.pi, 1e-300)))
+        log_prior = np.log(np.maximum(self.pi, 1e-300))
+        if self.building_prior is None:
+            return ModelState(dict(self.params), self.image_weight, log_prior)
+        return ModelState(dict(self.params), self.image_weight, log_prior, self.building_prior)
 
     def update(self, stats: SufficientStatistics) -> None:
         """One M-step from statistics summed over all buildings (volunteer parameters, image weights, prior)."""
@@ -340,10 +365,17 @@ class MStep:
                     np.clip(stats.num[late].sum() / max(stats.den[late].sum(), 1e-12), PARAM_CLIP, 1 - PARAM_CLIP)
                 )
                 self.image_weight = image_weights(stats.image_skips, stats.image_notices, crowd_late)
+        counts = stats.posterior_sum
+        if self.building_prior is not None and stats.prior_statistics is not None:
+            # the campaign prior is what every building's prior is built from: a multiplicative step towards
+            # sum_i prior_i = sum_i posterior_i (with the independent model's prior, its update)
+            prior_sum = self.building_prior.prior_sum(stats.prior_statistics)
+            counts = stats.posterior_sum * self.pi * stats.n_buildings / np.maximum(prior_sum, 1e-300)
+            self.building_prior = self.building_prior.update(stats.prior_statistics)
         if self.learn_prior:
             # Dirichlet pseudo-counts shaped like the duration prior, prior_pseudocount per state on average
             pseudo = options.prior_pseudocount * self.S * self.shape
-            pi = (stats.posterior_sum + pseudo) / (stats.n_buildings + pseudo.sum())
+            pi = (counts + pseudo) / (stats.n_buildings + pseudo.sum())
             self.pi = smooth_rate(pi, self.shape) if options.smooth_prior else pi
 
 
@@ -364,6 +396,7 @@ class FitResult:
     log_likelihood: list[float] = field(default_factory=list)
     n_iter: int = 0
     converged: bool = False
+    building_prior: BuildingPrior | None = None
 
 
 def run_em(
@@ -396,7 +429,8 @@ def run_em(
             converged = True
             break
         m_step.update(step.statistics)
-    return FitResult(state, posterior, m_step.params, m_step.pi, m_step.image_weight, history, n_iter, converged)
+    fitted = (m_step.params, m_step.pi, m_step.image_weight)
+    return FitResult(state, posterior, *fitted, history, n_iter, converged, state.building_prior)
 
 
 def fit_em(
@@ -407,10 +441,12 @@ def fit_em(
     prior: np.ndarray | None = None,
     options: EMOptions | None = None,
     callback: Callable[[int, float], None] | None = None,
+    building_prior: BuildingPrior | None = None,
 ) -> FitResult:
     """Fit the consensus model by EM on a table in memory (the in-memory engine of :func:`stracker.aggregate`).
 
-    Parameters as in :func:`stracker.aggregate`; ``options`` default: :class:`EMOptions`.
+    Parameters as in :func:`stracker.aggregate`; ``options`` default: :class:`EMOptions`. ``building_prior``
+    (the spatial prior, :class:`stracker.consensus.spatial.SpatialPrior`) starts the prior of every building.
 
     Examples
     --------
@@ -432,5 +468,6 @@ def fit_em(
         fit_volunteers=fit_volunteers,
         prior=prior,
         options=options,
+        building_prior=building_prior,
     )
     return run_em(lambda state: model.e_step(state, m_step.fit_volunteers), m_step, options, callback)

@@ -40,7 +40,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 import numpy as np
 import pandas as pd
@@ -55,10 +55,12 @@ __all__ = [
     "PARAM_NAMES",
     "STAT_NAMES",
     "AnswerModel",
+    "BuildingPrior",
     "EStep",
     "LogLikelihood",
     "MarkBreaks",
     "ModelState",
+    "PriorStep",
     "SufficientStatistics",
     "cumulative_weight",
     "duration_prior",
@@ -90,6 +92,33 @@ PARAM_CLIP = 1e-4
 _N_LATE_TAIL = 3  # images before the end of a scan where late-to-the-end is modelled exactly
 
 
+class PriorStep(NamedTuple):
+    """What a :class:`BuildingPrior` gives an E-step: every building's prior and how to sum what it learns from."""
+
+    log_prior: np.ndarray
+    """Buildings x states, each row a normalised log prior."""
+    statistics: Callable[[np.ndarray], np.ndarray]
+    """From the posterior (buildings x states), the sums the building prior's own M-step needs."""
+
+
+class BuildingPrior(Protocol):
+    """A prior over states that differs from building to building (the spatial prior of
+    :mod:`stracker.consensus.spatial`): built, at every E-step, from the log-likelihood of every building's answers
+    and the campaign's prior, and updated by the M-step from the sums its :class:`PriorStep` gave."""
+
+    def step(self, log_likelihood: np.ndarray, log_prior: np.ndarray) -> PriorStep:
+        """Every building's log prior under the campaign's ``log_prior``, and its statistics function."""
+        ...
+
+    def update(self, statistics: np.ndarray) -> BuildingPrior:
+        """The prior of the next E-step, from statistics summed over buildings."""
+        ...
+
+    def prior_sum(self, statistics: np.ndarray) -> np.ndarray:
+        """The sum over buildings of their priors (one value per state), read from the statistics."""
+        ...
+
+
 @dataclass(frozen=True, eq=False)
 class ModelState:
     """What an E-step needs besides the answers: the current parameters of the model.
@@ -103,11 +132,15 @@ class ModelState:
         clouds made easy to scroll past).
     log_prior : ndarray
         Log of the prior over the D + 1 states.
+    building_prior : BuildingPrior, optional
+        A prior of every building built from ``log_prior`` and the answers (the spatial prior); default: every
+        building's prior is ``log_prior``.
     """
 
     params: dict[str, np.ndarray]
     image_weight: np.ndarray
     log_prior: np.ndarray
+    building_prior: BuildingPrior | None = None
 
 
 class MarkBreaks(NamedTuple):
@@ -158,6 +191,8 @@ class SufficientStatistics:
         answers, compare parameters with compare answers) and its statistics were computed.
     image_skips, image_notices : ndarray
         Per image: expected times a late mark skipped it, and expected marks that noticed the destruction in it.
+    prior_statistics : ndarray or None
+        The sums a :class:`BuildingPrior` learns from (None without one).
     """
 
     log_likelihood: float
@@ -169,6 +204,7 @@ class SufficientStatistics:
     observed: np.ndarray
     image_skips: np.ndarray
     image_notices: np.ndarray
+    prior_statistics: np.ndarray | None = None
 
     def __add__(self, other: SufficientStatistics) -> SufficientStatistics:
         return SufficientStatistics(
@@ -181,6 +217,9 @@ class SufficientStatistics:
             observed=self.observed | other.observed,
             image_skips=self.image_skips + other.image_skips,
             image_notices=self.image_notices + other.image_notices,
+            prior_statistics=None
+            if self.prior_statistics is None or other.prior_statistics is None
+            else self.prior_statistics + other.prior_statistics,
         )
 
 
@@ -369,10 +408,19 @@ class AnswerModel:
         posterior sums: the M-step then updates the prior alone.
         """
         terms = self.log_likelihood(state.params, state.image_weight)
-        posterior, log_evidence = posterior_and_evidence(terms.by_state, state.log_prior)
+        log_prior, prior_statistics = state.log_prior, None
+        if state.building_prior is not None:
+            log_prior, prior_statistics = state.building_prior.step(terms.by_state, state.log_prior)
+        posterior, log_evidence = posterior_and_evidence(terms.by_state, log_prior)
         log_likelihood = log_evidence + terms.constant
         statistics = functools.partial(
-            self.statistics, posterior, state, terms.breaks, log_likelihood, volunteer_statistics
+            self.statistics,
+            posterior,
+            state,
+            terms.breaks,
+            log_likelihood,
+            volunteer_statistics,
+            prior_statistics=prior_statistics,
         )
         # the step holds its terms as long as it lives, as the loop holds the step until the next one is made:
         # the E-step's large arrays then keep one lifetime from iteration to iteration, and glibc's allocator
@@ -470,12 +518,13 @@ class AnswerModel:
         breaks: MarkBreaks,
         log_likelihood: float,
         volunteer_statistics: bool = True,
+        prior_statistics: Callable[[np.ndarray], np.ndarray] | None = None,
     ) -> SufficientStatistics:
         """The sums over this table's buildings that the M-step needs, after an E-step under ``state``.
 
         ``breaks`` are the E-step's (:attr:`LogLikelihood.breaks`). Per-volunteer numerators and denominators of
         every parameter's estimate, expected skips and notices per image (only with ``volunteer_statistics``),
-        and the posterior's column sums.
+        the posterior's column sums and, with a building prior, its ``prior_statistics`` of the posterior.
         """
         n_stats, V, D = len(STAT_NAMES), self.n_volunteers, self.n_images
         num, den = np.zeros((n_stats, V)), np.zeros((n_stats, V))
@@ -498,6 +547,7 @@ class AnswerModel:
             observed=observed,
             image_skips=image_skips,
             image_notices=image_notices,
+            prior_statistics=None if prior_statistics is None else prior_statistics(posterior),
         )
 
     def _volunteer_statistics(

@@ -144,6 +144,11 @@ class Consensus:
         EM iterations used.
     converged : bool
         Whether the EM met its tolerance before ``max_iter``.
+    frames : pandas.DataFrame or None
+        ``dawid_skene`` only: the frame-level posteriors.
+    spatial_prior : dict or None
+        With the spatial prior (``footprints=`` or ``neighbours=``): what the EM learned of it (``strength``,
+        ``independent_share``, ``kernel_shares``; :meth:`stracker.consensus.spatial.SpatialPrior.summary`).
     """
 
     buildings: pd.DataFrame
@@ -156,6 +161,7 @@ class Consensus:
     n_iter: int = 0
     converged: bool = True
     frames: pd.DataFrame | None = None
+    spatial_prior: dict[str, object] | None = None
 
     @property
     def n_states(self) -> int:
