@@ -367,10 +367,8 @@ class MStep:
                 self.image_weight = image_weights(stats.image_skips, stats.image_notices, crowd_late)
         counts = stats.posterior_sum
         if self.building_prior is not None and stats.prior_statistics is not None:
-            # the campaign prior is what every building's prior is built from: a multiplicative step towards
-            # sum_i prior_i = sum_i posterior_i (with the independent model's prior, its update)
-            prior_sum = self.building_prior.prior_sum(stats.prior_statistics)
-            counts = stats.posterior_sum * self.pi * stats.n_buildings / np.maximum(prior_sum, 1e-300)
+            # the campaign prior, from which every building's prior is built, is the independent model's
+            counts = self.building_prior.campaign_counts(stats.prior_statistics)
             self.building_prior = self.building_prior.update(stats.prior_statistics)
         if self.learn_prior:
             # Dirichlet pseudo-counts shaped like the duration prior, prior_pseudocount per state on average

@@ -114,8 +114,8 @@ class BuildingPrior(Protocol):
         """The prior of the next E-step, from statistics summed over buildings."""
         ...
 
-    def prior_sum(self, statistics: np.ndarray) -> np.ndarray:
-        """The sum over buildings of their priors (one value per state), read from the statistics."""
+    def campaign_counts(self, statistics: np.ndarray) -> np.ndarray:
+        """What the campaign prior is learned from, in place of the posterior's sum (one value per state)."""
         ...
 
 

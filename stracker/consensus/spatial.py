@@ -15,8 +15,8 @@ where ``q_j`` is j's posterior from **its own answers and the campaign prior onl
 i's answers never come back to i through j: nothing is counted twice. ``K(k, l) = P(T_j in l | T_i in k)`` is the
 pairwise kernel of dates, a learned mixture
 
-    K = c_0 * (T_j independent of T_i: pi(l)) + sum_s c_s * Laplace(T_j - T_i; scale s days), s in
-    KERNEL_SCALES_DAYS,
+    K = c_0 * (T_j independent of T_i: pi(l)) + sum_s c_s * Laplace(T_j - T_i; scale s), s in
+    KERNEL_SCALES times the catalogue's median image gap,
 
 the Laplace parts integrated over the image gaps of both states (so the neighbour evidence is a date range
 "within days of the neighbours", wider where images are sparse). The independent share keeps every message
@@ -29,22 +29,26 @@ wide as each of them, so eight neighbours who agree on a date say no more than o
 neighbours add up, the independent share of the kernel bounds what a disagreeing one costs, and ``beta`` learns
 how much the neighbours, who share strikes with each other, are worth together.
 
-Learned by the EM with everything else, as sums over buildings and edges (:meth:`SpatialPrior.statistics`):
+Learned by the EM with everything else, from sums over buildings (:meth:`SpatialPrior.update`):
 
 * ``beta`` by one Newton step per iteration on the log-likelihood of every building's answers given its
   neighbours' (the EM's objective with the spatial prior): gradient ``sum_i E_post[f_i] - E_prior[f_i]``,
-  curvature ``sum_i Var_prior[f_i] - Var_post[f_i]`` (kept above a tenth of the first term), ``f_i = sum_j a_ij
-  log r_j``; ``beta >= 0``, starting at 0 (the first E-step is the independent model's). A city whose dates do
-  not cluster learns ``c_0`` near 1 and ``beta`` near 0: today's model.
-* the kernel weights ``c`` by an EM step on the pairwise composite likelihood of neighbour pairs (both with
-  answers): the pair's answers are ``sum_kl q_i(k) K(k, l) q_j(l) / pi(l)`` likely up to a constant, a mixture over
-  the kernel's parts whose responsibilities are summed over the edges (weighted by ``a_ij``).
-* the campaign prior ``pi`` by the moment condition ``sum_i pi_i = sum_i posterior_i`` (one multiplicative step
-  per iteration), which is the independent model's update when ``beta = 0``.
+  curvature ``sum_i Var_prior[f_i]`` (the EM's), ``f_i = sum_j a_ij log r_j``; ``beta >= 0``, starting at 0
+  (the first E-step is the independent model's), and leaving 0 only when the gradient there exceeds three
+  standard errors (the square root of the curvature bounds them): a city whose dates do not cluster keeps
+  ``beta = 0`` and today's posteriors exactly, or learns ``c_0`` near 1, which comes to the same.
+* the kernel shares ``c`` by fitting, at every iteration, the mixture that building i's answers and those of a
+  neighbour drawn by the graph's weights make: ``sum_j a_ij sum_kl q_i(k) K(k, l) q_j(l) / pi(l) = q_i K (sum_j
+  a_ij q_j / pi)`` for each part (1 for the independent one), over the buildings with answered neighbours (a
+  pairwise composite likelihood, maximised by a few EM steps on these fixed values).
+* the campaign prior ``pi`` as the independent model learns it, from the sum of the independent posteriors
+  ``q_i`` (with the same pseudo-counts and smoothing), so that the messages ``q_j / pi`` average to 1 where
+  dates do not cluster.
 
-Per iteration: one dense product of the buildings' ratios with each kernel part (buildings x states x states,
-the states being a few dozen), one sparse product of the graph with the log-messages and one gather per kernel
-part over the edges (buildings x neighbours x states): no Python loop over buildings.
+Per iteration: two sparse products of the graph with buildings x states arrays (the log messages, and the
+ratios for the kernel's fit): O(buildings x neighbours x states); and dense products of buildings x states
+arrays with the states x states kernel parts (a handful, the states being a few dozen): no Python loop over
+buildings.
 
 Buildings of the footprints without answers get a row in the consensus: their posterior is their spatial prior
 (their neighbours' date range, as wide as the kernel makes it), or the campaign prior without answered
@@ -81,7 +85,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_NEIGHBOURS",
     "DEFAULT_RADIUS_M",
-    "KERNEL_SCALES_DAYS",
+    "KERNEL_SCALES",
     "NeighbourGraph",
     "SpatialPrior",
     "neighbour_graph",
@@ -93,13 +97,15 @@ DEFAULT_NEIGHBOURS = 8
 """Neighbours per building in the graph built from footprints."""
 DEFAULT_RADIUS_M = 100.0
 """Neighbours lie within this distance (metres, between centroids); it also sets the weight decay."""
-KERNEL_SCALES_DAYS = (0.5, 2.0, 8.0, 32.0)
-"""Scales (days) of the Laplace parts of the pairwise kernel of destruction dates."""
+KERNEL_SCALES = (0.25, 1.0, 4.0, 16.0)
+"""Scales of the Laplace parts of the pairwise kernel of destruction dates, in median image gaps (parts on the
+scale of the gaps, so that no two of them look alike to answers that tell images apart)."""
 
 _MAX_STRENGTH = 50.0  # beta is kept below this (a neighbour's message can never be worth more)
 _START_MIXTURE_INDEPENDENT = 0.5  # share of the independent part of the kernel at the start of a fit
 _SUBPOINTS = 16  # points per state where the Laplace parts are integrated
 _KERNEL_ITERATIONS = 20  # EM steps on the kernel's shares per iteration of the fit
+_SIGNIFICANCE = 3.0  # standard errors by which the neighbours must improve the fit before beta leaves 0
 _MIN_SHARE = 1e-4  # every part of the kernel keeps at least this share (so every message stays positive)
 
 
@@ -305,7 +311,13 @@ def neighbour_graph(
     return NeighbourGraph.from_matrix(weights, building_ids)
 
 
-def state_kernels(image_dates: pd.DatetimeIndex, scales_days: tuple[float, ...] = KERNEL_SCALES_DAYS) -> np.ndarray:
+def median_gap_days(image_dates: pd.DatetimeIndex) -> float:
+    """The catalogue's median gap between images, in days (1 for a single image)."""
+    days = image_dates.to_numpy(dtype="datetime64[s]").astype(np.int64) / 86400.0
+    return float(np.median(np.diff(days))) if days.size > 1 else 1.0
+
+
+def state_kernels(image_dates: pd.DatetimeIndex, scales_days: tuple[float, ...]) -> np.ndarray:
     """``K_s(k, l) = P(T_j in state l | T_i in state k)`` for ``T_j - T_i`` Laplace with each scale (days).
 
     ``T_i`` is uniform over state k (the open first and last states span the catalogue's median gap before the
@@ -319,7 +331,7 @@ def state_kernels(image_dates: pd.DatetimeIndex, scales_days: tuple[float, ...] 
     ((2, 4, 4), True, True, True)
     """
     days = image_dates.to_numpy(dtype="datetime64[s]").astype(np.int64) / 86400.0
-    gap = float(np.median(np.diff(days))) if days.size > 1 else 1.0
+    gap = median_gap_days(image_dates)
     lower = np.concatenate([[days[0] - gap], days])
     upper = np.concatenate([days, [days[-1] + gap]])
     frac = (np.arange(_SUBPOINTS) + 0.5) / _SUBPOINTS
@@ -351,6 +363,8 @@ class SpatialPrior:
         The same between buildings with answers only (rows normalised): the pairs the kernel is learned from.
     kernels : ndarray
         The Laplace parts of the kernel (:func:`state_kernels`), shape (parts, S, S).
+    scales_days : tuple of float
+        Their scales in days.
     mixture : ndarray
         Shares of the independent part and then of each Laplace part, summing to 1.
     strength : float
@@ -360,6 +374,7 @@ class SpatialPrior:
     weights: sparse.csr_matrix
     pair_weights: sparse.csr_matrix
     kernels: np.ndarray
+    scales_days: tuple[float, ...]
     mixture: np.ndarray
     strength: float = 0.0
 
@@ -369,7 +384,8 @@ class SpatialPrior:
 
         ``graph`` is over the fit's buildings in code order; ``answered`` flags those with answers.
         """
-        kernels = state_kernels(image_dates)
+        scales = tuple(scale * median_gap_days(image_dates) for scale in KERNEL_SCALES)
+        kernels = state_kernels(image_dates, scales)
         parts = len(kernels)
         mixture = np.concatenate(
             [[_START_MIXTURE_INDEPENDENT], np.full(parts, (1.0 - _START_MIXTURE_INDEPENDENT) / parts)]
@@ -378,7 +394,7 @@ class SpatialPrior:
         pairs = sparse.diags(answered) @ graph.weights @ sparse.diags(answered)
         total = np.asarray(pairs.sum(axis=1)).ravel()
         pairs = sparse.diags(np.divide(1.0, total, out=np.zeros(total.size), where=total > 0)) @ pairs
-        return cls(graph.weights, sparse.csr_matrix(pairs), kernels, mixture, 0.0)
+        return cls(graph.weights, sparse.csr_matrix(pairs), kernels, scales, mixture, 0.0)
 
     def step(self, log_likelihood: np.ndarray, log_prior: np.ndarray) -> PriorStep:
         """Every building's log prior (buildings x states) under the campaign's ``log_prior``, and the
@@ -404,7 +420,7 @@ class SpatialPrior:
     def _statistics(
         self, posterior: np.ndarray, prior: np.ndarray, f: np.ndarray, independent: np.ndarray, ratio: np.ndarray
     ) -> np.ndarray:
-        """[gradient, curvature, pairs, kernel shares x pairs..., prior sum...] (see :meth:`update`)."""
+        """[gradient, curvature, pairs, kernel shares x pairs..., independent posterior sum...] (:meth:`update`)."""
         mean_prior = np.einsum("bs,bs->b", prior, f)
         var_prior = np.einsum("bs,bs,bs->b", prior, f, f) - mean_prior**2
         gradient = float(np.einsum("bs,bs->", posterior, f) - mean_prior.sum())
@@ -423,17 +439,20 @@ class SpatialPrior:
                 weighted = mixture[:, None] * pair
                 mixture = (weighted / weighted.sum(axis=0)).mean(axis=1)
             mixture = np.maximum(mixture, _MIN_SHARE)
-        return np.concatenate([[gradient, float(var_prior.sum()), n_used], mixture * n_used, prior.sum(axis=0)])
+        return np.concatenate([[gradient, float(var_prior.sum()), n_used], mixture * n_used, independent.sum(axis=0)])
 
-    def prior_sum(self, statistics: np.ndarray) -> np.ndarray:
-        """The sum over buildings of their priors (S), from :meth:`step`'s statistics."""
+    def campaign_counts(self, statistics: np.ndarray) -> np.ndarray:
+        """What the campaign prior is learned from: the sum of the buildings' independent posteriors (S)."""
         return statistics[3 + self.mixture.size :]
 
     def update(self, statistics: np.ndarray) -> SpatialPrior:
         """The next prior: a Newton step on ``beta`` and the kernel's shares (:meth:`step`'s statistics)."""
         gradient, curvature, n_used = statistics[:3]
         strength = self.strength
-        if curvature > 0:
+        # beta leaves 0 only when the neighbours improve the fit by more than z standard errors of the score
+        # (the curvature bounds its variance): a city whose dates do not cluster keeps the independent model
+        significant = strength > 0 or gradient > _SIGNIFICANCE * np.sqrt(max(curvature, 0.0))
+        if curvature > 0 and significant:
             strength = float(np.clip(strength + gradient / curvature, 0.0, _MAX_STRENGTH))
         mixture = self.mixture
         if n_used > 0:
@@ -442,11 +461,17 @@ class SpatialPrior:
         return replace(self, strength=strength, mixture=mixture)
 
     def summary(self) -> dict[str, object]:
-        """The learned parameters, JSON-ready: ``strength`` and the kernel's weights by part."""
+        """The learned parameters, JSON-ready.
+
+        ``weight``: ``beta (1 - c_0)``, how much the neighbours count (0: the independent model; to first order
+        in ``1 - c_0`` the log prior moves by ``weight`` times the neighbours' mean log message);
+        ``strength``: ``beta``; ``independent_share``: ``c_0``; ``kernel_shares``: ``c_s`` by scale.
+        """
         return {
+            "weight": self.strength * (1.0 - float(self.mixture[0])),
             "strength": self.strength,
             "independent_share": float(self.mixture[0]),
             "kernel_shares": {
-                f"{scale:g}d": float(c) for scale, c in zip(KERNEL_SCALES_DAYS, self.mixture[1:], strict=False)
+                f"{scale:.3g} days": float(c) for scale, c in zip(self.scales_days, self.mixture[1:], strict=True)
             },
         }
