@@ -211,13 +211,13 @@ def compare_answers(rng, states, volunteer, params, n_images):
 
 
 class SpatialCampaign:
-    """A compare campaign on a grid of footprints whose destruction dates cluster in blocks, or do not.
+    """A campaign on a grid of footprints whose destruction dates cluster in blocks, or do not.
 
     Buildings stand ``spacing_m`` apart on an ``n_side`` x ``n_side`` grid (EPSG:32637). With ``clustered``,
     each block of ``block`` x ``block`` buildings gets one state (a strike) that each building keeps with
     probability ``keep``, else moves one state either way; otherwise the same states are shuffled over the grid
-    (same shares, no spatial pattern). Every building gets ``per_building`` compare answers about random pairs
-    of images from distinct volunteers.
+    (same shares, no spatial pattern). Every building gets ``per_building`` answers from distinct volunteers:
+    compare answers about random pairs of images, or timeline answers (``task="timeline"``).
     """
 
     def __init__(
@@ -231,6 +231,7 @@ class SpatialCampaign:
         block=4,
         keep=0.7,
         n_volunteers=40,
+        task="compare",
     ):
         import geopandas as gpd
         import shapely
@@ -243,10 +244,12 @@ class SpatialCampaign:
         block_id = (row // block) * (n_side // block + 1) + col // block
         block_state = rng.integers(0, D + 1, block_id.max() + 1)
         states = block_state[block_id]
+        self.block_states = states.copy()
         move = rng.random(n) > keep
         states = np.where(move, np.clip(states + rng.choice([-1, 1], n), 0, D), states)
         if not clustered:
             states = rng.permutation(states)
+            self.block_states = states.copy()
         self.states = states
         x = col * spacing_m + rng.uniform(-1, 1, n)
         y = row * spacing_m + rng.uniform(-1, 1, n)
@@ -258,6 +261,7 @@ class SpatialCampaign:
         )
         self.params = volunteer_params(rng, n_volunteers)
         b, v = assign(rng, n, np.arange(n_volunteers), per_building)
-        lo, hi, answer = compare_answers(rng, states[b], v, self.params, D)
-        self.labels = make_table(self.ids[b], v, lo, hi, answer, self.dates, "compare")
+        draw = compare_answers if task == "compare" else timeline_answers
+        lo, hi, answer = draw(rng, states[b], v, self.params, D)
+        self.labels = make_table(self.ids[b], v, lo, hi, answer, self.dates, task)
         self.truth = truth_of(states, self.dates, self.ids)
