@@ -64,6 +64,13 @@ __all__ = ["aggregate_command"]
     "and OUT.volunteers/.images/.states.parquet).",
 )
 @click.option(
+    "--spatial",
+    is_flag=True,
+    help="Each building's prior leans towards what its neighbours' answers say (the spatial-temporal prior, "
+    "learned by the EM; needs --footprints in a projected CRS). Every footprint gets a consensus, those "
+    "without answers from their neighbours.",
+)
+@click.option(
     "--on-unknown",
     type=click.Choice(["error", "report"]),
     default="error",
@@ -90,6 +97,7 @@ def aggregate_command(
     method: Method,
     task: Task | None,
     out: Path,
+    spatial: bool,
     on_unknown: Literal["error", "report"],
     overwrite: bool,
     scheduler: str | None,
@@ -108,6 +116,7 @@ def aggregate_command(
       stracker aggregate answers.csv --footprints buildings.gpkg --out consensus.gpkg
       stracker aggregate answers.parquet --images images.csv --method dawid_skene --out consensus.parquet
       stracker aggregate answers.csv --footprints osm.geojson --on-unknown report --out c.gpkg --json
+      stracker aggregate answers.csv --footprints buildings.gpkg --spatial --out consensus.gpkg
     """
     import stracker
     from stracker.io import consensus_outputs, read_footprints, read_images
@@ -115,6 +124,8 @@ def aggregate_command(
     quiet = obj["verbosity"] < 0 or as_json
     if scheduler and method != "em":
         raise click.UsageError(f"--scheduler fits --method em only, not {method}.")
+    if spatial and (footprints_path is None or method != "em" or scheduler):
+        raise click.UsageError("--spatial needs --footprints and fits --method em in memory (not with --scheduler).")
     rejected_path = out.with_name(f"{out.stem}.rejected.csv")
     targets = consensus_outputs(out)
     outputs_not_inputs(
@@ -141,17 +152,18 @@ def aggregate_command(
             click.echo(f"iteration {n_iter:>4}: {objective} {value:,.3f}", err=True)
 
         callback = iteration if verbose_fit else None
-        consensus = (
-            _aggregate_on(scheduler, labels, dates, task, callback)
-            if scheduler
-            else stracker.aggregate(labels, dates, method=method, task=task, callback=callback)
-        )
+        if scheduler:
+            consensus = _aggregate_on(scheduler, labels, dates, task, callback)
+        elif spatial:
+            consensus = _aggregate_spatial(labels, dates, task, callback, footprints, id_column, on_unknown)
+        else:
+            consensus = stracker.aggregate(labels, dates, method=method, task=task, callback=callback)
         bar.update(1, "write")
         # the answers about buildings without a footprint, written with the consensus (all or none)
         unknown = (
             []
             if footprints is None or on_unknown != "report"
-            else consensus.buildings.index.difference(pd.Index(footprints[id_column])).tolist()
+            else pd.Index(labels["building_id"].unique()).difference(pd.Index(footprints[id_column])).tolist()
         )
         rejected_rows = labels[labels["building_id"].isin(unknown)]
         extra: dict[str | Path, Callable[[Path], object]] = {}
@@ -162,7 +174,8 @@ def aggregate_command(
         )
         bar.update(1, "done")
     notes = echo_warnings([w for w in caught if issubclass(w.category, StrackerWarning)], quiet)
-    unmatched = layer_out.attrs.get("unmatched_building_ids", [])
+    # (a spatial fit leaves the answers about buildings without a footprint out, so they are not in the layer)
+    unmatched = unknown if spatial else layer_out.attrs.get("unmatched_building_ids", [])
     if not len(rejected_rows) and rejected_path.exists() and overwrite:
         rejected_path.unlink()  # from an earlier run: it no longer describes OUT
     summary: dict[str, Any] = {
@@ -177,6 +190,8 @@ def aggregate_command(
         "warnings": notes,
         "seconds": round(time.perf_counter() - started, 2),
     }
+    if consensus.spatial_prior is not None:
+        summary["spatial_prior"] = consensus.spatial_prior
     if footprints is not None:
         summary["footprints"] = {
             "path": str(footprints_path),
@@ -199,6 +214,29 @@ def aggregate_command(
                 f"{len(rejected_rows)} answer(s) are in {rejected_path}"
             )
         click.echo(f"wrote {', '.join(summary['out'])}")
+
+
+def _aggregate_spatial(
+    labels: pd.DataFrame,
+    image_dates: Any,
+    task: Task | None,
+    callback: Callable[[int, float], None] | None,
+    footprints: Any,
+    id_column: str,
+    on_unknown: Literal["error", "report"],
+) -> Any:
+    """The fit with the spatial prior over the footprints' neighbour graph; with ``--on-unknown report`` the
+    answers about buildings without a footprint are left out of it (they go to OUT.rejected.csv)."""
+    import stracker
+    from stracker.consensus.spatial import neighbour_graph
+
+    options = stracker.EMOptions()
+    graph = neighbour_graph(
+        footprints, id_column=id_column, k=options.spatial_neighbours, radius_m=options.spatial_radius_m
+    )
+    if on_unknown == "report":
+        labels = labels[labels["building_id"].isin(graph.building_ids)]
+    return stracker.aggregate(labels, image_dates, task=task, callback=callback, neighbours=graph)
 
 
 def _aggregate_on(
