@@ -1,7 +1,8 @@
 """Dating quality of the consensus on seeded simulated campaigns, against the baselines and the oracle.
 
-For each design (timeline, compare) and crowd, aggregates with ``em``, ``majority``, ``dawid_skene`` and the
-oracle (the same model given the simulator's true volunteer parameters and prior) and prints the evaluation
+For each design (timeline, compare) and crowd, aggregates with ``em``, ``majority``, ``dawid_skene``, the
+oracle (the same model given the simulator's true volunteer parameters and prior) and ``spatial`` (``em`` with the
+footprints: the spatial-temporal prior, :mod:`stracker.consensus.spatial`) and prints the evaluation
 metrics. On compare campaigns ``bayes`` is the Bayes posterior under the simulator's own answer model, with each
 frame's true partial cloud at the building, every volunteer's true parameters and the realised share of buildings
 in each state as prior: the best a model of independent buildings can do for exact state, Brier and log score
@@ -14,7 +15,10 @@ careful volunteers also become careless ones); and ``honest``, the spam campaign
 spammers'. Two readings of "error growth with spammers" follow, printed at the end: ``spam`` against ``preset``
 (the spammers replace honest answers: the information they take away is lost to every aggregator, and the Bayes
 posterior's error grows as much) and ``spam`` against ``honest`` (the spammers' answers are added to the same
-honest ones: what the aggregator makes of them).
+honest ones: what the aggregator makes of them). ``few``: the preset with 4 volunteers per building instead of 7
+(the spatial prior's target: today's accuracy with 7 reached with 4). The spatial prior's targets are printed at
+the end: on compare campaigns its date error against ``bayes`` (the best a model of independent buildings can
+do), on timeline campaigns ``spatial`` with 4 volunteers against ``em`` with 7, and the lowest coverage.
 
 Run: ``python -m benchmarks.quality [--preset raqqa] [--seeds 0 1 2]``.
 """
@@ -29,7 +33,8 @@ import numpy as np
 from benchmarks._common import report
 
 SPAM = {"random_share": 0.15, "adversarial_share": 0.05}
-METRICS = ("f1", "state_accuracy", "mae_days", "p90_error_days", "ci_coverage", "ci_width_days", "brier")
+METRICS = ("f1", "state_accuracy", "mae_days", "p90_error_days", "ci_coverage", "ci_width_days", "brier", "log_score")
+FEW = 4  # volunteers per building of the "few" crowd
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
@@ -45,10 +50,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
     rows = []
     for seed in args.seeds:
         for design in ("timeline", "compare"):
-            for crowd in ("preset", "spam"):
+            for crowd in ("preset", "spam", "few"):
                 scenario = Scenario.preset(args.preset, seed=seed).replace(tasks={"design": design})
                 if crowd == "spam":
                     scenario = scenario.replace(crowd=SPAM)
+                if crowd == "few":
+                    scenario = scenario.replace(tasks={"volunteers_per_building": FEW})
                 sim = simulate(scenario)
                 tables = {crowd: sim.labels}
                 if crowd == "spam":
@@ -63,6 +70,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
                         "majority": stracker.aggregate(enc, method="majority"),
                         "dawid_skene": stracker.aggregate(enc, method="dawid_skene"),
                         "oracle": stracker.aggregate(enc, volunteer_params=sim.volunteers, prior=sim.true_prior()),
+                        "spatial": stracker.aggregate(enc, footprints=sim.buildings),
                     }
                     if design == "compare":
                         fits["bayes"] = bayes_compare(sim, enc, fits["oracle"])
@@ -80,6 +88,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
                         )
     report(f"quality_{args.preset}", rows)
     growth(rows)
+    spatial_targets(rows)
     return rows
 
 
@@ -139,6 +148,32 @@ def growth(rows: list[dict]) -> None:
             replaced = value / mae[seed, design, "preset", method] - 1
             added = value / mae[seed, design, "honest", method] - 1
             print(f"  seed {seed} {design:8s} {method:11s} replacing {replaced:+.0%}  added {added:+.0%}")
+
+
+def spatial_targets(rows: list[dict]) -> None:
+    """Print the spatial prior's targets: its date error on compare campaigns against the Bayes posterior of
+    independent buildings (target: 20% below), on timeline campaigns with 4 volunteers per building against
+    ``em`` with the preset's (target: as accurate), and its lowest 90% interval coverage (target: 0.88)."""
+    by = {(r["seed"], r["design"], r["crowd"], r["method"]): r for r in rows}
+    print("spatial prior: targets")
+    for (seed, design, crowd, method), row in by.items():
+        em = by[seed, design, crowd, "em"]
+        if method == "spatial" and design == "compare":
+            bayes = by[seed, design, crowd, "bayes"]["mae_days"]
+            print(
+                f"  seed {seed} compare {crowd:6s}: date error {row['mae_days']:.3g} d, "
+                f"{row['mae_days'] / bayes - 1:+.0%} against bayes ({bayes:.3g} d); em {em['mae_days']:.3g} d"
+            )
+        if method == "spatial" and design == "timeline" and crowd == "few":
+            full = by[seed, design, "preset", "em"]
+            print(
+                f"  seed {seed} timeline, {FEW} volunteers: exact state {row['state_accuracy']:.4f}, date error "
+                f"{row['mae_days']:.3g} d, log score {row['log_score']:.3f}; em with the preset's volunteers "
+                f"{full['state_accuracy']:.4f}, {full['mae_days']:.3g} d, {full['log_score']:.3f}; em with {FEW} "
+                f"{em['state_accuracy']:.4f}, {em['mae_days']:.3g} d, {em['log_score']:.3f}"
+            )
+    coverage = [r["ci_coverage"] for r in rows if r["method"] == "spatial"]
+    print(f"  lowest 90% interval coverage of spatial: {min(coverage):.3f}")
 
 
 if __name__ == "__main__":

@@ -87,11 +87,11 @@ def test_versus_crowdkit_agrees_and_reports_ratios(tmp_path):
 def test_quality_benchmark_has_every_method_and_design(tmp_path):
     rows = quality.main(["--preset", "small"])
     methods = {
-        "timeline": ("em", "majority", "dawid_skene", "oracle"),
-        "compare": ("em", "majority", "dawid_skene", "oracle", "bayes"),
+        "timeline": ("em", "majority", "dawid_skene", "oracle", "spatial"),
+        "compare": ("em", "majority", "dawid_skene", "oracle", "bayes", "spatial"),
     }
     assert {(r["design"], r["crowd"], r["method"]) for r in rows} == {
-        (d, c, m) for d in ("timeline", "compare") for c in ("preset", "spam", "honest") for m in methods[d]
+        (d, c, m) for d in ("timeline", "compare") for c in ("preset", "spam", "honest", "few") for m in methods[d]
     }
     assert all(0 <= r["ci_coverage"] <= 1 for r in rows)
     answers = {(r["design"], r["crowd"]): r["answers"] for r in rows}
