@@ -196,6 +196,7 @@ def run_adaptive(
     intact_confidence: float | None = None,
     record: bool = True,
     progress: Callable[[int, int, int], None] | None = None,
+    spatial: bool = False,
 ) -> AdaptiveCampaign:
     """Run an adaptive campaign on a simulated world until the budget of frames viewed is spent.
 
@@ -230,6 +231,10 @@ def run_adaptive(
         Evaluate against the truth after every round (``history``); otherwise only the last.
     progress : callable, optional
         Called as ``progress(round, frames_viewed, active_buildings)`` after each round.
+    spatial : bool
+        Aggregate every round with the spatial-temporal prior over the simulation's footprints
+        (``stracker.aggregate(..., footprints=)``), so that questions, retirement and the reported metrics use
+        the spatial posterior (which covers every building, answered or not).
 
     Returns
     -------
@@ -277,6 +282,7 @@ def run_adaptive(
             volunteer_params=None if consensus is None else consensus.volunteers,
             fit_volunteers=True,
             on_duplicate="ignore",
+            footprints=simulation.buildings if spatial else None,
         )
         seconds = time.perf_counter() - start
         state = campaign_state(labels, image_dates, buildings=building_ids, consensus=consensus)

@@ -97,8 +97,16 @@ class CampaignState:
         return len(self.building_ids)
 
     def retirement(self, mass: float = 0.9, intact_confidence: float | None = None) -> np.ndarray:
-        """Retirement code per building (:func:`stracker.tasking.retirement_reasons`): 0 still to be asked."""
-        return retirement_reasons(self.posterior, mass, intact_confidence, self.hidden)
+        """Retirement code per building (:func:`stracker.tasking.retirement_reasons`): 0 still to be asked.
+
+        With the spatial prior, a building nobody has answered about is not settled (nor intact) on its
+        neighbours' answers alone: it is asked at least once (unless clouds hide it).
+        """
+        reasons = retirement_reasons(self.posterior, mass, intact_confidence, self.hidden)
+        if self.consensus is not None and self.consensus.spatial_prior is not None:
+            hidden = RETIREMENT_REASONS.index("hidden") + 1
+            reasons[(self.n_answers == 0) & (reasons != hidden)] = ACTIVE
+        return reasons
 
     def by_value(self, buildings: np.ndarray) -> np.ndarray:
         """``buildings`` (positions) ordered by value: the entropy of their state, the most uncertain first
@@ -326,6 +334,7 @@ def campaign_state(
     task: Literal["timeline", "compare"] | None = None,
     hidden_below: float = HIDDEN_VISIBILITY,
     on_duplicate: Literal["warn", "error", "ignore"] = "warn",
+    footprints: object = None,
 ) -> CampaignState:
     """Aggregate the answers so far into a :class:`CampaignState`.
 
@@ -351,6 +360,10 @@ def campaign_state(
         Visibility share below which an image cannot show a building.
     on_duplicate : {"warn", "error", "ignore"}
         Exact duplicate answers, as :func:`stracker.aggregate` treats them.
+    footprints : geopandas.GeoDataFrame, optional
+        Aggregate with the spatial-temporal prior over these footprints (``stracker.aggregate(...,
+        footprints=)``): buildings without answers get their neighbours' dates, and the questions are chosen
+        from the spatial posterior. Default ``buildings``: the footprints' ids.
 
     Returns
     -------
@@ -379,9 +392,11 @@ def campaign_state(
     D = len(dates)
     has_answers = labels is not None and len(labels) > 0
     enc = None
+    if footprints is not None and buildings is None:
+        buildings = footprints
     if has_answers and consensus is None:
         enc = _canonical(encode_labels(labels, dates, task=task, on_duplicate=on_duplicate))
-        consensus = aggregate(enc)
+        consensus = aggregate(enc, footprints=footprints)
     answered = consensus.buildings.index if has_answers and consensus is not None else pd.Index([], name="building_id")
     vis_ids = pd.Index([])
     if isinstance(visibility, pd.DataFrame) and "building_id" in visibility.columns:
@@ -537,6 +552,7 @@ def next_questions(
     seed: int = 0,
     task: Literal["timeline", "compare"] | None = None,
     on_duplicate: Literal["warn", "error", "ignore"] = "warn",
+    footprints: object = None,
 ) -> QuestionBatch:
     """The next batch of questions of a campaign: one per unsettled building, in order of value.
 
@@ -576,6 +592,9 @@ def next_questions(
         Task kind of every answer, for a table without a ``task`` column.
     on_duplicate : {"warn", "error", "ignore"}
         Exact duplicate answers, as :func:`stracker.aggregate` treats them.
+    footprints : geopandas.GeoDataFrame, optional
+        Choose from the spatial posterior (the answers aggregated with the spatial-temporal prior over these
+        footprints, see :func:`campaign_state`); default ``buildings``: the footprints' ids.
 
     Returns
     -------
@@ -609,6 +628,7 @@ def next_questions(
         task=task,
         hidden_below=hidden_below,
         on_duplicate=on_duplicate,
+        footprints=footprints,
     )
     reasons = state.retirement(retire_mass, intact_confidence)
     active = state.by_value(np.flatnonzero(reasons == ACTIVE))
