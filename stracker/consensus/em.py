@@ -365,15 +365,12 @@ class MStep:
                     np.clip(stats.num[late].sum() / max(stats.den[late].sum(), 1e-12), PARAM_CLIP, 1 - PARAM_CLIP)
                 )
                 self.image_weight = image_weights(stats.image_skips, stats.image_notices, crowd_late)
-        counts = stats.posterior_sum
         if self.building_prior is not None and stats.prior_statistics is not None:
-            # the campaign prior, from which every building's prior is built, is the independent model's
-            counts = self.building_prior.campaign_counts(stats.prior_statistics)
             self.building_prior = self.building_prior.update(stats.prior_statistics)
         if self.learn_prior:
             # Dirichlet pseudo-counts shaped like the duration prior, prior_pseudocount per state on average
             pseudo = options.prior_pseudocount * self.S * self.shape
-            pi = (counts + pseudo) / (stats.n_buildings + pseudo.sum())
+            pi = (stats.posterior_sum + pseudo) / (stats.n_buildings + pseudo.sum())
             self.pi = smooth_rate(pi, self.shape) if options.smooth_prior else pi
 
 

@@ -99,6 +99,10 @@ class PriorStep(NamedTuple):
     """Buildings x states, each row a normalised log prior."""
     statistics: Callable[[np.ndarray], np.ndarray]
     """From the posterior (buildings x states), the sums the building prior's own M-step needs."""
+    independent: np.ndarray
+    """Buildings x states: the posterior under the campaign's prior alone, from which the E-step's statistics for
+    the volunteers' parameters (and the campaign prior) are taken, so that the building prior cannot feed back
+    into what the answers are taken to be worth."""
 
 
 class BuildingPrior(Protocol):
@@ -112,10 +116,6 @@ class BuildingPrior(Protocol):
 
     def update(self, statistics: np.ndarray) -> BuildingPrior:
         """The prior of the next E-step, from statistics summed over buildings."""
-        ...
-
-    def campaign_counts(self, statistics: np.ndarray) -> np.ndarray:
-        """What the campaign prior is learned from, in place of the posterior's sum (one value per state)."""
         ...
 
 
@@ -180,7 +180,8 @@ class SufficientStatistics:
     n_buildings : int
         Buildings summed over.
     posterior_sum : ndarray
-        Sum of the buildings' posteriors (D + 1 states).
+        Sum of the buildings' posteriors (D + 1 states); with a building prior, of their posteriors under the
+        campaign prior alone (:attr:`PriorStep.independent`), from which the campaign prior is learned.
     n_marks : int
         Timeline marks ("destroyed" answers) among the answers.
     num, den : ndarray
@@ -408,14 +409,18 @@ class AnswerModel:
         posterior sums: the M-step then updates the prior alone.
         """
         terms = self.log_likelihood(state.params, state.image_weight)
-        log_prior, prior_statistics = state.log_prior, None
-        if state.building_prior is not None:
-            log_prior, prior_statistics = state.building_prior.step(terms.by_state, state.log_prior)
-        posterior, log_evidence = posterior_and_evidence(terms.by_state, log_prior)
+        if state.building_prior is None:
+            posterior, log_evidence = posterior_and_evidence(terms.by_state, state.log_prior)
+            answers_posterior, prior_statistics = posterior, None
+        else:
+            prior_step = state.building_prior.step(terms.by_state, state.log_prior)
+            posterior, log_evidence = posterior_and_evidence(terms.by_state, prior_step.log_prior)
+            answers_posterior = prior_step.independent
+            prior_statistics = functools.partial(prior_step.statistics, posterior)
         log_likelihood = log_evidence + terms.constant
         statistics = functools.partial(
             self.statistics,
-            posterior,
+            answers_posterior,
             state,
             terms.breaks,
             log_likelihood,
@@ -518,13 +523,14 @@ class AnswerModel:
         breaks: MarkBreaks,
         log_likelihood: float,
         volunteer_statistics: bool = True,
-        prior_statistics: Callable[[np.ndarray], np.ndarray] | None = None,
+        prior_statistics: Callable[[], np.ndarray] | None = None,
     ) -> SufficientStatistics:
         """The sums over this table's buildings that the M-step needs, after an E-step under ``state``.
 
         ``breaks`` are the E-step's (:attr:`LogLikelihood.breaks`). Per-volunteer numerators and denominators of
         every parameter's estimate, expected skips and notices per image (only with ``volunteer_statistics``),
-        the posterior's column sums and, with a building prior, its ``prior_statistics`` of the posterior.
+        the posterior's column sums and, with a building prior, its statistics (``prior_statistics()``). With a
+        building prior, ``posterior`` is the one under the campaign prior alone (:attr:`PriorStep.independent`).
         """
         n_stats, V, D = len(STAT_NAMES), self.n_volunteers, self.n_images
         num, den = np.zeros((n_stats, V)), np.zeros((n_stats, V))
@@ -547,7 +553,7 @@ class AnswerModel:
             observed=observed,
             image_skips=image_skips,
             image_notices=image_notices,
-            prior_statistics=None if prior_statistics is None else prior_statistics(posterior),
+            prior_statistics=None if prior_statistics is None else prior_statistics(),
         )
 
     def _volunteer_statistics(

@@ -41,9 +41,14 @@ Learned by the EM with everything else, from sums over buildings (:meth:`Spatial
   neighbour drawn by the graph's weights make: ``sum_j a_ij sum_kl q_i(k) K(k, l) q_j(l) / pi(l) = q_i K (sum_j
   a_ij q_j / pi)`` for each part (1 for the independent one), over the buildings with answered neighbours (a
   pairwise composite likelihood, maximised by a few EM steps on these fixed values).
-* the campaign prior ``pi`` as the independent model learns it, from the sum of the independent posteriors
-  ``q_i`` (with the same pseudo-counts and smoothing), so that the messages ``q_j / pi`` average to 1 where
-  dates do not cluster.
+* the campaign prior ``pi`` and the volunteers' parameters (and image weights) as the independent model learns
+  them, from the independent posteriors ``q_i`` (:attr:`~stracker.consensus.model.PriorStep.independent`): so the
+  messages ``q_j / pi`` average to 1 where dates do not cluster, and the spatial prior cannot feed back into what
+  the answers are taken to be worth. (Learned from the spatial posteriors instead, the volunteers looked more
+  reliable the more the neighbours agreed, and on thin campaigns the two ran away together: three single-image
+  answers per building, as an information-gain campaign's first rounds ask, gave ``beta`` 11 and 90% intervals
+  covering 58% of buildings, against ``beta`` 0.7 and 90% now. On the raqqa campaigns it was a little better:
+  4.54 against 4.67 days on the compare campaign, exact state 0.896 against 0.893 with four timeline volunteers.)
 
 Per iteration: two sparse products of the graph with buildings x states arrays (the log messages, and the
 ratios for the kernel's fit): O(buildings x neighbours x states); and dense products of buildings x states
@@ -417,12 +422,12 @@ class SpatialPrior:
         def statistics(posterior: np.ndarray) -> np.ndarray:
             return self._statistics(posterior, prior, f, independent, ratio)
 
-        return PriorStep(z, statistics)
+        return PriorStep(z, statistics, independent)
 
     def _statistics(
         self, posterior: np.ndarray, prior: np.ndarray, f: np.ndarray, independent: np.ndarray, ratio: np.ndarray
     ) -> np.ndarray:
-        """[gradient, curvature, pairs, kernel shares x pairs..., independent posterior sum...] (:meth:`update`)."""
+        """[gradient, curvature, buildings fitting the kernel, kernel shares x those buildings] (:meth:`update`)."""
         mean_prior = np.einsum("bs,bs->b", prior, f)
         var_prior = np.einsum("bs,bs,bs->b", prior, f, f) - mean_prior**2
         gradient = float(np.einsum("bs,bs->", posterior, f) - mean_prior.sum())
@@ -444,11 +449,7 @@ class SpatialPrior:
                 weighted = mixture[:, None] * pair
                 mixture = (weighted / weighted.sum(axis=0)).mean(axis=1)
             mixture = np.maximum(mixture, _MIN_SHARE)
-        return np.concatenate([[gradient, float(var_prior.sum()), n_used], mixture * n_used, independent.sum(axis=0)])
-
-    def campaign_counts(self, statistics: np.ndarray) -> np.ndarray:
-        """What the campaign prior is learned from: the sum of the buildings' independent posteriors (S)."""
-        return statistics[3 + self.mixture.size :]
+        return np.concatenate([[gradient, float(var_prior.sum()), n_used], mixture * n_used])
 
     def update(self, statistics: np.ndarray) -> SpatialPrior:
         """The next prior: a Newton step on ``beta`` and the kernel's shares (:meth:`step`'s statistics)."""
