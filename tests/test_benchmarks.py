@@ -49,10 +49,11 @@ def test_read_labels_benchmark_reads_both_formats_beside_pyarrow(tmp_path):
 
 def test_aggregate_benchmark_covers_every_method(tmp_path):
     rows = aggregate.main(["--preset", "small", "--repeat", "1"])
-    assert {r["method"] for r in rows} == {"em", "majority", "dawid_skene"}
+    assert {r["method"] for r in rows} == {"em", "majority", "dawid_skene", "em + spatial"}
     by_method = {r["method"]: r for r in rows}
     assert by_method["em"]["iterations"] >= 2
     assert by_method["em"]["mae_days"] <= by_method["majority"]["mae_days"]
+    assert by_method["em + spatial"]["vs_em_per_iteration"] > 0
     assert json.loads((tmp_path / "aggregate_small.json").read_text())["rows"] == rows
 
 
