@@ -412,9 +412,10 @@ def test_console_script_aggregate_evaluate_info(exports, tmp_path):
     assert bad.stderr.strip().count("\n") == 0 and "lacks column(s)" in bad.stderr
 
 
-def test_plan_prints_frames_and_metrics_as_json():
+@pytest.mark.parametrize("spatial", [[], ["--spatial"]])
+def test_plan_prints_frames_and_metrics_as_json(spatial):
     result = CliRunner().invoke(
-        cli, ["plan", "--preset", "small", "--design", "infogain", "--budget", "2000", "--json"]
+        cli, ["plan", "--preset", "small", "--design", "infogain", "--budget", "2000", "--json", *spatial]
     )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
