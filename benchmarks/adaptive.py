@@ -1,14 +1,14 @@
-"""Frames viewed against dating accuracy: timeline, random compare, bisection and information-gain designs.
+"""Frames viewed against dating accuracy: the timeline task and the random, bisection and information-gain designs.
 
-The timeline design is Strike Trackers' (each building scanned by k volunteers, k = 1..7); the adaptive
+The timeline campaign is Strike Trackers' (each building scanned by k volunteers, k = 1..7); the adaptive
 designs run in rounds on the same simulated world (:func:`stracker.tasking.run_adaptive`) and their accuracy
 is recorded after every round, so one campaign per design traces its whole curve. Writes a figure
 (``results/adaptive_<preset>.png``) beside the JSON.
 
-Target: the accuracy of the timeline design with at most a quarter of its frames viewed.
+Target: the accuracy of the timeline campaign with at most a quarter of its frames viewed.
 
 ``--spatial`` adds the same campaigns aggregated with the spatial-temporal prior over the footprints
-(``stracker.aggregate(..., footprints=)``; designs ``timeline+spatial`` and ``<design>+spatial``: every round's
+(``stracker.aggregate(..., footprints=)``; campaigns ``timeline+spatial`` and ``<design>+spatial``: every round's
 questions and retirement use the spatial posterior); ``--designs`` picks the adaptive designs to run.
 
 Run: ``python -m benchmarks.adaptive [--preset raqqa] [--budget FRAMES] [--retire-mass 0.9]
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
             m = stracker.evaluate(consensus, sim.truth).set_index("metric")["value"]
             rows.append(
                 {
-                    "design": "timeline+spatial" if spatial else "timeline",
+                    "campaign": "timeline+spatial" if spatial else "timeline",
                     "step": k,
                     "frames_viewed": int(sim.labels["frames_viewed"].sum()),
                     **{key: round(float(m[key]), 4) for key in METRICS},
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
             for entry in campaign.history.to_dict("records"):
                 rows.append(
                     {
-                        "design": f"{design}+spatial" if spatial else design,
+                        "campaign": f"{design}+spatial" if spatial else design,
                         "step": int(entry["round"]),
                         "frames_viewed": int(entry["frames_viewed"]),
                         **{key: round(float(entry[key]), 4) for key in METRICS},
@@ -99,10 +99,10 @@ def _figure(rows: list[dict], timeline_frames: int, path) -> None:
         ("mean date error (days)", "exact state", "90% interval coverage"),
         strict=True,
     ):
-        for design in dict.fromkeys(r["design"] for r in rows):
-            points = [(r["frames_viewed"], r[metric]) for r in rows if r["design"] == design]
-            marker = "o" if design.startswith("timeline") else None
-            ax.plot(*zip(*points, strict=True), marker=marker, label=design)
+        for campaign in dict.fromkeys(r["campaign"] for r in rows):
+            points = [(r["frames_viewed"], r[metric]) for r in rows if r["campaign"] == campaign]
+            marker = "o" if campaign.startswith("timeline") else None
+            ax.plot(*zip(*points, strict=True), marker=marker, label=campaign)
         ax.axvline(timeline_frames / 4, color="#999999", linestyle=":", label="a quarter of the timeline's")
         ax.set(xscale="log", xlabel="frames viewed", ylabel=label)
         if metric == "mae_days":

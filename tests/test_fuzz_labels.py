@@ -57,8 +57,8 @@ GARBAGE_VALUES = [
 
 
 @pytest.fixture(scope="module")
-def base() -> pd.DataFrame:
-    labels = stracker.simulate("small", seed=0).labels.drop(columns="frames_viewed")
+def base(small) -> pd.DataFrame:
+    labels = small.labels.drop(columns="frames_viewed")
     return labels.sample(60, random_state=0).reset_index(drop=True)
 
 

@@ -34,11 +34,6 @@ DATES = pd.date_range("2017-06-01", periods=6, freq="10D")
 
 
 @pytest.fixture(scope="module")
-def small():
-    return stracker.simulate("small", seed=0)
-
-
-@pytest.fixture(scope="module")
 def partial(small):
     """A partial campaign: the first volunteer's timeline answer about half the buildings, picked at random."""
     ids = small.buildings["building_id"]

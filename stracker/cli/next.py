@@ -19,10 +19,11 @@ from stracker.cli.options import (
     outputs_free,
     overwrite_option,
     retire_mass_option,
+    visibility_options,
 )
 from stracker.errors import StrackerWarning
 from stracker.io.files import atomic_path
-from stracker.tasking import HIDDEN_VISIBILITY, QUESTION_FORMATS, RETIREMENT_REASONS, UPLOAD_COMMAND
+from stracker.tasking import QUESTION_FORMATS, RETIREMENT_REASONS, UPLOAD_COMMAND
 
 __all__ = ["next_command"]
 
@@ -39,20 +40,9 @@ __all__ = ["next_command"]
     help="The image catalogue: CSV or Parquet with an image_date column (every acquisition date).",
 )
 @footprint_options("of every building of the campaign, so that buildings without answers are asked too")
-@click.option(
-    "--visibility",
-    "visibility_path",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Each building's visibility per image: CSV or Parquet with building_id, image_date and visible "
-    "(yes/no) or visibility (cloud-free share), or a .npy array in the footprints' order. Bisection and "
-    "infogain never ask hidden images.",
-)
-@click.option(
-    "--hidden-below",
-    type=click.FloatRange(0.0, 1.0),
-    default=HIDDEN_VISIBILITY,
-    show_default=True,
-    help="A visibility share below this hides the image.",
+@visibility_options(
+    "Bisection and infogain never ask hidden images, and the aggregation of the answers so far counts what "
+    "clouds hid as no evidence."
 )
 @click.option(
     "--design",
@@ -149,8 +139,8 @@ def next_command(
           --frames https://example.org/chips --out tasks.csv
     """
     import stracker
-    from stracker.io import read_footprints, read_images
-    from stracker.tasking import next_questions, read_visibility, write_questions
+    from stracker.io import read_footprints, read_images, read_visibility
+    from stracker.tasking import next_questions, write_questions
 
     quiet = obj["verbosity"] < 0 or as_json
     if answers_path is None and footprints_path is None:

@@ -17,6 +17,7 @@ import click
 import pandas as pd
 
 from stracker.consensus.aggregate import METHODS
+from stracker.consensus.inputs import HIDDEN_VISIBILITY
 from stracker.errors import OutputExistsError, OutputIsInputError, SchedulerError
 from stracker.io.files import same_files
 from stracker.labels import TASKS
@@ -44,6 +45,7 @@ __all__ = [
     "scheduler_option",
     "seed_option",
     "stages",
+    "visibility_options",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -217,6 +219,34 @@ def footprint_options(purpose: str, required: bool = False) -> Callable[[F], F]:
 
     def decorate(command: F) -> F:
         return footprints(layer(id_column(command)))
+
+    return decorate
+
+
+def visibility_options(purpose: str) -> Callable[[F], F]:
+    """``--visibility FILE`` and ``--hidden-below``: each building's visible share per image, read by
+    :func:`stracker.io.read_visibility` (parameters ``visibility_path``, ``hidden_below``).
+
+    ``purpose`` says in the help what the command does with it.
+    """
+    visibility = click.option(
+        "--visibility",
+        "visibility_path",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        help="Each building's visibility per image: CSV or Parquet with building_id, image_date and visible "
+        "(a cloud-free share, as `stracker visibility` writes it, or yes/no) or visibility, or a .npy array in "
+        f"the footprints' order. {purpose}",
+    )
+    hidden_below = click.option(
+        "--hidden-below",
+        type=click.FloatRange(0.0, 1.0),
+        default=HIDDEN_VISIBILITY,
+        show_default=True,
+        help="A visible share below this hides the image.",
+    )
+
+    def decorate(command: F) -> F:
+        return visibility(hidden_below(command))
 
     return decorate
 

@@ -71,7 +71,8 @@ def plan_command(
     """Plan an adaptive campaign: date every building with a budget of frames viewed.
 
     Simulates the preset's world and volunteers, then asks questions in rounds (one per building still
-    uncertain, chosen by the same core as `stracker next`), re-aggregating after each round, until the budget
+    uncertain, chosen by the same core as `stracker next`), updating the consensus after each round (an
+    incremental fit, refitted every few rounds, and a full fit at the end), until the budget
     is spent or every building is settled at --max-retire-mass (a building settles when its credible interval
     is one image gap, or when clouds hide every image that could split it; the bar starts at --retire-mass and
     rises while budget is left).

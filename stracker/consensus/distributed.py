@@ -45,7 +45,7 @@ from stracker.consensus.result import (
     summarize_posterior,
     volunteer_table_from_counts,
 )
-from stracker.errors import FileFormatError, LabelsError
+from stracker.errors import FileFormatError, LabelsError, OptionsError
 from stracker.labels import (
     COMPARE,
     LABEL_COLUMNS,
@@ -207,18 +207,18 @@ class DistributedConsensus:
     Attributes
     ----------
     buildings : dask.dataframe.DataFrame
-        The contract's per-building table (as :attr:`Consensus.buildings`), one partition per shard, indexed by
+        The contract's per-building table (as ``Consensus.buildings``), one partition per shard, indexed by
         building_id with known divisions. Computing it runs one E-step per shard under the final parameters.
     states : dask.dataframe.DataFrame
         The posterior, one row per building, one column per state (as :meth:`Consensus.state_probabilities`).
     volunteers : pandas.DataFrame
-        Indexed by volunteer_id, as :attr:`Consensus.volunteers`.
-    image_dates, prior, log_likelihood, n_iter, converged, method, frames, spatial_prior
+        Indexed by volunteer_id, as ``Consensus.volunteers``.
+    image_dates, prior, log_likelihood, n_iter, converged, method, frames, compare_reliability, spatial_prior
         As in :class:`Consensus` (``frames`` is None: the EM has no frame table; ``spatial_prior`` is None: the
         spatial prior runs in memory only).
     client : dask.distributed.Client
         The client the shards live on; :meth:`close` releases them (and closes a cluster made for the fit).
-        The methods run on it; the lazy attributes (:attr:`buildings`, :attr:`states`) are ordinary Dask
+        The methods run on it; the lazy attributes (``buildings``, ``states``) are ordinary Dask
         collections and compute on Dask's current client, which is this one unless another client was made
         current since (then ``result.client.compute(result.buildings)``).
     shuffled : bool
@@ -238,6 +238,7 @@ class DistributedConsensus:
     client: Any = None
     shuffled: bool = True
     frames: None = None  # as in Consensus: only dawid_skene, which runs in memory, has a frame table
+    compare_reliability: np.ndarray | None = None
     spatial_prior: None = None  # as in Consensus: the spatial prior (footprints=) runs in memory only
     _shards: list[Any] = field(default_factory=list, repr=False)
     _own: tuple[ClusterLease, ...] = field(default=(), repr=False)
@@ -249,7 +250,7 @@ class DistributedConsensus:
         return len(self.image_dates) + 1
 
     def state_probabilities(self) -> Any:
-        """The posterior as a Dask DataFrame: one row per building, one column per state (:attr:`states`)."""
+        """The posterior as a Dask DataFrame: one row per building, one column per state (``states``)."""
         return self.states
 
     def summary(self) -> dict[str, float | int | str | bool]:
@@ -275,7 +276,7 @@ class DistributedConsensus:
         return self._n_buildings
 
     def to_parquet(self, path: str | Path, **kwargs: Any) -> None:
-        """Write :attr:`buildings` as a Parquet dataset, partition by partition on the workers of :attr:`client`."""
+        """Write ``buildings`` as a Parquet dataset, partition by partition on the workers of ``client``."""
         self.client.compute(self.buildings.to_parquet(path, compute=False, **kwargs), sync=True)
 
     def to_geodataframe(
@@ -314,6 +315,7 @@ class DistributedConsensus:
             log_likelihood=self.log_likelihood,
             n_iter=self.n_iter,
             converged=self.converged,
+            compare_reliability=self.compare_reliability,
         )
 
     def close(self) -> None:
@@ -416,6 +418,8 @@ def aggregate_distributed(
     on_duplicate: Literal["warn", "error", "ignore"] = "warn",
     shuffle_method: str = "tasks",
     callback: Callable[[int, float], None] | None = None,
+    visibility: object = None,
+    gold: object = None,
 ) -> DistributedConsensus:
     """Fit the consensus model (``method="em"``) on Dask; same result as :func:`stracker.aggregate`.
 
@@ -444,6 +448,9 @@ def aggregate_distributed(
         How Dask partitions the answers by building ("tasks" or "p2p").
     callback : callable, optional
         Called on the client after each iteration's E-step as ``callback(n_iter, log_likelihood)``.
+    visibility, gold : None
+        Not on Dask (yet): :func:`stracker.aggregate` takes them, in memory; given here, an
+        :class:`~stracker.errors.OptionsError`. (``options.compare_image_reliability`` works on Dask.)
 
     Returns
     -------
@@ -468,6 +475,14 @@ def aggregate_distributed(
     >>> on_it, (table["p_destroyed"] > 0.5).tolist()
     (True, [True, False])
     """
+    if visibility is not None or gold is not None:
+        given = " and ".join(
+            name for name, value in (("visibility=", visibility), ("gold=", gold)) if value is not None
+        )
+        raise OptionsError(
+            f"the Dask engine does not take {given}; fit in memory with stracker.aggregate(labels, ..., "
+            "visibility=, gold=) (a label table of a few million answers fits)."
+        )
     import dask
 
     options = em_options(options, max_iter=max_iter, tol=tol, shrinkage=shrinkage)
@@ -679,6 +694,7 @@ def _fit(
         log_likelihood=fit.log_likelihood,
         n_iter=fit.n_iter,
         converged=fit.converged,
+        compare_reliability=fit.compare_reliability,
         client=client,
         shuffled=not presorted,
         _shards=[*shards, state_f],

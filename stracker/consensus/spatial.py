@@ -176,17 +176,24 @@ class NeighbourGraph:
         m = sparse.diags(np.divide(1.0, total, out=np.zeros(n), where=total > 0)) @ m
         return cls(pd.Index(building_ids), sparse.csr_matrix(m))
 
-    def reindex(self, building_ids: pd.Index) -> NeighbourGraph:
-        """The graph of ``building_ids`` (every one of them a building of this graph), rows renormalised.
+    def reindex(self, building_ids: pd.Index, extend: bool = False) -> NeighbourGraph:
+        """The graph of ``building_ids``, rows renormalised; with ``extend``, ids it lacks get no neighbours.
 
         Raises
         ------
         UnmatchedBuildingsError
-            If some of ``building_ids`` are not buildings of the graph.
+            Without ``extend``, if some of ``building_ids`` are not buildings of the graph.
+
+        Examples
+        --------
+        >>> g = NeighbourGraph.from_matrix(np.array([[0, 1.0], [1.0, 0]]), pd.Index([1, 2]))
+        >>> g.reindex(pd.Index([0, 1, 2]), extend=True).weights.toarray().tolist()
+        [[0.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, 1.0, 0.0]]
         """
+        building_ids = pd.Index(building_ids)
         position = self.building_ids.get_indexer(building_ids)
         missing = position < 0
-        if missing.any():
+        if missing.any() and not extend:
             unknown = building_ids[missing]
             raise UnmatchedBuildingsError(
                 f"{int(missing.sum())} building(s) with answers are not in the footprints (or neighbour graph), "
@@ -196,7 +203,12 @@ class NeighbourGraph:
             )
         if np.array_equal(position, np.arange(len(self.building_ids))):
             return self
-        return NeighbourGraph.from_matrix(self.weights[position][:, position], pd.Index(building_ids))
+        # a selection matrix: row i picks the graph's building position[i] (none where it is missing)
+        kept = np.flatnonzero(~missing)
+        pick = sparse.csr_matrix(
+            (np.ones(kept.size), (kept, position[kept])), shape=(len(building_ids), len(self.building_ids))
+        )
+        return NeighbourGraph.from_matrix(pick @ self.weights @ pick.T, building_ids)
 
 
 def with_graph_buildings(enc: EncodedLabels, graph: NeighbourGraph) -> tuple[EncodedLabels, NeighbourGraph]:
@@ -412,6 +424,14 @@ def fit_shares(values: np.ndarray, shares: np.ndarray, steps: int = _SHARE_STEPS
     return shares
 
 
+def _pair_weights(weights: sparse.csr_matrix, answered: np.ndarray) -> sparse.csr_matrix:
+    """The graph between buildings with answers only, rows renormalised: the pairs the kernel is fitted on."""
+    flag = sparse.diags(np.asarray(answered, dtype=float))
+    pairs = flag @ weights @ flag
+    total = np.asarray(pairs.sum(axis=1)).ravel()
+    return sparse.csr_matrix(sparse.diags(np.divide(1.0, total, out=np.zeros(total.size), where=total > 0)) @ pairs)
+
+
 @dataclass(frozen=True, eq=False)
 class SpatialPrior:
     """The spatial-temporal prior of a fit: the graph, the kernel parts and their learned weights.
@@ -459,11 +479,12 @@ class SpatialPrior:
         mixture = np.concatenate(
             [[_START_MIXTURE_INDEPENDENT], np.full(parts, (1.0 - _START_MIXTURE_INDEPENDENT) / parts)]
         )
-        answered = np.asarray(answered, dtype=float)
-        pairs = sparse.diags(answered) @ graph.weights @ sparse.diags(answered)
-        total = np.asarray(pairs.sum(axis=1)).ravel()
-        pairs = sparse.diags(np.divide(1.0, total, out=np.zeros(total.size), where=total > 0)) @ pairs
-        return cls(graph.weights, sparse.csr_matrix(pairs), kernels, scales, mixture, 0.0)
+        return cls(graph.weights, _pair_weights(graph.weights, answered), kernels, scales, mixture, 0.0)
+
+    def answered_by(self, answered: np.ndarray) -> SpatialPrior:
+        """The same prior (learned parameters kept) with ``answered`` as the buildings that have answers: a
+        warm start for a fit of more answers (:class:`stracker.consensus.incremental.IncrementalFit`)."""
+        return replace(self, pair_weights=_pair_weights(self.weights, answered))
 
     def step(self, log_likelihood: np.ndarray, log_prior: np.ndarray) -> PriorStep:
         """Every building's log prior (buildings x states) under the campaign's ``log_prior``, and the
