@@ -6,6 +6,8 @@ blocks, or the same dates shuffled over the grid.
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import warnings
 
 import numpy as np
@@ -191,3 +193,44 @@ def test_buildings_without_neighbours_keep_the_campaign_prior(clustered):
     plain = stracker.aggregate(clustered.labels, clustered.dates)
     np.testing.assert_allclose(alone.posterior, plain.posterior, atol=1e-12)
     assert alone.spatial_prior["weight"] == 0.0
+
+
+def _incremental(campaign: SpatialCampaign, **options):
+    """An incremental fit with the campaign's neighbour graph, and its answers in three slices of its codes."""
+    from stracker.consensus.incremental import IncrementalFit
+
+    enc = stracker.encode_labels(campaign.labels, campaign.dates)
+    ids = pd.Index(campaign.ids, name="building_id")
+    fit = IncrementalFit(
+        ids, enc.volunteer_ids, enc.image_dates, neighbours=neighbour_graph(campaign.footprints), **options
+    )
+    building = ids.get_indexer(enc.building_ids)[enc.building]
+    cuts = np.linspace(0, enc.n_answers, 4).astype(int)
+    parts = [
+        fit.encode(building[a:b], enc.volunteer[a:b], enc.lo[a:b], enc.hi[a:b], enc.answer[a:b], enc.task[a:b])
+        for a, b in itertools.pairwise(cuts)
+    ]
+    return fit, parts, dataclasses.replace(enc, building_ids=ids, building=building.astype(np.int32))
+
+
+def test_incremental_fit_with_neighbours_updates_every_posterior_as_a_fresh_e_step(clustered):
+    from stracker.consensus.model import AnswerModel
+
+    fit, parts, every = _incremental(clustered, refit_share=100.0)  # only the first slice refits
+    assert fit.update(parts[0]) and not fit.update(parts[1]) and not fit.update(parts[2])
+    assert fit.state.building_prior is not None and fit.state.building_prior.strength > 0
+    fresh = AnswerModel(every).e_step(fit.state).posterior  # every answer, every building, the fit's parameters
+    np.testing.assert_allclose(fit.posterior, fresh, rtol=0, atol=1e-12)
+    consensus = fit.consensus()
+    assert len(consensus.buildings) == len(clustered.footprints) and consensus.spatial_prior is not None
+
+
+def test_incremental_fit_with_neighbours_refitted_in_full_is_aggregate_with_footprints(clustered, clustered_fit):
+    fit, parts, _ = _incremental(clustered, refit_share=0.0)
+    for part in parts:
+        fit.update(part)
+    fit.refit()
+    consensus = fit.consensus()
+    # warm refits land where a cold fit does, up to the tolerance of the fit
+    assert np.abs(consensus.posterior - clustered_fit.posterior).max() < 0.05
+    assert consensus.spatial_prior["strength"] == pytest.approx(clustered_fit.spatial_prior["strength"], rel=0.05)
