@@ -234,3 +234,21 @@ def test_incremental_fit_with_neighbours_refitted_in_full_is_aggregate_with_foot
     # warm refits land where a cold fit does, up to the tolerance of the fit
     assert np.abs(consensus.posterior - clustered_fit.posterior).max() < 0.05
     assert consensus.spatial_prior["strength"] == pytest.approx(clustered_fit.spatial_prior["strength"], rel=0.05)
+
+
+def test_the_spatial_prior_with_gold_and_visibility(clustered):
+    """Gold buildings keep the expert's state (one outside the footprints too, without neighbours); the
+    visibility rows follow the buildings the footprints add."""
+    gold = pd.DataFrame({"building_id": [clustered.ids[0], 99999], "destroyed_on": [clustered.truth.iloc[0], pd.NaT]})
+    vis = pd.DataFrame(1.0, index=pd.Index(clustered.ids, name="building_id"), columns=clustered.dates)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the gold building nobody answered about is named in a warning
+        fit = stracker.aggregate(
+            clustered.labels, clustered.dates, footprints=clustered.footprints, gold=gold, visibility=vis
+        )
+    assert len(fit.buildings) == len(clustered.footprints) + 1
+    D = len(clustered.dates)
+    state = destruction_state(clustered.truth.iloc[:1], clustered.dates)[0]
+    assert fit.posterior[fit.buildings.index.get_loc(clustered.ids[0]), state] == pytest.approx(1.0)
+    assert fit.posterior[fit.buildings.index.get_loc(99999), D] == pytest.approx(1.0)
+    assert fit.spatial_prior["weight"] > 1.0
