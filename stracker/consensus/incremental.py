@@ -93,6 +93,9 @@ class IncrementalFit:
         Answers so far of each volunteer, in code order.
     answered : numpy.ndarray of bool
         The buildings with answers.
+    spatial : SpatialPrior or None
+        With ``neighbours``, the spatial prior the first refit starts from (later refits start from the last
+        one's, ``state.building_prior``).
 
     Examples
     --------
