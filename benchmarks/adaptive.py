@@ -7,9 +7,13 @@ is recorded after every round, so one campaign per design traces its whole curve
 
 Target: the accuracy of the timeline campaign with at most a quarter of its frames viewed.
 
+``--spatial`` adds the same campaigns aggregated with the spatial-temporal prior over the footprints
+(``stracker.aggregate(..., footprints=)``; campaigns ``timeline+spatial`` and ``<design>+spatial``: every round's
+questions and retirement use the spatial posterior); ``--designs`` picks the adaptive designs to run.
+
 Run: ``python -m benchmarks.adaptive [--preset raqqa] [--budget FRAMES] [--retire-mass 0.9]
-[--max-retire-mass 0.9999]`` (budget: a quarter of the full timeline campaign's frames; a campaign stops early
-when every building is settled at ``--max-retire-mass``).
+[--max-retire-mass 0.9999] [--designs infogain ...] [--spatial]`` (budget: a quarter of the full timeline
+campaign's frames; a campaign stops early when every building is settled at ``--max-retire-mass``).
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--retire-mass", type=float, default=0.9)
     parser.add_argument("--max-retire-mass", type=float, default=0.9999)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--designs", nargs="+", default=None, help="adaptive designs (default: all)")
+    parser.add_argument("--spatial", action="store_true", help="also with the spatial prior")
     args = parser.parse_args(argv)
 
     import stracker
@@ -37,40 +43,46 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
     base = Scenario.preset(args.preset, seed=args.seed)
     rows = []
-    for k in range(1, base.tasks.volunteers_per_building + 1):
-        sim = stracker.simulate(base.replace(tasks={"volunteers_per_building": k}))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            consensus = stracker.aggregate(sim.labels, sim.image_dates)
-        m = stracker.evaluate(consensus, sim.truth).set_index("metric")["value"]
-        rows.append(
-            {
-                "campaign": "timeline",
-                "step": k,
-                "frames_viewed": int(sim.labels["frames_viewed"].sum()),
-                **{key: round(float(m[key]), 4) for key in METRICS},
-            }
-        )
-    timeline_frames = rows[-1]["frames_viewed"]
-    budget = int(args.budget or timeline_frames // 4)
-    for design in DESIGNS:
-        campaign = run_adaptive(
-            sim,
-            design,
-            budget=budget,
-            seed=args.seed,
-            retire_mass=args.retire_mass,
-            max_retire_mass=args.max_retire_mass,
-        )
-        for entry in campaign.history.to_dict("records"):
+    spatial_runs = (False, True) if args.spatial else (False,)
+    for spatial in spatial_runs:
+        for k in range(1, base.tasks.volunteers_per_building + 1):
+            sim = stracker.simulate(base.replace(tasks={"volunteers_per_building": k}))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                consensus = stracker.aggregate(
+                    sim.labels, sim.image_dates, footprints=sim.buildings if spatial else None
+                )
+            m = stracker.evaluate(consensus, sim.truth).set_index("metric")["value"]
             rows.append(
                 {
-                    "campaign": design,
-                    "step": int(entry["round"]),
-                    "frames_viewed": int(entry["frames_viewed"]),
-                    **{key: round(float(entry[key]), 4) for key in METRICS},
+                    "campaign": "timeline+spatial" if spatial else "timeline",
+                    "step": k,
+                    "frames_viewed": int(sim.labels["frames_viewed"].sum()),
+                    **{key: round(float(m[key]), 4) for key in METRICS},
                 }
             )
+    timeline_frames = max(r["frames_viewed"] for r in rows)
+    budget = int(args.budget or timeline_frames // 4)
+    for design in args.designs or DESIGNS:
+        for spatial in spatial_runs:
+            campaign = run_adaptive(
+                sim,
+                design,
+                budget=budget,
+                seed=args.seed,
+                retire_mass=args.retire_mass,
+                max_retire_mass=args.max_retire_mass,
+                spatial=spatial,
+            )
+            for entry in campaign.history.to_dict("records"):
+                rows.append(
+                    {
+                        "campaign": f"{design}+spatial" if spatial else design,
+                        "step": int(entry["round"]),
+                        "frames_viewed": int(entry["frames_viewed"]),
+                        **{key: round(float(entry[key]), 4) for key in METRICS},
+                    }
+                )
     path = report(f"adaptive_{args.preset}", rows)
     _figure(rows, timeline_frames, path.with_suffix(".png"))
     return rows
@@ -89,7 +101,8 @@ def _figure(rows: list[dict], timeline_frames: int, path) -> None:
     ):
         for campaign in dict.fromkeys(r["campaign"] for r in rows):
             points = [(r["frames_viewed"], r[metric]) for r in rows if r["campaign"] == campaign]
-            ax.plot(*zip(*points, strict=True), marker="o" if campaign == "timeline" else None, label=campaign)
+            marker = "o" if campaign.startswith("timeline") else None
+            ax.plot(*zip(*points, strict=True), marker=marker, label=campaign)
         ax.axvline(timeline_frames / 4, color="#999999", linestyle=":", label="a quarter of the timeline's")
         ax.set(xscale="log", xlabel="frames viewed", ylabel=label)
         if metric == "mae_days":

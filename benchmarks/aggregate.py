@@ -2,8 +2,9 @@
 
 Targets (2 cores): 2 million compare answers fitted in under 2 s. Each case is fitted ``--repeat`` times;
 the best wall time is reported with the iterations used and the time per iteration. ``em`` also runs with the
-simulator's visibility (``em + visibility``) and, on compare answers, with the per-image compare reliability
-(``em + image reliability``); ``per_iteration_vs_em`` is their time per iteration over plain ``em``'s, same run.
+simulator's visibility (``em + visibility``), on compare answers with the per-image compare reliability
+(``em + image reliability``), and with the footprints (``em + spatial``: the spatial-temporal prior);
+``per_iteration_vs_em`` is their time per iteration over plain ``em``'s, same run.
 
 Run: ``python -m benchmarks.aggregate [--answers 2000000] [--repeat 3]``.
 """
@@ -51,6 +52,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
             "em + visibility": lambda e=enc, v=visibility: stracker.aggregate(e, visibility=v),
             "majority": lambda e=enc: stracker.aggregate(e, method="majority"),
             "dawid_skene": lambda e=enc: stracker.aggregate(e, method="dawid_skene"),
+            "em + spatial": lambda e=enc, f=sim.buildings: stracker.aggregate(e, footprints=f),
         }
         if task == "compare":
             reliability = stracker.EMOptions(compare_image_reliability=True)

@@ -1,7 +1,8 @@
 """Dating quality of the consensus on seeded simulated campaigns, against the baselines and the oracle.
 
-For each task (timeline, compare) and crowd, aggregates with ``em``, ``majority``, ``dawid_skene`` and the
-oracle (the same model given the simulator's true volunteer parameters and prior) and prints the evaluation
+For each task (timeline, compare) and crowd, aggregates with ``em``, ``majority``, ``dawid_skene``, the
+oracle (the same model given the simulator's true volunteer parameters and prior) and ``spatial`` (``em`` with the
+footprints: the spatial-temporal prior, :mod:`stracker.consensus.spatial`) and prints the evaluation
 metrics (``log_score``: mean -log posterior of the true state, lower is better). ``em_vis`` and ``oracle_vis``
 are the same two given each building's visibility in each image (``Simulation.visibility_table()``, as
 ``stracker.aggregate(visibility=)`` takes it). ``bayes`` is the Bayes posterior under the simulator's own
@@ -21,7 +22,10 @@ careful volunteers also become careless ones); and ``honest``, the spam campaign
 spammers'. Two readings of "error growth with spammers" follow, printed at the end: ``spam`` against ``preset``
 (the spammers replace honest answers: the information they take away is lost to every aggregator, and the Bayes
 posterior's error grows as much) and ``spam`` against ``honest`` (the spammers' answers are added to the same
-honest ones: what the aggregator makes of them).
+honest ones: what the aggregator makes of them). ``few``: the preset with 4 volunteers per building instead of 7
+(the spatial prior's target: today's accuracy with 7 reached with 4). The spatial prior's targets are printed at
+the end: on compare campaigns its date error against ``bayes`` (the best a model of independent buildings can
+do), on timeline campaigns ``spatial`` with 4 volunteers against ``em`` with 7, and the lowest coverage.
 
 Run: ``python -m benchmarks.quality [--preset raqqa] [--seeds 0 1 2]``.
 """
@@ -37,6 +41,7 @@ from benchmarks._common import report
 
 SPAM = {"random_share": 0.15, "adversarial_share": 0.05}
 METRICS = ("f1", "state_accuracy", "mae_days", "p90_error_days", "ci_coverage", "ci_width_days", "brier", "log_score")
+FEW = 4  # volunteers per building of the "few" crowd
 N_HARD = 5  # images of the "hard" compare crowd whose answers are coin flips
 
 
@@ -53,16 +58,18 @@ def main(argv: list[str] | None = None) -> list[dict]:
     rows = []
     for seed in args.seeds:
         for task in ("timeline", "compare"):
-            for crowd in ("preset", "spam"):
+            for crowd in ("preset", "spam", "few"):
                 scenario = Scenario.preset(args.preset, seed=seed).replace(tasks={"task": task})
                 if crowd == "spam":
                     scenario = scenario.replace(crowd=SPAM)
+                if crowd == "few":
+                    scenario = scenario.replace(tasks={"volunteers_per_building": FEW})
                 sim = simulate(scenario)
                 tables = {crowd: sim.labels}
                 if crowd == "spam":
                     spammers = sim.volunteers.index[sim.volunteers["kind"].isin(["random", "adversarial"])]
                     tables["honest"] = sim.labels[~sim.labels["volunteer_id"].isin(spammers)]
-                elif task == "compare":
+                elif crowd == "preset" and task == "compare":
                     tables["hard"] = hard_images(sim, seed)
                 for name, labels in tables.items():
                     with warnings.catch_warnings():
@@ -84,6 +91,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     report(f"quality_{args.preset}", rows)
     growth(rows)
     gaps(rows)
+    spatial_targets(rows)
     return rows
 
 
@@ -106,6 +114,7 @@ def _fits(stracker, sim, enc, task: str, crowd: str) -> dict:
         "em_vis": stracker.aggregate(enc, visibility=visibility),
         "oracle_vis": stracker.aggregate(enc, visibility=visibility, **truth_params),
     }
+    fits["spatial"] = stracker.aggregate(enc, footprints=sim.buildings)
     if task == "compare":
         fits["em_rel"] = stracker.aggregate(enc, options=reliability)
         fits["bayes"] = bayes_compare(sim, enc, fits["oracle"])
@@ -287,6 +296,38 @@ def gaps(rows: list[dict]) -> None:
             behind = row["state_accuracy"] - other["state_accuracy"]
             worse = other["log_score"] - row["log_score"]
             print(f"  seed {seed} {task:8s} {crowd:7s} {fitted:10s} exact state {behind:+.4f}  log score {worse:+.4f}")
+
+
+def spatial_targets(rows: list[dict]) -> None:
+    """Print the spatial prior's targets: its date error on compare campaigns against the Bayes posterior of
+    independent buildings (target: 20% below), on timeline campaigns with 4 volunteers per building against
+    ``em`` with the preset's (target: as accurate), and its lowest 90% interval coverage (target: 0.88)."""
+    by = {(r["seed"], r["task"], r["crowd"], r["method"]): r for r in rows}
+    print("spatial prior: targets")
+    for (seed, task, crowd, method), row in by.items():
+        em = by[seed, task, crowd, "em"]
+        if method == "spatial" and task == "compare":
+            bayes = by[seed, task, crowd, "bayes"]["mae_days"]
+            print(
+                f"  seed {seed} compare {crowd:6s}: date error {row['mae_days']:.3g} d, "
+                f"{row['mae_days'] / bayes - 1:+.0%} against bayes ({bayes:.3g} d); em {em['mae_days']:.3g} d"
+            )
+        if method == "spatial" and task == "timeline":
+            bayes = by[seed, task, crowd, "bayes"]
+            print(
+                f"  seed {seed} timeline {crowd:6s}: exact state {row['state_accuracy']:.4f} against bayes "
+                f"{bayes['state_accuracy']:.4f}, date error {row['mae_days']:.3g} d against {bayes['mae_days']:.3g} d"
+            )
+        if method == "spatial" and task == "timeline" and crowd == "few":
+            full = by[seed, task, "preset", "em"]
+            print(
+                f"  seed {seed} timeline, {FEW} volunteers: exact state {row['state_accuracy']:.4f}, date error "
+                f"{row['mae_days']:.3g} d, log score {row['log_score']:.3f}; em with the preset's volunteers "
+                f"{full['state_accuracy']:.4f}, {full['mae_days']:.3g} d, {full['log_score']:.3f}; em with {FEW} "
+                f"{em['state_accuracy']:.4f}, {em['mae_days']:.3g} d, {em['log_score']:.3f}"
+            )
+    coverage = [r["ci_coverage"] for r in rows if r["method"] == "spatial"]
+    print(f"  lowest 90% interval coverage of spatial: {min(coverage):.3f}")
 
 
 if __name__ == "__main__":

@@ -45,7 +45,10 @@ numpydoc_validation_checks = {"GL06", "GL07", "PR02", "PR10", "RT02", "YD01"}
 # time), so they are shown unlinked (resolve_python_name), as are the few hints imported only for type checking.
 nitpicky = True
 nitpick_ignore_regex = [
-    ("py:class", r"(np|pd|gpd|npt|numpy|pandas|geopandas|matplotlib|affine|dask|distributed|click|rasterio)\..*"),
+    (
+        "py:class",
+        r"(np|pd|gpd|npt|numpy|pandas|geopandas|matplotlib|affine|dask|distributed|click|rasterio|scipy|sparse)\..*",
+    ),
     ("py:class", r"Figure|Axes|Client|GeoDataFrame|DataFrame|Series|ArrayLike|NDArray"),
 ]
 

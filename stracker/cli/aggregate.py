@@ -66,6 +66,13 @@ __all__ = ["aggregate_command"]
     "and OUT.volunteers/.images/.states.parquet).",
 )
 @click.option(
+    "--spatial",
+    is_flag=True,
+    help="Each building's prior leans towards what its neighbours' answers say (the spatial-temporal prior, "
+    "learned by the EM; needs --footprints in a projected CRS). Every footprint gets a consensus, those "
+    "without answers from their neighbours.",
+)
+@click.option(
     "--on-unknown",
     type=click.Choice(["error", "report"]),
     default="error",
@@ -107,6 +114,7 @@ def aggregate_command(
     method: Method,
     task: Task | None,
     out: Path,
+    spatial: bool,
     on_unknown: Literal["error", "report"],
     visibility_path: Path | None,
     hidden_below: float,
@@ -130,6 +138,7 @@ def aggregate_command(
       stracker aggregate answers.parquet --images images.csv --method dawid_skene --out consensus.parquet
       stracker aggregate answers.csv --footprints osm.geojson --on-unknown report --out c.gpkg --json
       stracker aggregate answers.csv --visibility visibility.parquet --gold gold.csv --out consensus.gpkg
+      stracker aggregate answers.csv --footprints buildings.gpkg --spatial --out consensus.gpkg
     """
     import stracker
     from stracker.io import consensus_outputs, read_footprints, read_gold, read_images, read_visibility
@@ -147,6 +156,8 @@ def aggregate_command(
         raise click.UsageError(f"{', '.join(given)} are inputs of --method em, not {method}.")
     if scheduler and (visibility_path or gold_path):
         raise click.UsageError("--visibility and --gold are not available with --scheduler: fit in memory.")
+    if spatial and (footprints_path is None or method != "em" or scheduler):
+        raise click.UsageError("--spatial needs --footprints and fits --method em in memory (not with --scheduler).")
     rejected_path = out.with_name(f"{out.stem}.rejected.csv")
     targets = consensus_outputs(out)
     outputs_not_inputs(
@@ -186,11 +197,14 @@ def aggregate_command(
             click.echo(f"iteration {n_iter:>4}: {objective} {value:,.3f}", err=True)
 
         callback = iteration if verbose_fit else None
-        consensus = (
-            _aggregate_on(scheduler, labels, dates, task, callback, options)
-            if scheduler
-            else stracker.aggregate(
-                labels,
+        if scheduler:
+            consensus = _aggregate_on(scheduler, labels, dates, task, callback, options)
+        else:
+            fitted, neighbours = labels, None
+            if spatial:
+                fitted, neighbours = _neighbours(labels, footprints, id_column, on_unknown, options)
+            consensus = stracker.aggregate(
+                fitted,
                 dates,
                 method=method,
                 task=task,
@@ -199,14 +213,14 @@ def aggregate_command(
                 visibility=visibility,
                 gold=gold,
                 hidden_below=hidden_below,
+                neighbours=neighbours,
             )
-        )
         bar.update(1, "write")
         # the answers about buildings without a footprint, written with the consensus (all or none)
         unknown = (
             []
             if footprints is None or on_unknown != "report"
-            else consensus.buildings.index.difference(pd.Index(footprints[id_column])).tolist()
+            else pd.Index(labels["building_id"].unique()).difference(pd.Index(footprints[id_column])).tolist()
         )
         rejected_rows = labels[labels["building_id"].isin(unknown)]
         extra: dict[str | Path, Callable[[Path], object]] = {}
@@ -217,7 +231,8 @@ def aggregate_command(
         )
         bar.update(1, "done")
     notes = echo_warnings([w for w in caught if issubclass(w.category, StrackerWarning)], quiet)
-    unmatched = layer_out.attrs.get("unmatched_building_ids", [])
+    # (a spatial fit leaves the answers about buildings without a footprint out, so they are not in the layer)
+    unmatched = unknown if spatial else layer_out.attrs.get("unmatched_building_ids", [])
     if not len(rejected_rows) and rejected_path.exists() and overwrite:
         rejected_path.unlink()  # from an earlier run: it no longer describes OUT
     summary: dict[str, Any] = {
@@ -234,6 +249,8 @@ def aggregate_command(
         "warnings": notes,
         "seconds": round(time.perf_counter() - started, 2),
     }
+    if consensus.spatial_prior is not None:
+        summary["spatial_prior"] = consensus.spatial_prior
     if footprints is not None:
         summary["footprints"] = {
             "path": str(footprints_path),
@@ -256,6 +273,21 @@ def aggregate_command(
                 f"{len(rejected_rows)} answer(s) are in {rejected_path}"
             )
         click.echo(f"wrote {', '.join(summary['out'])}")
+
+
+def _neighbours(labels: pd.DataFrame, footprints: Any, id_column: str, on_unknown: str, options: Any) -> Any:
+    """The footprints' neighbour graph for ``--spatial``, and the answers to fit: with ``--on-unknown report``
+    those about buildings without a footprint are left out of the fit (they go to OUT.rejected.csv)."""
+    import stracker
+    from stracker.consensus.spatial import neighbour_graph
+
+    options = options or stracker.EMOptions()
+    graph = neighbour_graph(
+        footprints, id_column=id_column, k=options.spatial_neighbours, radius_m=options.spatial_radius_m
+    )
+    if on_unknown == "report":
+        labels = labels[labels["building_id"].isin(graph.building_ids)]
+    return labels, graph
 
 
 def _array_visibility(array: np.ndarray, footprints: Any, id_column: str, dates: Any) -> pd.DataFrame:

@@ -91,6 +91,12 @@ __all__ = ["next_command"]
     default=None,
     help="Also write the retired buildings and why (CSV).",
 )
+@click.option(
+    "--spatial",
+    is_flag=True,
+    help="Aggregate with the spatial-temporal prior over --footprints (as stracker aggregate --spatial), so the "
+    "questions follow the spatial posterior: buildings without answers start from their neighbours' dates.",
+)
 @overwrite_option("Replace existing output files.")
 @json_option()
 @click.pass_obj
@@ -112,6 +118,7 @@ def next_command(
     fmt: str,
     frame_location: str,
     retired_path: Path | None,
+    spatial: bool,
     overwrite: bool,
     as_json: bool,
 ) -> None:
@@ -138,6 +145,8 @@ def next_command(
     quiet = obj["verbosity"] < 0 or as_json
     if answers_path is None and footprints_path is None:
         raise click.UsageError("give the ANSWERS so far, or --footprints to start a campaign (or both).")
+    if spatial and footprints_path is None:
+        raise click.UsageError("--spatial needs --footprints.")
     outputs_free([out] + ([retired_path] if retired_path is not None else []), overwrite)
     started = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
@@ -158,6 +167,7 @@ def next_command(
             hidden_below=hidden_below,
             seed=seed,
             task=task,
+            footprints=_as_building_layer(footprints, id_column) if spatial else None,
         )
     notes = echo_warnings([w for w in caught if issubclass(w.category, StrackerWarning)], quiet)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -193,3 +203,11 @@ def next_command(
         click.echo(f"wrote {out}" + (f" and {retired_path}" if retired_path is not None else ""))
         if fmt == "zooniverse":
             click.echo(f"upload with: {summary['upload']}")
+
+
+def _as_building_layer(footprints: Any, id_column: str) -> Any:
+    """The footprints' ids as ``building_id`` and their geometry: the layer ``stracker.aggregate(footprints=)``
+    takes, whatever the id column is called."""
+    if footprints is None or id_column == "building_id":
+        return footprints
+    return footprints[[id_column, footprints.geometry.name]].rename(columns={id_column: "building_id"})

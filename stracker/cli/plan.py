@@ -40,6 +40,12 @@ __all__ = ["plan_command"]
     help="With budget left once every building has retired, 1 - mass shrinks tenfold, up to this mass.",
 )
 @click.option(
+    "--spatial",
+    is_flag=True,
+    help="Aggregate every round with the spatial-temporal prior over the world's footprints (as stracker "
+    "aggregate --spatial): questions and retirement follow the spatial posterior.",
+)
+@click.option(
     "--out",
     "out_path",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -57,6 +63,7 @@ def plan_command(
     budget: int,
     retire_mass: float,
     max_retire_mass: float,
+    spatial: bool,
     out_path: Path | None,
     overwrite: bool,
     as_json: bool,
@@ -102,6 +109,7 @@ def plan_command(
         max_retire_mass=max_retire_mass,
         record=False,
         progress=progress,
+        spatial=spatial,
     )
     last = campaign.history.iloc[-1]
     metrics = {

@@ -7,7 +7,7 @@ import os
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
@@ -18,8 +18,13 @@ from stracker.consensus.em import EMOptions, em_options, fit_em
 from stracker.consensus.inputs import HIDDEN_VISIBILITY, frame_visibility, gold_states
 from stracker.consensus.model import PARAM_NAMES
 from stracker.consensus.result import Consensus, image_date_at, summarize_posterior, volunteer_table
+from stracker.consensus.spatial import NeighbourGraph, SpatialPrior, neighbour_graph, with_graph_buildings
 from stracker.errors import LabelsError, OptionsError, UninformativeAnswersWarning
 from stracker.labels import EncodedLabels, encode_labels
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+    from scipy import sparse
 
 __all__ = ["METHODS", "aggregate"]
 
@@ -45,6 +50,8 @@ def aggregate(
     visibility: pd.DataFrame | str | os.PathLike | None = None,
     gold: pd.DataFrame | pd.Series | str | os.PathLike | None = None,
     hidden_below: float = HIDDEN_VISIBILITY,
+    footprints: gpd.GeoDataFrame | None = None,
+    neighbours: NeighbourGraph | sparse.spmatrix | sparse.sparray | None = None,
 ) -> Consensus:
     """Aggregate volunteer answers into a consensus destruction state per building, in memory.
 
@@ -104,6 +111,19 @@ def aggregate(
         expert's state (``n_labels`` 0), named in a warning.
     hidden_below : float
         A visible share below which a frame is hidden (with ``visibility``).
+    footprints : geopandas.GeoDataFrame, optional
+        Building footprints with a ``building_id`` column in a projected CRS (:func:`stracker.read_footprints`):
+        ``em`` with the spatial-temporal prior (:mod:`stracker.consensus.spatial`), each building's prior leaning
+        towards what the answers of its ``options.spatial_neighbours`` nearest footprints within
+        ``options.spatial_radius_m`` say, with a strength the EM learns (near 0 where dates do not cluster).
+        Every footprint gets a row; those without answers get their spatial prior as posterior (``n_labels``
+        0). Every building with answers needs a footprint (gold buildings outside the footprints have no
+        neighbours).
+    neighbours : NeighbourGraph or scipy.sparse matrix, optional
+        The same with a graph of your own, in place of ``footprints``: a
+        :class:`~stracker.consensus.spatial.NeighbourGraph` (which names its buildings; those without answers
+        get rows), or a square matrix of weights whose rows and columns are the label table's buildings in
+        sorted id order (rows are normalised).
 
     Returns
     -------
@@ -115,11 +135,14 @@ def aggregate(
         If the table breaks the label contract (the message names the rows and the fix), or is a Dask
         DataFrame (use :func:`stracker.aggregate_distributed`).
     OptionsError
-        If an option is out of range, or ``options``, ``visibility`` or ``gold`` is given for a method other
-        than ``em``.
+        If an option is out of range, or ``options``, ``visibility``, ``gold``, ``footprints`` or ``neighbours``
+        is given for a method other than ``em``, or ``neighbours`` is not a graph of the buildings.
     UnmatchedBuildingsError
         If none of the buildings of ``visibility`` is among the answers' (the ids do not match), or the gold's
-        ids are of another type than the answers'.
+        ids are of another type than the answers', or buildings with answers have no footprint.
+    FootprintsError
+        If ``footprints`` cannot give a neighbour graph (no id column, repeated ids, no geometry, no CRS or a
+        geographic one).
 
     Examples
     --------
@@ -155,6 +178,10 @@ def aggregate(
         raise OptionsError(f"options= (EMOptions) are the EM's; method {method!r} takes max_iter= and tol= only.")
     elif visibility is not None or gold is not None:
         raise OptionsError(f"visibility= and gold= are inputs of the em model; method {method!r} takes neither.")
+    if method != "em" and (footprints is not None or neighbours is not None):
+        raise OptionsError(f"footprints= and neighbours= (the spatial prior) are the EM's, not method {method!r}'s.")
+    if footprints is not None and neighbours is not None:
+        raise OptionsError("give footprints= or neighbours= (a graph built from footprints), not both.")
     if isinstance(labels, str | os.PathLike):
         from stracker.io import read_labels
 
@@ -222,6 +249,16 @@ def aggregate(
             frames=frames_out,
         )
 
+    spatial = graph = None
+    if footprints is not None or neighbours is not None:
+        if footprints is not None:
+            assert options is not None  # em_options gave them
+            graph = neighbour_graph(footprints, k=options.spatial_neighbours, radius_m=options.spatial_radius_m)
+        elif isinstance(neighbours, NeighbourGraph):
+            graph = neighbours
+        else:
+            graph = NeighbourGraph.from_matrix(neighbours, enc.building_ids)
+        enc, graph = with_graph_buildings(enc, graph)
     known = None
     if gold is not None:
         if isinstance(gold, str | os.PathLike):
@@ -236,6 +273,10 @@ def aggregate(
 
             visibility = read_visibility(Path(visibility))
         frames = frame_visibility(visibility, enc, hidden_below)
+    if graph is not None:
+        graph = graph.reindex(enc.building_ids, extend=True)  # gold buildings outside it: no neighbours
+        answered = np.bincount(enc.building, minlength=enc.n_buildings) > 0
+        spatial = SpatialPrior.start(graph, enc.image_dates, answered)
     fit = fit_em(
         enc,
         volunteer_params=volunteer_params,
@@ -245,6 +286,7 @@ def aggregate(
         callback=callback,
         visibility=frames,
         gold=known,
+        building_prior=spatial,
     )
     assert fit.posterior is not None  # the in-memory E-step returns it
     return Consensus(
@@ -258,6 +300,7 @@ def aggregate(
         n_iter=fit.n_iter,
         converged=fit.converged,
         compare_reliability=fit.compare_reliability,
+        spatial_prior=None if not isinstance(fit.building_prior, SpatialPrior) else fit.building_prior.summary(),
     )
 
 

@@ -346,8 +346,9 @@ class DistributedConsensus:
         The posterior, one row per building, one column per state (as :meth:`Consensus.state_probabilities`).
     volunteers : pandas.DataFrame
         Indexed by volunteer_id, as ``Consensus.volunteers``.
-    image_dates, prior, log_likelihood, n_iter, converged, method, frames, compare_reliability
-        As in :class:`Consensus` (``frames`` is None: the EM has no frame table).
+    image_dates, prior, log_likelihood, n_iter, converged, method, frames, compare_reliability, spatial_prior
+        As in :class:`Consensus` (``frames`` is None: the EM has no frame table; ``spatial_prior`` is None: the
+        spatial prior runs in memory only).
     client : dask.distributed.Client
         The client the shards live on; :meth:`close` releases them (and closes a cluster made for the fit).
         The methods run on it; the lazy attributes (``buildings``, ``states``) are ordinary Dask
@@ -372,6 +373,7 @@ class DistributedConsensus:
     shuffled: bool = True
     frames: None = None  # as in Consensus: only dawid_skene, which runs in memory, has a frame table
     compare_reliability: np.ndarray | None = None
+    spatial_prior: None = None  # as in Consensus: the spatial prior (footprints=) runs in memory only
     _shards: list[Any] = field(default_factory=list, repr=False)
     _own: tuple[ClusterLease, ...] = field(default=(), repr=False)
     _n_buildings: int = field(default=0, repr=False)

@@ -35,6 +35,7 @@ from stracker.consensus.model import (
     PARAM_CLIP,
     STAT_NAMES,
     AnswerModel,
+    BuildingPrior,
     EStep,
     GoldStates,
     ModelState,
@@ -88,6 +89,10 @@ class EMOptions:
         The EM stops after this many iterations ...
     tol : float
         ... or when the log-likelihood changes by at most ``tol`` relative to its value.
+    spatial_neighbours : int
+        With footprints (the spatial prior, :mod:`stracker.consensus.spatial`): neighbours per building ...
+    spatial_radius_m : float
+        ... within this distance between centroids (metres); weights fall as exp(-distance / radius).
 
     Examples
     --------
@@ -108,13 +113,17 @@ class EMOptions:
     smooth_prior: bool = True
     max_iter: int = 200
     tol: float = 1e-7
+    spatial_neighbours: int = 8
+    spatial_radius_m: float = 100.0
 
     def __post_init__(self) -> None:
+        if not isinstance(self.spatial_radius_m, numbers.Real) or not float(self.spatial_radius_m) > 0:
+            raise OptionsError(f"EMOptions.spatial_radius_m must be a number > 0, got {self.spatial_radius_m!r}.")
         for name in ("shrinkage", "prior_pseudocount", "tol"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, numbers.Real) or not float(value) >= 0:
                 raise OptionsError(f"EMOptions.{name} must be a number >= 0, got {value!r}.")
-        for name in ("max_iter", "volunteer_types"):
+        for name in ("max_iter", "volunteer_types", "spatial_neighbours"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
                 raise OptionsError(f"EMOptions.{name} must be a whole number >= 1, got {value!r}.")
@@ -303,6 +312,9 @@ class MStep:
         A known prior over states; default: learned, starting from the duration prior.
     options : EMOptions
         How to learn.
+    building_prior : BuildingPrior, optional
+        A prior of every building (the spatial prior), learned with the rest; the campaign prior is then the
+        prior it is built from.
     """
 
     def __init__(
@@ -313,6 +325,7 @@ class MStep:
         fit_volunteers: bool,
         prior: np.ndarray | None,
         options: EMOptions,
+        building_prior: BuildingPrior | None = None,
     ) -> None:
         self.params = {k: v.copy() for k, v in params.items()}
         self.fit_volunteers = fit_volunteers
@@ -328,6 +341,7 @@ class MStep:
             np.full(len(image_dates), COMPARE_RELIABILITY_START) if options.compare_image_reliability else None
         )
         self.types: CrowdTypes | None = None
+        self.building_prior = building_prior
 
     @classmethod
     def start(
@@ -339,6 +353,7 @@ class MStep:
         fit_volunteers: bool | None,
         prior: np.ndarray | None,
         options: EMOptions,
+        building_prior: BuildingPrior | None = None,
     ) -> MStep:
         """The M-step at the start of a fit, as :func:`stracker.aggregate` sets it up.
 
@@ -348,17 +363,27 @@ class MStep:
         if fit_volunteers is None:
             fit_volunteers = volunteer_params is None
         start = resolve_params(volunteer_params, volunteer_ids, allow_missing=fit_volunteers)
-        return cls(start, image_dates, fit_volunteers=fit_volunteers, prior=prior, options=options)
+        return cls(
+            start,
+            image_dates,
+            fit_volunteers=fit_volunteers,
+            prior=prior,
+            options=options,
+            building_prior=building_prior,
+        )
 
     @property
     def learns(self) -> bool:
         """Whether the M-step changes anything (otherwise one E-step is the fit)."""
-        return self.fit_volunteers or self.learn_prior
+        return self.fit_volunteers or self.learn_prior or self.building_prior is not None
 
     def state(self) -> ModelState:
         """The state the next E-step runs under."""
+        log_prior = np.log(np.maximum(self.pi, 1e-300))
+        if self.building_prior is None:
+            return ModelState(dict(self.params), self.image_weight, log_prior, self.compare_reliability)
         return ModelState(
-            dict(self.params), self.image_weight, np.log(np.maximum(self.pi, 1e-300)), self.compare_reliability
+            dict(self.params), self.image_weight, log_prior, self.compare_reliability, self.building_prior
         )
 
     def update(self, stats: SufficientStatistics) -> None:
@@ -390,6 +415,8 @@ class MStep:
             if self.compare_reliability is not None and stats.image_unread is not None:
                 assert stats.image_compare is not None  # both or neither
                 self.compare_reliability = compare_reliability(stats.image_unread, stats.image_compare)
+        if self.building_prior is not None and stats.prior_statistics is not None:
+            self.building_prior = self.building_prior.update(stats.prior_statistics)
         if self.learn_prior:
             # Dirichlet pseudo-counts shaped like the duration prior, prior_pseudocount per state on average
             pseudo = options.prior_pseudocount * self.S * self.shape
@@ -417,6 +444,7 @@ class FitResult:
     n_iter: int = 0
     converged: bool = False
     compare_reliability: np.ndarray | None = None
+    building_prior: BuildingPrior | None = None
 
 
 def run_em(
@@ -459,6 +487,7 @@ def run_em(
         n_iter,
         converged,
         m_step.compare_reliability,
+        state.building_prior,
     )
 
 
@@ -472,13 +501,15 @@ def fit_em(
     callback: Callable[[int, float], None] | None = None,
     visibility: np.ndarray | None = None,
     gold: GoldStates | None = None,
+    building_prior: BuildingPrior | None = None,
 ) -> FitResult:
     """Fit the consensus model by EM on a table in memory (the in-memory engine of :func:`stracker.aggregate`).
 
     Parameters as in :func:`stracker.aggregate`; ``options`` default: :class:`EMOptions`. ``visibility`` (buildings
     x images, rows in the order of ``enc.building_ids``) and ``gold`` are as
     :class:`~stracker.consensus.model.AnswerModel` takes them (:mod:`stracker.consensus.inputs` makes them from
-    tables).
+    tables). ``building_prior`` (the spatial prior, :class:`stracker.consensus.spatial.SpatialPrior`) starts the
+    prior of every building.
 
     Examples
     --------
@@ -500,5 +531,6 @@ def fit_em(
         fit_volunteers=fit_volunteers,
         prior=prior,
         options=options,
+        building_prior=building_prior,
     )
     return run_em(lambda state: model.e_step(state, m_step.fit_volunteers), m_step, options, callback)

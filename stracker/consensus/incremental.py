@@ -17,6 +17,13 @@ after round, a fit that the round's answers barely move. :class:`IncrementalFit`
 
 The buildings and volunteers are fixed when the fit starts (codes of :class:`~stracker.labels.EncodedLabels`
 in that universe); buildings without answers take no part in the fit and keep the prior.
+
+With ``neighbours=`` (a :class:`~stracker.consensus.spatial.NeighbourGraph` of the buildings), the fit has the
+spatial-temporal prior: every refit runs over every building of the universe (those without answers get their
+neighbours' dates), warm-started from the spatial prior the last one learned, and between refits a round's
+answers change their neighbours' posteriors too, so every building's posterior is recomputed under the current
+parameters (one E-step of the prior over the buildings' log-likelihoods, which only the round's buildings
+changed): still exactly what a fresh E-step gives.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ import pandas as pd
 from stracker.consensus.em import EMOptions, FitResult, MStep, run_em
 from stracker.consensus.model import AnswerModel, EStep, ModelState, posterior_and_evidence, resolve_params
 from stracker.consensus.result import Consensus, summarize_posterior, volunteer_table
+from stracker.consensus.spatial import NeighbourGraph, SpatialPrior
 from stracker.errors import LabelsError, OptionsError
 from stracker.labels import EncodedLabels
 
@@ -64,6 +72,9 @@ class IncrementalFit:
     refit_options : EMOptions, optional
         Options of the refits :meth:`update` makes; default :data:`REFIT_OPTIONS` with the model options
         (shrinkage, types, ...) of ``options``.
+    neighbours : NeighbourGraph, optional
+        The buildings' neighbour graph: fit with the spatial-temporal prior (buildings it lacks have no
+        neighbours).
 
     Attributes
     ----------
@@ -82,6 +93,9 @@ class IncrementalFit:
         Answers so far of each volunteer, in code order.
     answered : numpy.ndarray of bool
         The buildings with answers.
+    spatial : SpatialPrior or None
+        With ``neighbours``, the spatial prior the first refit starts from (later refits start from the last
+        one's, ``state.building_prior``).
 
     Examples
     --------
@@ -109,6 +123,7 @@ class IncrementalFit:
         options: EMOptions | None = None,
         refit_share: float = 0.1,
         refit_options: EMOptions | None = None,
+        neighbours: NeighbourGraph | None = None,
     ) -> None:
         if not isinstance(refit_share, int | float) or isinstance(refit_share, bool) or not refit_share >= 0:
             raise OptionsError(f"refit_share must be a share >= 0, got {refit_share!r}.")
@@ -154,6 +169,10 @@ class IncrementalFit:
         self.answers_per_volunteer = np.zeros(len(self.volunteer_ids), dtype=np.int64)
         self._n_fitted = 0  # answers the last refit saw
         self._full = True  # whether the last refit ran with the full options
+        self.spatial: SpatialPrior | None = None
+        if neighbours is not None:
+            graph = neighbours.reindex(self.building_ids, extend=True)
+            self.spatial = SpatialPrior.start(graph, self.image_dates, self.answered)
 
     @property
     def refit_due(self) -> bool:
@@ -235,7 +254,11 @@ class IncrementalFit:
         rows = dataclasses.replace(enc, building_ids=self.building_ids[touched], building=building.astype(np.int32))
         terms = AnswerModel(rows).log_likelihood(self.state.params, self.state.image_weight)
         self.log_likelihood[touched] += terms.by_state
-        self.posterior[touched] = posterior_and_evidence(self.log_likelihood[touched], self.state.log_prior)[0]
+        if self.state.building_prior is None:
+            self.posterior[touched] = posterior_and_evidence(self.log_likelihood[touched], self.state.log_prior)[0]
+        else:  # the neighbours' priors moved too
+            prior = self.state.building_prior.step(self.log_likelihood, self.state.log_prior).log_prior
+            self.posterior = posterior_and_evidence(self.log_likelihood, prior)[0]
         return touched
 
     def update(self, enc: EncodedLabels) -> bool:
@@ -262,6 +285,13 @@ class IncrementalFit:
         if self.n_answers == 0:
             raise LabelsError("the fit has no answers yet: add some before refitting.")
         enc = self.encoded()
+        answered = self.answered
+        if self.spatial is not None:  # every building of the universe, its prior from its neighbours
+            enc = self._universe(enc)
+            answered = np.ones(len(self.building_ids), dtype=bool)
+            learned = self.m_step.building_prior
+            start = learned if isinstance(learned, SpatialPrior) else self.spatial
+            self.m_step.building_prior = start.answered_by(self.answered)
         model = AnswerModel(enc)
         last: list[EStep] = []
 
@@ -273,7 +303,6 @@ class IncrementalFit:
         fit = run_em(e_step, self.m_step, options)
         terms = last[0].terms
         assert terms is not None and fit.posterior is not None  # the in-memory E-step keeps both
-        answered = self.answered
         self.state = fit.state
         self.log_likelihood[answered] = terms.by_state
         self.posterior[answered] = fit.posterior
@@ -284,21 +313,34 @@ class IncrementalFit:
         self._full = options == self.options
         return fit
 
+    def _universe(self, enc: EncodedLabels) -> EncodedLabels:
+        """``enc`` (as :meth:`encoded` gives it) over every building of the universe."""
+        answered = np.flatnonzero(self.answered)
+        return dataclasses.replace(
+            enc, building_ids=self.building_ids, building=answered[enc.building].astype(np.int32)
+        )
+
     def consensus(self) -> Consensus:
-        """The fit as :func:`stracker.aggregate` returns one: the buildings and volunteers with answers."""
+        """The fit as :func:`stracker.aggregate` returns one: the buildings and volunteers with answers (with the
+        spatial prior: every building)."""
         enc = self.encoded()
         fit = self.last_fit
         if fit is None:
             raise LabelsError("the fit has no answers yet: add some and refit before asking for its consensus.")
         volunteers = volunteer_table(enc, fit.params)
+        rows = self.answered
+        spatial = None
+        if isinstance(fit.building_prior, SpatialPrior):
+            enc, rows, spatial = self._universe(enc), np.ones_like(rows), fit.building_prior.summary()
         return Consensus(
-            buildings=summarize_posterior(enc, self.posterior[self.answered]),
+            buildings=summarize_posterior(enc, self.posterior[rows]),
             volunteers=volunteers[volunteers["n_labels"].to_numpy() > 0],
-            posterior=self.posterior[self.answered],
+            posterior=self.posterior[rows],
             image_dates=self.image_dates,
             method="em",
             prior=fit.prior,
             log_likelihood=fit.log_likelihood,
             n_iter=fit.n_iter,
             converged=fit.converged,
+            spatial_prior=spatial,
         )

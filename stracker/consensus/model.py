@@ -67,7 +67,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 import numpy as np
 import pandas as pd
@@ -82,6 +82,7 @@ __all__ = [
     "PARAM_NAMES",
     "STAT_NAMES",
     "AnswerModel",
+    "BuildingPrior",
     "CompareAnswers",
     "CompareColumns",
     "CompareTerms",
@@ -90,6 +91,7 @@ __all__ = [
     "LogLikelihood",
     "MarkBreaks",
     "ModelState",
+    "PriorStep",
     "SufficientStatistics",
     "cumulative_weight",
     "duration_prior",
@@ -122,6 +124,33 @@ _N_LATE_TAIL = 3  # images before the end of a scan where late-to-the-end is mod
 _MIXING_LEVELS = 128  # a compare answer's chance of being read, to 1/128, groups answers into columns
 
 
+class PriorStep(NamedTuple):
+    """What a :class:`BuildingPrior` gives an E-step: every building's prior and how to sum what it learns from."""
+
+    log_prior: np.ndarray
+    """Buildings x states, each row a normalised log prior."""
+    statistics: Callable[[np.ndarray], np.ndarray]
+    """From the posterior (buildings x states), the sums the building prior's own M-step needs."""
+    independent: np.ndarray
+    """Buildings x states: the posterior under the campaign's prior alone, from which the E-step's statistics for
+    the volunteers' parameters (and the campaign prior) are taken, so that the building prior cannot feed back
+    into what the answers are taken to be worth."""
+
+
+class BuildingPrior(Protocol):
+    """A prior over states that differs from building to building (the spatial prior of
+    :mod:`stracker.consensus.spatial`): built, at every E-step, from the log-likelihood of every building's answers
+    and the campaign's prior, and updated by the M-step from the sums its :class:`PriorStep` gave."""
+
+    def step(self, log_likelihood: np.ndarray, log_prior: np.ndarray) -> PriorStep:
+        """Every building's log prior under the campaign's ``log_prior``, and its statistics function."""
+        ...
+
+    def update(self, statistics: np.ndarray) -> BuildingPrior:
+        """The prior of the next E-step, from statistics summed over buildings."""
+        ...
+
+
 @dataclass(frozen=True, eq=False)
 class ModelState:
     """What an E-step needs besides the answers: the current parameters of the model.
@@ -138,12 +167,16 @@ class ModelState:
     compare_reliability : ndarray or None
         Per image, the chance that it can be read at all for a compare answer (an answer about an unreadable
         frame is a coin flip); None: every image can (``EMOptions.compare_image_reliability`` off).
+    building_prior : BuildingPrior, optional
+        A prior of every building built from ``log_prior`` and the answers (the spatial prior); default: every
+        building's prior is ``log_prior``.
     """
 
     params: dict[str, np.ndarray]
     image_weight: np.ndarray
     log_prior: np.ndarray
     compare_reliability: np.ndarray | None = None
+    building_prior: BuildingPrior | None = None
 
 
 class MarkBreaks(NamedTuple):
@@ -195,7 +228,8 @@ class SufficientStatistics:
     n_buildings : int
         Buildings summed over.
     posterior_sum : ndarray
-        Sum of the buildings' posteriors (D + 1 states).
+        Sum of the buildings' posteriors (D + 1 states); with a building prior, of their posteriors under the
+        campaign prior alone (:attr:`PriorStep.independent`), from which the campaign prior is learned.
     n_marks : int
         Timeline marks ("destroyed" answers) among the answers.
     num, den : ndarray
@@ -210,6 +244,8 @@ class SufficientStatistics:
         Per image: expected compare answers given without reading it (a coin flip), and compare answers about
         it; None unless the E-step ran under a per-image compare reliability
         (``ModelState.compare_reliability``).
+    prior_statistics : ndarray or None
+        The sums a :class:`BuildingPrior` learns from (None without one).
     """
 
     log_likelihood: float
@@ -223,6 +259,7 @@ class SufficientStatistics:
     image_notices: np.ndarray
     image_unread: np.ndarray | None = None
     image_compare: np.ndarray | None = None
+    prior_statistics: np.ndarray | None = None
 
     def __add__(self, other: SufficientStatistics) -> SufficientStatistics:
         return SufficientStatistics(
@@ -237,6 +274,7 @@ class SufficientStatistics:
             image_notices=self.image_notices + other.image_notices,
             image_unread=_add_optional(self.image_unread, other.image_unread),
             image_compare=_add_optional(self.image_compare, other.image_compare),
+            prior_statistics=_add_optional(self.prior_statistics, other.prior_statistics),
         )
 
 
@@ -567,10 +605,24 @@ class AnswerModel:
         posterior sums: the M-step then updates the prior alone.
         """
         terms = self.log_likelihood(state.params, state.image_weight, state.compare_reliability)
-        posterior, log_evidence = posterior_and_evidence(terms.by_state, state.log_prior)
+        if state.building_prior is None:
+            posterior, log_evidence = posterior_and_evidence(terms.by_state, state.log_prior)
+            answers_posterior, prior_statistics = posterior, None
+        else:
+            prior_step = state.building_prior.step(terms.by_state, state.log_prior)
+            posterior, log_evidence = posterior_and_evidence(terms.by_state, prior_step.log_prior)
+            answers_posterior = prior_step.independent
+            prior_statistics = functools.partial(prior_step.statistics, posterior)
         log_likelihood = log_evidence + terms.constant
         statistics = functools.partial(
-            self.statistics, posterior, state, terms.breaks, log_likelihood, volunteer_statistics, terms.compare
+            self.statistics,
+            answers_posterior,
+            state,
+            terms.breaks,
+            log_likelihood,
+            volunteer_statistics,
+            terms.compare,
+            prior_statistics=prior_statistics,
         )
         # the step holds its terms as long as it lives, as the loop holds the step until the next one is made:
         # the E-step's large arrays then keep one lifetime from iteration to iteration, and glibc's allocator
@@ -748,6 +800,7 @@ class AnswerModel:
         log_likelihood: float,
         volunteer_statistics: bool = True,
         compare_terms: CompareTerms | None = None,
+        prior_statistics: Callable[[], np.ndarray] | None = None,
     ) -> SufficientStatistics:
         """The sums over this table's buildings that the M-step needs, after an E-step under ``state``.
 
@@ -756,7 +809,9 @@ class AnswerModel:
         denominators of
         every parameter's estimate, expected skips and notices per image (only with ``volunteer_statistics``),
         expected unread frames per image (under a per-image compare reliability) and the posterior's column
-        sums.
+        sums, and, with a building prior, its statistics
+        (``prior_statistics()``). With a building prior, ``posterior`` is the one under the campaign prior alone
+        (:attr:`PriorStep.independent`).
         """
         n_stats, V, D = len(STAT_NAMES), self.n_volunteers, self.n_images
         num, den = np.zeros((n_stats, V)), np.zeros((n_stats, V))
@@ -782,6 +837,7 @@ class AnswerModel:
             image_notices=image_notices,
             image_unread=None if unread is None else unread[0],
             image_compare=None if unread is None else unread[1],
+            prior_statistics=None if prior_statistics is None else prior_statistics(),
         )
 
     def _volunteer_statistics(

@@ -150,6 +150,9 @@ class Consensus:
         Per image, the learned chance that a compare answer about it read it (relative to the typical image;
         ``EMOptions.compare_image_reliability``); None when not learned. Written to the images
         layer by :meth:`to_file`.
+    spatial_prior : dict or None
+        With the spatial prior (``footprints=`` or ``neighbours=``): what the EM learned of it (``strength``,
+        ``independent_share``, ``kernel_shares``; :meth:`stracker.consensus.spatial.SpatialPrior.summary`).
     """
 
     buildings: pd.DataFrame
@@ -163,6 +166,7 @@ class Consensus:
     converged: bool = True
     frames: pd.DataFrame | None = None
     compare_reliability: np.ndarray | None = None
+    spatial_prior: dict[str, object] | None = None
 
     @property
     def n_states(self) -> int:

@@ -31,6 +31,7 @@ from stracker.consensus import Consensus
 from stracker.consensus.em import EMOptions
 from stracker.consensus.incremental import IncrementalFit
 from stracker.consensus.model import DEFAULT_PARAMS
+from stracker.consensus.spatial import neighbour_graph
 from stracker.crowd.answers import answer_questions
 from stracker.crowd.volunteers import clashing
 from stracker.errors import ScenarioError
@@ -223,6 +224,7 @@ def run_adaptive(
     progress: Callable[[int, int, int], None] | None = None,
     refit_share: float = 0.1,
     refit_options: EMOptions | None = None,
+    spatial: bool = False,
 ) -> AdaptiveCampaign:
     """Run an adaptive campaign on a simulated world until the budget of frames viewed is spent.
 
@@ -266,6 +268,11 @@ def run_adaptive(
         How the refits between rounds run; default
         :data:`stracker.consensus.incremental.REFIT_OPTIONS` (tolerance 1e-5, 10 iterations at most). The
         campaign's last fit always runs with the full :class:`~stracker.consensus.em.EMOptions`.
+    spatial : bool
+        Fit with the spatial-temporal prior over the simulation's footprints (``IncrementalFit(...,
+        neighbours=)``, as ``stracker.aggregate(..., footprints=)``), so that questions, retirement and the
+        reported metrics use the spatial posterior (which covers every building, answered or not); a building
+        nobody has answered is not retired on its neighbours alone.
 
     Returns
     -------
@@ -285,12 +292,20 @@ def run_adaptive(
     ceiling = retire_mass if max_retire_mass is None else max(max_retire_mass, retire_mass)
     crowd = _SimulatedCrowd(simulation, np.random.default_rng(seed))
     state = campaign_state(None, simulation.image_dates, buildings=simulation.buildings["building_id"].to_numpy())
+    neighbours = None
+    if spatial:
+        options = EMOptions()
+        neighbours = neighbour_graph(
+            simulation.buildings, k=options.spatial_neighbours, radius_m=options.spatial_radius_m
+        )
+        state = dataclasses.replace(state, spatial=True)
     fit = IncrementalFit(
         state.building_ids,
         crowd.volunteers.index,
         state.image_dates,
         refit_share=refit_share,
         refit_options=refit_options,
+        neighbours=neighbours,
     )
     settled = np.zeros(state.n_buildings, dtype=bool)  # under the current bar, as of the last round's state
     tables: list[pd.DataFrame] = []
@@ -326,7 +341,7 @@ def run_adaptive(
         np.add.at(state.n_answers, building, 1)
         state = _state(state, fit)
         crowd.learn(fit)
-        if refitted:
+        if refitted or spatial:  # (with the spatial prior every posterior moves)
             settled = state.retirement(mass, intact_confidence) != ACTIVE
         else:  # only the round's buildings changed
             settled[building] = state.retirement(mass, intact_confidence, buildings=building) != ACTIVE

@@ -79,6 +79,9 @@ class CampaignState:
         Answers about each building so far.
     consensus : Consensus or None
         The aggregate of the answers (None when there are none yet).
+    spatial : bool
+        Whether the posterior has the spatial-temporal prior: then a building nobody has answered about is not
+        retired on its neighbours' answers alone.
     """
 
     building_ids: pd.Index
@@ -88,6 +91,7 @@ class CampaignState:
     pair_cant_tell: np.ndarray
     n_answers: np.ndarray
     consensus: Consensus | None = None
+    spatial: bool = False
 
     @property
     def n_buildings(self) -> int:
@@ -99,10 +103,16 @@ class CampaignState:
     ) -> np.ndarray:
         """Retirement code per building (:func:`stracker.tasking.retirement_reasons`): 0 still to be asked.
 
-        With ``buildings`` (positions), of those buildings only (a building's code depends on its row alone)."""
-        if buildings is None:
-            return retirement_reasons(self.posterior, mass, intact_confidence, self.hidden)
-        return retirement_reasons(self.posterior[buildings], mass, intact_confidence, self.hidden[buildings])
+        With ``buildings`` (positions), of those buildings only (a building's code depends on its row alone).
+        With the spatial prior, a building nobody has answered about is not settled (nor intact) on its
+        neighbours' answers alone: it is asked at least once (unless clouds hide it).
+        """
+        rows = slice(None) if buildings is None else buildings
+        reasons = retirement_reasons(self.posterior[rows], mass, intact_confidence, self.hidden[rows])
+        if self.spatial:
+            hidden = RETIREMENT_REASONS.index("hidden") + 1
+            reasons[(self.n_answers[rows] == 0) & (reasons != hidden)] = ACTIVE
+        return reasons
 
     def by_value(self, buildings: np.ndarray) -> np.ndarray:
         """``buildings`` (positions) ordered by value: the entropy of their state, the most uncertain first
@@ -278,6 +288,7 @@ def campaign_state(
     task: Literal["timeline", "compare"] | None = None,
     hidden_below: float = HIDDEN_VISIBILITY,
     on_duplicate: Literal["warn", "error", "ignore"] = "warn",
+    footprints: object = None,
 ) -> CampaignState:
     """Aggregate the answers so far into a :class:`CampaignState`.
 
@@ -304,6 +315,10 @@ def campaign_state(
         Visibility share below which an image cannot show a building.
     on_duplicate : {"warn", "error", "ignore"}
         Exact duplicate answers, as :func:`stracker.aggregate` treats them.
+    footprints : geopandas.GeoDataFrame, optional
+        Aggregate with the spatial-temporal prior over these footprints (``stracker.aggregate(...,
+        footprints=)``): buildings without answers get their neighbours' dates, and the questions are chosen
+        from the spatial posterior. Default ``buildings``: the footprints' ids.
 
     Returns
     -------
@@ -332,6 +347,8 @@ def campaign_state(
     D = len(dates)
     has_answers = labels is not None and len(labels) > 0
     enc = None
+    if footprints is not None and buildings is None:
+        buildings = footprints
     if has_answers and consensus is None:
         enc = _canonical(encode_labels(labels, dates, task=task, on_duplicate=on_duplicate))
     answered = pd.Index([], name="building_id")
@@ -359,7 +376,7 @@ def campaign_state(
         seen = (
             None if shares is None else pd.DataFrame(np.nan_to_num(shares, nan=1.0), index=building_ids, columns=dates)
         )
-        consensus = aggregate(enc, visibility=seen, hidden_below=hidden_below)
+        consensus = aggregate(enc, visibility=seen, hidden_below=hidden_below, footprints=footprints)
     pair_cant_tell = np.zeros(B, dtype=bool)
     n_answers = np.zeros(B, dtype=np.int64)
     if not has_answers:
@@ -383,7 +400,8 @@ def campaign_state(
         answer[compare] < 0,
     )
     n_answers = np.bincount(building, minlength=B)
-    return CampaignState(building_ids, dates, posterior, hidden, pair_cant_tell, n_answers, consensus)
+    spatial = consensus.spatial_prior is not None
+    return CampaignState(building_ids, dates, posterior, hidden, pair_cant_tell, n_answers, consensus, spatial)
 
 
 def choose_questions(
@@ -501,6 +519,7 @@ def next_questions(
     seed: int = 0,
     task: Literal["timeline", "compare"] | None = None,
     on_duplicate: Literal["warn", "error", "ignore"] = "warn",
+    footprints: object = None,
 ) -> QuestionBatch:
     """The next batch of questions of a campaign: one per unsettled building, in order of value.
 
@@ -540,6 +559,9 @@ def next_questions(
         Task kind of every answer, for a table without a ``task`` column.
     on_duplicate : {"warn", "error", "ignore"}
         Exact duplicate answers, as :func:`stracker.aggregate` treats them.
+    footprints : geopandas.GeoDataFrame, optional
+        Choose from the spatial posterior (the answers aggregated with the spatial-temporal prior over these
+        footprints, see :func:`campaign_state`); default ``buildings``: the footprints' ids.
 
     Returns
     -------
@@ -573,6 +595,7 @@ def next_questions(
         task=task,
         hidden_below=hidden_below,
         on_duplicate=on_duplicate,
+        footprints=footprints,
     )
     reasons = state.retirement(retire_mass, intact_confidence)
     active = state.by_value(np.flatnonzero(reasons == ACTIVE))
