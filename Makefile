@@ -4,7 +4,7 @@ DEMO_VENV := .venv-demo
 TEST_VENV := .venv-test
 OUT ?= results/raqqa
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench docs clean
 
 $(DEMO_VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(DEMO_VENV)
@@ -15,20 +15,24 @@ $(DEMO_VENV)/.installed: pyproject.toml
 $(TEST_VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(TEST_VENV)
 	$(TEST_VENV)/bin/pip install --quiet --upgrade pip
-	$(TEST_VENV)/bin/pip install --quiet -e '.[test,bench]'
+	$(TEST_VENV)/bin/pip install --quiet -e '.[test,bench,docs]'
 	touch $@
 
 demo: $(DEMO_VENV)/.installed
 	$(DEMO_VENV)/bin/stracker simulate --preset raqqa --seed 0 --out $(OUT) --overwrite
 
 test: $(TEST_VENV)/.installed
-	$(TEST_VENV)/bin/ruff check stracker tests benchmarks notebooks sample_tiles
-	$(TEST_VENV)/bin/ruff format --check stracker tests benchmarks notebooks sample_tiles
+	$(TEST_VENV)/bin/ruff check stracker tests benchmarks notebooks sample_tiles docs
+	$(TEST_VENV)/bin/ruff format --check stracker tests benchmarks notebooks sample_tiles docs
 	$(TEST_VENV)/bin/mypy
 	$(TEST_VENV)/bin/python -m pytest
 
 bench: $(TEST_VENV)/.installed
 	$(TEST_VENV)/bin/python -m benchmarks
 
+# The API reference from the docstrings, warnings as errors: docs/_build/html/index.html.
+docs: $(TEST_VENV)/.installed
+	$(TEST_VENV)/bin/python -m sphinx -W --keep-going -b html docs docs/_build/html
+
 clean:
-	rm -rf $(DEMO_VENV) $(TEST_VENV) results
+	rm -rf $(DEMO_VENV) $(TEST_VENV) results docs/_build

@@ -9,6 +9,7 @@ from benchmarks import (
     distributed,
     frames,
     next_questions,
+    plan,
     quality,
     read_labels,
     scaling,
@@ -31,6 +32,7 @@ def main(argv: list[str] | None = None) -> None:
         frames.main(["--preset", "small", "--repeat", "1"])
         distributed.main(["--sizes", "2e4", "--iterations", "2", "--partitions", "2"])
         next_questions.main(["--preset", "small", "--repeat", "1", "--plan-frames", "3000"])
+        plan.main(["--preset", "small", "--budget", "2000"])
     else:
         simulate.main([])
         read_labels.main([])
@@ -41,6 +43,7 @@ def main(argv: list[str] | None = None) -> None:
         frames.main([])
         distributed.main([])
         next_questions.main([])
+        plan.main(["--seeds", "0", "1", "2"])
 
 
 if __name__ == "__main__":

@@ -1,15 +1,19 @@
-"""Frames viewed against dating accuracy: timeline, random compare, bisection and information-gain designs.
+"""Frames viewed against dating accuracy: the timeline task and the random, bisection and information-gain designs.
 
-The timeline design is Strike Trackers' (each building scanned by k volunteers, k = 1..7); the adaptive
+The timeline campaign is Strike Trackers' (each building scanned by k volunteers, k = 1..7); the adaptive
 designs run in rounds on the same simulated world (:func:`stracker.tasking.run_adaptive`) and their accuracy
 is recorded after every round, so one campaign per design traces its whole curve. Writes a figure
 (``results/adaptive_<preset>.png``) beside the JSON.
 
-Target: the accuracy of the timeline design with at most a quarter of its frames viewed.
+Target: the accuracy of the timeline campaign with at most a quarter of its frames viewed.
+
+``--spatial`` adds the same campaigns aggregated with the spatial-temporal prior over the footprints
+(``stracker.aggregate(..., footprints=)``; campaigns ``timeline+spatial`` and ``<design>+spatial``: every round's
+questions and retirement use the spatial posterior); ``--designs`` picks the adaptive designs to run.
 
 Run: ``python -m benchmarks.adaptive [--preset raqqa] [--budget FRAMES] [--retire-mass 0.9]
-[--max-retire-mass 0.9999]`` (budget: a quarter of the full timeline campaign's frames; a campaign stops early
-when every building is settled at ``--max-retire-mass``).
+[--max-retire-mass 0.9999] [--designs infogain ...] [--spatial]`` (budget: a quarter of the full timeline
+campaign's frames; a campaign stops early when every building is settled at ``--max-retire-mass``).
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--retire-mass", type=float, default=0.9)
     parser.add_argument("--max-retire-mass", type=float, default=0.9999)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--designs", nargs="+", default=None, help="adaptive designs (default: all)")
+    parser.add_argument("--spatial", action="store_true", help="also with the spatial prior")
     args = parser.parse_args(argv)
 
     import stracker
@@ -37,40 +43,46 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
     base = Scenario.preset(args.preset, seed=args.seed)
     rows = []
-    for k in range(1, base.tasks.volunteers_per_building + 1):
-        sim = stracker.simulate(base.replace(tasks={"volunteers_per_building": k}))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            consensus = stracker.aggregate(sim.labels, sim.image_dates)
-        m = stracker.evaluate(consensus, sim.truth).set_index("metric")["value"]
-        rows.append(
-            {
-                "design": "timeline",
-                "step": k,
-                "frames_viewed": int(sim.labels["frames_viewed"].sum()),
-                **{key: round(float(m[key]), 4) for key in METRICS},
-            }
-        )
-    timeline_frames = rows[-1]["frames_viewed"]
-    budget = int(args.budget or timeline_frames // 4)
-    for design in DESIGNS:
-        campaign = run_adaptive(
-            sim,
-            design,
-            budget=budget,
-            seed=args.seed,
-            retire_mass=args.retire_mass,
-            max_retire_mass=args.max_retire_mass,
-        )
-        for entry in campaign.history.to_dict("records"):
+    spatial_runs = (False, True) if args.spatial else (False,)
+    for spatial in spatial_runs:
+        for k in range(1, base.tasks.volunteers_per_building + 1):
+            sim = stracker.simulate(base.replace(tasks={"volunteers_per_building": k}))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                consensus = stracker.aggregate(
+                    sim.labels, sim.image_dates, footprints=sim.buildings if spatial else None
+                )
+            m = stracker.evaluate(consensus, sim.truth).set_index("metric")["value"]
             rows.append(
                 {
-                    "design": design,
-                    "step": int(entry["round"]),
-                    "frames_viewed": int(entry["frames_viewed"]),
-                    **{key: round(float(entry[key]), 4) for key in METRICS},
+                    "campaign": "timeline+spatial" if spatial else "timeline",
+                    "step": k,
+                    "frames_viewed": int(sim.labels["frames_viewed"].sum()),
+                    **{key: round(float(m[key]), 4) for key in METRICS},
                 }
             )
+    timeline_frames = max(r["frames_viewed"] for r in rows)
+    budget = int(args.budget or timeline_frames // 4)
+    for design in args.designs or DESIGNS:
+        for spatial in spatial_runs:
+            campaign = run_adaptive(
+                sim,
+                design,
+                budget=budget,
+                seed=args.seed,
+                retire_mass=args.retire_mass,
+                max_retire_mass=args.max_retire_mass,
+                spatial=spatial,
+            )
+            for entry in campaign.history.to_dict("records"):
+                rows.append(
+                    {
+                        "campaign": f"{design}+spatial" if spatial else design,
+                        "step": int(entry["round"]),
+                        "frames_viewed": int(entry["frames_viewed"]),
+                        **{key: round(float(entry[key]), 4) for key in METRICS},
+                    }
+                )
     path = report(f"adaptive_{args.preset}", rows)
     _figure(rows, timeline_frames, path.with_suffix(".png"))
     return rows
@@ -87,9 +99,10 @@ def _figure(rows: list[dict], timeline_frames: int, path) -> None:
         ("mean date error (days)", "exact state", "90% interval coverage"),
         strict=True,
     ):
-        for design in dict.fromkeys(r["design"] for r in rows):
-            points = [(r["frames_viewed"], r[metric]) for r in rows if r["design"] == design]
-            ax.plot(*zip(*points, strict=True), marker="o" if design == "timeline" else None, label=design)
+        for campaign in dict.fromkeys(r["campaign"] for r in rows):
+            points = [(r["frames_viewed"], r[metric]) for r in rows if r["campaign"] == campaign]
+            marker = "o" if campaign.startswith("timeline") else None
+            ax.plot(*zip(*points, strict=True), marker=marker, label=campaign)
         ax.axvline(timeline_frames / 4, color="#999999", linestyle=":", label="a quarter of the timeline's")
         ax.set(xscale="log", xlabel="frames viewed", ylabel=label)
         if metric == "mae_days":

@@ -8,10 +8,15 @@ per-building table as Parquet, and the peak resident memory of each worker proce
 the same dataset (read with pandas, then ``stracker.aggregate``) in a fresh process, at sizes up to
 ``--in-memory-max``, and the largest difference of ``p_destroyed`` between the two is reported.
 
-With ``--shuffle none`` the dataset is read indexed by building with its divisions (each file holds its own
-buildings, as an export partitioned by building would), and the fit uses its partitions as shards, unshuffled.
+Each file holds its own range of buildings (``--layout by-building``, as an export partitioned by building
+would), so the fit finds its partitions disjoint by building and uses them as shards, unshuffled; with
+``--layout mixed`` every file spans all buildings and the fit shuffles the answers' codes by building (``--shuffle
+tasks`` or ``p2p``); ``--partitions`` asks for another number of shards (a shuffle too). With ``--shuffle none``
+the dataset is read indexed by building with its divisions (``calculate_divisions=True``), which declares it
+partitioned by building.
 
-Run: ``python -m benchmarks.distributed [--sizes 1e6 5e6] [--iterations 10] [--partitions 8] [--shuffle none]``.
+Run: ``python -m benchmarks.distributed [--sizes 1e6 5e6] [--iterations 10] [--partitions 8] [--layout mixed]
+[--shuffle tasks|p2p|none]``.
 """
 
 from __future__ import annotations
@@ -36,12 +41,17 @@ ANSWERS_PER_VOLUNTEER = 650
 CHUNK = 2_000_000  # answers per Parquet file
 
 
-def write_dataset(n_answers: int, folder: Path, seed: int = 0) -> dict:
-    """Write ``n_answers`` compare answers as Parquet files of CHUNK answers (each about its own buildings)."""
+def write_dataset(n_answers: int, folder: Path, seed: int = 0, layout: str = "by-building") -> dict:
+    """Write ``n_answers`` compare answers as Parquet files of CHUNK answers, each about its own buildings.
+
+    ``layout="by-building"``: each file holds a range of building ids (as an export partitioned by building);
+    ``"mixed"``: the ids of the files' buildings interleave (file i has ids i, i + n_files, ...), so that every
+    file spans the whole range and the fit must shuffle the answers by building."""
     from benchmarks._data import compare_table
 
     folder.mkdir(parents=True, exist_ok=True)
     n_volunteers = max(n_answers // ANSWERS_PER_VOLUNTEER, 50)
+    n_files = -(-n_answers // CHUNK)
     first_building, n_buildings = 0, 0
     for i, start in enumerate(range(0, n_answers, CHUNK)):
         size = min(CHUNK, n_answers - start)
@@ -49,9 +59,10 @@ def write_dataset(n_answers: int, folder: Path, seed: int = 0) -> dict:
         enc, _ = compare_table(size, n_buildings=buildings, n_volunteers=n_volunteers, seed=seed + i)
         dates = enc.image_dates.to_numpy(dtype="datetime64[ns]")
         before = np.where(enc.lo >= 0, dates[np.maximum(enc.lo, 0)], np.datetime64("NaT", "ns"))
+        code = enc.building.astype(np.int64)
         table = pd.DataFrame(
             {
-                "building_id": enc.building.astype(np.int64) + first_building,
+                "building_id": code + first_building if layout == "by-building" else code * n_files + i,
                 "volunteer_id": enc.volunteer.astype(np.int64),
                 "before": before,
                 "after": dates[enc.hi],
@@ -94,7 +105,7 @@ def _worker_peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def run_distributed(folder: Path, iterations: int, n_partitions: int, out: Path, shuffle: str = "tasks") -> dict:
+def run_distributed(folder: Path, iterations: int, n_partitions: int | None, out: Path, shuffle: str = "tasks") -> dict:
     """Fit the dataset on a two-process LocalCluster; writes the buildings to ``out`` as Parquet."""
     from dask.distributed import Client, LocalCluster
 
@@ -135,7 +146,8 @@ def run_distributed(folder: Path, iterations: int, n_partitions: int, out: Path,
     return {
         "fit_s": round(fit_s, 2),
         "shuffled": shuffled,
-        "to_first_e_step_s": round(ticks[0] - began, 2),  # read, shuffle by building, encode, index, one E-step
+        "to_first_e_step_s": round(ticks[0] - began, 2),  # read, encode, shuffle by building, index, one E-step
+        "shards": result.buildings.npartitions,
         "per_iteration_s": round(float(steps.mean()) if steps.size else float("nan"), 3),
         "iterations": len(ticks),
         "write_parquet_s": round(write_s, 2),
@@ -148,7 +160,16 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", type=float, nargs="+", default=[1e6, 5e6, 2e7])
     parser.add_argument("--iterations", type=int, default=10)
-    parser.add_argument("--partitions", type=int, default=8, help="shards (partitions by building)")
+    parser.add_argument(
+        "--partitions", type=int, default=None, help="shards (partitions by building); default: the files"
+    )
+    parser.add_argument(
+        "--layout",
+        choices=["by-building", "mixed"],
+        default="by-building",
+        help="by-building: each file holds its own range of buildings (no shuffle needed); mixed: every file "
+        "spans all buildings (the fit shuffles)",
+    )
     parser.add_argument(
         "--shuffle",
         choices=["tasks", "p2p", "none"],
@@ -165,7 +186,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
         if kind == "memory":
             print(json.dumps(run_in_memory(Path(folder), args.iterations, Path(out))))
         else:
-            print(json.dumps(run_distributed(Path(folder), args.iterations, int(partitions), Path(out), args.shuffle)))
+            shards = None if partitions == "input" else int(partitions)
+            print(json.dumps(run_distributed(Path(folder), args.iterations, shards, Path(out), args.shuffle)))
         return []
     work = args.work or Path(tempfile.mkdtemp(prefix="stracker-distributed-"))
     rows = []
@@ -174,11 +196,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
             n = int(size)
             folder = work / f"answers-{n}"
             start = time.perf_counter()
-            facts = write_dataset(n, folder)
+            facts = write_dataset(n, folder, layout=args.layout)
             row: dict = {
                 "answers": n,
                 **facts,
                 "write_dataset_s": round(time.perf_counter() - start, 1),
+                "layout": args.layout,
                 "partitions": args.partitions,
                 "shuffle": args.shuffle,
             }
@@ -215,7 +238,7 @@ def _child(kind: str, folder: Path, out: Path, args: argparse.Namespace) -> dict
             kind,
             str(folder),
             str(out),
-            str(args.partitions),
+            "input" if args.partitions is None else str(args.partitions),
         ],
         capture_output=True,
         text=True,

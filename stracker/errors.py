@@ -1,16 +1,22 @@
 """Exceptions and warnings raised by stracker.
 
 Every exception derives from :class:`StrackerError` and also from the builtin that matches the kind of
-failure, so ``except ValueError`` keeps working for callers that do not know stracker.
+failure, so ``except ValueError`` keeps working for callers that do not know stracker. Every warning about the
+data derives from :class:`StrackerWarning`; a renamed spelling that still works for one release warns with
+:class:`RenamedWarning`, a :class:`FutureWarning` (Python's category for deprecations meant for end users,
+shown by default).
 """
 
 from __future__ import annotations
+
+import warnings
 
 __all__ = [
     "DuplicateAnswersWarning",
     "FileFormatError",
     "FootprintsError",
     "ImageryError",
+    "InputCoverageWarning",
     "LabelsError",
     "OptionsError",
     "OutputExistsError",
@@ -18,6 +24,7 @@ __all__ = [
     "OutputWriteError",
     "PlatformExportError",
     "RenamedColumnsWarning",
+    "RenamedWarning",
     "RenderError",
     "ScenarioError",
     "SchedulerError",
@@ -25,6 +32,7 @@ __all__ = [
     "StrackerWarning",
     "UninformativeAnswersWarning",
     "UnmatchedBuildingsError",
+    "warn_renamed",
 ]
 
 
@@ -114,3 +122,34 @@ class RenamedColumnsWarning(StrackerWarning):
 
 class UninformativeAnswersWarning(StrackerWarning):
     """No answer in the table says yes or no (every one is can't tell): the consensus is the prior alone."""
+
+
+class RenamedWarning(FutureWarning):
+    """An old spelling (a field, a mapping key, an option) was used; it works as the new one for one more release.
+
+    A :class:`FutureWarning`, not a :class:`StrackerWarning`: it is about the caller's code, not the data.
+    """
+
+
+def warn_renamed(old: str, new: str, stacklevel: int = 1) -> None:
+    """Warn that ``old`` is spelled ``new`` now and that the old spelling goes in the next release.
+
+    ``stacklevel`` counts from the caller, as for :func:`warnings.warn`.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     warn_renamed("TaskScenario.design", "TaskScenario.task")
+    >>> print(caught[0].message)
+    TaskScenario.design is renamed TaskScenario.task; the old spelling works until the next release
+    """
+    message = f"{old} is renamed {new}; the old spelling works until the next release"
+    warnings.warn(message, RenamedWarning, stacklevel=stacklevel + 1)
+
+
+class InputCoverageWarning(StrackerWarning):
+    """An optional input of the consensus (visibility, gold) covers other buildings than the answers: answered
+    buildings the visibility says nothing of (taken as fully visible), or gold buildings nobody answered about
+    (given a row of their own). The message names them."""

@@ -78,8 +78,10 @@ __all__ = [
     "CHIP_PIXEL_M",
     "CHIP_SIZE_M",
     "DATE_TAG",
+    "MANIFEST_FILE",
     "MASK_WINDOW_PX",
     "MAX_NODATA",
+    "MISSING_FILE",
     "MISSING_REASONS",
     "ChipSet",
     "chip_file_names",
@@ -105,7 +107,7 @@ MISSING_REASONS = {
     "outside": "the chip lies outside every scene of that date",
     "nodata": f"more than the allowed share (default {MAX_NODATA:g}) of the chip has no data in the scenes",
 }
-"""Why a chip was not written: the ``reason`` column of :attr:`ChipSet.missing`."""
+"""Why a chip was not written: the ``reason`` column of ``ChipSet.missing``."""
 
 SCENE_COLUMNS = (
     "path",

@@ -31,12 +31,15 @@ from __future__ import annotations
 import datetime
 import warnings
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
 
 from stracker.errors import DuplicateAnswersWarning, LabelsError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = [
     "LABEL_COLUMNS",
@@ -245,6 +248,10 @@ def distinct_values(values: pd.Series) -> tuple[np.ndarray, pd.Series]:
     """
     if isinstance(values.dtype, pd.CategoricalDtype):
         return values.cat.codes.to_numpy().astype(np.intp), pd.Series(values.cat.categories.array)
+    text = _arrow_text(values)
+    if text is not None:  # Arrow's own hash pass, or the codes of a dictionary column
+        codes, dictionary = _arrow_codes(text)
+        return codes.astype(np.intp), pd.Series(_arrow_values(dictionary, values.dtype))
     try:
         codes, uniques = pd.factorize(values, use_na_sentinel=True)
     except TypeError:  # an unhashable cell; finding it takes one pass in Python, on this error path only
@@ -261,6 +268,85 @@ def take_rows(per_value: np.ndarray, codes: np.ndarray, missing: object) -> np.n
     extended[:-1] = per_value
     extended[-1] = missing
     return extended[codes]
+
+
+def _arrow_text(values: pd.Series) -> pa.ChunkedArray | None:
+    """The Arrow storage of a text column held by Arrow (pandas' ``str`` dtype, ``string[pyarrow]``, an
+    ``ArrowDtype`` string or dictionary-of-string column), or None for any other column.
+
+    Examples
+    --------
+    >>> _arrow_text(pd.Series(["a", "b"], dtype="string[pyarrow]")).type
+    DataType(large_string)
+    >>> _arrow_text(pd.Series([1, 2])) is None
+    True
+    """
+    if not isinstance(values.array, pd.arrays.ArrowExtensionArray):
+        return None
+    import pyarrow as pa
+
+    chunked = values.array.__arrow_array__()
+    kind = chunked.type.value_type if pa.types.is_dictionary(chunked.type) else chunked.type
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        return chunked
+    return None
+
+
+def _arrow_codes(text: pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
+    """int32 codes (-1: missing) and distinct values (first seen first) of an Arrow text column.
+
+    A dictionary column gives its own codes, its dictionary first made distinct (unused values may remain);
+    any other is encoded by one Arrow hash pass.
+
+    Examples
+    --------
+    >>> import pyarrow as pa
+    >>> codes, distinct = _arrow_codes(pa.chunked_array([["b", "a"], [None, "b"]]))
+    >>> codes.tolist(), distinct.to_pylist()
+    ([0, 1, -1, 0], ['b', 'a'])
+    """
+    import pyarrow as pa
+
+    if pa.types.is_dictionary(text.type):
+        chunks = text.unify_dictionaries().chunks
+        if not chunks:
+            return np.zeros(0, dtype=np.int32), pa.array([], type=text.type.value_type)
+        # an Arrow dictionary may repeat a value: its distinct values are renumbered, as a hash pass would
+        dictionary = chunks[0].dictionary.dictionary_encode()
+        renumber = dictionary.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32)
+        indices = pa.chunked_array([chunk.indices for chunk in chunks], type=chunks[0].indices.type)
+        codes = take_rows(renumber, _arrow_int32(indices), -1)
+        return codes, dictionary.dictionary
+    # one hash pass over the chunks as they are: Arrow encodes them against one table of distinct values, and
+    # every chunk gets the whole of it (checked: else its chunks are unified, by their dictionaries)
+    chunks = text.dictionary_encode().chunks
+    if not chunks:
+        return np.zeros(0, dtype=np.int32), pa.array([], type=text.type)
+    dictionary = chunks[-1].dictionary
+    if not all(chunk.dictionary.equals(dictionary) for chunk in chunks[:-1]):
+        return _arrow_codes(pa.chunked_array(chunks))
+    return _arrow_int32(pa.chunked_array([chunk.indices for chunk in chunks])), dictionary
+
+
+def _arrow_int32(indices: pa.ChunkedArray) -> np.ndarray:
+    """Arrow integer codes as one int32 numpy array, -1 where missing."""
+    import pyarrow.compute as pc
+
+    if indices.null_count:
+        indices = pc.fill_null(indices, -1)
+    parts = [chunk.to_numpy(zero_copy_only=False) for chunk in indices.chunks]
+    return np.concatenate(parts).astype(np.int32, copy=False) if parts else np.zeros(0, dtype=np.int32)
+
+
+def _arrow_values(values: pa.Array, dtype: Any) -> pd.api.extensions.ExtensionArray:
+    """An Arrow array as a pandas array of ``dtype`` (the text dtype of the column it came from).
+
+    A dictionary dtype gives its value type (``ArrowDtype`` of the dictionary's values)."""
+    import pyarrow as pa
+
+    if isinstance(dtype, pd.ArrowDtype) and pa.types.is_dictionary(dtype.pyarrow_dtype):
+        dtype = pd.ArrowDtype(dtype.pyarrow_dtype.value_type)
+    return dtype.__from_arrow__(values)
 
 
 def text_cells(uniques: pd.Series) -> tuple[np.ndarray, pd.Series]:
@@ -291,7 +377,9 @@ def _sorted_codes(codes: np.ndarray, uniques: pd.Series, all_used: bool) -> tupl
 def encode_ids(values: pd.Series, name: str) -> tuple[np.ndarray, pd.Index]:
     """int32 codes of an id column and its sorted distinct ids; nulls, mixed kinds and other values refused.
 
-    Categorical ids (a Parquet dictionary column) are decoded: their categories are the ids.
+    Categorical ids (a Parquet dictionary column) are decoded: their categories are the ids. Integer ids in a
+    dense range are coded through a lookup table, Arrow text ids (pandas' ``str`` dtype) by Arrow's hash pass
+    (or, for a dictionary column, its own codes); other ids by :func:`pandas.factorize`.
 
     Examples
     --------
@@ -299,14 +387,18 @@ def encode_ids(values: pd.Series, name: str) -> tuple[np.ndarray, pd.Index]:
     >>> codes.tolist(), ids.tolist()
     ([1, 0, 1], ['a2', 'b7'])
     """
+    if isinstance(values.dtype, np.dtype) and values.dtype.kind in "iu":  # no nulls, no other kinds
+        return _integer_ids(values.to_numpy(), name)
+    text = _arrow_text(values)
+    if text is not None:
+        if text.null_count:
+            _refuse_null_ids(values, values.isna().to_numpy(), name)
+        codes, distinct = _arrow_codes(text)
+        return _sorted_ids(codes, distinct, values.dtype, name, all_used=not _is_dictionary(text))
     categorical = isinstance(values.dtype, pd.CategoricalDtype)
     null = (values.cat.codes < 0 if categorical else values.isna()).to_numpy()
     if null.any():
-        raise LabelsError(
-            f"{name} is missing (empty, None or NaN) in {rows_text(values.index, null)}; every answer needs a "
-            f"{name}: fill in these rows or drop them. (pandas.read_csv reads the texts NA, None and null as "
-            "missing too; stracker.read_labels reads them as written and names them.)"
-        )
+        _refuse_null_ids(values, null, name)
     kind = pd.api.types.infer_dtype(values.cat.categories if categorical else values, skipna=False)
     if kind not in ("integer", "string", "empty"):
         if kind == "mixed-integer":
@@ -324,18 +416,68 @@ def encode_ids(values: pd.Series, name: str) -> tuple[np.ndarray, pd.Index]:
             f"column, for example labels[{name!r}] = labels[{name!r}].astype(str)."
         )
     raw = values.to_numpy() if pd.api.types.is_integer_dtype(values.dtype) and not values.hasnans else None
-    if raw is not None and raw.dtype.kind in "iu" and raw.size:
-        low, high = int(raw.min()), int(raw.max())
-        if high - low <= 4 * raw.size + 1024:  # a dense range: a lookup table beats hashing
-            present = np.zeros(high - low + 1, dtype=bool)
-            shifted = raw - low
-            present[shifted] = True
-            rank = np.cumsum(present) - 1
-            ids = np.flatnonzero(present) + low
-            return rank[shifted].astype(np.int32), pd.Index(ids.astype(raw.dtype), name=name)
+    if raw is not None and raw.dtype.kind in "iu":
+        return _integer_ids(raw, name)
     codes, uniques = distinct_values(values)
     codes, uniques = _sorted_codes(codes, uniques, all_used=not categorical)
     return codes, pd.Index(uniques.array, name=name)
+
+
+def _refuse_null_ids(values: pd.Series, null: np.ndarray, name: str) -> None:
+    raise LabelsError(
+        f"{name} is missing (empty, None or NaN) in {rows_text(values.index, null)}; every answer needs a "
+        f"{name}: fill in these rows or drop them. (pandas.read_csv reads the texts NA, None and null as "
+        "missing too; stracker.read_labels reads them as written and names them.)"
+    )
+
+
+def _is_dictionary(text: pa.ChunkedArray) -> bool:
+    import pyarrow as pa
+
+    return bool(pa.types.is_dictionary(text.type))
+
+
+def _integer_ids(raw: np.ndarray, name: str) -> tuple[np.ndarray, pd.Index]:
+    """Codes and sorted ids of integer ids (a numpy array without nulls)."""
+    low, high = (int(raw.min()), int(raw.max())) if raw.size else (0, -1)
+    span = high - low + 1
+    if span > min(4 * raw.size + 1024, 2**31 - 1):  # sparse ids: hashing beats a lookup table
+        codes, uniques = pd.factorize(raw)
+        codes, sorted_ids = _sorted_codes(np.asarray(codes, dtype=np.intp), pd.Series(uniques), all_used=True)
+        return codes, pd.Index(sorted_ids.array, name=name)
+    # the offsets from the lowest id, computed in 64 bits and written as int32 in the same pass
+    wide = np.int64 if raw.dtype.kind == "i" else np.uint64
+    shifted = np.subtract(raw, low, out=np.empty(raw.size, dtype=np.int32), dtype=wide, casting="unsafe")
+    present = np.zeros(span, dtype=bool)
+    present[shifted] = True
+    if present.all():  # every id in the range occurs: the offsets are the codes
+        return shifted, pd.Index(_offset_ids(np.arange(span), low, raw.dtype), name=name)
+    rank = np.cumsum(present, dtype=np.int32)
+    rank -= 1
+    return rank[shifted], pd.Index(_offset_ids(np.flatnonzero(present), low, raw.dtype), name=name)
+
+
+def _offset_ids(offsets: np.ndarray, low: int, dtype: np.dtype) -> np.ndarray:
+    """The ids ``low + offsets`` in the ids' own integer type."""
+    wide = np.int64 if dtype.kind == "i" else np.uint64
+    return np.add(offsets.astype(wide), low, dtype=wide).astype(dtype)
+
+
+def _sorted_ids(
+    codes: np.ndarray, distinct: pa.Array, dtype: Any, name: str, all_used: bool
+) -> tuple[np.ndarray, pd.Index]:
+    """int32 codes renumbered so that the distinct Arrow texts come sorted (as Python sorts str), and the ids."""
+    if not all_used:  # a dictionary's unused values are no ids
+        used = np.bincount(codes, minlength=len(distinct)) > 0
+        if not used.all():
+            kept = np.flatnonzero(used)
+            renumber = np.full(len(distinct), -1, dtype=np.int32)
+            renumber[kept] = np.arange(kept.size, dtype=np.int32)
+            codes, distinct = renumber[codes], distinct.take(kept)
+    order = np.argsort(distinct.to_numpy(zero_copy_only=False), kind="stable")
+    rank = np.empty(len(order), dtype=np.int32)
+    rank[order] = np.arange(len(order), dtype=np.int32)
+    return rank[codes], pd.Index(_arrow_values(distinct.take(order), dtype), name=name)
 
 
 def parse_image_dates(values: pd.Series, name: str, required: bool) -> pd.Series:
@@ -465,8 +607,12 @@ def encode_answers(values: pd.Series) -> np.ndarray:
     >>> encode_answers(pd.Series(["Yes", "no", None, "yes"])).tolist()
     [1, 0, -1, 1]
     """
-    if pd.api.types.is_bool_dtype(values.dtype):
-        out = values.to_numpy(dtype=bool, na_value=False).astype(np.int8)  # YES 1, NO 0
+    if pd.api.types.is_bool_dtype(values.dtype):  # YES 1, NO 0, missing CANT_TELL
+        if isinstance(values.dtype, np.dtype):
+            return values.to_numpy().astype(np.int8)
+        if isinstance(values.dtype, pd.BooleanDtype):
+            return values.to_numpy(dtype=np.int8, na_value=CANT_TELL)
+        out = values.to_numpy(dtype=bool, na_value=False).astype(np.int8)
         if values.hasnans:
             out[values.isna().to_numpy()] = CANT_TELL
         return out
@@ -488,8 +634,14 @@ def encode_task(labels: pd.DataFrame, task: str | None) -> np.ndarray:
         if task is not None:
             raise LabelsError("the label table has a 'task' column and task= was given too; drop one of them.")
         values = labels["task"]
+        text = _arrow_text(values)
+        if text is not None and not _is_dictionary(text):
+            # the usual column, one task written exactly 'timeline' or 'compare': one comparison of bytes
+            for code, name in enumerate(TASKS):
+                if _all_equal(text, name):
+                    return np.full(len(values), code, dtype=np.int8)
         if pd.api.types.is_string_dtype(values.dtype) and values.dtype != object:
-            # the usual column, written exactly 'timeline' or 'compare': two vectorized comparisons suffice
+            # both tasks, written exactly 'timeline' or 'compare': two vectorized comparisons suffice
             compare = (values == "compare").to_numpy(dtype=bool, na_value=False)
             if compare.all() or (compare | (values == "timeline").to_numpy(dtype=bool, na_value=False)).all():
                 return compare.astype(np.int8)  # TIMELINE 0, COMPARE 1
@@ -515,6 +667,29 @@ def encode_task(labels: pd.DataFrame, task: str | None) -> np.ndarray:
     if task not in TASKS:
         raise LabelsError(f"task={task!r} is not a task kind; use 'timeline' or 'compare'.")
     return np.full(len(labels), TASKS.index(task), dtype=np.int8)
+
+
+def _all_equal(text: pa.ChunkedArray, value: str) -> bool:
+    """Whether every cell of an Arrow text column is exactly ``value``: in each chunk, every length (a step of
+    the offsets) is the value's, and the bytes are the value repeated (one comparison of memory)."""
+    import pyarrow as pa
+
+    pattern = value.encode()
+    if text.null_count or len(text) == 0:
+        return False
+    width = np.dtype(np.int64 if pa.types.is_large_string(text.type) else np.int32)
+    for chunk in text.chunks:
+        n = len(chunk)
+        if n == 0:
+            continue
+        _, offsets_buffer, data = chunk.buffers()
+        offsets = np.frombuffer(offsets_buffer, dtype=width, count=n + 1, offset=chunk.offset * width.itemsize)
+        if not (np.diff(offsets) == len(pattern)).all():
+            return False
+        first = int(offsets[0])
+        if not data.slice(first, len(pattern) * n).equals(pa.py_buffer(pattern * n)):
+            return False
+    return True
 
 
 def image_catalogue(image_dates: object, before: pd.Series, after: pd.Series) -> pd.DatetimeIndex:
@@ -642,17 +817,28 @@ def duplicate_mask(
     rest += task
     n_buildings = int(building.max()) + 1 if building.size else 1
     if n_buildings * V * small < 2**62:
-        key = building.astype(np.int64)
-        key *= V
-        key += volunteer
+        pairs = n_buildings * V
+        if pairs < 2**31:  # building and volunteer in int32 first
+            pair = building.astype(np.int32)
+            pair *= V
+            pair += volunteer
+            key = pair.astype(np.int64)
+        else:
+            key = building.astype(np.int64)
+            key *= V
+            key += volunteer
     else:  # renumber the (building, volunteer) pairs that occur: fewer than 2**31 (one per answer at most)
         _, pair_code = np.unique(building.astype(np.int64) * V + volunteer, return_inverse=True)
         key = pair_code.astype(np.int64)
-        if (int(key.max()) + 1) * small >= 2**62:  # a catalogue of millions of images: renumber the rest too
+        pairs = int(key.max()) + 1
+        if pairs * small >= 2**62:  # a catalogue of millions of images: renumber the rest too
             _, rest = np.unique(rest, return_inverse=True)
             small = int(rest.max()) + 1
     key *= small
     key += rest
+    row_bits = max(key.size - 1, 1).bit_length()
+    if (pairs * small) << row_bits <= 2**63:
+        return _repeated_keys_with_rows(key, row_bits)
     ordered = np.sort(key)
     repeated = ordered[1:][ordered[1:] == ordered[:-1]]
     if repeated.size == 0:
@@ -665,6 +851,25 @@ def duplicate_mask(
     where = np.minimum(np.searchsorted(repeated, key[candidates]), repeated.size - 1)
     out = np.zeros(key.size, dtype=bool)
     out[candidates] = repeated[where] == key[candidates]
+    return out
+
+
+def _repeated_keys_with_rows(key: np.ndarray, row_bits: int) -> np.ndarray:
+    """Which keys occur more than once, the row number packed below each key (it must fit): one sort of the
+    packed keys finds the repeated keys and their rows together. ``key`` is overwritten."""
+    key <<= row_bits
+    key |= np.arange(key.size, dtype=np.int64)
+    key.sort()
+    row_mask = (1 << row_bits) - 1
+    key_only = key >> row_bits
+    same = key_only[1:] == key_only[:-1]
+    out = np.zeros(key.size, dtype=bool)
+    if not same.any():
+        return out
+    repeated = np.zeros(key.size, dtype=bool)  # in sorted order: a key equal to its neighbour on either side
+    repeated[1:] = same
+    repeated[:-1] |= same
+    out[key[repeated] & row_mask] = True
     return out
 
 

@@ -139,7 +139,7 @@ def write_report(
         ("countries", f"{summary['countries']:,}"),
         ("answers", f"{summary['answers']:,}"),
         ("frames viewed", f"{summary['frames_viewed']:,}"),
-        ("task design", str(summary["design"])),
+        ("task", str(summary["task"])),
     ]
     metrics = [
         (f"{metric} ({unit})", f"{value:,.0f}" if unit == "count" else f"{value:.4f}")

@@ -12,7 +12,7 @@ Examples
 (400, 3)
 >>> Scenario.from_dict(s.to_dict()) == s
 True
->>> s.replace(tasks={"design": "compare"}).tasks.design
+>>> s.replace(tasks={"task": "compare"}).tasks.task
 'compare'
 """
 
@@ -26,7 +26,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from stracker.errors import ScenarioError
+from stracker.errors import ScenarioError, warn_renamed
 
 __all__ = [
     "PRESETS",
@@ -315,36 +315,96 @@ class CrowdScenario:
             _require(0.0 < value < 1.0, f"CrowdScenario.{name} must lie in (0, 1), got {value!r}")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class TaskScenario:
     """How buildings are put to volunteers.
 
     Attributes
     ----------
-    design : {"timeline", "compare"}
-        ``timeline``: Strike Trackers, each volunteer scans a building's images in date order and marks the
-        last image seen intact and the first seen destroyed. ``compare``: Decoders, each question shows two
-        images of a building (or one, for "is it destroyed here?") and asks whether it was destroyed between.
+    task : {"timeline", "compare"}
+        The task kind, as in the label table's ``task`` column. ``timeline``: Strike Trackers, each volunteer
+        scans a building's images in date order and marks the last image seen intact and the first seen
+        destroyed. ``compare``: Decoders, each question shows two images of a building (or one, for "is it
+        destroyed here?") and asks whether it was destroyed between.
     volunteers_per_building : int
         Distinct volunteers who see each building.
     questions_per_volunteer : int
-        Compare design only: questions each of those volunteers answers about the building.
+        Compare task only: questions each of those volunteers answers about the building.
     single_image_share : float
-        Compare design only: share of questions that show one image ("is it destroyed here?").
+        Compare task only: share of questions that show one image ("is it destroyed here?").
+
+    Notes
+    -----
+    ``design`` was the name of ``task`` before; ``TaskScenario(design=...)`` and reading ``.design`` still work
+    until the next release, with a :class:`~stracker.errors.RenamedWarning`.
+
+    Examples
+    --------
+    >>> TaskScenario(task="compare", questions_per_volunteer=3).task
+    'compare'
     """
 
-    design: Literal["timeline", "compare"] = "timeline"
-    volunteers_per_building: int = 7
-    questions_per_volunteer: int = 4
-    single_image_share: float = 0.2
+    task: Literal["timeline", "compare"]
+    volunteers_per_building: int
+    questions_per_volunteer: int
+    single_image_share: float
 
-    def __post_init__(self) -> None:
+    def __init__(
+        self,
+        task: Literal["timeline", "compare"] = "timeline",
+        volunteers_per_building: int = 7,
+        questions_per_volunteer: int = 4,
+        single_image_share: float = 0.2,
+        *,
+        design: Literal["timeline", "compare"] | None = None,
+    ) -> None:
+        if design is not None:
+            warn_renamed("TaskScenario(design=...)", "TaskScenario(task=...)", stacklevel=2)
+            _require(
+                task in ("timeline", design),
+                f"TaskScenario(design={design!r}) contradicts task={task!r}; give task only",
+            )
+            task = design
+        for name, value in (
+            ("task", task),
+            ("volunteers_per_building", volunteers_per_building),
+            ("questions_per_volunteer", questions_per_volunteer),
+            ("single_image_share", single_image_share),
+        ):
+            object.__setattr__(self, name, value)
         _require(
-            self.design in ("timeline", "compare"),
-            f"TaskScenario.design must be 'timeline' or 'compare', got {self.design!r}",
+            self.task in ("timeline", "compare"),
+            f"TaskScenario.task must be 'timeline' or 'compare', got {self.task!r}",
         )
         _check_positive(self, "volunteers_per_building", "questions_per_volunteer")
         _check_fraction(self, "single_image_share")
+
+    @property
+    def design(self) -> str:
+        """Old name of ``task``, until the next release (with a :class:`~stracker.errors.RenamedWarning`)."""
+        warn_renamed("TaskScenario.design", "TaskScenario.task", stacklevel=2)
+        return self.task
+
+
+_RENAMED = {"tasks": {"design": "task"}}
+"""Old field names of the scenario's parts that still work for one release: part -> {old: new}."""
+
+
+def _renamed(part: str, values: dict[str, Any], stacklevel: int) -> dict[str, Any]:
+    """``values`` (one part's fields by name) with the old names of :data:`_RENAMED` replaced, each warned of.
+
+    ``stacklevel`` counts from the caller, as for :func:`warnings.warn`.
+    """
+    out = dict(values)
+    for old, new in _RENAMED.get(part, {}).items():
+        if old in out:
+            warn_renamed(f"{part}.{old}", f"{part}.{new}", stacklevel=stacklevel + 1)
+            value = out.pop(old)
+            _require(
+                out.setdefault(new, value) == value,
+                f"{part}.{old}={value!r} contradicts {part}.{new}={out[new]!r}; give {part}.{new} only",
+            )
+    return out
 
 
 _PARTS = {
@@ -404,6 +464,7 @@ class Scenario:
         for key, value in changes.items():
             _require(key in known, f"Scenario has no field {key!r}; fields: {sorted(known)}")
             if key in _PARTS and isinstance(value, dict):
+                value = _renamed(key, value, stacklevel=2)
                 part = getattr(self, key)
                 part_fields = {f.name for f in fields(part)}
                 unknown = set(value) - part_fields
@@ -430,7 +491,7 @@ class Scenario:
         for name, part in _PARTS.items():
             raw = data.pop(name, {})
             _require(isinstance(raw, dict), f"scenario field {name!r} must be a mapping, got {raw!r}")
-            raw = dict(raw)
+            raw = _renamed(name, raw, stacklevel=2)
             known = {f.name for f in fields(part)}
             unknown = set(raw) - known
             _require(not unknown, f"unknown {name} fields {sorted(unknown)}; known: {sorted(known)}")

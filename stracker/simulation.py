@@ -96,6 +96,27 @@ class Simulation:
         """The image catalogue's dates."""
         return pd.DatetimeIndex(self.images["image_date"], name="image_date")
 
+    def visibility_table(self) -> pd.DataFrame:
+        """The visibility as :func:`stracker.aggregate` takes it (``visibility=``): each building's visible share
+        in each image, indexed by building_id, one column per image date.
+
+        ``stracker simulate`` does not give it to its own aggregation (a real campaign may have no cloud masks);
+        ``benchmarks/quality.py`` measures what it gains.
+
+        Examples
+        --------
+        >>> import stracker
+        >>> sim = stracker.simulate("small", seed=1)
+        >>> table = sim.visibility_table()
+        >>> table.shape == sim.visibility.shape, table.index.name, bool(table.columns.equals(sim.image_dates))
+        (True, 'building_id', True)
+        """
+        return pd.DataFrame(
+            self.visibility.astype(float),
+            index=pd.Index(self.buildings["building_id"].to_numpy(), name="building_id"),
+            columns=self.image_dates,
+        )
+
     def true_states(self) -> np.ndarray:
         """Each building's true destruction state (0..D) against the image catalogue."""
         return destruction_state(self.buildings["destroyed_on"], self.image_dates)
@@ -111,7 +132,7 @@ class Simulation:
         return {
             "preset": self.scenario.name,
             "seed": self.scenario.seed,
-            "design": self.scenario.tasks.design,
+            "task": self.scenario.tasks.task,
             "buildings": len(self.buildings),
             "destroyed": int(self.buildings["destroyed_on"].notna().sum()),
             "images": len(self.images),
@@ -337,7 +358,7 @@ def simulate(
     )
     dates = images["image_date"].to_numpy(dtype="datetime64[ns]")
     state = destruction_state(buildings["destroyed_on"], pd.DatetimeIndex(dates))
-    if scenario.tasks.design == "timeline":
+    if scenario.tasks.task == "timeline":
         labels = timeline_answers(b, v, state, vis, volunteers, dates, scenario.imagery, scenario.crowd, rng)
     else:
         labels = compare_answers(

@@ -1,6 +1,6 @@
 """Sweeps: a grid of simulated campaigns run as Dask tasks, collected as one tidy table of evaluation metrics.
 
-A grid maps scenario fields, named ``part.field`` (``tasks.volunteers_per_building``, ``tasks.design``,
+A grid maps scenario fields, named ``part.field`` (``tasks.volunteers_per_building``, ``tasks.task``,
 ``crowd.random_share``...), to the values to try. Every combination, for every seed, is one task: simulate the
 campaign, aggregate its answers with each method and evaluate against the truth. The table has one row per
 (grid cell, seed, method, metric), ready for ``groupby`` and plotting (:func:`plot_sweep`).
@@ -37,8 +37,8 @@ def expand_grid(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
 
     Examples
     --------
-    >>> expand_grid({"tasks.design": ["timeline", "compare"], "crowd.random_share": [0.0]})
-    [{'tasks.design': 'timeline', 'crowd.random_share': 0.0}, {'tasks.design': 'compare', 'crowd.random_share': 0.0}]
+    >>> expand_grid({"tasks.task": ["timeline", "compare"], "crowd.random_share": [0.0]})
+    [{'tasks.task': 'timeline', 'crowd.random_share': 0.0}, {'tasks.task': 'compare', 'crowd.random_share': 0.0}]
     """
     keys = list(grid)
     lists = []

@@ -20,6 +20,7 @@ __all__ = [
     "FLOAT_COLUMNS",
     "RTE",
     "Campaign",
+    "SpatialCampaign",
     "assert_same_buildings",
     "assert_same_consensus",
     "assign",
@@ -195,3 +196,72 @@ def assert_same_consensus(got: stracker.Consensus, ref: stracker.Consensus, atol
     assert got.n_iter == ref.n_iter
     assert got.converged == ref.converged
     np.testing.assert_allclose(got.log_likelihood, ref.log_likelihood, rtol=1e-12)
+
+
+def compare_answers(rng, states, volunteer, params, n_images):
+    """(lo, hi, answer) of compare questions about random image pairs, drawn from the two-coin model."""
+    n = states.size
+    first, second = rng.integers(-1, n_images, n), rng.integers(0, n_images, n)
+    lo, hi = np.minimum(first, second), np.maximum(first, second)
+    lo = np.where(lo == hi, lo - 1, lo)
+    inside = (lo < states) & (states <= hi)
+    sens, spec = params["sensitivity"].to_numpy()[volunteer], params["specificity"].to_numpy()[volunteer]
+    answer = (rng.random(n) < np.where(inside, sens, 1 - spec)).astype(int)
+    return lo, hi, answer
+
+
+class SpatialCampaign:
+    """A campaign on a grid of footprints whose destruction dates cluster in blocks, or do not.
+
+    Buildings stand ``spacing_m`` apart on an ``n_side`` x ``n_side`` grid (EPSG:32637). With ``clustered``,
+    each block of ``block`` x ``block`` buildings gets one state (a strike) that each building keeps with
+    probability ``keep``, else moves one state either way; otherwise the same states are shuffled over the grid
+    (same shares, no spatial pattern). Every building gets ``per_building`` answers from distinct volunteers:
+    compare answers about random pairs of images, or timeline answers (``task="timeline"``).
+    """
+
+    def __init__(
+        self,
+        seed,
+        clustered=True,
+        n_side=30,
+        n_images=12,
+        per_building=4,
+        spacing_m=12.0,
+        block=4,
+        keep=0.7,
+        n_volunteers=40,
+        task="compare",
+    ):
+        import geopandas as gpd
+        import shapely
+
+        rng = np.random.default_rng(seed)
+        D = n_images
+        self.dates = catalogue(D, gap_days=7)
+        n = n_side * n_side
+        row, col = np.divmod(np.arange(n), n_side)
+        block_id = (row // block) * (n_side // block + 1) + col // block
+        block_state = rng.integers(0, D + 1, block_id.max() + 1)
+        states = block_state[block_id]
+        self.block_states = states.copy()
+        move = rng.random(n) > keep
+        states = np.where(move, np.clip(states + rng.choice([-1, 1], n), 0, D), states)
+        if not clustered:
+            states = rng.permutation(states)
+            self.block_states = states.copy()
+        self.states = states
+        x = col * spacing_m + rng.uniform(-1, 1, n)
+        y = row * spacing_m + rng.uniform(-1, 1, n)
+        self.ids = np.arange(1000, 1000 + n)
+        self.footprints = gpd.GeoDataFrame(
+            {"building_id": self.ids},
+            geometry=shapely.box(x - 4, y - 4, x + 4, y + 4),
+            crs="EPSG:32637",
+        )
+        self.params = volunteer_params(rng, n_volunteers)
+        b, v = assign(rng, n, np.arange(n_volunteers), per_building)
+        draw = compare_answers if task == "compare" else timeline_answers
+        lo, hi, answer = draw(rng, states[b], v, self.params, D)
+        self.labels = make_table(self.ids[b], v, lo, hi, answer, self.dates, task)
+        self.truth = truth_of(states, self.dates, self.ids)

@@ -14,6 +14,7 @@ from benchmarks import (
     aggregate,
     distributed,
     next_questions,
+    plan,
     quality,
     read_labels,
     scaling,
@@ -41,6 +42,7 @@ def test_read_labels_benchmark_reads_both_formats_beside_pyarrow(tmp_path):
         "read_labels (csv)",
         "read_labels (parquet)",
         "encode_labels (text volunteer ids)",
+        "encode_labels (categorical volunteer ids)",
         "encode_labels (integer volunteer ids)",
     ]
     assert all(r["answers"] == 20_000 and r["seconds"] > 0 and r["ratio_to_anchor"] > 0 for r in rows)
@@ -49,10 +51,11 @@ def test_read_labels_benchmark_reads_both_formats_beside_pyarrow(tmp_path):
 
 def test_aggregate_benchmark_covers_every_method(tmp_path):
     rows = aggregate.main(["--preset", "small", "--repeat", "1"])
-    assert {r["method"] for r in rows} == {"em", "majority", "dawid_skene"}
+    assert {r["method"] for r in rows} == {"em", "majority", "dawid_skene", "em + visibility", "em + spatial"}
     by_method = {r["method"]: r for r in rows}
     assert by_method["em"]["iterations"] >= 2
     assert by_method["em"]["mae_days"] <= by_method["majority"]["mae_days"]
+    assert by_method["em + spatial"]["per_iteration_vs_em"] > 0
     assert json.loads((tmp_path / "aggregate_small.json").read_text())["rows"] == rows
 
 
@@ -75,6 +78,16 @@ def test_next_benchmark_times_every_campaign_and_design(tmp_path):
     assert json.loads((tmp_path / "next_small.json").read_text())["rows"] == rows
 
 
+def test_plan_benchmark_times_both_planners(tmp_path):
+    rows = plan.main(["--preset", "small", "--budget", "2000"])
+    assert [(r["design"], r["planner"]) for r in rows] == [
+        (d, p) for d in ("infogain", "bisection") for p in ("incremental", "exact")
+    ]
+    assert all(r["frames_viewed"] <= 2_000 and 0 < r["fit_s"] < r["seconds"] for r in rows)
+    assert all(r["exact_over_incremental"] > 0 for r in rows[::2])
+    assert json.loads((tmp_path / "plan_small.json").read_text())["rows"] == rows
+
+
 def test_versus_crowdkit_agrees_and_reports_ratios(tmp_path):
     rows = versus_crowdkit.main(["--answers", "20000", "--buildings", "200", "--iterations", "3", "--repeat", "1"])
     by_method = {r["method"]: r for r in rows}
@@ -90,19 +103,26 @@ def test_versus_crowdkit_agrees_and_reports_ratios(tmp_path):
     assert by_method["max |stracker - crowd-kit| frame posterior"]["agreement"] < 1e-6
 
 
-def test_quality_benchmark_has_every_method_and_design(tmp_path):
+def test_quality_benchmark_has_every_method_and_task(tmp_path):
     rows = quality.main(["--preset", "small"])
     methods = {
-        "timeline": ("em", "majority", "dawid_skene", "oracle"),
-        "compare": ("em", "majority", "dawid_skene", "oracle", "bayes"),
+        "timeline": ("em", "majority", "dawid_skene", "oracle", "em_vis", "oracle_vis", "bayes", "spatial"),
+        "compare": ("em", "majority", "dawid_skene", "oracle", "em_vis", "oracle_vis", "em_rel", "bayes", "spatial"),
     }
-    assert {(r["design"], r["crowd"], r["method"]) for r in rows} == {
-        (d, c, m) for d in ("timeline", "compare") for c in ("preset", "spam", "honest") for m in methods[d]
-    }
+    assert {(r["task"], r["crowd"], r["method"]) for r in rows} == {
+        (d, c, m) for d in ("timeline", "compare") for c in ("preset", "spam", "honest", "few") for m in methods[d]
+    } | {("compare", "hard", m) for m in ("em", "em_rel", "oracle")}
+    by = {(r["task"], r["crowd"], r["method"]): r for r in rows}
+    # images hard for everyone: the per-image reliability recovers part of what they cost
+    assert by["compare", "hard", "em_rel"]["log_score"] < by["compare", "hard", "em"]["log_score"]
+    for task in ("timeline", "compare"):  # the Bayes posterior is the best log score of the independent models
+        assert by[task, "preset", "bayes"]["log_score"] <= min(
+            r["log_score"] for r in rows if r["task"] == task and r["crowd"] == "preset" and r["method"] != "spatial"
+        )
     assert all(0 <= r["ci_coverage"] <= 1 for r in rows)
-    answers = {(r["design"], r["crowd"]): r["answers"] for r in rows}
-    for design in ("timeline", "compare"):  # the honest table is the spam campaign without the spammers' answers
-        assert 0.7 * answers[design, "spam"] < answers[design, "honest"] < 0.9 * answers[design, "spam"]
+    answers = {(r["task"], r["crowd"]): r["answers"] for r in rows}
+    for task in ("timeline", "compare"):  # the honest table is the spam campaign without the spammers' answers
+        assert 0.7 * answers[task, "spam"] < answers[task, "honest"] < 0.9 * answers[task, "spam"]
 
 
 def test_bayes_posterior_of_compare_campaigns_by_brute_force():
@@ -112,7 +132,7 @@ def test_bayes_posterior_of_compare_campaigns_by_brute_force():
     from stracker.crowd.answers import compare_answer_model
     from stracker.scenario import Scenario
 
-    sim = stracker.simulate(Scenario.preset("small", seed=3).replace(tasks={"design": "compare"}))
+    sim = stracker.simulate(Scenario.preset("small", seed=3).replace(tasks={"task": "compare"}))
     enc = stracker.encode_labels(sim.labels, sim.image_dates)
     bayes = quality.bayes_compare(
         sim, enc, stracker.aggregate(enc, volunteer_params=sim.volunteers, prior=sim.true_prior())
@@ -138,6 +158,52 @@ def test_bayes_posterior_of_compare_campaigns_by_brute_force():
         np.testing.assert_allclose(
             bayes.posterior[enc.building_ids.get_loc(building_id)], expected / expected.sum(), atol=1e-9
         )
+
+
+def test_bayes_timeline_answer_probabilities_match_the_simulator():
+    """quality.timeline_answer_probabilities against the frequencies of the simulator's own timeline answers:
+    for buildings with hidden and partly clouded frames and volunteers of each kind that follows the model,
+    every state, 40,000 seeded answers each; every outcome's frequency within 4.5 standard errors."""
+    import stracker
+    from stracker.crowd.answers import timeline_answers
+    from stracker.scenario import Scenario
+
+    sim = stracker.simulate(Scenario.preset("small", seed=5).replace(crowd={"adversarial_share": 0.1}))
+    sc, D, N = sim.scenario, len(sim.image_dates), 40_000
+    visible = sim.visibility >= sc.imagery.hidden_visibility
+    partial = (sim.visibility > 0.4) & (sim.visibility < 0.9)
+    building = int(np.argmax((~visible).sum(axis=1) * 10 + partial.sum(axis=1)))  # hidden and partly clouded frames
+    assert (~visible[building]).sum() >= 2 and partial[building].any()
+    kinds = sim.volunteers["kind"].astype(str)
+    rng = np.random.default_rng(0)
+    dates = sim.image_dates.to_numpy(dtype="datetime64[ns]")
+    for kind in ("careful", "careless", "adversarial"):
+        volunteer = int(np.flatnonzero(kinds.to_numpy() == kind)[0])
+        for state in range(D + 1):
+            states = np.full(len(sim.buildings), state)
+            table = timeline_answers(
+                np.full(N, building),
+                np.full(N, volunteer),
+                states,
+                sim.visibility,
+                sim.volunteers,
+                dates,
+                sc.imagery,
+                sc.crowd,
+                rng,
+            )
+            marked = table["destroyed"].to_numpy(dtype=bool)
+            hi = sim.image_dates.get_indexer(table["after"])
+            outcome = np.where(marked, hi, D)  # the frame marked, or D: no destruction seen
+            freq = np.bincount(outcome, minlength=D + 1) / N
+            frames = np.arange(D + 1)
+            marks = frames < D
+            last_seen = int(np.flatnonzero(visible[building])[-1])
+            prob = quality.timeline_answer_probabilities(
+                sim, np.full(D + 1, building), np.full(D + 1, volunteer), np.where(marks, frames, last_seen), marks
+            )[:, state]
+            error = 4.5 * np.sqrt(np.maximum(prob * (1 - prob), 1e-4) / N)
+            assert np.all(np.abs(freq - prob) <= error), (kind, state, np.round(freq, 4), np.round(prob, 4))
 
 
 @pytest.mark.parametrize("shuffle", ["tasks", "none"])

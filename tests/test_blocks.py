@@ -220,3 +220,38 @@ def test_one_thread_by_default_in_a_task_on_a_dask_worker(monkeypatch):
         assert client.submit(resolve_threads, None).result() == 1
         assert client.submit(resolve_threads, 2).result() == 2
     assert resolve_threads(None) == available_cpus()
+
+
+@pytest.fixture(scope="module")
+def small_simulation():
+    from stracker.scenario import Scenario
+
+    return stracker.simulate(Scenario.preset("small", seed=2).replace(tasks={"task": "compare"}))
+
+
+def test_visibility_and_gold_are_cut_per_block(small_simulation, monkeypatch):
+    """Each block takes its rows of the visibility and its gold buildings: the fit on many blocks is the fit on
+    one, to rounding."""
+    sim = small_simulation
+    truth = sim.truth
+    gold = truth.iloc[::7].rename("destroyed_on").reset_index()  # every seventh building dated by an expert
+    kwargs = {"visibility": sim.visibility_table(), "gold": gold}
+    one = _aggregate(sim.labels, sim.image_dates, **kwargs)
+    monkeypatch.setattr(blocks, "MAX_CELLS", 500)
+    monkeypatch.setattr(blocks, "MIN_WORK", 1)
+    monkeypatch.setattr(blocks, "VOLUNTEER_ANSWERS", 1)
+    many = _aggregate(sim.labels, sim.image_dates, threads=2, **kwargs)
+    assert_same_consensus(many, one, atol=1e-12)
+    gold_rows = one.buildings.index.get_indexer(gold["building_id"])
+    assert (many.posterior[gold_rows].max(axis=1) == 1.0).mean() > 0.5  # the experts' states hold in the blocks
+
+
+def test_a_fit_with_the_spatial_prior_runs_on_one_block(small_simulation, small_blocks):
+    sim = small_simulation
+    spatial = _aggregate(sim.labels, sim.image_dates, footprints=sim.buildings, threads=2)
+    assert spatial.spatial_prior is not None
+    enc = encode_labels(sim.labels, sim.image_dates, on_duplicate="ignore")
+    with BlockedAnswerModel(enc, threads=2, n_blocks=3) as model:
+        state = dataclasses.replace(_state(enc), building_prior=object())
+        with pytest.raises(RuntimeError, match="building prior ties buildings across blocks"):
+            model.e_step(state)

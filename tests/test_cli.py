@@ -8,10 +8,12 @@ import sys
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+import stracker
 from stracker.cli import cli
 from stracker.simulation import SIMULATION_FILES, Simulation
 
@@ -212,6 +214,45 @@ def test_aggregate_unknown_buildings_error_then_report(exports, tmp_path):
     _one_line_error(CliRunner().invoke(cli, [*args, "--on-unknown", "report"]), "c.gpkg", "c.rejected.csv")
 
 
+def test_aggregate_spatial_fits_every_footprint_as_the_library_does(exports, tmp_path):
+    sim_dir, folder = exports
+    args = ["aggregate", str(folder / "answers.csv"), "--images", str(folder / "images.csv")]
+    footprints = gpd.read_file(sim_dir / "buildings.gpkg", engine="pyogrio")
+    # building 7 has nobody's answers: it gets a consensus from its neighbours
+    answers = pd.read_csv(folder / "answers.csv", sep=";", encoding="utf-8-sig")
+    answers[answers["building_id"] != 7].to_csv(tmp_path / "answers.csv", index=False)
+    args[1] = str(tmp_path / "answers.csv")
+    out = tmp_path / "c.gpkg"
+    fp = ["--footprints", str(sim_dir / "buildings.gpkg")]
+    result = CliRunner().invoke(cli, [*args, *fp, "--spatial", "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["spatial_prior"]["weight"] > 0.5 and summary["consensus"]["buildings"] == 400
+    layer = gpd.read_file(out, layer="buildings", engine="pyogrio").set_index("building_id")
+    assert layer.loc[7, "n_labels"] == 0 and layer.loc[7, "p_destroyed"] > 0
+    library = stracker.aggregate(
+        stracker.read_labels(tmp_path / "answers.csv"),
+        pd.read_csv(folder / "images.csv")["image_date"],
+        footprints=stracker.read_footprints(sim_dir / "buildings.gpkg"),
+    )
+    np.testing.assert_allclose(layer["p_destroyed"].to_numpy(), library.buildings["p_destroyed"].to_numpy(), atol=1e-9)
+    usage = CliRunner().invoke(cli, [*args, "--spatial", "--out", str(tmp_path / "x.gpkg")])
+    assert usage.exit_code == 2 and "--spatial needs --footprints" in usage.output
+    # answers about buildings without a footprint: named, or left out of the fit and reported
+    footprints[footprints["building_id"] >= 5].to_file(tmp_path / "partial.geojson")
+    partial = ["--footprints", str(tmp_path / "partial.geojson"), "--spatial"]
+    _one_line_error(CliRunner().invoke(cli, [*args, *partial, "--out", str(tmp_path / "p.gpkg")]), "5 building(s)")
+    reported = CliRunner().invoke(
+        cli, [*args, *partial, "--on-unknown", "report", "--out", str(tmp_path / "p.gpkg"), "--json"]
+    )
+    assert reported.exit_code == 0, reported.output
+    assert json.loads(reported.stdout)["unmatched_buildings"] == [0, 1, 2, 3, 4]
+    assert (pd.read_csv(tmp_path / "p.rejected.csv")["building_id"] < 5).all()
+    footprints.to_crs(4326).to_file(tmp_path / "degrees.geojson")
+    degrees = ["--footprints", str(tmp_path / "degrees.geojson"), "--spatial", "--out", str(tmp_path / "d.gpkg")]
+    _one_line_error(CliRunner().invoke(cli, [*args, *degrees]), "geographic CRS", "to_crs")
+
+
 def test_aggregate_human_output_and_duplicate_warning_on_one_line(tmp_path):
     path = tmp_path / "answers.csv"
     path.write_text(
@@ -371,9 +412,10 @@ def test_console_script_aggregate_evaluate_info(exports, tmp_path):
     assert bad.stderr.strip().count("\n") == 0 and "lacks column(s)" in bad.stderr
 
 
-def test_plan_prints_frames_and_metrics_as_json():
+@pytest.mark.parametrize("spatial", [[], ["--spatial"]])
+def test_plan_prints_frames_and_metrics_as_json(spatial):
     result = CliRunner().invoke(
-        cli, ["plan", "--preset", "small", "--design", "infogain", "--budget", "2000", "--json"]
+        cli, ["plan", "--preset", "small", "--design", "infogain", "--budget", "2000", "--json", *spatial]
     )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)

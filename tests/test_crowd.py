@@ -16,14 +16,8 @@ PARAMS = ("p_late", "p_early", "early_decay", "p_miss", "p_false", "sensitivity"
 
 
 @pytest.fixture(scope="module")
-def raqqa() -> Simulation:
-    """The raqqa preset (timeline design), simulated once for this module."""
-    return simulate("raqqa", seed=0)
-
-
-@pytest.fixture(scope="module")
-def compare_sim() -> Simulation:
-    return simulate(Scenario.preset("small", seed=0).replace(tasks={"design": "compare"}))
+def compare_sim(simulated) -> Simulation:
+    return simulated(Scenario.preset("small", seed=0).replace(tasks={"task": "compare"}))
 
 
 def _arrays(sim: Simulation) -> dict[str, np.ndarray]:
@@ -206,7 +200,7 @@ def test_compare_questions_distinct(compare_sim):
 
 def test_compare_impossible_distinct_questions():
     scenario = Scenario.preset("small").replace(
-        imagery={"n_images": 2}, tasks={"design": "compare", "questions_per_volunteer": 5, "single_image_share": 0.0}
+        imagery={"n_images": 2}, tasks={"task": "compare", "questions_per_volunteer": 5, "single_image_share": 0.0}
     )
     with pytest.raises(ValueError, match="distinct questions"):
         simulate(scenario)
@@ -436,7 +430,7 @@ def test_compare_perfect_volunteer_clear_sky():
     building = np.arange(n_buildings)
     volunteer = np.zeros(n_buildings, dtype=np.int64)
     vis = np.ones((n_buildings, D), dtype=np.float32)
-    tasks = TaskScenario(design="compare", questions_per_volunteer=3)
+    tasks = TaskScenario(task="compare", questions_per_volunteer=3)
     labels = compare_answers(
         building,
         volunteer,

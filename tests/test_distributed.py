@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import warnings
 
 import numpy as np
@@ -275,3 +276,86 @@ def test_cli_scheduler_option(table, reference, tmp_path):
         ],
     )
     assert bad.exit_code != 0 and "--method em only" in bad.output
+
+
+def test_files_that_hold_their_own_buildings_are_shards_without_a_shuffle(client, table, reference, tmp_path):
+    # a dataset exported by building range, files in no particular order, read without declaring anything
+    labels, dates = table
+    path = tmp_path / "by_building"
+    path.mkdir()
+    ids = np.sort(labels["building_id"].unique())
+    cuts = [ids[0], ids[150], ids[260], ids[-1] + 1]
+    for name, (lo, hi) in zip(("c", "a", "b"), itertools.pairwise(cuts), strict=True):  # file order != building order
+        part = labels[(labels["building_id"] >= lo) & (labels["building_id"] < hi)]
+        part.sample(frac=1.0, random_state=0).to_parquet(path / f"{name}.parquet")  # unsorted within each file
+    result = aggregate_distributed(str(path), dates, client=client)
+    assert not result.shuffled and result.buildings.npartitions == 3
+    assert result.buildings.divisions == (ids[0], ids[150], ids[260], ids[-1])
+    assert_same_consensus(result.compute(), reference)
+    # asking for another number of shards shuffles them
+    again = aggregate_distributed(str(path), dates, client=client, n_partitions=2)
+    assert again.shuffled and again.buildings.npartitions == 2
+    assert_same_consensus(again.compute(), reference)
+
+
+def test_partitions_with_other_catalogues_and_an_empty_one(client, table):
+    # each partition sees only some image dates (its own catalogue, mapped onto the global one), one sees none
+    import dask.dataframe as dd
+
+    labels, _ = table
+    by_date = labels.sort_values("after", kind="stable").reset_index(drop=True)
+    answers = dd.from_pandas(by_date, npartitions=4, sort=True)
+    kept = answers[answers["after"] > by_date["after"].iloc[len(by_date) // 4]]  # the first partition empties
+    expected = by_date[by_date["after"] > by_date["after"].iloc[len(by_date) // 4]]
+    ref = stracker.aggregate(expected)
+    for n_partitions in (None, 3):
+        result = aggregate_distributed(kept, client=client, n_partitions=n_partitions)
+        assert result.shuffled
+        assert result.image_dates.equals(ref.image_dates)
+        assert_same_consensus(result.compute(), ref)
+
+
+def test_a_bad_row_is_named_with_its_partition(client, table):
+    import dask.dataframe as dd
+
+    labels, dates = table
+    bad = labels.astype({"destroyed": object})
+    bad.loc[bad.index[-3], "destroyed"] = "perhaps"  # the last of three partitions
+    with pytest.raises(LabelsError, match=rf"partition 2 of the answers: 'destroyed' .* \[{bad.index[-3]}\]"):
+        aggregate_distributed(dd.from_pandas(bad, npartitions=3), dates, client=client)
+
+
+def test_two_fits_give_the_same_numbers_to_the_last_bit(client, table):
+    # each iteration sums fixed blocks of shards in a fixed order, wherever Dask placed them
+    labels, dates = table
+    first, second = (
+        aggregate_distributed(labels, dates, client=client, n_partitions=5, max_iter=4).compute() for _ in range(2)
+    )
+    np.testing.assert_array_equal(first.posterior, second.posterior)
+    assert first.log_likelihood == second.log_likelihood
+
+
+@pytest.mark.parametrize("shuffle_method", ["tasks", "p2p"])
+def test_either_shuffle_gives_the_same_answer(client, table, reference, shuffle_method):
+    # tasks: pieces of each partition's codes, one task per (partition, shard); p2p: Dask's shuffle of a table
+    labels, dates = table
+    result = aggregate_distributed(labels, dates, client=client, n_partitions=3, shuffle_method=shuffle_method)
+    assert result.shuffled and result.buildings.npartitions == 3
+    assert_same_consensus(result.compute(), reference)
+
+
+@pytest.mark.parametrize("reliability", [False, True])
+def test_a_block_of_shards_with_and_without_compare_answers(client, table, reliability):
+    # three shards on two worker threads: the first block holds a shard of timeline answers only (its per-image
+    # compare statistics absent) and one of compare answers only; the block's sums are the in-memory ones
+    labels, dates = table
+    ids = np.sort(labels["building_id"].unique())
+    first_third = labels["building_id"] <= ids[len(ids) // 3]
+    mixed = labels[(first_third & (labels["task"] == "timeline")) | (~first_third & (labels["task"] == "compare"))]
+    options = stracker.EMOptions(compare_image_reliability=reliability, max_iter=5)
+    ref = stracker.aggregate(mixed, dates, options=options)
+    result = aggregate_distributed(mixed, dates, client=client, n_partitions=3, options=options)
+    assert result.buildings.npartitions == 3
+    assert_same_consensus(result.compute(), ref)
+    if reliability:
+        np.testing.assert_allclose(result.compare_reliability, ref.compare_reliability, rtol=0, atol=1e-9)

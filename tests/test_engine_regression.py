@@ -36,7 +36,7 @@ def _campaign_arrays(name: str) -> dict[str, np.ndarray]:
     from stracker.scenario import Scenario
 
     task, seed = name.split("_")
-    sim = stracker.simulate(Scenario.preset("small", seed=int(seed)).replace(tasks={"design": task}))
+    sim = stracker.simulate(Scenario.preset("small", seed=int(seed)).replace(tasks={"task": task}))
     labels = sim.labels
     destroyed = labels["destroyed"]
     return {

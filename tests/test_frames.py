@@ -30,8 +30,8 @@ from stracker.world.clouds import GRID_MARGIN_M, CloudField, cloud_grid, footpri
 
 
 @pytest.fixture(scope="module")
-def sim() -> Simulation:
-    return simulate("small", seed=0)
+def sim(small) -> Simulation:
+    return small
 
 
 def _with_cover(sim: Simulation, cover: float | np.ndarray) -> Simulation:

@@ -57,8 +57,8 @@ GARBAGE_VALUES = [
 
 
 @pytest.fixture(scope="module")
-def base() -> pd.DataFrame:
-    labels = stracker.simulate("small", seed=0).labels.drop(columns="frames_viewed")
+def base(small) -> pd.DataFrame:
+    labels = small.labels.drop(columns="frames_viewed")
     return labels.sample(60, random_state=0).reset_index(drop=True)
 
 
@@ -238,12 +238,13 @@ def test_encode_labels_does_not_depend_on_row_order(table, seed):
 @given(
     n=st.integers(1, 300),
     n_buildings=st.integers(1, 5),
-    n_volunteers=st.sampled_from([1, 3, 10**9]),
+    n_volunteers=st.sampled_from([1, 3, 10**6, 10**9]),
     n_images=st.sampled_from([2, 4, 40_000]),
     seed=st.integers(0, 2**32 - 1),
 )
 def test_duplicate_answers_are_the_rows_pandas_finds_duplicated(n, n_buildings, n_volunteers, n_images, seed):
-    # 10**9 volunteers and 40,000 images force the renumbered keys (the packed key would not fit 63 bits)
+    # 10**9 volunteers and 40,000 images force the renumbered keys (the packed key would not fit 63 bits);
+    # 10**6 volunteers and 40,000 images leave no room for the row numbers below the key (one sort, then a sieve)
     rng = np.random.default_rng(seed)
     hi = rng.integers(1, min(n_images, 4), n).astype(np.int32)  # codes as encode_labels makes them: lo < hi < D
     codes = {
@@ -257,3 +258,58 @@ def test_duplicate_answers_are_the_rows_pandas_finds_duplicated(n, n_buildings, 
     expected = pd.DataFrame(codes).duplicated(keep=False).to_numpy()
     found = duplicate_mask(*codes.values(), n_volunteers=n_volunteers, n_images=n_images)
     np.testing.assert_array_equal(found, expected)
+
+
+def _held_as(values: pd.Series, kind: str) -> pd.Series:
+    """The same column held another way: Python objects, pandas' str (Arrow), string[pyarrow], categorical, an
+    Arrow dictionary in two chunks, or (integers) another integer type."""
+    import pyarrow as pa
+
+    if kind == "categorical":
+        return values.astype("category")
+    if kind == "arrow-dictionary":
+        half = len(values) // 2
+        chunks = [
+            pa.array(part.tolist(), pa.string()).dictionary_encode()
+            for part in (values.iloc[:half], values.iloc[half:])
+        ]
+        return pd.Series(pd.arrays.ArrowExtensionArray(pa.chunked_array(chunks)), index=values.index)
+    return values.astype(kind)
+
+
+_TEXT_KINDS = ["object", "str", "string[pyarrow]", "categorical", "arrow-dictionary"]
+_INT_KINDS = ["int64", "int32", "uint32", "Int64", "object", "categorical"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    table=valid_tables(),
+    kinds=st.tuples(st.sampled_from(_TEXT_KINDS), st.sampled_from(_TEXT_KINDS), st.sampled_from(_TEXT_KINDS)),
+    small_ids=st.booleans(),
+    duplicated=st.integers(0, 3),
+)
+def test_encode_labels_does_not_depend_on_how_columns_are_held(table, kinds, small_ids, duplicated):
+    # every way pandas may hold the id and task columns (the fast paths: Arrow's hash pass or a dictionary's
+    # codes for text, the lookup table of a dense range of integers) encodes as Python objects do, duplicates too
+    table = pd.concat([table, table.iloc[:duplicated]], ignore_index=True)
+    if small_ids:  # a dense range of small integers (a lookup table) instead of the drawn ids
+        for name in ("building_id", "volunteer_id"):
+            table[name] = pd.factorize(table[name])[0] * 2 + 3
+    reference = table.astype({"building_id": object, "volunteer_id": object, "task": object})
+    held = table.copy()
+    for name, kind in zip(("building_id", "volunteer_id", "task"), kinds, strict=True):
+        if pd.api.types.is_integer_dtype(table[name].dtype):
+            kind = _INT_KINDS[_TEXT_KINDS.index(kind)]
+            if not small_ids and kind in ("int32", "uint32"):  # the drawn ids span +-10**12
+                kind = "int64"
+        held[name] = _held_as(table[name], kind)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a, b = encode_labels(reference), encode_labels(held)
+    for name in ("building_ids", "volunteer_ids"):
+        assert getattr(b, name).tolist() == getattr(a, name).tolist(), name
+    for name in ("building", "volunteer", "lo", "hi", "answer", "task"):
+        np.testing.assert_array_equal(getattr(b, name), getattr(a, name), err_msg=name)
+    np.testing.assert_array_equal(duplicate_answers(b), duplicate_answers(a))
+    expected = table.duplicated(keep=False).to_numpy()
+    np.testing.assert_array_equal(duplicate_answers(b), expected)

@@ -421,3 +421,111 @@ def test_unhashable_cells_are_named_not_a_type_error():
     labels["before"] = labels["before"].astype(object)
     labels.at["r3", "before"] = {"a": 1}
     _raises(labels, "'before' could not be read as dates", r"\['r3'\]")
+
+
+# ---------------------------------------------------------------------------- fast paths encode alike
+def _text_column(values: list, kind: str) -> pd.Series:
+    """The same text ids held the ways a table may hold them: Python objects, pandas' str dtype (Arrow),
+    string[pyarrow], a categorical with an unused category, an Arrow dictionary column split into chunks."""
+    import pyarrow as pa
+
+    if kind == "object":
+        return pd.Series(values, dtype=object)
+    if kind == "categorical":
+        return pd.Series(pd.Categorical(values, categories=[*sorted(set(values), reverse=True), "unused"]))
+    if kind == "arrow-dictionary":
+        half = len(values) // 2
+        chunked = pa.chunked_array(
+            [pa.array(values[:half]).dictionary_encode(), pa.array([*values[half:], "unused"]).dictionary_encode()]
+        ).slice(0, len(values))
+        return pd.Series(pd.arrays.ArrowExtensionArray(chunked))
+    return pd.Series(values, dtype=kind)
+
+
+@pytest.mark.parametrize("kind", ["str", "string[pyarrow]", "categorical", "arrow-dictionary"])
+def test_text_ids_held_by_arrow_or_as_categories_encode_as_python_strings(kind):
+    labels = _labels(12)
+    names = ["zoë", "Anna", "ben", "anna", "b", "ben2"]
+    labels["volunteer_id"] = [names[i % 6] for i in range(12)]
+    labels["building_id"] = [f"b{i % 5}" for i in range(12)]
+    expected = encode_labels(labels.astype({"volunteer_id": object, "building_id": object}))
+    for column in ("volunteer_id", "building_id"):
+        labels[column] = _text_column(labels[column].tolist(), kind).set_axis(labels.index)
+    enc = encode_labels(labels)
+    assert enc.volunteer_ids.tolist() == sorted(names)  # Python's order of str: code points
+    for name in ("building_ids", "volunteer_ids"):
+        assert getattr(enc, name).tolist() == getattr(expected, name).tolist(), name
+    for name in ("building", "volunteer", "lo", "hi", "answer", "task"):
+        np.testing.assert_array_equal(getattr(enc, name), getattr(expected, name), err_msg=name)
+        assert getattr(enc, name).dtype == getattr(expected, name).dtype, name
+
+
+@pytest.mark.parametrize("kind", ["str", "string[pyarrow]", "arrow-dictionary"])
+def test_missing_arrow_text_ids_are_named(kind):
+    labels = _labels()
+    values = [f"v{i}" for i in range(6)]
+    values[4] = None
+    labels["volunteer_id"] = _text_column(values, kind).set_axis(labels.index)
+    _raises(labels, "volunteer_id is missing", r"\['r4'\]")
+
+
+@pytest.mark.parametrize(
+    ("dtype", "ids"),
+    [
+        ("int8", [-3, 0, 5, 5, 2, -3]),  # a range with gaps, below zero
+        ("uint16", [7, 8, 9, 7, 8, 9]),  # every id of the range: the offsets are the codes
+        ("int32", [0, 2**30, 5, 0, 5, 2**30]),  # sparse: hashed
+        ("uint64", [2**63 + 4, 2**63 + 1, 2**63 + 1, 2**63 + 9, 2**63 + 4, 2**63 + 1]),  # beyond int64
+        ("int64", [0, 2**40, 5, 0, 5, 2**40]),
+        ("Int64", [-3, 0, 5, 5, 2, -3]),  # nullable, no missing value
+    ],
+)
+def test_integer_ids_of_any_width_encode_alike(dtype, ids):
+    labels = _labels()
+    labels["building_id"] = pd.Series(ids, index=labels.index, dtype=dtype)
+    enc = encode_labels(labels)
+    assert enc.building.dtype == np.int32
+    assert enc.building_ids.tolist() == sorted(set(ids))
+    assert enc.building_ids[enc.building].tolist() == ids
+    assert enc.building_ids.dtype == labels["building_id"].to_numpy().dtype  # Int64: int64
+
+
+def test_int8_ids_spanning_more_than_the_type_are_offset_without_overflow():
+    labels = _labels()
+    labels["building_id"] = pd.Series([-128, 127, 0, 127, -128, 1], index=labels.index, dtype="int8")
+    enc = encode_labels(labels)
+    assert enc.building_ids.tolist() == [-128, 0, 1, 127]
+    assert enc.building.tolist() == [0, 3, 1, 3, 0, 2]
+
+
+@pytest.mark.parametrize("storage", ["str", "string[pyarrow]"])
+def test_task_column_of_one_kind_in_arrow_chunks(storage):
+    import pyarrow as pa
+
+    labels = _labels()
+
+    def chunked(*chunks: list[str]) -> pd.Series:
+        array = pa.chunked_array([pa.array(c, type=pa.large_string()) for c in chunks])
+        column = pa.table({"task": array}).to_pandas()["task"].astype(storage).set_axis(labels.index)
+        assert column.array.__arrow_array__().num_chunks == len(chunks)  # the chunks survive
+        return column
+
+    labels["task"] = chunked(["compare"] * 3, ["compare"] * 3)
+    assert encode_labels(labels).task.tolist() == [1] * 6
+    labels["task"] = chunked(["timeline"] * 6)
+    assert encode_labels(labels).task.tolist() == [0] * 6
+    # the bytes of 'compare' six times, cut elsewhere: not six 'compare'
+    labels["task"] = chunked(["compare"] * 4, ["comparecompare", ""])
+    _raises(labels, r"unknown task kind\(s\) \['', 'comparecompare'\]", r"\['r4', 'r5'\]")
+
+
+def test_arrow_dictionary_repeating_a_value_is_one_id():
+    import pyarrow as pa
+
+    labels = _labels()
+    dictionary = pa.DictionaryArray.from_arrays(pa.array([0, 1, 2, 0, 3, 2], pa.int32()), ["a", "b", "a", "c", "z"])
+    column = pd.arrays.ArrowExtensionArray(pa.chunked_array([dictionary]))
+    labels["volunteer_id"] = pd.Series(column, index=labels.index)
+    enc = encode_labels(labels)
+    assert enc.volunteer_ids.tolist() == ["a", "b", "c"]  # 'z' is not used: no id
+    assert enc.volunteer.tolist() == [0, 1, 0, 0, 2, 0]

@@ -34,11 +34,6 @@ DATES = pd.date_range("2017-06-01", periods=6, freq="10D")
 
 
 @pytest.fixture(scope="module")
-def small():
-    return stracker.simulate("small", seed=0)
-
-
-@pytest.fixture(scope="module")
 def partial(small):
     """A partial campaign: the first volunteer's timeline answer about half the buildings, picked at random."""
     ids = small.buildings["building_id"]
@@ -322,6 +317,42 @@ def test_buildings_without_answers_are_asked_at_the_prior(small, partial):
     assert (np.diff(position) == 1).all()
     assert batch.questions["building_id"].iloc[position].tolist() == asked.index.tolist()
     assert batch.summary()["buildings_without_answers"] == 200
+
+
+def test_with_footprints_buildings_without_answers_are_asked_from_their_neighbours(small, partial):
+    """The spatial prior: a building nobody answered about starts from its neighbours' dates, not the prior."""
+    plain = next_questions(partial, small.image_dates, buildings=small.buildings, design="infogain")
+    spatial = next_questions(partial, small.image_dates, footprints=small.buildings, design="infogain")
+    assert spatial.state.consensus.spatial_prior["weight"] > 0.5
+    ids = small.buildings.loc[~small.buildings["building_id"].isin(partial["building_id"]), "building_id"]
+    entropy = {
+        name: b.questions.set_index("building_id").loc[ids, "entropy_bits"]
+        for name, b in (("plain", plain), ("spatial", spatial))
+    }
+    assert entropy["plain"].nunique() == 1 and entropy["spatial"].nunique() > 100
+    assert entropy["spatial"].mean() < entropy["plain"].iloc[0] - 0.5
+    truth = stracker.labels.destruction_state(small.truth.loc[ids], small.image_dates)
+    near, log_p = {}, {}
+    for name, b in (("plain", plain), ("spatial", spatial)):
+        posterior = b.state.posterior[b.state.building_ids.get_indexer(ids)]
+        near[name] = (np.abs(posterior.argmax(axis=1) - truth) <= 1).mean()
+        log_p[name] = np.log(posterior[np.arange(truth.size), truth]).mean()
+    # measured: 0.35 of them within one image of the truth, against 0.23 at the campaign prior's mode; and the
+    # truth more probable on average (mean log probability -2.96 against -3.11): not overconfident
+    assert near["spatial"] > near["plain"] + 0.1
+    assert log_p["spatial"] > log_p["plain"]
+    # nobody has seen them: none retires on its neighbours' answers alone
+    assert spatial.questions["building_id"].isin(ids).sum() == len(ids)
+    assert spatial.summary()["buildings_without_answers"] == len(ids)
+
+
+def test_stracker_next_spatial_and_an_adaptive_campaign_with_footprints(small, campaign_files, tmp_path):
+    summary = _next(campaign_files, campaign_files / "answers.parquet", tmp_path / "q.csv", "--spatial")
+    assert summary["questions"] > 0
+    campaign = run_adaptive(small, "infogain", budget=3_000, record=False, spatial=True)
+    assert campaign.frames_viewed <= 3_000
+    assert campaign.consensus.spatial_prior is not None
+    assert len(campaign.consensus.buildings) == len(small.buildings)  # every footprint, answered or not
 
 
 def test_a_campaign_starts_from_the_footprints_alone():

@@ -410,10 +410,10 @@ def test_every_reason_is_exercised_by_the_fixtures():
 
 # ------------------------------------------------------------------------------------------------- end to end
 @pytest.fixture(scope="module")
-def campaign():
-    timeline = stracker.simulate("small", seed=2)
-    compare = stracker.simulate(timeline.scenario.replace(tasks={"design": "compare"}))
-    assert timeline.buildings.equals(compare.buildings)  # one world, two task designs
+def campaign(simulated):
+    timeline = simulated("small", seed=2)
+    compare = simulated(timeline.scenario.replace(tasks={"task": "compare"}))
+    assert timeline.buildings.equals(compare.buildings)  # one world, two tasks
     return timeline, compare
 
 

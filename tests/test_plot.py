@@ -7,14 +7,12 @@ import numpy as np
 import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-import stracker
 from stracker import plot
 
 
 @pytest.fixture(scope="module")
-def campaign():
-    sim = stracker.simulate("small", seed=4)
-    return sim, stracker.aggregate(sim.labels, sim.image_dates)
+def campaign(aggregated):
+    return aggregated("small", seed=4)
 
 
 def _pixels(fig, dpi=50):

@@ -239,9 +239,8 @@ needs_chromium = pytest.mark.skipif(
 
 
 @pytest.fixture(scope="module")
-def campaign():
-    sim = stracker.simulate("small", seed=2)
-    return sim, stracker.aggregate(sim.labels, sim.image_dates)
+def campaign(aggregated):
+    return aggregated("small", seed=2)
 
 
 @pytest.fixture(scope="module")
@@ -667,12 +666,12 @@ def test_pan_and_zoom(browser, page):
 
 @pytest.mark.slow
 @needs_chromium
-def test_raqqa_page_is_small_and_opens_fast(tmp_path):
+def test_raqqa_page_is_small_and_opens_fast(tmp_path, raqqa):
     """The raqqa preset at its largest: every answer, the truth, and chips up to the frame budget (noise PNGs,
     which compress worst), under 15 MB and drawn within 3 s."""
     from PIL import Image
 
-    sim = stracker.simulate("raqqa")
+    sim = raqqa
     consensus = stracker.aggregate(sim.labels, sim.image_dates)
     chips = tmp_path / "chips"
     chips.mkdir()

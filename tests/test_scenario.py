@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import warnings
 
 import pytest
 
 import stracker
-from stracker.errors import ScenarioError, StrackerError
+from stracker.errors import RenamedWarning, ScenarioError, StrackerError, StrackerWarning
 from stracker.scenario import (
     PRESETS,
     CityScenario,
@@ -43,7 +44,7 @@ def test_raqqa_preset_published_scale():
     assert s.crowd.n_volunteers > 3_000
     assert s.offensive.destroyed_fraction == pytest.approx(0.8)
     assert (s.offensive.start, s.offensive.end) == ("2017-06-06", "2017-10-17")
-    assert s.tasks.design == "timeline"
+    assert s.tasks.task == "timeline"
 
 
 def test_small_preset_is_small(small):
@@ -73,7 +74,7 @@ def test_frozen(small):
     with pytest.raises(dataclasses.FrozenInstanceError):
         small.city.n_buildings = 10  # type: ignore[misc]
     with pytest.raises(dataclasses.FrozenInstanceError):
-        small.tasks.design = "compare"  # type: ignore[misc]
+        small.tasks.task = "compare"  # type: ignore[misc]
 
 
 def test_hashable_and_equal_by_value(small):
@@ -93,8 +94,8 @@ def test_entry_bearings_normalised_to_tuple_of_floats():
 
 
 def test_replace_nested_dicts(small):
-    changed = small.replace(tasks={"design": "compare"}, crowd={"careless_share": 0.3}, seed=9)
-    assert changed.tasks.design == "compare"
+    changed = small.replace(tasks={"task": "compare"}, crowd={"careless_share": 0.3}, seed=9)
+    assert changed.tasks.task == "compare"
     assert changed.crowd.careless_share == 0.3
     assert changed.seed == 9
     # untouched fields of a changed part keep their values
@@ -104,7 +105,7 @@ def test_replace_nested_dicts(small):
     assert changed.city == small.city
     assert changed.imagery == small.imagery
     # the original is unchanged
-    assert small.tasks.design == "timeline"
+    assert small.tasks.task == "timeline"
     assert small.seed == 3
 
 
@@ -120,6 +121,51 @@ def test_replace_validates(small):
         small.replace(seed=-1)
 
 
+# --- the old spelling of the task kind (design, until the next release) -----------------------------------
+
+
+def test_old_task_spellings_give_the_same_scenario_with_a_warning(small):
+    new = small.replace(tasks={"task": "compare", "questions_per_volunteer": 3})
+    with pytest.warns(RenamedWarning, match=r"tasks\.design is renamed tasks\.task") as caught:
+        old = small.replace(tasks={"design": "compare", "questions_per_volunteer": 3})
+    assert old == new and old.to_dict() == new.to_dict()
+    assert caught[0].filename == __file__  # the warning points at the caller's line
+    with pytest.warns(RenamedWarning, match=r"TaskScenario\(design=\.\.\.\) is renamed TaskScenario\(task=\.\.\.\)"):
+        part = TaskScenario(design="compare", volunteers_per_building=5, questions_per_volunteer=3)
+    assert part == new.tasks
+    with pytest.warns(RenamedWarning, match=r"TaskScenario\.design is renamed TaskScenario\.task"):
+        assert new.tasks.design == "compare"
+    old_dict = new.to_dict()
+    old_dict["tasks"]["design"] = old_dict["tasks"].pop("task")  # as scenario.json was written before the rename
+    with pytest.warns(RenamedWarning, match=r"tasks\.design is renamed tasks\.task"):
+        assert Scenario.from_json(json.dumps(old_dict)) == new
+
+
+def test_renamed_warning_is_a_future_warning_not_a_data_warning():
+    assert issubclass(RenamedWarning, FutureWarning)
+    assert not issubclass(RenamedWarning, StrackerWarning)  # about the caller's code, shown to users by default
+
+
+def test_new_task_spellings_warn_nothing(small):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        changed = small.replace(tasks={"task": "compare"})
+        assert TaskScenario(task="compare").task == changed.tasks.task == "compare"
+        assert Scenario.from_json(changed.to_json()) == changed
+        assert "design" not in changed.to_dict()["tasks"]
+
+
+def test_old_and_new_task_spelling_together_must_agree(small):
+    with pytest.warns(RenamedWarning), pytest.raises(ScenarioError, match=r"tasks\.design='compare' contradicts"):
+        small.replace(tasks={"design": "compare", "task": "timeline"})
+    with pytest.warns(RenamedWarning):
+        assert small.replace(tasks={"design": "compare", "task": "compare"}).tasks.task == "compare"
+    with pytest.warns(RenamedWarning), pytest.raises(ScenarioError, match=r"design='timeline'\) contradicts"):
+        TaskScenario(task="compare", design="timeline")
+    with pytest.warns(RenamedWarning), pytest.raises(ScenarioError, match="must be 'timeline' or 'compare'"):
+        TaskScenario(design="survey")  # type: ignore[arg-type]
+
+
 # --- dict and JSON round trips ----------------------------------------------------------------------------
 
 
@@ -132,7 +178,7 @@ def test_dict_round_trip(name):
 @pytest.mark.parametrize("name", sorted(PRESETS))
 def test_json_round_trip(name):
     s = Scenario.preset(name, seed=11).replace(
-        offensive={"entry_bearings_deg": (10.0, 200.5, 300.0)}, tasks={"design": "compare"}
+        offensive={"entry_bearings_deg": (10.0, 200.5, 300.0)}, tasks={"task": "compare"}
     )
     text = s.to_json()
     assert isinstance(json.loads(text), dict)
@@ -232,7 +278,7 @@ def test_scenario_error_hierarchy():
         (lambda: ImageryScenario(min_gap_days=-2.0), r"min_gap_days must be positive"),
         (lambda: ImageryScenario(n_images=101, min_gap_days=1.5), r"101 images .* do not fit in 151 days"),
         # other
-        (lambda: TaskScenario(design="survey"), r"design must be 'timeline' or 'compare', got 'survey'"),
+        (lambda: TaskScenario(task="survey"), r"task must be 'timeline' or 'compare', got 'survey'"),
         (lambda: CrowdScenario(careless_error_factor=0.5), r"careless_error_factor must be >= 1"),
         (lambda: OffensiveScenario(entry_bearings_deg=()), r"entry_bearings_deg needs a bearing"),
         (

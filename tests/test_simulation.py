@@ -18,23 +18,17 @@ from stracker.labels import LABEL_COLUMNS
 from stracker.scenario import Scenario
 from stracker.simulation import SIMULATION_FILES, Simulation, simulate
 
-DESIGNS = ("timeline", "compare")
+TASKS = ("timeline", "compare")
 DATA_FILES = tuple(name for name in SIMULATION_FILES if name != "buildings.gpkg")
 
 
-def _small(design: str, seed: int = 0) -> Scenario:
-    return Scenario.preset("small", seed=seed).replace(tasks={"design": design})
+def _small(task: str, seed: int = 0) -> Scenario:
+    return Scenario.preset("small", seed=seed).replace(tasks={"task": task})
 
 
-@pytest.fixture(scope="module")
-def raqqa() -> Simulation:
-    """The raqqa preset, simulated once for this module."""
-    return simulate("raqqa", seed=0)
-
-
-@pytest.fixture(scope="module", params=DESIGNS)
-def sim(request) -> Simulation:
-    return simulate(_small(request.param))
+@pytest.fixture(scope="module", params=TASKS)
+def sim(request, simulated) -> Simulation:
+    return simulated(_small(request.param))
 
 
 def _assert_same(a: Simulation, b: Simulation) -> None:
@@ -76,7 +70,7 @@ def test_labels_columns_and_dtypes(sim):
     assert pd.api.types.is_integer_dtype(labels["building_id"])
     assert pd.api.types.is_integer_dtype(labels["volunteer_id"])
     assert pd.api.types.is_integer_dtype(labels["frames_viewed"])
-    assert set(labels["task"].astype(str)) == {sim.scenario.tasks.design}
+    assert set(labels["task"].astype(str)) == {sim.scenario.tasks.task}
     assert labels["after"].notna().all()
 
 
@@ -99,7 +93,7 @@ def test_frames_viewed(sim):
     labels = sim.labels
     frames = labels["frames_viewed"].to_numpy()
     D = len(sim.images)
-    if sim.scenario.tasks.design == "compare":
+    if sim.scenario.tasks.task == "compare":
         assert np.array_equal(frames, np.where(labels["before"].isna(), 1, 2))
         assert not labels["destroyed"].isna().all()
     else:
@@ -118,7 +112,7 @@ def test_answers_mostly_right(sim):
     enc = stracker.encode_labels(sim.labels, sim.image_dates)
     k = sim.true_states()[pd.Index(sim.buildings["building_id"]).get_indexer(sim.labels["building_id"])]
     answered = enc.answer >= 0
-    if sim.scenario.tasks.design == "compare":
+    if sim.scenario.tasks.task == "compare":
         truth = (enc.lo < k) & (k <= enc.hi)  # destroyed between the two images
     else:
         truth = k <= enc.hi  # a mark claims destroyed by `after`; "no destruction" claims intact up to it
@@ -143,7 +137,7 @@ def test_summary_and_repr(sim):
     assert s["buildings"] == len(sim.buildings)
     assert s["answers"] == len(sim.labels)
     assert s["frames_viewed"] == int(sim.labels["frames_viewed"].sum())
-    assert s["design"] == sim.scenario.tasks.design
+    assert s["task"] == sim.scenario.tasks.task
     assert "Simulation small" in repr(sim)
 
 
@@ -179,9 +173,9 @@ def test_raqqa_labels_contract(raqqa):
 # --- determinism ------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("design", DESIGNS)
-def test_same_seed_identical(design):
-    _assert_same(simulate(_small(design, seed=4)), simulate(_small(design, seed=4)))
+@pytest.mark.parametrize("task", TASKS)
+def test_same_seed_identical(task):
+    _assert_same(simulate(_small(task, seed=4)), simulate(_small(task, seed=4)))
 
 
 def test_seed_argument_and_preset_name():
@@ -191,9 +185,9 @@ def test_seed_argument_and_preset_name():
     _assert_same(a, b)
 
 
-@pytest.mark.parametrize("design", DESIGNS)
-def test_different_seed_differs(design):
-    a, b = simulate(_small(design, seed=4)), simulate(_small(design, seed=5))
+@pytest.mark.parametrize("task", TASKS)
+def test_different_seed_differs(task):
+    a, b = simulate(_small(task, seed=4)), simulate(_small(task, seed=5))
     assert not a.labels.equals(b.labels)
     assert not a.images["image_date"].equals(b.images["image_date"])
     assert not a.volunteers["activity"].equals(b.volunteers["activity"])
@@ -203,7 +197,7 @@ def test_different_seed_differs(design):
 
 
 def test_stages_have_independent_streams():
-    """Changing the task design or the crowd's skills does not reshuffle the world or the volunteers' draw."""
+    """Changing the task or the crowd's skills does not reshuffle the world or the volunteers' draw."""
     base = simulate(_small("timeline", seed=2))
     other = simulate(_small("compare", seed=2).replace(crowd={"p_late_mean": 0.3}))
     assert base.buildings.equals(other.buildings)
@@ -261,15 +255,15 @@ def test_saved_geopackage_byte_identical(saved_twice):
     assert (a / "buildings.gpkg").read_bytes() == (b / "buildings.gpkg").read_bytes()
 
 
-def test_save_restores_gdal_config(tmp_path):
+def test_save_restores_gdal_config(tmp_path, small):
     previous = pyogrio.get_gdal_config_option("OGR_CURRENT_DATE")
-    simulate("small").save(tmp_path)
+    small.save(tmp_path)
     assert pyogrio.get_gdal_config_option("OGR_CURRENT_DATE") == previous
 
 
-@pytest.mark.parametrize("design", DESIGNS)
-def test_save_load_round_trip(tmp_path, design):
-    original = simulate(_small(design, seed=3))
+@pytest.mark.parametrize("task", TASKS)
+def test_save_load_round_trip(tmp_path, task, simulated):
+    original = simulated(_small(task, seed=3))
     out = original.save(tmp_path / "nested" / "run")
     assert out == tmp_path / "nested" / "run"
     loaded = Simulation.load(out)
@@ -287,16 +281,37 @@ def test_save_load_round_trip(tmp_path, design):
     assert loaded.summary() | {"seconds": 0} == original.summary() | {"seconds": 0}
 
 
-def test_save_writes_exactly_the_files(tmp_path):
-    simulate("small").save(tmp_path)
+def test_folder_of_the_old_spelling_loads_with_a_warning(tmp_path, simulated):
+    """A folder saved when the task kind was spelled tasks.design loads as the same simulation, with a warning."""
+    import json
+
+    from stracker.errors import RenamedWarning
+    from stracker.io.files import file_digest
+
+    original = simulated(_small("compare", seed=3))
+    out = original.save(tmp_path)
+    old = json.loads((out / "scenario.json").read_text())
+    old["tasks"]["design"] = old["tasks"].pop("task")
+    (out / "scenario.json").write_text(json.dumps(old, indent=2, sort_keys=True) + "\n")
+    manifest = json.loads((out / "manifest.json").read_text())  # as that version's save would have written it
+    path = out / "scenario.json"
+    manifest["files"]["scenario.json"] = {"bytes": path.stat().st_size, "sha256": file_digest(path)}
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.warns(RenamedWarning, match=r"tasks\.design is renamed tasks\.task"):
+        loaded = Simulation.load(out)
+    _assert_same(original, loaded)
+
+
+def test_save_writes_exactly_the_files(tmp_path, small):
+    small.save(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(SIMULATION_FILES)
 
 
-def test_save_refuses_to_overwrite(tmp_path):
-    first = simulate("small", seed=1)
+def test_save_refuses_to_overwrite(tmp_path, simulated):
+    first = simulated("small", seed=1)
     first.save(tmp_path)
     before = {name: (tmp_path / name).read_bytes() for name in SIMULATION_FILES}
-    second = simulate("small", seed=2)
+    second = simulated("small", seed=2)
     with pytest.raises(FileExistsError, match=r"overwrite=True") as info:
         second.save(tmp_path)
     assert isinstance(info.value, stracker.StrackerError)
@@ -309,19 +324,19 @@ def test_save_refuses_to_overwrite(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(SIMULATION_FILES)
 
 
-def test_save_refuses_when_any_one_file_exists(tmp_path):
+def test_save_refuses_when_any_one_file_exists(tmp_path, small):
     (tmp_path / "labels.parquet").write_bytes(b"not mine")
     with pytest.raises(FileExistsError, match=r"labels\.parquet"):
-        simulate("small").save(tmp_path)
+        small.save(tmp_path)
     assert (tmp_path / "labels.parquet").read_bytes() == b"not mine"
 
 
-def test_failed_save_leaves_no_temp_files(tmp_path, monkeypatch):
+def test_failed_save_leaves_no_temp_files(tmp_path, monkeypatch, small):
     def broken(self, path, *args, **kwargs):
         Path(path).write_bytes(b"PAR1 half written")
         raise OSError("disk full")
 
-    sim = simulate("small")
+    sim = small
     monkeypatch.setattr(pd.DataFrame, "to_parquet", broken)
     with pytest.raises(OSError, match="disk full"):
         sim.save(tmp_path)
@@ -329,20 +344,20 @@ def test_failed_save_leaves_no_temp_files(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
-def test_failed_array_save_leaves_no_temp_files(tmp_path, monkeypatch):
+def test_failed_array_save_leaves_no_temp_files(tmp_path, monkeypatch, small):
     def broken(fh, array, *args, **kwargs):
         fh.write(b"\x93NUMPY half written")
         raise OSError("disk full")
 
-    sim = simulate("small")
+    sim = small
     monkeypatch.setattr(np, "save", broken)
     with pytest.raises(OSError, match="disk full"):
         sim.save(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
-def test_load_names_missing_files(tmp_path):
-    simulate("small").save(tmp_path)
+def test_load_names_missing_files(tmp_path, small):
+    small.save(tmp_path)
     (tmp_path / "labels.parquet").unlink()
     (tmp_path / "visibility.npy").unlink()
     with pytest.raises(stracker.StrackerError, match=r"labels\.parquet.*visibility\.npy") as info:

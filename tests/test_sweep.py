@@ -26,7 +26,7 @@ def client():
 
 
 def test_sweep_of_small_campaigns(client):
-    grid = {"tasks.volunteers_per_building": [2, 5], "tasks.design": ["timeline", "compare"]}
+    grid = {"tasks.volunteers_per_building": [2, 5], "tasks.task": ["timeline", "compare"]}
     table = sweep(grid, preset="small", seeds=[0, 1], methods=["em", "majority"], client=client)
     assert list(table.columns) == [*grid, "seed", "method", "metric", "value"]
     cells = table.groupby([*grid, "seed", "method"]).size()
@@ -35,7 +35,7 @@ def test_sweep_of_small_campaigns(client):
     assert ((f1 > 0.5) & (f1 <= 1)).all()
     # the same cell and seed is the same campaign as simulated here
     scenario = stracker.Scenario.preset("small").replace(
-        seed=1, tasks={"volunteers_per_building": 5, "design": "compare"}
+        seed=1, tasks={"volunteers_per_building": 5, "task": "compare"}
     )
     alone = run_campaign(scenario, ["em"]).set_index("metric")["value"]
     assert f1.loc[(5, "compare", 1, "em")] == pytest.approx(alone["f1"], abs=1e-12)
@@ -72,9 +72,19 @@ def test_sweep_refuses_bad_grids(client):
     with pytest.raises(ScenarioError):
         sweep({"tasks.no_such_field": [2]}, client=client)
     with pytest.raises(ScenarioError, match="non-empty list"):
-        sweep({"tasks.design": "timeline"}, client=client)
+        sweep({"tasks.task": "timeline"}, client=client)
     with pytest.raises(ScenarioError, match="methods"):
-        sweep({"tasks.design": ["timeline"]}, methods=["vote"], client=client)
+        sweep({"tasks.task": ["timeline"]}, methods=["vote"], client=client)
+
+
+def test_sweep_grid_of_the_old_task_spelling(client):
+    """tasks.design (the task kind's name before) still sweeps, with a warning: the same campaigns as tasks.task."""
+    from stracker.errors import RenamedWarning
+
+    new = sweep({"tasks.task": ["compare"]}, methods=["majority"], client=client)
+    with pytest.warns(RenamedWarning, match=r"tasks\.design is renamed tasks\.task"):
+        old = sweep({"tasks.design": ["compare"]}, methods=["majority"], client=client)
+    assert old.rename(columns={"tasks.design": "tasks.task"}).equals(new)
 
 
 def test_cli_sweep(client, tmp_path):

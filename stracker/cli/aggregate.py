@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import click
+import numpy as np
 import pandas as pd
 
 from stracker.cli.options import (
@@ -25,6 +26,7 @@ from stracker.cli.options import (
     overwrite_option,
     stages,
     threads_option,
+    visibility_options,
 )
 from stracker.errors import StrackerWarning
 from stracker.io.files import output_directory
@@ -65,11 +67,33 @@ __all__ = ["aggregate_command"]
     "and OUT.volunteers/.images/.states.parquet).",
 )
 @click.option(
+    "--spatial",
+    is_flag=True,
+    help="Each building's prior leans towards what its neighbours' answers say (the spatial-temporal prior, "
+    "learned by the EM; needs --footprints in a projected CRS). Every footprint gets a consensus, those "
+    "without answers from their neighbours.",
+)
+@click.option(
     "--on-unknown",
     type=click.Choice(["error", "report"]),
     default="error",
     show_default=True,
     help="Answers for buildings missing from --footprints: stop, or write them to OUT.rejected.csv and go on.",
+)
+@visibility_options("The em fit then counts what clouds hid as no evidence (see docs/model.md).")
+@click.option(
+    "--gold",
+    "gold_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Buildings an expert dated: CSV or Parquet with building_id and destroyed_on (empty: not destroyed), "
+    "as the review page downloads gold.csv, or expert answers with building_id, before, after, destroyed. "
+    "Their state is fixed and calibrates the volunteers who answered them (em only).",
+)
+@click.option(
+    "--compare-image-reliability",
+    is_flag=True,
+    help="Learn per image how often compare answers about it are coin flips (an image hard to read for "
+    "everyone); em only.",
 )
 @overwrite_option("Replace existing output files.")
 @click.option(
@@ -92,7 +116,12 @@ def aggregate_command(
     method: Method,
     task: Task | None,
     out: Path,
+    spatial: bool,
     on_unknown: Literal["error", "report"],
+    visibility_path: Path | None,
+    hidden_below: float,
+    gold_path: Path | None,
+    compare_image_reliability: bool,
     overwrite: bool,
     scheduler: str | None,
     threads: int | None,
@@ -111,24 +140,45 @@ def aggregate_command(
       stracker aggregate answers.csv --footprints buildings.gpkg --out consensus.gpkg
       stracker aggregate answers.parquet --images images.csv --method dawid_skene --out consensus.parquet
       stracker aggregate answers.csv --footprints osm.geojson --on-unknown report --out c.gpkg --json
+      stracker aggregate answers.csv --visibility visibility.parquet --gold gold.csv --out consensus.gpkg
+      stracker aggregate answers.csv --footprints buildings.gpkg --spatial --out consensus.gpkg
     """
     import stracker
-    from stracker.io import consensus_outputs, read_footprints, read_images
+    from stracker.io import consensus_outputs, read_footprints, read_gold, read_images, read_visibility
 
     quiet = obj["verbosity"] < 0 or as_json
     if scheduler and method != "em":
         raise click.UsageError(f"--scheduler fits --method em only, not {method}.")
+    known = {
+        "--visibility": visibility_path,
+        "--gold": gold_path,
+        "--compare-image-reliability": compare_image_reliability,
+    }
+    given = [name for name, value in known.items() if value]
+    if given and method != "em":
+        raise click.UsageError(f"{', '.join(given)} are inputs of --method em, not {method}.")
+    if scheduler and (visibility_path or gold_path):
+        raise click.UsageError("--visibility and --gold are not available with --scheduler: fit in memory.")
+    if spatial and (footprints_path is None or method != "em" or scheduler):
+        raise click.UsageError("--spatial needs --footprints and fits --method em in memory (not with --scheduler).")
     if scheduler and threads is not None:
         raise click.UsageError("--threads is the in-memory fit's; on --scheduler the Dask workers' threads run it.")
     rejected_path = out.with_name(f"{out.stem}.rejected.csv")
     targets = consensus_outputs(out)
     outputs_not_inputs(
-        [*targets, rejected_path], {"LABELS": labels_path, "--footprints": footprints_path, "--images": images_path}
+        [*targets, rejected_path],
+        {
+            "LABELS": labels_path,
+            "--footprints": footprints_path,
+            "--images": images_path,
+            "--visibility": visibility_path,
+            "--gold": gold_path,
+        },
     )
     outputs_free(targets + ([rejected_path] if on_unknown == "report" else []), overwrite)
     output_directory(out)
     started = time.perf_counter()
-    steps = ["labels", "footprints", "images", "aggregate", "write"]
+    steps = ["labels", "footprints", "images", "visibility and gold", "aggregate", "write"]
     verbose_fit = obj["verbosity"] > 0 and not as_json  # iteration lines on stderr, in place of the bar
     with warnings.catch_warnings(record=True) as caught, stages("aggregating", steps, quiet or verbose_fit) as bar:
         warnings.simplefilter("always", StrackerWarning)
@@ -137,8 +187,14 @@ def aggregate_command(
         footprints = read_footprints(footprints_path, layer=layer, id_column=id_column) if footprints_path else None
         bar.update(1, "images")
         images = read_images(images_path) if images_path else None
-        bar.update(1, "aggregate")
+        bar.update(1, "visibility and gold")
         dates = None if images is None else images["image_date"]
+        visibility = read_visibility(visibility_path) if visibility_path else None
+        if isinstance(visibility, np.ndarray):
+            visibility = _array_visibility(visibility, footprints, id_column, dates)
+        gold = read_gold(gold_path) if gold_path else None
+        options = stracker.EMOptions(compare_image_reliability=True) if compare_image_reliability else None
+        bar.update(1, "aggregate")
 
         objective = "lower bound" if method == "dawid_skene" else "log-likelihood"
 
@@ -146,17 +202,31 @@ def aggregate_command(
             click.echo(f"iteration {n_iter:>4}: {objective} {value:,.3f}", err=True)
 
         callback = iteration if verbose_fit else None
-        consensus = (
-            _aggregate_on(scheduler, labels, dates, task, callback)
-            if scheduler
-            else stracker.aggregate(labels, dates, method=method, task=task, callback=callback, threads=threads)
-        )
+        if scheduler:
+            consensus = _aggregate_on(scheduler, labels, dates, task, callback, options)
+        else:
+            fitted, neighbours = labels, None
+            if spatial:
+                fitted, neighbours = _neighbours(labels, footprints, id_column, on_unknown, options)
+            consensus = stracker.aggregate(
+                fitted,
+                dates,
+                method=method,
+                task=task,
+                callback=callback,
+                options=options,
+                visibility=visibility,
+                gold=gold,
+                hidden_below=hidden_below,
+                neighbours=neighbours,
+                threads=threads,
+            )
         bar.update(1, "write")
         # the answers about buildings without a footprint, written with the consensus (all or none)
         unknown = (
             []
             if footprints is None or on_unknown != "report"
-            else consensus.buildings.index.difference(pd.Index(footprints[id_column])).tolist()
+            else pd.Index(labels["building_id"].unique()).difference(pd.Index(footprints[id_column])).tolist()
         )
         rejected_rows = labels[labels["building_id"].isin(unknown)]
         extra: dict[str | Path, Callable[[Path], object]] = {}
@@ -167,7 +237,8 @@ def aggregate_command(
         )
         bar.update(1, "done")
     notes = echo_warnings([w for w in caught if issubclass(w.category, StrackerWarning)], quiet)
-    unmatched = layer_out.attrs.get("unmatched_building_ids", [])
+    # (a spatial fit leaves the answers about buildings without a footprint out, so they are not in the layer)
+    unmatched = unknown if spatial else layer_out.attrs.get("unmatched_building_ids", [])
     if not len(rejected_rows) and rejected_path.exists() and overwrite:
         rejected_path.unlink()  # from an earlier run: it no longer describes OUT
     summary: dict[str, Any] = {
@@ -179,9 +250,13 @@ def aggregate_command(
         "unmatched_buildings": [json_id(x) for x in unmatched],
         "rejected_rows": len(rejected_rows),
         "rejected_file": str(rejected_path) if len(rejected_rows) else None,
+        "visibility": None if visibility_path is None else str(visibility_path),
+        "gold": None if gold_path is None else str(gold_path),
         "warnings": notes,
         "seconds": round(time.perf_counter() - started, 2),
     }
+    if consensus.spatial_prior is not None:
+        summary["spatial_prior"] = consensus.spatial_prior
     if footprints is not None:
         summary["footprints"] = {
             "path": str(footprints_path),
@@ -206,8 +281,46 @@ def aggregate_command(
         click.echo(f"wrote {', '.join(summary['out'])}")
 
 
+def _neighbours(labels: pd.DataFrame, footprints: Any, id_column: str, on_unknown: str, options: Any) -> Any:
+    """The footprints' neighbour graph for ``--spatial``, and the answers to fit: with ``--on-unknown report``
+    those about buildings without a footprint are left out of the fit (they go to OUT.rejected.csv)."""
+    import stracker
+    from stracker.consensus.spatial import neighbour_graph
+
+    options = options or stracker.EMOptions()
+    graph = neighbour_graph(
+        footprints, id_column=id_column, k=options.spatial_neighbours, radius_m=options.spatial_radius_m
+    )
+    if on_unknown == "report":
+        labels = labels[labels["building_id"].isin(graph.building_ids)]
+    return labels, graph
+
+
+def _array_visibility(array: np.ndarray, footprints: Any, id_column: str, dates: Any) -> pd.DataFrame:
+    """A .npy visibility (rows in the footprints' order, columns the catalogue's) as the wide table
+    :func:`stracker.aggregate` takes, or a usage error saying what it needs."""
+    if footprints is None or dates is None:
+        raise click.UsageError(
+            "a .npy --visibility holds no building ids nor dates: give --footprints (its rows' buildings, in "
+            "order) and --images (its columns' dates), or a CSV/Parquet table with building_id and image_date."
+        )
+    shape = (len(footprints), len(dates))
+    if array.shape != shape:
+        raise click.UsageError(
+            f"the --visibility array has shape {array.shape}; with these --footprints and --images it needs {shape}."
+        )
+    return pd.DataFrame(
+        array, index=pd.Index(footprints[id_column], name="building_id"), columns=pd.DatetimeIndex(dates)
+    )
+
+
 def _aggregate_on(
-    address: str, labels: Any, image_dates: Any, task: Task | None, callback: Callable[[int, float], None] | None = None
+    address: str,
+    labels: Any,
+    image_dates: Any,
+    task: Task | None,
+    callback: Callable[[int, float], None] | None = None,
+    options: Any = None,
 ) -> Any:
     """Fit on the Dask cluster at ``address``; the consensus comes back to be written here."""
     import stracker
@@ -218,6 +331,6 @@ def _aggregate_on(
         n_partitions = max(1, sum(client.nthreads().values()))
         answers = dd.from_pandas(labels, npartitions=max(1, min(n_partitions, len(labels))))
         with stracker.aggregate_distributed(
-            answers, image_dates, task=task, client=client, callback=callback
+            answers, image_dates, task=task, client=client, callback=callback, options=options
         ) as result:
             return result.compute()

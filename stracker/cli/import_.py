@@ -109,13 +109,29 @@ def _catalogue(images_path: Path | None) -> Any:
     return read_images(images_path)
 
 
+def _write_labels(labels: Any, path: Path) -> None:
+    """A label table as CSV (ISO dates, days where every date is a day) or Parquet (each row's index kept)."""
+    if path.suffix.lower() == ".csv":
+        dates = labels[["before", "after"]]
+        whole_days = all((dates[c].dropna() == dates[c].dropna().dt.normalize()).all() for c in dates)
+        labels.to_csv(path, index=False, date_format="%Y-%m-%d" if whole_days else None)
+    else:
+        labels.to_parquet(path, index=True)
+
+
 def _write(
-    obj: dict[str, Any], answers: Any, out: Path, rejected_path: Path | None, as_json: bool, overwrite: bool
+    obj: dict[str, Any],
+    answers: Any,
+    out: Path,
+    rejected_path: Path | None,
+    as_json: bool,
+    overwrite: bool,
+    gold_path: Path | None = None,
 ) -> None:
-    """Write the label table and the rejected rows (both whole or neither), then report."""
+    """Write the label table, the rejected rows and the expert answers (all whole or none), then report."""
     rejected = answers.rejected
     summary = dict(answers.summary)
-    for path in (out, rejected_path):
+    for path in (out, rejected_path, gold_path):
         if path is not None:
             output_directory(path)
     if summary["rows_used"] == 0:
@@ -128,18 +144,18 @@ def _write(
             f"no answer could be used: all {summary['rows_read']} rows were rejected: "
             f"{counts}{where}. {out} was not written."
         )
-    labels = answers.labels
-    with atomic_paths([out] + ([rejected_path] if rejected_path else []), overwrite=overwrite) as temps:
-        if out.suffix.lower() == ".csv":
-            dates = labels[["before", "after"]]
-            whole_days = all((dates[c].dropna() == dates[c].dropna().dt.normalize()).all() for c in dates)
-            labels.to_csv(temps[0], index=False, date_format="%Y-%m-%d" if whole_days else None)
-        else:
-            labels.to_parquet(temps[0], index=True)
+    extra = [p for p in (rejected_path, gold_path) if p is not None]
+    with atomic_paths([out, *extra], overwrite=overwrite) as temps:
+        written = dict(zip([out, *extra], temps, strict=True))
+        _write_labels(answers.labels, written[out])
         if rejected_path is not None:
-            rejected.to_csv(temps[1], index=False)
+            rejected.to_csv(written[rejected_path], index=False)
+        if gold_path is not None:
+            _write_labels(answers.gold, written[gold_path])
     summary["out"] = str(out)
     summary["rejected_file"] = None if rejected_path is None else str(rejected_path)
+    if gold_path is not None:
+        summary["gold_file"] = str(gold_path)
     if as_json:
         click.echo(json.dumps(summary))
         return
@@ -162,6 +178,11 @@ def _write(
         counts = ", ".join(f"{n:,} {reason}" for reason, n in summary["rejected"].items())
         where = f"listed in {rejected_path}" if rejected_path else "pass --rejected FILE to list them"
         click.echo(f"  {summary['rows_rejected']:,} rows rejected: {counts} ({where})")
+    if gold_path is not None:
+        click.echo(
+            f"  {_count(summary['expert_answers'], 'expert answer')} about "
+            f"{_count(summary['gold_buildings'], 'building')} set apart as gold in {gold_path}"
+        )
     click.echo(f"wrote {out}" + (f" and {rejected_path}" if rejected_path else ""))
 
 
@@ -177,17 +198,21 @@ def _count(n: int, noun: str) -> str:
 
 
 def _check_outputs(
-    out: Path, rejected_path: Path | None, overwrite: bool, files: tuple[Path, ...], images_path: Path | None
+    out: Path,
+    rejected_path: Path | None,
+    overwrite: bool,
+    files: tuple[Path, ...],
+    images_path: Path | None,
+    gold_path: Path | None = None,
 ) -> None:
-    outputs_not_inputs(
-        [out] + ([rejected_path] if rejected_path else []),
-        {**{f"export {f.name}": f for f in files}, "--images": images_path},
-    )
-    if out.suffix.lower() not in _LABEL_SUFFIXES:
-        raise click.UsageError(f"--out must end in .parquet or .csv, not {out.suffix!r}.")
-    if rejected_path is not None and rejected_path.resolve() == out.resolve():
-        raise click.UsageError("--rejected and --out must be different files.")
-    outputs_free([out] + ([rejected_path] if rejected_path else []), overwrite)
+    outputs = [out, *(p for p in (rejected_path, gold_path) if p is not None)]
+    outputs_not_inputs(outputs, {**{f"export {f.name}": f for f in files}, "--images": images_path})
+    for option, path in (("--out", out), ("--gold", gold_path)):
+        if path is not None and path.suffix.lower() not in _LABEL_SUFFIXES:
+            raise click.UsageError(f"{option} must end in .parquet or .csv, not {path.suffix!r}.")
+    if len({p.resolve() for p in outputs}) < len(outputs):
+        raise click.UsageError("--out, --rejected and --gold must be different files.")
+    outputs_free(outputs, overwrite)
 
 
 @click.group("import")
@@ -220,6 +245,14 @@ def import_group() -> None:
     metavar="KEY",
     help="The workflow's task whose answers are read, e.g. T0 (default: its only task).",
 )
+@click.option(
+    "--gold",
+    "gold_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Set the expert classifications (the export's expert column) apart from the volunteers' answers and "
+    "write them here (CSV or Parquet), for `stracker aggregate --gold`.",
+)
 @click.pass_obj
 def zooniverse_command(
     obj: dict[str, Any],
@@ -236,6 +269,7 @@ def zooniverse_command(
     workflow_id: str | None,
     workflow_version: str | None,
     task_key: str | None,
+    gold_path: Path | None,
 ) -> None:
     """Import a Zooniverse classification export (CSV).
 
@@ -251,7 +285,7 @@ def zooniverse_command(
     """
     from stracker.platforms import read_zooniverse
 
-    _check_outputs(out, rejected_path, overwrite, files, images_path)
+    _check_outputs(out, rejected_path, overwrite, files, images_path, gold_path)
     answers = read_zooniverse(
         list(files),
         workflow_id=workflow_id,
@@ -262,8 +296,9 @@ def zooniverse_command(
         cant_tell=cant_tell,
         duplicates=duplicates,
         image_dates=_catalogue(images_path),
+        experts="gold" if gold_path is not None else "volunteers",
     )
-    _write(obj, answers, out, rejected_path, as_json, overwrite)
+    _write(obj, answers, out, rejected_path, as_json, overwrite, gold_path)
 
 
 @import_group.command("pybossa")

@@ -19,10 +19,11 @@ from stracker.cli.options import (
     outputs_free,
     overwrite_option,
     retire_mass_option,
+    visibility_options,
 )
 from stracker.errors import StrackerWarning
 from stracker.io.files import atomic_path
-from stracker.tasking import HIDDEN_VISIBILITY, QUESTION_FORMATS, RETIREMENT_REASONS, UPLOAD_COMMAND
+from stracker.tasking import QUESTION_FORMATS, RETIREMENT_REASONS, UPLOAD_COMMAND
 
 __all__ = ["next_command"]
 
@@ -39,20 +40,9 @@ __all__ = ["next_command"]
     help="The image catalogue: CSV or Parquet with an image_date column (every acquisition date).",
 )
 @footprint_options("of every building of the campaign, so that buildings without answers are asked too")
-@click.option(
-    "--visibility",
-    "visibility_path",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Each building's visibility per image: CSV or Parquet with building_id, image_date and visible "
-    "(yes/no) or visibility (cloud-free share), or a .npy array in the footprints' order. Bisection and "
-    "infogain never ask hidden images.",
-)
-@click.option(
-    "--hidden-below",
-    type=click.FloatRange(0.0, 1.0),
-    default=HIDDEN_VISIBILITY,
-    show_default=True,
-    help="A visibility share below this hides the image.",
+@visibility_options(
+    "Bisection and infogain never ask hidden images, and the aggregation of the answers so far counts what "
+    "clouds hid as no evidence."
 )
 @click.option(
     "--design",
@@ -101,6 +91,12 @@ __all__ = ["next_command"]
     default=None,
     help="Also write the retired buildings and why (CSV).",
 )
+@click.option(
+    "--spatial",
+    is_flag=True,
+    help="Aggregate with the spatial-temporal prior over --footprints (as stracker aggregate --spatial), so the "
+    "questions follow the spatial posterior: buildings without answers start from their neighbours' dates.",
+)
 @overwrite_option("Replace existing output files.")
 @json_option()
 @click.pass_obj
@@ -122,6 +118,7 @@ def next_command(
     fmt: str,
     frame_location: str,
     retired_path: Path | None,
+    spatial: bool,
     overwrite: bool,
     as_json: bool,
 ) -> None:
@@ -142,12 +139,14 @@ def next_command(
           --frames https://example.org/chips --out tasks.csv
     """
     import stracker
-    from stracker.io import read_footprints, read_images
-    from stracker.tasking import next_questions, read_visibility, write_questions
+    from stracker.io import read_footprints, read_images, read_visibility
+    from stracker.tasking import next_questions, write_questions
 
     quiet = obj["verbosity"] < 0 or as_json
     if answers_path is None and footprints_path is None:
         raise click.UsageError("give the ANSWERS so far, or --footprints to start a campaign (or both).")
+    if spatial and footprints_path is None:
+        raise click.UsageError("--spatial needs --footprints.")
     outputs_free([out] + ([retired_path] if retired_path is not None else []), overwrite)
     started = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
@@ -168,6 +167,7 @@ def next_command(
             hidden_below=hidden_below,
             seed=seed,
             task=task,
+            footprints=_as_building_layer(footprints, id_column) if spatial else None,
         )
     notes = echo_warnings([w for w in caught if issubclass(w.category, StrackerWarning)], quiet)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -203,3 +203,11 @@ def next_command(
         click.echo(f"wrote {out}" + (f" and {retired_path}" if retired_path is not None else ""))
         if fmt == "zooniverse":
             click.echo(f"upload with: {summary['upload']}")
+
+
+def _as_building_layer(footprints: Any, id_column: str) -> Any:
+    """The footprints' ids as ``building_id`` and their geometry: the layer ``stracker.aggregate(footprints=)``
+    takes, whatever the id column is called."""
+    if footprints is None or id_column == "building_id":
+        return footprints
+    return footprints[[id_column, footprints.geometry.name]].rename(columns={id_column: "building_id"})

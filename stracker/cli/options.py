@@ -17,6 +17,7 @@ import click
 import pandas as pd
 
 from stracker.consensus.aggregate import METHODS
+from stracker.consensus.inputs import HIDDEN_VISIBILITY
 from stracker.errors import OutputExistsError, OutputIsInputError, SchedulerError
 from stracker.io.files import same_files
 from stracker.labels import TASKS
@@ -45,6 +46,7 @@ __all__ = [
     "seed_option",
     "stages",
     "threads_option",
+    "visibility_options",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -232,6 +234,34 @@ def threads_option() -> Callable[[F], F]:
         help="Threads the in-memory EM runs on (default: $STRACKER_THREADS, else every CPU this process may use); "
         "the result is the same for any number.",
     )
+
+
+def visibility_options(purpose: str) -> Callable[[F], F]:
+    """``--visibility FILE`` and ``--hidden-below``: each building's visible share per image, read by
+    :func:`stracker.io.read_visibility` (parameters ``visibility_path``, ``hidden_below``).
+
+    ``purpose`` says in the help what the command does with it.
+    """
+    visibility = click.option(
+        "--visibility",
+        "visibility_path",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        help="Each building's visibility per image: CSV or Parquet with building_id, image_date and visible "
+        "(a cloud-free share, as `stracker visibility` writes it, or yes/no) or visibility, or a .npy array in "
+        f"the footprints' order. {purpose}",
+    )
+    hidden_below = click.option(
+        "--hidden-below",
+        type=click.FloatRange(0.0, 1.0),
+        default=HIDDEN_VISIBILITY,
+        show_default=True,
+        help="A visible share below this hides the image.",
+    )
+
+    def decorate(command: F) -> F:
+        return visibility(hidden_below(command))
+
+    return decorate
 
 
 def retire_mass_option() -> Callable[[F], F]:

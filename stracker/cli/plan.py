@@ -40,6 +40,12 @@ __all__ = ["plan_command"]
     help="With budget left once every building has retired, 1 - mass shrinks tenfold, up to this mass.",
 )
 @click.option(
+    "--spatial",
+    is_flag=True,
+    help="Aggregate every round with the spatial-temporal prior over the world's footprints (as stracker "
+    "aggregate --spatial): questions and retirement follow the spatial posterior.",
+)
+@click.option(
     "--out",
     "out_path",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -57,6 +63,7 @@ def plan_command(
     budget: int,
     retire_mass: float,
     max_retire_mass: float,
+    spatial: bool,
     out_path: Path | None,
     overwrite: bool,
     as_json: bool,
@@ -64,7 +71,8 @@ def plan_command(
     """Plan an adaptive campaign: date every building with a budget of frames viewed.
 
     Simulates the preset's world and volunteers, then asks questions in rounds (one per building still
-    uncertain, chosen by the same core as `stracker next`), re-aggregating after each round, until the budget
+    uncertain, chosen by the same core as `stracker next`), updating the consensus after each round (an
+    incremental fit, refitted every few rounds, and a full fit at the end), until the budget
     is spent or every building is settled at --max-retire-mass (a building settles when its credible interval
     is one image gap, or when clouds hide every image that could split it; the bar starts at --retire-mass and
     rises while budget is left).
@@ -101,6 +109,7 @@ def plan_command(
         max_retire_mass=max_retire_mass,
         record=False,
         progress=progress,
+        spatial=spatial,
     )
     last = campaign.history.iloc[-1]
     metrics = {

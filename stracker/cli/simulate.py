@@ -98,7 +98,7 @@ def simulate(
         )
         task = deprecated_design
     if task is not None:
-        scenario = scenario.replace(tasks={"design": task})
+        scenario = scenario.replace(tasks={"task": task})
     outputs = list(SIMULATION_FILES) + (
         ["consensus.gpkg", "consensus_volunteers.parquet", "evaluation.csv"] if do_aggregate else []
     )

@@ -105,7 +105,7 @@ def sweep_command(
 
     \b
     Examples:
-      stracker sweep --grid tasks.volunteers_per_building=2,4,7 --grid tasks.design=timeline,compare --out s.csv
+      stracker sweep --grid tasks.volunteers_per_building=2,4,7 --grid tasks.task=timeline,compare --out s.csv
       stracker sweep --grid crowd.random_share=0,0.1,0.2 --seeds 0,1,2 --method em --method majority \\
         --out s.parquet --plot s.png --scheduler tcp://10.0.0.5:8786
       stracker sweep --grid tasks.volunteers_per_building=3,7 --design infogain --design bisection --out plan.csv
@@ -118,7 +118,7 @@ def sweep_command(
     for spec in grid_specs:
         key, eq, values = spec.partition("=")
         if not eq or not key or not values:
-            raise click.UsageError(f"--grid {spec!r}: write PART.FIELD=V1,V2 (e.g. tasks.design=timeline,compare).")
+            raise click.UsageError(f"--grid {spec!r}: write PART.FIELD=V1,V2 (e.g. tasks.task=timeline,compare).")
         grid[key.strip()] = [_grid_value(v) for v in values.split(",")]
     if not grid:
         raise click.UsageError("give at least one --grid PART.FIELD=V1,V2.")

@@ -9,7 +9,7 @@ import os
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
@@ -18,6 +18,7 @@ from stracker.consensus.baselines import DAWID_SKENE_MAX_ITER, DAWID_SKENE_TOL, 
 from stracker.consensus.blocks import BlockedAnswerModel, resolve_threads
 from stracker.consensus.distributed import is_dask_dataframe
 from stracker.consensus.em import EMOptions, em_options, fit_em
+from stracker.consensus.inputs import HIDDEN_VISIBILITY, frame_visibility, gold_states
 from stracker.consensus.model import PARAM_NAMES
 from stracker.consensus.result import (
     Consensus,
@@ -27,8 +28,13 @@ from stracker.consensus.result import (
     volunteer_counts,
     volunteer_table,
 )
+from stracker.consensus.spatial import NeighbourGraph, SpatialPrior, neighbour_graph, with_graph_buildings
 from stracker.errors import LabelsError, OptionsError, UninformativeAnswersWarning
 from stracker.labels import EncodedLabels, encode_labels
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+    from scipy import sparse
 
 __all__ = ["METHODS", "aggregate"]
 
@@ -51,6 +57,11 @@ def aggregate(
     shrinkage: float | None = None,
     on_duplicate: Literal["warn", "error", "ignore"] = "warn",
     callback: Callable[[int, float], None] | None = None,
+    visibility: pd.DataFrame | str | os.PathLike | None = None,
+    gold: pd.DataFrame | pd.Series | str | os.PathLike | None = None,
+    hidden_below: float = HIDDEN_VISIBILITY,
+    footprints: gpd.GeoDataFrame | None = None,
+    neighbours: NeighbourGraph | sparse.spmatrix | sparse.sparray | None = None,
     threads: int | None = None,
 ) -> Consensus:
     """Aggregate volunteer answers into a consensus destruction state per building, in memory.
@@ -93,10 +104,43 @@ def aggregate(
     callback : callable, optional
         Called as ``callback(n_iter, log_likelihood)`` after every iteration of ``em`` (after its E-step) and of
         ``dawid_skene`` (its loss), to report progress on long fits; ``majority`` does not iterate.
+    visibility : pandas.DataFrame or path, optional
+        Each building's visible (cloud-free) share in each image (``em`` only): a DataFrame indexed by
+        building_id with one column per image date (values 0 to 1, or booleans), or the long table
+        ``building_id, image_date, visible`` that ``stracker visibility`` writes (a path: CSV or Parquet,
+        read with :func:`stracker.io.read_visibility`); :meth:`stracker.Simulation.visibility_table` gives the
+        simulator's. The timeline model then counts skipped frames by their visible share (a hidden frame
+        cannot be missed), and a compare answer is read with the chance that its frames could be (otherwise it
+        is a coin flip); answers about hidden frames carry no information. Answered buildings it does not
+        cover, and NaN shares, are fully visible (a warning names the buildings); see
+        :mod:`stracker.consensus.inputs`.
+    gold : pandas.DataFrame, Series or path, optional
+        Buildings whose destruction an expert established (``em`` only): ``building_id`` and ``destroyed_on``
+        (NaT: not destroyed; the review page's gold CSV, read with :func:`stracker.io.read_gold`), or expert
+        answers as a label table. Their state is fixed (their posterior is the expert's), and the volunteers
+        who answered them are calibrated by it. Gold buildings nobody answered about get a row with the
+        expert's state (``n_labels`` 0), named in a warning.
+    hidden_below : float
+        A visible share below which a frame is hidden (with ``visibility``).
+    footprints : geopandas.GeoDataFrame, optional
+        Building footprints with a ``building_id`` column in a projected CRS (:func:`stracker.read_footprints`):
+        ``em`` with the spatial-temporal prior (:mod:`stracker.consensus.spatial`), each building's prior leaning
+        towards what the answers of its ``options.spatial_neighbours`` nearest footprints within
+        ``options.spatial_radius_m`` say, with a strength the EM learns (near 0 where dates do not cluster).
+        Every footprint gets a row; those without answers get their spatial prior as posterior (``n_labels``
+        0). Every building with answers needs a footprint (gold buildings outside the footprints have no
+        neighbours).
+    neighbours : NeighbourGraph or scipy.sparse matrix, optional
+        The same with a graph of your own, in place of ``footprints``: a
+        :class:`~stracker.consensus.spatial.NeighbourGraph` (which names its buildings; those without answers
+        get rows), or a square matrix of weights whose rows and columns are the label table's buildings in
+        sorted id order (rows are normalised).
+
     threads : int, optional
         Threads the ``em`` fit runs on (its E-step, on blocks of buildings, and the per-building table); default:
         the environment variable ``STRACKER_THREADS`` if set, else every CPU this process may use (one in a task
-        on a Dask worker). The result is the same, bit for bit, for any number of threads.
+        on a Dask worker). The result is the same, bit for bit, for any number of threads. A fit with the
+        spatial prior, which ties every building to its neighbours, runs its E-step on one block.
 
     Returns
     -------
@@ -109,7 +153,14 @@ def aggregate(
         DataFrame (use :func:`stracker.aggregate_distributed`).
     OptionsError
         If an option is out of range (``threads`` or ``STRACKER_THREADS`` not a whole number >= 1 among them), or
-        ``options`` is given for a method other than ``em``.
+        ``options``, ``visibility``, ``gold``, ``footprints`` or ``neighbours``
+        is given for a method other than ``em``, or ``neighbours`` is not a graph of the buildings.
+    UnmatchedBuildingsError
+        If none of the buildings of ``visibility`` is among the answers' (the ids do not match), or the gold's
+        ids are of another type than the answers', or buildings with answers have no footprint.
+    FootprintsError
+        If ``footprints`` cannot give a neighbour graph (no id column, repeated ids, no geometry, no CRS or a
+        geographic one).
 
     Examples
     --------
@@ -144,6 +195,12 @@ def aggregate(
         options = em_options(options, max_iter=max_iter, tol=tol, shrinkage=shrinkage)
     elif options is not None:
         raise OptionsError(f"options= (EMOptions) are the EM's; method {method!r} takes max_iter= and tol= only.")
+    elif visibility is not None or gold is not None:
+        raise OptionsError(f"visibility= and gold= are inputs of the em model; method {method!r} takes neither.")
+    if method != "em" and (footprints is not None or neighbours is not None):
+        raise OptionsError(f"footprints= and neighbours= (the spatial prior) are the EM's, not method {method!r}'s.")
+    if footprints is not None and neighbours is not None:
+        raise OptionsError("give footprints= or neighbours= (a graph built from footprints), not both.")
     if isinstance(labels, str | os.PathLike):
         from stracker.io import read_labels
 
@@ -211,7 +268,37 @@ def aggregate(
             frames=frames_out,
         )
 
-    with BlockedAnswerModel(enc, threads=n_threads) as model:
+    spatial = graph = None
+    if footprints is not None or neighbours is not None:
+        if footprints is not None:
+            assert options is not None  # em_options gave them
+            graph = neighbour_graph(footprints, k=options.spatial_neighbours, radius_m=options.spatial_radius_m)
+        elif isinstance(neighbours, NeighbourGraph):
+            graph = neighbours
+        else:
+            graph = NeighbourGraph.from_matrix(neighbours, enc.building_ids)
+        enc, graph = with_graph_buildings(enc, graph)
+    known = None
+    if gold is not None:
+        if isinstance(gold, str | os.PathLike):
+            from stracker.io import read_gold
+
+            gold = read_gold(Path(gold))
+        enc, known = gold_states(gold, enc)
+    frames = None
+    if visibility is not None:
+        if isinstance(visibility, str | os.PathLike):
+            from stracker.io import read_visibility
+
+            visibility = read_visibility(Path(visibility))
+        frames = frame_visibility(visibility, enc, hidden_below)
+    if graph is not None:
+        graph = graph.reindex(enc.building_ids, extend=True)  # gold buildings outside it: no neighbours
+        answered = np.bincount(enc.building, minlength=enc.n_buildings) > 0
+        spatial = SpatialPrior.start(graph, enc.image_dates, answered)
+    with BlockedAnswerModel(
+        enc, threads=n_threads, visibility=frames, gold=known, n_blocks=1 if spatial is not None else None
+    ) as model:
         fit = fit_em(
             enc,
             volunteer_params=volunteer_params,
@@ -219,6 +306,7 @@ def aggregate(
             prior=prior,
             options=options,
             callback=callback,
+            building_prior=spatial,
             model=model,
         )
         # the counts per building and per volunteer block by block, on the model's threads
@@ -236,6 +324,8 @@ def aggregate(
         log_likelihood=fit.log_likelihood,
         n_iter=fit.n_iter,
         converged=fit.converged,
+        compare_reliability=fit.compare_reliability,
+        spatial_prior=None if not isinstance(fit.building_prior, SpatialPrior) else fit.building_prior.summary(),
     )
 
 

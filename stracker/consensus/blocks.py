@@ -18,8 +18,10 @@ and the statistics of the blocks are summed in block order: any number of thread
 for bit. Blocks of other sizes sum in another order, which moves results by rounding only (a few 1e-15).
 A table small enough for one block is one :class:`~stracker.consensus.model.AnswerModel`, as before blocks.
 
-Per-building inputs are cut into blocks in one place, :func:`block_table` (and :meth:`BlockedAnswerModel.block_state`
-for the state of an E-step): whatever the answer models come to take per building has its slice made there.
+Per-building inputs are cut into blocks in one place, :func:`block_model` (the block's answers, its rows of the
+visibility, its gold buildings), and :meth:`BlockedAnswerModel.block_state` for the state of an E-step: whatever
+the answer models come to take per building has its slice made there. A building prior (the spatial prior,
+``ModelState.building_prior``) ties every building to its neighbours, so a fit with one runs on one block.
 """
 
 from __future__ import annotations
@@ -37,9 +39,9 @@ from typing import TypeVar
 import numpy as np
 import pandas as pd
 
-from stracker.consensus.model import AnswerModel, EStep, ModelState, SufficientStatistics
+from stracker.consensus.model import AnswerModel, EStep, GoldStates, ModelState, SufficientStatistics
 from stracker.consensus.sparse import stable_order
-from stracker.errors import OptionsError
+from stracker.errors import LabelsError, OptionsError
 from stracker.labels import EncodedLabels
 
 __all__ = [
@@ -53,6 +55,7 @@ __all__ = [
     "BuildingBlock",
     "available_cpus",
     "block_count",
+    "block_model",
     "block_table",
     "building_blocks",
     "in_dask_worker",
@@ -261,6 +264,27 @@ def block_table(enc: EncodedLabels, block: BuildingBlock) -> EncodedLabels:
     )
 
 
+def block_model(
+    enc: EncodedLabels,
+    block: BuildingBlock,
+    visibility: np.ndarray | None = None,
+    gold: GoldStates | None = None,
+) -> AnswerModel:
+    """The answer model of one block: its table (:func:`block_table`) with its slices of the per-building inputs,
+    the rows of ``visibility`` (buildings x images, in building-code order) and the gold buildings among its own.
+
+    The one place a block's share of what the answer models take per building is cut.
+    """
+    if gold is not None:
+        mine = (gold.rows >= block.start) & (gold.rows < block.stop)
+        gold = GoldStates(gold.rows[mine] - block.start, gold.allowed[mine])
+    return AnswerModel(
+        block_table(enc, block),
+        visibility=None if visibility is None else visibility[block.start : block.stop],
+        gold=gold,
+    )
+
+
 def _posterior_of(step: EStep) -> np.ndarray:
     posterior = step.posterior
     assert posterior is not None  # an AnswerModel's E-step always has it
@@ -287,7 +311,10 @@ class BlockedAnswerModel:
     threads : int, optional
         Threads to run on (see :func:`resolve_threads`).
     n_blocks : int, optional
-        Blocks (default :func:`block_count`); for tests and benchmarks.
+        Blocks (default :func:`block_count`); one for a fit with a building prior.
+    visibility, gold : optional
+        As :class:`~stracker.consensus.model.AnswerModel` takes them, for the whole table (cut per block by
+        :func:`block_model`).
 
     Examples
     --------
@@ -303,15 +330,30 @@ class BlockedAnswerModel:
     (2, [[0.941, 0.059], [0.2, 0.8]], 2)
     """
 
-    def __init__(self, enc: EncodedLabels, *, threads: int | None = None, n_blocks: int | None = None) -> None:
+    def __init__(
+        self,
+        enc: EncodedLabels,
+        *,
+        threads: int | None = None,
+        n_blocks: int | None = None,
+        visibility: np.ndarray | None = None,
+        gold: GoldStates | None = None,
+    ) -> None:
         self.threads = resolve_threads(threads)
         self.enc = enc
         self.blocks = building_blocks(enc, n_blocks)
         self.n_buildings, self.n_states = enc.n_buildings, enc.n_states
+        if visibility is not None:
+            visibility = np.asarray(visibility, dtype=float)
+            if visibility.shape != (enc.n_buildings, enc.n_images):
+                raise LabelsError(
+                    f"visibility has shape {visibility.shape}; it needs one row per building and one column "
+                    f"per image, {(enc.n_buildings, enc.n_images)}."
+                )
         workers = min(self.threads, len(self.blocks))
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="stracker") if workers > 1 else None
         try:
-            self.models = self.map(lambda block: AnswerModel(block_table(enc, block)), self.blocks)
+            self.models = self.map(lambda block: block_model(enc, block, visibility, gold), self.blocks)
         except BaseException:
             self.close()
             raise
@@ -327,8 +369,10 @@ class BlockedAnswerModel:
         return self.map(lambda block: fn(block_table(self.enc, block)), self.blocks)
 
     def block_state(self, state: ModelState, index: int) -> ModelState:
-        """The state block ``index``'s E-step runs under: ``state``, with its per-building parts (none yet) cut to
-        the block's buildings."""
+        """The state block ``index``'s E-step runs under: ``state`` (its parts are per volunteer and per image; a
+        building prior, the one per-building part, needs every building at once: one block)."""
+        if state.building_prior is not None and len(self.blocks) > 1:
+            raise RuntimeError("a building prior ties buildings across blocks: make the model with n_blocks=1")
         return state
 
     def e_step(self, state: ModelState, volunteer_statistics: bool = True, eager: bool = False) -> EStep:

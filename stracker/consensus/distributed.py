@@ -1,21 +1,27 @@
 """The consensus EM on Dask: answers partitioned by building, one pass over the partitions per iteration.
 
-The label table (a Dask DataFrame, a Parquet dataset or a pandas DataFrame) is encoded globally first: the sorted
-unique building and volunteer ids and the image catalogue are computed with Dask and are small. The answers are
-then shuffled so that each partition holds every answer about a contiguous range of building codes (skipped
-when the input is already indexed by building with known divisions), and each partition becomes a *shard* on a
-worker: the same index arrays as the in-memory engine (a :class:`~stracker.consensus.blocks.BlockedAnswerModel` on
-one thread), over the shard's buildings and all volunteers. The shards are computed from the graph (never
-scattered), so a lost worker's shards are recomputed from lineage, and held for the whole fit.
+The label table (a Dask DataFrame, a Parquet dataset or a pandas DataFrame) is checked and encoded partition by
+partition on the workers (:func:`stracker.encode_labels`, every bad row named), each partition with its own
+codes; the client gathers only the partitions' sorted id tables and catalogues and merges them into the global
+ones (the sorted unique building and volunteer ids, the image catalogue), which are small. Partitions that
+already hold disjoint ranges of buildings (files of an export partitioned by building, or an input indexed by
+building with known divisions) are shards as they are; otherwise the answers' codes (14 bytes an answer, not the
+table's columns) are shuffled so that each partition holds every answer about a contiguous range of building
+codes. Each partition becomes a *shard* on a worker: the same index arrays as the in-memory engine (an
+:class:`~stracker.consensus.model.AnswerModel`), over the shard's buildings and all volunteers. The shards are
+computed from the graph (never scattered), so a lost worker's shards are recomputed from lineage, and held for
+the whole fit.
 
-Each EM iteration submits one task per shard: the E-step on its buildings under the current
-:class:`~stracker.consensus.model.ModelState`, which returns their
-:class:`~stracker.consensus.model.SufficientStatistics` (their part of the log-likelihood, per-volunteer
-numerators and denominators, per-image skips and notices, the posterior's column sums). The parts are summed by
-a tree reduction and the client drives the very loop and M-step of the in-memory engine
-(:func:`stracker.consensus.em.run_em`, :class:`stracker.consensus.em.MStep`), so the result equals the in-memory
-engine's up to the order of floating-point sums, whatever the partitioning. Only arrays the size of the
-volunteers or the images travel; posteriors stay on the workers.
+The shards are placed in contiguous blocks, one block per worker thread. Each EM iteration submits one task per
+block, on its worker: the E-step on each of its shards under the current
+:class:`~stracker.consensus.model.ModelState`, their :class:`~stracker.consensus.model.SufficientStatistics`
+(their part of the log-likelihood, per-volunteer numerators and denominators, per-image skips and notices, the
+posterior's column sums) summed there in shard order. The blocks' sums are added by a tree reduction and the
+client drives the very loop and M-step of the in-memory engine (:func:`stracker.consensus.em.run_em`,
+:class:`stracker.consensus.em.MStep`), so the result equals the in-memory engine's up to the order of
+floating-point sums, whatever the partitioning (and the same from run to run: the blocks, not where Dask put
+the shards, fix that order). Only arrays the size of the volunteers or the images travel, once per block;
+posteriors stay on the workers.
 
 The result's per-building table is a Dask DataFrame built shard by shard; :meth:`DistributedConsensus.to_parquet`
 writes it partition by partition, and :class:`DistributedConsensus` has the methods of
@@ -24,6 +30,7 @@ writes it partition by partition, and :class:`DistributedConsensus` has the meth
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 import operator
@@ -36,9 +43,8 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from stracker.consensus.blocks import BlockedAnswerModel
 from stracker.consensus.em import EMOptions, MStep, em_options, run_em
-from stracker.consensus.model import EStep, ModelState, SufficientStatistics
+from stracker.consensus.model import AnswerModel, EStep, ModelState, SufficientStatistics
 from stracker.consensus.result import (
     Consensus,
     consensus_summary,
@@ -46,7 +52,7 @@ from stracker.consensus.result import (
     summarize_posterior,
     volunteer_table_from_counts,
 )
-from stracker.errors import FileFormatError, LabelsError
+from stracker.errors import FileFormatError, LabelsError, OptionsError
 from stracker.labels import (
     COMPARE,
     LABEL_COLUMNS,
@@ -59,8 +65,9 @@ from stracker.labels import (
     encode_labels,
     encode_task,
     image_catalogue,
-    parse_image_dates,
+    image_index_dtype,
     report_duplicates,
+    take_rows,
 )
 
 __all__ = [
@@ -95,7 +102,7 @@ class _Shard:
     """The answers about one contiguous range of buildings, encoded with global volunteer codes."""
 
     enc: EncodedLabels
-    model: BlockedAnswerModel  # one thread: the worker's threads run shards side by side
+    model: AnswerModel
     duplicates: np.ndarray  # which answers repeat another exactly (all False with on_duplicate="ignore")
 
 
@@ -117,37 +124,133 @@ class _ShardCounts:
         )
 
 
-def _build_shard(
-    part: pd.DataFrame,
-    building_ids: pd.Index,
-    volunteer_ids: pd.Index,
-    image_dates: pd.DatetimeIndex,
-    task: Literal["timeline", "compare"] | None,
-    on_duplicate: str,
-) -> _Shard:
-    """Encode one partition (all answers of the buildings ``building_ids``) and index it for the EM."""
-    part = part.reset_index()
+@dataclass(frozen=True)
+class _PartitionIds:
+    """What the client needs of one encoded partition: its sorted distinct ids and its image catalogue."""
+
+    building_ids: pd.Index
+    volunteer_ids: pd.Index
+    image_dates: pd.DatetimeIndex
+
+
+@dataclass(frozen=True)
+class _Tables:
+    """The global id tables and catalogue, as every shard needs them (one copy per worker)."""
+
+    building_ids: pd.Index
+    volunteer_ids: pd.Index
+    image_dates: pd.DatetimeIndex
+
+
+def _encode_partition(
+    part: pd.DataFrame, number: int, image_dates: object, task: Literal["timeline", "compare"] | None
+) -> EncodedLabels | None:
+    """Check and encode one input partition on its worker, with its own codes (None for an empty partition).
+
+    Every row is checked here, once; duplicates are found later, per shard, on the global codes."""
+    if "building_id" not in part.columns and part.index.name == "building_id":
+        part = part.reset_index()
+    if len(part) == 0:
+        return None
+    try:
+        return encode_labels(part, image_dates, task=task, on_duplicate="ignore")
+    except LabelsError as exc:
+        raise type(exc)(f"partition {number} of the answers: {exc}") from None
+
+
+def _partition_ids(enc: EncodedLabels | None) -> _PartitionIds | None:
+    if enc is None:
+        return None
+    return _PartitionIds(enc.building_ids, enc.volunteer_ids, enc.image_dates)
+
+
+_CODES = ("building", "volunteer", "lo", "hi", "answer", "task")
+
+
+def _global_codes(
+    enc: EncodedLabels, building_ids: pd.Index, volunteer_ids: pd.Index, image_dates: pd.DatetimeIndex
+) -> dict[str, np.ndarray]:
+    """A partition's answers as codes (14 bytes an answer) in the global id tables and catalogue."""
+    b_map = building_ids.get_indexer(enc.building_ids)
+    v_map = volunteer_ids.get_indexer(enc.volunteer_ids)
+    if (b_map < 0).any() or (v_map < 0).any():  # the partitioning and the id tables disagree: a bug, not bad data
+        raise RuntimeError("a partition holds ids missing from the global id tables")
+    codes = {"building": b_map.astype(np.int32)[enc.building], "volunteer": v_map.astype(np.int32)[enc.volunteer]}
+    if enc.image_dates.equals(image_dates):
+        codes |= {"lo": enc.lo, "hi": enc.hi}
+    else:
+        d_map = image_dates.get_indexer(enc.image_dates).astype(image_index_dtype(len(image_dates)))
+        codes |= {"lo": take_rows(d_map, enc.lo, -1), "hi": d_map[enc.hi]}
+    return codes | {"answer": enc.answer, "task": enc.task}
+
+
+def _make_shard(codes: Mapping[str, np.ndarray], tables: _Tables, first: int, stop: int, on_duplicate: str) -> _Shard:
+    """The shard of the buildings ``first`` to ``stop`` (global codes) from the codes of all their answers."""
+    building = codes["building"].astype(np.int32)  # counted from the shard's first building
+    building -= first
+    enc = EncodedLabels(
+        building_ids=tables.building_ids[first:stop],
+        volunteer_ids=tables.volunteer_ids,
+        image_dates=tables.image_dates,
+        building=building,
+        volunteer=codes["volunteer"],
+        lo=codes["lo"],
+        hi=codes["hi"],
+        answer=codes["answer"],
+        task=codes["task"],
+        row_index=pd.RangeIndex(building.size),
+    )
     # duplicates are found here and reported on the client (a warning on a worker thread would not reach it);
     # a building's answers are all in one shard, so these are all the table's duplicates
-    local = encode_labels(part, image_dates, task=task, on_duplicate="ignore")
-    duplicates = duplicate_answers(local) if on_duplicate != "ignore" else np.zeros(local.n_answers, dtype=bool)
-    b_map = building_ids.get_indexer(local.building_ids)
-    v_map = volunteer_ids.get_indexer(local.volunteer_ids)
-    if (b_map < 0).any() or (v_map < 0).any():  # the partitioning and the id tables disagree: a bug, not bad data
-        raise RuntimeError("a shard holds ids missing from the global id tables")
-    enc = EncodedLabels(
-        building_ids=building_ids,
-        volunteer_ids=volunteer_ids,
-        image_dates=image_dates,
-        building=b_map.astype(np.int32)[local.building],
-        volunteer=v_map.astype(np.int32)[local.volunteer],
-        lo=local.lo,
-        hi=local.hi,
-        answer=local.answer,
-        task=local.task,
-        row_index=pd.RangeIndex(local.n_answers),
-    )
-    return _Shard(enc, BlockedAnswerModel(enc, threads=1), duplicates)
+    duplicates = duplicate_answers(enc) if on_duplicate != "ignore" else np.zeros(enc.n_answers, dtype=bool)
+    return _Shard(enc, AnswerModel(enc), duplicates)
+
+
+def _shard_of_partition(enc: EncodedLabels, tables: _Tables, first: int, stop: int, on_duplicate: str) -> _Shard:
+    """The shard of a partition that alone holds the buildings ``first`` to ``stop`` (no shuffle)."""
+    codes = _global_codes(enc, tables.building_ids, tables.volunteer_ids, tables.image_dates)
+    return _make_shard(codes, tables, first, stop, on_duplicate)
+
+
+def _codes_frame(enc: EncodedLabels | None, tables: _Tables) -> pd.DataFrame:
+    """A partition's answers as global codes, what the shuffle by building moves."""
+    if enc is None:
+        return _codes_meta(tables.image_dates)
+    return pd.DataFrame(_global_codes(enc, tables.building_ids, tables.volunteer_ids, tables.image_dates), copy=False)
+
+
+def _codes_meta(image_dates: pd.DatetimeIndex) -> pd.DataFrame:
+    index = image_index_dtype(len(image_dates))
+    dtypes = dict(zip(_CODES, (np.int32, np.int32, index, index, np.int8, np.int8), strict=True))
+    return pd.DataFrame({name: np.zeros(0, dtype=dtype) for name, dtype in dtypes.items()})
+
+
+def _shard_of_codes(part: pd.DataFrame, tables: _Tables, first: int, stop: int, on_duplicate: str) -> _Shard:
+    """The shard of a partition of the shuffled codes (indexed by building code, ``first`` to ``stop``)."""
+    codes = {"building": part.index.to_numpy()} | {name: part[name].to_numpy() for name in _CODES[1:]}
+    return _make_shard(codes, tables, first, stop, on_duplicate)
+
+
+def _split_codes(enc: EncodedLabels, tables: _Tables, starts: np.ndarray) -> tuple[dict[str, np.ndarray], ...]:
+    """A partition's global codes split by the shards' ranges of building codes (``starts``): one piece per shard,
+    each the rows of that shard in their order (one linear, stable radix sort by shard). The pieces are arrays of
+    their own, not views of one, so that each is freed as soon as its shard is built."""
+    codes = _global_codes(enc, tables.building_ids, tables.volunteer_ids, tables.image_dates)
+    n_shards = len(starts) - 1
+    shard_of = np.repeat(np.arange(n_shards, dtype=np.uint16 if n_shards <= 2**16 else np.int64), np.diff(starts))
+    shard = shard_of[codes["building"]]
+    order = np.argsort(shard, kind="stable")
+    bounds = np.zeros(n_shards + 1, dtype=np.int64)
+    np.cumsum(np.bincount(shard, minlength=n_shards), out=bounds[1:])
+    return tuple({name: values[order[a:b]] for name, values in codes.items()} for a, b in itertools.pairwise(bounds))
+
+
+def _shard_of_pieces(
+    pieces: list[Mapping[str, np.ndarray]], tables: _Tables, first: int, stop: int, on_duplicate: str
+) -> _Shard:
+    """The shard of the buildings ``first`` to ``stop`` from its pieces of every partition's codes."""
+    codes = {name: np.concatenate([piece[name] for piece in pieces]) for name in _CODES}
+    return _make_shard(codes, tables, first, stop, on_duplicate)
 
 
 def _shard_counts(shard: _Shard) -> _ShardCounts:
@@ -165,9 +268,38 @@ def _identity(x: Any) -> Any:
     return x
 
 
-def _shard_step(shard: _Shard, state: ModelState, volunteer_statistics: bool) -> SufficientStatistics:
-    """One E-step on a shard: its additive statistics for the M-step (the posterior stays here)."""
-    return shard.model.e_step(state, volunteer_statistics, eager=True).statistics
+def _shards_step(state: ModelState, volunteer_statistics: bool, *shards: _Shard) -> SufficientStatistics:
+    """One E-step on each of a worker's shards, in order: their summed statistics for the M-step (the posteriors
+    stay here). Summed on the worker, only one set of per-volunteer sums per group travels, not one per shard."""
+    # the first shard's arrays, copied, take the others' statistics in place: the sums of ``+`` without a new
+    # set of per-volunteer arrays per shard (at 150,000 volunteers, 20 MB each time)
+    first = shards[0].model.e_step(state, volunteer_statistics).statistics
+    values = {f.name: getattr(first, f.name) for f in dataclasses.fields(first)}
+    copies: dict[str, Any] = {k: v.copy() for k, v in values.items() if isinstance(v, np.ndarray)}
+    total = dataclasses.replace(first, **copies)
+    for shard in shards[1:]:
+        total = _add_into(total, shard.model.e_step(state, volunteer_statistics).statistics)
+    return total
+
+
+def _add_into(total: SufficientStatistics, part: SufficientStatistics) -> SufficientStatistics:
+    """``total + part`` by the statistics' contract (every field a sum over buildings, or an "or" of flags; an
+    optional array absent, None, where a shard has nothing to add), the arrays of ``part`` added into those of
+    ``total`` in place."""
+    changed: dict[str, Any] = {}
+    for f in dataclasses.fields(total):
+        mine, theirs = getattr(total, f.name), getattr(part, f.name)
+        if theirs is None:
+            continue
+        if mine is None:
+            changed[f.name] = theirs.copy() if isinstance(theirs, np.ndarray) else theirs
+        elif not isinstance(mine, np.ndarray):
+            changed[f.name] = mine + theirs
+        elif mine.dtype == bool:
+            np.logical_or(mine, theirs, out=mine)
+        else:
+            mine += theirs
+    return dataclasses.replace(total, **changed)
 
 
 def _add(*parts: Any) -> Any:
@@ -184,7 +316,7 @@ def _tree_sum(client: Any, futures: list[Any]) -> Any:
 
 def _shard_posterior(shard: _Shard, state: ModelState) -> np.ndarray:
     posterior = shard.model.e_step(state, volunteer_statistics=False).posterior
-    assert posterior is not None  # an in-memory E-step always has it
+    assert posterior is not None  # an AnswerModel's E-step always has it
     return posterior
 
 
@@ -208,22 +340,24 @@ class DistributedConsensus:
     Attributes
     ----------
     buildings : dask.dataframe.DataFrame
-        The contract's per-building table (as :attr:`Consensus.buildings`), one partition per shard, indexed by
+        The contract's per-building table (as ``Consensus.buildings``), one partition per shard, indexed by
         building_id with known divisions. Computing it runs one E-step per shard under the final parameters.
     states : dask.dataframe.DataFrame
         The posterior, one row per building, one column per state (as :meth:`Consensus.state_probabilities`).
     volunteers : pandas.DataFrame
-        Indexed by volunteer_id, as :attr:`Consensus.volunteers`.
-    image_dates, prior, log_likelihood, n_iter, converged, method, frames
-        As in :class:`Consensus` (``frames`` is None: the EM has no frame table).
+        Indexed by volunteer_id, as ``Consensus.volunteers``.
+    image_dates, prior, log_likelihood, n_iter, converged, method, frames, compare_reliability, spatial_prior
+        As in :class:`Consensus` (``frames`` is None: the EM has no frame table; ``spatial_prior`` is None: the
+        spatial prior runs in memory only).
     client : dask.distributed.Client
         The client the shards live on; :meth:`close` releases them (and closes a cluster made for the fit).
-        The methods run on it; the lazy attributes (:attr:`buildings`, :attr:`states`) are ordinary Dask
+        The methods run on it; the lazy attributes (``buildings``, ``states``) are ordinary Dask
         collections and compute on Dask's current client, which is this one unless another client was made
         current since (then ``result.client.compute(result.buildings)``).
     shuffled : bool
         Whether the answers were shuffled by building; False when the input was already partitioned by building
-        (see :func:`aggregate_distributed`) and each of its partitions became a shard.
+        (its partitions held disjoint ranges of buildings, see :func:`aggregate_distributed`) and each of its
+        partitions became a shard.
     """
 
     buildings: Any
@@ -238,6 +372,8 @@ class DistributedConsensus:
     client: Any = None
     shuffled: bool = True
     frames: None = None  # as in Consensus: only dawid_skene, which runs in memory, has a frame table
+    compare_reliability: np.ndarray | None = None
+    spatial_prior: None = None  # as in Consensus: the spatial prior (footprints=) runs in memory only
     _shards: list[Any] = field(default_factory=list, repr=False)
     _own: tuple[ClusterLease, ...] = field(default=(), repr=False)
     _n_buildings: int = field(default=0, repr=False)
@@ -248,7 +384,7 @@ class DistributedConsensus:
         return len(self.image_dates) + 1
 
     def state_probabilities(self) -> Any:
-        """The posterior as a Dask DataFrame: one row per building, one column per state (:attr:`states`)."""
+        """The posterior as a Dask DataFrame: one row per building, one column per state (``states``)."""
         return self.states
 
     def summary(self) -> dict[str, float | int | str | bool]:
@@ -274,7 +410,7 @@ class DistributedConsensus:
         return self._n_buildings
 
     def to_parquet(self, path: str | Path, **kwargs: Any) -> None:
-        """Write :attr:`buildings` as a Parquet dataset, partition by partition on the workers of :attr:`client`."""
+        """Write ``buildings`` as a Parquet dataset, partition by partition on the workers of ``client``."""
         self.client.compute(self.buildings.to_parquet(path, compute=False, **kwargs), sync=True)
 
     def to_geodataframe(
@@ -313,6 +449,7 @@ class DistributedConsensus:
             log_likelihood=self.log_likelihood,
             n_iter=self.n_iter,
             converged=self.converged,
+            compare_reliability=self.compare_reliability,
         )
 
     def close(self) -> None:
@@ -372,30 +509,32 @@ def _sorted_by_building(ddf: Any) -> bool:
     return all(a < b for a, b in itertools.pairwise(divisions))
 
 
-def _global_tables(ddf: Any, image_dates: object, client: Any) -> tuple[pd.Index, pd.Index, pd.DatetimeIndex]:
-    """Sorted unique building and volunteer ids and the image catalogue, computed with Dask."""
-    import dask
+def _global_tables(found: list[_PartitionIds], image_dates: object) -> tuple[pd.Index, pd.Index, pd.DatetimeIndex]:
+    """Sorted unique building and volunteer ids and the image catalogue, from the partitions' own tables."""
 
-    buildings = ddf.index if "building_id" not in ddf.columns else ddf["building_id"]
-    wanted = [buildings.unique(), ddf["volunteer_id"].unique()]
-    if image_dates is None:
-        wanted += [ddf["before"].dropna().unique(), ddf["after"].dropna().unique()]
-    found = client.compute(wanted, sync=True) if client is not None else dask.compute(*wanted)
-    if len(found[0]) == 0:
-        raise LabelsError("the label table is empty; there is nothing to aggregate.")
-    _, building_ids = encode_ids(pd.Series(found[0]).reset_index(drop=True), "building_id")
-    _, volunteer_ids = encode_ids(pd.Series(found[1]).reset_index(drop=True), "volunteer_id")
-    # text ids as pandas' default string dtype, however Dask read them (it reads Parquet text as NA-backed strings)
-    building_ids, volunteer_ids = (
-        ids.astype("str") if pd.api.types.infer_dtype(ids) == "string" else ids for ids in (building_ids, volunteer_ids)
-    )
-    if image_dates is None:
-        before = parse_image_dates(pd.Series(np.asarray(found[2])), "before", required=False)
-        after = parse_image_dates(pd.Series(np.asarray(found[3])), "after", required=False)
-        dates = image_catalogue(None, before, after)
-    else:
-        dates = image_catalogue(image_dates, pd.Series(dtype="datetime64[ns]"), pd.Series(dtype="datetime64[ns]"))
+    def union(name: str, tables: list[pd.Index]) -> pd.Index:
+        _, ids = encode_ids(pd.concat([pd.Series(ids) for ids in tables], ignore_index=True), name)
+        # text ids as pandas' default string dtype, however Dask read them (it reads Parquet text as NA-backed
+        # strings)
+        return ids.astype("str") if pd.api.types.infer_dtype(ids) == "string" else ids
+
+    building_ids = union("building_id", [ids.building_ids for ids in found])
+    volunteer_ids = union("volunteer_id", [ids.volunteer_ids for ids in found])
+    seen = pd.Series(np.concatenate([ids.image_dates.to_numpy(dtype="datetime64[ns]") for ids in found]))
+    no_dates = pd.Series(dtype="datetime64[ns]")
+    dates = image_catalogue(image_dates, seen, no_dates) if image_dates is None else found[0].image_dates
     return building_ids, volunteer_ids, dates
+
+
+def _slot(k: int, n: int, n_slots: int) -> int:
+    """The slot of shard ``k`` of ``n``: contiguous blocks of shards, one block per slot."""
+    return k * n_slots // n
+
+
+def _slots(client: Any) -> list[str]:
+    """One entry per worker thread, workers in address order: where the groups of shards live and run."""
+    nthreads = client.nthreads()
+    return [worker for worker in sorted(nthreads) for _ in range(max(1, nthreads[worker]))]
 
 
 def aggregate_distributed(
@@ -415,6 +554,8 @@ def aggregate_distributed(
     on_duplicate: Literal["warn", "error", "ignore"] = "warn",
     shuffle_method: str = "tasks",
     callback: Callable[[int, float], None] | None = None,
+    visibility: object = None,
+    gold: object = None,
 ) -> DistributedConsensus:
     """Fit the consensus model (``method="em"``) on Dask; same result as :func:`stracker.aggregate`.
 
@@ -432,17 +573,23 @@ def aggregate_distributed(
         :meth:`DistributedConsensus.close` (or leaving ``with aggregate_distributed(...) as result:``) closes.
     n_partitions : int, optional
         Shards (partitions by building); default: the input's partitions (a pandas table: the worker threads).
-        Answers already partitioned by building (a Dask DataFrame indexed by ``building_id`` with known
-        divisions, e.g. from ``set_index("building_id")`` or a sorted Parquet dataset read with
-        ``index="building_id", calculate_divisions=True``) are not shuffled: each partition is a shard.
+        Answers already partitioned by building are not shuffled: each partition is a shard. They are so when
+        the input's partitions (files of a Parquet dataset, say) hold disjoint ranges of building ids, in any
+        order, and ``n_partitions`` is not given (or is their number); or when the input is a Dask DataFrame
+        indexed by ``building_id`` with known divisions, each a building of its partition (e.g. from
+        ``set_index("building_id")`` or a sorted Parquet dataset read with ``index="building_id",
+        calculate_divisions=True``; ``n_partitions`` is then not used).
     task, volunteer_params, fit_volunteers, prior, options, max_iter, tol, shrinkage, on_duplicate
         As in :func:`stracker.aggregate` (the same :class:`stracker.EMOptions`, the same defaults).
         Duplicates are found within a building's answers, which one shard holds, so the same duplicates are
         found; "warn" gives one warning with their total count and the first few buildings.
     shuffle_method : str
-        How Dask partitions the answers by building ("tasks" or "p2p").
+        How Dask shuffles the answers' codes by building, when they must be ("tasks" or "p2p").
     callback : callable, optional
         Called on the client after each iteration's E-step as ``callback(n_iter, log_likelihood)``.
+    visibility, gold : None
+        Not on Dask (yet): :func:`stracker.aggregate` takes them, in memory; given here, an
+        :class:`~stracker.errors.OptionsError`. (``options.compare_image_reliability`` works on Dask.)
 
     Returns
     -------
@@ -467,6 +614,14 @@ def aggregate_distributed(
     >>> on_it, (table["p_destroyed"] > 0.5).tolist()
     (True, [True, False])
     """
+    if visibility is not None or gold is not None:
+        given = " and ".join(
+            name for name, value in (("visibility=", visibility), ("gold=", gold)) if value is not None
+        )
+        raise OptionsError(
+            f"the Dask engine does not take {given}; fit in memory with stracker.aggregate(labels, ..., "
+            "visibility=, gold=) (a label table of a few million answers fits)."
+        )
     import dask
 
     options = em_options(options, max_iter=max_iter, tol=tol, shrinkage=shrinkage)
@@ -589,39 +744,71 @@ def _fit(
 
     n_threads = max(1, sum(client.nthreads().values()))
     ddf = _as_dask(labels, n_partitions, n_threads)
-    presorted = _sorted_by_building(ddf)
-    meta = ddf._meta.reset_index() if presorted else ddf._meta
+    declared = _sorted_by_building(ddf)
+    meta = ddf._meta.reset_index() if declared else ddf._meta
     check_label_columns(meta)
     encode_task(meta, task)  # a task column or the task= keyword, not both nor neither
     ddf = ddf[[c for c in LABEL_COLUMNS if c in ddf.columns]]
-    building_ids, volunteer_ids, dates = _global_tables(ddf, image_dates, client)
+    # each partition is checked and encoded on its worker, once, with its own codes; the client gathers only
+    # the partitions' id tables and catalogues (small) and makes the global ones
+    encode = dask.delayed(_encode_partition, pure=True)
+    encoded = client.compute([encode(part, i, image_dates, task) for i, part in enumerate(ddf.to_delayed())])
+    found = client.gather([client.submit(_partition_ids, f, pure=False) for f in encoded])
+    held = [i for i, ids in enumerate(found) if ids is not None]
+    if not held:
+        raise LabelsError("the label table is empty; there is nothing to aggregate.")
+    building_ids, volunteer_ids, dates = _global_tables([found[i] for i in held], image_dates)
     B = len(building_ids)
-    if presorted:
-        # already partitioned by building: each partition is a shard, no shuffle (the input's partitioning holds)
-        divisions = list(ddf.divisions)
-        starts = np.append(building_ids.searchsorted(divisions[:-1], side="left"), B).astype(np.int64)
-        # every partition starts at a building it holds (divisions taken from the data): none is empty
-        presorted = bool((starts[:-1] < B).all()) and (
-            building_ids[np.minimum(starts[:-1], B - 1)].tolist() == list(divisions[:-1])
-        )
-        if presorted:
-            by_building = ddf
-        else:
-            ddf = ddf.reset_index()
-    if not presorted:
+    tables_f = client.submit(_identity, _Tables(building_ids, volunteer_ids, dates), pure=False)
+    # partitions that hold disjoint ranges of buildings are shards as they are: no shuffle
+    first = building_ids.get_indexer([found[i].building_ids[0] for i in held])
+    last = building_ids.get_indexer([found[i].building_ids[-1] for i in held])
+    order = np.argsort(first, kind="stable")
+    disjoint = bool((first[order][1:] > last[order][:-1]).all())
+    if declared:  # indexed by building with divisions: kept when every division is its partition's first building
+        unshuffled = len(held) == ddf.npartitions and list(ddf.divisions[:-1]) == building_ids[first].tolist()
+    else:
+        unshuffled = disjoint and n_partitions in (None, len(held))
+    build: Callable[..., _Shard]
+    if unshuffled:
+        starts = np.append(first[order], B).astype(np.int64)
+        divisions = list(ddf.divisions) if declared else [building_ids[s] for s in starts[:-1]] + [building_ids[-1]]
+        build, sources = _shard_of_partition, [encoded[i] for i in np.asarray(held)[order]]
+    else:
+        # the codes (14 bytes an answer), not the table, are shuffled into contiguous ranges of building codes
         n_shards = max(1, min(n_partitions or ddf.npartitions, B))
         starts = np.unique(np.linspace(0, B, n_shards + 1).astype(np.int64))
         divisions = [building_ids[s] for s in starts[:-1]] + [building_ids[B - 1]]
-        by_building = ddf.set_index("building_id", divisions=divisions, shuffle_method=shuffle_method)
-    parts = by_building.to_delayed()
-    volunteer_ids_f = client.submit(_identity, volunteer_ids, pure=False)  # small tables, held as tasks
-    dates_f = client.submit(_identity, dates, pure=False)
-    build = dask.delayed(_build_shard, pure=True)
-    graphs = [
-        build(part, building_ids[lo:hi], volunteer_ids_f, dates_f, task, on_duplicate)
-        for part, lo, hi in zip(parts, starts[:-1], starts[1:], strict=True)
-    ]
+        if shuffle_method == "tasks":
+            # each partition's codes split into one piece per shard, each shard made of its pieces (a task each)
+            split = dask.delayed(_split_codes, pure=True)
+            splits = [split(encoded[i], tables_f, starts) for i in held]
+            take = dask.delayed(operator.getitem, pure=True)
+            build, sources = _shard_of_pieces, [[take(s, k) for s in splits] for k in range(len(starts) - 1)]
+        else:  # Dask's own shuffle of the codes as a table (p2p: for very many partitions)
+            frame = dask.delayed(_codes_frame, pure=True)
+            codes = dd.from_delayed(
+                [frame(encoded[i], tables_f) for i in held], meta=_codes_meta(dates), verify_meta=False
+            )
+            by_building = codes.set_index(
+                "building", divisions=[int(s) for s in starts[:-1]] + [B - 1], shuffle_method=shuffle_method
+            )
+            build, sources = _shard_of_codes, by_building.to_delayed()
+    # each shard lives on the worker of its slot (a contiguous block of shards per worker thread); each iteration
+    # sums a slot's shards there, in shard order, so that the sums do not depend on where Dask put things
+    slots = _slots(client)
+    graphs = []
+    for k, source in enumerate(sources):
+        with dask.annotate(workers=[slots[_slot(k, len(sources), len(slots))]], allow_other_workers=True):
+            graphs.append(
+                dask.delayed(build, pure=True)(source, tables_f, int(starts[k]), int(starts[k + 1]), on_duplicate)
+            )
     shards = client.compute(graphs)
+    groups = [
+        (worker, [s for k, s in enumerate(shards) if _slot(k, len(shards), len(slots)) == g])
+        for g, worker in enumerate(slots)
+    ]
+    del encoded  # the shards hold what they need; lineage recomputes the rest if a worker is lost
     counts = _tree_sum(client, [client.submit(_shard_counts, s, pure=False) for s in shards])
     if counts.n_duplicates:
         examples = list(counts.duplicated_buildings)
@@ -643,11 +830,20 @@ def _fit(
 
     def e_step(state: ModelState) -> EStep:
         state_f = client.submit(_identity, state, pure=False)
-        return EStep.of(
-            _tree_sum(
-                client, [client.submit(_shard_step, s, state_f, m_step.fit_volunteers, pure=False) for s in shards]
+        parts = [
+            client.submit(
+                _shards_step,
+                state_f,
+                m_step.fit_volunteers,
+                *group,
+                workers=[worker],
+                allow_other_workers=True,
+                pure=False,
             )
-        )
+            for worker, group in groups
+            if group
+        ]
+        return EStep.of(_tree_sum(client, parts))
 
     fit = run_em(e_step, m_step, options, callback)
 
@@ -678,8 +874,9 @@ def _fit(
         log_likelihood=fit.log_likelihood,
         n_iter=fit.n_iter,
         converged=fit.converged,
+        compare_reliability=fit.compare_reliability,
         client=client,
-        shuffled=not presorted,
+        shuffled=not unshuffled,
         _shards=[*shards, state_f],
         _own=own,
         _n_buildings=B,

@@ -12,6 +12,13 @@ runs it shard by shard on the workers; both sum the statistics, with the same lo
 Volunteer parameters are MAP estimates under Beta priors centred on their crowd type's estimate
 (:class:`CrowdTypes`) with ``shrinkage`` pseudo-answers, so a volunteer with few answers borrows strength from
 volunteers like it.
+
+With ``EMOptions.compare_image_reliability`` the M-step also learns each image's compare reliability
+(:func:`compare_reliability`): the share of the answers about it that were not coin flips, under a Beta prior
+at 1 (20 pseudo-answers), divided by its median over the answers. Lowering every image's reliability alike is
+the same model as lowering every volunteer's accuracy, so the median pins the scale: on a campaign without hard
+images every image stays at 0.999 and the fit is today's; an image hard for everyone falls below the rest. It
+starts at 0.9 (from 1, the EM of a mixture never leaves it).
 """
 
 from __future__ import annotations
@@ -29,7 +36,9 @@ from stracker.consensus.model import (
     DEFAULT_PARAMS,
     PARAM_CLIP,
     STAT_NAMES,
+    BuildingPrior,
     EStep,
+    GoldStates,
     ModelState,
     SufficientStatistics,
     duration_prior,
@@ -39,9 +48,12 @@ from stracker.errors import LabelsError, OptionsError
 from stracker.labels import EncodedLabels
 
 __all__ = [
+    "COMPARE_RELIABILITY_START",
+    "CrowdTypes",
     "EMOptions",
     "FitResult",
     "MStep",
+    "compare_reliability",
     "converged_at",
     "em_options",
     "fit_em",
@@ -66,6 +78,10 @@ class EMOptions:
         on the learned prior over states.
     image_difficulty : bool
         Learn per-image weights (an image that clouds made easy to scroll past counts less as a missed image).
+    compare_image_reliability : bool
+        Learn per image the chance that a compare answer about it read it at all, the rest being coin flips
+        (an image hard to read for everyone; :func:`compare_reliability`). Off by default: on campaigns without
+        such images it only spends iterations.
     volunteer_types : int
         Crowd types each volunteer's parameters shrink towards (:class:`CrowdTypes`); 1: the whole crowd.
     smooth_prior : bool
@@ -74,6 +90,10 @@ class EMOptions:
         The EM stops after this many iterations ...
     tol : float
         ... or when the log-likelihood changes by at most ``tol`` relative to its value.
+    spatial_neighbours : int
+        With footprints (the spatial prior, :mod:`stracker.consensus.spatial`): neighbours per building ...
+    spatial_radius_m : float
+        ... within this distance between centroids (metres); weights fall as exp(-distance / radius).
 
     Examples
     --------
@@ -89,17 +109,22 @@ class EMOptions:
     shrinkage: float = 2.0
     prior_pseudocount: float = 0.5
     image_difficulty: bool = True
+    compare_image_reliability: bool = False
     volunteer_types: int = 4
     smooth_prior: bool = True
     max_iter: int = 200
     tol: float = 1e-7
+    spatial_neighbours: int = 8
+    spatial_radius_m: float = 100.0
 
     def __post_init__(self) -> None:
+        if not isinstance(self.spatial_radius_m, numbers.Real) or not float(self.spatial_radius_m) > 0:
+            raise OptionsError(f"EMOptions.spatial_radius_m must be a number > 0, got {self.spatial_radius_m!r}.")
         for name in ("shrinkage", "prior_pseudocount", "tol"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, numbers.Real) or not float(value) >= 0:
                 raise OptionsError(f"EMOptions.{name} must be a number >= 0, got {value!r}.")
-        for name in ("max_iter", "volunteer_types"):
+        for name in ("max_iter", "volunteer_types", "spatial_neighbours"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
                 raise OptionsError(f"EMOptions.{name} must be a whole number >= 1, got {value!r}.")
@@ -139,6 +164,32 @@ def image_weights(skips: np.ndarray, notices: np.ndarray, crowd_late: float, pse
     # pin the scale (p_late and the weights trade off): weighted mean weight 1
     volume = skips + notices + pseudo
     return weight / np.average(weight, weights=volume)
+
+
+COMPARE_RELIABILITY_START = 0.9
+"""Where each image's compare reliability starts (``EMOptions.compare_image_reliability``)."""
+
+
+def compare_reliability(unread: np.ndarray, asked: np.ndarray, pseudo: float = 20.0) -> np.ndarray:
+    """Per-image reliability of compare answers from the expected unread frames and the answers about each image.
+
+    The chance that a compare answer read the image (``ModelState.compare_reliability``),
+    relative to the campaign's typical image: the share of its answers that were not coin flips, with ``pseudo``
+    pseudo-answers that read it (a Beta prior at 1, so an image with few answers is taken as readable), divided
+    by the median over answers of that share, clipped to [0.05, 0.999]. Without visibility, lowering every image
+    alike is the same model as lowering every volunteer's accuracy; the median pins that scale, so on a campaign
+    without hard images every image stays at (nearly) 1 and the volunteers keep their accuracy.
+
+    Examples
+    --------
+    >>> compare_reliability(np.array([0.0, 5.0, 50.0]), np.array([100.0, 100.0, 100.0])).round(3).tolist()
+    [0.999, 0.999, 0.609]
+    """
+    share = (asked - unread + pseudo) / (asked + pseudo)
+    order = np.argsort(share)
+    volume = np.cumsum(asked[order])
+    typical = share[order][np.searchsorted(volume, 0.5 * volume[-1])] if volume.size and volume[-1] > 0 else 1.0
+    return np.clip(share / typical, 0.05, 0.999)
 
 
 def _shrink(num: np.ndarray, den: np.ndarray, strength: float, default: float) -> np.ndarray:
@@ -265,6 +316,9 @@ class MStep:
         A known prior over states; default: learned, starting from the duration prior.
     options : EMOptions
         How to learn.
+    building_prior : BuildingPrior, optional
+        A prior of every building (the spatial prior), learned with the rest; the campaign prior is then the
+        prior it is built from.
     """
 
     def __init__(
@@ -275,6 +329,7 @@ class MStep:
         fit_volunteers: bool,
         prior: np.ndarray | None,
         options: EMOptions,
+        building_prior: BuildingPrior | None = None,
     ) -> None:
         self.params = {k: v.copy() for k, v in params.items()}
         self.fit_volunteers = fit_volunteers
@@ -286,7 +341,11 @@ class MStep:
         if self.pi.shape != (self.S,) or (self.pi < 0).any() or not np.isclose(self.pi.sum(), 1.0):
             raise LabelsError(f"prior must be {self.S} probabilities (one per state) summing to 1.")
         self.image_weight = np.ones(len(image_dates))
+        self.compare_reliability = (
+            np.full(len(image_dates), COMPARE_RELIABILITY_START) if options.compare_image_reliability else None
+        )
         self.types: CrowdTypes | None = None
+        self.building_prior = building_prior
 
     @classmethod
     def start(
@@ -298,6 +357,7 @@ class MStep:
         fit_volunteers: bool | None,
         prior: np.ndarray | None,
         options: EMOptions,
+        building_prior: BuildingPrior | None = None,
     ) -> MStep:
         """The M-step at the start of a fit, as :func:`stracker.aggregate` sets it up.
 
@@ -307,16 +367,28 @@ class MStep:
         if fit_volunteers is None:
             fit_volunteers = volunteer_params is None
         start = resolve_params(volunteer_params, volunteer_ids, allow_missing=fit_volunteers)
-        return cls(start, image_dates, fit_volunteers=fit_volunteers, prior=prior, options=options)
+        return cls(
+            start,
+            image_dates,
+            fit_volunteers=fit_volunteers,
+            prior=prior,
+            options=options,
+            building_prior=building_prior,
+        )
 
     @property
     def learns(self) -> bool:
         """Whether the M-step changes anything (otherwise one E-step is the fit)."""
-        return self.fit_volunteers or self.learn_prior
+        return self.fit_volunteers or self.learn_prior or self.building_prior is not None
 
     def state(self) -> ModelState:
         """The state the next E-step runs under."""
-        return ModelState(dict(self.params), self.image_weight, np.log(np.maximum(self.pi, 1e-300)))
+        log_prior = np.log(np.maximum(self.pi, 1e-300))
+        if self.building_prior is None:
+            return ModelState(dict(self.params), self.image_weight, log_prior, self.compare_reliability)
+        return ModelState(
+            dict(self.params), self.image_weight, log_prior, self.compare_reliability, self.building_prior
+        )
 
     def update(self, stats: SufficientStatistics) -> None:
         """One M-step from statistics summed over all buildings (volunteer parameters, image weights, prior)."""
@@ -344,6 +416,11 @@ class MStep:
                     np.clip(stats.num[late].sum() / max(stats.den[late].sum(), 1e-12), PARAM_CLIP, 1 - PARAM_CLIP)
                 )
                 self.image_weight = image_weights(stats.image_skips, stats.image_notices, crowd_late)
+            if self.compare_reliability is not None and stats.image_unread is not None:
+                assert stats.image_compare is not None  # both or neither
+                self.compare_reliability = compare_reliability(stats.image_unread, stats.image_compare)
+        if self.building_prior is not None and stats.prior_statistics is not None:
+            self.building_prior = self.building_prior.update(stats.prior_statistics)
         if self.learn_prior:
             # Dirichlet pseudo-counts shaped like the duration prior, prior_pseudocount per state on average
             pseudo = options.prior_pseudocount * self.S * self.shape
@@ -358,6 +435,8 @@ class FitResult:
     ``state`` is the state of the last E-step, the one ``posterior`` is computed under; ``params``, ``prior``
     and ``image_weight`` are the M-step's after the fit (one step further than ``state`` when the fit stopped at
     ``max_iter``). ``posterior`` is None when the E-step keeps it elsewhere (the Dask engine's workers).
+    ``compare_reliability`` is the learned per-image reliability of compare answers (None unless
+    ``EMOptions.compare_image_reliability``).
     """
 
     state: ModelState
@@ -368,6 +447,8 @@ class FitResult:
     log_likelihood: list[float] = field(default_factory=list)
     n_iter: int = 0
     converged: bool = False
+    compare_reliability: np.ndarray | None = None
+    building_prior: BuildingPrior | None = None
 
 
 def run_em(
@@ -399,8 +480,18 @@ def run_em(
             converged = True
             break
         m_step.update(step.statistics)
-    posterior = None if step is None else step.posterior  # read once: a step on blocks joins it when read
-    return FitResult(state, posterior, m_step.params, m_step.pi, m_step.image_weight, history, n_iter, converged)
+    return FitResult(
+        state,
+        None if step is None else step.posterior,  # read once: a step on blocks joins it when read
+        m_step.params,
+        m_step.pi,
+        m_step.image_weight,
+        history,
+        n_iter,
+        converged,
+        m_step.compare_reliability,
+        state.building_prior,
+    )
 
 
 def fit_em(
@@ -411,14 +502,22 @@ def fit_em(
     prior: np.ndarray | None = None,
     options: EMOptions | None = None,
     callback: Callable[[int, float], None] | None = None,
+    visibility: np.ndarray | None = None,
+    gold: GoldStates | None = None,
+    building_prior: BuildingPrior | None = None,
     threads: int | None = None,
     model: BlockedAnswerModel | None = None,
 ) -> FitResult:
     """Fit the consensus model by EM on a table in memory (the in-memory engine of :func:`stracker.aggregate`).
 
-    Parameters as in :func:`stracker.aggregate`; ``options`` default: :class:`EMOptions`. The E-step runs on
-    blocks of buildings on ``threads`` threads (:class:`~stracker.consensus.blocks.BlockedAnswerModel`), or on
-    ``model``, the table's blocks made already (the caller closes it).
+    Parameters as in :func:`stracker.aggregate`; ``options`` default: :class:`EMOptions`. ``visibility`` (buildings
+    x images, rows in the order of ``enc.building_ids``) and ``gold`` are as
+    :class:`~stracker.consensus.model.AnswerModel` takes them (:mod:`stracker.consensus.inputs` makes them from
+    tables). ``building_prior`` (the spatial prior, :class:`stracker.consensus.spatial.SpatialPrior`) starts the
+    prior of every building. The E-step runs on blocks of buildings on ``threads`` threads
+    (:class:`~stracker.consensus.blocks.BlockedAnswerModel`; one block with a building prior, which ties every
+    building to its neighbours), or on ``model``, the table's blocks with their inputs made already (the caller
+    closes it).
 
     Examples
     --------
@@ -439,11 +538,14 @@ def fit_em(
         fit_volunteers=fit_volunteers,
         prior=prior,
         options=options,
+        building_prior=building_prior,
     )
     # the statistics of every E-step but the last are read (none when the M-step learns nothing): made block by
     # block with the posteriors, the last step's are made for nothing
     eager = m_step.learns
     if model is not None:
         return run_em(lambda state: model.e_step(state, m_step.fit_volunteers, eager), m_step, options, callback)
-    with BlockedAnswerModel(enc, threads=threads) as own:
+    with BlockedAnswerModel(
+        enc, threads=threads, visibility=visibility, gold=gold, n_blocks=1 if building_prior is not None else None
+    ) as own:
         return run_em(lambda state: own.e_step(state, m_step.fit_volunteers, eager), m_step, options, callback)

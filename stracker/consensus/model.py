@@ -30,6 +30,33 @@ answers for all buildings is built with two difference arrays (a constant and a 
 loop over answers or buildings. The M-step's statistics read range masses of the posterior from its cumulative
 sums.
 
+What a campaign knows besides its answers (each optional; without them the model is the one above):
+
+* visibility (:class:`AnswerModel` ``visibility=``; buildings x images, v_bi the share of frame i a volunteer can
+  see at building b, 0 below the hidden threshold, see :mod:`stracker.consensus.inputs`). The timeline model counts
+  skipped frames by what could be seen: skipping frame i at building b counts ``w_i v_bi`` missed images (w_i the
+  learned image weight), so the late tail of a mark is p_late^(sum of w_i v_bi over the skipped frames), a hidden
+  frame cannot be missed, and noticing the destruction in the marked frame has chance 1 - p_late^(w_hi v_b,hi).
+  The cumulative weights become one row per building (buildings x states, the size of the posterior); the
+  "no destruction" answer's miss term is exact for the states from which at most three *visible* frames lead
+  to hi (three states when every frame is visible, more behind hidden ones). A compare answer is read with
+  chance m = v_b,lo v_b,hi (each frame read independently; a single image: v_b,hi) and is otherwise a coin flip:
+  P(yes | inside) = m sensitivity + (1 - m) / 2, P(yes | outside) = m (1 - specificity) + (1 - m) / 2; the
+  M-step counts each answer towards its volunteer's sensitivity or specificity by the posterior chance that it
+  followed the volunteer's model (an EM of the mixture), so a volunteer is not blamed for a cloud. m is used to
+  1/128, so answers still group into the columns (volunteer, answer, m) of one sparse incidence matrix. Answers
+  about hidden frames (a mark on one, a compare question about one, "no destruction" where no frame up to hi was
+  visible) carry no information and are left out, so they change nothing.
+* gold (``gold=``, :class:`GoldStates`): for buildings an expert dated, every state but the expert's (or those
+  the expert's answers leave open) gets likelihood zero. Their posterior is the expert's; the M-step reads the
+  volunteers' parameters from the posteriors, so the volunteers who answered them are calibrated by the truth.
+* per-image compare reliability (``ModelState.compare_reliability``, rho_i): a compare answer about images lo
+  and hi is read with chance m = rho_lo rho_hi (times the visibility), a coin flip otherwise; the E-step then
+  takes the answers one by one (per-answer arrays in place of the sparse product: about twice the time per
+  iteration on 2 million answers, and the EM needs more iterations). The M-step's statistics are each image's
+  expected unread frames: an answer that was a coin flip failed at image i with chance (1 - rho_i) / (1 - m),
+  exactly (the frames are read independently).
+
 This module is the E-step: :class:`AnswerModel` holds the index arrays of one table and
 :meth:`AnswerModel.e_step` turns a :class:`ModelState` into the posterior and the :class:`SufficientStatistics`
 the M-step needs, additive over buildings. The M-step and the EM loop are in :mod:`stracker.consensus.em`.
@@ -40,7 +67,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 import numpy as np
 import pandas as pd
@@ -55,11 +82,17 @@ __all__ = [
     "PARAM_NAMES",
     "STAT_NAMES",
     "AnswerModel",
+    "BuildingPrior",
+    "CompareAnswers",
+    "CompareColumns",
+    "CompareTerms",
     "EStep",
+    "GoldStates",
     "LogLikelihood",
     "MarkBreaks",
     "ModelState",
     "ParamLogs",
+    "PriorStep",
     "SufficientStatistics",
     "cumulative_weight",
     "duration_prior",
@@ -90,6 +123,34 @@ PARAM_CLIP = 1e-4
 """Volunteer parameters are kept in [PARAM_CLIP, 1 - PARAM_CLIP], so that every log stays finite."""
 
 _N_LATE_TAIL = 3  # images before the end of a scan where late-to-the-end is modelled exactly
+_MIXING_LEVELS = 128  # a compare answer's chance of being read, to 1/128, groups answers into columns
+
+
+class PriorStep(NamedTuple):
+    """What a :class:`BuildingPrior` gives an E-step: every building's prior and how to sum what it learns from."""
+
+    log_prior: np.ndarray
+    """Buildings x states, each row a normalised log prior."""
+    statistics: Callable[[np.ndarray], np.ndarray]
+    """From the posterior (buildings x states), the sums the building prior's own M-step needs."""
+    independent: np.ndarray
+    """Buildings x states: the posterior under the campaign's prior alone, from which the E-step's statistics for
+    the volunteers' parameters (and the campaign prior) are taken, so that the building prior cannot feed back
+    into what the answers are taken to be worth."""
+
+
+class BuildingPrior(Protocol):
+    """A prior over states that differs from building to building (the spatial prior of
+    :mod:`stracker.consensus.spatial`): built, at every E-step, from the log-likelihood of every building's answers
+    and the campaign's prior, and updated by the M-step from the sums its :class:`PriorStep` gave."""
+
+    def step(self, log_likelihood: np.ndarray, log_prior: np.ndarray) -> PriorStep:
+        """Every building's log prior under the campaign's ``log_prior``, and its statistics function."""
+        ...
+
+    def update(self, statistics: np.ndarray) -> BuildingPrior:
+        """The prior of the next E-step, from statistics summed over buildings."""
+        ...
 
 
 @dataclass(frozen=True, eq=False)
@@ -105,11 +166,19 @@ class ModelState:
         clouds made easy to scroll past).
     log_prior : ndarray
         Log of the prior over the D + 1 states.
+    compare_reliability : ndarray or None
+        Per image, the chance that it can be read at all for a compare answer (an answer about an unreadable
+        frame is a coin flip); None: every image can (``EMOptions.compare_image_reliability`` off).
+    building_prior : BuildingPrior, optional
+        A prior of every building built from ``log_prior`` and the answers (the spatial prior); default: every
+        building's prior is ``log_prior``.
     """
 
     params: dict[str, np.ndarray]
     image_weight: np.ndarray
     log_prior: np.ndarray
+    compare_reliability: np.ndarray | None = None
+    building_prior: BuildingPrior | None = None
 
     @functools.cached_property
     def logs(self) -> ParamLogs:
@@ -153,6 +222,18 @@ class LogLikelihood(NamedTuple):
     """The part that is the same in every state (summed over all buildings)."""
     breaks: MarkBreaks
     """Where each timeline mark's tails meet the guess floor."""
+    compare: CompareTerms | None = None
+    """Per compare answer, its probabilities and mixing, where answers are read one by one (None: the sparse
+    product)."""
+
+
+class CompareTerms(NamedTuple):
+    """Per compare answer (:attr:`AnswerModel.compare_answers`), what the E-step computed and the M-step's
+    statistics reuse: the chance its frames could be read, and its probability inside and outside its range."""
+
+    mixing: np.ndarray
+    p_in: np.ndarray
+    p_out: np.ndarray
 
 
 @dataclass(frozen=True, eq=False)
@@ -170,7 +251,8 @@ class SufficientStatistics:
     n_buildings : int
         Buildings summed over.
     posterior_sum : ndarray
-        Sum of the buildings' posteriors (D + 1 states).
+        Sum of the buildings' posteriors (D + 1 states); with a building prior, of their posteriors under the
+        campaign prior alone (:attr:`PriorStep.independent`), from which the campaign prior is learned.
     n_marks : int
         Timeline marks ("destroyed" answers) among the answers.
     num, den : ndarray
@@ -181,6 +263,12 @@ class SufficientStatistics:
         answers, compare parameters with compare answers) and its statistics were computed.
     image_skips, image_notices : ndarray
         Per image: expected times a late mark skipped it, and expected marks that noticed the destruction in it.
+    image_unread, image_compare : ndarray or None
+        Per image: expected compare answers given without reading it (a coin flip), and compare answers about
+        it; None unless the E-step ran under a per-image compare reliability
+        (``ModelState.compare_reliability``).
+    prior_statistics : ndarray or None
+        The sums a :class:`BuildingPrior` learns from (None without one).
     """
 
     log_likelihood: float
@@ -192,6 +280,9 @@ class SufficientStatistics:
     observed: np.ndarray
     image_skips: np.ndarray
     image_notices: np.ndarray
+    image_unread: np.ndarray | None = None
+    image_compare: np.ndarray | None = None
+    prior_statistics: np.ndarray | None = None
 
     def __add__(self, other: SufficientStatistics) -> SufficientStatistics:
         return SufficientStatistics(
@@ -204,7 +295,17 @@ class SufficientStatistics:
             observed=self.observed | other.observed,
             image_skips=self.image_skips + other.image_skips,
             image_notices=self.image_notices + other.image_notices,
+            image_unread=_add_optional(self.image_unread, other.image_unread),
+            image_compare=_add_optional(self.image_compare, other.image_compare),
+            prior_statistics=_add_optional(self.prior_statistics, other.prior_statistics),
         )
+
+
+def _add_optional(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
+    """Sum of two per-image statistics where either may be absent (a shard without compare answers)."""
+    if a is None:
+        return b
+    return a if b is None else a + b
 
 
 class EStep:
@@ -293,6 +394,52 @@ def _flat(b: np.ndarray, pos: np.ndarray, width: int) -> np.ndarray:
     return b.astype(np.int64) * width + pos
 
 
+class CompareAnswers(NamedTuple):
+    """Compare answers one by one (:attr:`AnswerModel.compare_answers`): positions of each range's ends in
+    the flattened difference array, the (volunteer, answer) column (2 volunteer + answer), and the two images
+    (``lo`` D for a single image, so that it indexes a reliability padded with a 1)."""
+
+    at_lo1: np.ndarray
+    at_hi1: np.ndarray
+    vy: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+
+
+class CompareColumns(NamedTuple):
+    """The columns of the compare incidence matrix under visibility (``AnswerModel.compare_columns``):
+    per column its volunteer, whether its answers are yes, the chance they were read, and how many there are."""
+
+    volunteer: np.ndarray
+    yes: np.ndarray
+    mixing: np.ndarray
+    n_answers: np.ndarray
+
+
+class GoldStates(NamedTuple):
+    """Buildings whose state an expert established: the states each may be in (one, for a known date).
+
+    ``rows`` are building positions in the table's order; ``allowed`` is ``len(rows)`` x (D + 1), True for the
+    states the expert's findings leave open. The E-step gives every other state of those buildings probability
+    zero, so their posterior is the expert's and the M-step calibrates the volunteers who answered them by it.
+    """
+
+    rows: np.ndarray
+    allowed: np.ndarray
+
+
+def _row_search(cum: np.ndarray, rows: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Per query, the first position k in row ``rows[i]`` of ``cum`` (non-decreasing rows, >= 0) with
+    ``cum[rows[i], k] >= values[i]``; the row's length where there is none. One ``searchsorted`` over the rows
+    laid end to end, each shifted above the last."""
+    n_rows, width = cum.shape
+    span = float(cum[:, -1].max(initial=0.0)) + 2.0
+    shifted = (cum + (np.arange(n_rows, dtype=float) * span)[:, None]).ravel()
+    start = rows.astype(np.int64) * width
+    found = np.searchsorted(shifted, rows * span + np.clip(values, 0.0, cum[rows, -1] + 1.0), side="left")
+    return found - start
+
+
 class AnswerModel:
     """The answer models over one encoded table: index arrays computed once, then one E-step per EM iteration.
 
@@ -303,6 +450,15 @@ class AnswerModel:
     ----------
     enc : EncodedLabels
         The answers.
+    visibility : ndarray, optional
+        Buildings x images, the share of each frame a volunteer can see (1 clear, 0 hidden; see
+        :func:`stracker.consensus.inputs.frame_visibility`), rows in the order of ``enc.building_ids``. Skipping a
+        frame counts as a missed image in proportion to its share (a hidden frame cannot be missed); a compare
+        answer is read with the chance that both its frames can be (otherwise it is a coin flip); answers about
+        hidden frames (a mark on one, a compare question about one, "no destruction" where no frame was
+        visible) carry no information and are left out. Default: every frame fully visible.
+    gold : GoldStates, optional
+        Buildings whose state an expert established.
 
     Examples
     --------
@@ -318,19 +474,47 @@ class AnswerModel:
     [[0.941, 0.059], [0.2, 0.8]]
     >>> step.statistics.n_buildings, step.statistics.observed.tolist()
     (2, [False, False, False, False, False, False, True, True])
+    >>> hidden = AnswerModel(enc, visibility=np.array([[0.0], [1.0]]))  # building 1's frame is hidden
+    >>> hidden.e_step(state).posterior.round(3).tolist()
+    [[0.5, 0.5], [0.2, 0.8]]
     """
 
-    def __init__(self, enc: EncodedLabels) -> None:
+    def __init__(
+        self, enc: EncodedLabels, *, visibility: np.ndarray | None = None, gold: GoldStates | None = None
+    ) -> None:
         self.n_buildings, self.n_images, self.n_states = enc.n_buildings, enc.n_images, enc.n_states
         self.n_volunteers = enc.n_volunteers
         B, D, S, V = self.n_buildings, self.n_images, self.n_states, self.n_volunteers
         self.width = W = S + 1  # width of the difference arrays and of the cumulative posterior
+        self.gold = gold
         lo1 = enc.lo.astype(np.int64) + 1
         hi1 = enc.hi.astype(np.int64) + 1
         timeline = enc.task == TIMELINE
         mark = timeline & (enc.answer == YES)
         nodest = timeline & (enc.answer == NO)
         compare = (enc.task == COMPARE) & (enc.answer != CANT_TELL)
+        self.visibility = vis = None if visibility is None else np.asarray(visibility, dtype=float)
+        compare_vis = None
+        if vis is not None:
+            if vis.shape != (B, D):
+                raise LabelsError(
+                    f"visibility has shape {vis.shape}; it needs one row per building and one column "
+                    f"per image, {(B, D)}."
+                )
+            seen = vis > 0
+            # visible frames before each state boundary, per building: seen_before[b, k] counts frames 0..k-1
+            self.seen_before = np.zeros((B, D + 1), dtype=np.int64)
+            np.cumsum(seen, axis=1, out=self.seen_before[:, 1:])
+            # what clouds hid carries no information: marks on hidden frames, "no destruction" where no frame
+            # was visible, compare questions about a hidden frame
+            mark &= seen[enc.building, enc.hi]
+            sb = self.seen_before.ravel()
+            nodest &= sb[_flat(enc.building, hi1, D + 1)] > sb[_flat(enc.building, np.minimum(lo1, hi1), D + 1)]
+            compare_vis = vis[enc.building, enc.hi] * np.where(
+                enc.lo >= 0, vis[enc.building, np.maximum(enc.lo, 0)], 1.0
+            )
+            compare_level = np.rint(compare_vis * _MIXING_LEVELS).astype(np.int64)
+            compare &= compare_level > 0
 
         # timeline marks: four breakpoints (0, lo+1, hi+1, D) of a piecewise-linear log-likelihood
         self.mark_building, self.mark_volunteer = enc.building[mark], enc.volunteer[mark]
@@ -343,22 +527,24 @@ class AnswerModel:
         self.nodest_building, self.nodest_volunteer = enc.building[nodest], enc.volunteer[nodest]
         self.nodest_lo1, self.nodest_hi1 = lo1[nodest], hi1[nodest]
         nb = self.nodest_building
-        tail_idx, tail_delta, tail_answer = [], [], []
-        for delta in range(1, _N_LATE_TAIL + 1):  # a fixed handful of offsets, not a loop over answers
-            k = self.nodest_hi1 - delta
-            ok = k >= self.nodest_lo1
-            rows = np.flatnonzero(ok)
-            tail_answer.append(rows)
-            tail_delta.append(np.full(rows.size, delta, np.int64))
-            tail_idx.append((_flat(nb[rows], k[rows], W), _flat(nb[rows], k[rows] + 1, W)))
-        self.tail_answer = np.concatenate(tail_answer)
-        self.tail_delta = np.concatenate(tail_delta)
+        if vis is None:
+            tail_answer, tail_k = [], []
+            for delta in range(1, _N_LATE_TAIL + 1):  # a fixed handful of offsets, not a loop over answers
+                k = self.nodest_hi1 - delta
+                rows = np.flatnonzero(k >= self.nodest_lo1)
+                tail_answer.append(rows)
+                tail_k.append(k[rows])
+            self.tail_answer = np.concatenate(tail_answer)
+            self.tail_k = np.concatenate(tail_k)
+        else:
+            self.tail_answer, self.tail_k = self._visible_tail()
+        tb = nb[self.tail_answer]
         self.nodest_idx = np.concatenate(
             [
                 _flat(nb, self.nodest_lo1, W),
                 _flat(nb, self.nodest_hi1, W),
-                np.concatenate([t[0] for t in tail_idx]),
-                np.concatenate([t[1] for t in tail_idx]),
+                _flat(tb, self.tail_k, W),
+                _flat(tb, self.tail_k + 1, W),
             ]
         )
 
@@ -372,12 +558,28 @@ class AnswerModel:
         n_compare = c_b.size
         self.compare_counts = np.bincount(c_vy, minlength=2 * V).reshape(V, 2).astype(float)
         self.has_compare = bool(n_compare)
+        self.compare_columns: CompareColumns | None = None
         if self.has_compare:
+            columns, n_columns = c_vy, 2 * V
+            if vis is not None:
+                # under visibility an answer's column is (volunteer, answer, chance it was read, to 1/128): the
+                # product stays one sparse product, over the columns present
+                columns, present = pd.factorize(c_vy * (_MIXING_LEVELS + 1) + compare_level[compare], sort=True)
+                vy, level = np.divmod(present, _MIXING_LEVELS + 1)
+                self.compare_columns = CompareColumns(
+                    volunteer=vy // 2,
+                    yes=vy % 2 == YES,
+                    mixing=level / _MIXING_LEVELS,
+                    n_answers=np.bincount(columns, minlength=present.size).astype(float),
+                )
+                n_columns = present.size
             rows = np.concatenate([_flat(c_b, lo1[compare], W), _flat(c_b, hi1[compare], W)])
             sign = np.concatenate([np.ones(n_compare), -np.ones(n_compare)])
-            self.incidence = coordinate_matrix(rows, np.concatenate([c_vy, c_vy]), sign, B * W, 2 * V)
+            self.incidence = coordinate_matrix(rows, np.concatenate([columns, columns]), sign, B * W, n_columns)
             self.incidence_t = self.incidence.T  # made once (it shares the coordinates)
             del rows, sign
+        self._enc, self._compare = enc, compare  # for the per-answer arrays, made when first needed
+        self.compare_visible = None if compare_vis is None else compare_vis[compare]
 
         # gather positions into the cumulative posterior (B x W, flattened) for the M-step's statistics
         self.mark_at_lo1 = self.mark_base + self.mark_lo1
@@ -392,6 +594,40 @@ class AnswerModel:
         self.states = np.arange(S, dtype=float)
         self.has_timeline = bool(self.n_marks + nb.size)
 
+    def _visible_tail(self) -> tuple[np.ndarray, np.ndarray]:
+        """The states of each "no destruction" answer whose miss term is kept exact, under visibility: those
+        from which at most ``_N_LATE_TAIL`` visible frames lead to ``hi`` (the last three states when every frame
+        is visible; more behind hidden ones). Returns (answer, state) pairs, a ragged expansion."""
+        nb, lo1, hi1 = self.nodest_building, self.nodest_lo1, self.nodest_hi1
+        seen_hi = self.seen_before[nb, hi1]
+        first = np.maximum(_row_search(self.seen_before.astype(float), nb, seen_hi - _N_LATE_TAIL), lo1)
+        first = np.minimum(first, hi1)
+        counts = hi1 - first
+        answer = np.repeat(np.arange(nb.size), counts)
+        step = np.arange(answer.size) - np.repeat(np.cumsum(counts) - counts, counts)
+        return answer, hi1[answer] - 1 - step
+
+    @functools.cached_property
+    def compare_answers(self) -> CompareAnswers:
+        """The compare answers one by one, for E-steps where they differ in how well their frames can be read
+        (visibility, per-image reliability); made on first use, as the sparse product needs none of it."""
+        enc, compare, W, D = self._enc, self._compare, self.width, self.n_images
+        b = enc.building[compare]
+        lo = enc.lo[compare].astype(np.int64)
+        return CompareAnswers(
+            at_lo1=_flat(b, lo + 1, W),
+            at_hi1=_flat(b, enc.hi[compare].astype(np.int64) + 1, W),
+            vy=enc.volunteer[compare].astype(np.int64) * 2 + enc.answer[compare],
+            lo=np.where(lo < 0, D, lo),
+            hi=enc.hi[compare].astype(np.int64),
+        )
+
+    @functools.cached_property
+    def compare_asked(self) -> np.ndarray:
+        """Compare answers about each image (either of its frames), for the per-image reliability."""
+        answers, D = self.compare_answers, self.n_images
+        return (np.bincount(answers.hi, minlength=D) + np.bincount(answers.lo, minlength=D + 1)[:D]).astype(float)
+
     # ----------------------------------------------------------------------------------------- E-step
     def e_step(self, state: ModelState, volunteer_statistics: bool = True) -> EStep:
         """The posterior of every building under ``state``, its log-likelihood and the statistics for the M-step.
@@ -400,11 +636,25 @@ class AnswerModel:
         ``volunteer_statistics`` (volunteer parameters fixed), they hold only the log-likelihood and the
         posterior sums: the M-step then updates the prior alone.
         """
-        terms = self.log_likelihood(state.params, state.image_weight, state.logs)
-        posterior, log_evidence = posterior_and_evidence(terms.by_state, state.log_prior)
+        terms = self.log_likelihood(state.params, state.image_weight, state.compare_reliability, state.logs)
+        if state.building_prior is None:
+            posterior, log_evidence = posterior_and_evidence(terms.by_state, state.log_prior)
+            answers_posterior, prior_statistics = posterior, None
+        else:
+            prior_step = state.building_prior.step(terms.by_state, state.log_prior)
+            posterior, log_evidence = posterior_and_evidence(terms.by_state, prior_step.log_prior)
+            answers_posterior = prior_step.independent
+            prior_statistics = functools.partial(prior_step.statistics, posterior)
         log_likelihood = log_evidence + terms.constant
         statistics = functools.partial(
-            self.statistics, posterior, state, terms.breaks, log_likelihood, volunteer_statistics
+            self.statistics,
+            answers_posterior,
+            state,
+            terms.breaks,
+            log_likelihood,
+            volunteer_statistics,
+            terms.compare,
+            prior_statistics=prior_statistics,
         )
         # the step holds its terms as long as it lives, as the loop holds the step until the next one is made:
         # the E-step's large arrays then keep one lifetime from iteration to iteration, and glibc's allocator
@@ -412,8 +662,38 @@ class AnswerModel:
         # five times the page faults and 20 % more time per fit on the raqqa campaign when they were freed here)
         return EStep(posterior, log_likelihood, statistics, terms)
 
+    def cumulative_weights(self, image_weight: np.ndarray) -> np.ndarray:
+        """Cumulative image weights at every state boundary: :func:`cumulative_weight` (length D + 2), or under
+        visibility one row per building (B x (D + 2)), each image's weight times its visible share there."""
+        if self.visibility is None:
+            return cumulative_weight(image_weight)
+        B, D = self.n_buildings, self.n_images
+        cum = np.zeros((B, D + 2))
+        np.cumsum(self.visibility * image_weight, axis=1, out=cum[:, 1 : D + 1])
+        cum[:, D + 1] = cum[:, D]
+        return cum
+
+    def _at(self, cum: np.ndarray, building: np.ndarray, k: np.ndarray) -> np.ndarray:
+        """``cum`` (from :meth:`cumulative_weights`) at state boundary ``k`` of each ``building``."""
+        if cum.ndim == 1:
+            return cum[k]
+        return cum.ravel()[_flat(building, k, cum.shape[1])]
+
+    def compare_mixing(self, reliability: np.ndarray) -> np.ndarray:
+        """Per compare answer, the chance its frames could be read: the images' reliability (times the
+        visibility)."""
+        share = self.compare_visible
+        answers = self.compare_answers
+        padded = np.append(reliability, 1.0)  # lo = D (a single image): no first frame to read
+        mixing = padded[answers.lo] * padded[answers.hi]
+        return mixing if share is None else mixing * share
+
     def log_likelihood(
-        self, params: dict[str, np.ndarray], image_weight: np.ndarray, logs: ParamLogs | None = None
+        self,
+        params: dict[str, np.ndarray],
+        image_weight: np.ndarray,
+        compare_reliability: np.ndarray | None = None,
+        logs: ParamLogs | None = None,
     ) -> LogLikelihood:
         """Log-likelihood of every building's answers in every state (B x S), the constant part and the breaks.
 
@@ -421,7 +701,7 @@ class AnswerModel:
         """
         B, D, S, W = self.n_buildings, self.n_images, self.n_states, self.width
         log, log1m = logs if logs is not None else param_logs(params)
-        cum_weight = cumulative_weight(image_weight)
+        cum_weight = self.cumulative_weights(image_weight)
         weights, base = [], 0.0
         mark_idx = slope_idx = slope_w = None
         empty = np.zeros(0, np.int64)
@@ -434,17 +714,24 @@ class AnswerModel:
             floor = log_guess - np.log(D)  # a guess: any image, uniformly
             slope_late = -log["p_late"][v]
             # noticing the destruction in image hi: 1 - p_late ** weight(hi)
-            noticed = np.log(-np.expm1(-slope_late * image_weight[self.mark_hi]))
+            weight_hi = image_weight[self.mark_hi]
+            if self.visibility is not None:
+                weight_hi = weight_hi * self.visibility[self.mark_building, self.mark_hi]
+            noticed = np.log(-np.expm1(-slope_late * weight_hi))
             c_exact = (log1m["p_miss"] + log1m["p_early"])[v] + noticed + follow
             c_exact_mix = np.logaddexp(c_exact, floor)
             slope_early = log["early_decay"][v]
             # late: skipped images k..lo, each counting its weight: c_late + slope_late * cum_weight[k]
-            c_late = c_exact - cum_weight[lo1] * slope_late
+            c_late = c_exact - self._at(cum_weight, self.mark_building, lo1) * slope_late
             c_early = (log1m["p_miss"] + log["p_early"] + log1m["early_decay"])[v] + follow - hi1 * slope_early
             c_intact = np.logaddexp(log["p_false"][v] + follow, log_guess) - np.log(D)
             # far from the mark the geometric tails fall below the guess floor: there, the floor holds
-            # (a max in place of a sum of the two, within log 2), so a stray mark costs at most log(g / D)
-            k_late = np.minimum(np.searchsorted(cum_weight, (floor - c_late) / slope_late, side="left"), lo1)
+            # (a max in place of a sum of the two), so a stray mark costs at most log(g / D)
+            if cum_weight.ndim == 1:
+                found = np.searchsorted(cum_weight, (floor - c_late) / slope_late, side="left")
+            else:
+                found = _row_search(cum_weight, self.mark_building, (floor - c_late) / slope_late)
+            k_late = np.minimum(found, lo1)
             k_early = np.clip(np.floor((floor - c_early) / slope_early) + 1, hi1, D).astype(np.int64)
             breaks = MarkBreaks(k_late, k_early)
             base_b = self.mark_base
@@ -470,16 +757,42 @@ class AnswerModel:
             tv = v[self.tail_answer]
             miss, late = params["p_miss"][tv], params["p_late"][tv]
             hi1 = self.nodest_hi1[self.tail_answer]
-            skipped = cum_weight[hi1] - cum_weight[hi1 - self.tail_delta]  # late past every image to the end
+            tb = self.nodest_building[self.tail_answer]
+            # late past every image to the end
+            skipped = self._at(cum_weight, tb, hi1) - self._at(cum_weight, tb, self.tail_k)
             tail = np.log(miss + (1 - miss) * (1 - params["p_early"][tv]) * late**skipped) - np.log(miss)
             weights += [inside, -inside, tail, -tail]
-        compare = None
+        compare = compare_terms = None
         if self.has_compare:
-            # [volunteer, answer] -> log P(answer | inside), log P(answer | outside)
-            inside = np.stack([log1m["sensitivity"], log["sensitivity"]], axis=1)
-            outside = np.stack([log["specificity"], log1m["specificity"]], axis=1)
-            base += float((self.compare_counts * outside).sum())
-            compare = self.incidence @ (inside - outside).ravel()
+            sens, spec = params["sensitivity"], params["specificity"]
+            if compare_reliability is None and self.compare_columns is not None:
+                compare, base_compare, compare_terms = self._column_compare(sens, spec)
+                base += base_compare
+            elif compare_reliability is None:
+                # [volunteer, answer] -> log P(answer | inside), log P(answer | outside)
+                inside = np.stack([log1m["sensitivity"], log["sensitivity"]], axis=1)
+                outside = np.stack([log["specificity"], log1m["specificity"]], axis=1)
+                base += float((self.compare_counts * outside).sum())
+                compare = self.incidence @ (inside - outside).ravel()
+            else:
+                answers = self.compare_answers
+                # P(answer) = 1/2 + mixing (P(answer | the volunteer's model) - 1/2), per (volunteer, answer)
+                lean_in = np.stack([0.5 - sens, sens - 0.5], axis=1).ravel()
+                lean_out = np.stack([spec - 0.5, 0.5 - spec], axis=1).ravel()
+                mixing = self.compare_mixing(compare_reliability)
+                p_in = lean_in[answers.vy]
+                p_in *= mixing
+                p_in += 0.5
+                p_out = lean_out[answers.vy]
+                p_out *= mixing
+                p_out += 0.5
+                log_out = np.log(p_out)
+                ratio = np.log(p_in)
+                ratio -= log_out
+                base += float(log_out.sum())
+                compare = np.bincount(answers.at_lo1, weights=ratio, minlength=B * W)
+                compare -= np.bincount(answers.at_hi1, weights=ratio, minlength=B * W)
+                compare_terms = CompareTerms(mixing, p_in, p_out)
         size = B * W
         const: np.ndarray
         if weights:
@@ -494,8 +807,27 @@ class AnswerModel:
             slope = np.cumsum(np.bincount(slope_idx, weights=slope_w, minlength=2 * size).reshape(2, B, W), axis=2)[
                 :, :, :S
             ]
-            L += slope[0] * cum_weight[:S] + slope[1] * self.states
-        return LogLikelihood(L, base, breaks)
+            late_weight = cum_weight[:S] if cum_weight.ndim == 1 else cum_weight[:, :S]
+            L += slope[0] * late_weight + slope[1] * self.states
+        if self.gold is not None and self.gold.rows.size:
+            rows = self.gold.rows
+            L[rows] = np.where(self.gold.allowed, L[rows], -np.inf)
+        return LogLikelihood(L, base, breaks, compare_terms)
+
+    def _column_compare(self, sens: np.ndarray, spec: np.ndarray) -> tuple[np.ndarray, float, CompareTerms]:
+        """The compare answers' difference array under visibility: per column (volunteer, answer, chance of
+        being read) its log-likelihood ratio, one sparse product; the constant; and the per-column terms."""
+        assert self.compare_columns is not None
+        v, yes, mixing, n_answers = self.compare_columns
+        lean_in = np.where(yes, sens[v] - 0.5, 0.5 - sens[v])
+        lean_out = np.where(yes, 0.5 - spec[v], spec[v] - 0.5)
+        p_in, p_out = 0.5 + mixing * lean_in, 0.5 + mixing * lean_out
+        log_out = np.log(p_out)
+        return (
+            self.incidence @ (np.log(p_in) - log_out),
+            float((n_answers * log_out).sum()),
+            CompareTerms(mixing, p_in, p_out),
+        )
 
     # ------------------------------------------------------------------------------ statistics for the M-step
     def statistics(
@@ -505,19 +837,27 @@ class AnswerModel:
         breaks: MarkBreaks,
         log_likelihood: float,
         volunteer_statistics: bool = True,
+        compare_terms: CompareTerms | None = None,
+        prior_statistics: Callable[[], np.ndarray] | None = None,
     ) -> SufficientStatistics:
         """The sums over this table's buildings that the M-step needs, after an E-step under ``state``.
 
-        ``breaks`` are the E-step's (:attr:`LogLikelihood.breaks`). Per-volunteer numerators and denominators of
+        ``breaks`` and ``compare_terms`` are the E-step's (:attr:`LogLikelihood.breaks`,
+        :attr:`LogLikelihood.compare`; the latter recomputed when not given). Per-volunteer numerators and
+        denominators of
         every parameter's estimate, expected skips and notices per image (only with ``volunteer_statistics``),
-        and the posterior's column sums.
+        expected unread frames per image (under a per-image compare reliability) and the posterior's column
+        sums, and, with a building prior, its statistics
+        (``prior_statistics()``). With a building prior, ``posterior`` is the one under the campaign prior alone
+        (:attr:`PriorStep.independent`).
         """
         n_stats, V, D = len(STAT_NAMES), self.n_volunteers, self.n_images
         num, den = np.zeros((n_stats, V)), np.zeros((n_stats, V))
         observed = np.zeros(n_stats, dtype=bool)
         image_skips, image_notices = np.zeros(D), np.zeros(D)
+        unread = None
         if volunteer_statistics:
-            by_name, images = self._volunteer_statistics(posterior, state, breaks)
+            by_name, images, unread = self._volunteer_statistics(posterior, state, breaks, compare_terms)
             for name, (n, d) in by_name.items():
                 j = STAT_NAMES.index(name)
                 num[j], den[j], observed[j] = n, d, True
@@ -533,20 +873,28 @@ class AnswerModel:
             observed=observed,
             image_skips=image_skips,
             image_notices=image_notices,
+            image_unread=None if unread is None else unread[0],
+            image_compare=None if unread is None else unread[1],
+            prior_statistics=None if prior_statistics is None else prior_statistics(),
         )
 
     def _volunteer_statistics(
-        self, posterior: np.ndarray, state: ModelState, breaks: MarkBreaks
-    ) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], tuple[np.ndarray, np.ndarray] | None]:
-        """Per parameter, the (numerator, denominator) per volunteer; and per image the expected skips and notices
-        (None without timeline answers)."""
+        self, posterior: np.ndarray, state: ModelState, breaks: MarkBreaks, compare_terms: CompareTerms | None
+    ) -> tuple[
+        dict[str, tuple[np.ndarray, np.ndarray]],
+        tuple[np.ndarray, np.ndarray] | None,
+        tuple[np.ndarray, np.ndarray] | None,
+    ]:
+        """Per parameter, the (numerator, denominator) per volunteer; per image the expected skips and notices
+        (None without timeline answers); per image the expected unread frames and compare answers (None unless
+        the state has a per-image compare reliability)."""
         B, W, V, S = self.n_buildings, self.width, self.n_volunteers, self.n_states
         params = state.params
         C0: np.ndarray = np.zeros((B, W))
         np.cumsum(posterior, axis=1, out=C0[:, 1:])
         C0 = C0.ravel()
         stats: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        images = None
+        images = unread = None
         count = np.bincount
         if self.has_timeline:
             C1: np.ndarray = np.zeros((B, W))
@@ -562,11 +910,14 @@ class AnswerModel:
             p_intact = 1.0 - at_D
             guess, false = params["p_guess"][v], params["p_false"][v]
             intact_guess = p_intact * guess / (guess + (1 - guess) * false)
-            cum_weight = cumulative_weight(state.image_weight)
+            cum_weight = self.cumulative_weights(state.image_weight)
             C2: np.ndarray = np.zeros((B, W))
-            np.cumsum(posterior * cum_weight[:S], axis=1, out=C2[:, 1:])
+            np.cumsum(
+                posterior * (cum_weight[:S] if cum_weight.ndim == 1 else cum_weight[:, :S]), axis=1, out=C2[:, 1:]
+            )
             C2 = C2.ravel()
-            late_delta = cum_weight[self.mark_lo1] * p_late - (C2[self.mark_at_lo1] - C2[at_late])
+            late_weight = self._at(cum_weight, self.mark_building, self.mark_lo1)
+            late_delta = late_weight * p_late - (C2[self.mark_at_lo1] - C2[at_late])
             early_extra = (C1[at_early] - C1[self.mark_at_hi1]) - self.mark_hi1 * p_early
             on_model = count(v, p_late + p_exact + p_early, V)
             early = count(v, p_early, V)
@@ -586,13 +937,72 @@ class AnswerModel:
             stats["early_decay"] = (extra, extra + early)
             images = self._image_statistics(C0, breaks.late, at_late, p_late + p_exact)
         if self.has_compare:
-            # the transpose's product reads C0 at the answers' rows (near one another: answers come by building)
-            inside = -(self.incidence_t @ C0).reshape(V, 2)  # expected answers whose interval holds the state
-            outside = self.compare_counts - inside
-            # (two columns added as such: numpy's sum along a short axis costs a loop per volunteer)
-            stats["sensitivity"] = (inside[:, 1], inside[:, 0] + inside[:, 1])
-            stats["specificity"] = (outside[:, 0], outside[:, 0] + outside[:, 1])
-        return stats, images
+            mixed = state.compare_reliability is not None or self.compare_columns is not None
+            if compare_terms is None and mixed:
+                compare_terms = self.log_likelihood(params, state.image_weight, state.compare_reliability).compare
+            if compare_terms is None:
+                # the transpose's product reads C0 at the answers' rows (near one another: answers come by building)
+                inside = -(self.incidence_t @ C0).reshape(V, 2)  # expected answers whose interval holds the state
+                outside = self.compare_counts - inside
+                # (two columns added as such: numpy's sum along a short axis costs a loop per volunteer)
+                stats["sensitivity"] = (inside[:, 1], inside[:, 0] + inside[:, 1])
+                stats["specificity"] = (outside[:, 0], outside[:, 0] + outside[:, 1])
+            elif state.compare_reliability is None:
+                stats.update(self._column_compare_statistics(C0, compare_terms))
+            else:
+                compare_stats, unread = self._mixed_compare_statistics(C0, compare_terms, state.compare_reliability)
+                stats.update(compare_stats)
+        return stats, images, unread
+
+    def _column_compare_statistics(
+        self, C0: np.ndarray, terms: CompareTerms
+    ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Compare statistics under visibility, per column of the incidence matrix (as
+        :meth:`_mixed_compare_statistics` per answer): the expected answers of each column whose range holds the
+        state, each counting towards its volunteer by the chance that it followed the volunteer's model."""
+        assert self.compare_columns is not None
+        v, yes, _, n_answers = self.compare_columns
+        mixing, p_in, p_out = terms
+        flip = 0.5 * (1.0 - mixing)
+        inside = -(self.incidence_t @ C0)
+        model_in = inside * (1.0 - flip / p_in)
+        model_out = (n_answers - inside) * (1.0 - flip / p_out)
+        V = self.n_volunteers
+        return {
+            "sensitivity": (np.bincount(v, model_in * yes, V), np.bincount(v, model_in, V)),
+            "specificity": (np.bincount(v, model_out * ~yes, V), np.bincount(v, model_out, V)),
+        }
+
+    def _mixed_compare_statistics(
+        self, C0: np.ndarray, terms: CompareTerms, reliability: np.ndarray | None
+    ) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], tuple[np.ndarray, np.ndarray] | None]:
+        """Compare statistics when answers may be coin flips (frames that could not be read): each answer counts
+        towards its volunteer's sensitivity or specificity by the chance that it followed the volunteer's model,
+        and, under a per-image reliability, towards each of its images' unread frames by the chance that image
+        could not be read (given that the answer was a coin flip, in proportion to the image's own chance)."""
+        V, D = self.n_volunteers, self.n_images
+        answers = self.compare_answers
+        mixing, p_in, p_out = terms
+        flip = 0.5 * (1.0 - mixing)
+        inside = C0[answers.at_hi1] - C0[answers.at_lo1]  # posterior mass of the answer's range
+        # the chance that the answer came from the volunteer's model, inside the range and outside it
+        model_in = inside * (1.0 - flip / p_in)
+        model_out = (1.0 - inside) * (1.0 - flip / p_out)
+        by_in = np.bincount(answers.vy, weights=model_in, minlength=2 * V).reshape(V, 2)
+        by_out = np.bincount(answers.vy, weights=model_out, minlength=2 * V).reshape(V, 2)
+        stats = {
+            "sensitivity": (by_in[:, 1], by_in.sum(axis=1)),
+            "specificity": (by_out[:, 0], by_out.sum(axis=1)),
+        }
+        if reliability is None:
+            return stats, None
+        guessed = 1.0 - model_in - model_out
+        np.clip(guessed, 0.0, 1.0, out=guessed)
+        guessed /= np.maximum(1.0 - mixing, 1e-12)  # given a coin flip, each image failed in proportion to 1 - rho
+        failing = np.append(1.0 - reliability, 0.0)
+        unread = np.bincount(answers.hi, weights=guessed * failing[answers.hi], minlength=D)
+        unread += np.bincount(answers.lo, weights=guessed * failing[answers.lo], minlength=D + 1)[:D]
+        return stats, (unread, self.compare_asked)
 
     def _image_statistics(
         self, C0: np.ndarray, k_late: np.ndarray, at_late: np.ndarray, noticed: np.ndarray
@@ -601,7 +1011,9 @@ class AnswerModel:
 
         A late mark (state k <= lo) skipped images k..lo; the expected skips of image j sum, over marks whose
         late range [k_late, lo] holds j, the posterior mass of states k_late..j. Both parts are difference
-        arrays: one over buildings x images (how many late ranges cover j) and one over images.
+        arrays: one over buildings x images (how many late ranges cover j) and one over images. Under
+        visibility each skip and notice counts the frame's visible share at that building (a hidden frame is no
+        chance to notice).
         """
         B, W, D = self.n_buildings, self.width, self.n_images
         cover = np.bincount(
@@ -611,10 +1023,20 @@ class AnswerModel:
         )
         cover = np.cumsum(cover.reshape(B, W), axis=1)[:, :D]
         start_mass = C0[at_late]
+        C0 = C0.reshape(B, W)
+        if self.visibility is not None:
+            offset_b = np.bincount(
+                np.concatenate([self.mark_base + k_late, self.mark_base + self.mark_lo1]),
+                weights=np.concatenate([start_mass, -start_mass]),
+                minlength=B * W,
+            )
+            offset_b = np.cumsum(offset_b.reshape(B, W), axis=1)[:, :D]
+            skips = ((cover * C0[:, 1 : D + 1] - offset_b) * self.visibility).sum(axis=0)
+            shown = self.visibility[self.mark_building, self.mark_hi]
+            return skips, np.bincount(self.mark_hi, weights=noticed * shown, minlength=D)
         offset = np.bincount(
             np.concatenate([k_late, self.mark_lo1]), weights=np.concatenate([start_mass, -start_mass]), minlength=W
         )
-        C0 = C0.reshape(B, W)
         skips = (cover * C0[:, 1 : D + 1]).sum(axis=0) - np.cumsum(offset)[:D]
         notices = np.bincount(self.mark_hi, weights=noticed, minlength=D)
         return skips, notices

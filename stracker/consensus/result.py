@@ -176,6 +176,15 @@ class Consensus:
         EM iterations used.
     converged : bool
         Whether the EM met its tolerance before ``max_iter``.
+    frames : pandas.DataFrame or None
+        The frame-level posteriors of ``dawid_skene``.
+    compare_reliability : numpy.ndarray or None
+        Per image, the learned chance that a compare answer about it read it (relative to the typical image;
+        ``EMOptions.compare_image_reliability``); None when not learned. Written to the images
+        layer by :meth:`to_file`.
+    spatial_prior : dict or None
+        With the spatial prior (``footprints=`` or ``neighbours=``): what the EM learned of it (``strength``,
+        ``independent_share``, ``kernel_shares``; :meth:`stracker.consensus.spatial.SpatialPrior.summary`).
     """
 
     buildings: pd.DataFrame
@@ -188,6 +197,8 @@ class Consensus:
     n_iter: int = 0
     converged: bool = True
     frames: pd.DataFrame | None = None
+    compare_reliability: np.ndarray | None = None
+    spatial_prior: dict[str, object] | None = None
 
     @property
     def n_states(self) -> int:
@@ -249,7 +260,7 @@ class Consensus:
         Returns
         -------
         geopandas.GeoDataFrame
-            The footprints, in their order, with the columns of :attr:`buildings` added.
+            The footprints, in their order, with the columns of ``buildings`` added.
 
         Raises
         ------

@@ -52,7 +52,9 @@ def _label_table(
             "before": before,
             "after": dates[hi],
             "destroyed": destroyed,
-            "task": pd.Categorical([task] * len(lo), categories=["timeline", "compare"]),
+            "task": pd.Categorical.from_codes(
+                np.full(len(lo), ["timeline", "compare"].index(task), dtype=np.int8), categories=["timeline", "compare"]
+            ),
             "frames_viewed": frames.astype(np.int32),
         }
     )

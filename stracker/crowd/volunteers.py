@@ -130,8 +130,10 @@ def assign_volunteers(
 
     Returns
     -------
-    building, volunteer : ndarray of int32
-        One element per (building, volunteer) assignment, ordered by building.
+    building : ndarray of int
+        The building of each (building, volunteer) assignment, ordered by building.
+    volunteer : ndarray of int
+        The volunteer of each assignment.
     """
     V = activity.size
     n_slots = n_buildings * per_building

@@ -189,6 +189,9 @@ def _images_table(consensus: Consensus, images: pd.DataFrame | None, kept: np.nd
     table = pd.DataFrame(
         {"image_index": np.arange(len(dates)), "image_date": dates, "n_destroyed_by": counts[: len(dates)]}
     )
+    reliability = getattr(consensus, "compare_reliability", None)
+    if reliability is not None:
+        table["compare_reliability"] = reliability
     if images is not None and "image_date" in images.columns:
         extra = images.drop(columns=[c for c in ("image_index", "n_destroyed_by") if c in images.columns]).copy()
         extra["image_date"] = pd.to_datetime(extra["image_date"]).astype("datetime64[ns]")

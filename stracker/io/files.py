@@ -60,7 +60,13 @@ PARQUET_SUFFIXES = (".parquet", ".geoparquet", ".pq")
 
 @contextmanager
 def about(path: Path) -> Iterator[None]:
-    """Prefix the file's name to the package's plain errors raised inside, so a message says which file."""
+    """Prefix the file's name to the package's plain errors raised inside, so a message says which file.
+
+    Yields
+    ------
+    None
+        The body runs inside; only the errors it raises are changed.
+    """
     try:
         yield
     except (LabelsError, FootprintsError, FileFormatError) as exc:
@@ -70,6 +76,7 @@ def about(path: Path) -> Iterator[None]:
 
 
 def check_not_empty(path: Path) -> None:
+    """Raise :class:`~stracker.errors.FileFormatError` if ``path`` is a file of 0 bytes, naming it."""
     if path.is_file() and path.stat().st_size == 0:
         raise FileFormatError(f"{path} is empty (0 bytes).")
 
@@ -464,6 +471,11 @@ def atomic_paths(targets: Sequence[str | Path], overwrite: bool = True) -> Itera
         this one wrote, is an :class:`~stracker.errors.OutputExistsError`, and none of this write's targets
         is left in place.
 
+    Yields
+    ------
+    list of Path
+        One temporary path per target, in ``targets`` order: write each output there.
+
     Raises
     ------
     OutputExistsError
@@ -538,6 +550,11 @@ def atomic_path(target: str | Path, overwrite: bool = True) -> Iterator[Path]:
     :func:`atomic_paths` for one file: a reader never sees a half-written ``target``; without ``overwrite``
     the rename refuses a ``target`` that exists, even one that appeared during the write.
 
+    Yields
+    ------
+    Path
+        The temporary path to write the output to.
+
     Examples
     --------
     >>> import tempfile
@@ -560,6 +577,11 @@ def atomic_directory(target: str | Path) -> Iterator[Path]:
     (``.NAME.stracker-old-...``), the new one renamed in, then the old one removed. A kill -9 between the two
     renames leaves no ``target`` and the old one aside, which is kept until a later write puts a ``target`` in
     place. Temporary directories are removed on SIGTERM and swept when stale, as by :func:`atomic_paths`.
+
+    Yields
+    ------
+    Path
+        The new, empty temporary directory to fill.
     """
     target = Path(target)
     sweep_temporaries(target)

@@ -73,11 +73,14 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 __all__ = [
+    "parse_blank_dates",
+    "read_gold",
     "read_images",
     "read_labels",
     "read_parquet",
     "read_table",
     "read_truth",
+    "read_visibility",
     "refuse_day_month",
     "refuse_missing_ids",
     "sniff_delimiter",
@@ -248,9 +251,10 @@ def _arrow_read(
         return "skip"
 
     # large_string: the storage of pandas' str dtype, so the text columns reach pandas without a copy;
-    # microseconds: any year parses, and stracker.labels names the dates outside datetime64[ns]
+    # nanoseconds, as pandas holds them (no cast after): a date outside datetime64[ns] fails this typed read, and
+    # the text read then lets stracker.labels name it
     types = {name: pa.large_string() for name in names}
-    types.update({name: pa.bool_() if name == "destroyed" else pa.timestamp("us") for name in typed})
+    types.update({name: pa.bool_() if name == "destroyed" else pa.timestamp("ns") for name in typed})
     try:
         table = pacsv.read_csv(
             path,
@@ -318,13 +322,19 @@ def _ragged_rows(path: Path, delimiter: str, n_fields: int, invalid: list[tuple[
 def _as_read(values: pd.Series) -> pd.Series:
     """A text column as the CSV readers read it: leading blanks dropped, blanks and spellings of a missing
     value (``NA``...) missing. The column itself when no value changes (the usual case: no copy)."""
+    if not isinstance(values.dtype, pd.CategoricalDtype):  # the distinct values alone say whether any changes
+        uniques = pd.Series(pd.unique(values))
+        if _as_read_text(uniques).equals(uniques.astype("str")):
+            return values
     codes, uniques = distinct_values(values)
-    text = uniques.astype("str").str.lstrip()
-    text = text.mask(text.str.strip().isin(MISSING_TEXT).to_numpy())
-    if not isinstance(values.dtype, pd.CategoricalDtype) and text.equals(uniques.astype("str")):
-        return values
-    out = pd.array(text, dtype="str").take(codes, allow_fill=True)
+    out = pd.array(_as_read_text(uniques), dtype="str").take(codes, allow_fill=True)
     return pd.Series(out, index=values.index, name=values.name)
+
+
+def _as_read_text(uniques: pd.Series) -> pd.Series:
+    """Distinct text values as the CSV readers read them: leading blanks dropped, missing-value spellings NaN."""
+    text = uniques.astype("str").str.lstrip()
+    return text.mask(text.str.strip().isin(MISSING_TEXT).to_numpy())
 
 
 def _missing_as_na(values: pd.Series) -> pd.Series:
@@ -426,6 +436,8 @@ def read_table(path: str | Path, *, layer: str | None = None, sep: str | None = 
 
 
 def read_parquet(path: Path) -> pd.DataFrame:
+    """Read a Parquet file (or dataset) as a pandas table; a file pyarrow cannot read is a
+    :class:`~stracker.errors.FileFormatError` that names it."""
     import pyarrow
 
     check_not_empty(path)
@@ -664,4 +676,128 @@ def read_images(path: str | Path, *, sep: str | None = None) -> pd.DataFrame:
             )
     table = table.sort_values("image_date")
     table.attrs["source"] = str(path)  # named by encode_labels when an answer's date is not in it
+    return table
+
+
+def parse_blank_dates(values: pd.Series, name: str, required: bool) -> pd.Series:
+    """:func:`stracker.labels.parse_image_dates` of a column that may hold blank text cells (missing dates).
+
+    Examples
+    --------
+    >>> parse_blank_dates(pd.Series(["2017-06-04", " "]), "after", required=False).isna().tolist()
+    [False, True]
+    """
+    if not pd.api.types.is_datetime64_any_dtype(values.dtype):
+        text = values.astype("string").str.strip()
+        values = text.mask(text == "")
+    return parse_image_dates(values, name, required=required)
+
+
+_VISIBLE_TEXT = {"true": True, "false": False, "yes": True, "no": False, "1": True, "0": False}
+
+
+def read_visibility(path: str | Path) -> pd.DataFrame | np.ndarray:
+    """Read each building's visibility per image: a long table (CSV or Parquet: ``building_id``,
+    ``image_date`` and ``visible`` or ``visibility``) or a ``.npy`` array (buildings x images, in the order of the
+    footprints and the catalogue, as ``stracker simulate`` writes ``visibility.npy``).
+
+    Ids are typed as :func:`typed_ids` types them and dates parsed; ``visible`` (or ``visibility``) is a
+    cloud-free share from 0 to 1 (as ``stracker visibility`` writes it; NaN: unknown) or a yes/no
+    (``true/false``, ``yes/no``, ``1/0``; empty: unknown). :func:`stracker.aggregate` (``visibility=``) and
+    :func:`stracker.tasking.hidden_images` take what it returns (the consensus: the tables only, an array
+    has no building ids).
+
+    Raises
+    ------
+    LabelsError
+        On a missing column or a value that is not a date, a yes/no or a number (the rows are named).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "visibility.csv"
+    >>> _ = path.write_text("building_id,image_date,visible\\n7,2017-06-04,0.25\\n7,2017-06-16,\\n")
+    >>> read_visibility(path)["visible"].tolist()
+    [0.25, nan]
+    """
+    path = Path(path)
+    if path.suffix.lower() == ".npy":
+        try:
+            return np.load(path, allow_pickle=False)
+        except ValueError as exc:
+            raise FileFormatError(f"{path} could not be read as a numpy array: {exc}") from exc
+    table = read_table(path)
+    missing = [c for c in ("building_id", "image_date") if c not in table.columns]
+    if missing or not {"visible", "visibility"} & set(table.columns):
+        raise LabelsError(
+            f"{path}: a visibility table needs building_id, image_date and visible (yes/no) or "
+            f"visibility (a cloud-free share); it has {list(table.columns)}."
+        )
+    with about(path):
+        table["building_id"] = typed_ids(table["building_id"])
+        table["image_date"] = parse_blank_dates(table["image_date"], "image_date", required=True)
+    column = "visible" if "visible" in table.columns else "visibility"
+    values = table[column]
+    if pd.api.types.is_bool_dtype(values.dtype) or pd.api.types.is_numeric_dtype(values.dtype):
+        return table
+    text = values.astype("string").str.strip().str.lower()
+    distinct = pd.Series(text.dropna().unique(), dtype="string")  # each distinct spelling judged once
+    if distinct.isin(list(_VISIBLE_TEXT)).all():
+        table[column] = text.map(_VISIBLE_TEXT).astype("boolean")
+        return table
+    numeric = pd.to_numeric(text.mask(text == ""), errors="coerce")
+    bad = (numeric.isna() & text.notna() & (text != "")).to_numpy(dtype=bool)
+    if bad.any():
+        raise LabelsError(
+            f"{path}: {column!r} must be a cloud-free share (0 to 1) or yes/no, but is "
+            f"{values[bad].head(3).tolist()} in {rows_text(table.index, bad)}."
+        )
+    table[column] = numeric.astype("float64")
+    return table
+
+
+def read_gold(path: str | Path, *, layer: str | None = None) -> pd.DataFrame:
+    """Read gold: the buildings whose destruction an expert established.
+
+    Either dates (``building_id``, ``destroyed_on``; empty: not destroyed), as the review page downloads them
+    (``gold.csv``) and :func:`read_truth` reads them, or expert answers in the shape of a label table
+    (``building_id``, ``before``, ``after``, ``destroyed``; other columns such as ``volunteer_id`` and ``task``
+    are kept and not needed). :func:`stracker.aggregate` takes either as ``gold=``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``destroyed_on`` indexed by building_id (dates), or ``building_id``, ``before``, ``after``,
+        ``destroyed`` (answers; ``destroyed`` as the file has it, checked when aggregated).
+
+    Raises
+    ------
+    LabelsError
+        If the file has neither shape, or a date or id is bad.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "gold.csv"
+    >>> _ = path.write_text("building_id,destroyed_on\\n12,2017-06-10\\n13,\\n")
+    >>> read_gold(path)["destroyed_on"].isna().tolist()
+    [False, True]
+    """
+    path = Path(path)
+    table = read_table(path, layer=layer)
+    if "destroyed_on" in table.columns:
+        return read_truth(path, layer=layer)
+    with about(path):
+        needed = ("building_id", "after", "destroyed")
+        missing = [c for c in needed if c not in table.columns]
+        if missing:
+            raise LabelsError(
+                f"gold needs building_id and destroyed_on (dates an expert established), or expert answers with "
+                f"building_id, before, after and destroyed; it lacks {missing} and has {list(table.columns)}."
+            )
+        refuse_missing_ids(table["building_id"], "building_id")
+        table["building_id"] = typed_ids(table["building_id"])
+        if "before" in table.columns:
+            table["before"] = parse_blank_dates(table["before"], "before", required=False)
+        table["after"] = parse_blank_dates(table["after"], "after", required=True)
     return table

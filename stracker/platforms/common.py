@@ -57,10 +57,12 @@ __all__ = [
     "strip_float_suffix",
 ]
 
+#: Answer codes of the label table's ``destroyed``: yes, no, can't tell.
 YES, NO, CANT_TELL = 1, 0, -1
+#: Answer codes of a platform label that is none of the configured ones (``UNKNOWN``) or empty (``MISSING``).
 UNKNOWN, MISSING = -2, -3
-"""Answer codes: :data:`UNKNOWN` is a label that is none of the configured ones, :data:`MISSING` an empty one."""
 ANSWERED = (YES, NO, CANT_TELL)
+"""The codes of labels that are an answer (yes, no, can't tell)."""
 
 REASONS: dict[str, str] = {
     "other_workflow": "a classification of another Zooniverse workflow than the one imported",
@@ -183,11 +185,16 @@ class ImportedAnswers:
     summary : dict
         JSON-ready counts: rows read, used and rejected (by reason), anonymous answers, duplicates, buildings,
         volunteers, answers by value and task, and what was imported.
+    gold : pandas.DataFrame or None
+        Expert answers set apart from the volunteers' (a label table like ``labels``; see
+        :func:`stracker.platforms.read_zooniverse` ``experts="gold"``), for :func:`stracker.aggregate`'s
+        ``gold=``; None when not asked for.
     """
 
     labels: pd.DataFrame
     rejected: pd.DataFrame
     summary: dict[str, Any]
+    gold: pd.DataFrame | None = None
 
 
 def as_paths(paths: str | Path | Sequence[str | Path]) -> list[Path]:

@@ -32,6 +32,14 @@ made on (0 first); the earliest marked frame is the answer. It becomes one row o
 
 A subject whose metadata has ``#dates`` is a timeline subject; any other is a question subject.
 
+Expert classifications
+----------------------
+The export's ``expert`` column marks classifications made in the project team's expert mode (``gold_standard``
+marks volunteers' classifications of gold-standard subjects, which stay volunteers' answers). By default
+experts are volunteers like the others; with ``experts="gold"`` their rows become ``ImportedAnswers.gold``, a
+label table of expert answers apart from the volunteers' that :func:`stracker.aggregate` takes as ``gold=``: the
+states they leave open are fixed, and they calibrate the volunteers who answered the same buildings.
+
 Which classifications are used
 ------------------------------
 Those of one workflow (``workflow_id``; needed when the file holds several) and, optionally, of some of its
@@ -128,7 +136,9 @@ _REQUIRED = (
     "subject_ids",
 )
 _SHOWN = ("classification_id", "user_name", "workflow_id", "workflow_version", "created_at", "subject_ids")
-_READ = (*_REQUIRED, "workflow_name", "user_id")  # not metadata: the bulkiest column, and not needed
+_READ = (*_REQUIRED, "workflow_name", "user_id", "expert")  # not metadata: the bulkiest column, and not needed
+_NOT_EXPERT = ("", "false", "f", "0", "no", "null", "none", "nan")
+"""``expert`` cells that do not mark an expert classification (the column is empty for volunteers')."""
 _VERSION = re.compile(r"^\s*(>=)?\s*(\d+)(?:\.(\d+))?\s*$")
 _PREFIXES = ("#", "!", "")
 _NEVER, _NOT_MARKS, _NO_VALUE = -1, -2, -3
@@ -361,6 +371,7 @@ def read_zooniverse(
     cant_tell: str | Iterable[str] = ("Can't tell",),
     duplicates: Literal["first", "all"] = "first",
     image_dates: object = None,
+    experts: Literal["volunteers", "gold"] = "volunteers",
 ) -> ImportedAnswers:
     """Read a Zooniverse classification export as a label table (question and timeline workflows).
 
@@ -383,6 +394,10 @@ def read_zooniverse(
         (as panoptes_aggregation), or keep all. Either way the summary counts them.
     image_dates : dates or DataFrame, optional
         The image catalogue; answers whose dates are not among its dates are rejected.
+    experts : {"volunteers", "gold"}
+        Classifications of the ``expert`` column (made in expert mode): answers like any volunteer's, or set
+        apart as ``ImportedAnswers.gold`` (counted as ``expert_answers`` in the summary; the other counts
+        are of every row used, expert or not).
 
     Returns
     -------
@@ -396,6 +411,8 @@ def read_zooniverse(
         If a file is empty or not a CSV table.
     """
     check_duplicates_policy(duplicates)
+    if experts not in ("volunteers", "gold"):
+        raise PlatformExportError(f"experts must be 'volunteers' or 'gold', got {experts!r}.")
     labels = AnswerLabels.of(yes, no, cant_tell)
     paths = as_paths(paths)
     catalogue = catalogue_dates(image_dates)
@@ -404,7 +421,7 @@ def read_zooniverse(
         lambda p: read_export_csv(p, "Zooniverse classification export", _READ),
         _REQUIRED,
         "Zooniverse classification export",
-        keep=("workflow_name", "user_id"),
+        keep=("workflow_name", "user_id", "expert"),
     )
     n = len(table)
     triage = Triage(n)
@@ -478,7 +495,7 @@ def read_zooniverse(
     anonymous = (table["user_name"].str.startswith(ANONYMOUS_PREFIX)).to_numpy()
     task_codes = np.where(timeline, TASKS.index("timeline"), TASKS.index("compare")).astype(np.int8)
     used_versions = sorted(set(table.loc[triage.ok, "workflow_version"]))
-    return assemble(
+    imported = assemble(
         "zooniverse",
         paths,
         files,
@@ -500,6 +517,12 @@ def read_zooniverse(
             "task_key": key,
         },
     )
+    if experts == "volunteers":
+        return imported
+    expert = ~table["expert"].str.strip().str.lower().isin(_NOT_EXPERT).to_numpy()[imported.labels.index.to_numpy()]
+    gold = imported.labels[expert]
+    summary = imported.summary | {"expert_answers": len(gold), "gold_buildings": int(gold["building_id"].nunique())}
+    return ImportedAnswers(imported.labels[~expert], imported.rejected, summary, gold)
 
 
 def _question_dates(

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from stracker.consensus import Consensus, aggregate
+from stracker.consensus.inputs import HIDDEN_VISIBILITY, id_type_hint, shares_of, visibility_matrix
 from stracker.consensus.model import DEFAULT_PARAMS, duration_prior
 from stracker.consensus.result import credible_bounds, image_date_at
 from stracker.errors import LabelsError, ScenarioError, UnmatchedBuildingsError
@@ -52,11 +53,8 @@ __all__ = [
     "choose_questions",
     "hidden_images",
     "next_questions",
+    "visibility_shares",
 ]
-
-HIDDEN_VISIBILITY = 0.35
-"""Default visibility (cloud-free share of a building in an image) below which the image cannot show it; the
-simulator's ``ImageryScenario.hidden_visibility``."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -81,6 +79,9 @@ class CampaignState:
         Answers about each building so far.
     consensus : Consensus or None
         The aggregate of the answers (None when there are none yet).
+    spatial : bool
+        Whether the posterior has the spatial-temporal prior: then a building nobody has answered about is not
+        retired on its neighbours' answers alone.
     """
 
     building_ids: pd.Index
@@ -90,15 +91,28 @@ class CampaignState:
     pair_cant_tell: np.ndarray
     n_answers: np.ndarray
     consensus: Consensus | None = None
+    spatial: bool = False
 
     @property
     def n_buildings(self) -> int:
         """Number of buildings."""
         return len(self.building_ids)
 
-    def retirement(self, mass: float = 0.9, intact_confidence: float | None = None) -> np.ndarray:
-        """Retirement code per building (:func:`stracker.tasking.retirement_reasons`): 0 still to be asked."""
-        return retirement_reasons(self.posterior, mass, intact_confidence, self.hidden)
+    def retirement(
+        self, mass: float = 0.9, intact_confidence: float | None = None, buildings: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Retirement code per building (:func:`stracker.tasking.retirement_reasons`): 0 still to be asked.
+
+        With ``buildings`` (positions), of those buildings only (a building's code depends on its row alone).
+        With the spatial prior, a building nobody has answered about is not settled (nor intact) on its
+        neighbours' answers alone: it is asked at least once (unless clouds hide it).
+        """
+        rows = slice(None) if buildings is None else buildings
+        reasons = retirement_reasons(self.posterior[rows], mass, intact_confidence, self.hidden[rows])
+        if self.spatial:
+            hidden = RETIREMENT_REASONS.index("hidden") + 1
+            reasons[(self.n_answers[rows] == 0) & (reasons != hidden)] = ACTIVE
+        return reasons
 
     def by_value(self, buildings: np.ndarray) -> np.ndarray:
         """``buildings`` (positions) ordered by value: the entropy of their state, the most uncertain first
@@ -137,16 +151,6 @@ def _catalogue(image_dates: object) -> pd.DatetimeIndex:
     return pd.DatetimeIndex(dates.astype("datetime64[ns]"), name="image_date")
 
 
-def _id_hint(answered: pd.Index, known: pd.Index) -> str:
-    kinds = {pd.api.types.infer_dtype(index, skipna=True) for index in (answered, known)}
-    if kinds == {"integer", "string"}:
-        return (
-            " (their ids differ in type: integers on one side, text on the other; read both with "
-            "stracker.read_labels / read_footprints, which type ids alike)"
-        )
-    return ""
-
-
 def _universe(buildings: object, answered: pd.Index, extra: pd.Index) -> pd.Index:
     """The campaign's buildings: the given ones (checked to hold every answered one), else the answered ones
     and those the visibility names, sorted."""
@@ -169,7 +173,7 @@ def _universe(buildings: object, answered: pd.Index, extra: pd.Index) -> pd.Inde
         if len(unknown):
             raise UnmatchedBuildingsError(
                 f"the {name} name {len(unknown)} building(s) not among the {len(ids)} buildings given, e.g. "
-                f"{unknown[:8].tolist()}{_id_hint(named, ids)}; add their footprints or remove those rows.",
+                f"{unknown[:8].tolist()}{id_type_hint(named, ids)}; add their footprints or remove those rows.",
                 unknown.tolist(),
             )
     return ids
@@ -189,7 +193,8 @@ def hidden_images(
         Buildings x images (in the order of ``building_ids`` and the catalogue): booleans (True visible) or
         cloud-free shares in [0, 1] (NaN: unknown). Or a long table with ``building_id``, ``image_date`` and
         ``visible`` (booleans) or ``visibility`` (shares), one row per building and image at most; pairs
-        absent from it are taken as visible.
+        absent from it are taken as visible. Or a wide table indexed by building_id, one column per image date
+        (:func:`stracker.consensus.inputs.visibility_matrix`).
     building_ids : pandas.Index or None
         The campaign's buildings; None: the table's own buildings, sorted (a long table only).
     image_dates : pandas.DatetimeIndex
@@ -210,48 +215,21 @@ def hidden_images(
     >>> hidden.tolist()
     [[False, True], [False, False]]
     """
+    shares, building_ids = visibility_shares(visibility, building_ids, image_dates)
+    return shares < hidden_below, building_ids  # NaN (unknown) compares False: taken as visible
+
+
+def visibility_shares(
+    visibility: object, building_ids: pd.Index | None, image_dates: pd.DatetimeIndex
+) -> tuple[np.ndarray, pd.Index]:
+    """Each building's visible share in each image (buildings x images, NaN unknown) from a visibility array,
+    long or wide table, as :func:`hidden_images` takes them; and the buildings of its rows."""
     D = len(image_dates)
     if isinstance(visibility, pd.DataFrame):
-        columns = [c for c in ("visible", "visibility") if c in visibility.columns]
-        missing = [c for c in ("building_id", "image_date") if c not in visibility.columns]
-        if missing or not columns:
-            raise LabelsError(
-                f"the visibility table needs columns building_id, image_date and visible (booleans) or "
-                f"visibility (cloud-free shares); it has {list(visibility.columns)}."
-            )
-        ids = pd.Index(visibility["building_id"])
-        if ids.hasnans:
-            raise LabelsError(f"the visibility table lacks a building_id in {int(ids.isna().sum())} row(s).")
         if building_ids is None:
-            building_ids = pd.Index(ids.unique().sort_values(), name="building_id")
-        rows = building_ids.get_indexer(ids)
-        unknown = rows < 0
-        if unknown.any():
-            raise UnmatchedBuildingsError(
-                f"the visibility table names {int(unknown.sum())} row(s) of buildings not in the campaign, e.g. "
-                f"{ids[unknown].unique()[:8].tolist()}{_id_hint(ids, building_ids)}.",
-                ids[unknown].unique().tolist(),
-            )
-        dates = pd.DatetimeIndex(pd.to_datetime(visibility["image_date"], errors="coerce"))
-        cols = image_dates.get_indexer(dates)
-        if (cols < 0).any():
-            bad = visibility["image_date"][cols < 0].astype(str).unique()[:5].tolist()
-            raise LabelsError(
-                f"the visibility table holds {int((cols < 0).sum())} row(s) whose image_date is not a "
-                f"catalogue date, e.g. {bad}; give the visibility of catalogue images only."
-            )
-        flat = rows.astype(np.int64) * D + cols
-        repeated = pd.Index(flat).duplicated(keep=False)
-        if repeated.any():
-            raise LabelsError(
-                f"the visibility table gives {int(repeated.sum())} row(s) for the same building and "
-                "image; give each pair once."
-            )
-        values = visibility[columns[0]]
-        hidden_rows = _hidden_values(values.to_numpy(), hidden_below, columns[0])
-        hidden = np.zeros((len(building_ids), D), dtype=bool)
-        hidden.reshape(-1)[flat[hidden_rows]] = True
-        return hidden, building_ids
+            named = visibility["building_id"] if "building_id" in visibility.columns else visibility.index
+            building_ids = pd.Index(pd.Index(named).dropna().unique().sort_values(), name="building_id")
+        return visibility_matrix(visibility, building_ids, image_dates, unknown_buildings="error"), building_ids
     array = np.asarray(visibility)
     if building_ids is None:
         raise LabelsError(
@@ -263,23 +241,7 @@ def hidden_images(
             f"the visibility array has shape {array.shape}; it needs one row per building and one "
             f"column per catalogue image, {(len(building_ids), D)}."
         )
-    return _hidden_values(array, hidden_below, "visibility"), building_ids
-
-
-def _hidden_values(values: np.ndarray, hidden_below: float, name: str) -> np.ndarray:
-    if values.dtype == bool:
-        return ~values
-    if values.dtype == object:  # a nullable boolean column read as objects: NA is unknown, taken as visible
-        filled = pd.array(values, dtype="boolean").fillna(True).to_numpy(dtype=bool)
-        return ~filled
-    numeric = np.asarray(values, dtype=float)
-    outside = (numeric < 0) | (numeric > 1)
-    if outside.any():
-        raise LabelsError(
-            f"{name} holds {int(outside.sum())} value(s) outside [0, 1], e.g. "
-            f"{numeric[outside][:3].tolist()}; give cloud-free shares or booleans."
-        )
-    return numeric < hidden_below  # NaN (unknown) compares False: taken as visible
+    return shares_of(array, "visibility"), building_ids
 
 
 def _canonical(enc: EncodedLabels) -> EncodedLabels:
@@ -326,6 +288,7 @@ def campaign_state(
     task: Literal["timeline", "compare"] | None = None,
     hidden_below: float = HIDDEN_VISIBILITY,
     on_duplicate: Literal["warn", "error", "ignore"] = "warn",
+    footprints: object = None,
 ) -> CampaignState:
     """Aggregate the answers so far into a :class:`CampaignState`.
 
@@ -341,7 +304,8 @@ def campaign_state(
         visibility table names). Answers about other buildings are an error.
     visibility : numpy.ndarray or pandas.DataFrame, optional
         Each building's visibility per image (see :func:`hidden_images`); hidden images are never asked and a
-        building whose interval only hidden images could split retires.
+        building whose interval only hidden images could split retires. The aggregation of the answers uses it
+        too (``stracker.aggregate(..., visibility=)``: what clouds hid is no evidence).
     consensus : Consensus, optional
         The aggregate of ``labels``, if already fitted (the simulated campaign warm-starts its own each round);
         default: ``stracker.aggregate`` of the answers in a fixed row order.
@@ -351,6 +315,10 @@ def campaign_state(
         Visibility share below which an image cannot show a building.
     on_duplicate : {"warn", "error", "ignore"}
         Exact duplicate answers, as :func:`stracker.aggregate` treats them.
+    footprints : geopandas.GeoDataFrame, optional
+        Aggregate with the spatial-temporal prior over these footprints (``stracker.aggregate(...,
+        footprints=)``): buildings without answers get their neighbours' dates, and the questions are chosen
+        from the spatial posterior. Default ``buildings``: the footprints' ids.
 
     Returns
     -------
@@ -379,10 +347,15 @@ def campaign_state(
     D = len(dates)
     has_answers = labels is not None and len(labels) > 0
     enc = None
+    if footprints is not None and buildings is None:
+        buildings = footprints
     if has_answers and consensus is None:
         enc = _canonical(encode_labels(labels, dates, task=task, on_duplicate=on_duplicate))
-        consensus = aggregate(enc)
-    answered = consensus.buildings.index if has_answers and consensus is not None else pd.Index([], name="building_id")
+    answered = pd.Index([], name="building_id")
+    if enc is not None:
+        answered = enc.building_ids
+    elif has_answers and consensus is not None:
+        answered = consensus.buildings.index
     vis_ids = pd.Index([])
     if isinstance(visibility, pd.DataFrame) and "building_id" in visibility.columns:
         vis_ids = pd.Index(visibility["building_id"].dropna().unique())
@@ -394,8 +367,16 @@ def campaign_state(
         )
     B = len(building_ids)
     hidden = np.zeros((B, D), dtype=bool)
+    shares = None
     if visibility is not None:
-        hidden |= hidden_images(visibility, building_ids, dates, hidden_below)[0]
+        shares = visibility_shares(visibility, building_ids, dates)[0]
+        hidden |= shares < hidden_below  # NaN (unknown) compares False: taken as visible
+    if enc is not None:  # the consensus counts what clouds hid as such
+        # pairs the visibility leaves out are visible (as for hidden_images), without the consensus's warning
+        seen = (
+            None if shares is None else pd.DataFrame(np.nan_to_num(shares, nan=1.0), index=building_ids, columns=dates)
+        )
+        consensus = aggregate(enc, visibility=seen, hidden_below=hidden_below, footprints=footprints)
     pair_cant_tell = np.zeros(B, dtype=bool)
     n_answers = np.zeros(B, dtype=np.int64)
     if not has_answers:
@@ -419,7 +400,8 @@ def campaign_state(
         answer[compare] < 0,
     )
     n_answers = np.bincount(building, minlength=B)
-    return CampaignState(building_ids, dates, posterior, hidden, pair_cant_tell, n_answers, consensus)
+    spatial = consensus.spatial_prior is not None
+    return CampaignState(building_ids, dates, posterior, hidden, pair_cant_tell, n_answers, consensus, spatial)
 
 
 def choose_questions(
@@ -537,6 +519,7 @@ def next_questions(
     seed: int = 0,
     task: Literal["timeline", "compare"] | None = None,
     on_duplicate: Literal["warn", "error", "ignore"] = "warn",
+    footprints: object = None,
 ) -> QuestionBatch:
     """The next batch of questions of a campaign: one per unsettled building, in order of value.
 
@@ -576,6 +559,9 @@ def next_questions(
         Task kind of every answer, for a table without a ``task`` column.
     on_duplicate : {"warn", "error", "ignore"}
         Exact duplicate answers, as :func:`stracker.aggregate` treats them.
+    footprints : geopandas.GeoDataFrame, optional
+        Choose from the spatial posterior (the answers aggregated with the spatial-temporal prior over these
+        footprints, see :func:`campaign_state`); default ``buildings``: the footprints' ids.
 
     Returns
     -------
@@ -609,6 +595,7 @@ def next_questions(
         task=task,
         hidden_below=hidden_below,
         on_duplicate=on_duplicate,
+        footprints=footprints,
     )
     reasons = state.retirement(retire_mass, intact_confidence)
     active = state.by_value(np.flatnonzero(reasons == ACTIVE))

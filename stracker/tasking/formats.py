@@ -41,9 +41,9 @@ import pandas as pd
 
 from stracker.errors import FileFormatError, LabelsError
 from stracker.imagery import chip_file_names
-from stracker.io.files import atomic_path
-from stracker.io.tables import read_table, typed_ids
-from stracker.labels import parse_image_dates, rows_text
+from stracker.io.files import about, atomic_path
+from stracker.io.tables import parse_blank_dates, read_table, read_visibility, typed_ids
+from stracker.labels import rows_text
 
 __all__ = [
     "PYBOSSA_NO_IMAGE",
@@ -140,7 +140,7 @@ def write_questions(
     ----------
     questions : pandas.DataFrame
         ``building_id``, ``before`` (NaT: a single-image question), ``after``, in the order to ask them (as
-        :attr:`stracker.tasking.QuestionBatch.questions`); other columns are written by ``csv`` only.
+        ``QuestionBatch.questions``); other columns are written by ``csv`` only.
     path : str or Path
     format : {"csv", "zooniverse", "pybossa"}
     frame_location : str
@@ -226,13 +226,8 @@ def _column(table: pd.DataFrame, key: str, prefixes: tuple[str, ...], path: Path
 
 
 def _parse(values: pd.Series, name: str, path: Path, required: bool) -> pd.Series:
-    if not pd.api.types.is_datetime64_any_dtype(values.dtype):
-        text = values.astype("string").str.strip()
-        values = text.mask(text == "")
-    try:
-        return parse_image_dates(values, name, required=required)
-    except LabelsError as exc:
-        raise LabelsError(f"{path}: {exc}") from exc
+    with about(path):
+        return parse_blank_dates(values, name, required=required)
 
 
 def read_questions(path: str | Path, format: str = "csv") -> pd.DataFrame:
@@ -280,56 +275,3 @@ def read_questions(path: str | Path, format: str = "csv") -> pd.DataFrame:
             raise LabelsError(f"{path}: {name!r} is not a number in {rows_text(rest.index, bad)}.")
         rest[name] = numeric.astype(_NUMBERS[name]) if not numeric.isna().any() else numeric
     return pd.concat([out, rest], axis=1)
-
-
-_VISIBLE_TEXT = {"true": True, "false": False, "yes": True, "no": False, "1": True, "0": False}
-
-
-def read_visibility(path: str | Path) -> pd.DataFrame | np.ndarray:
-    """Read each building's visibility per image: a long table (CSV or Parquet: ``building_id``,
-    ``image_date`` and ``visible`` or ``visibility``) or a ``.npy`` array (buildings x images, in the order of the
-    footprints and the catalogue, as ``stracker simulate`` writes ``visibility.npy``); see
-    :func:`stracker.tasking.hidden_images`.
-
-    Ids are typed as :func:`stracker.io.typed_ids` types them and dates parsed; ``visible`` (or ``visibility``)
-    is a cloud-free share from 0 to 1 (as ``stracker visibility`` writes it; NaN: unknown) or a yes/no
-    (``true/false``, ``yes/no``, ``1/0``; empty: unknown).
-
-    Raises
-    ------
-    LabelsError
-        On a missing column or a value that is not a date, a yes/no or a number (the rows are named).
-    """
-    path = Path(path)
-    if path.suffix.lower() == ".npy":
-        try:
-            return np.load(path, allow_pickle=False)
-        except ValueError as exc:
-            raise FileFormatError(f"{path} could not be read as a numpy array: {exc}") from exc
-    table = read_table(path)
-    missing = [c for c in ("building_id", "image_date") if c not in table.columns]
-    if missing or not {"visible", "visibility"} & set(table.columns):
-        raise LabelsError(
-            f"{path}: a visibility table needs building_id, image_date and visible (yes/no) or "
-            f"visibility (a cloud-free share); it has {list(table.columns)}."
-        )
-    table["building_id"] = typed_ids(table["building_id"])
-    table["image_date"] = _parse(table["image_date"], "image_date", path, required=True)
-    column = "visible" if "visible" in table.columns else "visibility"
-    values = table[column]
-    if pd.api.types.is_bool_dtype(values.dtype) or pd.api.types.is_numeric_dtype(values.dtype):
-        return table
-    text = values.astype("string").str.strip().str.lower()
-    distinct = pd.Series(text.dropna().unique(), dtype="string")  # each distinct spelling judged once
-    if distinct.isin(list(_VISIBLE_TEXT)).all():
-        table[column] = text.map(_VISIBLE_TEXT).astype("boolean")
-        return table
-    numeric = pd.to_numeric(text, errors="coerce")
-    bad = (numeric.isna() & text.notna()).to_numpy(dtype=bool)
-    if bad.any():
-        raise LabelsError(
-            f"{path}: {column!r} must be a cloud-free share (0 to 1) or yes/no, but is "
-            f"{values[bad].head(3).tolist()} in {rows_text(table.index, bad)}."
-        )
-    table[column] = numeric.astype("float64")
-    return table

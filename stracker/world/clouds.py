@@ -64,6 +64,7 @@ if TYPE_CHECKING:
     from stracker.simulation import Simulation
 
 __all__ = [
+    "GRID_MARGIN_M",
     "CloudField",
     "CloudGrid",
     "FootprintPixels",
