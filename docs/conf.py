@@ -50,6 +50,8 @@ nitpick_ignore_regex = [
         r"(np|pd|gpd|npt|numpy|pandas|geopandas|matplotlib|affine|dask|distributed|click|rasterio|scipy|sparse)\..*",
     ),
     ("py:class", r"Figure|Axes|Client|GeoDataFrame|DataFrame|Series|ArrayLike|NDArray"),
+    # the type variables of the block engine's generic helpers: autodoc names them, and they have no page
+    ("py:class", r"stracker\.consensus\.blocks\.[TR]"),
 ]
 
 html_theme = "alabaster"
