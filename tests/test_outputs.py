@@ -130,6 +130,14 @@ def _which(target: Path, runs, kind: str) -> str:
     return next(name for name, same in got.items() if same)
 
 
+def _when_writing(folder: Path, process: subprocess.Popen, timeout: float = 20.0) -> None:
+    """Return as soon as the writer has a temporary file in the folder (or after the timeout)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        if _temps(folder):
+            return
+
+
 @pytest.mark.parametrize(
     "kind,name", [("consensus", "consensus.parquet"), ("consensus", "consensus.gpkg"), ("simulation", "sim")]
 )
@@ -141,10 +149,17 @@ def test_sigkill_at_random_points_leaves_the_old_or_the_new_whole(runs, tmp_path
     target = tmp_path / name
     folder = target if kind == "simulation" else tmp_path
     outcomes, leftovers = [], 0
-    for _ in range(5):
+    # Five kills at random moments, then (a fast write may spend most of its time outside its temporary
+    # files) kills aimed at a moment a temporary file is seen, until one has landed mid-write.
+    for attempt in range(15):
+        if attempt >= 5 and leftovers:
+            break
         process = _writer(kind, target, runs)
         _started(process)
-        time.sleep(rng.uniform(0.0, 0.6))
+        if attempt < 5:
+            time.sleep(rng.uniform(0.0, 0.6))
+        else:
+            _when_writing(folder, process)
         process.send_signal(signal.SIGKILL)
         process.wait()
         assert process.returncode == -signal.SIGKILL
