@@ -57,19 +57,11 @@ def crowdkit_frame(enc) -> pd.DataFrame:
 def em_iteration(enc, threads: int, repeat: int = 5) -> dict[str, float]:
     """Seconds of one EM iteration (the E-step, the M-step's statistics and the M-step) on 1 and on ``threads``
     threads, and of one weighted bincount over the answers."""
-    import stracker
     from stracker.consensus.blocks import BlockedAnswerModel
     from stracker.consensus.em import MStep
 
     def m_step() -> MStep:
-        return MStep.start(
-            enc.volunteer_ids,
-            enc.image_dates,
-            volunteer_params=None,
-            fit_volunteers=None,
-            prior=None,
-            options=stracker.EMOptions(),
-        )
+        return MStep.start(enc.volunteer_ids, enc.image_dates)
 
     weights = np.random.default_rng(0).random(enc.n_answers)
     codes = enc.building.astype(np.intp)

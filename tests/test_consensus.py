@@ -487,14 +487,7 @@ def test_the_e_step_returns_its_values_and_leaves_the_model_alone(small_campaign
     before = {
         name: (value, np.copy(value) if isinstance(value, np.ndarray) else None) for name, value in vars(model).items()
     }
-    m_step = MStep.start(
-        enc.volunteer_ids,
-        enc.image_dates,
-        volunteer_params=None,
-        fit_volunteers=None,
-        prior=None,
-        options=stracker.EMOptions(),
-    )
+    m_step = MStep.start(enc.volunteer_ids, enc.image_dates)
     first = model.e_step(m_step.state())
     m_step.update(first.statistics)
     second = model.e_step(m_step.state())
@@ -516,14 +509,7 @@ def test_statistics_of_shards_add_up_to_the_whole_table(small_campaign):
     from stracker.consensus.model import AnswerModel
 
     enc = _mixed_encoded(small_campaign)
-    m_step = MStep.start(
-        enc.volunteer_ids,
-        enc.image_dates,
-        volunteer_params=None,
-        fit_volunteers=None,
-        prior=None,
-        options=stracker.EMOptions(),
-    )
+    m_step = MStep.start(enc.volunteer_ids, enc.image_dates)
     m_step.update(AnswerModel(enc).e_step(m_step.state()).statistics)  # image weights away from 1
     state = m_step.state()
     whole = AnswerModel(enc).e_step(state)
@@ -558,9 +544,7 @@ def test_one_loop_drives_both_engines(small_campaign):
     reference = fit_em(enc, options=options)
     parts = np.array_split(np.arange(enc.n_buildings), 4)
     models = [AnswerModel(_shard(enc, part)) for part in parts]
-    m_step = MStep.start(
-        enc.volunteer_ids, enc.image_dates, volunteer_params=None, fit_volunteers=None, prior=None, options=options
-    )
+    m_step = MStep.start(enc.volunteer_ids, enc.image_dates, options=options)
 
     def e_step(state):
         stats = [model.e_step(state).statistics for model in models]

@@ -353,16 +353,17 @@ class MStep:
         volunteer_ids: pd.Index,
         image_dates: pd.DatetimeIndex,
         *,
-        volunteer_params: pd.DataFrame | None,
-        fit_volunteers: bool | None,
-        prior: np.ndarray | None,
-        options: EMOptions,
+        volunteer_params: pd.DataFrame | None = None,
+        fit_volunteers: bool | None = None,
+        prior: np.ndarray | None = None,
+        options: EMOptions | None = None,
         building_prior: BuildingPrior | None = None,
     ) -> MStep:
-        """The M-step at the start of a fit, as :func:`stracker.aggregate` sets it up.
+        """The M-step at the start of a fit, as :func:`stracker.aggregate` sets it up (its defaults too).
 
         ``fit_volunteers`` defaults to whether ``volunteer_params`` is missing; fitting from given parameters is
-        a warm start, where volunteers missing from them start at the defaults.
+        a warm start, where volunteers missing from them start at the defaults. ``options`` default:
+        :class:`EMOptions`.
         """
         if fit_volunteers is None:
             fit_volunteers = volunteer_params is None
@@ -372,7 +373,7 @@ class MStep:
             image_dates,
             fit_volunteers=fit_volunteers,
             prior=prior,
-            options=options,
+            options=options or EMOptions(),
             building_prior=building_prior,
         )
 
@@ -384,8 +385,6 @@ class MStep:
     def state(self) -> ModelState:
         """The state the next E-step runs under."""
         log_prior = np.log(np.maximum(self.pi, 1e-300))
-        if self.building_prior is None:
-            return ModelState(dict(self.params), self.image_weight, log_prior, self.compare_reliability)
         return ModelState(
             dict(self.params), self.image_weight, log_prior, self.compare_reliability, self.building_prior
         )
