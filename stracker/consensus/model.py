@@ -807,8 +807,7 @@ class AnswerModel:
             slope = np.cumsum(np.bincount(slope_idx, weights=slope_w, minlength=2 * size).reshape(2, B, W), axis=2)[
                 :, :, :S
             ]
-            late_weight = cum_weight[:S] if cum_weight.ndim == 1 else cum_weight[:, :S]
-            L += slope[0] * late_weight + slope[1] * self.states
+            L += slope[0] * cum_weight[..., :S] + slope[1] * self.states  # one row, or one per building
         if self.gold is not None and self.gold.rows.size:
             rows = self.gold.rows
             L[rows] = np.where(self.gold.allowed, L[rows], -np.inf)
@@ -912,9 +911,7 @@ class AnswerModel:
             intact_guess = p_intact * guess / (guess + (1 - guess) * false)
             cum_weight = self.cumulative_weights(state.image_weight)
             C2: np.ndarray = np.zeros((B, W))
-            np.cumsum(
-                posterior * (cum_weight[:S] if cum_weight.ndim == 1 else cum_weight[:, :S]), axis=1, out=C2[:, 1:]
-            )
+            np.cumsum(posterior * cum_weight[..., :S], axis=1, out=C2[:, 1:])
             C2 = C2.ravel()
             late_weight = self._at(cum_weight, self.mark_building, self.mark_lo1)
             late_delta = late_weight * p_late - (C2[self.mark_at_lo1] - C2[at_late])
