@@ -84,6 +84,7 @@ __all__ = [
     "refuse_day_month",
     "refuse_missing_ids",
     "sniff_delimiter",
+    "truth_from_table",
     "typed_ids",
 ]
 
@@ -617,7 +618,19 @@ def read_truth(path: str | Path, *, layer: str | None = None) -> pd.DataFrame:
         ``destroyed_on`` (naive datetime64) indexed by ``building_id`` (typed by the id rule).
     """
     path = Path(path)
-    table = read_table(path, layer=layer)
+    return truth_from_table(read_table(path, layer=layer), path)
+
+
+def truth_from_table(table: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """Ground truth (as :func:`read_truth` returns it) from a table already read from ``path``, which errors name.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> table = pd.DataFrame({"building_id": ["7"], "destroyed_on": ["2017-06-10"]})
+    >>> truth_from_table(table, Path("truth.csv"))["destroyed_on"].dt.day.tolist()
+    [10]
+    """
     with about(path):
         needed = ("building_id", "destroyed_on")
         missing = [c for c in needed if c not in table.columns]
@@ -786,7 +799,7 @@ def read_gold(path: str | Path, *, layer: str | None = None) -> pd.DataFrame:
     path = Path(path)
     table = read_table(path, layer=layer)
     if "destroyed_on" in table.columns:
-        return read_truth(path, layer=layer)
+        return truth_from_table(table, path)
     with about(path):
         needed = ("building_id", "after", "destroyed")
         missing = [c for c in needed if c not in table.columns]
