@@ -58,7 +58,7 @@ def id_type_hint(named: pd.Index, known: pd.Index) -> str:
     if kinds == {"integer", "string"}:
         return (
             " (their ids differ in type: integers on one side, text on the other; read both with "
-            "stracker.read_labels / read_footprints, which type ids alike)"
+            "stracker.read_labels / read_footprints, which type ids alike, or convert one side with .astype)"
         )
     return ""
 

@@ -11,6 +11,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from stracker.consensus.inputs import id_type_hint
 from stracker.errors import FootprintsError, RenamedColumnsWarning, UnmatchedBuildingsError
 from stracker.io.consensus import read_consensus_parts, write_consensus
 from stracker.io.footprints import check_footprint_ids
@@ -292,7 +293,7 @@ class Consensus:
         if len(unknown) and on_unknown == "error":
             raise UnmatchedBuildingsError(
                 f"{len(unknown)} building(s) with answers are not in the footprints, e.g. {unknown[:5].tolist()}"
-                f"{_type_hint(self.buildings.index, keys)}; add their footprints, fix the ids, or pass "
+                f"{id_type_hint(self.buildings.index, keys)}; add their footprints, fix the ids, or pass "
                 "on_unknown='report' (--on-unknown report) to keep going and list their answers apart.",
                 unknown.tolist(),
             )
@@ -402,18 +403,6 @@ def _make_room(footprints: pd.DataFrame, columns: list[str]) -> tuple[pd.DataFra
             stacklevel=3,
         )
     return footprints, renamed
-
-
-def _type_hint(answered: pd.Index, keys: pd.Index) -> str:
-    """Say so when answered ids and footprint ids differ in type (12 and '12'), the usual cause of no match."""
-    kinds = {pd.api.types.infer_dtype(index, skipna=True) for index in (answered, keys)}
-    if kinds == {"integer", "string"}:
-        return (
-            " (the answers' ids and the footprints' ids differ in type: integers on one side, text on the "
-            "other; read both with stracker.read_labels / read_footprints, which type ids alike, or convert "
-            "one side with .astype)"
-        )
-    return ""
 
 
 def volunteer_counts(enc: EncodedLabels) -> np.ndarray:

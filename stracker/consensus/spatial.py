@@ -84,6 +84,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
+from stracker.consensus.inputs import id_type_hint
 from stracker.consensus.model import PriorStep, posterior_and_evidence
 from stracker.errors import FootprintsError, OptionsError, UnmatchedBuildingsError
 from stracker.labels import EncodedLabels
@@ -197,7 +198,7 @@ class NeighbourGraph:
             unknown = building_ids[missing]
             raise UnmatchedBuildingsError(
                 f"{int(missing.sum())} building(s) with answers are not in the footprints (or neighbour graph), "
-                f"e.g. {unknown[:5].tolist()}{_type_hint(building_ids, self.building_ids)}; add their footprints, "
+                f"e.g. {unknown[:5].tolist()}{id_type_hint(building_ids, self.building_ids)}; add their footprints, "
                 "fix the ids, or drop their answers before a spatial fit.",
                 unknown.tolist(),
             )
@@ -235,13 +236,6 @@ def with_graph_buildings(enc: EncodedLabels, graph: NeighbourGraph) -> tuple[Enc
     ids = graph.building_ids.sort_values() if not graph.building_ids.is_monotonic_increasing else graph.building_ids
     codes = ids.get_indexer(enc.building_ids).astype(enc.building.dtype)
     return replace(enc, building_ids=ids, building=codes[enc.building]), graph.reindex(ids)
-
-
-def _type_hint(answered: pd.Index, known: pd.Index) -> str:
-    """Say so when ids differ only in type (12 and '12')."""
-    if answered.astype(str).isin(known.astype(str)).any():
-        return " (ids differ in type: some answered ids match footprint ids only as text; read both with stracker)"
-    return ""
 
 
 def _check_count(value: object, name: str, minimum: float, whole: bool) -> None:
