@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+import pandas as pd
 import pytest
 from campaigns import assert_same_consensus, mixed_table
 
@@ -103,3 +104,46 @@ def test_codes_outside_the_universe_and_bad_options_are_refused(enc):
         new_fit(enc, refit_share=-1.0)
     with pytest.raises(OptionsError, match="refit_options must be an EMOptions"):
         new_fit(enc, refit_options={"tol": 1e-3})
+
+
+@pytest.fixture(scope="module")
+def shares(enc) -> np.ndarray:
+    """Visible shares of the table's buildings and images: a third of the frames hidden, some partly cloudy."""
+    rng = np.random.default_rng(11)
+    values = rng.choice([0.0, 0.4, 1.0], size=(enc.n_buildings, enc.n_images), p=[0.3, 0.2, 0.5])
+    values[rng.random(values.shape) < 0.05] = np.nan  # unknown: taken as visible
+    return values
+
+
+def test_with_visibility_a_full_refit_is_aggregate_with_it(enc, shares):
+    table = pd.DataFrame(shares, index=enc.building_ids, columns=enc.image_dates)
+    fit = new_fit(enc, refit_options=EMOptions(), visibility=table)
+    assert fit.update(parts(fit, enc, 1)[0])
+    expected = stracker.aggregate(enc, visibility=table)
+    assert_same_consensus(fit.consensus(), expected, atol=1e-12)
+    plain = stracker.aggregate(enc)
+    assert np.abs(expected.posterior - plain.posterior).max() > 0.05  # the visibility is not a no-op here
+
+
+def test_with_visibility_rows_between_refits_equal_a_fresh_e_step(enc, shares):
+    fit = new_fit(enc, refit_share=100.0, visibility=shares)  # the array, in the universe's order
+    first, *rest = parts(fit, enc, 3)
+    fit.update(first)
+    for part in rest:
+        assert not fit.update(part)
+    rows = np.flatnonzero(fit.answered)
+    model = AnswerModel(fit.encoded(), visibility=fit.visibility[rows])
+    fresh = model.log_likelihood(fit.state.params, fit.state.image_weight).by_state
+    assert np.abs(fit.log_likelihood[rows] - fresh).max() <= 1e-12 * np.abs(fresh).max()
+    # and they differ from the rows read without the visibility
+    blind = AnswerModel(fit.encoded()).log_likelihood(fit.state.params, fit.state.image_weight).by_state
+    assert np.abs(blind - fresh).max() > 1.0
+
+
+def test_visibility_of_the_wrong_shape_or_range_is_refused(enc, shares):
+    with pytest.raises(LabelsError, match=r"one row per building of the fit"):
+        new_fit(enc, visibility=shares[:-1])
+    bad = shares.copy()
+    bad[3, 0] = 1.5
+    with pytest.raises(LabelsError, match=r"\[0, 1\].*" + str(enc.building_ids[3])):
+        new_fit(enc, visibility=bad)

@@ -24,6 +24,10 @@ neighbours' dates), warm-started from the spatial prior the last one learned, an
 answers change their neighbours' posteriors too, so every building's posterior is recomputed under the current
 parameters (one E-step of the prior over the buildings' log-likelihoods, which only the round's buildings
 changed): still exactly what a fresh E-step gives.
+
+With ``visibility=`` (each building's visible share in each image, as :func:`stracker.aggregate` takes it), the
+answers are read as that aggregation reads them: what clouds hid at a building is no evidence, in the rounds'
+updates and in the refits alike.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from stracker.consensus.em import EMOptions, FitResult, MStep, run_em
+from stracker.consensus.inputs import HIDDEN_VISIBILITY, frame_visibility
 from stracker.consensus.model import AnswerModel, EStep, ModelState, posterior_and_evidence, resolve_params
 from stracker.consensus.result import Consensus, summarize_posterior, volunteer_table
 from stracker.consensus.spatial import NeighbourGraph, SpatialPrior
@@ -75,6 +80,12 @@ class IncrementalFit:
     neighbours : NeighbourGraph, optional
         The buildings' neighbour graph: fit with the spatial-temporal prior (buildings it lacks have no
         neighbours).
+    visibility : pandas.DataFrame or numpy.ndarray, optional
+        Each building's visible (cloud-free) share in each image: a table as :func:`stracker.aggregate` takes it
+        (wide, indexed by building_id with one column per image date, or long), or an array of buildings x images
+        in the order of ``building_ids`` and the catalogue (NaN: unknown, taken as visible).
+    hidden_below : float
+        A visible share below which a frame is hidden (with ``visibility``).
 
     Attributes
     ----------
@@ -96,6 +107,9 @@ class IncrementalFit:
     spatial : SpatialPrior or None
         With ``neighbours``, the spatial prior the first refit starts from (later refits start from the last
         one's, ``state.building_prior``).
+    visibility : numpy.ndarray or None
+        With ``visibility``, each building's frames as the answer model reads them (buildings x images: the
+        visible share, 0 where hidden).
 
     Examples
     --------
@@ -124,6 +138,8 @@ class IncrementalFit:
         refit_share: float = 0.1,
         refit_options: EMOptions | None = None,
         neighbours: NeighbourGraph | None = None,
+        visibility: pd.DataFrame | np.ndarray | None = None,
+        hidden_below: float = HIDDEN_VISIBILITY,
     ) -> None:
         if not isinstance(refit_share, int | float) or isinstance(refit_share, bool) or not refit_share >= 0:
             raise OptionsError(f"refit_share must be a share >= 0, got {refit_share!r}.")
@@ -169,10 +185,38 @@ class IncrementalFit:
         self.answers_per_volunteer = np.zeros(len(self.volunteer_ids), dtype=np.int64)
         self._n_fitted = 0  # answers the last refit saw
         self._full = True  # whether the last refit ran with the full options
+        self.visibility = None if visibility is None else self._frames(visibility, hidden_below)
         self.spatial: SpatialPrior | None = None
         if neighbours is not None:
             graph = neighbours.reindex(self.building_ids, extend=True)
             self.spatial = SpatialPrior.start(graph, self.image_dates, self.answered)
+
+    def _frames(self, visibility: pd.DataFrame | np.ndarray, hidden_below: float) -> np.ndarray:
+        """The visibility as the answer model takes it, rows the universe's buildings."""
+        if isinstance(visibility, pd.DataFrame):
+            return frame_visibility(visibility, self._empty, hidden_below)
+        shares = np.asarray(visibility, dtype=float)
+        shape = (len(self.building_ids), len(self.image_dates))
+        if shares.shape != shape:
+            raise LabelsError(
+                f"visibility has shape {shares.shape}; it needs one row per building of the fit and one column "
+                f"per image, {shape} (or pass it as a table indexed by building_id)."
+            )
+        if not 0.0 <= hidden_below <= 1.0:
+            raise LabelsError(f"hidden_below must be a visible share from 0 to 1, got {hidden_below!r}.")
+        outside = (shares < 0) | (shares > 1)
+        if outside.any():
+            rows = np.unique(np.nonzero(outside)[0])
+            raise LabelsError(
+                f"visibility shares must lie in [0, 1]; {int(outside.sum())} do not, in the rows of buildings "
+                f"{self.building_ids[rows[:8]].tolist()}."
+            )
+        shares = np.where(np.isnan(shares), 1.0, shares)
+        return np.where(shares < hidden_below, 0.0, shares)
+
+    def _model(self, enc: EncodedLabels, rows: np.ndarray | slice) -> AnswerModel:
+        """The answer model of ``enc``, whose buildings are the universe's ``rows``."""
+        return AnswerModel(enc, visibility=None if self.visibility is None else self.visibility[rows])
 
     @property
     def refit_due(self) -> bool:
@@ -252,7 +296,7 @@ class IncrementalFit:
         self.answers_per_volunteer += np.bincount(enc.volunteer, minlength=len(self.volunteer_ids))
         self.answered[touched] = True
         rows = dataclasses.replace(enc, building_ids=self.building_ids[touched], building=building.astype(np.int32))
-        terms = AnswerModel(rows).log_likelihood(self.state.params, self.state.image_weight)
+        terms = self._model(rows, touched).log_likelihood(self.state.params, self.state.image_weight)
         self.log_likelihood[touched] += terms.by_state
         if self.state.building_prior is None:
             self.posterior[touched] = posterior_and_evidence(self.log_likelihood[touched], self.state.log_prior)[0]
@@ -286,13 +330,14 @@ class IncrementalFit:
             raise LabelsError("the fit has no answers yet: add some before refitting.")
         enc = self.encoded()
         answered = self.answered
+        rows: np.ndarray | slice = np.flatnonzero(answered)
         if self.spatial is not None:  # every building of the universe, its prior from its neighbours
             enc = self._universe(enc)
-            answered = np.ones(len(self.building_ids), dtype=bool)
+            answered, rows = np.ones(len(self.building_ids), dtype=bool), slice(None)
             learned = self.m_step.building_prior
             start = learned if isinstance(learned, SpatialPrior) else self.spatial
             self.m_step.building_prior = start.answered_by(self.answered)
-        model = AnswerModel(enc)
+        model = self._model(enc, rows)
         last: list[EStep] = []
 
         def e_step(state: ModelState) -> EStep:
