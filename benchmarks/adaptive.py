@@ -9,10 +9,12 @@ Target: the accuracy of the timeline campaign with at most a quarter of its fram
 
 ``--spatial`` adds the same campaigns aggregated with the spatial-temporal prior over the footprints
 (``stracker.aggregate(..., footprints=)``; campaigns ``timeline+spatial`` and ``<design>+spatial``: every round's
-questions and retirement use the spatial posterior); ``--designs`` picks the adaptive designs to run.
+questions and retirement use the spatial posterior); ``--visibility`` adds campaigns that know the world's
+clouds (``+vis``: ``stracker.aggregate(..., visibility=)`` and ``run_adaptive(..., visibility=True)``, with the
+spatial prior too when ``--spatial`` is given); ``--designs`` picks the adaptive designs to run.
 
 Run: ``python -m benchmarks.adaptive [--preset raqqa] [--budget FRAMES] [--retire-mass 0.9]
-[--max-retire-mass 0.9999] [--designs infogain ...] [--spatial]`` (budget: a quarter of the full timeline
+[--max-retire-mass 0.9999] [--designs infogain ...] [--spatial] [--visibility]`` (budget: a quarter of the full timeline
 campaign's frames; a campaign stops early when every building is settled at ``--max-retire-mass``).
 """
 
@@ -35,6 +37,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--designs", nargs="+", default=None, help="adaptive designs (default: all)")
     parser.add_argument("--spatial", action="store_true", help="also with the spatial prior")
+    parser.add_argument("--visibility", action="store_true", help="also knowing the world's clouds")
+    parser.add_argument("--skip-plain", action="store_true", help="leave out the campaigns that know neither")
     args = parser.parse_args(argv)
 
     import stracker
@@ -43,19 +47,24 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
     base = Scenario.preset(args.preset, seed=args.seed)
     rows = []
-    spatial_runs = (False, True) if args.spatial else (False,)
-    for spatial in spatial_runs:
+    knows = [(False, False)] if not args.skip_plain else []
+    knows += [(True, False)] if args.spatial else []
+    knows += [(args.spatial, True)] if args.visibility else []
+    for spatial, visibility in knows:
         for k in range(1, base.tasks.volunteers_per_building + 1):
             sim = stracker.simulate(base.replace(tasks={"volunteers_per_building": k}))
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 consensus = stracker.aggregate(
-                    sim.labels, sim.image_dates, footprints=sim.buildings if spatial else None
+                    sim.labels,
+                    sim.image_dates,
+                    footprints=sim.buildings if spatial else None,
+                    visibility=sim.visibility_table() if visibility else None,
                 )
             m = stracker.evaluate(consensus, sim.truth).set_index("metric")["value"]
             rows.append(
                 {
-                    "campaign": "timeline+spatial" if spatial else "timeline",
+                    "campaign": "timeline" + _suffix(spatial, visibility),
                     "step": k,
                     "frames_viewed": int(sim.labels["frames_viewed"].sum()),
                     **{key: round(float(m[key]), 4) for key in METRICS},
@@ -64,7 +73,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     timeline_frames = max(r["frames_viewed"] for r in rows)
     budget = int(args.budget or timeline_frames // 4)
     for design in args.designs or DESIGNS:
-        for spatial in spatial_runs:
+        for spatial, visibility in knows:
             campaign = run_adaptive(
                 sim,
                 design,
@@ -73,11 +82,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 retire_mass=args.retire_mass,
                 max_retire_mass=args.max_retire_mass,
                 spatial=spatial,
+                visibility=visibility,
             )
             for entry in campaign.history.to_dict("records"):
                 rows.append(
                     {
-                        "campaign": f"{design}+spatial" if spatial else design,
+                        "campaign": design + _suffix(spatial, visibility),
                         "step": int(entry["round"]),
                         "frames_viewed": int(entry["frames_viewed"]),
                         **{key: round(float(entry[key]), 4) for key in METRICS},
@@ -86,6 +96,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
     path = report(f"adaptive_{args.preset}", rows)
     _figure(rows, timeline_frames, path.with_suffix(".png"))
     return rows
+
+
+def _suffix(spatial: bool, visibility: bool) -> str:
+    return ("+spatial" if spatial else "") + ("+vis" if visibility else "")
 
 
 def _figure(rows: list[dict], timeline_frames: int, path) -> None:

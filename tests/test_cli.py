@@ -412,15 +412,16 @@ def test_console_script_aggregate_evaluate_info(exports, tmp_path):
     assert bad.stderr.strip().count("\n") == 0 and "lacks column(s)" in bad.stderr
 
 
-@pytest.mark.parametrize("spatial", [[], ["--spatial"]])
-def test_plan_prints_frames_and_metrics_as_json(spatial):
+@pytest.mark.parametrize("knows", [[], ["--spatial"], ["--visibility"], ["--spatial", "--visibility"]])
+def test_plan_prints_frames_and_metrics_as_json(knows):
     result = CliRunner().invoke(
-        cli, ["plan", "--preset", "small", "--design", "infogain", "--budget", "2000", "--json", *spatial]
+        cli, ["plan", "--preset", "small", "--design", "infogain", "--budget", "2000", "--json", *knows]
     )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert 0 < summary["frames_viewed"] <= 2000
     assert {"mae_days", "state_accuracy", "ci_coverage", "f1"} <= set(summary)
+    assert (summary["spatial"], summary["visibility"]) == ("--spatial" in knows, "--visibility" in knows)
 
 
 def test_plan_writes_answers_and_history(tmp_path):

@@ -217,3 +217,29 @@ def test_bad_design_and_budget(small):
         run_adaptive(small, "infogain", budget=0)
     with pytest.raises(ScenarioError, match="retire_mass"):
         run_adaptive(small, "infogain", budget=100, retire_mass=1.0)
+
+
+def test_a_campaign_that_knows_its_clouds_never_asks_a_hidden_image(small):
+    """With visibility=True the questions skip what clouds hid at each building and the fit reads the answers
+    as aggregate(visibility=) does; without it, the campaign asks hidden images and learns of them from
+    "can't tell"."""
+    table = small.visibility_table()
+    blind = run_adaptive(small, "infogain", budget=3_000, record=False)
+    seeing = run_adaptive(small, "infogain", budget=3_000, record=False, visibility=True)
+
+    def shares(labels: pd.DataFrame, column: str) -> np.ndarray:
+        asked = labels[labels[column].notna()]
+        long = table.stack()
+        return long.reindex(pd.MultiIndex.from_arrays([asked["building_id"], asked[column]])).to_numpy()
+
+    hidden_below = stracker.consensus.inputs.HIDDEN_VISIBILITY
+    for column in ("after", "before"):
+        assert (shares(seeing.labels, column) >= hidden_below).all()
+    assert (shares(blind.labels, "after") < hidden_below).any()
+    assert seeing.labels["destroyed"].isna().mean() < blind.labels["destroyed"].isna().mean()
+    # the campaign's last fit is a full fit of its answers with the visibility
+    again = stracker.aggregate(seeing.labels, small.image_dates, visibility=table)
+    got = seeing.consensus.buildings.loc[again.buildings.index, "p_destroyed"]
+    assert np.abs(got.to_numpy() - again.buildings["p_destroyed"].to_numpy()).max() < 0.02
+    plain = stracker.aggregate(seeing.labels, small.image_dates)
+    assert np.abs(plain.posterior - again.posterior).max() > 0.1  # the visibility changed the fit

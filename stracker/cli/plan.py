@@ -46,6 +46,12 @@ __all__ = ["plan_command"]
     "aggregate --spatial): questions and retirement follow the spatial posterior.",
 )
 @click.option(
+    "--visibility",
+    is_flag=True,
+    help="The campaign knows its clouds: the world's visibility goes to the questions (hidden images are never "
+    "asked, as with stracker next --visibility) and to every fit (as stracker aggregate --visibility).",
+)
+@click.option(
     "--out",
     "out_path",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -64,6 +70,7 @@ def plan_command(
     retire_mass: float,
     max_retire_mass: float,
     spatial: bool,
+    visibility: bool,
     out_path: Path | None,
     overwrite: bool,
     as_json: bool,
@@ -82,6 +89,7 @@ def plan_command(
     Examples:
       stracker plan --preset raqqa --design infogain --budget 500000 --json
       stracker plan --preset small --design bisection --budget 6000 --out plan.csv
+      stracker plan --preset raqqa --design infogain --spatial --visibility --json
     """
     import stracker
     from stracker.simulation import simulate as run_simulation
@@ -110,6 +118,7 @@ def plan_command(
         record=False,
         progress=progress,
         spatial=spatial,
+        visibility=visibility,
     )
     last = campaign.history.iloc[-1]
     metrics = {
@@ -122,6 +131,8 @@ def plan_command(
         "seed": seed,
         "design": design,
         "budget": budget,
+        "spatial": spatial,
+        "visibility": visibility,
         "frames_viewed": campaign.frames_viewed,
         "answers": len(campaign.labels),
         "rounds": int(last["round"]),

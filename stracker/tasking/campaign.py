@@ -225,6 +225,7 @@ def run_adaptive(
     refit_share: float = 0.1,
     refit_options: EMOptions | None = None,
     spatial: bool = False,
+    visibility: bool = False,
 ) -> AdaptiveCampaign:
     """Run an adaptive campaign on a simulated world until the budget of frames viewed is spent.
 
@@ -273,6 +274,12 @@ def run_adaptive(
         neighbours=)``, as ``stracker.aggregate(..., footprints=)``), so that questions, retirement and the
         reported metrics use the spatial posterior (which covers every building, answered or not); a building
         nobody has answered is not retired on its neighbours alone.
+    visibility : bool
+        The campaign knows its clouds: the simulation's visibility (:meth:`Simulation.visibility_table`, as a
+        campaign's cloud masks give it) is given to the questions (hidden images are never asked, and a building
+        only hidden images could split retires, as with ``stracker next --visibility``) and to the fit
+        (``IncrementalFit(..., visibility=)``, as ``stracker.aggregate(..., visibility=)``: what clouds hid is no
+        evidence). Otherwise the campaign learns which images are hidden from "can't tell" answers.
 
     Returns
     -------
@@ -291,7 +298,10 @@ def run_adaptive(
     mass = retire_mass
     ceiling = retire_mass if max_retire_mass is None else max(max_retire_mass, retire_mass)
     crowd = _SimulatedCrowd(simulation, np.random.default_rng(seed))
-    state = campaign_state(None, simulation.image_dates, buildings=simulation.buildings["building_id"].to_numpy())
+    seen = simulation.visibility_table() if visibility else None
+    state = campaign_state(
+        None, simulation.image_dates, buildings=simulation.buildings["building_id"].to_numpy(), visibility=seen
+    )
     neighbours = None
     if spatial:
         options = EMOptions()
@@ -306,6 +316,7 @@ def run_adaptive(
         refit_share=refit_share,
         refit_options=refit_options,
         neighbours=neighbours,
+        visibility=seen,
     )
     settled = np.zeros(state.n_buildings, dtype=bool)  # under the current bar, as of the last round's state
     tables: list[pd.DataFrame] = []
