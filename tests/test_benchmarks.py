@@ -99,6 +99,7 @@ def test_versus_crowdkit_agrees_and_reports_ratios(tmp_path):
     for threads in ("2 threads", "1 thread"):
         assert by_method[f"one em iteration, {threads}"]["vs_bincount_floor"] > 0
     assert by_method["one em iteration, 2 threads"]["this_over_one_thread"] > 0
+    assert by_method["np.bincount floor in 2 parts on 2 threads"]["this_over_one_thread"] > 0
     # same answers, same iterations: stracker's frame-level Dawid-Skene is crowd-kit's
     assert by_method["max |stracker - crowd-kit| frame posterior"]["agreement"] < 1e-6
 
