@@ -8,8 +8,9 @@ is one fit of the whole table plus choosing. Partial campaigns on the preset's w
 * ``after plan``: the compare answers of an information-gain campaign (:func:`stracker.tasking.run_adaptive`)
   up to ``--plan-frames`` frames viewed.
 
-For each, the library call (:func:`stracker.tasking.next_questions`, split into its aggregation and the rest)
-and ``stracker next`` end to end on files (Parquet answers, GeoPackage footprints, Parquet catalogue, the
+For each, the library call (:func:`stracker.tasking.next_questions`, split into its aggregation and the rest),
+given the world's visibility as the command line is (so both fit with it), and ``stracker next`` end to end on
+files (Parquet answers, GeoPackage footprints, Parquet catalogue, the
 ``visibility.npy`` array; reading, choosing and writing a Zooniverse manifest), best of ``--repeat``.
 
 Run: ``python -m benchmarks.next_questions [--preset raqqa] [--repeat 3] [--plan-frames 200000]``.
@@ -64,13 +65,18 @@ def main(argv: list[str] | None = None) -> list[dict]:
                     warnings.simplefilter("ignore")
                     aggregate_s, _ = best_of(
                         lambda labels=labels: campaign_state(
-                            labels, sim.image_dates, buildings=ids, on_duplicate="ignore"
+                            labels, sim.image_dates, buildings=ids, visibility=sim.visibility, on_duplicate="ignore"
                         ),
                         args.repeat,
                     )
                     next_s, batch = best_of(
                         lambda labels=labels, design=design: next_questions(
-                            labels, sim.image_dates, buildings=ids, design=design, on_duplicate="ignore"
+                            labels,
+                            sim.image_dates,
+                            buildings=ids,
+                            visibility=sim.visibility,
+                            design=design,
+                            on_duplicate="ignore",
                         ),
                         args.repeat,
                     )
