@@ -225,6 +225,27 @@ def test_incremental_fit_with_neighbours_updates_every_posterior_as_a_fresh_e_st
     assert len(consensus.buildings) == len(clustered.footprints) and consensus.spatial_prior is not None
 
 
+def test_between_refits_only_the_answered_buildings_and_those_beside_them_move(clustered):
+    fit, parts, _ = _incremental(clustered, refit_share=100.0)
+    fit.update(parts[0])
+    prior = fit.state.building_prior
+    assert prior is not None
+    before = fit.posterior.copy()
+    touched = fit.add(parts[1])
+    graph = prior.weights
+    beside = np.flatnonzero(np.asarray(graph[:, touched].sum(axis=1)).ravel() > 0)
+    assert np.array_equal(fit.changed, np.union1d(touched, beside))
+    assert fit.changed.size < len(fit.building_ids)  # a slice of the answers does not move every building
+    unchanged = np.setdiff1d(np.arange(len(fit.building_ids)), fit.changed)
+    assert np.array_equal(fit.posterior[unchanged], before[unchanged])
+    # the rows of the prior's step, from the neighbours' log-likelihoods alone
+    full = prior.step(fit.log_likelihood, fit.state.log_prior).log_prior
+    rows = np.random.default_rng(3).choice(len(fit.building_ids), 40, replace=False)
+    np.testing.assert_allclose(
+        prior.log_prior_of(rows, fit.log_likelihood, fit.state.log_prior), full[rows], rtol=0, atol=1e-12
+    )
+
+
 def test_incremental_fit_with_neighbours_refitted_in_full_is_aggregate_with_footprints(clustered, clustered_fit):
     fit, parts, _ = _incremental(clustered, refit_share=0.0)
     for part in parts:

@@ -21,9 +21,10 @@ in that universe); buildings without answers take no part in the fit and keep th
 With ``neighbours=`` (a :class:`~stracker.consensus.spatial.NeighbourGraph` of the buildings), the fit has the
 spatial-temporal prior: every refit runs over every building of the universe (those without answers get their
 neighbours' dates), warm-started from the spatial prior the last one learned, and between refits a round's
-answers change their neighbours' posteriors too, so every building's posterior is recomputed under the current
-parameters (one E-step of the prior over the buildings' log-likelihoods, which only the round's buildings
-changed): still exactly what a fresh E-step gives.
+answers change their neighbours' posteriors too, so those buildings' posteriors are recomputed under the current
+parameters (the prior's step for the round's buildings and the buildings that have them as neighbours, from
+their neighbours' log-likelihoods: :meth:`~stracker.consensus.spatial.SpatialPrior.log_prior_of`): still
+exactly what a fresh E-step gives.
 
 With ``visibility=`` (each building's visible share in each image, as :func:`stracker.aggregate` takes it), the
 answers are read as that aggregation reads them: what clouds hid at a building is no evidence, in the rounds'
@@ -36,6 +37,7 @@ import dataclasses
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 from stracker.consensus.em import EMOptions, FitResult, MStep, run_em
 from stracker.consensus.inputs import HIDDEN_VISIBILITY, frame_visibility
@@ -110,6 +112,10 @@ class IncrementalFit:
     visibility : numpy.ndarray or None
         With ``visibility``, each building's frames as the answer model reads them (buildings x images: the
         visible share, 0 where hidden).
+    changed : numpy.ndarray
+        Positions of the buildings whose posterior the last :meth:`add` or :meth:`refit` changed: the buildings
+        of the answers added (with the spatial prior, and every building that has one of them as a neighbour);
+        every building after a refit.
 
     Examples
     --------
@@ -186,6 +192,8 @@ class IncrementalFit:
         self._n_fitted = 0  # answers the last refit saw
         self._full = True  # whether the last refit ran with the full options
         self.visibility = None if visibility is None else self._frames(visibility, hidden_below)
+        self.changed = np.zeros(0, dtype=np.intp)
+        self._incoming: sparse.csr_matrix | None = None  # the neighbour graph transposed, made on first use
         self.spatial: SpatialPrior | None = None
         if neighbours is not None:
             graph = neighbours.reindex(self.building_ids, extend=True)
@@ -298,11 +306,21 @@ class IncrementalFit:
         rows = dataclasses.replace(enc, building_ids=self.building_ids[touched], building=building.astype(np.int32))
         terms = self._model(rows, touched).log_likelihood(self.state.params, self.state.image_weight)
         self.log_likelihood[touched] += terms.by_state
-        if self.state.building_prior is None:
+        prior = self.state.building_prior
+        if prior is None:
             self.posterior[touched] = posterior_and_evidence(self.log_likelihood[touched], self.state.log_prior)[0]
-        else:  # the neighbours' priors moved too
-            prior = self.state.building_prior.step(self.log_likelihood, self.state.log_prior).log_prior
-            self.posterior = posterior_and_evidence(self.log_likelihood, prior)[0]
+            self.changed = touched
+        elif isinstance(prior, SpatialPrior):  # the priors of the buildings that have them as neighbours moved
+            if self._incoming is None or self._incoming.shape != prior.weights.shape:
+                self._incoming = prior.incoming()
+            moved = np.union1d(touched, self._incoming[touched].indices)
+            log_prior = prior.log_prior_of(moved, self.log_likelihood, self.state.log_prior)
+            self.posterior[moved] = posterior_and_evidence(self.log_likelihood[moved], log_prior)[0]
+            self.changed = moved
+        else:  # another building prior: every building's
+            log_prior = prior.step(self.log_likelihood, self.state.log_prior).log_prior
+            self.posterior = posterior_and_evidence(self.log_likelihood, log_prior)[0]
+            self.changed = np.arange(len(self.building_ids))
         return touched
 
     def update(self, enc: EncodedLabels) -> bool:
@@ -354,6 +372,7 @@ class IncrementalFit:
         prior = posterior_and_evidence(np.zeros((1, len(self.image_dates) + 1)), fit.state.log_prior)[0]
         self.posterior[~answered] = prior
         self.last_fit = fit
+        self.changed = np.arange(len(self.building_ids))
         self._n_fitted = self.n_answers
         self._full = options == self.options
         return fit

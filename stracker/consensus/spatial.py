@@ -484,24 +484,54 @@ class SpatialPrior:
         """Every building's log prior (buildings x states) under the campaign's ``log_prior``, and the
         statistics function the M-step's sums come from."""
         independent, _ = posterior_and_evidence(log_likelihood, log_prior)
+        ratio, log_message = self._messages(independent, log_prior)
+        f = np.asarray(self.weights @ log_message)
+        z, prior = self._log_prior(log_prior, f)
+
+        def statistics(posterior: np.ndarray) -> np.ndarray:
+            return self._statistics(posterior, prior, f, independent, ratio)
+
+        return PriorStep(z, statistics, independent)
+
+    def log_prior_of(self, rows: np.ndarray, log_likelihood: np.ndarray, log_prior: np.ndarray) -> np.ndarray:
+        """Rows ``rows`` of :meth:`step`'s log prior (the same numbers, to rounding), from the log-likelihoods of
+        those buildings' neighbours alone: what an answer about a few buildings changes, without a pass over
+        every building (:class:`stracker.consensus.incremental.IncrementalFit` between refits).
+
+        ``log_likelihood`` is every building's (buildings x states); ``rows`` are positions in it.
+        """
+        rows = np.asarray(rows, dtype=np.intp)
+        graph = self.weights[rows]
+        neighbours, column = np.unique(graph.indices, return_inverse=True)
+        independent, _ = posterior_and_evidence(log_likelihood[neighbours], log_prior)
+        log_message = self._messages(independent, log_prior)[1]
+        local = sparse.csr_matrix((graph.data, column, graph.indptr), shape=(rows.size, neighbours.size))
+        return self._log_prior(log_prior, np.asarray(local @ log_message))[0]
+
+    def incoming(self) -> sparse.csr_matrix:
+        """The graph transposed: row ``j`` holds the buildings that have ``j`` as a neighbour (whose priors
+        ``j``'s answers move)."""
+        return sparse.csr_matrix(self.weights.T)
+
+    def _messages(self, independent: np.ndarray, log_prior: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``q_j / pi`` of each building (rows of ``independent``) and the log of its message."""
         ratio = independent * np.exp(-log_prior)  # q_j / pi: j's likelihood over its evidence
         # the Laplace parts as one S x S matrix, transposed into a C-ordered array (numpy's product with a
         # transposed view of a small matrix takes a slow path: 300 times slower, measured)
         kernel = np.ascontiguousarray(np.tensordot(self.mixture[1:], self.kernels, axes=1).T)
         message = ratio @ kernel  # sum_l K(k, l) q_j(l) / pi(l) ...
         message += self.mixture[0]  # ... and the independent part: sum_l pi(l) q_j(l) / pi(l) = 1
-        f = np.asarray(self.weights @ np.log(message))
+        return ratio, np.log(message)
+
+    def _log_prior(self, log_prior: np.ndarray, f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The normalised log prior and the prior of buildings whose neighbours' mean log message is ``f``."""
         z = log_prior + self.strength * f
         z -= z.max(axis=1, keepdims=True)
         prior = np.exp(z)
         norm = prior.sum(axis=1, keepdims=True)
         prior /= norm
         z -= np.log(norm)
-
-        def statistics(posterior: np.ndarray) -> np.ndarray:
-            return self._statistics(posterior, prior, f, independent, ratio)
-
-        return PriorStep(z, statistics, independent)
+        return z, prior
 
     def _statistics(
         self, posterior: np.ndarray, prior: np.ndarray, f: np.ndarray, independent: np.ndarray, ratio: np.ndarray

@@ -352,10 +352,11 @@ def run_adaptive(
         np.add.at(state.n_answers, building, 1)
         state = _state(state, fit)
         crowd.learn(fit)
-        if refitted or spatial:  # (with the spatial prior every posterior moves)
+        if refitted:
             settled = state.retirement(mass, intact_confidence) != ACTIVE
-        else:  # only the round's buildings changed
-            settled[building] = state.retirement(mass, intact_confidence, buildings=building) != ACTIVE
+        else:  # only the round's buildings changed (with the spatial prior, their neighbours too)
+            moved = fit.changed
+            settled[moved] = state.retirement(mass, intact_confidence, buildings=moved) != ACTIVE
         entry = {
             "round": round_,
             "frames_viewed": frames,
