@@ -246,12 +246,39 @@ def test_visibility_and_gold_are_cut_per_block(small_simulation, monkeypatch):
     assert (many.posterior[gold_rows].max(axis=1) == 1.0).mean() > 0.5  # the experts' states hold in the blocks
 
 
-def test_a_fit_with_the_spatial_prior_runs_on_one_block(small_simulation, small_blocks):
+def test_the_spatial_prior_on_blocks_is_its_fit_on_one(small_simulation, monkeypatch):
+    """Under a building prior the blocks' log-likelihoods and statistics run on the pool and the prior's step
+    over every building between them: the E-step of one model, and the fit of one block, to rounding."""
+    from stracker.consensus.spatial import SpatialPrior, neighbour_graph, with_graph_buildings
+
     sim = small_simulation
-    spatial = _aggregate(sim.labels, sim.image_dates, footprints=sim.buildings, threads=2)
-    assert spatial.spatial_prior is not None
-    enc = encode_labels(sim.labels, sim.image_dates, on_duplicate="ignore")
-    with BlockedAnswerModel(enc, threads=2, n_blocks=3) as model:
-        state = dataclasses.replace(_state(enc), building_prior=object())
-        with pytest.raises(RuntimeError, match="building prior ties buildings across blocks"):
-            model.e_step(state)
+    one_block = _aggregate(sim.labels, sim.image_dates, footprints=sim.buildings)  # the small table: one block
+    enc, graph = with_graph_buildings(
+        encode_labels(sim.labels, sim.image_dates, on_duplicate="ignore"), neighbour_graph(sim.buildings)
+    )
+    answered = np.bincount(enc.building, minlength=enc.n_buildings) > 0
+    prior = dataclasses.replace(SpatialPrior.start(graph, enc.image_dates, answered), strength=0.8)
+    state = dataclasses.replace(_state(enc), building_prior=prior)
+    whole = AnswerModel(enc).e_step(state)
+    for threads in (1, 2):
+        with BlockedAnswerModel(enc, threads=threads, n_blocks=3) as model:
+            step = model.e_step(state, eager=True)
+        np.testing.assert_allclose(step.posterior, whole.posterior, rtol=0, atol=1e-12)
+        assert step.log_likelihood == pytest.approx(whole.log_likelihood, rel=1e-12)
+        for name in ("num", "den", "posterior_sum", "image_skips", "image_notices", "prior_statistics"):
+            np.testing.assert_allclose(
+                getattr(step.statistics, name), getattr(whole.statistics, name), rtol=1e-10, atol=1e-10
+            )
+        assert step.statistics.log_likelihood == pytest.approx(whole.statistics.log_likelihood, rel=1e-12)
+    # and a whole fit on many blocks, on 1 and on 2 threads
+    monkeypatch.setattr(blocks, "MAX_CELLS", 300)
+    monkeypatch.setattr(blocks, "MIN_WORK", 1)
+    monkeypatch.setattr(blocks, "VOLUNTEER_ANSWERS", 1)
+    assert len(building_blocks(enc)) > 2
+    fits = [_aggregate(sim.labels, sim.image_dates, footprints=sim.buildings, threads=t) for t in (1, 2)]
+    assert np.array_equal(fits[0].posterior, fits[1].posterior)  # the blocks, not the threads, fix the numbers
+    # other sums in another order: the fit drifts by rounding through its iterations (the Newton steps on beta)
+    np.testing.assert_allclose(fits[1].posterior, one_block.posterior, rtol=0, atol=1e-8)
+    assert fits[1].n_iter == one_block.n_iter
+    np.testing.assert_allclose(fits[1].log_likelihood, one_block.log_likelihood, rtol=1e-9)
+    assert fits[1].spatial_prior["strength"] == pytest.approx(one_block.spatial_prior["strength"], rel=1e-8)

@@ -296,9 +296,7 @@ def aggregate(
         graph = graph.reindex(enc.building_ids, extend=True)  # gold buildings outside it: no neighbours
         answered = np.bincount(enc.building, minlength=enc.n_buildings) > 0
         spatial = SpatialPrior.start(graph, enc.image_dates, answered)
-    with BlockedAnswerModel(
-        enc, threads=n_threads, visibility=frames, gold=known, n_blocks=1 if spatial is not None else None
-    ) as model:
+    with BlockedAnswerModel(enc, threads=n_threads, visibility=frames, gold=known) as model:
         fit = fit_em(
             enc,
             volunteer_params=volunteer_params,

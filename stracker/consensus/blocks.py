@@ -21,11 +21,14 @@ A table small enough for one block is one :class:`~stracker.consensus.model.Answ
 Per-building inputs are cut into blocks in one place, :func:`block_model` (the block's answers, its rows of the
 visibility, its gold buildings), and :meth:`BlockedAnswerModel.block_state` for the state of an E-step: whatever
 the answer models come to take per building has its slice made there. A building prior (the spatial prior,
-``ModelState.building_prior``) ties every building to its neighbours, so a fit with one runs on one block.
+``ModelState.building_prior``) ties every building to its neighbours: under one, the blocks' log-likelihoods
+are computed on the pool, the prior's step and the posterior over every building at once, and then the blocks'
+statistics on the pool again.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import numbers
 import operator
 import os
@@ -39,7 +42,14 @@ from typing import TypeVar
 import numpy as np
 import pandas as pd
 
-from stracker.consensus.model import AnswerModel, EStep, GoldStates, ModelState, SufficientStatistics
+from stracker.consensus.model import (
+    AnswerModel,
+    EStep,
+    GoldStates,
+    ModelState,
+    SufficientStatistics,
+    posterior_and_evidence,
+)
 from stracker.consensus.sparse import stable_order
 from stracker.errors import LabelsError, OptionsError
 from stracker.labels import EncodedLabels
@@ -311,7 +321,7 @@ class BlockedAnswerModel:
     threads : int, optional
         Threads to run on (see :func:`resolve_threads`).
     n_blocks : int, optional
-        Blocks (default :func:`block_count`); one for a fit with a building prior.
+        Blocks (default :func:`block_count`).
     visibility, gold : optional
         As :class:`~stracker.consensus.model.AnswerModel` takes them, for the whole table (cut per block by
         :func:`block_model`).
@@ -369,11 +379,44 @@ class BlockedAnswerModel:
         return self.map(lambda block: fn(block_table(self.enc, block)), self.blocks)
 
     def block_state(self, state: ModelState, index: int) -> ModelState:
-        """The state block ``index``'s E-step runs under: ``state`` (its parts are per volunteer and per image; a
-        building prior, the one per-building part, needs every building at once: one block)."""
+        """The state block ``index``'s E-step runs under on its own: ``state`` (its parts are per volunteer and per
+        image; a building prior, the one per-building part, needs every building at once, and :meth:`e_step` runs
+        it between the blocks' log-likelihoods and their statistics)."""
         if state.building_prior is not None and len(self.blocks) > 1:
-            raise RuntimeError("a building prior ties buildings across blocks: make the model with n_blocks=1")
+            raise RuntimeError("a building prior ties buildings across blocks: its E-step is BlockedAnswerModel's")
         return state
+
+    def _e_step_with_prior(self, state: ModelState, volunteer_statistics: bool, eager: bool) -> EStep:
+        """The E-step under a building prior, which ties every building to others: the blocks' log-likelihoods
+        on the pool, the prior's step and the posterior over every building at once, then the blocks'
+        statistics on the pool (from the posterior under the campaign prior alone, as one model's E-step takes
+        them) and the prior's own statistics over every building."""
+        prior = state.building_prior
+        assert prior is not None  # the caller's test
+        terms = self.map(
+            lambda model: model.log_likelihood(state.params, state.image_weight, state.compare_reliability, state.logs),
+            self.models,
+        )
+        by_state = np.concatenate([part.by_state for part in terms])
+        prior_step = prior.step(by_state, state.log_prior)
+        posterior, log_evidence = posterior_and_evidence(by_state, prior_step.log_prior)
+        log_likelihood = log_evidence + sum(part.constant for part in terms)  # in block order
+
+        def block_statistics(i: int) -> SufficientStatistics:
+            block, part = self.blocks[i], terms[i]
+            independent = prior_step.independent[block.start : block.stop]
+            return self.models[i].statistics(independent, state, part.breaks, 0.0, volunteer_statistics, part.compare)
+
+        def statistics() -> SufficientStatistics:
+            total = _sum_statistics(self.map(block_statistics, range(len(self.models))))
+            return dataclasses.replace(
+                total, log_likelihood=log_likelihood, prior_statistics=prior_step.statistics(posterior)
+            )
+
+        step = EStep(posterior, log_likelihood, statistics)
+        if eager:
+            step.statistics  # noqa: B018 - made here, read by the M-step
+        return step
 
     def e_step(self, state: ModelState, volunteer_statistics: bool = True, eager: bool = False) -> EStep:
         """The E-step of every block under ``state``: as :meth:`stracker.consensus.model.AnswerModel.e_step`.
@@ -391,6 +434,8 @@ class BlockedAnswerModel:
                 step.statistics  # noqa: B018 - made here, read by the sum
             return step
 
+        if state.building_prior is not None and len(self.models) > 1:
+            return self._e_step_with_prior(state, volunteer_statistics, eager)
         steps = self.map(block_step, range(len(self.models)))
         if len(steps) == 1:
             return steps[0]
