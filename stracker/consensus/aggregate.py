@@ -139,8 +139,9 @@ def aggregate(
     threads : int, optional
         Threads the ``em`` fit runs on (its E-step, on blocks of buildings, and the per-building table); default:
         the environment variable ``STRACKER_THREADS`` if set, else every CPU this process may use (one in a task
-        on a Dask worker). The result is the same, bit for bit, for any number of threads. A fit with the
-        spatial prior, which ties every building to its neighbours, runs its E-step on one block.
+        on a Dask worker). The result is the same, bit for bit, for any number of threads. With the spatial
+        prior, which ties every building to its neighbours, the prior's step runs over every building on one
+        thread, between the blocks' log-likelihoods and statistics.
 
     Returns
     -------

@@ -514,9 +514,9 @@ def fit_em(
     :class:`~stracker.consensus.model.AnswerModel` takes them (:mod:`stracker.consensus.inputs` makes them from
     tables). ``building_prior`` (the spatial prior, :class:`stracker.consensus.spatial.SpatialPrior`) starts the
     prior of every building. The E-step runs on blocks of buildings on ``threads`` threads
-    (:class:`~stracker.consensus.blocks.BlockedAnswerModel`; one block with a building prior, which ties every
-    building to its neighbours), or on ``model``, the table's blocks with their inputs made already (the caller
-    closes it).
+    (:class:`~stracker.consensus.blocks.BlockedAnswerModel`; under a building prior, which ties every building
+    to its neighbours, the prior's step runs over every building between the blocks' parts), or on ``model``,
+    the table's blocks with their inputs made already (the caller closes it).
 
     Examples
     --------
@@ -544,7 +544,5 @@ def fit_em(
     eager = m_step.learns
     if model is not None:
         return run_em(lambda state: model.e_step(state, m_step.fit_volunteers, eager), m_step, options, callback)
-    with BlockedAnswerModel(
-        enc, threads=threads, visibility=visibility, gold=gold, n_blocks=1 if building_prior is not None else None
-    ) as own:
+    with BlockedAnswerModel(enc, threads=threads, visibility=visibility, gold=gold) as own:
         return run_em(lambda state: own.e_step(state, m_step.fit_volunteers, eager), m_step, options, callback)
