@@ -145,5 +145,5 @@ def test_visibility_of_the_wrong_shape_or_range_is_refused(enc, shares):
         new_fit(enc, visibility=shares[:-1])
     bad = shares.copy()
     bad[3, 0] = 1.5
-    with pytest.raises(LabelsError, match=r"\[0, 1\].*" + str(enc.building_ids[3])):
+    with pytest.raises(LabelsError, match=r"outside \[0, 1\], e\.g\. \[1\.5\]"):
         new_fit(enc, visibility=bad)

@@ -40,7 +40,7 @@ import pandas as pd
 from scipy import sparse
 
 from stracker.consensus.em import EMOptions, FitResult, MStep, run_em
-from stracker.consensus.inputs import HIDDEN_VISIBILITY, frame_visibility
+from stracker.consensus.inputs import HIDDEN_VISIBILITY, frame_visibility, frames_of, shares_of
 from stracker.consensus.model import AnswerModel, EStep, ModelState, posterior_and_evidence, resolve_params
 from stracker.consensus.result import Consensus, summarize_posterior, volunteer_table
 from stracker.consensus.spatial import NeighbourGraph, SpatialPrior
@@ -203,24 +203,13 @@ class IncrementalFit:
         """The visibility as the answer model takes it, rows the universe's buildings."""
         if isinstance(visibility, pd.DataFrame):
             return frame_visibility(visibility, self._empty, hidden_below)
-        shares = np.asarray(visibility, dtype=float)
         shape = (len(self.building_ids), len(self.image_dates))
-        if shares.shape != shape:
+        if np.shape(visibility) != shape:
             raise LabelsError(
-                f"visibility has shape {shares.shape}; it needs one row per building of the fit and one column "
-                f"per image, {shape} (or pass it as a table indexed by building_id)."
+                f"visibility has shape {np.shape(visibility)}; it needs one row per building of the fit and one "
+                f"column per image, {shape} (or pass it as a table indexed by building_id)."
             )
-        if not 0.0 <= hidden_below <= 1.0:
-            raise LabelsError(f"hidden_below must be a visible share from 0 to 1, got {hidden_below!r}.")
-        outside = (shares < 0) | (shares > 1)
-        if outside.any():
-            rows = np.unique(np.nonzero(outside)[0])
-            raise LabelsError(
-                f"visibility shares must lie in [0, 1]; {int(outside.sum())} do not, in the rows of buildings "
-                f"{self.building_ids[rows[:8]].tolist()}."
-            )
-        shares = np.where(np.isnan(shares), 1.0, shares)
-        return np.where(shares < hidden_below, 0.0, shares)
+        return frames_of(shares_of(visibility, "visibility"), hidden_below)
 
     def _model(self, enc: EncodedLabels, rows: np.ndarray | slice) -> AnswerModel:
         """The answer model of ``enc``, whose buildings are the universe's ``rows``."""

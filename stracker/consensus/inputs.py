@@ -32,7 +32,9 @@ from stracker.labels import EncodedLabels, destruction_state, encode_answers, pa
 
 __all__ = [
     "HIDDEN_VISIBILITY",
+    "check_hidden_below",
     "frame_visibility",
+    "frames_of",
     "gold_states",
     "id_type_hint",
     "shares_of",
@@ -238,8 +240,7 @@ def frame_visibility(
     >>> frame_visibility(wide, enc).tolist()
     [[0.0, 0.5], [1.0, 1.0]]
     """
-    if not 0.0 <= hidden_below <= 1.0:
-        raise LabelsError(f"hidden_below must be a visible share from 0 to 1, got {hidden_below!r}.")
+    check_hidden_below(hidden_below)
     shares = visibility_matrix(visibility, enc.building_ids, enc.image_dates)
     absent = np.isnan(shares).all(axis=1)
     if absent.any():
@@ -250,6 +251,25 @@ def frame_visibility(
             InputCoverageWarning,
             stacklevel=3,
         )
+    return frames_of(shares, hidden_below)
+
+
+def check_hidden_below(hidden_below: float) -> None:
+    """Refuse a ``hidden_below`` that is not a visible share from 0 to 1."""
+    if not 0.0 <= hidden_below <= 1.0:
+        raise LabelsError(f"hidden_below must be a visible share from 0 to 1, got {hidden_below!r}.")
+
+
+def frames_of(shares: np.ndarray, hidden_below: float = HIDDEN_VISIBILITY) -> np.ndarray:
+    """Visible shares (buildings x images, NaN unknown) as the answer model takes them: 0 where below
+    ``hidden_below`` (hidden), 1 where unknown.
+
+    Examples
+    --------
+    >>> frames_of(np.array([[0.2, 0.5, np.nan]])).tolist()
+    [[0.0, 0.5, 1.0]]
+    """
+    check_hidden_below(hidden_below)
     shares = np.where(np.isnan(shares), 1.0, shares)
     return np.where(shares < hidden_below, 0.0, shares)
 
