@@ -48,10 +48,11 @@ Learned by the EM with everything else, from sums over buildings (:meth:`Spatial
   it, ``P(T_j | T_i)`` of one neighbour, so the kernel is that of the city's pairs. (Fitted before to
   ``log sum_j a_ij (...)``, a mixture over the neighbours, it learned the kernel of each building's best
   matching neighbour: on the raqqa timeline campaign with 4 volunteers, 6% independent and 91% at the
-  narrowest scale, where only 29% of neighbours were destroyed on the same day; fitted to the buildings' true
-  states the pairwise fit gives 46%, 16%, 27% and 12% at the four scales, and from the answers 49%, 14%, 29% and
-  9%. The messages are then right about how many neighbours share a strike, ``beta`` learns 2.6 instead of 1.25,
-  and the date error, log score and exact state improve a little on every raqqa campaign measured.)
+  narrowest scale, where 29% of neighbour pairs were destroyed on the same day and about a third in the same
+  image gap; fitted to the buildings' true states the pairwise fit gives 46% independent and 16%, 27%, 12% and 0%
+  at the four scales, and from the answers 49% and 14%, 29%, 9% and 0%. The messages are then right about how
+  many neighbours share a strike, ``beta`` learns 2.6 instead of 1.25, and the date error, log score and exact
+  state improve a little on every raqqa campaign measured.)
 * the campaign prior ``pi`` and the volunteers' parameters (and image weights) as the independent model learns
   them, from the independent posteriors ``q_i`` (:attr:`~stracker.consensus.model.PriorStep.independent`): so the
   messages ``q_j / pi`` average to 1 where dates do not cluster, and the spatial prior cannot feed back into what
