@@ -11,7 +11,7 @@ import pandas as pd
 from stracker.consensus.result import read_consensus
 from stracker.errors import FileFormatError, StrackerError
 from stracker.io.consensus import CONSENSUS_LAYERS, RUN_KEY, consensus_outputs, consensus_run_id
-from stracker.io.files import CSV_SUFFIXES, PARQUET_SUFFIXES, check_not_empty, geoparquet_geometry
+from stracker.io.files import CSV_SUFFIXES, PARQUET_SUFFIXES, check_input, geoparquet_geometry
 from stracker.io.tables import read_labels, read_table
 
 __all__ = [
@@ -136,7 +136,7 @@ def describe(path: str | Path) -> dict[str, Any]:
         return info | {"kind": "table"}
     import pyogrio
 
-    check_not_empty(path)
+    check_input(path)
     try:
         layers = _describe_layers(path)
     except pyogrio.errors.DataSourceError as exc:

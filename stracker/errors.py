@@ -17,6 +17,7 @@ __all__ = [
     "FootprintsError",
     "ImageryError",
     "InputCoverageWarning",
+    "InputFileNotFoundError",
     "LabelsError",
     "OptionsError",
     "OutputExistsError",
@@ -42,6 +43,10 @@ class StrackerError(Exception):
 
 class LabelsError(StrackerError, ValueError):
     """A label table does not meet the label contract (columns, ids, dates, answers)."""
+
+
+class InputFileNotFoundError(StrackerError, FileNotFoundError):
+    """An input file (answers, footprints, images, visibility, a consensus) does not exist."""
 
 
 class OptionsError(StrackerError, ValueError):

@@ -22,6 +22,7 @@ from stracker.describe import describe
 from stracker.errors import (
     FileFormatError,
     FootprintsError,
+    InputFileNotFoundError,
     LabelsError,
     OutputExistsError,
     StrackerError,
@@ -805,3 +806,30 @@ def test_parquet_labels_keep_the_index_pandas_stored(tmp_path):
     labels.to_parquet(tmp_path / "indexed.parquet")
     back = stracker.read_labels(tmp_path / "indexed.parquet")
     assert back.index.tolist() == [0, 1, 2, 13, 15] and back.index.name == "row" and "row" not in back.columns
+
+
+@pytest.mark.parametrize(
+    "reader,name",
+    [
+        ("aggregate", "answers.csv"),
+        ("read_labels", "answers.parquet"),
+        ("read_table", "table.gpkg"),
+        ("read_footprints", "buildings.gpkg"),
+        ("read_images", "images.csv"),
+        ("read_truth", "truth.parquet"),
+        ("read_gold", "gold.csv"),
+        ("read_visibility", "visibility.npy"),
+    ],
+)
+def test_a_missing_input_is_named_with_where_it_was_looked_for(reader, name, tmp_path, monkeypatch):
+    import stracker.io
+
+    monkeypatch.chdir(tmp_path)
+    read = getattr(stracker, reader, None) or getattr(stracker.io, reader)
+    with pytest.raises(InputFileNotFoundError) as caught:
+        read(name)
+    assert isinstance(caught.value, FileNotFoundError)  # what callers catching the builtin expect
+    message = str(caught.value)
+    assert message.startswith(f"{name} does not exist") and str(tmp_path) in message
+    with pytest.raises(InputFileNotFoundError, match="does not exist; check the path"):
+        read(tmp_path / name)  # an absolute path needs no directory named

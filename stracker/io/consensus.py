@@ -15,8 +15,8 @@ from stracker.errors import FileFormatError, OutputExistsError
 from stracker.io.files import (
     PARQUET_SUFFIXES,
     atomic_paths,
+    check_input,
     check_listed,
-    check_not_empty,
     output_directory,
     write_error,
     write_layers_at,
@@ -234,7 +234,7 @@ def consensus_run_id(path: str | Path) -> str | None:
     if path.suffix.lower() == ".gpkg":
         import pyogrio
 
-        check_not_empty(path)
+        check_input(path)
         try:
             stamps = {
                 name: _stamp((pyogrio.read_info(path, layer=name).get("layer_metadata") or {}).get(RUN_KEY))
@@ -302,7 +302,7 @@ def read_consensus_parts(path: str | Path) -> dict[str, Any]:
     if path.suffix.lower() == ".gpkg":
         import pyogrio
 
-        check_not_empty(path)
+        check_input(path)
         try:
             present = [str(name) for name, _ in pyogrio.list_layers(path)]
         except pyogrio.errors.DataSourceError as exc:

@@ -19,7 +19,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from stracker.errors import FileFormatError, FootprintsError, LabelsError, OutputExistsError, OutputWriteError
+from stracker.errors import (
+    FileFormatError,
+    FootprintsError,
+    InputFileNotFoundError,
+    LabelsError,
+    OutputExistsError,
+    OutputWriteError,
+)
 from stracker.labels import closest_hint
 
 __all__ = [
@@ -32,9 +39,9 @@ __all__ = [
     "atomic_directory",
     "atomic_path",
     "atomic_paths",
+    "check_input",
     "check_listed",
     "check_manifest",
-    "check_not_empty",
     "choose_layer",
     "file_digest",
     "full_disk",
@@ -75,8 +82,20 @@ def about(path: Path) -> Iterator[None]:
         raise
 
 
-def check_not_empty(path: Path) -> None:
-    """Raise :class:`~stracker.errors.FileFormatError` if ``path`` is a file of 0 bytes, naming it."""
+def check_input(path: Path) -> None:
+    """Refuse an input that is not there (:class:`~stracker.errors.InputFileNotFoundError`) or is a file of 0
+    bytes (:class:`~stracker.errors.FileFormatError`), naming it.
+
+    Examples
+    --------
+    >>> check_input(Path("no-such-answers.csv"))
+    Traceback (most recent call last):
+    ...
+    stracker.errors.InputFileNotFoundError: no-such-answers.csv does not exist ...
+    """
+    if not path.exists():
+        where = "" if path.is_absolute() else f" (a relative path, read from {Path.cwd()})"
+        raise InputFileNotFoundError(f"{path} does not exist{where}; check the path and the file's name.")
     if path.is_file() and path.stat().st_size == 0:
         raise FileFormatError(f"{path} is empty (0 bytes).")
 
@@ -85,7 +104,7 @@ def choose_layer(path: Path, layer: str | None) -> str:
     """The layer to read: the one named, else the only one, else 'buildings', else the only spatial one."""
     import pyogrio
 
-    check_not_empty(path)
+    check_input(path)
     try:
         layers = pyogrio.list_layers(path)
     except pyogrio.errors.DataSourceError as exc:

@@ -52,7 +52,7 @@ from stracker.io.files import (
     CSV_SUFFIXES,
     PARQUET_SUFFIXES,
     about,
-    check_not_empty,
+    check_input,
     choose_layer,
     geoparquet_geometry,
 )
@@ -222,7 +222,7 @@ def _read_csv_arrow(path: Path, sep: str | None, *, typed: tuple[str, ...] = ())
     ``1/0`` (as written in a few usual cases), blank or a spelling of a missing value. Any other value fails
     that parse, and the file is read again as text, for the rules of :mod:`stracker.labels` to judge and name.
     """
-    check_not_empty(path)
+    check_input(path)
     delimiter, names = _header(path, sep)
     # quoted line breaks inside values are rare and make pyarrow's reader slower: the first read assumes none
     # (a row split there has the wrong number of fields) and parses the typed columns; if anything fails, the
@@ -441,7 +441,7 @@ def read_parquet(path: Path) -> pd.DataFrame:
     :class:`~stracker.errors.FileFormatError` that names it."""
     import pyarrow
 
-    check_not_empty(path)
+    check_input(path)
     try:
         return pd.read_parquet(path)
     except (pyarrow.ArrowException, ValueError) as exc:
@@ -553,7 +553,7 @@ def _read_labels_parquet(path: Path) -> pd.DataFrame:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    check_not_empty(path)
+    check_input(path)
     try:
         arrow = pq.read_table(path)
     except (pa.ArrowException, ValueError, OSError) as exc:
@@ -734,6 +734,7 @@ def read_visibility(path: str | Path) -> pd.DataFrame | np.ndarray:
     [0.25, nan]
     """
     path = Path(path)
+    check_input(path)
     if path.suffix.lower() == ".npy":
         try:
             return np.load(path, allow_pickle=False)
