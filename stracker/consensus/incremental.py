@@ -193,11 +193,12 @@ class IncrementalFit:
         self._full = True  # whether the last refit ran with the full options
         self.visibility = None if visibility is None else self._frames(visibility, hidden_below)
         self.changed = np.zeros(0, dtype=np.intp)
-        self._incoming: sparse.csr_matrix | None = None  # the neighbour graph transposed, made on first use
         self.spatial: SpatialPrior | None = None
         if neighbours is not None:
             graph = neighbours.reindex(self.building_ids, extend=True)
             self.spatial = SpatialPrior.start(graph, self.image_dates, self.answered)
+        # the graph transposed: whose priors a building's answers move (every prior the fits learn is over it)
+        self._incoming: sparse.csr_matrix | None = None if self.spatial is None else self.spatial.incoming()
 
     def _frames(self, visibility: pd.DataFrame | np.ndarray, hidden_below: float) -> np.ndarray:
         """The visibility as the answer model takes it, rows the universe's buildings."""
@@ -300,8 +301,7 @@ class IncrementalFit:
             self.posterior[touched] = posterior_and_evidence(self.log_likelihood[touched], self.state.log_prior)[0]
             self.changed = touched
         elif isinstance(prior, SpatialPrior):  # the priors of the buildings that have them as neighbours moved
-            if self._incoming is None or self._incoming.shape != prior.weights.shape:
-                self._incoming = prior.incoming()
+            assert self._incoming is not None  # a spatial prior comes from neighbours=, which made it
             moved = np.union1d(touched, self._incoming[touched].indices)
             log_prior = prior.log_prior_of(moved, self.log_likelihood, self.state.log_prior)
             self.posterior[moved] = posterior_and_evidence(self.log_likelihood[moved], log_prior)[0]
