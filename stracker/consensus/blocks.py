@@ -6,8 +6,8 @@ in-memory engine splits the table into blocks of contiguous building codes, hold
 statistics. Two things come of it:
 
 * every core works: the blocks' models are built, and their E-steps run, on a pool of threads. Their work is
-  numpy ufuncs, ``np.bincount``, fancy indexing, cumulative sums and scipy's sparse products, which release the
-  GIL while they run;
+  numpy ufuncs, ``np.bincount``, fancy indexing, cumulative sums, scipy's sparse products and the compiled
+  loops of :mod:`stracker.consensus.kernels`, which release the GIL while they run;
 * the work of a block stays near the core: its buildings x states arrays (log-likelihood, posterior, cumulative
   sums) are small enough to stay in the core's cache through the passes of its E-step (which is what a timeline
   campaign, 11,000 buildings x 51 states for 77,000 answers, spends its time on), and a block is built without
@@ -440,10 +440,15 @@ class BlockedAnswerModel:
         if len(steps) == 1:
             return steps[0]
 
+        summed: SufficientStatistics | Callable[[], SufficientStatistics]
+        if eager:  # made in the blocks' tasks: summed here, without another round of tasks
+            summed = _sum_statistics(step.statistics for step in steps)
+        else:
+            summed = lambda: _sum_statistics(self.map(operator.attrgetter("statistics"), steps))  # noqa: E731
         return EStep(
             lambda: np.concatenate([_posterior_of(step) for step in steps]),
             sum(step.log_likelihood for step in steps),  # in block order, as the statistics add up
-            lambda: _sum_statistics(self.map(operator.attrgetter("statistics"), steps)),
+            summed,
         )
 
     def close(self) -> None:

@@ -44,7 +44,7 @@ What a campaign knows besides its answers (each optional; without them the model
   P(yes | inside) = m sensitivity + (1 - m) / 2, P(yes | outside) = m (1 - specificity) + (1 - m) / 2; the
   M-step counts each answer towards its volunteer's sensitivity or specificity by the posterior chance that it
   followed the volunteer's model (an EM of the mixture), so a volunteer is not blamed for a cloud. m is used to
-  1/128, so answers still group into the columns (volunteer, answer, m) of one sparse incidence matrix. Answers
+  1/128, so answers still group into the columns (volunteer, answer, m) of the compare passes. Answers
   about hidden frames (a mark on one, a compare question about one, "no destruction" where no frame up to hi was
   visible) carry no information and are left out, so they change nothing.
 * gold (``gold=``, :class:`GoldStates`): for buildings an expert dated, every state but the expert's (or those
@@ -52,7 +52,7 @@ What a campaign knows besides its answers (each optional; without them the model
   volunteers' parameters from the posteriors, so the volunteers who answered them are calibrated by the truth.
 * per-image compare reliability (``ModelState.compare_reliability``, rho_i): a compare answer about images lo
   and hi is read with chance m = rho_lo rho_hi (times the visibility), a coin flip otherwise; the E-step then
-  takes the answers one by one (per-answer arrays in place of the sparse product: about twice the time per
+  takes the answers one by one (per-answer arrays in place of one value per column: about twice the time per
   iteration on 2 million answers, and the EM needs more iterations). The M-step's statistics are each image's
   expected unread frames: an answer that was a coin flip failed at image i with chance (1 - rho_i) / (1 - m),
   exactly (the frames are read independently).
@@ -72,7 +72,7 @@ from typing import NamedTuple, Protocol
 import numpy as np
 import pandas as pd
 
-from stracker.consensus.sparse import coordinate_matrix
+from stracker.consensus.kernels import interval_differences, interval_masses
 from stracker.errors import LabelsError
 from stracker.labels import CANT_TELL, COMPARE, NO, TIMELINE, YES, EncodedLabels
 
@@ -407,7 +407,7 @@ class CompareAnswers(NamedTuple):
 
 
 class CompareColumns(NamedTuple):
-    """The columns of the compare incidence matrix under visibility (``AnswerModel.compare_columns``):
+    """The columns of the compare answers under visibility (``AnswerModel.compare_columns``):
     per column its volunteer, whether its answers are yes, the chance they were read, and how many there are."""
 
     volunteer: np.ndarray
@@ -549,21 +549,21 @@ class AnswerModel:
         )
 
         # compare answers: one range (lo, hi] with yes/no. Their log-likelihood depends on the answer only
-        # through (volunteer, yes/no), so the difference array is a sparse incidence matrix (+1 at the
-        # building's lo+1, -1 at its hi+1, in the column of the answer's (volunteer, yes/no)) times a vector
-        # of 2V values; the M-step's expected counts are its transpose times the cumulative posterior. Built
-        # once (linear time, duplicates kept), each is one pass over the answers.
+        # through its column (volunteer, yes/no), so the difference array adds a column's value at the building's
+        # lo+1 and subtracts it at its hi+1, and the M-step's expected counts read the cumulative posterior there:
+        # one compiled pass over three small integer arrays each (stracker.consensus.kernels), in answer order
         c_b = enc.building[compare]
         c_vy = enc.volunteer[compare].astype(np.int64) * 2 + enc.answer[compare]
         n_compare = c_b.size
         self.compare_counts = np.bincount(c_vy, minlength=2 * V).reshape(V, 2).astype(float)
         self.has_compare = bool(n_compare)
         self.compare_columns: CompareColumns | None = None
+        self.n_compare_columns = 2 * V
         if self.has_compare:
-            columns, n_columns = c_vy, 2 * V
+            columns = c_vy
             if vis is not None:
                 # under visibility an answer's column is (volunteer, answer, chance it was read, to 1/128): the
-                # product stays one sparse product, over the columns present
+                # passes stay one each, over the columns present
                 columns, present = pd.factorize(c_vy * (_MIXING_LEVELS + 1) + compare_level[compare], sort=True)
                 vy, level = np.divmod(present, _MIXING_LEVELS + 1)
                 self.compare_columns = CompareColumns(
@@ -572,12 +572,11 @@ class AnswerModel:
                     mixing=level / _MIXING_LEVELS,
                     n_answers=np.bincount(columns, minlength=present.size).astype(float),
                 )
-                n_columns = present.size
-            rows = np.concatenate([_flat(c_b, lo1[compare], W), _flat(c_b, hi1[compare], W)])
-            sign = np.concatenate([np.ones(n_compare), -np.ones(n_compare)])
-            self.incidence = coordinate_matrix(rows, np.concatenate([columns, columns]), sign, B * W, n_columns)
-            self.incidence_t = self.incidence.T  # made once (it shares the coordinates)
-            del rows, sign
+                self.n_compare_columns = present.size
+            position = np.int32 if B * W < 2**31 else np.int64
+            self.compare_at_lo1 = _flat(c_b, lo1[compare], W).astype(position)
+            self.compare_at_hi1 = _flat(c_b, hi1[compare], W).astype(position)
+            self.compare_column = columns.astype(np.int32)
         self._enc, self._compare = enc, compare  # for the per-answer arrays, made when first needed
         self.compare_visible = None if compare_vis is None else compare_vis[compare]
 
@@ -610,7 +609,7 @@ class AnswerModel:
     @functools.cached_property
     def compare_answers(self) -> CompareAnswers:
         """The compare answers one by one, for E-steps where they differ in how well their frames can be read
-        (visibility, per-image reliability); made on first use, as the sparse product needs none of it."""
+        (visibility, per-image reliability); made on first use, as the passes over columns need none of it."""
         enc, compare, W, D = self._enc, self._compare, self.width, self.n_images
         b = enc.building[compare]
         lo = enc.lo[compare].astype(np.int64)
@@ -773,7 +772,7 @@ class AnswerModel:
                 inside = np.stack([log1m["sensitivity"], log["sensitivity"]], axis=1)
                 outside = np.stack([log["specificity"], log1m["specificity"]], axis=1)
                 base += float((self.compare_counts * outside).sum())
-                compare = self.incidence @ (inside - outside).ravel()
+                compare = self._compare_differences((inside - outside).ravel())
             else:
                 answers = self.compare_answers
                 # P(answer) = 1/2 + mixing (P(answer | the volunteer's model) - 1/2), per (volunteer, answer)
@@ -813,9 +812,22 @@ class AnswerModel:
             L[rows] = np.where(self.gold.allowed, L[rows], -np.inf)
         return LogLikelihood(L, base, breaks, compare_terms)
 
+    def _compare_differences(self, value: np.ndarray) -> np.ndarray:
+        """The compare answers' difference array (buildings x (states + 1), flat), given a value per column."""
+        return interval_differences(
+            self.compare_at_lo1, self.compare_at_hi1, self.compare_column, value, self.n_buildings * self.width
+        )
+
+    def _compare_masses(self, C0: np.ndarray) -> np.ndarray:
+        """Per column, the expected compare answers whose interval holds the state (``C0``: the cumulative
+        posterior, flat)."""
+        return interval_masses(
+            self.compare_at_lo1, self.compare_at_hi1, self.compare_column, C0, self.n_compare_columns
+        )
+
     def _column_compare(self, sens: np.ndarray, spec: np.ndarray) -> tuple[np.ndarray, float, CompareTerms]:
         """The compare answers' difference array under visibility: per column (volunteer, answer, chance of
-        being read) its log-likelihood ratio, one sparse product; the constant; and the per-column terms."""
+        being read) its log-likelihood ratio, one pass over the answers; the constant; and the per-column terms."""
         assert self.compare_columns is not None
         v, yes, mixing, n_answers = self.compare_columns
         lean_in = np.where(yes, sens[v] - 0.5, 0.5 - sens[v])
@@ -823,7 +835,7 @@ class AnswerModel:
         p_in, p_out = 0.5 + mixing * lean_in, 0.5 + mixing * lean_out
         log_out = np.log(p_out)
         return (
-            self.incidence @ (np.log(p_in) - log_out),
+            self._compare_differences(np.log(p_in) - log_out),
             float((n_answers * log_out).sum()),
             CompareTerms(mixing, p_in, p_out),
         )
@@ -938,8 +950,7 @@ class AnswerModel:
             if compare_terms is None and mixed:
                 compare_terms = self.log_likelihood(params, state.image_weight, state.compare_reliability).compare
             if compare_terms is None:
-                # the transpose's product reads C0 at the answers' rows (near one another: answers come by building)
-                inside = -(self.incidence_t @ C0).reshape(V, 2)  # expected answers whose interval holds the state
+                inside = self._compare_masses(C0).reshape(V, 2)  # expected answers whose interval holds the state
                 outside = self.compare_counts - inside
                 # (two columns added as such: numpy's sum along a short axis costs a loop per volunteer)
                 stats["sensitivity"] = (inside[:, 1], inside[:, 0] + inside[:, 1])
@@ -954,14 +965,14 @@ class AnswerModel:
     def _column_compare_statistics(
         self, C0: np.ndarray, terms: CompareTerms
     ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """Compare statistics under visibility, per column of the incidence matrix (as
+        """Compare statistics under visibility, per column of the compare answers (as
         :meth:`_mixed_compare_statistics` per answer): the expected answers of each column whose range holds the
         state, each counting towards its volunteer by the chance that it followed the volunteer's model."""
         assert self.compare_columns is not None
         v, yes, _, n_answers = self.compare_columns
         mixing, p_in, p_out = terms
         flip = 0.5 * (1.0 - mixing)
-        inside = -(self.incidence_t @ C0)
+        inside = self._compare_masses(C0)
         model_in = inside * (1.0 - flip / p_in)
         model_out = (n_answers - inside) * (1.0 - flip / p_out)
         V = self.n_volunteers
