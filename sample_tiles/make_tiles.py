@@ -33,14 +33,28 @@ HERE = Path(__file__).resolve().parent
 
 
 def cpu_model() -> str:
-    """The processor the files were made on: the renderer's floats can round differently on another CPU."""
+    """The processor the files were made on: the renderer's floats can round differently on another CPU, and
+    machines sold under one model name ("AMD EPYC") differ in family, model and stepping (seen: the same name, other
+    bytes), so all four name it."""
+    fields = {}
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as info:
             for line in info:
-                if line.startswith("model name"):
-                    return f"{platform.machine()} {line.split(':', 1)[1].strip()}"
+                key, _, value = line.partition(":")
+                key = key.strip()
+                if key in ("model name", "cpu family", "model", "stepping") and key not in fields:
+                    fields[key] = value.strip()
+                if not line.strip() and fields:
+                    break
     except OSError:
         pass
+    if "model name" in fields:
+        extra = " ".join(f"{key} {fields[key]}" for key in ("cpu family", "model", "stepping") if key in fields)
+        return (
+            f"{platform.machine()} {fields['model name']} ({extra})"
+            if extra
+            else f"{platform.machine()} {fields['model name']}"
+        )
     return platform.machine() or platform.processor() or "unknown"
 
 
