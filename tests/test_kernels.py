@@ -1,4 +1,5 @@
-"""The compiled passes over the compare answers against numpy's own sums, and as the E-step uses them."""
+"""The compiled passes over the compare answers against numpy's own sums, the passes over buildings x states
+against numpy's own calls bit for bit, and both as the E-step uses them."""
 
 from __future__ import annotations
 
@@ -12,8 +13,14 @@ from hypothesis import strategies as st
 from benchmarks._data import compare_table
 from stracker.consensus.blocks import BlockedAnswerModel
 from stracker.consensus.em import MStep
-from stracker.consensus.kernels import interval_differences, interval_masses
-from stracker.consensus.model import AnswerModel
+from stracker.consensus.kernels import (
+    cumulative_rows,
+    interval_differences,
+    interval_masses,
+    normalize_rows,
+    shifted_rows,
+)
+from stracker.consensus.model import AnswerModel, posterior_and_evidence
 
 
 @st.composite
@@ -90,3 +97,74 @@ def test_blocks_on_threads_give_the_same_bits_as_on_one() -> None:
         a, b = one.e_step(learn.state(), eager=True), two.e_step(learn.state(), eager=True)
         assert a.posterior.tobytes() == b.posterior.tobytes()
         assert a.statistics.num.tobytes() == b.statistics.num.tobytes()
+
+
+@st.composite
+def rows_of_states(draw: st.DrawFn) -> np.ndarray:
+    """Buildings x states log-likelihoods of every scale, the widths on both sides of numpy's pairwise blocks (8,
+    128) and of its split of wider rows, with -inf (a state gold answers rule out) here and there."""
+    n_rows = draw(st.integers(1, 40))
+    width = draw(st.sampled_from([1, 2, 7, 8, 9, 16, 51, 127, 128, 129, 136, 255, 256, 300, 777, 1100]))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    values = rng.normal(size=(n_rows, width)) * 10.0 ** rng.uniform(-3, 3, size=(n_rows, width))
+    values[rng.random((n_rows, width)) < 0.05] = -np.inf
+    return values
+
+
+@settings(max_examples=80, deadline=None)
+@given(values=rows_of_states(), per_building=st.booleans())
+def test_the_row_passes_give_numpys_bits(values: np.ndarray, per_building: bool) -> None:
+    """Each compiled pass over rows equals numpy's calls it replaces to the last bit, so that moving the E-step's
+    work over buildings x states into them changed no result."""
+    rng = np.random.default_rng(values.shape[1])
+    n_rows, width = values.shape
+    log_prior = rng.normal(size=(n_rows, width) if per_building else width)
+
+    z = values + log_prior
+    top = z.max(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore"):  # a row of -inf only: numpy's NaN too
+        z = z - top
+    shifted, shift = shifted_rows(values, log_prior)
+    assert shifted.tobytes() == z.tobytes() and shift.tobytes() == top[:, 0].tobytes()
+
+    np.exp(z, out=z)
+    norm = z.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z /= norm
+        exp = np.exp(shifted)
+        sums = normalize_rows(exp)
+    assert sums.tobytes() == norm[:, 0].tobytes() and exp.tobytes() == z.tobytes()
+
+    finite = np.nan_to_num(values, neginf=-1e3)
+    for keep in (0, 1, width // 2, width):
+        assert cumulative_rows(finite, keep).tobytes() == np.cumsum(finite, axis=1)[:, :keep].tobytes()
+    leading = np.zeros((n_rows, width + 1))
+    np.cumsum(finite, axis=1, out=leading[:, 1:])
+    assert cumulative_rows(finite, leading_zero=True).tobytes() == leading.tobytes()
+    # a strided view (the difference array's first columns) reads as a copy of it does
+    assert cumulative_rows(finite[:, ::2]).tobytes() == np.cumsum(finite[:, ::2], axis=1).tobytes()
+
+
+def test_the_posterior_is_numpys_and_a_nan_stays_a_nan() -> None:
+    rng = np.random.default_rng(4)
+    log_likelihood, log_prior = rng.normal(size=(500, 51)) * 20, np.log(rng.dirichlet(np.ones(51)))
+    z = log_likelihood + log_prior
+    shift = z.max(axis=1, keepdims=True)
+    z = np.exp(z - shift)
+    norm = z.sum(axis=1, keepdims=True)
+    posterior, evidence = posterior_and_evidence(log_likelihood, log_prior)
+    assert posterior.tobytes() == (z / norm).tobytes()
+    assert evidence == float(np.log(norm).sum() + shift.sum())
+    log_likelihood[3, 7] = np.nan
+    assert np.isnan(shifted_rows(log_likelihood, log_prior)[1][3])
+
+
+def test_the_row_passes_refuse_what_they_cannot_take() -> None:
+    with pytest.raises(ValueError, match="2-d"):
+        cumulative_rows(np.zeros(3))
+    with pytest.raises(ValueError, match="keep"):
+        cumulative_rows(np.zeros((2, 3)), keep=4)
+    with pytest.raises(ValueError, match="does not match"):
+        shifted_rows(np.zeros((2, 3)), np.zeros(4))
+    with pytest.raises(ValueError, match="C-contiguous"):
+        normalize_rows(np.zeros((3, 4))[:, ::2])

@@ -1,4 +1,4 @@
-"""Compiled loops of the E-step: the compare answers' two passes per iteration.
+"""Compiled loops of the E-step: the compare answers' two passes, and the passes over buildings x states.
 
 A compare answer about the interval (lo, hi] adds its column's value to a building-state difference array at
 ``lo + 1`` and subtracts it at ``hi + 1`` (the E-step's log-likelihood), and reads the posterior mass of its
@@ -6,6 +6,13 @@ interval off the cumulative posterior (the M-step's expected counts). In numpy t
 transpose over coordinates of 16 bytes each, two per answer; here they are one loop over three 4-byte arrays per
 answer, which streams about a third of the bytes and adds in answer order. Measured on 2 million compare answers
 in 4 blocks: each pass about twice as fast as scipy's, on one thread and on two (``benchmarks/README.md``).
+
+The E-step's work over buildings x states (each building's running sum of its difference array, its posterior
+from the log-likelihood, the running sum of the posterior) is numpy's along the rows of an array with a few dozen
+states, where numpy's reductions and running sums along the short last axis cost a loop per row: 3 ns a cell for a
+running sum, 6 to 8 for the posterior (measured on a block of 2,750 buildings x 51 states). Here each is one pass
+over the rows, in the order numpy adds (a running sum adds left to right, a row's sum as numpy's pairwise
+summation does): the same bits as numpy's calls. The exponentials stay numpy's (vectorised; numba's are not).
 
 The functions are compiled by numba on first use (cached on disk, so once per machine and version) and release
 the GIL, so the blocks of :mod:`stracker.consensus.blocks` run them side by side. Each adds in a fixed order:
@@ -17,7 +24,10 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["interval_differences", "interval_masses"]
+__all__ = ["cumulative_rows", "interval_differences", "interval_masses", "normalize_rows", "shifted_rows"]
+
+# numpy's pairwise summation adds blocks of up to this many numbers with eight accumulators
+_PAIRWISE_BLOCK = 128
 
 
 @numba.njit(nogil=True, cache=True)
@@ -83,3 +93,196 @@ def interval_masses(
     out = np.zeros(n_columns)
     _interval_masses(at_lo1, at_hi1, column, np.ascontiguousarray(cumulative, dtype=np.float64), out)
     return out
+
+
+@numba.njit(nogil=True, cache=True)
+def _block_sum(row: np.ndarray, start: int, n: int) -> float:  # pragma: no cover - compiled
+    """numpy's sum of at most :data:`_PAIRWISE_BLOCK` numbers (eight accumulators), the same bits."""
+    if n < 8:
+        res = 0.0
+        for i in range(n):
+            res += row[start + i]
+        return res
+    r0, r1, r2, r3 = row[start], row[start + 1], row[start + 2], row[start + 3]
+    r4, r5, r6, r7 = row[start + 4], row[start + 5], row[start + 6], row[start + 7]
+    i = 8
+    end = n - n % 8
+    while i < end:
+        j = start + i
+        r0 += row[j]
+        r1 += row[j + 1]
+        r2 += row[j + 2]
+        r3 += row[j + 3]
+        r4 += row[j + 4]
+        r5 += row[j + 5]
+        r6 += row[j + 6]
+        r7 += row[j + 7]
+        i += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        res += row[start + i]
+        i += 1
+    return res
+
+
+@numba.njit(nogil=True, cache=True)
+def _pairwise_sum(row: np.ndarray) -> float:  # pragma: no cover - compiled
+    """numpy's pairwise sum of a row (``pairwise_sum`` in its loops), the same bits: blocks of up to 128 numbers,
+    halves (a multiple of 8 first) added as a tree. The tree is walked with a stack of tasks, not by recursion
+    (numba's cache cannot hold a recursive function)."""
+    n = row.size
+    if n <= _PAIRWISE_BLOCK:
+        return _block_sum(row, 0, n)
+    # tasks: (start, length) to sum, or length -1 to add the two last sums (left + right)
+    task_start = np.empty(192, np.int64)
+    task_length = np.empty(192, np.int64)
+    sums = np.empty(96)
+    n_tasks, n_sums = 1, 0
+    task_start[0], task_length[0] = 0, n
+    while n_tasks:
+        n_tasks -= 1
+        first, length = task_start[n_tasks], task_length[n_tasks]
+        if length < 0:
+            n_sums -= 1
+            sums[n_sums - 1] = sums[n_sums - 1] + sums[n_sums]
+        elif length <= _PAIRWISE_BLOCK:
+            sums[n_sums] = _block_sum(row, first, length)
+            n_sums += 1
+        else:
+            half = length // 2
+            half -= half % 8
+            # popped in reverse: the left half, the right half, then their sum
+            task_start[n_tasks], task_length[n_tasks] = 0, -1
+            task_start[n_tasks + 1], task_length[n_tasks + 1] = first + half, length - half
+            task_start[n_tasks + 2], task_length[n_tasks + 2] = first, half
+            n_tasks += 3
+    return sums[0]
+
+
+@numba.njit(nogil=True, cache=True)
+def _cumulative_rows(values: np.ndarray, out: np.ndarray, offset: int) -> None:  # pragma: no cover - compiled
+    for r in range(out.shape[0]):
+        for k in range(offset):
+            out[r, k] = 0.0
+        total = 0.0
+        for k in range(out.shape[1] - offset):
+            total += values[r, k]
+            out[r, offset + k] = total
+
+
+@numba.njit(nogil=True, cache=True)
+def _shifted_rows(
+    log_likelihood: np.ndarray, log_prior: np.ndarray, out: np.ndarray, shift: np.ndarray
+) -> None:  # pragma: no cover - compiled; run through shifted_rows
+    per_row = log_prior.shape[0] > 1
+    for r in range(out.shape[0]):
+        p = r if per_row else 0
+        top = -np.inf
+        nan = False
+        for k in range(out.shape[1]):
+            z = log_likelihood[r, k] + log_prior[p, k]
+            out[r, k] = z
+            if z > top:
+                top = z
+            elif z != z:
+                nan = True
+        shift[r] = np.nan if nan else top  # a NaN is the maximum, as in numpy
+        for k in range(out.shape[1]):
+            out[r, k] -= top
+
+
+@numba.njit(nogil=True, cache=True, error_model="numpy")  # 0 / 0 is a NaN, as in numpy
+def _normalize_rows(values: np.ndarray, norm: np.ndarray) -> None:  # pragma: no cover - compiled
+    for r in range(values.shape[0]):
+        total = _pairwise_sum(values[r])
+        norm[r] = total
+        for k in range(values.shape[1]):
+            values[r, k] /= total
+
+
+def cumulative_rows(values: np.ndarray, keep: int | None = None, leading_zero: bool = False) -> np.ndarray:
+    """Each row's running sum, its first ``keep`` columns (default all), after a column of zeros with
+    ``leading_zero``: ``np.cumsum(values, axis=1)[:, :keep]``, the same bits, in one pass.
+
+    Parameters
+    ----------
+    values : ndarray of float64, 2-d
+        The rows (any strides).
+    keep : int, optional
+        Columns of the running sum to keep (at most ``values.shape[1]``).
+    leading_zero : bool
+        Put a column of zeros first (the sum before the first column), ``keep + 1`` columns in all.
+
+    Returns
+    -------
+    ndarray of float64, C-contiguous
+
+    Examples
+    --------
+    >>> cumulative_rows(np.array([[1.0, 2.0, 3.0], [0.5, 0.5, 0.5]]), keep=2)
+    array([[1. , 3. ],
+           [0.5, 1. ]])
+    >>> cumulative_rows(np.array([[1.0, 2.0]]), leading_zero=True)
+    array([[0., 1., 3.]])
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim != 2:
+        raise ValueError(f"cumulative_rows takes a 2-d array, got {values.ndim} dimensions")
+    keep = values.shape[1] if keep is None else keep
+    if not 0 <= keep <= values.shape[1]:
+        raise ValueError(f"keep must be between 0 and {values.shape[1]}, got {keep}")
+    offset = int(leading_zero)
+    out = np.empty((values.shape[0], keep + offset))
+    _cumulative_rows(values, out, offset)
+    return out
+
+
+def shifted_rows(log_likelihood: np.ndarray, log_prior: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``log_likelihood + log_prior`` less each row's maximum, and the maxima: numpy's ``z = L + p``,
+    ``z.max(axis=1)``, ``z - max`` in one pass, the same bits.
+
+    ``log_prior`` is one row for every building (states) or one per building (buildings x states).
+
+    Examples
+    --------
+    >>> shifted, top = shifted_rows(np.log([[1.0, 3.0]]), np.log([0.5, 0.5]))
+    >>> np.exp(shifted).tolist(), bool(top[0] == np.log(1.5))
+    ([[0.3333333333333333, 1.0]], True)
+    """
+    log_likelihood = np.ascontiguousarray(log_likelihood, dtype=np.float64)
+    prior = np.ascontiguousarray(log_prior, dtype=np.float64)
+    if prior.ndim == 1:
+        prior = prior[None, :]
+    if (
+        log_likelihood.ndim != 2
+        or prior.shape[1] != log_likelihood.shape[1]
+        or prior.shape[0]
+        not in (
+            1,
+            log_likelihood.shape[0],
+        )
+    ):
+        raise ValueError(
+            f"log_prior of shape {np.shape(log_prior)} does not match log_likelihood of shape {log_likelihood.shape}"
+        )
+    out = np.empty(log_likelihood.shape)
+    shift = np.empty(log_likelihood.shape[0])
+    _shifted_rows(log_likelihood, prior, out, shift)
+    return out, shift
+
+
+def normalize_rows(values: np.ndarray) -> np.ndarray:
+    """Divide each row of ``values`` (C-contiguous float64, in place) by its sum, and return the sums: numpy's
+    ``norm = values.sum(axis=1)``, ``values /= norm`` (its pairwise summation), the same bits.
+
+    Examples
+    --------
+    >>> rows = np.array([[1.0, 3.0], [2.0, 2.0]])
+    >>> normalize_rows(rows).tolist(), rows.tolist()
+    ([4.0, 4.0], [[0.25, 0.75], [0.5, 0.5]])
+    """
+    if values.ndim != 2 or values.dtype != np.float64 or not values.flags.c_contiguous or not values.flags.writeable:
+        raise ValueError("normalize_rows takes a writeable, C-contiguous 2-d float64 array")
+    norm = np.empty(values.shape[0])
+    _normalize_rows(values, norm)
+    return norm

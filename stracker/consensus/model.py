@@ -72,7 +72,13 @@ from typing import NamedTuple, Protocol
 import numpy as np
 import pandas as pd
 
-from stracker.consensus.kernels import interval_differences, interval_masses
+from stracker.consensus.kernels import (
+    cumulative_rows,
+    interval_differences,
+    interval_masses,
+    normalize_rows,
+    shifted_rows,
+)
 from stracker.errors import LabelsError
 from stracker.labels import CANT_TELL, COMPARE, NO, TIMELINE, YES, EncodedLabels
 
@@ -370,12 +376,10 @@ def posterior_and_evidence(log_likelihood: np.ndarray, log_prior: np.ndarray) ->
     >>> posterior.tolist(), round(evidence, 12) == round(float(np.log(2.0)), 12)
     ([[0.25, 0.75]], True)
     """
-    z = log_likelihood + log_prior
-    shift = z.max(axis=1, keepdims=True)
-    np.subtract(z, shift, out=z)
+    # numpy's steps (add, row maximum, subtract, exp, row sum, divide), the row passes compiled (the same bits)
+    z, shift = shifted_rows(log_likelihood, log_prior)
     np.exp(z, out=z)
-    norm = z.sum(axis=1, keepdims=True)
-    z /= norm
+    norm = normalize_rows(z)
     return z, float(np.log(norm).sum() + shift.sum())
 
 
@@ -801,11 +805,10 @@ class AnswerModel:
                 const += compare
         else:
             const = compare if compare is not None else np.zeros(size)
-        L = np.cumsum(const.reshape(B, W), axis=1)[:, :S]
+        L = cumulative_rows(const.reshape(B, W), S)
         if slope_idx is not None:
-            slope = np.cumsum(np.bincount(slope_idx, weights=slope_w, minlength=2 * size).reshape(2, B, W), axis=2)[
-                :, :, :S
-            ]
+            slope = cumulative_rows(np.bincount(slope_idx, weights=slope_w, minlength=2 * size).reshape(2 * B, W), S)
+            slope = slope.reshape(2, B, S)
             L += slope[0] * cum_weight[..., :S] + slope[1] * self.states  # one row, or one per building
         if self.gold is not None and self.gold.rows.size:
             rows = self.gold.rows
@@ -899,18 +902,14 @@ class AnswerModel:
         """Per parameter, the (numerator, denominator) per volunteer; per image the expected skips and notices
         (None without timeline answers); per image the expected unread frames and compare answers (None unless
         the state has a per-image compare reliability)."""
-        B, W, V, S = self.n_buildings, self.width, self.n_volunteers, self.n_states
+        V, S = self.n_volunteers, self.n_states
         params = state.params
-        C0: np.ndarray = np.zeros((B, W))
-        np.cumsum(posterior, axis=1, out=C0[:, 1:])
-        C0 = C0.ravel()
+        C0 = cumulative_rows(posterior, leading_zero=True).ravel()
         stats: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         images = unread = None
         count = np.bincount
         if self.has_timeline:
-            C1: np.ndarray = np.zeros((B, W))
-            np.cumsum(posterior * self.states, axis=1, out=C1[:, 1:])
-            C1 = C1.ravel()
+            C1 = cumulative_rows(posterior * self.states, leading_zero=True).ravel()
             v = self.mark_volunteer
             at_late, at_early = self.mark_base + breaks.late, self.mark_base + breaks.early
             at_lo1, at_hi1, at_D = C0[self.mark_at_lo1], C0[self.mark_at_hi1], C0[self.mark_at_D]
@@ -922,9 +921,7 @@ class AnswerModel:
             guess, false = params["p_guess"][v], params["p_false"][v]
             intact_guess = p_intact * guess / (guess + (1 - guess) * false)
             cum_weight = self.cumulative_weights(state.image_weight)
-            C2: np.ndarray = np.zeros((B, W))
-            np.cumsum(posterior * cum_weight[..., :S], axis=1, out=C2[:, 1:])
-            C2 = C2.ravel()
+            C2 = cumulative_rows(posterior * cum_weight[..., :S], leading_zero=True).ravel()
             late_weight = self._at(cum_weight, self.mark_building, self.mark_lo1)
             late_delta = late_weight * p_late - (C2[self.mark_at_lo1] - C2[at_late])
             early_extra = (C1[at_early] - C1[self.mark_at_hi1]) - self.mark_hi1 * p_early
@@ -1029,7 +1026,7 @@ class AnswerModel:
             weights=np.repeat([1.0, -1.0], k_late.size),
             minlength=B * W,
         )
-        cover = np.cumsum(cover.reshape(B, W), axis=1)[:, :D]
+        cover = cumulative_rows(cover.reshape(B, W), D)
         start_mass = C0[at_late]
         C0 = C0.reshape(B, W)
         if self.visibility is not None:
@@ -1038,7 +1035,7 @@ class AnswerModel:
                 weights=np.concatenate([start_mass, -start_mass]),
                 minlength=B * W,
             )
-            offset_b = np.cumsum(offset_b.reshape(B, W), axis=1)[:, :D]
+            offset_b = cumulative_rows(offset_b.reshape(B, W), D)
             skips = ((cover * C0[:, 1 : D + 1] - offset_b) * self.visibility).sum(axis=0)
             shown = self.visibility[self.mark_building, self.mark_hi]
             return skips, np.bincount(self.mark_hi, weights=noticed * shown, minlength=D)
