@@ -24,39 +24,47 @@ from stracker.consensus.model import AnswerModel, posterior_and_evidence
 
 
 @st.composite
-def interval_answers(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int]:
-    size = draw(st.integers(1, 60))
+def interval_answers(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int, int, int]:
+    n_buildings = draw(st.integers(1, 8))
+    width = draw(st.integers(1, 12))
     n_columns = draw(st.integers(1, 12))
     n = draw(st.integers(0, 200))
-    seed = draw(st.integers(0, 2**32 - 1))
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     return (
-        rng.integers(0, size, n),
-        rng.integers(0, size, n),
+        rng.integers(0, n_buildings, n),
+        rng.integers(0, width, n),
+        rng.integers(0, width, n),
         rng.integers(0, n_columns, n),
-        size,
+        n_buildings,
+        width,
         n_columns,
     )
 
 
-@pytest.mark.parametrize("dtype", [np.int32, np.int64])
+@pytest.mark.parametrize("dtypes", [(np.uint16, np.uint8, np.uint16), (np.int32, np.int32, np.int32), (np.int64,) * 3])
 @settings(max_examples=60, deadline=None)
 @given(answers=interval_answers())
-def test_the_passes_equal_numpy_sums_and_are_each_others_transpose(answers, dtype) -> None:
-    lo, hi, column, size, n_columns = answers
-    lo, hi, column = lo.astype(dtype), hi.astype(dtype), column.astype(dtype)
+def test_the_passes_equal_numpy_sums_and_are_each_others_transpose(answers, dtypes) -> None:
+    """With the small integer types the E-step keeps (building and column in two bytes, the ends in one) and with
+    wide ones: numpy's sums over the flat positions."""
+    building, lo1, hi1, column, n_buildings, width, n_columns = answers
+    at_lo1, at_hi1 = building * width + lo1, building * width + hi1
+    building_type, boundary_type, column_type = dtypes
+    building, column = building.astype(building_type), column.astype(column_type)
+    lo1, hi1 = lo1.astype(boundary_type), hi1.astype(boundary_type)
+    size = n_buildings * width
     rng = np.random.default_rng(size)
     value, cumulative = rng.normal(size=n_columns), rng.random(size)
 
     expected = np.zeros(size)
-    np.add.at(expected, lo, value[column])
-    np.add.at(expected, hi, -value[column])
-    got = interval_differences(lo, hi, column, value, size)
+    np.add.at(expected, at_lo1, value[column])
+    np.add.at(expected, at_hi1, -value[column])
+    got = interval_differences(building, lo1, hi1, column, value, n_buildings, width)
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
 
-    masses = interval_masses(lo, hi, column, cumulative, n_columns)
+    masses = interval_masses(building, lo1, hi1, column, cumulative, width, n_columns)
     np.testing.assert_allclose(
-        masses, np.bincount(column, cumulative[hi] - cumulative[lo], n_columns), rtol=0, atol=1e-12
+        masses, np.bincount(column, cumulative[at_hi1] - cumulative[at_lo1], n_columns), rtol=0, atol=1e-12
     )
     # <D(value), cumulative> = -<value, M(cumulative)>: one pass is minus the other's transpose
     assert got @ cumulative == pytest.approx(-(value @ masses), abs=1e-9)
@@ -64,12 +72,21 @@ def test_the_passes_equal_numpy_sums_and_are_each_others_transpose(answers, dtyp
 
 def test_the_passes_add_in_answer_order_bit_for_bit() -> None:
     rng = np.random.default_rng(0)
-    lo, hi, column = (rng.integers(0, 500, 10_000).astype(np.int32) for _ in range(3))
-    value, cumulative = rng.normal(size=500), rng.random(500)
-    first = interval_differences(lo, hi, column, value, 500)
-    assert interval_differences(lo, hi, column, value, 500).tobytes() == first.tobytes()
-    masses = interval_masses(lo, hi, column, cumulative, 500)
-    assert interval_masses(lo, hi, column, cumulative, 500).tobytes() == masses.tobytes()
+    building, lo1, hi1 = (rng.integers(0, 50, 10_000).astype(np.uint16) for _ in range(3))
+    column = rng.integers(0, 500, 10_000).astype(np.uint16)
+    value, cumulative = rng.normal(size=500), rng.random(2_500)
+    first = interval_differences(building, lo1, hi1, column, value, 50, 50)
+    assert interval_differences(building, lo1, hi1, column, value, 50, 50).tobytes() == first.tobytes()
+    # answer after answer, its start then its end: np.add.at's sums in that order, bit for bit
+    expected = np.zeros(2_500)
+    flat = building.astype(np.int64) * 50
+    at = np.stack([flat + lo1, flat + hi1], axis=1).ravel()
+    np.add.at(expected, at, np.stack([value[column], -value[column]], axis=1).ravel())
+    assert first.tobytes() == expected.tobytes()
+    masses = interval_masses(building, lo1, hi1, column, cumulative, 50, 500)
+    assert interval_masses(building, lo1, hi1, column, cumulative, 50, 500).tobytes() == masses.tobytes()
+    with pytest.raises(ValueError, match="as long"):
+        interval_masses(building, lo1[:-1], hi1, column, cumulative, 50, 500)
 
 
 def test_an_e_step_through_the_kernels_equals_the_answers_taken_one_by_one() -> None:

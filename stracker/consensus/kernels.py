@@ -3,9 +3,10 @@
 A compare answer about the interval (lo, hi] adds its column's value to a building-state difference array at
 ``lo + 1`` and subtracts it at ``hi + 1`` (the E-step's log-likelihood), and reads the posterior mass of its
 interval off the cumulative posterior (the M-step's expected counts). In numpy these are a sparse product and its
-transpose over coordinates of 16 bytes each, two per answer; here they are one loop over three 4-byte arrays per
-answer, which streams about a third of the bytes and adds in answer order. Measured on 2 million compare answers
-in 4 blocks: each pass about twice as fast as scipy's, on one thread and on two (``benchmarks/README.md``).
+transpose over coordinates of 16 bytes each, two per answer; here they are one loop over four small integer
+arrays (6 bytes an answer: the building and the column in two bytes each, the interval's ends in one, where they
+fit), which streams a fifth of the bytes and adds in answer order. Measured on 2 million compare answers in 4
+blocks: each pass about twice as fast as scipy's, on one thread and on two (``benchmarks/README.md``).
 
 The E-step's work over buildings x states (each building's running sum of its difference array, its posterior
 from the log-likelihood, the running sum of the posterior) is numpy's along the rows of an array with a few dozen
@@ -32,66 +33,109 @@ _PAIRWISE_BLOCK = 128
 
 @numba.njit(nogil=True, cache=True)
 def _interval_differences(
-    at_lo1: np.ndarray, at_hi1: np.ndarray, column: np.ndarray, value: np.ndarray, out: np.ndarray
+    building: np.ndarray,
+    lo1: np.ndarray,
+    hi1: np.ndarray,
+    column: np.ndarray,
+    value: np.ndarray,
+    width: int,
+    out: np.ndarray,
 ) -> None:  # pragma: no cover - compiled; run through interval_differences
-    for a in range(at_lo1.size):
+    for a in range(building.size):
         v = value[column[a]]
-        out[at_lo1[a]] += v
-        out[at_hi1[a]] -= v
+        base = np.int64(building[a]) * width
+        out[base + lo1[a]] += v
+        out[base + hi1[a]] -= v
 
 
 @numba.njit(nogil=True, cache=True)
 def _interval_masses(
-    at_lo1: np.ndarray, at_hi1: np.ndarray, column: np.ndarray, cumulative: np.ndarray, out: np.ndarray
+    building: np.ndarray,
+    lo1: np.ndarray,
+    hi1: np.ndarray,
+    column: np.ndarray,
+    cumulative: np.ndarray,
+    width: int,
+    out: np.ndarray,
 ) -> None:  # pragma: no cover - compiled; run through interval_masses
-    for a in range(at_lo1.size):
-        out[column[a]] += cumulative[at_hi1[a]] - cumulative[at_lo1[a]]
+    for a in range(building.size):
+        base = np.int64(building[a]) * width
+        out[column[a]] += cumulative[base + hi1[a]] - cumulative[base + lo1[a]]
+
+
+def _check_answers(building: np.ndarray, lo1: np.ndarray, hi1: np.ndarray, column: np.ndarray) -> None:
+    if not building.size == lo1.size == hi1.size == column.size:
+        raise ValueError(
+            f"building, lo1, hi1 and column must be as long, got {building.size}, {lo1.size}, {hi1.size}, {column.size}"
+        )
 
 
 def interval_differences(
-    at_lo1: np.ndarray, at_hi1: np.ndarray, column: np.ndarray, value: np.ndarray, size: int
+    building: np.ndarray,
+    lo1: np.ndarray,
+    hi1: np.ndarray,
+    column: np.ndarray,
+    value: np.ndarray,
+    n_buildings: int,
+    width: int,
 ) -> np.ndarray:
-    """The difference array of interval answers: ``value[column[a]]`` added at ``at_lo1[a]`` and subtracted at
-    ``at_hi1[a]``, for every answer ``a`` in order.
+    """The difference array of interval answers (buildings x ``width``, flat): ``value[column[a]]`` added at
+    ``(building[a], lo1[a])`` and subtracted at ``(building[a], hi1[a])``, for every answer ``a`` in order.
+
+    The integer arrays may be of any integer type: the E-step keeps them as small as their values allow (two
+    bytes a building and a column, one a state boundary, where they fit), as the passes are bound by the bytes
+    they read.
 
     Parameters
     ----------
-    at_lo1, at_hi1 : ndarray of int32 or int64
-        Per answer, the flat positions (building x (state + 1)) where its interval starts and ends.
-    column : ndarray of int32 or int64
+    building : ndarray of integers
+        Per answer, its building (``0 <= building < n_buildings``).
+    lo1, hi1 : ndarray of integers
+        Per answer, where its interval starts and ends in the building's row (``0 <= lo1, hi1 < width``).
+    column : ndarray of integers
         Per answer, its column (say volunteer x answer) in ``value``.
     value : ndarray of float64
         One value per column.
-    size : int
-        Length of the difference array.
+    n_buildings, width : int
+        The difference array's rows and columns.
 
     Examples
     --------
-    >>> interval_differences(np.array([0, 1]), np.array([2, 3]), np.array([1, 0]), np.array([10.0, 1.0]), 4)
-    array([  1.,  10.,  -1., -10.])
+    >>> interval_differences(np.array([0, 1]), np.array([0, 0]), np.array([1, 1]), np.array([1, 0]),
+    ...     np.array([10.0, 1.0]), 2, 2)
+    array([  1.,  -1.,  10., -10.])
     """
-    out = np.zeros(size)
-    _interval_differences(at_lo1, at_hi1, column, np.ascontiguousarray(value, dtype=np.float64), out)
+    _check_answers(building, lo1, hi1, column)
+    out = np.zeros(n_buildings * width)
+    _interval_differences(building, lo1, hi1, column, np.ascontiguousarray(value, dtype=np.float64), width, out)
     return out
 
 
 def interval_masses(
-    at_lo1: np.ndarray, at_hi1: np.ndarray, column: np.ndarray, cumulative: np.ndarray, n_columns: int
+    building: np.ndarray,
+    lo1: np.ndarray,
+    hi1: np.ndarray,
+    column: np.ndarray,
+    cumulative: np.ndarray,
+    width: int,
+    n_columns: int,
 ) -> np.ndarray:
-    """Per column, the sum over its answers of ``cumulative[at_hi1] - cumulative[at_lo1]``: with the cumulative
-    posterior, the expected number of its answers whose interval holds the building's state.
+    """Per column, the sum over its answers of the cumulative array's ``(building, hi1)`` less its
+    ``(building, lo1)``: with the cumulative posterior (buildings x ``width``, flat), the expected number of its
+    answers whose interval holds the building's state.
 
-    Minus the transpose of :func:`interval_differences`: ``interval_masses(..., c, n) @ x`` equals
-    ``-(interval_differences(..., x, c.size) @ c)``.
+    Minus the transpose of :func:`interval_differences`: ``interval_masses(..., c, width, n) @ x`` equals
+    ``-(interval_differences(..., x, c.size // width, width) @ c)``.
 
     Examples
     --------
-    >>> cumulative = np.array([0.0, 0.5, 0.75, 1.0])
-    >>> interval_masses(np.array([0, 1]), np.array([2, 3]), np.array([1, 1]), cumulative, 2)
+    >>> cumulative = np.array([0.0, 0.5, 0.0, 0.75])
+    >>> interval_masses(np.array([0, 1]), np.array([0, 0]), np.array([1, 1]), np.array([1, 1]), cumulative, 2, 2)
     array([0.  , 1.25])
     """
+    _check_answers(building, lo1, hi1, column)
     out = np.zeros(n_columns)
-    _interval_masses(at_lo1, at_hi1, column, np.ascontiguousarray(cumulative, dtype=np.float64), out)
+    _interval_masses(building, lo1, hi1, column, np.ascontiguousarray(cumulative, dtype=np.float64), width, out)
     return out
 
 

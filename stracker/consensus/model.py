@@ -577,10 +577,12 @@ class AnswerModel:
                     n_answers=np.bincount(columns, minlength=present.size).astype(float),
                 )
                 self.n_compare_columns = present.size
-            position = np.int32 if B * W < 2**31 else np.int64
-            self.compare_at_lo1 = _flat(c_b, lo1[compare], W).astype(position)
-            self.compare_at_hi1 = _flat(c_b, hi1[compare], W).astype(position)
-            self.compare_column = columns.astype(np.int32)
+            # as small as the values allow: the passes are bound by the bytes they read (6 an answer, not 12)
+            boundary = np.uint8 if W <= 2**8 else np.int32
+            self.compare_building = c_b.astype(np.uint16 if B <= 2**16 else np.int32)
+            self.compare_lo1 = lo1[compare].astype(boundary)
+            self.compare_hi1 = hi1[compare].astype(boundary)
+            self.compare_column = columns.astype(np.uint16 if self.n_compare_columns <= 2**16 else np.int32)
         self._enc, self._compare = enc, compare  # for the per-answer arrays, made when first needed
         self.compare_visible = None if compare_vis is None else compare_vis[compare]
 
@@ -818,14 +820,26 @@ class AnswerModel:
     def _compare_differences(self, value: np.ndarray) -> np.ndarray:
         """The compare answers' difference array (buildings x (states + 1), flat), given a value per column."""
         return interval_differences(
-            self.compare_at_lo1, self.compare_at_hi1, self.compare_column, value, self.n_buildings * self.width
+            self.compare_building,
+            self.compare_lo1,
+            self.compare_hi1,
+            self.compare_column,
+            value,
+            self.n_buildings,
+            self.width,
         )
 
     def _compare_masses(self, C0: np.ndarray) -> np.ndarray:
         """Per column, the expected compare answers whose interval holds the state (``C0``: the cumulative
         posterior, flat)."""
         return interval_masses(
-            self.compare_at_lo1, self.compare_at_hi1, self.compare_column, C0, self.n_compare_columns
+            self.compare_building,
+            self.compare_lo1,
+            self.compare_hi1,
+            self.compare_column,
+            C0,
+            self.width,
+            self.n_compare_columns,
         )
 
     def _column_compare(self, sens: np.ndarray, spec: np.ndarray) -> tuple[np.ndarray, float, CompareTerms]:
