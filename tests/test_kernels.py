@@ -12,13 +12,15 @@ from hypothesis import strategies as st
 
 from benchmarks._data import compare_table
 from stracker.consensus.blocks import BlockedAnswerModel
-from stracker.consensus.em import MStep
+from stracker.consensus.em import CrowdTypes, MStep
 from stracker.consensus.kernels import (
     cumulative_rows,
     interval_differences,
     interval_masses,
     normalize_rows,
     shifted_rows,
+    type_log_likelihoods,
+    type_responsibilities,
 )
 from stracker.consensus.model import AnswerModel, posterior_and_evidence
 
@@ -185,3 +187,59 @@ def test_the_row_passes_refuse_what_they_cannot_take() -> None:
         shifted_rows(np.zeros((2, 3)), np.zeros(4))
     with pytest.raises(ValueError, match="C-contiguous"):
         normalize_rows(np.zeros((3, 4))[:, ::2])
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n_types=st.integers(1, 6),
+    n_params=st.integers(1, 8),
+    n_volunteers=st.integers(1, 300),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_the_crowd_type_passes_equal_numpys_products(n_types, n_params, n_volunteers, seed) -> None:
+    rng = np.random.default_rng(seed)
+    chances = rng.random((n_params, n_volunteers)) * 10.0 ** rng.uniform(0, 3, (n_params, n_volunteers))
+    events = chances * rng.random((n_params, n_volunteers))
+    centres = rng.uniform(1e-4, 1 - 1e-4, (n_types, n_params))
+    weights = rng.dirichlet(np.ones(n_types))
+
+    expected = np.log(centres) @ events + np.log1p(-centres) @ (chances - events) + np.log(weights)[:, None]
+    expected -= expected.max(axis=0)
+    shifted = type_log_likelihoods(centres, weights, events, chances - events)
+    np.testing.assert_allclose(shifted, expected, rtol=1e-12, atol=1e-9)
+    assert (shifted.max(axis=0) == 0).all()
+
+    resp = np.exp(shifted)
+    expected_resp = resp / resp.sum(axis=0)
+    centre_num, centre_den, share = type_responsibilities(resp, events, chances)
+    np.testing.assert_allclose(resp, expected_resp, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(centre_num, expected_resp @ events.T, rtol=1e-12)
+    np.testing.assert_allclose(centre_den, expected_resp @ chances.T, rtol=1e-12)
+    np.testing.assert_allclose(share, expected_resp.sum(axis=1), rtol=1e-12)
+
+
+def test_crowd_types_fit_as_their_numpy_steps_did() -> None:
+    """Ten steps of the crowd types' EM through the compiled passes, against the same steps in numpy (the code
+    before the passes): the same types and centres to rounding."""
+    rng = np.random.default_rng(7)
+    chances = rng.integers(1, 200, (3_000, 2)).astype(float)
+    num = chances * np.where(rng.random((3_000, 1)) < 0.9, rng.beta(18, 2, (3_000, 2)), 0.5)
+    defaults = np.array([0.85, 0.9])
+    start = np.array([[0.95, 0.95], [0.85, 0.9], [0.7, 0.8], [0.5, 0.5]])
+    compiled, numpy_types = CrowdTypes(4, defaults), CrowdTypes(4, defaults)
+    compiled.centres, numpy_types.centres = start.copy(), start.copy()
+    got = compiled.fit(num, chances)
+
+    events, misses = num.T, (chances - num).T
+    for _ in range(10):
+        centres = np.clip(numpy_types.centres, 1e-4, 1 - 1e-4)
+        loglik = np.log(centres) @ events + np.log1p(-centres) @ misses + np.log(numpy_types.weights)[:, None]
+        loglik -= loglik.max(axis=0)
+        resp = np.exp(loglik)
+        resp /= resp.sum(axis=0)
+        numpy_types.centres = (resp @ num + 10.0 * defaults) / (resp @ chances + 10.0)
+        numpy_types.weights = (resp.sum(axis=1) + 1.0) / (len(num) + 4)
+    expected = resp.T @ np.clip(numpy_types.centres, 1e-4, 1 - 1e-4)
+    np.testing.assert_allclose(compiled.centres, numpy_types.centres, rtol=1e-12)
+    np.testing.assert_allclose(compiled.weights, numpy_types.weights, rtol=1e-12)
+    np.testing.assert_allclose(got, expected, rtol=1e-12)

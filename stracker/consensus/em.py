@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from stracker.consensus.blocks import BlockedAnswerModel
+from stracker.consensus.kernels import type_log_likelihoods, type_responsibilities
 from stracker.consensus.model import (
     DEFAULT_PARAMS,
     PARAM_CLIP,
@@ -283,17 +284,18 @@ class CrowdTypes:
     def _fit_active(self, num: np.ndarray, den: np.ndarray, n_iter: int) -> np.ndarray:
         if self.centres is None:
             self.centres = self._initial_centres(num, den)
-        # types x volunteers: the max and the sum over a volunteer's types run along the first axis, one pass over
-        # the volunteers for each type (along the short last axis numpy would loop once per volunteer)
-        events, misses = np.ascontiguousarray(num.T), np.ascontiguousarray((den - num).T)
+        # types x volunteers, the sums parameters x volunteers: every pass runs along the volunteers
+        events, chances = np.ascontiguousarray(num.T), np.ascontiguousarray(den.T)
+        misses = chances - events
+        pseudo = _CROWD_PSEUDO * self.defaults
         for _ in range(n_iter):
             centres = np.clip(self.centres, PARAM_CLIP, 1 - PARAM_CLIP)
-            loglik = np.log(centres) @ events + np.log1p(-centres) @ misses + np.log(self.weights)[:, None]
-            loglik -= loglik.max(axis=0)
-            resp = np.exp(loglik)
-            resp /= resp.sum(axis=0)
-            self.centres = (resp @ num + _CROWD_PSEUDO * self.defaults) / (resp @ den + _CROWD_PSEUDO)
-            self.weights = (resp.sum(axis=1) + 1.0) / (len(num) + self.n_types)
+            # two compiled passes and numpy's exponential between them (a dozen numpy calls on small arrays before)
+            resp = type_log_likelihoods(centres, self.weights, events, misses)
+            np.exp(resp, out=resp)
+            centre_num, centre_den, share = type_responsibilities(resp, events, chances)
+            self.centres = (centre_num + pseudo) / (centre_den + _CROWD_PSEUDO)
+            self.weights = (share + 1.0) / (len(num) + self.n_types)
         return resp.T @ np.clip(self.centres, PARAM_CLIP, 1 - PARAM_CLIP)
 
 
