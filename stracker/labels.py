@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from stracker.errors import DuplicateAnswersWarning, LabelsError
+from stracker.parallel import resolve_threads, side_by_side
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -45,6 +46,7 @@ __all__ = [
     "LABEL_COLUMNS",
     "MISSING_TEXT",
     "ON_DUPLICATE",
+    "SIDE_BY_SIDE_ROWS",
     "TASKS",
     "EncodedLabels",
     "check_label_columns",
@@ -72,6 +74,10 @@ LABEL_COLUMNS = ("building_id", "volunteer_id", "before", "after", "destroyed", 
 
 TASKS = ("timeline", "compare")
 """Task kinds; their position is the task code in :class:`EncodedLabels`."""
+
+SIDE_BY_SIDE_ROWS = 200_000
+"""Rows from which :func:`encode_labels` encodes a table's ids on a second thread beside its other columns (below,
+starting the thread costs more than it saves)."""
 
 ON_DUPLICATE = ("warn", "error", "ignore")
 """What to do with exact duplicate answers: name them in a warning, refuse them, or say nothing."""
@@ -879,6 +885,7 @@ def encode_labels(
     *,
     task: Literal["timeline", "compare"] | None = None,
     on_duplicate: Literal["warn", "error", "ignore"] = "warn",
+    threads: int | None = None,
 ) -> EncodedLabels:
     """Validate a label table against the contract and encode it as arrays.
 
@@ -893,6 +900,10 @@ def encode_labels(
     on_duplicate : {"warn", "error", "ignore"}
         What to do with exact duplicate answers (same building, volunteer, dates, answer and task). They are
         always used as given, never merged; "warn" names them in a :class:`DuplicateAnswersWarning`.
+    threads : int, optional
+        Threads to encode on (:func:`stracker.parallel.resolve_threads`: default ``$STRACKER_THREADS``, else every
+        CPU): a table of :data:`SIDE_BY_SIDE_ROWS` rows or more has its ids encoded beside its dates, answers
+        and tasks. The codes and the errors are the same on any number.
 
     Returns
     -------
@@ -911,25 +922,41 @@ def encode_labels(
         raise LabelsError(f"on_duplicate must be 'warn', 'error' or 'ignore', got {on_duplicate!r}.")
     source = labels.attrs.get("source")
     try:
-        return _encode(labels, image_dates, task, on_duplicate)
+        return _encode(labels, image_dates, task, on_duplicate, threads)
     except LabelsError as exc:  # name the file the table was read from (stracker.read_labels records it)
         if source and type(exc) is LabelsError and not str(exc).startswith(str(source)):
             raise LabelsError(f"{source}: {exc}") from exc
         raise
 
 
-def _encode(labels: pd.DataFrame, image_dates: object, task: str | None, on_duplicate: str) -> EncodedLabels:
+def _encode(
+    labels: pd.DataFrame, image_dates: object, task: str | None, on_duplicate: str, threads: int | None
+) -> EncodedLabels:
     check_label_columns(labels)
     if len(labels) == 0:
         raise LabelsError("the label table is empty; there is nothing to aggregate.")
-    building, building_ids = encode_ids(labels["building_id"], "building_id")
-    volunteer, volunteer_ids = encode_ids(labels["volunteer_id"], "volunteer_id")
-    before = parse_image_dates(labels["before"], "before", required=False)
-    after = parse_image_dates(labels["after"], "after", required=True)
-    task_codes = encode_task(labels, task)
-    answer = encode_answers(labels["destroyed"])
-    before_codes, before_u = _distinct_dates(before)
-    after_codes, after_u = _distinct_dates(after)
+    n_threads = resolve_threads(threads) if len(labels) >= SIDE_BY_SIDE_ROWS else 1
+
+    def ids() -> tuple[tuple[np.ndarray, pd.Index], tuple[np.ndarray, pd.Index]]:
+        return encode_ids(labels["building_id"], "building_id"), encode_ids(labels["volunteer_id"], "volunteer_id")
+
+    def dates_answers_tasks() -> tuple[
+        tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray], np.ndarray, np.ndarray
+    ]:
+        before = parse_image_dates(labels["before"], "before", required=False)
+        after = parse_image_dates(labels["after"], "after", required=True)
+        return (
+            _distinct_dates(before),
+            _distinct_dates(after),
+            encode_task(labels, task),
+            encode_answers(labels["destroyed"]),
+        )
+
+    # two halves of about equal work whose checks, in order, are the checks in the order they ran one by one:
+    # building ids, volunteer ids, before, after, task, answer (side_by_side raises the first half's error first)
+    id_codes, rest = side_by_side([ids, dates_answers_tasks], n_threads)
+    (building, building_ids), (volunteer, volunteer_ids) = id_codes
+    (before_codes, before_u), (after_codes, after_u), task_codes, answer = rest
     dates = image_catalogue(image_dates, pd.Series(before_u), pd.Series(after_u))
     catalogue_source = getattr(image_dates, "attrs", {}).get("source")
     lo = _image_index(before_codes, before_u, dates, labels.index, "before", catalogue_source)

@@ -16,17 +16,12 @@ from click.testing import CliRunner
 import stracker
 from stracker.cli import cli
 from stracker.consensus import blocks
-from stracker.consensus.blocks import (
-    THREADS_VARIABLE,
-    BlockedAnswerModel,
-    available_cpus,
-    building_blocks,
-    resolve_threads,
-)
+from stracker.consensus.blocks import BlockedAnswerModel, building_blocks
 from stracker.consensus.em import fit_em
 from stracker.consensus.model import AnswerModel, EStep
 from stracker.errors import OptionsError
 from stracker.labels import encode_labels
+from stracker.parallel import THREADS_VARIABLE, available_cpus, resolve_threads
 
 
 @pytest.fixture(scope="module")
@@ -282,3 +277,35 @@ def test_the_spatial_prior_on_blocks_is_its_fit_on_one(small_simulation, monkeyp
     assert fits[1].n_iter == one_block.n_iter
     np.testing.assert_allclose(fits[1].log_likelihood, one_block.log_likelihood, rtol=1e-9)
     assert fits[1].spatial_prior["strength"] == pytest.approx(one_block.spatial_prior["strength"], rel=1e-8)
+
+
+def test_steps_side_by_side_give_their_results_and_the_first_error_in_order():
+    import threading
+    import time
+
+    from stracker.parallel import side_by_side
+
+    ran_on: dict[int, str] = {}
+
+    def step(value: int):
+        def run() -> int:
+            ran_on[value] = threading.current_thread().name
+            return value
+
+        return run
+
+    assert side_by_side([step(1), step(2), step(3)], threads=2) == [1, 2, 3]
+    assert ran_on[1] == threading.current_thread().name  # the caller runs the first step
+    assert ran_on[2].startswith("stracker") and ran_on[3].startswith("stracker")
+
+    def late_failure() -> None:
+        time.sleep(0.05)
+        raise KeyError("first")
+
+    def early_failure() -> None:
+        raise ValueError("second")
+
+    # the second step fails first in time; the first step's error is the one raised
+    with pytest.raises(KeyError, match="first"):
+        side_by_side([late_failure, early_failure], threads=2)
+    assert side_by_side([step(5)], threads=1) == [5]

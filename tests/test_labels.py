@@ -529,3 +529,47 @@ def test_arrow_dictionary_repeating_a_value_is_one_id():
     enc = encode_labels(labels)
     assert enc.volunteer_ids.tolist() == ["a", "b", "c"]  # 'z' is not used: no id
     assert enc.volunteer.tolist() == [0, 1, 0, 0, 2, 0]
+
+
+def _large_labels(n: int = 250_000, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    dates = pd.date_range("2017-06-01", periods=20, freq="5D")
+    after = rng.integers(1, 20, n)
+    before = np.where(rng.random(n) < 0.3, -1, rng.integers(0, 19, n) % np.maximum(after, 1))
+    return pd.DataFrame(
+        {
+            "building_id": rng.integers(0, 5_000, n),
+            "volunteer_id": pd.Series(rng.integers(0, 900, n)).map("v{}".format).astype("str"),
+            "before": pd.Series(dates[np.maximum(before, 0)]).where(before >= 0),
+            "after": dates[after],
+            "destroyed": pd.array(np.where(rng.random(n) < 0.03, None, rng.random(n) < 0.4), dtype="boolean"),
+            "task": "compare",
+        }
+    )
+
+
+def test_a_large_table_encodes_the_same_on_one_thread_and_on_two():
+    from stracker.labels import SIDE_BY_SIDE_ROWS
+
+    labels = _large_labels()
+    assert len(labels) >= SIDE_BY_SIDE_ROWS  # the ids are encoded on a thread of their own
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DuplicateAnswersWarning)
+        one, two = encode_labels(labels, threads=1), encode_labels(labels, threads=2)
+    for name in ("building", "volunteer", "lo", "hi", "answer", "task"):
+        assert getattr(one, name).tobytes() == getattr(two, name).tobytes(), name
+    assert one.volunteer_ids.equals(two.volunteer_ids) and one.image_dates.equals(two.image_dates)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_table_with_faults_in_both_halves_names_the_same_one_first_on_any_threads(threads):
+    """The ids are checked on one thread and the dates on another: the volunteer id's fault is still the one
+    named, as when they ran one after the other."""
+    labels = _large_labels()
+    labels.loc[7, "volunteer_id"] = None
+    labels.loc[11, "after"] = pd.NaT
+    with pytest.raises(LabelsError, match="volunteer_id is missing"):
+        encode_labels(labels, threads=threads)
+    labels.loc[7, "volunteer_id"] = "v1"
+    with pytest.raises(LabelsError, match="after"):
+        encode_labels(labels, threads=threads)

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from stracker.consensus.baselines import DAWID_SKENE_MAX_ITER, DAWID_SKENE_TOL, dawid_skene_frames, majority_posterior
-from stracker.consensus.blocks import BlockedAnswerModel, resolve_threads
+from stracker.consensus.blocks import BlockedAnswerModel
 from stracker.consensus.distributed import is_dask_dataframe
 from stracker.consensus.em import EMOptions, em_options, fit_em
 from stracker.consensus.inputs import HIDDEN_VISIBILITY, frame_visibility, gold_states
@@ -31,6 +31,7 @@ from stracker.consensus.result import (
 from stracker.consensus.spatial import NeighbourGraph, SpatialPrior, neighbour_graph, with_graph_buildings
 from stracker.errors import LabelsError, OptionsError, UninformativeAnswersWarning
 from stracker.labels import EncodedLabels, encode_labels
+from stracker.parallel import resolve_threads
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -211,7 +212,7 @@ def aggregate(
             raise LabelsError("labels are already encoded; drop the task= and image_dates= arguments.")
         enc = labels
     else:
-        enc = encode_labels(labels, image_dates, task=task, on_duplicate=on_duplicate)
+        enc = encode_labels(labels, image_dates, task=task, on_duplicate=on_duplicate, threads=n_threads)
     if enc.n_answers and not (enc.answer >= 0).any():
         warnings.warn(
             f"every one of the {enc.n_answers} answers is can't tell (destroyed is empty or NA in every row): the "

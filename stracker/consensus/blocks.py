@@ -29,10 +29,7 @@ statistics on the pool again.
 from __future__ import annotations
 
 import dataclasses
-import numbers
 import operator
-import os
-import sys
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -51,29 +48,23 @@ from stracker.consensus.model import (
     posterior_and_evidence,
 )
 from stracker.consensus.sparse import stable_order
-from stracker.errors import LabelsError, OptionsError
+from stracker.errors import LabelsError
 from stracker.labels import EncodedLabels
+from stracker.parallel import resolve_threads
 
 __all__ = [
     "CELL_ANSWERS",
     "MAX_CELLS",
     "MIN_BLOCKS",
     "MIN_WORK",
-    "THREADS_VARIABLE",
     "VOLUNTEER_ANSWERS",
     "BlockedAnswerModel",
     "BuildingBlock",
-    "available_cpus",
     "block_count",
     "block_model",
     "block_table",
     "building_blocks",
-    "in_dask_worker",
-    "resolve_threads",
 ]
-
-THREADS_VARIABLE = "STRACKER_THREADS"
-"""Environment variable giving the default number of threads of the in-memory engine."""
 
 MAX_CELLS = 2**17
 """Building-state cells a block holds at most, when the table has work enough for more blocks: its arrays of
@@ -96,79 +87,6 @@ more in them than they save)."""
 
 T = TypeVar("T")
 R = TypeVar("R")
-
-
-def available_cpus() -> int:
-    """The CPUs this process may run on (its affinity mask where the system has one).
-
-    Examples
-    --------
-    >>> available_cpus() >= 1
-    True
-    """
-    count = getattr(os, "process_cpu_count", None)  # Python 3.13
-    if count is not None:
-        return int(count() or 1)
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return os.cpu_count() or 1
-
-
-def in_dask_worker() -> bool:
-    """Whether this runs in a task on a Dask worker (whose threads already run tasks side by side).
-
-    Examples
-    --------
-    >>> in_dask_worker()
-    False
-    """
-    distributed = sys.modules.get("distributed")  # never imported here: a worker has imported it
-    if distributed is None:
-        return False
-    try:
-        distributed.get_worker()
-    except ValueError:
-        return False
-    return True
-
-
-def resolve_threads(threads: int | None) -> int:
-    """The number of threads to run on: ``threads``, else ``$STRACKER_THREADS``, else :func:`available_cpus` (one in
-    a task on a Dask worker, whose threads are the parallelism there, as Dask sets BLAS's to one).
-
-    Raises
-    ------
-    OptionsError
-        If ``threads`` (or the variable) is not a whole number >= 1.
-
-    Examples
-    --------
-    >>> resolve_threads(2)
-    2
-    >>> resolve_threads(0)
-    Traceback (most recent call last):
-    ...
-    stracker.errors.OptionsError: threads must be a whole number >= 1 (or None: every CPU this process may use), got 0.
-    """
-    if threads is None:
-        text = os.environ.get(THREADS_VARIABLE, "").strip()
-        if not text:
-            return 1 if in_dask_worker() else available_cpus()
-        try:
-            value = int(text)
-        except ValueError:
-            value = 0
-        if value < 1:
-            raise OptionsError(
-                f"the environment variable {THREADS_VARIABLE}={text!r} must be a whole number >= 1; set it to a "
-                f"number of threads, or unset it to use all the CPUs this process may use."
-            )
-        return value
-    if isinstance(threads, bool) or not isinstance(threads, numbers.Integral) or threads < 1:
-        raise OptionsError(
-            f"threads must be a whole number >= 1 (or None: every CPU this process may use), got {threads!r}."
-        )
-    return int(threads)
 
 
 @dataclass(frozen=True)
@@ -319,7 +237,7 @@ class BlockedAnswerModel:
     enc : EncodedLabels
         The answers.
     threads : int, optional
-        Threads to run on (see :func:`resolve_threads`).
+        Threads to run on (see :func:`stracker.parallel.resolve_threads`).
     n_blocks : int, optional
         Blocks (default :func:`block_count`).
     visibility, gold : optional
