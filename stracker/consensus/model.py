@@ -555,7 +555,7 @@ class AnswerModel:
         # compare answers: one range (lo, hi] with yes/no. Their log-likelihood depends on the answer only
         # through its column (volunteer, yes/no), so the difference array adds a column's value at the building's
         # lo+1 and subtracts it at its hi+1, and the M-step's expected counts read the cumulative posterior there:
-        # one compiled pass over three small integer arrays each (stracker.consensus.kernels), in answer order
+        # one compiled pass over four small integer arrays each (stracker.consensus.kernels), in answer order
         c_b = enc.building[compare]
         c_vy = enc.volunteer[compare].astype(np.int64) * 2 + enc.answer[compare]
         n_compare = c_b.size
