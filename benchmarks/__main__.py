@@ -6,6 +6,7 @@ import argparse
 
 from benchmarks import (
     aggregate,
+    cores,
     distributed,
     frames,
     next_questions,
@@ -23,6 +24,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="small preset, one repeat")
     args = parser.parse_args(argv)
     if args.quick:
+        cores.main(["--work", "2e5", "--runs", "1"])
         simulate.main(["--preset", "small", "--repeat", "1"])
         read_labels.main(["--answers", "20000", "--repeat", "1"])
         aggregate.main(["--preset", "small", "--repeat", "1"])
@@ -34,6 +36,7 @@ def main(argv: list[str] | None = None) -> None:
         next_questions.main(["--preset", "small", "--repeat", "1", "--plan-frames", "3000"])
         plan.main(["--preset", "small", "--budget", "2000"])
     else:
+        cores.main([])
         simulate.main([])
         read_labels.main([])
         aggregate.main([])

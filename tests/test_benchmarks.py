@@ -12,6 +12,7 @@ import pytest
 from benchmarks import (
     _common,
     aggregate,
+    cores,
     distributed,
     next_questions,
     plan,
@@ -34,6 +35,20 @@ def test_simulate_benchmark_writes_json(tmp_path, capsys):
     assert data["rows"] == rows
     assert rows[0]["buildings"] == 400 and rows[0]["simulate_s"] > 0 and rows[0]["peak_rss_mb"] > 0
     assert "simulate_s" in capsys.readouterr().out
+
+
+def test_cores_benchmark_times_each_kind_of_loop_on_one_thread_and_two(tmp_path):
+    rows = cores.main(["--work", "2e5", "--runs", "1"])
+    assert [r["loop"].split(":")[0] for r in rows] == [
+        "latency-bound",
+        "throughput-bound",
+        "throughput-bound",
+        "memory stream",
+    ]
+    assert all(r["one_thread_s"] > 0 and r["two_threads_s"] > 0 for r in rows)
+    # the ratio is of two threads' work side by side over one thread doing both
+    assert all(r["ratio"] == pytest.approx(r["two_threads_s"] / (2 * r["one_thread_s"])) for r in rows)
+    assert json.loads((tmp_path / "cores.json").read_text())["rows"] == rows
 
 
 def test_read_labels_benchmark_reads_both_formats_beside_pyarrow(tmp_path):

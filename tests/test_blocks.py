@@ -16,8 +16,8 @@ from click.testing import CliRunner
 import stracker
 from stracker.cli import cli
 from stracker.consensus import blocks
-from stracker.consensus.blocks import BlockedAnswerModel, building_blocks
-from stracker.consensus.em import fit_em
+from stracker.consensus.blocks import THREAD_WORK, BlockedAnswerModel, building_blocks
+from stracker.consensus.em import MStep, fit_em
 from stracker.consensus.model import AnswerModel, EStep
 from stracker.errors import OptionsError
 from stracker.labels import encode_labels
@@ -46,6 +46,12 @@ def _aggregate(labels, dates, **kwargs):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return stracker.aggregate(labels, dates, **kwargs)
+
+
+@pytest.fixture(autouse=True)
+def threads_on_any_table(monkeypatch):
+    """The blocks of this file's small tables run on threads (by default they would stay on one: THREAD_WORK)."""
+    monkeypatch.setattr(blocks, "THREAD_WORK", 0)
 
 
 @pytest.fixture
@@ -106,6 +112,7 @@ def test_threads_give_the_same_numbers_bit_for_bit(enc):
     steps = []
     for threads, eager in ((1, False), (2, False), (3, False), (1, True), (2, True)):
         with BlockedAnswerModel(enc, threads=threads, n_blocks=9) as model:
+            assert model.workers == threads
             step = model.e_step(state, eager=eager)  # eager: each block's statistics made in its own task
             steps.append((step.posterior, step.log_likelihood, step.statistics))
     for posterior, log_likelihood, statistics in steps[1:]:
@@ -309,3 +316,17 @@ def test_steps_side_by_side_give_their_results_and_the_first_error_in_order():
     with pytest.raises(KeyError, match="first"):
         side_by_side([late_failure, early_failure], threads=2)
     assert side_by_side([step(5)], threads=1) == [5]
+
+
+def test_blocks_too_small_for_threads_to_pay_stay_on_one(monkeypatch):
+    from benchmarks._data import compare_table
+
+    monkeypatch.setattr(blocks, "THREAD_WORK", THREAD_WORK)  # the default, not this file's 0
+    small, _ = compare_table(200_000, n_buildings=1_111, n_volunteers=307)
+    large, _ = compare_table(1_000_000, n_buildings=5_555, n_volunteers=1_538)
+    with BlockedAnswerModel(small, threads=2) as few, BlockedAnswerModel(large, threads=2) as many:
+        assert len(few.blocks) == 2 and few.workers == 1  # about 160,000 answers' work a block
+        assert len(many.blocks) == 4 and many.workers == 2
+        state = MStep.start(small.volunteer_ids, small.image_dates).state()
+        with BlockedAnswerModel(small, threads=1) as one:
+            assert few.e_step(state).posterior.tobytes() == one.e_step(state).posterior.tobytes()
