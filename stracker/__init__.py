@@ -15,6 +15,9 @@ The public API:
   arrays and Cloud-Optimized GeoTIFFs, see :mod:`stracker.render`.
 """
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from stracker.consensus import (
     Consensus,
     DistributedConsensus,
@@ -40,9 +43,20 @@ from stracker.errors import (
 from stracker.evaluation import evaluate
 from stracker.io import read_footprints, read_labels
 from stracker.labels import encode_labels
-from stracker.render import frame, render_tile
 from stracker.scenario import Scenario
-from stracker.simulation import Simulation, simulate
+
+if TYPE_CHECKING:
+    from stracker.render import frame, render_tile
+    from stracker.simulation import Simulation, simulate
+
+# imported on first use: the simulator and the renderer (rasterio, scipy.ndimage, scipy.spatial) cost every command
+# and script about half a second to import, and fitting a campaign's answers needs neither
+_LAZY = {
+    "frame": "stracker.render",
+    "render_tile": "stracker.render",
+    "Simulation": "stracker.simulation",
+    "simulate": "stracker.simulation",
+}
 
 __all__ = [
     "Consensus",
@@ -74,3 +88,15 @@ __all__ = [
     "simulate",
 ]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value  # once
+        return value
+    raise AttributeError(f"module 'stracker' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -168,3 +168,18 @@ def test_nothing_in_the_repository_points_outside_it():
         text = path.read_text(encoding="utf-8", errors="replace")
         offenders += [f"{name}: {needle}" for needle in needles if needle in text]
     assert offenders == []
+
+
+def test_the_command_line_starts_without_what_fitting_does_not_need():
+    """``import stracker`` and the command line leave the renderer, the simulator, rasterio, geopandas and scipy's
+    special functions to the commands that use them (about 0.8 s of imports for every other command)."""
+    import sys
+
+    heavy = ["stracker.render", "stracker.simulation", "rasterio", "geopandas", "scipy.special", "scipy.spatial"]
+    code = f"import sys, stracker.cli.main, stracker; print([m for m in {heavy!r} if m in sys.modules])"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert loaded.stdout.strip() == "[]", loaded.stdout
+    # and the names are there on first use
+    code = "import stracker, stracker.tasking as t; print(stracker.simulate.__module__, t.run_adaptive.__name__)"
+    used = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert used.stdout.split() == ["stracker.simulation", "run_adaptive"]

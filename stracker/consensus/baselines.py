@@ -15,7 +15,6 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
-from scipy import special
 
 from stracker.consensus.sparse import incidence_matrix
 from stracker.labels import EncodedLabels
@@ -153,6 +152,8 @@ def dawid_skene_frames(
 
     def e_step(priors: np.ndarray, data: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
         log_prior = np.log(np.maximum(priors, _EPS))
+        from scipy import special  # here: its import costs every command about 0.2 s
+
         return special.expit((log_prior[1] + data[1]) - (log_prior[0] + data[0]))
 
     def elbo(p1: np.ndarray, priors: np.ndarray, data: tuple[np.ndarray, np.ndarray]) -> float:

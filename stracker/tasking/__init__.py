@@ -12,7 +12,8 @@
   for panoptes-cli, a PyBossa tasks CSV (:func:`write_questions`, :func:`read_questions`).
 """
 
-from stracker.tasking.campaign import AdaptiveCampaign, run_adaptive
+from typing import TYPE_CHECKING, Any
+
 from stracker.tasking.core import (
     HIDDEN_VISIBILITY,
     CampaignState,
@@ -46,6 +47,9 @@ from stracker.tasking.formats import (
     write_questions,
 )
 
+if TYPE_CHECKING:
+    from stracker.tasking.campaign import AdaptiveCampaign, run_adaptive
+
 __all__ = [
     "ACTIVE",
     "DESIGNS",
@@ -76,3 +80,13 @@ __all__ = [
     "state_entropy",
     "write_questions",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # the simulated campaign imports the simulator: on first use, so that the next questions of a real campaign
+    # (and every command line, whose options name the designs) do not pay for it
+    if name in ("AdaptiveCampaign", "run_adaptive"):
+        from stracker.tasking import campaign
+
+        return getattr(campaign, name)
+    raise AttributeError(f"module 'stracker.tasking' has no attribute {name!r}")

@@ -40,7 +40,6 @@ import numpy as np
 import pandas as pd
 
 from stracker.errors import FileFormatError, LabelsError
-from stracker.imagery import chip_file_names
 from stracker.io.files import about, atomic_path
 from stracker.io.tables import parse_blank_dates, read_table, read_visibility, typed_ids
 from stracker.labels import rows_text
@@ -87,6 +86,8 @@ def _date_texts(*columns: pd.Series) -> list[pd.Series]:
 
 def _frame_names(building_ids: np.ndarray, dates: pd.Series) -> np.ndarray:
     """The chip file names of :func:`stracker.imagery.chip_file_names`; empty where the date is NaT."""
+    from stracker.imagery import chip_file_names  # here: rasterio's import costs every command about 0.5 s
+
     names = np.full(len(building_ids), "", dtype=object)
     shown = dates.notna().to_numpy()
     names[shown] = chip_file_names(pd.Series(building_ids[shown]), dates[shown]).to_numpy(dtype=object)
