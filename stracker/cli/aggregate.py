@@ -228,7 +228,8 @@ def aggregate_command(
             if footprints is None or on_unknown != "report"
             else pd.Index(labels["building_id"].unique()).difference(pd.Index(footprints[id_column])).tolist()
         )
-        rejected_rows = labels[labels["building_id"].isin(unknown)]
+        # (no mask over every answer when none is rejected: 0.2 s on 2 million)
+        rejected_rows = labels[labels["building_id"].isin(unknown)] if unknown else labels.iloc[:0]
         extra: dict[str | Path, Callable[[Path], object]] = {}
         if len(rejected_rows):
             extra[rejected_path] = lambda p: rejected_rows.to_csv(p, date_format="%Y-%m-%d")
