@@ -935,7 +935,7 @@ def _encode(
     check_label_columns(labels)
     if len(labels) == 0:
         raise LabelsError("the label table is empty; there is nothing to aggregate.")
-    n_threads = resolve_threads(threads) if len(labels) >= SIDE_BY_SIDE_ROWS else 1
+    n_threads = resolve_threads(threads)  # checked on any table, used on large ones
 
     def ids() -> tuple[tuple[np.ndarray, pd.Index], tuple[np.ndarray, pd.Index]]:
         return encode_ids(labels["building_id"], "building_id"), encode_ids(labels["volunteer_id"], "volunteer_id")
@@ -954,7 +954,7 @@ def _encode(
 
     # two halves of about equal work whose checks, in order, are the checks in the order they ran one by one:
     # building ids, volunteer ids, before, after, task, answer (side_by_side raises the first half's error first)
-    id_codes, rest = side_by_side([ids, dates_answers_tasks], n_threads)
+    id_codes, rest = side_by_side([ids, dates_answers_tasks], n_threads if len(labels) >= SIDE_BY_SIDE_ROWS else 1)
     (building, building_ids), (volunteer, volunteer_ids) = id_codes
     (before_codes, before_u), (after_codes, after_u), task_codes, answer = rest
     dates = image_catalogue(image_dates, pd.Series(before_u), pd.Series(after_u))

@@ -573,3 +573,10 @@ def test_a_table_with_faults_in_both_halves_names_the_same_one_first_on_any_thre
     labels.loc[7, "volunteer_id"] = "v1"
     with pytest.raises(LabelsError, match="after"):
         encode_labels(labels, threads=threads)
+
+
+def test_threads_are_checked_on_a_small_table_too():
+    from stracker.errors import OptionsError
+
+    with pytest.raises(OptionsError, match="threads must be a whole number"):
+        encode_labels(_labels(), threads=0)
