@@ -19,6 +19,7 @@ from stracker.consensus.kernels import (
     interval_masses,
     normalize_rows,
     shifted_rows,
+    sloped_rows,
     type_log_likelihoods,
     type_responsibilities,
 )
@@ -164,6 +165,16 @@ def test_the_row_passes_give_numpys_bits(values: np.ndarray, per_building: bool)
     leading = np.zeros((n_rows, width + 1))
     np.cumsum(finite, axis=1, out=leading[:, 1:])
     assert cumulative_rows(finite, leading_zero=True).tobytes() == leading.tobytes()
+    times = rng.random(width + 2)
+    assert (
+        cumulative_rows(finite, leading_zero=True, times=times).tobytes()
+        == cumulative_rows(finite * times[:width], leading_zero=True).tobytes()
+    )
+    per_row = rng.random((n_rows, width))
+    assert (
+        cumulative_rows(finite, 2 if width > 1 else 1, times=per_row).tobytes()
+        == np.cumsum(finite * per_row, axis=1)[:, : 2 if width > 1 else 1].tobytes()
+    )
     # a strided view (the difference array's first columns) reads as a copy of it does
     assert cumulative_rows(finite[:, ::2]).tobytes() == np.cumsum(finite[:, ::2], axis=1).tobytes()
 
@@ -247,3 +258,26 @@ def test_crowd_types_fit_as_their_numpy_steps_did() -> None:
     np.testing.assert_allclose(compiled.centres, numpy_types.centres, rtol=1e-12)
     np.testing.assert_allclose(compiled.weights, numpy_types.weights, rtol=1e-12)
     np.testing.assert_allclose(got, expected, rtol=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n_rows=st.integers(1, 30),
+    width=st.sampled_from([2, 9, 52, 130]),
+    per_building=st.booleans(),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_the_sloped_rows_are_numpys_timeline_log_likelihood_bit_for_bit(n_rows, width, per_building, seed) -> None:
+    """The timeline log-likelihood's rows in one pass: the bits of the numpy expression they replaced."""
+    rng = np.random.default_rng(seed)
+    n_states = width - 1
+    const = rng.normal(size=(n_rows, width)) * 5
+    slope = rng.normal(size=(2 * n_rows, width))
+    cum_weight = np.cumsum(rng.random((n_rows, width) if per_building else width), axis=-1)
+    late = np.cumsum(slope[:n_rows], axis=1)[:, :n_states]
+    early = np.cumsum(slope[n_rows:], axis=1)[:, :n_states]
+    expected = np.cumsum(const, axis=1)[:, :n_states]
+    expected += late * cum_weight[..., :n_states] + early * np.arange(n_states, dtype=float)
+    assert sloped_rows(const, slope, cum_weight, n_states).tobytes() == expected.tobytes()
+    with pytest.raises(ValueError, match="two rows per row"):
+        sloped_rows(const, slope[:-1], cum_weight, n_states)

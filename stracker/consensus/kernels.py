@@ -37,6 +37,7 @@ __all__ = [
     "interval_masses",
     "normalize_rows",
     "shifted_rows",
+    "sloped_rows",
     "type_log_likelihoods",
     "type_responsibilities",
 ]
@@ -229,6 +230,21 @@ def _cumulative_rows(values: np.ndarray, out: np.ndarray, offset: int) -> None: 
 
 
 @numba.njit(nogil=True, cache=True)
+def _cumulative_rows_times(
+    values: np.ndarray, times: np.ndarray, out: np.ndarray, offset: int
+) -> None:  # pragma: no cover - compiled; run through cumulative_rows
+    per_row = times.shape[0] > 1
+    for r in range(out.shape[0]):
+        w = r if per_row else 0
+        for k in range(offset):
+            out[r, k] = 0.0
+        total = 0.0
+        for k in range(out.shape[1] - offset):
+            total += values[r, k] * times[w, k]
+            out[r, offset + k] = total
+
+
+@numba.njit(nogil=True, cache=True)
 def _shifted_rows(
     log_likelihood: np.ndarray, log_prior: np.ndarray, out: np.ndarray, shift: np.ndarray
 ) -> None:  # pragma: no cover - compiled; run through shifted_rows
@@ -258,9 +274,28 @@ def _normalize_rows(values: np.ndarray, norm: np.ndarray) -> None:  # pragma: no
             values[r, k] /= total
 
 
-def cumulative_rows(values: np.ndarray, keep: int | None = None, leading_zero: bool = False) -> np.ndarray:
+@numba.njit(nogil=True, cache=True)
+def _sloped_rows(
+    const: np.ndarray, slope: np.ndarray, cum_weight: np.ndarray, out: np.ndarray
+) -> None:  # pragma: no cover - compiled; run through sloped_rows
+    n_rows, n_states = out.shape
+    per_row = cum_weight.shape[0] > 1
+    for r in range(n_rows):
+        w = r if per_row else 0
+        total = late = early = 0.0
+        for k in range(n_states):
+            total += const[r, k]
+            late += slope[r, k]
+            early += slope[n_rows + r, k]
+            out[r, k] = total + (late * cum_weight[w, k] + early * np.float64(k))
+
+
+def cumulative_rows(
+    values: np.ndarray, keep: int | None = None, leading_zero: bool = False, times: np.ndarray | None = None
+) -> np.ndarray:
     """Each row's running sum, its first ``keep`` columns (default all), after a column of zeros with
-    ``leading_zero``: ``np.cumsum(values, axis=1)[:, :keep]``, the same bits, in one pass.
+    ``leading_zero``: ``np.cumsum(values, axis=1)[:, :keep]``, the same bits, in one pass; with ``times``, of
+    ``values * times[..., :n]`` (``np.cumsum(values * times[..., :n], axis=1)``), without the product's array.
 
     Parameters
     ----------
@@ -270,6 +305,8 @@ def cumulative_rows(values: np.ndarray, keep: int | None = None, leading_zero: b
         Columns of the running sum to keep (at most ``values.shape[1]``).
     leading_zero : bool
         Put a column of zeros first (the sum before the first column), ``keep + 1`` columns in all.
+    times : ndarray, optional
+        Factors of the values: one row for every row (at least as long as the rows), or one per row.
 
     Returns
     -------
@@ -282,6 +319,8 @@ def cumulative_rows(values: np.ndarray, keep: int | None = None, leading_zero: b
            [0.5, 1. ]])
     >>> cumulative_rows(np.array([[1.0, 2.0]]), leading_zero=True)
     array([[0., 1., 3.]])
+    >>> cumulative_rows(np.array([[1.0, 2.0]]), leading_zero=True, times=np.array([0.0, 1.0, 2.0]))
+    array([[0., 0., 2.]])
     """
     values = np.asarray(values, dtype=np.float64)
     if values.ndim != 2:
@@ -291,7 +330,50 @@ def cumulative_rows(values: np.ndarray, keep: int | None = None, leading_zero: b
         raise ValueError(f"keep must be between 0 and {values.shape[1]}, got {keep}")
     offset = int(leading_zero)
     out = np.empty((values.shape[0], keep + offset))
-    _cumulative_rows(values, out, offset)
+    if times is None:
+        _cumulative_rows(values, out, offset)
+        return out
+    factors = np.ascontiguousarray(np.atleast_2d(times), dtype=np.float64)
+    if factors.shape[0] not in (1, values.shape[0]) or factors.shape[1] < keep:
+        raise ValueError(f"times of shape {np.shape(times)} must be one row or one per row of {keep} numbers at least")
+    _cumulative_rows_times(values, factors, out, offset)
+    return out
+
+
+def sloped_rows(const: np.ndarray, slope: np.ndarray, cum_weight: np.ndarray, n_states: int) -> np.ndarray:
+    """The timeline log-likelihood's rows: the running sum of ``const`` plus the running sums of the two slopes
+    times the cumulative image weight and the state: numpy's ``cumsum(const)[:, :S] + (cumsum(late)[:, :S] *
+    cum_weight[..., :S] + cumsum(early)[:, :S] * arange(S))``, the same bits, in one pass without temporaries.
+
+    Parameters
+    ----------
+    const : ndarray, rows x width
+        A difference array per building.
+    slope : ndarray, (2 rows) x width
+        The late slopes' difference arrays (the first ``rows`` rows), then the early slopes'.
+    cum_weight : ndarray, width or rows x width
+        The cumulative image weight at each state (one row for every building, or one per building).
+    n_states : int
+        Columns kept (at most ``width``).
+
+    Examples
+    --------
+    >>> const = np.array([[1.0, 0.0, 0.0]])
+    >>> slope = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 2.0]])
+    >>> sloped_rows(const, slope, np.array([0.0, 1.0, 3.0]), 3)
+    array([[1., 2., 8.]])
+    """
+    const = np.ascontiguousarray(const, dtype=np.float64)
+    slope = np.ascontiguousarray(slope, dtype=np.float64)
+    weight = np.ascontiguousarray(np.atleast_2d(cum_weight), dtype=np.float64)
+    n_rows = const.shape[0]
+    if slope.shape[0] != 2 * n_rows or weight.shape[0] not in (1, n_rows) or weight.shape[1] < n_states:
+        raise ValueError(
+            f"slope {slope.shape} must hold two rows per row of const {const.shape}, and cum_weight "
+            f"{np.shape(cum_weight)} one row or one per row, of {n_states} states at least"
+        )
+    out = np.empty((n_rows, n_states))
+    _sloped_rows(const, slope, weight, out)
     return out
 
 

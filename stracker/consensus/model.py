@@ -78,6 +78,7 @@ from stracker.consensus.kernels import (
     interval_masses,
     normalize_rows,
     shifted_rows,
+    sloped_rows,
 )
 from stracker.errors import LabelsError
 from stracker.labels import CANT_TELL, COMPARE, NO, TIMELINE, YES, EncodedLabels
@@ -807,11 +808,11 @@ class AnswerModel:
                 const += compare
         else:
             const = compare if compare is not None else np.zeros(size)
-        L = cumulative_rows(const.reshape(B, W), S)
-        if slope_idx is not None:
-            slope = cumulative_rows(np.bincount(slope_idx, weights=slope_w, minlength=2 * size).reshape(2 * B, W), S)
-            slope = slope.reshape(2, B, S)
-            L += slope[0] * cum_weight[..., :S] + slope[1] * self.states  # one row, or one per building
+        if slope_idx is None:
+            L = cumulative_rows(const.reshape(B, W), S)
+        else:  # the running sums plus the slopes' times the cumulative weight (one row, or one per building), k
+            slope = np.bincount(slope_idx, weights=slope_w, minlength=2 * size).reshape(2 * B, W)
+            L = sloped_rows(const.reshape(B, W), slope, cum_weight, S)
         if self.gold is not None and self.gold.rows.size:
             rows = self.gold.rows
             L[rows] = np.where(self.gold.allowed, L[rows], -np.inf)
@@ -916,14 +917,14 @@ class AnswerModel:
         """Per parameter, the (numerator, denominator) per volunteer; per image the expected skips and notices
         (None without timeline answers); per image the expected unread frames and compare answers (None unless
         the state has a per-image compare reliability)."""
-        V, S = self.n_volunteers, self.n_states
+        V = self.n_volunteers
         params = state.params
         C0 = cumulative_rows(posterior, leading_zero=True).ravel()
         stats: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         images = unread = None
         count = np.bincount
         if self.has_timeline:
-            C1 = cumulative_rows(posterior * self.states, leading_zero=True).ravel()
+            C1 = cumulative_rows(posterior, leading_zero=True, times=self.states).ravel()
             v = self.mark_volunteer
             at_late, at_early = self.mark_base + breaks.late, self.mark_base + breaks.early
             at_lo1, at_hi1, at_D = C0[self.mark_at_lo1], C0[self.mark_at_hi1], C0[self.mark_at_D]
@@ -935,7 +936,7 @@ class AnswerModel:
             guess, false = params["p_guess"][v], params["p_false"][v]
             intact_guess = p_intact * guess / (guess + (1 - guess) * false)
             cum_weight = self.cumulative_weights(state.image_weight)
-            C2 = cumulative_rows(posterior * cum_weight[..., :S], leading_zero=True).ravel()
+            C2 = cumulative_rows(posterior, leading_zero=True, times=cum_weight).ravel()
             late_weight = self._at(cum_weight, self.mark_building, self.mark_lo1)
             late_delta = late_weight * p_late - (C2[self.mark_at_lo1] - C2[at_late])
             early_extra = (C1[at_early] - C1[self.mark_at_hi1]) - self.mark_hi1 * p_early
