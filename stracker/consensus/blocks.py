@@ -65,6 +65,7 @@ __all__ = [
     "block_model",
     "block_table",
     "building_blocks",
+    "table_work",
 ]
 
 MAX_CELLS = 2**17
@@ -108,6 +109,20 @@ class BuildingBlock:
     answers: slice | np.ndarray
 
 
+def table_work(enc: EncodedLabels) -> int:
+    """A table's E-step work in answers: its answers, and its building-state cells at :data:`CELL_ANSWERS` each.
+
+    Examples
+    --------
+    >>> from stracker.labels import encode_labels
+    >>> labels = pd.DataFrame({"building_id": [1, 2], "volunteer_id": 1, "before": pd.NaT,
+    ...     "after": pd.to_datetime(["2017-06-10"] * 2), "destroyed": [True, False], "task": "compare"})
+    >>> table_work(encode_labels(labels))  # 2 answers, 2 buildings x 3 cells (one image: 2 states, +1)
+    26
+    """
+    return enc.n_answers + CELL_ANSWERS * enc.n_buildings * (enc.n_states + 1)
+
+
 def block_count(enc: EncodedLabels) -> int:
     """How many blocks a table is split into: enough that a block's buildings x states fit :data:`MAX_CELLS`, and
     :data:`MIN_BLOCKS` at least, as long as each does :data:`MIN_WORK` and :data:`VOLUNTEER_ANSWERS` per volunteer;
@@ -126,7 +141,7 @@ def block_count(enc: EncodedLabels) -> int:
     """
     B, V = enc.n_buildings, max(enc.n_volunteers, 1)
     cells = B * (enc.n_states + 1)
-    work = enc.n_answers + CELL_ANSWERS * cells
+    work = table_work(enc)
     wanted = max(-(-cells // MAX_CELLS), MIN_BLOCKS)
     most = min(work // MIN_WORK, work // (VOLUNTEER_ANSWERS * V), B)
     n_blocks = min(wanted, most)
@@ -286,8 +301,8 @@ class BlockedAnswerModel:
                     f"visibility has shape {visibility.shape}; it needs one row per building and one column "
                     f"per image, {(enc.n_buildings, enc.n_images)}."
                 )
-        work = enc.n_answers + CELL_ANSWERS * enc.n_buildings * (enc.n_states + 1)
-        self.workers = min(self.threads, len(self.blocks)) if work >= THREAD_WORK * len(self.blocks) else 1
+        big_enough = table_work(enc) >= THREAD_WORK * len(self.blocks)
+        self.workers = min(self.threads, len(self.blocks)) if big_enough else 1
         self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="stracker") if self.workers > 1 else None
         try:
             self.models = self.map(lambda block: block_model(enc, block, visibility, gold), self.blocks)
