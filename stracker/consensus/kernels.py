@@ -219,18 +219,7 @@ def _pairwise_sum(row: np.ndarray) -> float:  # pragma: no cover - compiled
 
 
 @numba.njit(nogil=True, cache=True)
-def _cumulative_rows(values: np.ndarray, out: np.ndarray, offset: int) -> None:  # pragma: no cover - compiled
-    for r in range(out.shape[0]):
-        for k in range(offset):
-            out[r, k] = 0.0
-        total = 0.0
-        for k in range(out.shape[1] - offset):
-            total += values[r, k]
-            out[r, offset + k] = total
-
-
-@numba.njit(nogil=True, cache=True)
-def _cumulative_rows_times(
+def _cumulative_rows(
     values: np.ndarray, times: np.ndarray, out: np.ndarray, offset: int
 ) -> None:  # pragma: no cover - compiled; run through cumulative_rows
     per_row = times.shape[0] > 1
@@ -240,7 +229,7 @@ def _cumulative_rows_times(
             out[r, k] = 0.0
         total = 0.0
         for k in range(out.shape[1] - offset):
-            total += values[r, k] * times[w, k]
+            total += values[r, k] * times[w, k]  # times of 1.0 (none given) leave every value's bits as they are
             out[r, offset + k] = total
 
 
@@ -290,6 +279,19 @@ def _sloped_rows(
             out[r, k] = total + (late * cum_weight[w, k] + early * np.float64(k))
 
 
+def _one_or_per_row(factors: np.ndarray, name: str, n_rows: int, n_columns: int, exact: bool = False) -> np.ndarray:
+    """``factors`` as C-contiguous float64 rows for the row passes: one row for every row, or one per row, of
+    ``n_columns`` numbers (at least, or ``exact``ly)."""
+    rows = np.ascontiguousarray(np.atleast_2d(factors), dtype=np.float64)
+    wide = rows.ndim == 2 and (rows.shape[1] == n_columns if exact else rows.shape[1] >= n_columns)
+    if not wide or rows.shape[0] not in (1, n_rows):
+        raise ValueError(
+            f"{name} of shape {np.shape(factors)} does not match {n_rows} rows of {n_columns} numbers: it needs one "
+            "row for every row, or one per row"
+        )
+    return rows
+
+
 def cumulative_rows(
     values: np.ndarray, keep: int | None = None, leading_zero: bool = False, times: np.ndarray | None = None
 ) -> np.ndarray:
@@ -330,13 +332,8 @@ def cumulative_rows(
         raise ValueError(f"keep must be between 0 and {values.shape[1]}, got {keep}")
     offset = int(leading_zero)
     out = np.empty((values.shape[0], keep + offset))
-    if times is None:
-        _cumulative_rows(values, out, offset)
-        return out
-    factors = np.ascontiguousarray(np.atleast_2d(times), dtype=np.float64)
-    if factors.shape[0] not in (1, values.shape[0]) or factors.shape[1] < keep:
-        raise ValueError(f"times of shape {np.shape(times)} must be one row or one per row of {keep} numbers at least")
-    _cumulative_rows_times(values, factors, out, offset)
+    factors = np.ones((1, keep)) if times is None else _one_or_per_row(times, "times", values.shape[0], keep)
+    _cumulative_rows(values, factors, out, offset)
     return out
 
 
@@ -365,13 +362,10 @@ def sloped_rows(const: np.ndarray, slope: np.ndarray, cum_weight: np.ndarray, n_
     """
     const = np.ascontiguousarray(const, dtype=np.float64)
     slope = np.ascontiguousarray(slope, dtype=np.float64)
-    weight = np.ascontiguousarray(np.atleast_2d(cum_weight), dtype=np.float64)
     n_rows = const.shape[0]
-    if slope.shape[0] != 2 * n_rows or weight.shape[0] not in (1, n_rows) or weight.shape[1] < n_states:
-        raise ValueError(
-            f"slope {slope.shape} must hold two rows per row of const {const.shape}, and cum_weight "
-            f"{np.shape(cum_weight)} one row or one per row, of {n_states} states at least"
-        )
+    if slope.shape[0] != 2 * n_rows:
+        raise ValueError(f"slope {slope.shape} must hold two rows per row of const {const.shape}")
+    weight = _one_or_per_row(cum_weight, "cum_weight", n_rows, n_states)
     out = np.empty((n_rows, n_states))
     _sloped_rows(const, slope, weight, out)
     return out
@@ -390,21 +384,10 @@ def shifted_rows(log_likelihood: np.ndarray, log_prior: np.ndarray) -> tuple[np.
     ([[0.333333, 1.0]], [1.5])
     """
     log_likelihood = np.ascontiguousarray(log_likelihood, dtype=np.float64)
-    prior = np.ascontiguousarray(log_prior, dtype=np.float64)
-    if prior.ndim == 1:
-        prior = prior[None, :]
-    if (
-        log_likelihood.ndim != 2
-        or prior.shape[1] != log_likelihood.shape[1]
-        or prior.shape[0]
-        not in (
-            1,
-            log_likelihood.shape[0],
-        )
-    ):
-        raise ValueError(
-            f"log_prior of shape {np.shape(log_prior)} does not match log_likelihood of shape {log_likelihood.shape}"
-        )
+    if log_likelihood.ndim != 2:
+        raise ValueError(f"shifted_rows takes a 2-d log_likelihood, got {log_likelihood.ndim} dimensions")
+    n_rows, n_states = log_likelihood.shape
+    prior = _one_or_per_row(log_prior, "log_prior", n_rows, n_states, exact=True)
     out = np.empty(log_likelihood.shape)
     shift = np.empty(log_likelihood.shape[0])
     _shifted_rows(log_likelihood, prior, out, shift)
