@@ -14,14 +14,13 @@ from benchmarks._data import compare_table
 from stracker.consensus.blocks import BlockedAnswerModel
 from stracker.consensus.em import CrowdTypes, MStep
 from stracker.consensus.kernels import (
+    crowd_type_steps,
     cumulative_rows,
     interval_differences,
     interval_masses,
     normalize_rows,
     shifted_rows,
     sloped_rows,
-    type_log_likelihoods,
-    type_responsibilities,
 )
 from stracker.consensus.model import AnswerModel, posterior_and_evidence
 
@@ -211,26 +210,31 @@ def test_the_row_passes_refuse_what_they_cannot_take() -> None:
     n_volunteers=st.integers(1, 300),
     seed=st.integers(0, 2**32 - 1),
 )
-def test_the_crowd_type_passes_equal_numpys_products(n_types, n_params, n_volunteers, seed) -> None:
+def test_a_crowd_type_step_equals_numpys_products(n_types, n_params, n_volunteers, seed) -> None:
     rng = np.random.default_rng(seed)
     chances = rng.random((n_params, n_volunteers)) * 10.0 ** rng.uniform(0, 3, (n_params, n_volunteers))
     events = chances * rng.random((n_params, n_volunteers))
-    centres = rng.uniform(1e-4, 1 - 1e-4, (n_types, n_params))
+    start = rng.uniform(-0.01, 1.01, (n_types, n_params))  # some outside [clip, 1 - clip]
     weights = rng.dirichlet(np.ones(n_types))
+    pseudo = rng.random(n_params) * 10
 
+    centres = np.clip(start, 1e-4, 1 - 1e-4)
     expected = np.log(centres) @ events + np.log1p(-centres) @ (chances - events) + np.log(weights)[:, None]
     expected -= expected.max(axis=0)
-    shifted = type_log_likelihoods(centres, weights, events, chances - events)
-    np.testing.assert_allclose(shifted, expected, rtol=1e-12, atol=1e-9)
-    assert (shifted.max(axis=0) == 0).all()
+    expected_resp = np.exp(expected)
+    expected_resp /= expected_resp.sum(axis=0)
+    got_centres, got_weights, resp = crowd_type_steps(start, weights, events, chances, pseudo, 10.0, 1, 1e-4)
+    np.testing.assert_allclose(resp, expected_resp, rtol=1e-11, atol=1e-15)
+    np.testing.assert_allclose(got_centres, (expected_resp @ events.T + pseudo) / (expected_resp @ chances.T + 10))
+    np.testing.assert_allclose(got_weights, (expected_resp.sum(axis=1) + 1) / (n_volunteers + n_types), rtol=1e-12)
+    assert resp.max(axis=0).min() > 0  # the best type's exponential is 1 before normalising: never underflows
 
-    resp = np.exp(shifted)
-    expected_resp = resp / resp.sum(axis=0)
-    centre_num, centre_den, share = type_responsibilities(resp, events, chances)
-    np.testing.assert_allclose(resp, expected_resp, rtol=1e-12, atol=1e-15)
-    np.testing.assert_allclose(centre_num, expected_resp @ events.T, rtol=1e-12)
-    np.testing.assert_allclose(centre_den, expected_resp @ chances.T, rtol=1e-12)
-    np.testing.assert_allclose(share, expected_resp.sum(axis=1), rtol=1e-12)
+
+def test_crowd_type_steps_refuse_what_does_not_fit() -> None:
+    with pytest.raises(ValueError, match="at least one step"):
+        crowd_type_steps(np.full((2, 1), 0.5), np.full(2, 0.5), np.ones((1, 3)), np.ones((1, 3)), np.ones(1), 1, 0, 0)
+    with pytest.raises(ValueError, match="do not fit"):
+        crowd_type_steps(np.full((2, 1), 0.5), np.full(2, 0.5), np.ones((2, 3)), np.ones((2, 3)), np.ones(2), 1, 1, 0)
 
 
 def test_crowd_types_fit_as_their_numpy_steps_did() -> None:

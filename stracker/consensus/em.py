@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from stracker.consensus.blocks import BlockedAnswerModel
-from stracker.consensus.kernels import type_log_likelihoods, type_responsibilities
+from stracker.consensus.kernels import crowd_type_steps
 from stracker.consensus.model import (
     DEFAULT_PARAMS,
     PARAM_CLIP,
@@ -284,18 +284,17 @@ class CrowdTypes:
     def _fit_active(self, num: np.ndarray, den: np.ndarray, n_iter: int) -> np.ndarray:
         if self.centres is None:
             self.centres = self._initial_centres(num, den)
-        # types x volunteers, the sums parameters x volunteers: every pass runs along the volunteers
-        events, chances = np.ascontiguousarray(num.T), np.ascontiguousarray(den.T)
-        misses = chances - events
-        pseudo = _CROWD_PSEUDO * self.defaults
-        for _ in range(n_iter):
-            centres = np.clip(self.centres, PARAM_CLIP, 1 - PARAM_CLIP)
-            # two compiled passes and numpy's exponential between them (a dozen numpy calls on small arrays before)
-            resp = type_log_likelihoods(centres, self.weights, events, misses)
-            np.exp(resp, out=resp)
-            centre_num, centre_den, share = type_responsibilities(resp, events, chances)
-            self.centres = (centre_num + pseudo) / (centre_den + _CROWD_PSEUDO)
-            self.weights = (share + 1.0) / (len(num) + self.n_types)
+        # the sums parameters x volunteers: every pass of the compiled steps runs along the volunteers
+        self.centres, self.weights, resp = crowd_type_steps(
+            self.centres,
+            self.weights,
+            num.T,
+            den.T,
+            _CROWD_PSEUDO * self.defaults,
+            _CROWD_PSEUDO,
+            n_iter,
+            PARAM_CLIP,
+        )
         return resp.T @ np.clip(self.centres, PARAM_CLIP, 1 - PARAM_CLIP)
 
 
