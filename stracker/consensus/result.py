@@ -433,16 +433,15 @@ def volunteer_table_from_counts(
     volunteer_ids: pd.Index, n_timeline: np.ndarray, n_compare: np.ndarray, params: dict[str, np.ndarray]
 ) -> pd.DataFrame:
     """:func:`volunteer_table` from per-volunteer answer counts (summed over shards in the distributed engine)."""
-    table = pd.DataFrame(
-        {"n_labels": n_timeline + n_compare, "n_timeline": n_timeline, "n_compare": n_compare},
-        index=volunteer_ids,
-    )
-    for name, values in params.items():
-        table[name] = values
+    n_labels = n_timeline + n_compare
     exact_mark = (1 - params["p_guess"]) * (1 - params["p_miss"]) * (1 - params["p_early"]) * (1 - params["p_late"])
     balanced = (params["sensitivity"] + params["specificity"]) / 2
-    total = np.maximum(table["n_labels"].to_numpy(), 1)
-    table["reliability"] = (n_timeline * exact_mark + n_compare * balanced) / total
+    reliability = (n_timeline * exact_mark + n_compare * balanced) / np.maximum(n_labels, 1)
+    # one frame from one dict of columns: a column set at a time costs pandas about 0.15 ms each
+    columns = {"n_labels": n_labels, "n_timeline": n_timeline, "n_compare": n_compare}
+    columns.update(params)
+    columns["reliability"] = reliability
+    table = pd.DataFrame(columns, index=volunteer_ids)
     table.index.name = "volunteer_id"
     return table
 
