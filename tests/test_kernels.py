@@ -14,6 +14,7 @@ from benchmarks._data import compare_table
 from stracker.consensus.blocks import BlockedAnswerModel
 from stracker.consensus.em import CrowdTypes, MStep
 from stracker.consensus.kernels import (
+    compare_rows,
     crowd_type_steps,
     cumulative_rows,
     interval_differences,
@@ -285,3 +286,40 @@ def test_the_sloped_rows_are_numpys_timeline_log_likelihood_bit_for_bit(n_rows, 
     assert sloped_rows(const, slope, cum_weight, n_states).tobytes() == expected.tobytes()
     with pytest.raises(ValueError, match="two rows per row"):
         sloped_rows(const, slope[:-1], cum_weight, n_states)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n_rows=st.integers(0, 400),
+    n_volunteers=st.integers(1, 40),
+    narrow=st.booleans(),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_compare_rows_are_the_numpy_selection(n_rows, n_volunteers, narrow, seed) -> None:
+    """The compare answers' arrays in one pass: the masked, widened numpy arrays they replaced, in their dtypes."""
+    rng = np.random.default_rng(seed)
+    keep = rng.random(n_rows) < 0.7
+    building = rng.integers(0, 300, n_rows).astype(np.int32)
+    volunteer = rng.integers(0, n_volunteers, n_rows).astype(np.int32)
+    answer = rng.integers(0, 2, n_rows).astype(np.int8)
+    lo = rng.integers(-1, 200, n_rows).astype(np.int16)
+    hi = (lo + rng.integers(1, 50, n_rows)).astype(np.int16)
+    dtypes = (np.uint16, np.uint8, np.uint16) if narrow else (np.int32, np.int32, np.int64)
+    got = compare_rows(
+        keep,
+        building,
+        volunteer,
+        answer,
+        lo,
+        hi,
+        n_volunteers,
+        building_dtype=dtypes[0],
+        boundary_dtype=dtypes[1],
+        column_dtype=dtypes[2],
+    )
+    column = volunteer[keep].astype(np.int64) * 2 + answer[keep]
+    expected = (building[keep], lo[keep] + 1, hi[keep].astype(np.int64) + 1, column)
+    for array, want, dtype in zip(got[:4], expected, (dtypes[0], dtypes[1], dtypes[1], dtypes[2]), strict=True):
+        assert array.dtype == dtype
+        assert array.tolist() == want.tolist()
+    assert got[4].tolist() == np.bincount(column, minlength=2 * n_volunteers).astype(float).tolist()

@@ -73,6 +73,7 @@ import numpy as np
 import pandas as pd
 
 from stracker.consensus.kernels import (
+    compare_rows,
     cumulative_rows,
     interval_differences,
     interval_masses,
@@ -492,8 +493,6 @@ class AnswerModel:
         B, D, S, V = self.n_buildings, self.n_images, self.n_states, self.n_volunteers
         self.width = W = S + 1  # width of the difference arrays and of the cumulative posterior
         self.gold = gold
-        lo1 = enc.lo.astype(np.int64) + 1
-        hi1 = enc.hi.astype(np.int64) + 1
         timeline = enc.task == TIMELINE
         mark = timeline & (enc.answer == YES)
         nodest = timeline & (enc.answer == NO)
@@ -514,6 +513,7 @@ class AnswerModel:
             # was visible, compare questions about a hidden frame
             mark &= seen[enc.building, enc.hi]
             sb = self.seen_before.ravel()
+            lo1, hi1 = enc.lo.astype(np.int64) + 1, enc.hi.astype(np.int64) + 1
             nodest &= sb[_flat(enc.building, hi1, D + 1)] > sb[_flat(enc.building, np.minimum(lo1, hi1), D + 1)]
             compare_vis = vis[enc.building, enc.hi] * np.where(
                 enc.lo >= 0, vis[enc.building, np.maximum(enc.lo, 0)], 1.0
@@ -523,14 +523,14 @@ class AnswerModel:
 
         # timeline marks: four breakpoints (0, lo+1, hi+1, D) of a piecewise-linear log-likelihood
         self.mark_building, self.mark_volunteer = enc.building[mark], enc.volunteer[mark]
-        self.mark_lo1, self.mark_hi1 = lo1[mark], hi1[mark]
+        self.mark_lo1, self.mark_hi1 = enc.lo[mark].astype(np.int64) + 1, enc.hi[mark].astype(np.int64) + 1
         self.mark_hi = self.mark_hi1 - 1
         self.mark_base = self.mark_building.astype(np.int64) * W
         self.n_marks = int(self.mark_building.size)
 
         # "no destruction" answers: a range (lo, hi] plus exact terms for the last few states before hi
         self.nodest_building, self.nodest_volunteer = enc.building[nodest], enc.volunteer[nodest]
-        self.nodest_lo1, self.nodest_hi1 = lo1[nodest], hi1[nodest]
+        self.nodest_lo1, self.nodest_hi1 = enc.lo[nodest].astype(np.int64) + 1, enc.hi[nodest].astype(np.int64) + 1
         nb = self.nodest_building
         if vis is None:
             tail_answer, tail_k = [], []
@@ -557,19 +557,29 @@ class AnswerModel:
         # through its column (volunteer, yes/no), so the difference array adds a column's value at the building's
         # lo+1 and subtracts it at its hi+1, and the M-step's expected counts read the cumulative posterior there:
         # one compiled pass over four small integer arrays each (stracker.consensus.kernels), in answer order
-        c_b = enc.building[compare]
-        c_vy = enc.volunteer[compare].astype(np.int64) * 2 + enc.answer[compare]
-        n_compare = c_b.size
-        self.compare_counts = np.bincount(c_vy, minlength=2 * V).reshape(V, 2).astype(float)
-        self.has_compare = bool(n_compare)
-        self.compare_columns: CompareColumns | None = None
         self.n_compare_columns = 2 * V
+        # as small as the values allow: the passes are bound by the bytes they read (6 an answer, not 12)
+        plain_columns = vis is None and 2 * V <= 2**16
+        c_b, c_lo1, c_hi1, columns, column_answers = compare_rows(
+            compare,
+            enc.building,
+            enc.volunteer,
+            enc.answer,
+            enc.lo,
+            enc.hi,
+            V,
+            building_dtype=np.uint16 if B <= 2**16 else np.int32,
+            boundary_dtype=np.uint8 if W <= 2**8 else np.int32,
+            column_dtype=np.uint16 if plain_columns else np.int64,
+        )
+        self.compare_counts = column_answers.reshape(V, 2)
+        self.has_compare = bool(c_b.size)
+        self.compare_columns: CompareColumns | None = None
         if self.has_compare:
-            columns = c_vy
             if vis is not None:
                 # under visibility an answer's column is (volunteer, answer, chance it was read, to 1/128): the
                 # passes stay one each, over the columns present
-                columns, present = pd.factorize(c_vy * (_MIXING_LEVELS + 1) + compare_level[compare], sort=True)
+                columns, present = pd.factorize(columns * (_MIXING_LEVELS + 1) + compare_level[compare], sort=True)
                 vy, level = np.divmod(present, _MIXING_LEVELS + 1)
                 self.compare_columns = CompareColumns(
                     volunteer=vy // 2,
@@ -578,12 +588,8 @@ class AnswerModel:
                     n_answers=np.bincount(columns, minlength=present.size).astype(float),
                 )
                 self.n_compare_columns = present.size
-            # as small as the values allow: the passes are bound by the bytes they read (6 an answer, not 12)
-            boundary = np.uint8 if W <= 2**8 else np.int32
-            self.compare_building = c_b.astype(np.uint16 if B <= 2**16 else np.int32)
-            self.compare_lo1 = lo1[compare].astype(boundary)
-            self.compare_hi1 = hi1[compare].astype(boundary)
-            self.compare_column = columns.astype(np.uint16 if self.n_compare_columns <= 2**16 else np.int32)
+            self.compare_building, self.compare_lo1, self.compare_hi1 = c_b, c_lo1, c_hi1
+            self.compare_column = columns.astype(np.uint16 if self.n_compare_columns <= 2**16 else np.int32, copy=False)
         self._enc, self._compare = enc, compare  # for the per-answer arrays, made when first needed
         self.compare_visible = None if compare_vis is None else compare_vis[compare]
 
