@@ -14,6 +14,7 @@ from benchmarks._data import compare_table
 from stracker.consensus.blocks import BlockedAnswerModel
 from stracker.consensus.em import CrowdTypes, MStep
 from stracker.consensus.kernels import (
+    building_tallies,
     compare_rows,
     crowd_type_steps,
     cumulative_rows,
@@ -323,3 +324,27 @@ def test_compare_rows_are_the_numpy_selection(n_rows, n_volunteers, narrow, seed
         assert array.dtype == dtype
         assert array.tolist() == want.tolist()
     assert got[4].tolist() == np.bincount(column, minlength=2 * n_volunteers).astype(float).tolist()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n_rows=st.integers(0, 300),
+    n_buildings=st.integers(1, 30),
+    n_volunteers=st.integers(1, 12),
+    order=st.sampled_from(["any", "sorted", "runs"]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_building_tallies_count_answers_and_distinct_volunteers(n_rows, n_buildings, n_volunteers, order, seed):
+    """Against a count over the distinct (building, volunteer) pairs, in any order of the answers: sorted by
+    building, in runs of one building not sorted, or shuffled."""
+    rng = np.random.default_rng(seed)
+    building = rng.integers(0, n_buildings, n_rows).astype(np.int32)
+    if order == "sorted":
+        building.sort()
+    elif order == "runs":  # grouped by building, the groups in a shuffled order
+        building = rng.permutation(n_buildings).astype(np.int32)[np.sort(building)]
+    volunteer = rng.integers(0, n_volunteers, n_rows).astype(np.int32)
+    n_answers, n_distinct = building_tallies(building, volunteer, n_buildings, n_volunteers)
+    assert n_answers.tolist() == np.bincount(building, minlength=n_buildings).tolist()
+    pairs = np.unique(building.astype(np.int64) * n_volunteers + volunteer)
+    assert n_distinct.tolist() == np.bincount(pairs // n_volunteers, minlength=n_buildings).tolist()

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from stracker.consensus.inputs import id_type_hint
+from stracker.consensus.kernels import building_tallies
 from stracker.errors import FootprintsError, RenamedColumnsWarning, UnmatchedBuildingsError
 from stracker.io.consensus import read_consensus_parts, write_consensus
 from stracker.io.footprints import check_footprint_ids
@@ -89,11 +90,8 @@ def consensus_summary(
 
 
 def answer_counts(enc: EncodedLabels) -> tuple[np.ndarray, np.ndarray]:
-    """Per building, its answers and its distinct volunteers (``n_labels``, ``n_volunteers``).
-
-    One sort of the (building, volunteer) keys gives both: each building's keys are one run of the sorted keys,
-    and its distinct volunteers are the runs of equal keys within it (a sort beats numpy's hash-based unique on
-    millions of integer keys; keys fit in 32 bits when there are fewer than 2**31 pairs of codes).
+    """Per building, its answers and its distinct volunteers (``n_labels``, ``n_volunteers``), from compiled passes
+    over the answers (:func:`stracker.consensus.kernels.building_tallies`).
 
     Examples
     --------
@@ -104,18 +102,7 @@ def answer_counts(enc: EncodedLabels) -> tuple[np.ndarray, np.ndarray]:
     >>> [c.tolist() for c in answer_counts(encode_labels(labels))]
     [[1, 3], [1, 2]]
     """
-    B, V = enc.n_buildings, max(enc.n_volunteers, 1)
-    key_type = np.dtype(np.int32 if B * V < 2**31 else np.int64)
-    keys = enc.building.astype(key_type)
-    keys *= V
-    keys += enc.volunteer
-    keys.sort()
-    runs = np.zeros(keys.size + 1, dtype=np.int64)  # runs[i]: distinct keys among keys[:i]
-    if keys.size:
-        np.cumsum(keys[1:] != keys[:-1], out=runs[2:])
-        runs[1:] += 1
-    bounds = np.searchsorted(keys, np.arange(0, (B + 1) * V, V, dtype=key_type))  # each building's run of keys
-    return np.diff(bounds), np.diff(runs[bounds])
+    return building_tallies(enc.building, enc.volunteer, enc.n_buildings, max(enc.n_volunteers, 1))
 
 
 def summarize_posterior(
