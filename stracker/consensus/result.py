@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from stracker.consensus.inputs import id_type_hint
-from stracker.consensus.kernels import building_tallies
+from stracker.consensus.kernels import building_tallies, volunteer_tallies
 from stracker.errors import FootprintsError, RenamedColumnsWarning, UnmatchedBuildingsError
 from stracker.io.consensus import read_consensus_parts, write_consensus
 from stracker.io.footprints import check_footprint_ids
@@ -403,8 +403,7 @@ def volunteer_counts(enc: EncodedLabels) -> np.ndarray:
     >>> volunteer_counts(encode_labels(labels)).tolist()
     [[1, 1], [0, 1]]
     """
-    V = enc.n_volunteers
-    return np.bincount(enc.volunteer.astype(np.intp) * 2 + enc.task, minlength=2 * V).reshape(V, 2)
+    return volunteer_tallies(enc.volunteer, enc.task, enc.n_volunteers)
 
 
 def volunteer_table(
