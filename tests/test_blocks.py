@@ -16,7 +16,7 @@ from click.testing import CliRunner
 import stracker
 from stracker.cli import cli
 from stracker.consensus import blocks
-from stracker.consensus.blocks import THREAD_WORK, BlockedAnswerModel, building_blocks
+from stracker.consensus.blocks import MIN_WORK, BlockedAnswerModel, building_blocks, table_work
 from stracker.consensus.em import MStep, fit_em
 from stracker.consensus.model import AnswerModel, EStep
 from stracker.errors import OptionsError
@@ -46,12 +46,6 @@ def _aggregate(labels, dates, **kwargs):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return stracker.aggregate(labels, dates, **kwargs)
-
-
-@pytest.fixture(autouse=True)
-def threads_on_any_table(monkeypatch):
-    """The blocks of this file's small tables run on threads (by default they would stay on one: THREAD_WORK)."""
-    monkeypatch.setattr(blocks, "THREAD_WORK", 0)
 
 
 @pytest.fixture
@@ -318,15 +312,16 @@ def test_steps_side_by_side_give_their_results_and_the_first_error_in_order():
     assert side_by_side([step(5)], threads=1) == [5]
 
 
-def test_blocks_too_small_for_threads_to_pay_stay_on_one(monkeypatch):
+def test_tables_too_small_for_two_blocks_are_one_and_larger_ones_run_on_threads():
     from benchmarks._data import compare_table
 
-    monkeypatch.setattr(blocks, "THREAD_WORK", THREAD_WORK)  # the default, not this file's 0
     small, _ = compare_table(200_000, n_buildings=1_111, n_volunteers=307)
     large, _ = compare_table(1_000_000, n_buildings=5_555, n_volunteers=1_538)
+    assert table_work(small) < 2 * MIN_WORK <= table_work(large)
     with BlockedAnswerModel(small, threads=2) as few, BlockedAnswerModel(large, threads=2) as many:
-        assert len(few.blocks) == 2 and few.workers == 1  # about 160,000 answers' work a block
+        assert len(few.blocks) == 1 and few.workers == 1  # about 430,000 answers' work in all
         assert len(many.blocks) == 4 and many.workers == 2
-        state = MStep.start(small.volunteer_ids, small.image_dates).state()
-        with BlockedAnswerModel(small, threads=1) as one:
-            assert few.e_step(state).posterior.tobytes() == one.e_step(state).posterior.tobytes()
+        state = MStep.start(large.volunteer_ids, large.image_dates).state()
+        with BlockedAnswerModel(large, threads=1) as one:
+            assert one.workers == 1
+            assert many.e_step(state).posterior.tobytes() == one.e_step(state).posterior.tobytes()

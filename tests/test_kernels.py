@@ -111,10 +111,7 @@ def test_an_e_step_through_the_kernels_equals_the_answers_taken_one_by_one() -> 
     np.testing.assert_allclose(a.den[a.observed], b.den[b.observed], rtol=1e-12)
 
 
-def test_blocks_on_threads_give_the_same_bits_as_on_one(monkeypatch) -> None:
-    from stracker.consensus import blocks
-
-    monkeypatch.setattr(blocks, "THREAD_WORK", 0)  # small blocks on threads all the same
+def test_blocks_on_threads_give_the_same_bits_as_on_one() -> None:
     enc, _ = compare_table(60_000, n_buildings=2_000, n_images=20, n_volunteers=100, seed=1)
     learn = MStep.start(enc.volunteer_ids, enc.image_dates)
     with BlockedAnswerModel(enc, threads=1, n_blocks=4) as one, BlockedAnswerModel(enc, threads=2, n_blocks=4) as two:

@@ -57,7 +57,6 @@ __all__ = [
     "MAX_CELLS",
     "MIN_BLOCKS",
     "MIN_WORK",
-    "THREAD_WORK",
     "VOLUNTEER_ANSWERS",
     "BlockedAnswerModel",
     "BuildingBlock",
@@ -75,15 +74,12 @@ buildings x states (8 bytes a cell) then stay in a core's cache through the pass
 MIN_BLOCKS = 4
 """Blocks a table is split into at least, when it has work enough for them, to share among a few threads."""
 
-MIN_WORK = 2**17
+MIN_WORK = 2**18
 """The least work of a block, in answers (a building-state cell counting :data:`CELL_ANSWERS`): the Python
-overhead of a block's E-step (about 0.3 ms) stays small beside its work."""
-
-THREAD_WORK = 2**18
-"""The least work of a block (in answers, as :data:`MIN_WORK` counts it) for the blocks to run on threads: below
-it, handing the GIL between two threads at each of a block's numpy calls costs more than the second core gives
-(measured on a 2-vCPU machine: 200,000 compare answers in 2 blocks of about 160,000, an iteration 1.4 times as
-long on 2 threads as on one; 1 million in 4 blocks of about 540,000, 0.78 times)."""
+overhead of a block's E-step (about 0.2 ms) stays small beside its work, and blocks this large pay on threads
+(measured on a 2-vCPU machine: 200,000 compare answers, 431,000 answers' work, as one block took 0.92 times as
+long as in 2 blocks of half of it on one thread, which 2 threads did not speed up; 500,000 in 4 blocks took
+0.87 times as long on 2 threads as on one)."""
 
 CELL_ANSWERS = 4
 """One building-state cell costs an E-step about as much as this many answers."""
@@ -251,8 +247,8 @@ class BlockedAnswerModel:
 
     It has :class:`~stracker.consensus.model.AnswerModel`'s ``e_step``: the posterior of every building (in
     building-code order), the log-likelihood, and the statistics summed over the blocks. The blocks' models are
-    built, and their E-steps run, on ``threads`` threads (``workers``: as many as there are blocks at most, and one
-    when the blocks are too small for threads to pay, :data:`THREAD_WORK`); the numbers do not depend on how many.
+    built, and their E-steps run, on ``threads`` threads (``workers``: as many as there are blocks at most); the
+    numbers do not depend on how many.
     Use it as a context manager (or call :meth:`close`) to stop its threads.
 
     Parameters
@@ -301,8 +297,7 @@ class BlockedAnswerModel:
                     f"visibility has shape {visibility.shape}; it needs one row per building and one column "
                     f"per image, {(enc.n_buildings, enc.n_images)}."
                 )
-        big_enough = table_work(enc) >= THREAD_WORK * len(self.blocks)
-        self.workers = min(self.threads, len(self.blocks)) if big_enough else 1
+        self.workers = min(self.threads, len(self.blocks))
         self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="stracker") if self.workers > 1 else None
         try:
             self.models = self.map(lambda block: block_model(enc, block, visibility, gold), self.blocks)
