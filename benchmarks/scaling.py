@@ -7,13 +7,14 @@ peak memory is its own; the answers are generated as arrays in that process (not
 (``stracker.aggregate`` of the encoded table: setting up the blocks, the EM, the result tables) with a fixed
 number of EM iterations, so the time per answer compares like with like. The peak is that of the first fit
 (on ``--threads`` threads); the times are the best of ``--repeat`` fits on ``--threads`` threads and on one,
-taken in turn (a single fit of the smallest sizes, a tenth of a second, varies by a third from run to run on a
-shared machine).
+taken in turn; ``--repeat`` defaults to about 10 million answers' worth of fits per size (50 at 200,000, 3 at 20
+million), as a single fit of the smallest sizes, a few hundredths of a second, varies by half from minute to minute
+on a shared machine.
 
 Targets (issue 15, 2 cores): 20 million answers in under 15 s and 4 GB; time per answer flat within 20% from
 200,000 up; 2 threads at most 0.6 times the time on one.
 
-Run: ``python -m benchmarks.scaling [--sizes 2e5 1e6 2e7] [--iterations 10] [--repeat 3] [--threads 2]``.
+Run: ``python -m benchmarks.scaling [--sizes 2e5 1e6 2e7] [--iterations 10] [--repeat N] [--threads 2]``.
 """
 
 from __future__ import annotations
@@ -72,12 +73,17 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", type=float, nargs="+", default=list(DEFAULT_SIZES))
     parser.add_argument("--iterations", type=int, default=10)
-    parser.add_argument("--repeat", type=int, default=3, help="fits per size; the best time is reported")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        help="fits per size and thread count, the best reported (default: 10 million answers' worth, from 3 to 50)",
+    )
     parser.add_argument("--threads", type=int, default=2, help="threads set beside one")
     parser.add_argument("--one", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one:
-        print(json.dumps(run_one(int(args.one), args.iterations, args.repeat, args.threads)))
+        repeat = args.repeat or min(max(3, round(1e7 / args.one)), 50)
+        print(json.dumps(run_one(int(args.one), args.iterations, repeat, args.threads)))
         return []
     rows = []
     for size in args.sizes:
@@ -90,8 +96,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 str(size),
                 "--iterations",
                 str(args.iterations),
-                "--repeat",
-                str(args.repeat),
+                *(["--repeat", str(args.repeat)] if args.repeat else []),
                 "--threads",
                 str(args.threads),
             ],

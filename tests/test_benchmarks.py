@@ -76,7 +76,7 @@ def test_aggregate_benchmark_covers_every_method(tmp_path):
 
 def test_scaling_benchmark_runs_each_size_in_its_own_process(tmp_path, monkeypatch):
     monkeypatch.chdir(Path(__file__).resolve().parents[1])  # the child runs `python -m benchmarks.scaling`
-    rows = scaling.main(["--sizes", "2e4", "5e4", "--iterations", "3"])
+    rows = scaling.main(["--sizes", "2e4", "5e4", "--iterations", "3", "--repeat", "2"])
     assert [r["answers"] for r in rows] == [20_000, 50_000]
     assert all(r["iterations"] == 3 and r["fit_s"] > 0 and r["peak_rss_mb"] > 0 for r in rows)
     assert rows[0]["time_per_answer_vs_smallest"] == rows[0]["time_per_answer_vs_smallest_1_thread"] == 1.0
