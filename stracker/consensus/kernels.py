@@ -1,4 +1,4 @@
-"""Compiled loops of the E-step: the compare answers' two passes, and the passes over buildings x states.
+"""Compiled loops of the consensus fit: the compare answers' two passes, and the passes over buildings x states.
 
 A compare answer about the interval (lo, hi] adds its column's value to a building-state difference array at
 ``lo + 1`` and subtracts it at ``hi + 1`` (the E-step's log-likelihood), and reads the posterior mass of its
@@ -21,6 +21,9 @@ M-step, over arrays of types x volunteers (4 x 3,000 on the raqqa campaigns); in
 whose overhead is most of their time. Here a step is two passes (the types' log-likelihoods; the
 responsibilities and the sums of the types' centres), numpy's exponential between them. They add in their own
 order, not BLAS's: the results move by rounding only.
+
+The result tables' counts (per building its answers and distinct volunteers, per volunteer its answers by task)
+are passes over the answers too (:func:`building_tallies`, :func:`volunteer_tallies`), with no sort of them.
 
 The functions are compiled by numba on first use (cached on disk, so once per machine and version) and release
 the GIL, so the blocks of :mod:`stracker.consensus.blocks` run them side by side. Each adds in a fixed order:
