@@ -234,6 +234,10 @@ def test_crowd_type_steps_refuse_what_does_not_fit() -> None:
         crowd_type_steps(np.full((2, 1), 0.5), np.full(2, 0.5), np.ones((1, 3)), np.ones((1, 3)), np.ones(1), 1, 0, 0)
     with pytest.raises(ValueError, match="do not fit"):
         crowd_type_steps(np.full((2, 1), 0.5), np.full(2, 0.5), np.ones((2, 3)), np.ones((2, 3)), np.ones(2), 1, 1, 0)
+    with pytest.raises(ValueError, match="do not fit"):  # one pseudo-count per parameter
+        crowd_type_steps(np.full((2, 1), 0.5), np.full(2, 0.5), np.ones((1, 3)), np.ones((1, 3)), np.ones(2), 1, 1, 0)
+    with pytest.raises(ValueError, match="one value per answer"):
+        compare_rows(np.ones(3, bool), np.zeros(3), np.zeros(2), np.zeros(3), np.zeros(3), np.ones(3), 1)
 
 
 def test_crowd_types_fit_as_their_numpy_steps_did() -> None:

@@ -263,6 +263,8 @@ def compare_rows(
     >>> b.tolist(), lo1.tolist(), hi1.tolist(), column.tolist(), counts.tolist()
     ([0, 1], [0, 3], [4, 5], [3, 2], [0.0, 0.0, 1.0, 1.0])
     """
+    if any(np.shape(a) != np.shape(keep) for a in (building, volunteer, answer, lo, hi)):
+        raise ValueError("compare_rows takes one value per answer in every array")
     n = int(np.count_nonzero(keep))
     out = (
         np.empty(n, dtype=building_dtype),
@@ -681,8 +683,8 @@ def crowd_type_steps(
 
     Each step: the types' centres clipped into ``[clip, 1 - clip]``; each volunteer's log-likelihood under each
     type, ``log w_t + sum_p (events[p, v] log c[t, p] + (chances - events)[p, v] log(1 - c[t, p]))``; its
-    responsibilities (their exponentials, less the best type's, normalised over the types); then the centres
-    ``(resp @ events.T + pseudo) / (resp @ chances.T + pseudo_count)`` and the weights
+    responsibilities (the exponentials of the scores less the best type's, floored at -700, normalised over the
+    types); then the centres ``(resp @ events.T + pseudo) / (resp @ chances.T + pseudo_count)`` and the weights
     ``(resp.sum(axis=1) + 1) / (volunteers + types)``. Two compiled passes a step, with numpy's exponential
     between them, in place of a dozen numpy calls whose overhead was most of the M-step at a few hundred
     volunteers.
@@ -717,13 +719,19 @@ def crowd_type_steps(
     weights = np.array(weights, dtype=np.float64)
     events = np.ascontiguousarray(events, dtype=np.float64)
     chances = np.ascontiguousarray(chances, dtype=np.float64)
-    if events.shape != chances.shape or centres.shape[1] != events.shape[0] or weights.shape != centres.shape[:1]:
+    pseudo = np.ascontiguousarray(pseudo, dtype=np.float64)
+    if (
+        events.shape != chances.shape
+        or centres.shape[1] != events.shape[0]
+        or weights.shape != centres.shape[:1]
+        or pseudo.shape != centres.shape[1:]
+    ):
         raise ValueError(
             f"crowd_type_steps: centres {centres.shape}, weights {weights.shape}, events {events.shape} and "
-            f"chances {chances.shape} do not fit (types x parameters, types, parameters x volunteers)"
+            f"chances {chances.shape} and pseudo {pseudo.shape} do not fit (types x parameters, types, parameters "
+            "x volunteers, parameters)"
         )
     misses = chances - events
-    pseudo = np.ascontiguousarray(pseudo, dtype=np.float64)
     resp = np.empty((centres.shape[0], events.shape[1]))
     for _ in range(n_steps):
         _crowd_type_scores(centres, weights, events, misses, float(clip), resp)
