@@ -132,6 +132,34 @@ def interval_differences(
     return out
 
 
+def interval_masses(
+    building: np.ndarray,
+    lo1: np.ndarray,
+    hi1: np.ndarray,
+    column: np.ndarray,
+    cumulative: np.ndarray,
+    width: int,
+    n_columns: int,
+) -> np.ndarray:
+    """Per column, the sum over its answers of the cumulative array's ``(building, hi1)`` less its
+    ``(building, lo1)``: with the cumulative posterior (buildings x ``width``, flat), the expected number of its
+    answers whose interval holds the building's state.
+
+    Minus the transpose of :func:`interval_differences`: ``interval_masses(..., c, width, n) @ x`` equals
+    ``-(interval_differences(..., x, c.size // width, width) @ c)``.
+
+    Examples
+    --------
+    >>> cumulative = np.array([0.0, 0.5, 0.0, 0.75])
+    >>> interval_masses(np.array([0, 1]), np.array([0, 0]), np.array([1, 1]), np.array([1, 1]), cumulative, 2, 2)
+    array([0.  , 1.25])
+    """
+    _check_answers(building, lo1, hi1, column)
+    out = np.zeros(n_columns)
+    _interval_masses(building, lo1, hi1, column, np.ascontiguousarray(cumulative, dtype=np.float64), width, out)
+    return out
+
+
 @numba.njit(nogil=True, cache=True)
 def _compare_rows(
     keep: np.ndarray,
@@ -156,6 +184,49 @@ def _compare_rows(
             out_column[j] = column
             column_answers[column] += 1.0
             j += 1
+
+
+def compare_rows(
+    keep: np.ndarray,
+    building: np.ndarray,
+    volunteer: np.ndarray,
+    answer: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    n_volunteers: int,
+    *,
+    building_dtype: np.dtype | type = np.int32,
+    boundary_dtype: np.dtype | type = np.int32,
+    column_dtype: np.dtype | type = np.int64,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The compare answers the E-step reads, in one pass over the table: of the rows where ``keep`` is true, the
+    building, the interval's ends plus one (``lo + 1``, ``hi + 1``) and the column ``2 * volunteer + answer``, in
+    the dtypes asked for, and the answers per column (``2 * n_volunteers`` of them, as floats).
+
+    In numpy this was ten passes (masks, widening copies, a product, a count); the kernel writes the narrow
+    arrays directly. The caller picks dtypes that hold the values (buildings and columns below 2**16 fit uint16,
+    ``hi + 1`` below 2**8 uint8).
+
+    Examples
+    --------
+    >>> keep = np.array([True, False, True])
+    >>> b, lo1, hi1, column, counts = compare_rows(keep, np.array([0, 0, 1]), np.array([1, 0, 1]),
+    ...     np.array([1, 1, 0]), np.array([-1, 0, 2]), np.array([3, 3, 4]), 2, boundary_dtype=np.uint8)
+    >>> b.tolist(), lo1.tolist(), hi1.tolist(), column.tolist(), counts.tolist()
+    ([0, 1], [0, 3], [4, 5], [3, 2], [0.0, 0.0, 1.0, 1.0])
+    """
+    if any(np.shape(a) != np.shape(keep) for a in (building, volunteer, answer, lo, hi)):
+        raise ValueError("compare_rows takes one value per answer in every array")
+    n = int(np.count_nonzero(keep))
+    out = (
+        np.empty(n, dtype=building_dtype),
+        np.empty(n, dtype=boundary_dtype),
+        np.empty(n, dtype=boundary_dtype),
+        np.empty(n, dtype=column_dtype),
+    )
+    column_answers = np.zeros(2 * n_volunteers)
+    _compare_rows(keep, building, volunteer, answer, lo, hi, *out, column_answers)
+    return (*out, column_answers)
 
 
 @numba.njit(nogil=True, cache=True)
@@ -232,77 +303,6 @@ def volunteer_tallies(volunteer: np.ndarray, task: np.ndarray, n_volunteers: int
     counts = np.zeros((n_volunteers, 2), dtype=np.int64)
     _volunteer_tallies(volunteer, task, counts)
     return counts
-
-
-def compare_rows(
-    keep: np.ndarray,
-    building: np.ndarray,
-    volunteer: np.ndarray,
-    answer: np.ndarray,
-    lo: np.ndarray,
-    hi: np.ndarray,
-    n_volunteers: int,
-    *,
-    building_dtype: np.dtype | type = np.int32,
-    boundary_dtype: np.dtype | type = np.int32,
-    column_dtype: np.dtype | type = np.int64,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The compare answers the E-step reads, in one pass over the table: of the rows where ``keep`` is true, the
-    building, the interval's ends plus one (``lo + 1``, ``hi + 1``) and the column ``2 * volunteer + answer``, in
-    the dtypes asked for, and the answers per column (``2 * n_volunteers`` of them, as floats).
-
-    In numpy this was ten passes (masks, widening copies, a product, a count); the kernel writes the narrow
-    arrays directly. The caller picks dtypes that hold the values (buildings and columns below 2**16 fit uint16,
-    ``hi + 1`` below 2**8 uint8).
-
-    Examples
-    --------
-    >>> keep = np.array([True, False, True])
-    >>> b, lo1, hi1, column, counts = compare_rows(keep, np.array([0, 0, 1]), np.array([1, 0, 1]),
-    ...     np.array([1, 1, 0]), np.array([-1, 0, 2]), np.array([3, 3, 4]), 2, boundary_dtype=np.uint8)
-    >>> b.tolist(), lo1.tolist(), hi1.tolist(), column.tolist(), counts.tolist()
-    ([0, 1], [0, 3], [4, 5], [3, 2], [0.0, 0.0, 1.0, 1.0])
-    """
-    if any(np.shape(a) != np.shape(keep) for a in (building, volunteer, answer, lo, hi)):
-        raise ValueError("compare_rows takes one value per answer in every array")
-    n = int(np.count_nonzero(keep))
-    out = (
-        np.empty(n, dtype=building_dtype),
-        np.empty(n, dtype=boundary_dtype),
-        np.empty(n, dtype=boundary_dtype),
-        np.empty(n, dtype=column_dtype),
-    )
-    column_answers = np.zeros(2 * n_volunteers)
-    _compare_rows(keep, building, volunteer, answer, lo, hi, *out, column_answers)
-    return (*out, column_answers)
-
-
-def interval_masses(
-    building: np.ndarray,
-    lo1: np.ndarray,
-    hi1: np.ndarray,
-    column: np.ndarray,
-    cumulative: np.ndarray,
-    width: int,
-    n_columns: int,
-) -> np.ndarray:
-    """Per column, the sum over its answers of the cumulative array's ``(building, hi1)`` less its
-    ``(building, lo1)``: with the cumulative posterior (buildings x ``width``, flat), the expected number of its
-    answers whose interval holds the building's state.
-
-    Minus the transpose of :func:`interval_differences`: ``interval_masses(..., c, width, n) @ x`` equals
-    ``-(interval_differences(..., x, c.size // width, width) @ c)``.
-
-    Examples
-    --------
-    >>> cumulative = np.array([0.0, 0.5, 0.0, 0.75])
-    >>> interval_masses(np.array([0, 1]), np.array([0, 0]), np.array([1, 1]), np.array([1, 1]), cumulative, 2, 2)
-    array([0.  , 1.25])
-    """
-    _check_answers(building, lo1, hi1, column)
-    out = np.zeros(n_columns)
-    _interval_masses(building, lo1, hi1, column, np.ascontiguousarray(cumulative, dtype=np.float64), width, out)
-    return out
 
 
 @numba.njit(nogil=True, cache=True)
@@ -678,8 +678,8 @@ def crowd_type_steps(
     n_steps: int,
     clip: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``n_steps`` EM steps of the crowd types; returns the new centres, weights and the
-    last step's responsibilities (types x volunteers).
+    """``n_steps`` EM steps of the crowd types; returns the new centres, weights and the last step's
+    responsibilities (types x volunteers).
 
     Each step: the types' centres clipped into ``[clip, 1 - clip]``; each volunteer's log-likelihood under each
     type, ``log w_t + sum_p (events[p, v] log c[t, p] + (chances - events)[p, v] log(1 - c[t, p]))``; its
