@@ -4,7 +4,9 @@ threads (bit for bit), the block sizes and the row order (to rounding), and the 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
+import operator
 import warnings
 
 import numpy as np
@@ -18,9 +20,9 @@ from stracker.cli import cli
 from stracker.consensus import blocks
 from stracker.consensus.blocks import MIN_WORK, BlockedAnswerModel, building_blocks, table_work
 from stracker.consensus.em import MStep, fit_em
-from stracker.consensus.model import AnswerModel, EStep
+from stracker.consensus.model import AnswerModel, EStep, sum_statistics
 from stracker.errors import OptionsError
-from stracker.labels import encode_labels
+from stracker.labels import COMPARE, TIMELINE, encode_labels
 from stracker.parallel import THREADS_VARIABLE, available_cpus, resolve_threads
 
 
@@ -325,3 +327,35 @@ def test_tables_too_small_for_two_blocks_are_one_and_larger_ones_run_on_threads(
         with BlockedAnswerModel(large, threads=1) as one:
             assert one.workers == 1
             assert many.e_step(state).posterior.tobytes() == one.e_step(state).posterior.tobytes()
+
+
+def test_statistics_hold_the_rows_they_inform_and_sum_in_place_as_plus_does(enc):
+    """Blocks with timeline answers only, compare answers only and both: each block's statistics hold rows for
+    the parameters its answers inform; summed in place (the blocks' and the Dask workers' sum) they are the
+    ``+`` of them, bit for bit, with zeros where a block held no row."""
+    state = _state(enc)
+    timeline = np.flatnonzero(enc.task == TIMELINE)
+    everything = np.arange(enc.n_answers)
+    parts = [
+        AnswerModel(blocks.block_table(enc, blocks.BuildingBlock(0, enc.n_buildings, rows))).e_step(state).statistics
+        for rows in (timeline, np.flatnonzero(enc.task == COMPARE), everything[::2], timeline[::3])
+    ]
+    observed = {tuple(part.observed.tolist()) for part in parts}
+    assert len(observed) > 1  # the blocks inform different parameters
+    for part in parts:
+        assert part.num.shape == (part.observed.sum(), enc.n_volunteers) == part.den.shape
+    plus = functools.reduce(operator.add, parts)
+    total = sum_statistics(parts)
+    for field in dataclasses.fields(plus):
+        a, b = getattr(plus, field.name), getattr(total, field.name)
+        assert (a is None and b is None) or np.asarray(a).tobytes() == np.asarray(b).tobytes(), field.name
+    assert not any(np.shares_memory(total.num, part.num) for part in parts)  # no part's arrays taken over
+    assert functools.reduce(operator.add, parts).num.tobytes() == plus.num.tobytes()  # nor changed
+    np.testing.assert_array_equal(total.observed, np.any([part.observed for part in parts], axis=0))
+    sens, _ = total.parameter("sensitivity")
+    expected = sum(part.parameter("sensitivity")[0] for part in parts if part.observed[-2])
+    np.testing.assert_array_equal(sens, expected)
+    with pytest.raises(KeyError, match="p_late"):
+        parts[[p.observed[4] for p in parts].index(False)].parameter("p_late")
+    with pytest.raises(ValueError, match="at least one"):
+        sum_statistics([])

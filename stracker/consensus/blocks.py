@@ -30,10 +30,9 @@ from __future__ import annotations
 
 import dataclasses
 import operator
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import reduce
 from typing import TypeVar
 
 import numpy as np
@@ -46,6 +45,7 @@ from stracker.consensus.model import (
     ModelState,
     SufficientStatistics,
     posterior_and_evidence,
+    sum_statistics,
 )
 from stracker.consensus.sparse import stable_order
 from stracker.errors import LabelsError
@@ -237,11 +237,6 @@ def _posterior_of(step: EStep) -> np.ndarray:
     return posterior
 
 
-def _sum_statistics(parts: Iterable[SufficientStatistics]) -> SufficientStatistics:
-    """Statistics of the blocks added up in block order (the order, not the threads, fixes the rounding)."""
-    return reduce(operator.add, parts)
-
-
 class BlockedAnswerModel:
     """The answer models of a table as blocks of buildings, with one E-step over all of them.
 
@@ -345,7 +340,7 @@ class BlockedAnswerModel:
             return self.models[i].statistics(independent, state, part.breaks, 0.0, volunteer_statistics, part.compare)
 
         def statistics() -> SufficientStatistics:
-            total = _sum_statistics(self.map(block_statistics, range(len(self.models))))
+            total = sum_statistics(self.map(block_statistics, range(len(self.models))))
             return dataclasses.replace(
                 total, log_likelihood=log_likelihood, prior_statistics=prior_step.statistics(posterior)
             )
@@ -379,9 +374,9 @@ class BlockedAnswerModel:
 
         summed: SufficientStatistics | Callable[[], SufficientStatistics]
         if eager:  # made in the blocks' tasks: summed here, without another round of tasks
-            summed = _sum_statistics(step.statistics for step in steps)
+            summed = sum_statistics(step.statistics for step in steps)
         else:
-            summed = lambda: _sum_statistics(self.map(operator.attrgetter("statistics"), steps))  # noqa: E731
+            summed = lambda: sum_statistics(self.map(operator.attrgetter("statistics"), steps))  # noqa: E731
         return EStep(
             lambda: np.concatenate([_posterior_of(step) for step in steps]),
             sum(step.log_likelihood for step in steps),  # in block order, as the statistics add up

@@ -396,8 +396,8 @@ class MStep:
         params = self.params
         if self.fit_volunteers and stats.observed.any():
             names = [name for name, seen in zip(STAT_NAMES, stats.observed, strict=True) if seen]
-            num = np.ascontiguousarray(stats.num[stats.observed].T)  # volunteers x parameters
-            den = np.ascontiguousarray(stats.den[stats.observed].T)
+            num = np.ascontiguousarray(stats.num.T)  # volunteers x parameters (the observed ones)
+            den = np.ascontiguousarray(stats.den.T)
             if options.volunteer_types > 1:
                 if self.types is None:
                     self.types = CrowdTypes(options.volunteer_types, np.array([DEFAULT_PARAMS[n] for n in names]))
@@ -411,10 +411,8 @@ class MStep:
                 for j, name in enumerate(names):
                     params[name] = _shrink(num[:, j], den[:, j], options.shrinkage, DEFAULT_PARAMS[name])
             if options.image_difficulty and stats.n_marks:
-                late = STAT_NAMES.index("p_late")
-                crowd_late = float(
-                    np.clip(stats.num[late].sum() / max(stats.den[late].sum(), 1e-12), PARAM_CLIP, 1 - PARAM_CLIP)
-                )
+                late_num, late_den = stats.parameter("p_late")
+                crowd_late = float(np.clip(late_num.sum() / max(late_den.sum(), 1e-12), PARAM_CLIP, 1 - PARAM_CLIP))
                 self.image_weight = image_weights(stats.image_skips, stats.image_notices, crowd_late)
             if self.compare_reliability is not None and stats.image_unread is not None:
                 assert stats.image_compare is not None  # both or neither

@@ -37,6 +37,7 @@ import numpy as np
 
 __all__ = [
     "building_tallies",
+    "column_sums",
     "compare_rows",
     "crowd_type_steps",
     "cumulative_rows",
@@ -415,6 +416,15 @@ def _normalize_rows(values: np.ndarray, norm: np.ndarray) -> None:  # pragma: no
 
 
 @numba.njit(nogil=True, cache=True)
+def _column_sums(values: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - compiled
+    for k in range(values.shape[1]):
+        out[k] = 0.0
+    for r in range(values.shape[0]):
+        for k in range(values.shape[1]):
+            out[k] += values[r, k]
+
+
+@numba.njit(nogil=True, cache=True)
 def _sloped_rows(
     const: np.ndarray, slope: np.ndarray, cum_weight: np.ndarray, out: np.ndarray
 ) -> None:  # pragma: no cover - compiled; run through sloped_rows
@@ -560,6 +570,26 @@ def normalize_rows(values: np.ndarray) -> np.ndarray:
     norm = np.empty(values.shape[0])
     _normalize_rows(values, norm)
     return norm
+
+
+def column_sums(values: np.ndarray) -> np.ndarray:
+    """The sum of each column of a 2-d float64 array over its rows: numpy's ``values.sum(axis=0)``, which adds
+    the rows one after another (of two columns or more), the same bits, in one pass (numpy's costs a loop per row: 0.65 ms against 0.28 on
+    11,111 rows of 51).
+
+    Examples
+    --------
+    >>> column_sums(np.array([[1.0, 2.0], [0.5, 0.25]])).tolist()
+    [1.5, 2.25]
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim != 2:
+        raise ValueError(f"column_sums takes a 2-d array, got {values.ndim} dimensions")
+    if values.shape[1] == 1:  # one column is one contiguous run, which numpy sums pairwise
+        return values.sum(axis=0)
+    out = np.empty(values.shape[1])
+    _column_sums(values, out)
+    return out
 
 
 # the crowd types' sums may be reassociated (vectorised): they are not numpy's to match, and a fixed build adds in

@@ -64,15 +64,17 @@ the M-step needs, additive over buildings. The M-step and the EM loop are in :mo
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 import pandas as pd
 
 from stracker.consensus.kernels import (
+    column_sums,
     compare_rows,
     cumulative_rows,
     interval_differences,
@@ -107,6 +109,7 @@ __all__ = [
     "param_logs",
     "posterior_and_evidence",
     "resolve_params",
+    "sum_statistics",
 ]
 
 PARAM_NAMES = ("p_late", "p_early", "early_decay", "p_miss", "p_false", "p_guess", "sensitivity", "specificity")
@@ -264,8 +267,11 @@ class SufficientStatistics:
     n_marks : int
         Timeline marks ("destroyed" answers) among the answers.
     num, den : ndarray
-        Per parameter of :data:`STAT_NAMES` (rows) and volunteer (columns): the expected count of events and of
-        chances, whose shrunken ratio is the parameter's estimate. Zero where not ``observed``.
+        Per parameter the answers inform (rows: the ``observed`` ones, in the order of :data:`STAT_NAMES`) and
+        volunteer (columns): the expected count of events and of chances, whose shrunken ratio is the parameter's
+        estimate. Only the observed rows are held: a compare campaign's statistics are 2 rows of 8 (a block of
+        buildings makes and sums its own, so the rows it does not need would cost every block as much as those
+        it does).
     observed : ndarray of bool
         Per parameter of :data:`STAT_NAMES`: whether the answers inform it (timeline parameters with timeline
         answers, compare parameters with compare answers) and its statistics were computed.
@@ -292,21 +298,97 @@ class SufficientStatistics:
     image_compare: np.ndarray | None = None
     prior_statistics: np.ndarray | None = None
 
+    def rows(self, observed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``num`` and ``den`` with a row for every parameter ``observed`` (a superset of :attr:`observed`,
+        in the order of :data:`STAT_NAMES`): zeros in the rows these statistics do not hold."""
+        if np.array_equal(observed, self.observed):
+            return self.num, self.den
+        if (self.observed & ~observed).any():
+            raise ValueError("observed must hold every parameter these statistics hold")
+        at = np.flatnonzero(self.observed[observed])
+        shape = (int(observed.sum()), self.num.shape[1])
+        num, den = np.zeros(shape), np.zeros(shape)
+        num[at], den[at] = self.num, self.den
+        return num, den
+
+    def parameter(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """The (numerator, denominator) per volunteer of one observed parameter (a name of :data:`STAT_NAMES`)."""
+        j = STAT_NAMES.index(name)
+        if not self.observed[j]:
+            raise KeyError(f"{name!r} is not observed in these statistics")
+        row = int(self.observed[:j].sum())
+        return self.num[row], self.den[row]
+
     def __add__(self, other: SufficientStatistics) -> SufficientStatistics:
+        observed = self.observed | other.observed
+        (num, den), (other_num, other_den) = self.rows(observed), other.rows(observed)
         return SufficientStatistics(
             log_likelihood=self.log_likelihood + other.log_likelihood,
             n_buildings=self.n_buildings + other.n_buildings,
             posterior_sum=self.posterior_sum + other.posterior_sum,
             n_marks=self.n_marks + other.n_marks,
-            num=self.num + other.num,
-            den=self.den + other.den,
-            observed=self.observed | other.observed,
+            num=num + other_num,
+            den=den + other_den,
+            observed=observed,
             image_skips=self.image_skips + other.image_skips,
             image_notices=self.image_notices + other.image_notices,
             image_unread=_add_optional(self.image_unread, other.image_unread),
             image_compare=_add_optional(self.image_compare, other.image_compare),
             prior_statistics=_add_optional(self.prior_statistics, other.prior_statistics),
         )
+
+
+def sum_statistics(parts: Iterable[SufficientStatistics]) -> SufficientStatistics:
+    """The statistics of shards of buildings added up in the order given: ``parts[0] + parts[1] + ...``, the
+    same bits, with one set of arrays accumulated in place rather than a new one per ``+``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from stracker.labels import encode_labels
+    >>> labels = pd.DataFrame({"building_id": [1, 2], "volunteer_id": ["a", "b"], "before": pd.NaT,
+    ...     "after": pd.to_datetime(["2017-06-10"] * 2), "destroyed": [True, False], "task": "compare"})
+    >>> model = AnswerModel(encode_labels(labels))
+    >>> state = ModelState(resolve_params(None, pd.Index(["a", "b"])), np.ones(1), np.log([0.5, 0.5]))
+    >>> one = model.e_step(state).statistics
+    >>> total = sum_statistics([one, one, one])
+    >>> total.n_buildings, bool(np.array_equal(total.num, (one + one + one).num))
+    (6, True)
+    """
+    parts = iter(parts)
+    try:
+        first = next(parts)
+    except StopIteration:
+        raise ValueError("sum_statistics needs statistics of at least one shard") from None
+    total: dict[str, Any] = {
+        field.name: (value.copy() if isinstance(value, np.ndarray) else value)
+        for field in dataclasses.fields(first)
+        for value in [getattr(first, field.name)]
+    }
+    for part in parts:
+        if not np.array_equal(part.observed, total["observed"]):  # shards that inform other parameters
+            observed = total["observed"] | part.observed
+            current = dataclasses.replace(first, num=total["num"], den=total["den"], observed=total["observed"])
+            total["num"], total["den"] = (a.copy() for a in current.rows(observed))
+            total["observed"] = observed
+        num, den = part.rows(total["observed"])
+        total["num"] += num
+        total["den"] += den
+        total["log_likelihood"] += part.log_likelihood
+        total["n_buildings"] += part.n_buildings
+        total["n_marks"] += part.n_marks
+        for name in ("posterior_sum", "image_skips", "image_notices"):
+            total[name] += getattr(part, name)
+        for name in ("image_unread", "image_compare", "prior_statistics"):
+            value = getattr(part, name)
+            if value is not None:
+                total[name] = value.copy() if total[name] is None else _add_in_place(total[name], value)
+    return SufficientStatistics(**total)
+
+
+def _add_in_place(total: np.ndarray, value: np.ndarray) -> np.ndarray:
+    total += value
+    return total
 
 
 def _add_optional(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
@@ -886,22 +968,22 @@ class AnswerModel:
         (``prior_statistics()``). With a building prior, ``posterior`` is the one under the campaign prior alone
         (:attr:`PriorStep.independent`).
         """
-        n_stats, V, D = len(STAT_NAMES), self.n_volunteers, self.n_images
-        num, den = np.zeros((n_stats, V)), np.zeros((n_stats, V))
-        observed = np.zeros(n_stats, dtype=bool)
+        V, D = self.n_volunteers, self.n_images
+        by_name: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         image_skips, image_notices = np.zeros(D), np.zeros(D)
         unread = None
         if volunteer_statistics:
             by_name, images, unread = self._volunteer_statistics(posterior, state, breaks, compare_terms)
-            for name, (n, d) in by_name.items():
-                j = STAT_NAMES.index(name)
-                num[j], den[j], observed[j] = n, d, True
             if images is not None:
                 image_skips, image_notices = images
+        observed = np.array([name in by_name for name in STAT_NAMES])
+        num, den = np.empty((int(observed.sum()), V)), np.empty((int(observed.sum()), V))
+        for row, name in enumerate(name for name in STAT_NAMES if name in by_name):
+            num[row], den[row] = by_name[name]
         return SufficientStatistics(
             log_likelihood=log_likelihood,
             n_buildings=self.n_buildings,
-            posterior_sum=posterior.sum(axis=0),
+            posterior_sum=column_sums(posterior),
             n_marks=self.n_marks,
             num=num,
             den=den,
