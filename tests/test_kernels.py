@@ -158,6 +158,11 @@ def test_the_row_passes_give_numpys_bits(values: np.ndarray, per_building: bool)
         exp = np.exp(shifted)
         sums = normalize_rows(exp)
     assert sums.tobytes() == norm[:, 0].tobytes() and exp.tobytes() == z.tobytes()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        again = np.exp(shifted)
+        sums, by_column = normalize_rows(again, column_sums=True)  # the column sums made in the same pass
+    assert sums.tobytes() == norm[:, 0].tobytes() and again.tobytes() == z.tobytes()
+    assert by_column.tobytes() == z.sum(axis=0).tobytes()
 
     finite = np.nan_to_num(values, neginf=-1e3)
     for keep in (0, 1, width // 2, width):

@@ -108,6 +108,7 @@ __all__ = [
     "duration_prior",
     "param_logs",
     "posterior_and_evidence",
+    "posterior_evidence_and_sums",
     "resolve_params",
     "sum_statistics",
 ]
@@ -199,18 +200,35 @@ class ModelState:
 
 
 class ParamLogs(NamedTuple):
-    """Per parameter of :data:`PARAM_NAMES`, per volunteer: the log and the log of the complement."""
+    """Per parameter of :data:`PARAM_NAMES`, per volunteer: the log and the log of the complement; and per
+    compare column (volunteer x answer, no or yes) the log-likelihood ratio of the answer inside the range to
+    outside it, and the log-likelihood outside (volunteers x 2), which every block of an E-step reads."""
 
     log: dict[str, np.ndarray]
     log1m: dict[str, np.ndarray]
+    compare_ratio: np.ndarray
+    compare_outside: np.ndarray
 
 
 def param_logs(params: dict[str, np.ndarray]) -> ParamLogs:
-    """``log`` and ``log(1 - .)`` of every parameter (:class:`ParamLogs`)."""
-    return ParamLogs(
-        {name: np.log(value) for name, value in params.items()},
-        {name: np.log1p(-value) for name, value in params.items()},
-    )
+    """``log`` and ``log(1 - .)`` of every parameter, and the compare columns' logs (:class:`ParamLogs`).
+
+    Examples
+    --------
+    >>> logs = param_logs({"sensitivity": np.array([0.8]), "specificity": np.array([0.9])})
+    >>> np.exp(logs.compare_outside).round(2).tolist(), logs.compare_ratio.round(3).tolist()  # [no, yes]
+    ([[0.9, 0.1]], [-1.504, 2.079])
+    """
+    log = {name: np.log(value) for name, value in params.items()}
+    log1m = {name: np.log1p(-value) for name, value in params.items()}
+    if "sensitivity" in params:
+        # [volunteer, answer] -> log P(answer | inside), log P(answer | outside)
+        inside = np.stack([log1m["sensitivity"], log["sensitivity"]], axis=1)
+        outside = np.stack([log["specificity"], log1m["specificity"]], axis=1)
+        ratio = (inside - outside).ravel()
+    else:
+        ratio, outside = np.zeros(0), np.zeros((0, 2))
+    return ParamLogs(log, log1m, ratio, outside)
 
 
 class MarkBreaks(NamedTuple):
@@ -465,6 +483,24 @@ def posterior_and_evidence(log_likelihood: np.ndarray, log_prior: np.ndarray) ->
     np.exp(z, out=z)
     norm = normalize_rows(z)
     return z, float(np.log(norm).sum() + shift.sum())
+
+
+def posterior_evidence_and_sums(
+    log_likelihood: np.ndarray, log_prior: np.ndarray
+) -> tuple[np.ndarray, float, np.ndarray]:
+    """:func:`posterior_and_evidence`, and the posterior's column sums (``posterior.sum(axis=0)``, the same bits)
+    made in the pass that normalises it, for the statistics of the M-step.
+
+    Examples
+    --------
+    >>> posterior, evidence, sums = posterior_evidence_and_sums(np.log([[1.0, 3.0], [1.0, 1.0]]), np.log([0.5, 0.5]))
+    >>> sums.tolist()
+    [0.75, 1.25]
+    """
+    z, shift = shifted_rows(log_likelihood, log_prior)
+    np.exp(z, out=z)
+    norm, sums = normalize_rows(z, column_sums=True)
+    return z, float(np.log(norm).sum() + shift.sum()), sums
 
 
 def cumulative_weight(image_weight: np.ndarray) -> np.ndarray:
@@ -731,8 +767,9 @@ class AnswerModel:
         posterior sums: the M-step then updates the prior alone.
         """
         terms = self.log_likelihood(state.params, state.image_weight, state.compare_reliability, state.logs)
+        posterior_sum = None
         if state.building_prior is None:
-            posterior, log_evidence = posterior_and_evidence(terms.by_state, state.log_prior)
+            posterior, log_evidence, posterior_sum = posterior_evidence_and_sums(terms.by_state, state.log_prior)
             answers_posterior, prior_statistics = posterior, None
         else:
             prior_step = state.building_prior.step(terms.by_state, state.log_prior)
@@ -749,6 +786,7 @@ class AnswerModel:
             volunteer_statistics,
             terms.compare,
             prior_statistics=prior_statistics,
+            posterior_sum=posterior_sum,
         )
         # the step holds its terms as long as it lives, as the loop holds the step until the next one is made:
         # the E-step's large arrays then keep one lifetime from iteration to iteration, and glibc's allocator
@@ -794,7 +832,8 @@ class AnswerModel:
         ``logs`` are the parameters' logs (:attr:`ModelState.logs`), computed here when not given.
         """
         B, D, S, W = self.n_buildings, self.n_images, self.n_states, self.width
-        log, log1m = logs if logs is not None else param_logs(params)
+        logs = logs if logs is not None else param_logs(params)
+        log, log1m = logs.log, logs.log1m
         cum_weight = self.cumulative_weights(image_weight)
         weights, base = [], 0.0
         mark_idx = slope_idx = slope_w = None
@@ -863,11 +902,8 @@ class AnswerModel:
                 compare, base_compare, compare_terms = self._column_compare(sens, spec)
                 base += base_compare
             elif compare_reliability is None:
-                # [volunteer, answer] -> log P(answer | inside), log P(answer | outside)
-                inside = np.stack([log1m["sensitivity"], log["sensitivity"]], axis=1)
-                outside = np.stack([log["specificity"], log1m["specificity"]], axis=1)
-                base += float((self.compare_counts * outside).sum())
-                compare = self._compare_differences((inside - outside).ravel())
+                base += float((self.compare_counts * logs.compare_outside).sum())
+                compare = self._compare_differences(logs.compare_ratio)
             else:
                 answers = self.compare_answers
                 # P(answer) = 1/2 + mixing (P(answer | the volunteer's model) - 1/2), per (volunteer, answer)
@@ -956,6 +992,7 @@ class AnswerModel:
         volunteer_statistics: bool = True,
         compare_terms: CompareTerms | None = None,
         prior_statistics: Callable[[], np.ndarray] | None = None,
+        posterior_sum: np.ndarray | None = None,
     ) -> SufficientStatistics:
         """The sums over this table's buildings that the M-step needs, after an E-step under ``state``.
 
@@ -966,7 +1003,7 @@ class AnswerModel:
         expected unread frames per image (under a per-image compare reliability) and the posterior's column
         sums, and, with a building prior, its statistics
         (``prior_statistics()``). With a building prior, ``posterior`` is the one under the campaign prior alone
-        (:attr:`PriorStep.independent`).
+        (:attr:`PriorStep.independent`). ``posterior_sum`` is its column sums where the E-step made them.
         """
         V, D = self.n_volunteers, self.n_images
         by_name: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -983,7 +1020,7 @@ class AnswerModel:
         return SufficientStatistics(
             log_likelihood=log_likelihood,
             n_buildings=self.n_buildings,
-            posterior_sum=column_sums(posterior),
+            posterior_sum=column_sums(posterior) if posterior_sum is None else posterior_sum,
             n_marks=self.n_marks,
             num=num,
             den=den,
