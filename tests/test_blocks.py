@@ -359,3 +359,34 @@ def test_statistics_hold_the_rows_they_inform_and_sum_in_place_as_plus_does(enc)
         parts[[p.observed[4] for p in parts].index(False)].parameter("p_late")
     with pytest.raises(ValueError, match="at least one"):
         sum_statistics([])
+
+
+def test_the_blocks_map_runs_on_the_callers_thread_and_the_pools_and_raises_the_first_error_in_order(enc):
+    import threading
+    import time
+
+    caller = threading.current_thread().name
+    with BlockedAnswerModel(enc, threads=2, n_blocks=4) as model:
+        assert model.workers == 2
+        ran_on: dict[int, str] = {}
+
+        def work(i: int) -> int:
+            ran_on[i] = threading.current_thread().name
+            time.sleep(0.02 if i == 0 else 0.0)  # the caller is busy with the first: the pool takes the rest
+            return i * i
+
+        assert model.map(work, range(6)) == [0, 1, 4, 9, 16, 25]
+        assert ran_on[0] == caller and any(name.startswith("stracker") for name in ran_on.values())
+
+        def fail(i: int) -> int:
+            if i == 1:
+                time.sleep(0.05)
+                raise KeyError("first in order")
+            if i == 3:
+                raise ValueError("first in time")
+            return i
+
+        with pytest.raises(KeyError, match="first in order"):
+            model.map(fail, range(5))
+        assert model.map(work, [7]) == [49]
+    assert model.map(work, range(3)) == [0, 1, 4]  # closed: on the caller's thread
