@@ -76,8 +76,11 @@ def test_aggregate_benchmark_covers_every_method(tmp_path):
 
 def test_scaling_benchmark_runs_each_size_in_its_own_process(tmp_path, monkeypatch):
     monkeypatch.chdir(Path(__file__).resolve().parents[1])  # the child runs `python -m benchmarks.scaling`
-    rows = scaling.main(["--sizes", "2e4", "5e4", "--iterations", "3", "--repeat", "2"])
-    assert [r["answers"] for r in rows] == [20_000, 50_000]
+    rows = scaling.main(["--sizes", "2e4", "5e4", "--iterations", "3", "--repeat", "2", "--rounds", "2"])
+    assert [r["answers"] for r in rows] == [20_000, 50_000]  # in the sizes' order, whatever the sweep's
+    for r in rows:  # the figures per answer are those of the best fit over the rounds
+        assert r["ns_per_answer_iteration"] == round(r["fit_s"] / 3 / r["answers"] * 1e9, 2)
+        assert r["threads_over_1_thread"] == round(r["fit_s"] / r["fit_1_thread_s"], 2)
     assert all(r["iterations"] == 3 and r["fit_s"] > 0 and r["peak_rss_mb"] > 0 for r in rows)
     assert rows[0]["time_per_answer_vs_smallest"] == rows[0]["time_per_answer_vs_smallest_1_thread"] == 1.0
     assert all(r["fit_1_thread_s"] > 0 and r["threads_over_1_thread"] > 0 for r in rows)
