@@ -317,12 +317,14 @@ def test_steps_side_by_side_give_their_results_and_the_first_error_in_order():
 def test_tables_too_small_for_two_blocks_are_one_and_larger_ones_run_on_threads():
     from benchmarks._data import compare_table
 
-    small, _ = compare_table(200_000, n_buildings=1_111, n_volunteers=307)
+    small, _ = compare_table(100_000, n_buildings=555, n_volunteers=153)
+    medium, _ = compare_table(200_000, n_buildings=1_111, n_volunteers=307)
     large, _ = compare_table(1_000_000, n_buildings=5_555, n_volunteers=1_538)
-    assert table_work(small) < 2 * MIN_WORK <= table_work(large)
+    assert table_work(small) < 2 * MIN_WORK <= table_work(medium) < table_work(large)
     with BlockedAnswerModel(small, threads=2) as few, BlockedAnswerModel(large, threads=2) as many:
-        assert len(few.blocks) == 1 and few.workers == 1  # about 430,000 answers' work in all
+        assert len(few.blocks) == 1 and few.workers == 1  # about 215,000 answers' work in all
         assert len(many.blocks) == 4 and many.workers == 2
+        assert len(blocks.building_blocks(medium)) == 2  # 431,000: two blocks (an even number), one per thread
         state = MStep.start(large.volunteer_ids, large.image_dates).state()
         with BlockedAnswerModel(large, threads=1) as one:
             assert one.workers == 1

@@ -75,12 +75,12 @@ buildings x states (8 bytes a cell) then stay in a core's cache through the pass
 MIN_BLOCKS = 4
 """Blocks a table is split into at least, when it has work enough for them, to share among a few threads."""
 
-MIN_WORK = 2**18
+MIN_WORK = 2**17
 """The least work of a block, in answers (a building-state cell counting :data:`CELL_ANSWERS`): the Python
-overhead of a block's E-step (about 0.2 ms) stays small beside its work, and blocks this large pay on threads
-(measured on a 2-vCPU machine: 200,000 compare answers, 431,000 answers' work, as one block took 0.92 times as
-long as in 2 blocks of half of it on one thread, which 2 threads did not speed up; 500,000 in 4 blocks took
-0.87 times as long on 2 threads as on one)."""
+overhead of a block's E-step (under 0.1 ms) stays small beside its work, and blocks this large pay on threads
+(measured on a 2-vCPU machine, 80 fits alternating: 200,000 compare answers, 431,000 answers' work, in 2 blocks
+took 0.85 times as long on 2 threads as in one block, median, and 1.09 times on one thread; 2 blocks paid on 2
+threads only once the caller's thread worked beside the pool's, :meth:`BlockedAnswerModel.map`)."""
 
 CELL_ANSWERS = 4
 """One building-state cell costs an E-step about as much as this many answers."""
