@@ -361,6 +361,8 @@ def test_statistics_hold_the_rows_they_inform_and_sum_in_place_as_plus_does(enc)
         parts[[p.observed[4] for p in parts].index(False)].parameter("p_late")
     with pytest.raises(ValueError, match="at least one"):
         sum_statistics([])
+    with pytest.raises(ValueError, match="every parameter"):
+        total.rows(parts[1].observed)  # fewer rows than it holds
 
 
 def test_the_blocks_map_runs_on_the_callers_thread_and_the_pools_and_raises_the_first_error_in_order(enc):

@@ -305,7 +305,7 @@ class BlockedAnswerModel:
             raise
 
     def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
-        """``[fn(item) for item in items]`` on :attr:`workers` threads, the caller's one of them (on the caller's
+        """``[fn(item) for item in items]`` on ``workers`` threads, the caller's one of them (on the caller's
         alone once closed). Each thread takes the next item as it is free, so blocks of unequal cost still share
         the threads evenly, and the caller works from the start instead of waiting for a pool thread to wake
         (about 0.1 ms a round on a virtual machine, twice a round, in each of a fit's iterations). If calls fail,

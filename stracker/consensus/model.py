@@ -317,17 +317,9 @@ class SufficientStatistics:
     prior_statistics: np.ndarray | None = None
 
     def rows(self, observed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``num`` and ``den`` with a row for every parameter ``observed`` (a superset of :attr:`observed`,
+        """``num`` and ``den`` with a row for every parameter ``observed`` (a superset of ``self.observed``,
         in the order of :data:`STAT_NAMES`): zeros in the rows these statistics do not hold."""
-        if np.array_equal(observed, self.observed):
-            return self.num, self.den
-        if (self.observed & ~observed).any():
-            raise ValueError("observed must hold every parameter these statistics hold")
-        at = np.flatnonzero(self.observed[observed])
-        shape = (int(observed.sum()), self.num.shape[1])
-        num, den = np.zeros(shape), np.zeros(shape)
-        num[at], den[at] = self.num, self.den
-        return num, den
+        return _observed_rows(self.num, self.den, self.observed, observed)
 
     def parameter(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """The (numerator, denominator) per volunteer of one observed parameter (a name of :data:`STAT_NAMES`)."""
@@ -386,8 +378,7 @@ def sum_statistics(parts: Iterable[SufficientStatistics]) -> SufficientStatistic
     for part in parts:
         if not np.array_equal(part.observed, total["observed"]):  # shards that inform other parameters
             observed = total["observed"] | part.observed
-            current = dataclasses.replace(first, num=total["num"], den=total["den"], observed=total["observed"])
-            total["num"], total["den"] = (a.copy() for a in current.rows(observed))
+            total["num"], total["den"] = _observed_rows(total["num"], total["den"], total["observed"], observed)
             total["observed"] = observed
         num, den = part.rows(total["observed"])
         total["num"] += num
@@ -402,6 +393,22 @@ def sum_statistics(parts: Iterable[SufficientStatistics]) -> SufficientStatistic
             if value is not None:
                 total[name] = value.copy() if total[name] is None else _add_in_place(total[name], value)
     return SufficientStatistics(**total)
+
+
+def _observed_rows(
+    num: np.ndarray, den: np.ndarray, held: np.ndarray, observed: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``num`` and ``den`` (rows: the parameters ``held``) with a row for every parameter ``observed``, a superset:
+    new arrays, zeros in the added rows, unless the two are the same."""
+    if np.array_equal(observed, held):
+        return num, den
+    if (held & ~observed).any():
+        raise ValueError("observed must hold every parameter these statistics hold")
+    at = np.flatnonzero(held[observed])
+    shape = (int(observed.sum()), num.shape[1])
+    wider_num, wider_den = np.zeros(shape), np.zeros(shape)
+    wider_num[at], wider_den[at] = num, den
+    return wider_num, wider_den
 
 
 def _add_in_place(total: np.ndarray, value: np.ndarray) -> np.ndarray:
