@@ -160,7 +160,7 @@ def test_the_row_passes_give_numpys_bits(values: np.ndarray, per_building: bool)
     assert sums.tobytes() == norm[:, 0].tobytes() and exp.tobytes() == z.tobytes()
     with np.errstate(invalid="ignore", divide="ignore"):
         again = np.exp(shifted)
-        sums, by_column = normalize_rows(again, column_sums=True)  # the column sums made in the same pass
+        sums, by_column = normalize_rows(again, sum_columns=True)  # the column sums made in the same pass
     assert sums.tobytes() == norm[:, 0].tobytes() and again.tobytes() == z.tobytes()
     assert by_column.tobytes() == z.sum(axis=0).tobytes()
 

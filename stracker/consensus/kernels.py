@@ -576,13 +576,13 @@ def normalize_rows(values: np.ndarray) -> np.ndarray: ...
 
 
 @overload
-def normalize_rows(values: np.ndarray, column_sums: Literal[True]) -> tuple[np.ndarray, np.ndarray]: ...
+def normalize_rows(values: np.ndarray, sum_columns: Literal[True]) -> tuple[np.ndarray, np.ndarray]: ...
 
 
-def normalize_rows(values: np.ndarray, column_sums: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+def normalize_rows(values: np.ndarray, sum_columns: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Divide each row of ``values`` (C-contiguous float64, in place) by its sum, and return the sums: numpy's
     ``norm = values.sum(axis=1)``, ``values /= norm`` (its pairwise summation), the same bits. With
-    ``column_sums``, also the sums of the normalized columns, ``values.sum(axis=0)`` after the division (the same
+    ``sum_columns``, also the sums of the normalized columns, ``values.sum(axis=0)`` after the division (the same
     bits as :func:`column_sums`), made in the same pass: ``(norm, sums)``.
 
     Examples
@@ -590,19 +590,19 @@ def normalize_rows(values: np.ndarray, column_sums: bool = False) -> np.ndarray 
     >>> rows = np.array([[1.0, 3.0], [2.0, 2.0]])
     >>> normalize_rows(rows).tolist(), rows.tolist()
     ([4.0, 4.0], [[0.25, 0.75], [0.5, 0.5]])
-    >>> norm, sums = normalize_rows(np.array([[1.0, 3.0], [2.0, 2.0]]), column_sums=True)
+    >>> norm, sums = normalize_rows(np.array([[1.0, 3.0], [2.0, 2.0]]), sum_columns=True)
     >>> sums.tolist()
     [0.75, 1.25]
     """
     if values.ndim != 2 or values.dtype != np.float64 or not values.flags.c_contiguous or not values.flags.writeable:
         raise ValueError("normalize_rows takes a writeable, C-contiguous 2-d float64 array")
     norm = np.empty(values.shape[0])
-    if not column_sums:
+    if not sum_columns:
         _normalize_rows(values, norm)
         return norm
-    if values.shape[1] == 1:  # one column: numpy sums it pairwise (column_sums)
+    if values.shape[1] == 1:  # one column, which numpy sums pairwise: column_sums knows how
         _normalize_rows(values, norm)
-        return norm, values.sum(axis=0)
+        return norm, column_sums(values)
     sums = np.empty(values.shape[1])
     _normalize_rows_summed(values, norm, sums)
     return norm, sums

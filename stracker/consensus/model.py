@@ -506,7 +506,7 @@ def posterior_evidence_and_sums(
     """
     z, shift = shifted_rows(log_likelihood, log_prior)
     np.exp(z, out=z)
-    norm, sums = normalize_rows(z, column_sums=True)
+    norm, sums = normalize_rows(z, sum_columns=True)
     return z, float(np.log(norm).sum() + shift.sum()), sums
 
 
