@@ -360,3 +360,18 @@ def test_building_tallies_count_answers_and_distinct_volunteers(n_rows, n_buildi
     assert n_answers.tolist() == np.bincount(building, minlength=n_buildings).tolist()
     pairs = np.unique(building.astype(np.int64) * n_volunteers + volunteer)
     assert n_distinct.tolist() == np.bincount(pairs // n_volunteers, minlength=n_buildings).tolist()
+
+
+def test_cumulative_weights_under_visibility_are_numpys_bit_for_bit() -> None:
+    """Every building's cumulative image weights under clouds (a compiled running sum of the padded visible
+    shares) equal numpy's cumsum of the visibility times the weights, the total repeated at the end."""
+    enc, _ = compare_table(3_000, n_buildings=120, n_images=9, n_volunteers=30, seed=5)
+    rng = np.random.default_rng(5)
+    visibility = rng.random((enc.n_buildings, enc.n_images))
+    visibility[rng.random(visibility.shape) < 0.3] = 0.0
+    weight = rng.random(enc.n_images) + 0.5
+    expected = np.zeros((enc.n_buildings, enc.n_images + 2))
+    np.cumsum(visibility * weight, axis=1, out=expected[:, 1 : enc.n_images + 1])
+    expected[:, -1] = expected[:, -2]
+    got = AnswerModel(enc, visibility=visibility).cumulative_weights(weight)
+    assert got.tobytes() == expected.tobytes()

