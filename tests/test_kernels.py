@@ -22,7 +22,9 @@ from stracker.consensus.kernels import (
     interval_differences,
     interval_masses,
     normalize_rows,
+    row_search,
     shifted_rows,
+    skip_sums,
     sloped_rows,
 )
 from stracker.consensus.model import AnswerModel, posterior_and_evidence
@@ -375,3 +377,41 @@ def test_cumulative_weights_under_visibility_are_numpys_bit_for_bit() -> None:
     expected[:, -1] = expected[:, -2]
     got = AnswerModel(enc, visibility=visibility).cumulative_weights(weight)
     assert got.tobytes() == expected.tobytes()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n_rows=st.integers(1, 30),
+    width=st.integers(1, 60),
+    n_queries=st.integers(0, 200),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_row_search_is_searchsorted_in_each_row(n_rows, width, n_queries, seed) -> None:
+    """The first position in a row at or above each value, against numpy's searchsorted of that row: ties
+    (repeated and zero steps), values below and above every row, NaN (past the end, as numpy sorts it)."""
+    rng = np.random.default_rng(seed)
+    steps = rng.random((n_rows, width)) * (rng.random((n_rows, width)) < 0.7)  # flat runs: ties
+    cum = np.cumsum(steps, axis=1) - steps[:, :1]  # every row from 0
+    rows = rng.integers(0, n_rows, n_queries)
+    pick = rng.integers(0, width, n_queries)
+    values = np.where(rng.random(n_queries) < 0.5, cum[rows, pick], rng.uniform(-1, cum.max() + 1, n_queries))
+    values[rng.random(n_queries) < 0.05] = np.nan
+    expected = [np.searchsorted(cum[r], v, side="left") for r, v in zip(rows, values, strict=True)]
+    assert row_search(cum, rows, values).tolist() == expected
+    with pytest.raises(ValueError, match="rows must lie"):
+        row_search(cum, np.array([n_rows]), np.array([0.0]))
+
+
+@settings(max_examples=40, deadline=None)
+@given(values=rows_of_states())
+def test_skip_sums_are_numpys_bits(values: np.ndarray) -> None:
+    n_rows, width = values.shape
+    rng = np.random.default_rng(width)
+    finite = np.nan_to_num(values, neginf=-1e3)
+    cumulative = np.cumsum(rng.random((n_rows, width + 2)), axis=1)
+    share = rng.random((n_rows, width)) * (rng.random((n_rows, width)) < 0.8)
+    offset = rng.normal(size=(n_rows, width))
+    expected = ((finite * cumulative[:, 1 : width + 1] - offset) * share).sum(axis=0)
+    assert skip_sums(finite, cumulative, offset, share).tobytes() == expected.tobytes()
+    with pytest.raises(ValueError, match="columns"):
+        skip_sums(finite, cumulative[:, :width], offset, share)

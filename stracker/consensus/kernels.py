@@ -46,7 +46,9 @@ __all__ = [
     "interval_differences",
     "interval_masses",
     "normalize_rows",
+    "row_search",
     "shifted_rows",
+    "skip_sums",
     "sloped_rows",
     "volunteer_tallies",
 ]
@@ -441,6 +443,32 @@ def _column_sums(values: np.ndarray, out: np.ndarray) -> None:  # pragma: no cov
 
 
 @numba.njit(nogil=True, cache=True)
+def _row_search(cum: np.ndarray, rows: np.ndarray, values: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover
+    width = cum.shape[1]
+    for i in range(rows.size):
+        r, v = rows[i], values[i]
+        lo, hi = 0, width  # the first k with cum[r, k] >= v lies in [lo, hi]; a NaN is never reached: width
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if cum[r, mid] >= v:
+                hi = mid
+            else:
+                lo = mid + 1
+        out[i] = lo
+
+
+@numba.njit(nogil=True, cache=True)
+def _skip_sums(
+    cover: np.ndarray, cumulative: np.ndarray, offset: np.ndarray, share: np.ndarray, out: np.ndarray
+) -> None:  # pragma: no cover - compiled; run through skip_sums
+    for k in range(out.size):
+        out[k] = 0.0
+    for r in range(cover.shape[0]):
+        for k in range(out.size):
+            out[k] += (cover[r, k] * cumulative[r, k + 1] - offset[r, k]) * share[r, k]
+
+
+@numba.njit(nogil=True, cache=True)
 def _sloped_rows(
     const: np.ndarray, slope: np.ndarray, cum_weight: np.ndarray, out: np.ndarray
 ) -> None:  # pragma: no cover - compiled; run through sloped_rows
@@ -625,6 +653,54 @@ def column_sums(values: np.ndarray) -> np.ndarray:
         return values.sum(axis=0)
     out = np.empty(values.shape[1])
     _column_sums(values, out)
+    return out
+
+
+def row_search(cum: np.ndarray, rows: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Per query ``i``, the first position ``k`` in row ``rows[i]`` of ``cum`` (rows non-decreasing) with
+    ``cum[rows[i], k] >= values[i]``, the row's length where there is none: ``np.searchsorted(cum[rows[i]],
+    values[i], side="left")`` for every query, one binary search each in one compiled pass.
+
+    Examples
+    --------
+    >>> cum = np.array([[0.0, 1.0, 2.0], [0.0, 0.5, 0.5]])
+    >>> row_search(cum, np.array([0, 0, 1, 1]), np.array([1.0, 5.0, 0.5, -1.0])).tolist()
+    [1, 3, 1, 0]
+    """
+    cum = np.ascontiguousarray(cum, dtype=np.float64)
+    rows = np.asarray(rows)
+    values = np.ascontiguousarray(values, dtype=np.float64)
+    if cum.ndim != 2 or rows.shape != values.shape or rows.ndim != 1:
+        raise ValueError("row_search takes a 2-d cum and as many rows as values")
+    if rows.size and (rows.min() < 0 or rows.max() >= cum.shape[0]):
+        raise ValueError(f"rows must lie in 0..{cum.shape[0] - 1}")
+    out = np.empty(rows.size, dtype=np.int64)
+    _row_search(cum, rows, values, out)
+    return out
+
+
+def skip_sums(cover: np.ndarray, cumulative: np.ndarray, offset: np.ndarray, share: np.ndarray) -> np.ndarray:
+    """Per image ``k``, the sum over buildings of ``(cover[:, k] * cumulative[:, k + 1] - offset[:, k]) *
+    share[:, k]``: numpy's ``((cover * cumulative[:, 1 : n + 1] - offset) * share).sum(axis=0)`` (the expected
+    skips of every image under clouds), the same bits, without its three temporary arrays.
+
+    Examples
+    --------
+    >>> ones = np.ones((2, 2))
+    >>> skip_sums(ones, np.array([[0.0, 1.0, 2.0], [0.0, 3.0, 4.0]]), ones * 0.5, ones).tolist()
+    [3.0, 5.0]
+    """
+    arrays = [np.ascontiguousarray(a, dtype=np.float64) for a in (cover, cumulative, offset, share)]
+    cover, cumulative, offset, share = arrays
+    n_rows, n = cover.shape
+    if offset.shape != (n_rows, n) or share.shape != (n_rows, n) or cumulative.shape[0] != n_rows:
+        raise ValueError("skip_sums takes cover, offset and share of one shape, and cumulative with as many rows")
+    if cumulative.shape[1] < n + 1:
+        raise ValueError(f"cumulative needs at least {n + 1} columns, got {cumulative.shape[1]}")
+    if n == 1:  # one column, which numpy sums pairwise
+        return column_sums((cover * cumulative[:, 1:2] - offset) * share)
+    out = np.empty(n)
+    _skip_sums(cover, cumulative, offset, share, out)
     return out
 
 

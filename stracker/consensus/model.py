@@ -80,7 +80,9 @@ from stracker.consensus.kernels import (
     interval_differences,
     interval_masses,
     normalize_rows,
+    row_search,
     shifted_rows,
+    skip_sums,
     sloped_rows,
 )
 from stracker.errors import LabelsError
@@ -559,18 +561,6 @@ class GoldStates(NamedTuple):
     allowed: np.ndarray
 
 
-def _row_search(cum: np.ndarray, rows: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Per query, the first position k in row ``rows[i]`` of ``cum`` (non-decreasing rows, >= 0) with
-    ``cum[rows[i], k] >= values[i]``; the row's length where there is none. One ``searchsorted`` over the rows
-    laid end to end, each shifted above the last."""
-    n_rows, width = cum.shape
-    span = float(cum[:, -1].max(initial=0.0)) + 2.0
-    shifted = (cum + (np.arange(n_rows, dtype=float) * span)[:, None]).ravel()
-    start = rows.astype(np.int64) * width
-    found = np.searchsorted(shifted, rows * span + np.clip(values, 0.0, cum[rows, -1] + 1.0), side="left")
-    return found - start
-
-
 class AnswerModel:
     """The answer models over one encoded table: index arrays computed once, then one E-step per EM iteration.
 
@@ -740,7 +730,7 @@ class AnswerModel:
         is visible; more behind hidden ones). Returns (answer, state) pairs, a ragged expansion."""
         nb, lo1, hi1 = self.nodest_building, self.nodest_lo1, self.nodest_hi1
         seen_hi = self.seen_before[nb, hi1]
-        first = np.maximum(_row_search(self.seen_before.astype(float), nb, seen_hi - _N_LATE_TAIL), lo1)
+        first = np.maximum(row_search(self.seen_before.astype(float), nb, seen_hi - _N_LATE_TAIL), lo1)
         first = np.minimum(first, hi1)
         counts = hi1 - first
         answer = np.repeat(np.arange(nb.size), counts)
@@ -872,7 +862,7 @@ class AnswerModel:
             if cum_weight.ndim == 1:
                 found = np.searchsorted(cum_weight, (floor - c_late) / slope_late, side="left")
             else:
-                found = _row_search(cum_weight, self.mark_building, (floor - c_late) / slope_late)
+                found = row_search(cum_weight, self.mark_building, (floor - c_late) / slope_late)
             k_late = np.minimum(found, lo1)
             k_early = np.clip(np.floor((floor - c_early) / slope_early) + 1, hi1, D).astype(np.int64)
             breaks = MarkBreaks(k_late, k_early)
@@ -1185,7 +1175,7 @@ class AnswerModel:
                 minlength=B * W,
             )
             offset_b = cumulative_rows(offset_b.reshape(B, W), D)
-            skips = ((cover * C0[:, 1 : D + 1] - offset_b) * self.visibility).sum(axis=0)
+            skips = skip_sums(cover, C0, offset_b, self.visibility)
             shown = self.visibility[self.mark_building, self.mark_hi]
             return skips, np.bincount(self.mark_hi, weights=noticed * shown, minlength=D)
         offset = np.bincount(
