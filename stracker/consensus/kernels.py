@@ -15,6 +15,10 @@ states, where numpy's reductions and running sums along the short last axis cost
 running sum, 6 to 8 for the posterior (measured on a block of 2,750 buildings x 51 states). Here each is one pass
 over the rows, in the order numpy adds (a running sum adds left to right, a row's sum as numpy's pairwise
 summation does): the same bits as numpy's calls. The exponentials stay numpy's (vectorised; numba's are not).
+The posterior's column sums (the M-step's prior) are made in the pass that normalises it; numpy's sum along the
+buildings adds the rows one after another, which :func:`column_sums` does too. Under clouds, every building's
+cumulative image weights are one such running sum, the images' expected skips one pass (:func:`skip_sums`), and
+each timeline mark's late breakpoint a binary search in its building's row (:func:`row_search`).
 
 The M-step's crowd types (:class:`stracker.consensus.em.CrowdTypes`) run ten steps of their own EM in every
 M-step, over arrays of types x volunteers (4 x 3,000 on the raqqa campaigns); in numpy each step is a dozen calls
