@@ -415,26 +415,19 @@ def _shifted_rows(
 
 
 @numba.njit(nogil=True, cache=True, error_model="numpy")  # 0 / 0 is a NaN, as in numpy
-def _normalize_rows(values: np.ndarray, norm: np.ndarray) -> None:  # pragma: no cover - compiled
-    for r in range(values.shape[0]):
-        total = _pairwise_sum(values[r])
-        norm[r] = total
-        for k in range(values.shape[1]):
-            values[r, k] /= total
-
-
-@numba.njit(nogil=True, cache=True, error_model="numpy")
-def _normalize_rows_summed(
+def _normalize_rows(
     values: np.ndarray, norm: np.ndarray, sums: np.ndarray
 ) -> None:  # pragma: no cover - compiled; run through normalize_rows
-    for k in range(values.shape[1]):
+    summed = sums.size > 0  # the column sums too (one per column), or none (an empty array)
+    for k in range(sums.size):
         sums[k] = 0.0
     for r in range(values.shape[0]):
         total = _pairwise_sum(values[r])
         norm[r] = total
         for k in range(values.shape[1]):
             values[r, k] /= total
-            sums[k] += values[r, k]
+            if summed:
+                sums[k] += values[r, k]
 
 
 @numba.njit(nogil=True, cache=True)
@@ -629,15 +622,13 @@ def normalize_rows(values: np.ndarray, sum_columns: bool = False) -> np.ndarray 
     if values.ndim != 2 or values.dtype != np.float64 or not values.flags.c_contiguous or not values.flags.writeable:
         raise ValueError("normalize_rows takes a writeable, C-contiguous 2-d float64 array")
     norm = np.empty(values.shape[0])
+    # one column is summed pairwise by numpy (column_sums knows how): none in the pass then
+    in_pass = sum_columns and values.shape[1] > 1
+    sums = np.empty(values.shape[1] if in_pass else 0)
+    _normalize_rows(values, norm, sums)
     if not sum_columns:
-        _normalize_rows(values, norm)
         return norm
-    if values.shape[1] == 1:  # one column, which numpy sums pairwise: column_sums knows how
-        _normalize_rows(values, norm)
-        return norm, column_sums(values)
-    sums = np.empty(values.shape[1])
-    _normalize_rows_summed(values, norm, sums)
-    return norm, sums
+    return norm, sums if in_pass else column_sums(values)
 
 
 def column_sums(values: np.ndarray) -> np.ndarray:

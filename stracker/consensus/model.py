@@ -491,7 +491,7 @@ def posterior_and_evidence(log_likelihood: np.ndarray, log_prior: np.ndarray) ->
     z, shift = shifted_rows(log_likelihood, log_prior)
     np.exp(z, out=z)
     norm = normalize_rows(z)
-    return z, float(np.log(norm).sum() + shift.sum())
+    return z, _log_evidence(norm, shift)
 
 
 def posterior_evidence_and_sums(
@@ -509,7 +509,12 @@ def posterior_evidence_and_sums(
     z, shift = shifted_rows(log_likelihood, log_prior)
     np.exp(z, out=z)
     norm, sums = normalize_rows(z, sum_columns=True)
-    return z, float(np.log(norm).sum() + shift.sum()), sums
+    return z, _log_evidence(norm, shift), sums
+
+
+def _log_evidence(norm: np.ndarray, shift: np.ndarray) -> float:
+    """The log evidence from each row's sum of shifted exponentials and its shift."""
+    return float(np.log(norm).sum() + shift.sum())
 
 
 def cumulative_weight(image_weight: np.ndarray) -> np.ndarray:
