@@ -290,14 +290,16 @@ def test_steps_side_by_side_give_their_results_and_the_first_error_in_order():
 
     ran_on: dict[int, str] = {}
 
-    def step(value: int):
+    def step(value: int, seconds: float = 0.0):
         def run() -> int:
             ran_on[value] = threading.current_thread().name
+            time.sleep(seconds)
             return value
 
         return run
 
-    assert side_by_side([step(1), step(2), step(3)], threads=2) == [1, 2, 3]
+    # the caller is busy with the first step: the pool's thread takes the others
+    assert side_by_side([step(1, 0.05), step(2), step(3)], threads=2) == [1, 2, 3]
     assert ran_on[1] == threading.current_thread().name  # the caller runs the first step
     assert ran_on[2].startswith("stracker") and ran_on[3].startswith("stracker")
 
@@ -363,6 +365,31 @@ def test_statistics_hold_the_rows_they_inform_and_sum_in_place_as_plus_does(enc)
         sum_statistics([])
     with pytest.raises(ValueError, match="every parameter"):
         total.rows(parts[1].observed)  # fewer rows than it holds
+
+
+def test_a_busy_pool_leaves_its_share_to_the_caller_and_nothing_waits_on_it():
+    """The pool is the process's: when its thread is busy (another caller's fit, or a task of its own that maps),
+    a map and side-by-side steps still finish, on the caller's thread, and what was queued never runs twice."""
+    import threading
+
+    from stracker.parallel import shared_pool, side_by_side, thread_map
+
+    release = threading.Event()
+    blocker = shared_pool(1).submit(release.wait, 10)
+    try:
+        calls: list[int] = []
+        assert thread_map(lambda i: calls.append(i) or i + 1, range(4), threads=2) == [1, 2, 3, 4]
+        assert sorted(calls) == [0, 1, 2, 3]  # each item once
+        assert (
+            side_by_side([lambda: threading.current_thread().name] * 3, threads=2)
+            == [threading.current_thread().name] * 3
+        )
+        # a task on the pool that maps over the pool: its items run on it, not queued behind itself
+        assert shared_pool(2).submit(thread_map, lambda i: i * 2, range(3), 3).result(timeout=10) == [0, 2, 4]
+    finally:
+        release.set()
+    assert blocker.result(timeout=10) is True
+    assert thread_map(lambda i: i, range(3), threads=2) == [0, 1, 2]  # the pool works again
 
 
 def test_the_blocks_map_runs_on_the_callers_thread_and_the_pools_and_raises_the_first_error_in_order(enc):

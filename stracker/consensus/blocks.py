@@ -29,12 +29,10 @@ statistics on the pool again.
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import operator
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -51,7 +49,7 @@ from stracker.consensus.model import (
 from stracker.consensus.sparse import stable_order
 from stracker.errors import LabelsError
 from stracker.labels import EncodedLabels
-from stracker.parallel import resolve_threads
+from stracker.parallel import resolve_threads, thread_map
 
 __all__ = [
     "CELL_ANSWERS",
@@ -247,7 +245,7 @@ class BlockedAnswerModel:
     building-code order), the log-likelihood, and the statistics summed over the blocks. The blocks' models are
     built, and their E-steps run, on ``threads`` threads (``workers``: as many as there are blocks at most); the
     numbers do not depend on how many.
-    Use it as a context manager (or call :meth:`close`) to stop its threads.
+    Use it as a context manager (or call :meth:`close`): once closed it runs on the caller's thread alone.
 
     Parameters
     ----------
@@ -296,48 +294,19 @@ class BlockedAnswerModel:
                     f"per image, {(enc.n_buildings, enc.n_images)}."
                 )
         self.workers = min(self.threads, len(self.blocks))
-        # the caller's thread is one of the workers (map): the pool holds the others
-        self._pool = ThreadPoolExecutor(self.workers - 1, thread_name_prefix="stracker") if self.workers > 1 else None
-        try:
-            self.models = self.map(lambda block: block_model(enc, block, visibility, gold), self.blocks)
-        except BaseException:
-            self.close()
-            raise
+        self._open = True
+        self.models = self.map(lambda block: block_model(enc, block, visibility, gold), self.blocks)
 
     def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
-        """``[fn(item) for item in items]`` on ``workers`` threads, the caller's one of them (on the caller's
-        alone once closed). Each thread takes the next item as it is free, so blocks of unequal cost still share
-        the threads evenly, and the caller works from the start instead of waiting for a pool thread to wake
-        (about 0.1 ms a round on a virtual machine, twice a round, in each of a fit's iterations). If calls fail,
-        the error of the first failing item in order is raised, as ``[fn(item) for item in items]`` would."""
-        if self._pool is None or len(items) < 2:
-            return [fn(item) for item in items]
-        outcomes: list[tuple[bool, Any] | None] = [None] * len(items)
-        taken = itertools.count()  # next() of a count is atomic: each item is taken once
-
-        def drain() -> None:
-            while (i := next(taken)) < len(items):
-                try:
-                    outcomes[i] = (True, fn(items[i]))
-                except BaseException as exc:  # raised below, in order
-                    outcomes[i] = (False, exc)
-
-        helpers = [self._pool.submit(drain) for _ in range(min(self.workers, len(items)) - 1)]
-        drain()
-        for helper in helpers:
-            helper.result()
-        results: list[R] = []
-        for outcome in outcomes:
-            assert outcome is not None  # every item was taken
-            ok, value = outcome
-            if not ok:
-                raise value
-            results.append(value)
-        return results
+        """``[fn(item) for item in items]`` on ``workers`` threads, the caller's one of them
+        (:func:`stracker.parallel.thread_map`; on the caller's alone once closed). If calls fail, the error of the
+        first failing item in order is raised, as ``[fn(item) for item in items]`` would."""
+        return thread_map(fn, items, self.workers if self._open else 1)
 
     def over_blocks(self, fn: Callable[[EncodedLabels], R]) -> list[R]:
-        """``fn`` of every block's table (:func:`block_table`), in block order, on the pool's threads."""
-        return self.map(lambda block: fn(block_table(self.enc, block)), self.blocks)
+        """``fn`` of every block's table (:func:`block_table`, as its model holds it), in block order, on the
+        threads."""
+        return self.map(lambda model: fn(model.enc), self.models)
 
     def block_state(self, state: ModelState, index: int) -> ModelState:
         """The state block ``index``'s E-step runs under on its own: ``state`` (its parts are per volunteer and per
@@ -413,10 +382,9 @@ class BlockedAnswerModel:
         )
 
     def close(self) -> None:
-        """Stop the threads (the model still works, on the caller's thread)."""
-        if self._pool is not None:
-            self._pool.shutdown()
-            self._pool = None
+        """Run on the caller's thread alone from now on (the threads are the process's pool,
+        :func:`stracker.parallel.shared_pool`, and stay for the next fit)."""
+        self._open = False
 
     def __enter__(self) -> BlockedAnswerModel:
         return self

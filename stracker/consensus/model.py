@@ -713,7 +713,7 @@ class AnswerModel:
                 self.n_compare_columns = present.size
             self.compare_building, self.compare_lo1, self.compare_hi1 = c_b, c_lo1, c_hi1
             self.compare_column = columns.astype(np.uint16 if self.n_compare_columns <= 2**16 else np.int32, copy=False)
-        self._enc, self._compare = enc, compare  # for the per-answer arrays, made when first needed
+        self.enc, self._compare = enc, compare  # the table, and for the per-answer arrays made when first needed
         self.compare_visible = None if compare_vis is None else compare_vis[compare]
 
         # gather positions into the cumulative posterior (B x W, flattened) for the M-step's statistics
@@ -746,7 +746,7 @@ class AnswerModel:
     def compare_answers(self) -> CompareAnswers:
         """The compare answers one by one, for E-steps where they differ in how well their frames can be read
         (visibility, per-image reliability); made on first use, as the passes over columns need none of it."""
-        enc, compare, W, D = self._enc, self._compare, self.width, self.n_images
+        enc, compare, W, D = self.enc, self._compare, self.width, self.n_images
         b = enc.building[compare]
         lo = enc.lo[compare].astype(np.int64)
         return CompareAnswers(
