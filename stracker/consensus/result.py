@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from stracker.consensus.inputs import id_type_hint
-from stracker.consensus.kernels import building_tallies, volunteer_tallies
+from stracker.consensus.kernels import building_tallies, cumulative_rows, volunteer_tallies
 from stracker.errors import FootprintsError, RenamedColumnsWarning, UnmatchedBuildingsError
 from stracker.io.consensus import read_consensus_parts, write_consensus
 from stracker.io.footprints import check_footprint_ids
@@ -44,7 +44,7 @@ def image_date_at(dates: np.ndarray, index: np.ndarray) -> np.ndarray:
 def credible_bounds(posterior: np.ndarray, mass: float = 0.9) -> tuple[np.ndarray, np.ndarray]:
     """Equal-tailed credible interval of the state: first and last state indices, inclusive."""
     tail = (1.0 - mass) / 2.0
-    cdf = np.cumsum(posterior, axis=1)
+    cdf = cumulative_rows(posterior)  # np.cumsum(posterior, axis=1)'s bits; numpy's loops per row, 10 times slower
     # a hair of slack so that float rounding of the cumulative sum cannot push a bound one state out
     start = np.argmax(cdf > tail - 1e-12, axis=1)
     end = np.argmax(cdf >= 1.0 - tail - 1e-12, axis=1)
