@@ -309,10 +309,10 @@ def aggregate(
             building_prior=spatial,
             model=model,
         )
-        # the counts per building and per volunteer block by block, on the model's threads
-        per_building = model.over_blocks(answer_counts)
-        n_labels, n_volunteers = (np.concatenate([part[i] for part in per_building]) for i in range(2))
-        by_volunteer = functools.reduce(operator.add, model.over_blocks(volunteer_counts))
+        # the counts per building and per volunteer block by block, in one round on the model's threads
+        per_block = model.over_blocks(lambda table: (answer_counts(table), volunteer_counts(table)))
+        n_labels, n_volunteers = (np.concatenate([part[0][i] for part in per_block]) for i in range(2))
+        by_volunteer = functools.reduce(operator.add, (part[1] for part in per_block))
     assert fit.posterior is not None  # the in-memory E-step returns it
     return Consensus(
         buildings=summarize_posterior(enc, fit.posterior, (n_labels, n_volunteers)),

@@ -113,18 +113,20 @@ def summarize_posterior(
     ``counts`` are :func:`answer_counts` of the table, when known already.
     """
     D = enc.n_images
-    dates = enc.image_dates.to_numpy(dtype="datetime64[ns]")
+    # the image dates between two NaTs: state k lies in (padded[k], padded[k + 1]], the open ends NaT
+    padded = np.full(D + 2, np.datetime64("NaT"), dtype="datetime64[ns]")
+    padded[1 : D + 1] = enc.image_dates.to_numpy(dtype="datetime64[ns]")
     state = np.argmax(posterior, axis=1)
     start, end = credible_bounds(posterior)
     n_labels, n_volunteers = answer_counts(enc) if counts is None else counts
     table = pd.DataFrame(
         {
             "p_destroyed": 1.0 - posterior[:, D],
-            "destroyed_after": image_date_at(dates, state - 1),
-            "destroyed_by": image_date_at(dates, state),
-            "confidence": np.take_along_axis(posterior, state[:, None], axis=1)[:, 0],
-            "ci90_start": image_date_at(dates, start - 1),
-            "ci90_end": image_date_at(dates, end),
+            "destroyed_after": padded[state],
+            "destroyed_by": padded[state + 1],
+            "confidence": posterior[np.arange(len(state)), state],
+            "ci90_start": padded[start],
+            "ci90_end": padded[end + 1],
             "n_labels": n_labels,
             "n_volunteers": n_volunteers,
         },
