@@ -50,8 +50,9 @@ nitpick_ignore_regex = [
         r"(np|pd|gpd|npt|numpy|pandas|geopandas|matplotlib|affine|dask|distributed|click|rasterio|scipy|sparse)\..*",
     ),
     ("py:class", r"Figure|Axes|Client|GeoDataFrame|DataFrame|Series|ArrayLike|NDArray"),
-    # the type variables of the block engine's generic helpers: autodoc names them, and they have no page
-    ("py:class", r"stracker\.consensus\.blocks\.[TR]"),
+    # the type variables of the generic helpers (the blocks' and the threads' maps): autodoc names them, and they
+    # have no page
+    ("py:class", r"stracker\.(consensus\.blocks|parallel)\.[TR]"),
 ]
 
 html_theme = "alabaster"
