@@ -15,6 +15,16 @@ Printed per loop: the time of one thread's work, the time of two threads' work s
 the time one thread takes to do both threads' work alone (0.5: the second thread doubles the work done; 1.0: it
 adds nothing). The E-step's compiled passes are bound by their scattered additions (latency), its passes over
 buildings x states and numpy's exponentials by throughput, the set-up's sorts by memory.
+
+Then what a round of work on two threads costs beside the work, which is what a small table's iteration pays
+(a 200,000-answer E-step is two blocks of about 0.3 ms each):
+
+* ``hand-off``: the median time from handing a pool thread a task to its running it (the other virtual CPU woken
+  from idle), and of one :func:`stracker.parallel.thread_map` round of two empty items (a wake to start, a wake
+  to join).
+* ``GIL convoy``: a run of small numpy calls (20 exponentials of 5,000 numbers, each releasing and taking the
+  GIL), on one thread and on two at once, as the ratio above: where each call's hand-over of the GIL wakes the
+  other thread, two threads do less than one.
 """
 
 from __future__ import annotations
@@ -67,10 +77,53 @@ def side_by_side_ratio(fn, size: int, repeat: int, runs: int) -> dict[str, float
     return {"one_thread_s": one, "two_threads_s": two, "ratio": two / (2 * one)}
 
 
+def handoff_figures(runs: int = 2000) -> list[dict]:
+    """The hand-off latency of the shared pool and one empty round of :func:`stracker.parallel.thread_map`
+    (medians, in seconds), and the GIL convoy of small numpy calls on two threads."""
+    from stracker.parallel import shared_pool, thread_map
+
+    pool = shared_pool()
+    pool.submit(lambda: None).result()
+    latency, rounds = [], []
+    for _ in range(runs):
+        start = time.perf_counter()
+        latency.append(pool.submit(time.perf_counter).result() - start)
+        start = time.perf_counter()
+        thread_map(lambda item: item, [0, 1], threads=2)
+        rounds.append(time.perf_counter() - start)
+    values = np.random.default_rng(0).random(5_000)
+
+    def small_calls() -> None:
+        for _ in range(20):
+            np.exp(values)
+
+    one, two = [], []
+    for _ in range(runs // 4):
+        start = time.perf_counter()
+        small_calls()
+        one.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        helper = pool.submit(small_calls)
+        small_calls()
+        helper.result()
+        two.append(time.perf_counter() - start)
+    return [
+        {"loop": "hand-off: submit to a pool thread running", "median_s": float(np.median(latency))},
+        {"loop": "hand-off: one thread_map round of two empty items", "median_s": float(np.median(rounds))},
+        {
+            "loop": "GIL convoy: 20 numpy calls on 5,000 numbers",
+            "one_thread_s": float(np.median(one)),
+            "two_threads_s": float(np.median(two)),
+            "ratio": float(np.median(two) / (2 * np.median(one))),
+        },
+    ]
+
+
 def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--work", type=float, default=2e7, help="additions per thread and loop")
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--handoffs", type=int, default=2000, help="rounds of the hand-off figures (medians)")
     args = parser.parse_args(argv)
     print(f"load average at the start: {load_average()}")
     work = int(args.work)
@@ -83,6 +136,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     ]:
         repeat = max(1, work // size)
         rows.append({"loop": name, **side_by_side_ratio(fn, size, repeat, args.runs)})
+    rows += handoff_figures(args.handoffs)
     report("cores", rows)
     return rows
 

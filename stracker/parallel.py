@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 from stracker.errors import OptionsError
 
 __all__ = [
+    "POOL_THREADS",
     "THREADS_VARIABLE",
     "available_cpus",
     "in_dask_worker",
@@ -117,38 +118,42 @@ def resolve_threads(threads: int | None) -> int:
     return int(threads)
 
 
-_POOLS: dict[int, ThreadPoolExecutor] = {}
-_POOLS_LOCK = threading.Lock()
+POOL_THREADS = 32
+"""Threads the process's pool (:func:`shared_pool`) holds at most; it starts them only as calls need them."""
+
+_POOL: list[ThreadPoolExecutor] = []  # the one pool, once made
+_POOL_LOCK = threading.Lock()
 
 
-def _forget_pools() -> None:
-    """In a forked child: the parent's pool threads do not exist there, so its pools are not used."""
-    global _POOLS_LOCK
-    _POOLS.clear()
-    _POOLS_LOCK = threading.Lock()  # the parent may have held it at the fork
+def _forget_pool() -> None:
+    """In a forked child: the parent's pool threads do not exist there, so its pool is not used."""
+    global _POOL_LOCK
+    _POOL.clear()
+    _POOL_LOCK = threading.Lock()  # the parent may have held it at the fork
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_pools)
+    os.register_at_fork(after_in_child=_forget_pool)
 
 
-def shared_pool(helpers: int) -> ThreadPoolExecutor:
-    """The process's pool of ``helpers`` threads (named ``stracker_...``), started on first use and kept.
+def shared_pool() -> ThreadPoolExecutor:
+    """The process's pool of threads (named ``stracker_...``), made on first use and kept.
 
-    Idle, its threads wait on the pool's queue and take no CPU time. A forked child starts pools of its own.
+    A task handed to it runs on an idle thread, or on a new one while there are fewer than
+    :data:`POOL_THREADS`: steps that hand out steps of their own (the encoding's columns, side by side, each
+    encoding its parts side by side) still find a free thread. How many threads one call uses is the call's
+    ``threads`` (:func:`thread_map`, :func:`side_by_side`), never the pool's size. Idle, the threads wait on the
+    pool's queue and take no CPU time. A forked child makes a pool of its own.
 
     Examples
     --------
-    >>> shared_pool(1) is shared_pool(1)
+    >>> shared_pool() is shared_pool()
     True
     """
-    if helpers < 1:
-        raise ValueError(f"a pool needs at least one thread, got {helpers}.")
-    with _POOLS_LOCK:
-        pool = _POOLS.get(helpers)
-        if pool is None:
-            pool = _POOLS[helpers] = ThreadPoolExecutor(helpers, thread_name_prefix="stracker")
-        return pool
+    with _POOL_LOCK:
+        if not _POOL:
+            _POOL.append(ThreadPoolExecutor(POOL_THREADS, thread_name_prefix="stracker"))
+        return _POOL[0]
 
 
 def _join(helpers: Iterable[Future[Any]]) -> None:
@@ -162,9 +167,10 @@ def thread_map(fn: Callable[[T], R], items: Sequence[T], threads: int) -> list[R
     """``[fn(item) for item in items]`` on up to ``threads`` threads: the caller's and the shared pool's
     (:func:`shared_pool`).
 
-    Each thread takes the next item as it is free, so items of unequal cost still share the threads evenly, and
-    the caller works from the start instead of waiting for a pool thread to wake (about 0.1 ms on a virtual
-    machine, twice in each of a fit's iterations); a pool thread busy elsewhere leaves its share to the caller.
+    The caller's thread runs the first item, then each thread takes the next item as it is free: items of unequal
+    cost still share the threads evenly, the caller works from the start instead of waiting for a pool thread to
+    wake (about 0.1 ms on a virtual machine, twice in each of a fit's iterations), and a pool busy elsewhere
+    leaves its share to the caller.
     If calls fail, the error of the first failing item in order is raised, as the list comprehension would.
 
     Examples
@@ -178,15 +184,19 @@ def thread_map(fn: Callable[[T], R], items: Sequence[T], threads: int) -> list[R
     outcomes: list[tuple[bool, Any] | None] = [None] * len(items)
     taken = itertools.count()  # next() of a count is atomic: each item is taken once
 
+    def run(i: int) -> None:
+        try:
+            outcomes[i] = (True, fn(items[i]))
+        except BaseException as exc:  # raised below, in order
+            outcomes[i] = (False, exc)
+
     def drain() -> None:
         while (i := next(taken)) < len(items):
-            try:
-                outcomes[i] = (True, fn(items[i]))
-            except BaseException as exc:  # raised below, in order
-                outcomes[i] = (False, exc)
+            run(i)
 
-    pool = shared_pool(threads - 1)
-    helpers = [pool.submit(drain) for _ in range(workers - 1)]
+    first = next(taken)  # the caller's, taken before any helper can start
+    helpers = [shared_pool().submit(drain) for _ in range(workers - 1)]
+    run(first)
     drain()
     _join(helpers)
     results: list[R] = []
@@ -213,18 +223,4 @@ def side_by_side(steps: Sequence[Callable[[], Any]], threads: int) -> list[Any]:
     ...
     ZeroDivisionError: integer division or modulo by zero
     """
-    if threads < 2 or len(steps) < 2:
-        return [step() for step in steps]
-    pool = shared_pool(min(threads, len(steps)) - 1)
-    later = [pool.submit(step) for step in steps[1:]]
-    outcomes: list[tuple[bool, Any]] = []
-    # a step no pool thread has started (the pool busy with another caller's) runs on the caller's thread
-    for step, future in zip(steps, [None, *later], strict=True):
-        try:
-            outcomes.append((True, step() if future is None or future.cancel() else future.result()))
-        except BaseException as exc:
-            outcomes.append((False, exc))
-    for ok, value in outcomes:
-        if not ok:
-            raise value
-    return [value for _, value in outcomes]
+    return thread_map(lambda step: step(), steps, threads)

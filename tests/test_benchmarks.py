@@ -38,16 +38,22 @@ def test_simulate_benchmark_writes_json(tmp_path, capsys):
 
 
 def test_cores_benchmark_times_each_kind_of_loop_on_one_thread_and_two(tmp_path):
-    rows = cores.main(["--work", "2e5", "--runs", "1"])
+    rows = cores.main(["--work", "2e5", "--runs", "1", "--handoffs", "40"])
     assert [r["loop"].split(":")[0] for r in rows] == [
         "latency-bound",
         "throughput-bound",
         "throughput-bound",
         "memory stream",
+        "hand-off",
+        "hand-off",
+        "GIL convoy",
     ]
-    assert all(r["one_thread_s"] > 0 and r["two_threads_s"] > 0 for r in rows)
+    side_by_side = [r for r in rows if "ratio" in r]
+    assert len(side_by_side) == 5
+    assert all(r["one_thread_s"] > 0 and r["two_threads_s"] > 0 for r in side_by_side)
     # the ratio is of two threads' work side by side over one thread doing both
-    assert all(r["ratio"] == pytest.approx(r["two_threads_s"] / (2 * r["one_thread_s"])) for r in rows)
+    assert all(r["ratio"] == pytest.approx(r["two_threads_s"] / (2 * r["one_thread_s"])) for r in side_by_side)
+    assert all(r["median_s"] > 0 for r in rows if "median_s" in r)
     assert json.loads((tmp_path / "cores.json").read_text())["rows"] == rows
 
 

@@ -368,27 +368,33 @@ def test_statistics_hold_the_rows_they_inform_and_sum_in_place_as_plus_does(enc)
 
 
 def test_a_busy_pool_leaves_its_share_to_the_caller_and_nothing_waits_on_it():
-    """The pool is the process's: when its thread is busy (another caller's fit, or a task of its own that maps),
-    a map and side-by-side steps still finish, on the caller's thread, and what was queued never runs twice."""
+    """The pool is the process's: when every one of its threads is busy (other callers' fits), a map and
+    side-by-side steps still finish, on the caller's thread, and what was queued never runs twice; a task on the
+    pool that maps gets a thread of its own for its items."""
     import threading
+    import time
 
-    from stracker.parallel import shared_pool, side_by_side, thread_map
+    from stracker.parallel import POOL_THREADS, shared_pool, side_by_side, thread_map
+
+    # a task that maps on the pool finds another thread for its items (the encoding's steps nest so)
+    def name_after(i: int) -> str:
+        time.sleep(0.05 if i == 0 else 0.0)  # the first item keeps the task's own thread busy
+        return threading.current_thread().name
+
+    names = shared_pool().submit(thread_map, name_after, range(2), 2).result(10)
+    assert len(set(names)) == 2 and all(name.startswith("stracker") for name in names)
 
     release = threading.Event()
-    blocker = shared_pool(1).submit(release.wait, 10)
+    blockers = [shared_pool().submit(release.wait, 10) for _ in range(POOL_THREADS)]
     try:
         calls: list[int] = []
         assert thread_map(lambda i: calls.append(i) or i + 1, range(4), threads=2) == [1, 2, 3, 4]
         assert sorted(calls) == [0, 1, 2, 3]  # each item once
-        assert (
-            side_by_side([lambda: threading.current_thread().name] * 3, threads=2)
-            == [threading.current_thread().name] * 3
-        )
-        # a task on the pool that maps over the pool: its items run on it, not queued behind itself
-        assert shared_pool(2).submit(thread_map, lambda i: i * 2, range(3), 3).result(timeout=10) == [0, 2, 4]
+        caller = threading.current_thread().name
+        assert side_by_side([lambda: threading.current_thread().name] * 3, threads=2) == [caller] * 3
     finally:
         release.set()
-    assert blocker.result(timeout=10) is True
+    assert all(blocker.result(timeout=10) is True for blocker in blockers)
     assert thread_map(lambda i: i, range(3), threads=2) == [0, 1, 2]  # the pool works again
 
 
