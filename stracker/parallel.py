@@ -16,12 +16,11 @@ task on the pool itself, share the pool without waiting on each other.
 
 from __future__ import annotations
 
-import itertools
 import numbers
 import os
 import sys
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -118,8 +117,9 @@ def resolve_threads(threads: int | None) -> int:
     return int(threads)
 
 
-POOL_THREADS = 32
-"""Threads the process's pool (:func:`shared_pool`) holds at most; it starts them only as calls need them."""
+POOL_THREADS = max(32, 2 * available_cpus())
+"""Threads the process's pool (:func:`shared_pool`) holds at most (32, or twice the CPUs this process may use
+where that is more); it starts them only as calls need them."""
 
 _POOL: list[ThreadPoolExecutor] = []  # the one pool, once made
 _POOL_LOCK = threading.Lock()
@@ -142,8 +142,9 @@ def shared_pool() -> ThreadPoolExecutor:
     A task handed to it runs on an idle thread, or on a new one while there are fewer than
     :data:`POOL_THREADS`: steps that hand out steps of their own (the encoding's columns, side by side, each
     encoding its parts side by side) still find a free thread. How many threads one call uses is the call's
-    ``threads`` (:func:`thread_map`, :func:`side_by_side`), never the pool's size. Idle, the threads wait on the
-    pool's queue and take no CPU time. A forked child makes a pool of its own.
+    ``threads`` (:func:`thread_map`, :func:`side_by_side`), at most :data:`POOL_THREADS` plus the caller's. Idle,
+    the threads wait on the pool's queue and take no CPU time; they last as long as the process. A forked child
+    makes a pool of its own.
 
     Examples
     --------
@@ -156,11 +157,23 @@ def shared_pool() -> ThreadPoolExecutor:
         return _POOL[0]
 
 
-def _join(helpers: Iterable[Future[Any]]) -> None:
-    """Wait for the helpers that started; those still queued are cancelled (the caller did their work)."""
-    for helper in helpers:
-        if not helper.cancel():
-            helper.result()
+class _Items:
+    """The next item to take, for several threads: each index once, in order, until stopped."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self.next, self.stopped = n, 0, False
+        self.lock = threading.Lock()  # not the GIL's atomicity: a free-threaded build has none
+
+    def take(self) -> int | None:
+        with self.lock:
+            if self.stopped or self.next >= self.n:
+                return None
+            self.next += 1
+            return self.next - 1
+
+    def stop(self) -> None:
+        with self.lock:
+            self.stopped = True
 
 
 def thread_map(fn: Callable[[T], R], items: Sequence[T], threads: int) -> list[R]:
@@ -170,8 +183,9 @@ def thread_map(fn: Callable[[T], R], items: Sequence[T], threads: int) -> list[R
     The caller's thread runs the first item, then each thread takes the next item as it is free: items of unequal
     cost still share the threads evenly, the caller works from the start instead of waiting for a pool thread to
     wake (about 0.1 ms on a virtual machine, twice in each of a fit's iterations), and a pool busy elsewhere
-    leaves its share to the caller.
-    If calls fail, the error of the first failing item in order is raised, as the list comprehension would.
+    leaves its share to the caller. If calls fail, the error of the first failing item in order is raised, as the
+    list comprehension would; an interrupt (``KeyboardInterrupt``, ``SystemExit``) is raised at once, once the
+    items already running have finished and no other is taken. Nothing of the call runs after it returns.
 
     Examples
     --------
@@ -182,23 +196,43 @@ def thread_map(fn: Callable[[T], R], items: Sequence[T], threads: int) -> list[R
     if workers < 2:
         return [fn(item) for item in items]
     outcomes: list[tuple[bool, Any] | None] = [None] * len(items)
-    taken = itertools.count()  # next() of a count is atomic: each item is taken once
+    queue = _Items(len(items))
 
     def run(i: int) -> None:
         try:
             outcomes[i] = (True, fn(items[i]))
-        except BaseException as exc:  # raised below, in order
+        except Exception as exc:  # raised below, in order
             outcomes[i] = (False, exc)
+        except BaseException:  # an interrupt: no more items, raised now
+            queue.stop()
+            raise
 
     def drain() -> None:
-        while (i := next(taken)) < len(items):
+        while (i := queue.take()) is not None:
             run(i)
 
-    first = next(taken)  # the caller's, taken before any helper can start
-    helpers = [shared_pool().submit(drain) for _ in range(workers - 1)]
-    run(first)
-    drain()
-    _join(helpers)
+    first = queue.take()  # the caller's, taken before any helper can start
+    assert first is not None  # there are items
+    helpers: list[Future[None]] = []
+    interrupts: list[BaseException] = []
+    try:
+        for _ in range(workers - 1):
+            try:
+                helpers.append(shared_pool().submit(drain))
+            except RuntimeError:  # the interpreter is shutting down: no new threads, the caller does it all
+                break
+        run(first)
+        drain()
+    except BaseException:
+        queue.stop()
+        raise
+    finally:
+        # the helpers still queued are cancelled (the caller did their share); those running are waited for
+        for helper in helpers:
+            if not helper.cancel() and (error := helper.exception()) is not None:
+                interrupts.append(error)  # only an interrupt leaves a helper: the items' errors are outcomes
+    if interrupts:
+        raise interrupts[0]
     results: list[R] = []
     for outcome in outcomes:
         assert outcome is not None  # every item was taken

@@ -398,6 +398,36 @@ def test_a_busy_pool_leaves_its_share_to_the_caller_and_nothing_waits_on_it():
     assert thread_map(lambda i: i, range(3), threads=2) == [0, 1, 2]  # the pool works again
 
 
+def test_an_interrupt_stops_the_map_at_once_and_nothing_runs_after_it():
+    """Ctrl-C in the caller's item is raised as such (not an earlier item's error, not after every other item),
+    once the items already running have finished: nothing of the call runs after it returns."""
+    import threading
+    import time
+
+    from stracker.parallel import thread_map
+
+    done: list[int] = []
+    lock = threading.Lock()
+
+    def work(i: int) -> int:
+        if i == 0:
+            time.sleep(0.05)
+            raise KeyboardInterrupt
+        if i == 1:
+            raise ValueError("an earlier item's error")
+        time.sleep(0.02)
+        with lock:
+            done.append(i)
+        return i
+
+    with pytest.raises(KeyboardInterrupt):
+        thread_map(work, range(40), threads=2)
+    with lock:
+        finished = len(done)
+    time.sleep(0.1)
+    assert len(done) == finished < 38  # no item ran on after the call, and the rest were never taken
+
+
 def test_the_blocks_map_runs_on_the_callers_thread_and_the_pools_and_raises_the_first_error_in_order(enc):
     import threading
     import time
