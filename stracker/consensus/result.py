@@ -34,11 +34,18 @@ __all__ = [
 
 
 def image_date_at(dates: np.ndarray, index: np.ndarray) -> np.ndarray:
-    """dates[index] where 0 <= index < len(dates), NaT elsewhere (the open ends of the state range)."""
-    out = np.full(index.shape, np.datetime64("NaT"), dtype="datetime64[ns]")
-    ok = (index >= 0) & (index < len(dates))
-    out[ok] = dates[index[ok]]
-    return out
+    """dates[index] where 0 <= index < len(dates), NaT elsewhere (the open ends of the state range).
+
+    Examples
+    --------
+    >>> dates = np.array(["2017-06-01", "2017-06-10"], dtype="datetime64[ns]")
+    >>> image_date_at(dates, np.array([-1, 0, 1, 2])).astype("datetime64[D]").astype(str).tolist()
+    ['NaT', '2017-06-01', '2017-06-10', 'NaT']
+    """
+    # one gather from the dates between two NaTs (every index outside them clipped onto one), no mask
+    padded = np.full(len(dates) + 2, np.datetime64("NaT"), dtype="datetime64[ns]")
+    padded[1:-1] = dates
+    return padded[np.clip(np.asarray(index) + 1, 0, len(dates) + 1)]
 
 
 def credible_bounds(posterior: np.ndarray, mass: float = 0.9) -> tuple[np.ndarray, np.ndarray]:
@@ -113,20 +120,18 @@ def summarize_posterior(
     ``counts`` are :func:`answer_counts` of the table, when known already.
     """
     D = enc.n_images
-    # the image dates between two NaTs: state k lies in (padded[k], padded[k + 1]], the open ends NaT
-    padded = np.full(D + 2, np.datetime64("NaT"), dtype="datetime64[ns]")
-    padded[1 : D + 1] = enc.image_dates.to_numpy(dtype="datetime64[ns]")
+    dates = enc.image_dates.to_numpy(dtype="datetime64[ns]")
     state = np.argmax(posterior, axis=1)
     start, end = credible_bounds(posterior)
     n_labels, n_volunteers = answer_counts(enc) if counts is None else counts
     table = pd.DataFrame(
         {
             "p_destroyed": 1.0 - posterior[:, D],
-            "destroyed_after": padded[state],
-            "destroyed_by": padded[state + 1],
+            "destroyed_after": image_date_at(dates, state - 1),
+            "destroyed_by": image_date_at(dates, state),
             "confidence": posterior[np.arange(len(state)), state],
-            "ci90_start": padded[start],
-            "ci90_end": padded[end + 1],
+            "ci90_start": image_date_at(dates, start - 1),
+            "ci90_end": image_date_at(dates, end),
             "n_labels": n_labels,
             "n_volunteers": n_volunteers,
         },
