@@ -77,9 +77,15 @@ def side_by_side_ratio(fn, size: int, repeat: int, runs: int) -> dict[str, float
     return {"one_thread_s": one, "two_threads_s": two, "ratio": two / (2 * one)}
 
 
+def _small_numpy_calls(values: np.ndarray, repeat: int) -> None:
+    """20 exponentials of ``values`` per repeat: numpy calls short enough that handing the GIL over is most of them."""
+    for _ in range(20 * repeat):
+        np.exp(values)
+
+
 def handoff_figures(runs: int = 2000) -> list[dict]:
     """The hand-off latency of the shared pool and one empty round of :func:`stracker.parallel.thread_map`
-    (medians, in seconds), and the GIL convoy of small numpy calls on two threads."""
+    (medians, in seconds), and the GIL convoy of small numpy calls on two threads (:func:`side_by_side_ratio`)."""
     from stracker.parallel import shared_pool, thread_map
 
     pool = shared_pool()
@@ -91,30 +97,12 @@ def handoff_figures(runs: int = 2000) -> list[dict]:
         start = time.perf_counter()
         thread_map(lambda item: item, [0, 1], threads=2)
         rounds.append(time.perf_counter() - start)
-    values = np.random.default_rng(0).random(5_000)
-
-    def small_calls() -> None:
-        for _ in range(20):
-            np.exp(values)
-
-    one, two = [], []
-    for _ in range(runs // 4):
-        start = time.perf_counter()
-        small_calls()
-        one.append(time.perf_counter() - start)
-        start = time.perf_counter()
-        helper = pool.submit(small_calls)
-        small_calls()
-        helper.result()
-        two.append(time.perf_counter() - start)
     return [
         {"loop": "hand-off: submit to a pool thread running", "median_s": float(np.median(latency))},
         {"loop": "hand-off: one thread_map round of two empty items", "median_s": float(np.median(rounds))},
         {
             "loop": "GIL convoy: 20 numpy calls on 5,000 numbers",
-            "one_thread_s": float(np.median(one)),
-            "two_threads_s": float(np.median(two)),
-            "ratio": float(np.median(two) / (2 * np.median(one))),
+            **side_by_side_ratio(_small_numpy_calls, 5_000, 1, max(1, runs // 4)),
         },
     ]
 

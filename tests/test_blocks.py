@@ -414,7 +414,7 @@ def test_an_interrupt_stops_the_map_at_once_and_nothing_runs_after_it():
             time.sleep(0.05)
             raise KeyboardInterrupt
         if i == 1:
-            raise ValueError("an earlier item's error")
+            raise ValueError("another item's error")
         time.sleep(0.02)
         with lock:
             done.append(i)
