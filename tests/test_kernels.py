@@ -20,14 +20,17 @@ from stracker.consensus.kernels import (
     crowd_type_steps,
     cumulative_rows,
     interval_differences,
+    interval_log_likelihood,
     interval_masses,
     normalize_rows,
+    posterior_interval_masses,
     row_search,
     shifted_rows,
     skip_sums,
     sloped_rows,
 )
 from stracker.consensus.model import AnswerModel, posterior_and_evidence
+from stracker.labels import TIMELINE
 
 
 @st.composite
@@ -94,6 +97,57 @@ def test_the_passes_add_in_answer_order_bit_for_bit() -> None:
     assert interval_masses(building, lo1, hi1, column, cumulative, 50, 500).tobytes() == masses.tobytes()
     with pytest.raises(ValueError, match="as long"):
         interval_masses(building, lo1[:-1], hi1, column, cumulative, 50, 500)
+
+
+@settings(max_examples=60, deadline=None)
+@given(answers=interval_answers())
+def test_the_fused_calls_give_the_bits_of_the_passes_and_row_passes_they_stand_for(answers) -> None:
+    """interval_log_likelihood is interval_differences, cumulative_rows and shifted_rows; posterior_interval_masses
+    is cumulative_rows with a leading zero and interval_masses: the same bits, NaN and -inf rows included."""
+    building, lo1, hi1, column, n_buildings, width, n_columns = answers
+    hi1 = hi1 + (hi1 == width - 1)  # some intervals end at the last boundary, past every state
+    rng = np.random.default_rng(width * 7919 + n_columns)
+    value = rng.normal(size=n_columns) * 10.0 ** rng.uniform(-3, 3, size=n_columns)
+    value[rng.random(n_columns) < 0.1] = np.inf * rng.choice([-1, 1])
+    log_prior = np.log(rng.dirichlet(np.ones(width)))
+    by_state, shifted, shift = interval_log_likelihood(building, lo1, hi1, column, value, log_prior, n_buildings)
+    differences = interval_differences(building, lo1, hi1, column, value, n_buildings, width + 1)
+    expected = cumulative_rows(differences.reshape(n_buildings, width + 1), width)
+    expected_shifted, expected_shift = shifted_rows(expected, log_prior)
+    assert by_state.tobytes() == expected.tobytes()
+    assert shifted.tobytes() == expected_shifted.tobytes() and shift.tobytes() == expected_shift.tobytes()
+
+    posterior = rng.dirichlet(np.ones(width), size=n_buildings)
+    cumulative = cumulative_rows(posterior, leading_zero=True).ravel()
+    masses = posterior_interval_masses(posterior, building, lo1, hi1, column, n_columns)
+    assert masses.tobytes() == interval_masses(building, lo1, hi1, column, cumulative, width + 1, n_columns).tobytes()
+    with pytest.raises(ValueError, match="as long"):
+        posterior_interval_masses(posterior, building, lo1, np.append(hi1, 0), column, n_columns)
+
+
+@pytest.mark.parametrize("volunteer_statistics", [True, False])
+def test_a_compare_table_e_step_in_two_calls_gives_the_bits_of_the_general_one(volunteer_statistics) -> None:
+    """A table of compare answers alone takes the fused calls; the general E-step (the same model told it has
+    other answers too) gives the same posterior, log-likelihood, terms and statistics, bit for bit."""
+    enc, _ = compare_table(30_000, n_buildings=400, n_images=15, n_volunteers=60, seed=5)
+    fused = AnswerModel(enc)
+    general = AnswerModel(enc)
+    general.compare_only = False
+    assert fused.compare_only
+    learn = MStep.start(enc.volunteer_ids, enc.image_dates)
+    for _ in range(3):
+        learn.update(fused.e_step(learn.state()).statistics)
+    a, b = fused.e_step(learn.state(), volunteer_statistics), general.e_step(learn.state(), volunteer_statistics)
+    assert a.posterior.tobytes() == b.posterior.tobytes() and a.log_likelihood == b.log_likelihood
+    assert a.terms.by_state.tobytes() == b.terms.by_state.tobytes() and a.terms.constant == b.terms.constant
+    sa, sb = a.statistics, b.statistics
+    assert sa.observed.tolist() == sb.observed.tolist()
+    for name in ("num", "den", "posterior_sum", "image_skips", "image_notices"):
+        assert getattr(sa, name).tobytes() == getattr(sb, name).tobytes(), name
+    # with timeline answers too, or under visibility, the general E-step runs
+    timeline = np.where(np.arange(enc.n_answers) % 7 == 0, TIMELINE, enc.task).astype(enc.task.dtype)
+    assert not AnswerModel(dataclasses.replace(enc, task=timeline)).compare_only
+    assert not AnswerModel(enc, visibility=np.ones((enc.n_buildings, enc.n_images))).compare_only
 
 
 def test_an_e_step_through_the_kernels_equals_the_answers_taken_one_by_one() -> None:

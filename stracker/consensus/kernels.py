@@ -48,8 +48,10 @@ __all__ = [
     "crowd_type_steps",
     "cumulative_rows",
     "interval_differences",
+    "interval_log_likelihood",
     "interval_masses",
     "normalize_rows",
+    "posterior_interval_masses",
     "row_search",
     "shifted_rows",
     "skip_sums",
@@ -91,6 +93,69 @@ def _interval_masses(
     for a in range(building.size):
         base = np.int64(building[a]) * width
         out[column[a]] += cumulative[base + hi1[a]] - cumulative[base + lo1[a]]
+
+
+@numba.njit(nogil=True, cache=True)
+def _interval_log_likelihood(
+    building: np.ndarray,
+    lo1: np.ndarray,
+    hi1: np.ndarray,
+    column: np.ndarray,
+    value: np.ndarray,
+    log_prior: np.ndarray,
+    differences: np.ndarray,
+    by_state: np.ndarray,
+    shifted: np.ndarray,
+    shift: np.ndarray,
+) -> None:  # pragma: no cover - compiled; run through interval_log_likelihood
+    n_rows, n_states = by_state.shape
+    for r in range(n_rows):
+        for k in range(differences.shape[1]):
+            differences[r, k] = 0.0
+    for a in range(building.size):
+        v = value[column[a]]
+        b = np.int64(building[a])
+        differences[b, lo1[a]] += v
+        differences[b, hi1[a]] -= v
+    for r in range(n_rows):  # cumulative_rows, then shifted_rows: the same steps in the same order
+        total = 0.0
+        top = -np.inf
+        nan = False
+        for k in range(n_states):
+            total += differences[r, k]
+            by_state[r, k] = total
+            z = total + log_prior[k]
+            shifted[r, k] = z
+            if z > top:
+                top = z
+            elif z != z:
+                nan = True
+        shift[r] = np.nan if nan else top  # a NaN is the maximum, as in numpy
+        for k in range(n_states):
+            shifted[r, k] -= top
+
+
+@numba.njit(nogil=True, cache=True)
+def _posterior_interval_masses(
+    posterior: np.ndarray,
+    building: np.ndarray,
+    lo1: np.ndarray,
+    hi1: np.ndarray,
+    column: np.ndarray,
+    cumulative: np.ndarray,
+    out: np.ndarray,
+) -> None:  # pragma: no cover - compiled; run through posterior_interval_masses
+    for r in range(posterior.shape[0]):  # cumulative_rows(posterior, leading_zero=True)
+        cumulative[r, 0] = 0.0
+        total = 0.0
+        for k in range(posterior.shape[1]):
+            total += posterior[r, k]
+            cumulative[r, k + 1] = total
+    for k in range(out.size):
+        out[k] = 0.0
+    for a in range(building.size):
+        b = np.int64(building[a])
+        out[column[a]] += cumulative[b, hi1[a]] - cumulative[b, lo1[a]]
 
 
 def _check_answers(building: np.ndarray, lo1: np.ndarray, hi1: np.ndarray, column: np.ndarray) -> None:
@@ -166,6 +231,81 @@ def interval_masses(
     _check_answers(building, lo1, hi1, column)
     out = np.zeros(n_columns)
     _interval_masses(building, lo1, hi1, column, np.ascontiguousarray(cumulative, dtype=np.float64), width, out)
+    return out
+
+
+def interval_log_likelihood(
+    building: np.ndarray,
+    lo1: np.ndarray,
+    hi1: np.ndarray,
+    column: np.ndarray,
+    value: np.ndarray,
+    log_prior: np.ndarray,
+    n_buildings: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The log-likelihood of interval answers by building and state, and the same shifted for the posterior, in
+    one call: ``L = cumulative_rows(interval_differences(...).reshape(B, W), S)`` and ``shifted_rows(L,
+    log_prior)``, the same bits, without the Python between them (where two blocks run side by side, each hand-over
+    of the GIL between numpy's calls costs more than the call: ``benchmarks/README.md``).
+
+    Parameters
+    ----------
+    building, lo1, hi1, column, value
+        As :func:`interval_differences` takes them (``lo1, hi1 <= S``, the states).
+    log_prior : ndarray of float64
+        One log prior over the ``S`` states for every building.
+    n_buildings : int
+        The rows.
+
+    Returns
+    -------
+    by_state, shifted : ndarray, buildings x S
+        The log-likelihood (each row's running sum of its difference array), and it plus ``log_prior`` less the
+        row's maximum.
+    shift : ndarray
+        Per building, that maximum.
+
+    Examples
+    --------
+    >>> L, shifted, top = interval_log_likelihood(np.array([0, 0]), np.array([0, 1]), np.array([1, 2]),
+    ...     np.array([0, 1]), np.array([2.0, -1.0]), np.log([0.5, 0.5]), 1)
+    >>> L.tolist(), np.exp(shifted + top).round(3).tolist()
+    ([[2.0, -1.0]], [[3.695, 0.184]])
+    """
+    _check_answers(building, lo1, hi1, column)
+    log_prior = np.ascontiguousarray(log_prior, dtype=np.float64)
+    n_states = log_prior.size
+    by_state = np.empty((n_buildings, n_states))
+    shifted = np.empty((n_buildings, n_states))
+    shift = np.empty(n_buildings)
+    differences = np.empty((n_buildings, n_states + 1))
+    value = np.ascontiguousarray(value, dtype=np.float64)
+    _interval_log_likelihood(building, lo1, hi1, column, value, log_prior, differences, by_state, shifted, shift)
+    return by_state, shifted, shift
+
+
+def posterior_interval_masses(
+    posterior: np.ndarray,
+    building: np.ndarray,
+    lo1: np.ndarray,
+    hi1: np.ndarray,
+    column: np.ndarray,
+    n_columns: int,
+) -> np.ndarray:
+    """:func:`interval_masses` over the cumulative ``posterior`` (buildings x states; the running sums after a
+    zero, as ``cumulative_rows(posterior, leading_zero=True)``), made in the same call: the same bits.
+
+    Examples
+    --------
+    >>> posterior_interval_masses(np.array([[0.5, 0.5], [0.25, 0.75]]), np.array([0, 1]), np.array([0, 0]),
+    ...     np.array([1, 1]), np.array([1, 1]), 2)
+    array([0.  , 0.75])
+    """
+    _check_answers(building, lo1, hi1, column)
+    posterior = np.ascontiguousarray(posterior, dtype=np.float64)
+    cumulative = np.empty((posterior.shape[0], posterior.shape[1] + 1))
+    out = np.empty(n_columns)
+    _posterior_interval_masses(posterior, building, lo1, hi1, column, cumulative, out)
     return out
 
 

@@ -78,8 +78,10 @@ from stracker.consensus.kernels import (
     compare_rows,
     cumulative_rows,
     interval_differences,
+    interval_log_likelihood,
     interval_masses,
     normalize_rows,
+    posterior_interval_masses,
     row_search,
     shifted_rows,
     skip_sums,
@@ -242,6 +244,16 @@ class MarkBreaks(NamedTuple):
 
     late: np.ndarray
     early: np.ndarray
+
+
+def _no_breaks() -> MarkBreaks:
+    empty = np.zeros(0, np.int64)
+    empty.flags.writeable = False
+    return MarkBreaks(empty, empty)
+
+
+_NO_BREAKS = _no_breaks()
+"""The breaks of a table without timeline marks."""
 
 
 class LogLikelihood(NamedTuple):
@@ -728,6 +740,11 @@ class AnswerModel:
         self.nodest_at_D = _flat(nb, np.full(nb.size, D, np.int64), W)
         self.states = np.arange(S, dtype=float)
         self.has_timeline = bool(self.n_marks + nb.size)
+        # compare answers alone, every frame seen and no state known: an E-step is two compiled passes and numpy's
+        # exponential (_compare_e_step), which hand the GIL over three times rather than some thirty
+        self.compare_only = (
+            self.has_compare and not self.has_timeline and vis is None and (gold is None or not gold.rows.size)
+        )
 
     def _visible_tail(self) -> tuple[np.ndarray, np.ndarray]:
         """The states of each "no destruction" answer whose miss term is kept exact, under visibility: those
@@ -771,6 +788,8 @@ class AnswerModel:
         ``volunteer_statistics`` (volunteer parameters fixed), they hold only the log-likelihood and the
         posterior sums: the M-step then updates the prior alone.
         """
+        if self.compare_only and state.compare_reliability is None and state.building_prior is None:
+            return self._compare_e_step(state, volunteer_statistics)
         terms = self.log_likelihood(state.params, state.image_weight, state.compare_reliability, state.logs)
         posterior_sum = None
         if state.building_prior is None:
@@ -797,6 +816,36 @@ class AnswerModel:
         # the E-step's large arrays then keep one lifetime from iteration to iteration, and glibc's allocator
         # reuses their pages instead of returning them to the system and faulting them in again (measured:
         # five times the page faults and 20 % more time per fit on the raqqa campaign when they were freed here)
+        return EStep(posterior, log_likelihood, statistics, terms)
+
+    def _compare_e_step(self, state: ModelState, volunteer_statistics: bool) -> EStep:
+        """:meth:`e_step` of a table of compare answers alone (:attr:`compare_only`), under a state with neither a
+        per-image reliability nor a building prior: the same steps and bits as the general one, in two compiled
+        calls (the log-likelihood and its shift; the normalisation) around numpy's exponential."""
+        logs = state.logs
+        by_state, posterior, shift = interval_log_likelihood(
+            self.compare_building,
+            self.compare_lo1,
+            self.compare_hi1,
+            self.compare_column,
+            logs.compare_ratio,
+            state.log_prior,
+            self.n_buildings,
+        )
+        np.exp(posterior, out=posterior)
+        norm, posterior_sum = normalize_rows(posterior, sum_columns=True)
+        constant = float((self.compare_counts * logs.compare_outside).sum())
+        log_likelihood = _log_evidence(norm, shift) + constant
+        terms = LogLikelihood(by_state, constant, _NO_BREAKS)
+        statistics = functools.partial(
+            self.statistics,
+            posterior,
+            state,
+            terms.breaks,
+            log_likelihood,
+            volunteer_statistics,
+            posterior_sum=posterior_sum,
+        )
         return EStep(posterior, log_likelihood, statistics, terms)
 
     def cumulative_weights(self, image_weight: np.ndarray) -> np.ndarray:
@@ -1048,9 +1097,20 @@ class AnswerModel:
         the state has a per-image compare reliability)."""
         V = self.n_volunteers
         params = state.params
-        C0 = cumulative_rows(posterior, leading_zero=True).ravel()
         stats: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         images = unread = None
+        plain_compare = self.has_compare and state.compare_reliability is None and self.compare_columns is None
+        if plain_compare and not self.has_timeline:  # the cumulative posterior made and read in one call
+            inside = posterior_interval_masses(
+                posterior,
+                self.compare_building,
+                self.compare_lo1,
+                self.compare_hi1,
+                self.compare_column,
+                self.n_compare_columns,
+            )
+            return self._compare_statistics(inside), images, unread
+        C0 = cumulative_rows(posterior, leading_zero=True).ravel()
         count = np.bincount
         if self.has_timeline:
             C1 = cumulative_rows(posterior, leading_zero=True, times=self.states).ravel()
@@ -1091,17 +1151,24 @@ class AnswerModel:
             if compare_terms is None and mixed:
                 compare_terms = self.log_likelihood(params, state.image_weight, state.compare_reliability).compare
             if compare_terms is None:
-                inside = self._compare_masses(C0).reshape(V, 2)  # expected answers whose interval holds the state
-                outside = self.compare_counts - inside
-                # (two columns added as such: numpy's sum along a short axis costs a loop per volunteer)
-                stats["sensitivity"] = (inside[:, 1], inside[:, 0] + inside[:, 1])
-                stats["specificity"] = (outside[:, 0], outside[:, 0] + outside[:, 1])
+                stats.update(self._compare_statistics(self._compare_masses(C0)))
             elif state.compare_reliability is None:
                 stats.update(self._column_compare_statistics(C0, compare_terms))
             else:
                 compare_stats, unread = self._mixed_compare_statistics(C0, compare_terms, state.compare_reliability)
                 stats.update(compare_stats)
         return stats, images, unread
+
+    def _compare_statistics(self, inside: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Sensitivity and specificity statistics from the expected compare answers of each column (volunteer x
+        answer) whose interval holds the state."""
+        inside = inside.reshape(self.n_volunteers, 2)
+        outside = self.compare_counts - inside
+        # (two columns added as such: numpy's sum along a short axis costs a loop per volunteer)
+        return {
+            "sensitivity": (inside[:, 1], inside[:, 0] + inside[:, 1]),
+            "specificity": (outside[:, 0], outside[:, 0] + outside[:, 1]),
+        }
 
     def _column_compare_statistics(
         self, C0: np.ndarray, terms: CompareTerms
