@@ -19,10 +19,12 @@ from stracker.consensus.kernels import (
     compare_rows,
     crowd_type_steps,
     cumulative_rows,
+    group_by_chunk,
     interval_differences,
     interval_log_likelihood,
     interval_masses,
     normalize_rows,
+    one_chunk,
     posterior_interval_masses,
     row_search,
     shifted_rows,
@@ -125,15 +127,71 @@ def test_the_fused_calls_give_the_bits_of_the_passes_and_row_passes_they_stand_f
         posterior_interval_masses(posterior, building, lo1, np.append(hi1, 0), column, n_columns)
 
 
+@settings(max_examples=60, deadline=None)
+@given(answers=interval_answers(), rows_per_chunk=st.integers(1, 9))
+def test_answers_grouped_by_chunk_give_the_same_rows_chunk_by_chunk(answers, rows_per_chunk) -> None:
+    """group_by_chunk is a stable sort by chunk (every building's answers keep their order); the chunked passes
+    over the grouped answers give the log-likelihood of the answers in table order bit for bit (each cell adds
+    in the same order) and the masses to rounding (each column adds in chunk order)."""
+    building, lo1, hi1, column, n_buildings, width, n_columns = answers
+    hi1 = hi1 + (hi1 == width - 1)
+    *grouped, chunks = group_by_chunk(building, lo1, hi1, column, rows_per_chunk, n_buildings)
+    order = np.argsort(building // rows_per_chunk, kind="stable")
+    for got, expected in zip(grouped, (building, lo1, hi1, column), strict=True):
+        assert got.tolist() == expected[order].tolist() and got.dtype == expected.dtype
+    assert (
+        chunks.answers.tolist()
+        == np.searchsorted(building[order] // rows_per_chunk, np.arange(-(-n_buildings // rows_per_chunk) + 1)).tolist()
+    )
+    rng = np.random.default_rng(n_buildings * 31 + width)
+    value, log_prior = rng.normal(size=n_columns), np.log(rng.dirichlet(np.ones(width)))
+    table_order = interval_log_likelihood(building, lo1, hi1, column, value, log_prior, n_buildings)
+    chunked = interval_log_likelihood(*grouped, value, log_prior, n_buildings, chunks)
+    for a, b in zip(table_order, chunked, strict=True):
+        assert a.tobytes() == b.tobytes()
+    posterior = rng.dirichlet(np.ones(width), size=n_buildings)
+    np.testing.assert_allclose(
+        posterior_interval_masses(posterior, *grouped, n_columns, chunks),
+        posterior_interval_masses(posterior, building, lo1, hi1, column, n_columns),
+        rtol=1e-13,
+        atol=1e-13,
+    )
+
+
+def test_chunks_that_do_not_fit_the_answers_are_refused() -> None:
+    building, lo1, hi1, column = np.array([0, 3, 1]), np.zeros(3, int), np.ones(3, int), np.zeros(3, int)
+    args = (building, lo1, hi1, column, np.ones(1), np.log([0.5, 0.5]), 4)
+    *grouped, chunks = group_by_chunk(building, lo1, hi1, column, 2, 4)
+    assert grouped[0].tolist() == [0, 1, 3] and chunks.answers.tolist() == [0, 2, 3]
+    with pytest.raises(ValueError, match="outside its chunk"):  # in table order: building 3 among chunk 0's
+        interval_log_likelihood(*args, chunks)
+    with pytest.raises(ValueError, match="outside its chunk"):
+        posterior_interval_masses(np.full((4, 2), 0.5), building, lo1, hi1, column, 1, chunks)
+    for wrong in (chunks._replace(rows_per_chunk=1), chunks._replace(answers=np.array([0, 3])), one_chunk(4, 2)):
+        with pytest.raises(ValueError, match="do not split"):
+            interval_log_likelihood(*grouped, *args[4:], wrong)
+    with pytest.raises(ValueError, match="between 0 and 3"):
+        group_by_chunk(np.array([4]), lo1[:1], hi1[:1], column[:1], 2, 4)
+
+
 @pytest.mark.parametrize("volunteer_statistics", [True, False])
-def test_a_compare_table_e_step_in_two_calls_gives_the_bits_of_the_general_one(volunteer_statistics) -> None:
-    """A table of compare answers alone takes the fused calls; the general E-step (the same model told it has
-    other answers too) gives the same posterior, log-likelihood, terms and statistics, bit for bit."""
+@pytest.mark.parametrize("table_order", ["by building", "as answered"])
+def test_a_compare_table_e_step_in_two_calls_gives_the_bits_of_the_general_one(
+    volunteer_statistics, table_order
+) -> None:
+    """A table of compare answers alone takes the fused calls (in chunks of buildings, its answers grouped by
+    chunk where they are not in building order); the general E-step (the same model told it has other answers
+    too) gives the same posterior, log-likelihood, terms and statistics, bit for bit."""
     enc, _ = compare_table(30_000, n_buildings=400, n_images=15, n_volunteers=60, seed=5)
+    if table_order == "as answered":
+        order = np.random.default_rng(0).permutation(enc.n_answers)
+        enc = dataclasses.replace(
+            enc, **{name: getattr(enc, name)[order] for name in ("building", "volunteer", "lo", "hi", "answer", "task")}
+        )
     fused = AnswerModel(enc)
     general = AnswerModel(enc)
     general.compare_only = False
-    assert fused.compare_only
+    assert fused.compare_only and fused.compare_chunks is not None and fused.compare_chunks.answers.size > 2
     learn = MStep.start(enc.volunteer_ids, enc.image_dates)
     for _ in range(3):
         learn.update(fused.e_step(learn.state()).statistics)

@@ -364,6 +364,10 @@ class BlockedAnswerModel:
                 step.statistics  # noqa: B018 - made here, read by the sum
             return step
 
+        if len(self.models) > 1:
+            # the parameters' logs, which every block reads, made once here: made by the first block to need
+            # them, the others would wait on the cached property's lock (or make them again) while it does
+            state.logs  # noqa: B018
         if state.building_prior is not None and len(self.models) > 1:
             return self._e_step_with_prior(state, volunteer_statistics, eager)
         steps = self.map(block_step, range(len(self.models)))

@@ -36,21 +36,24 @@ the same inputs give the same bits on the same machine, whatever the number of t
 
 from __future__ import annotations
 
-from typing import Literal, overload
+from typing import Literal, NamedTuple, overload
 
 import numba
 import numpy as np
 
 __all__ = [
+    "AnswerChunks",
     "building_tallies",
     "column_sums",
     "compare_rows",
     "crowd_type_steps",
     "cumulative_rows",
+    "group_by_chunk",
     "interval_differences",
     "interval_log_likelihood",
     "interval_masses",
     "normalize_rows",
+    "one_chunk",
     "posterior_interval_masses",
     "row_search",
     "shifted_rows",
@@ -95,6 +98,93 @@ def _interval_masses(
         out[column[a]] += cumulative[base + hi1[a]] - cumulative[base + lo1[a]]
 
 
+# A chunk's passes are functions of their own, called per chunk: inlined into the loop over chunks (or written
+# in it), LLVM compiles the answers' loop 25-30 % slower (measured on 100,000 answers).
+
+
+@numba.njit(nogil=True, cache=True)
+def _add_chunk(
+    building: np.ndarray,
+    lo1: np.ndarray,
+    hi1: np.ndarray,
+    column: np.ndarray,
+    value: np.ndarray,
+    first: int,
+    differences: np.ndarray,
+) -> bool:  # pragma: no cover - compiled; a chunk's answers into its difference rows
+    rows = differences.shape[0]
+    for r in range(rows):
+        for k in range(differences.shape[1]):
+            differences[r, k] = 0.0
+    for a in range(building.size):
+        b = np.int64(building[a]) - first
+        if b < 0 or b >= rows:
+            return False
+        v = value[column[a]]
+        differences[b, lo1[a]] += v
+        differences[b, hi1[a]] -= v
+    return True
+
+
+@numba.njit(nogil=True, cache=True)
+def _shifted_chunk(
+    differences: np.ndarray,
+    log_prior: np.ndarray,
+    first: int,
+    by_state: np.ndarray,
+    shifted: np.ndarray,
+    shift: np.ndarray,
+) -> None:  # pragma: no cover - compiled; cumulative_rows, then shifted_rows: the same steps in the same order
+    n_states = by_state.shape[1]
+    for r in range(differences.shape[0]):
+        total = 0.0
+        top = -np.inf
+        nan = False
+        for k in range(n_states):
+            total += differences[r, k]
+            by_state[first + r, k] = total
+            z = total + log_prior[k]
+            shifted[first + r, k] = z
+            if z > top:
+                top = z
+            elif z != z:
+                nan = True
+        shift[first + r] = np.nan if nan else top  # a NaN is the maximum, as in numpy
+        for k in range(n_states):
+            shifted[first + r, k] -= top
+
+
+@numba.njit(nogil=True, cache=True)
+def _cumulative_chunk(
+    posterior: np.ndarray, first: int, cumulative: np.ndarray
+) -> None:  # pragma: no cover - compiled; cumulative_rows(posterior, leading_zero=True), a chunk's rows
+    for r in range(cumulative.shape[0]):
+        cumulative[r, 0] = 0.0
+        total = 0.0
+        for k in range(posterior.shape[1]):
+            total += posterior[first + r, k]
+            cumulative[r, k + 1] = total
+
+
+@numba.njit(nogil=True, cache=True)
+def _read_chunk(
+    building: np.ndarray,
+    lo1: np.ndarray,
+    hi1: np.ndarray,
+    column: np.ndarray,
+    first: int,
+    cumulative: np.ndarray,
+    out: np.ndarray,
+) -> bool:  # pragma: no cover - compiled; a chunk's answers' masses
+    rows = cumulative.shape[0]
+    for a in range(building.size):
+        b = np.int64(building[a]) - first
+        if b < 0 or b >= rows:
+            return False
+        out[column[a]] += cumulative[b, hi1[a]] - cumulative[b, lo1[a]]
+    return True
+
+
 @numba.njit(nogil=True, cache=True)
 def _interval_log_likelihood(
     building: np.ndarray,
@@ -103,36 +193,23 @@ def _interval_log_likelihood(
     column: np.ndarray,
     value: np.ndarray,
     log_prior: np.ndarray,
+    chunk_answers: np.ndarray,
+    rows_per_chunk: int,
     differences: np.ndarray,
     by_state: np.ndarray,
     shifted: np.ndarray,
     shift: np.ndarray,
-) -> None:  # pragma: no cover - compiled; run through interval_log_likelihood
-    n_rows, n_states = by_state.shape
-    for r in range(n_rows):
-        for k in range(differences.shape[1]):
-            differences[r, k] = 0.0
-    for a in range(building.size):
-        v = value[column[a]]
-        b = np.int64(building[a])
-        differences[b, lo1[a]] += v
-        differences[b, hi1[a]] -= v
-    for r in range(n_rows):  # cumulative_rows, then shifted_rows: the same steps in the same order
-        total = 0.0
-        top = -np.inf
-        nan = False
-        for k in range(n_states):
-            total += differences[r, k]
-            by_state[r, k] = total
-            z = total + log_prior[k]
-            shifted[r, k] = z
-            if z > top:
-                top = z
-            elif z != z:
-                nan = True
-        shift[r] = np.nan if nan else top  # a NaN is the maximum, as in numpy
-        for k in range(n_states):
-            shifted[r, k] -= top
+) -> bool:  # pragma: no cover - compiled; run through interval_log_likelihood
+    n_rows = by_state.shape[0]
+    for c in range(chunk_answers.size - 1):
+        # the chunk's difference rows stay in the core's cache while its answers are added and its rows summed
+        first = c * rows_per_chunk
+        chunk = differences[: min(rows_per_chunk, n_rows - first)]
+        a0, a1 = chunk_answers[c], chunk_answers[c + 1]
+        if not _add_chunk(building[a0:a1], lo1[a0:a1], hi1[a0:a1], column[a0:a1], value, first, chunk):
+            return False  # an answer outside its chunk: the caller raises
+        _shifted_chunk(chunk, log_prior, first, by_state, shifted, shift)
+    return True
 
 
 @numba.njit(nogil=True, cache=True)
@@ -142,20 +219,60 @@ def _posterior_interval_masses(
     lo1: np.ndarray,
     hi1: np.ndarray,
     column: np.ndarray,
+    chunk_answers: np.ndarray,
+    rows_per_chunk: int,
     cumulative: np.ndarray,
     out: np.ndarray,
-) -> None:  # pragma: no cover - compiled; run through posterior_interval_masses
-    for r in range(posterior.shape[0]):  # cumulative_rows(posterior, leading_zero=True)
-        cumulative[r, 0] = 0.0
-        total = 0.0
-        for k in range(posterior.shape[1]):
-            total += posterior[r, k]
-            cumulative[r, k + 1] = total
-    for k in range(out.size):
-        out[k] = 0.0
+) -> bool:  # pragma: no cover - compiled; run through posterior_interval_masses
+    n_rows = posterior.shape[0]
+    out[:] = 0.0
+    for c in range(chunk_answers.size - 1):
+        first = c * rows_per_chunk
+        chunk = cumulative[: min(rows_per_chunk, n_rows - first)]
+        _cumulative_chunk(posterior, first, chunk)
+        a0, a1 = chunk_answers[c], chunk_answers[c + 1]
+        if not _read_chunk(building[a0:a1], lo1[a0:a1], hi1[a0:a1], column[a0:a1], first, chunk, out):
+            return False
+    return True
+
+
+@numba.njit(nogil=True, cache=True)
+def _group_by_chunk(
+    building: np.ndarray,
+    lo1: np.ndarray,
+    hi1: np.ndarray,
+    column: np.ndarray,
+    rows_per_chunk: int,
+    chunk_answers: np.ndarray,
+    out_building: np.ndarray,
+    out_lo1: np.ndarray,
+    out_hi1: np.ndarray,
+    out_column: np.ndarray,
+) -> bool:  # pragma: no cover - compiled; run through group_by_chunk
+    n_chunks = chunk_answers.size - 1
+    for c in range(n_chunks + 1):
+        chunk_answers[c] = 0
+    grouped = True  # already in chunk order (a table sorted by building): nothing to move
+    last = np.int64(0)
     for a in range(building.size):
-        b = np.int64(building[a])
-        out[column[a]] += cumulative[b, hi1[a]] - cumulative[b, lo1[a]]
+        chunk = np.int64(building[a]) // rows_per_chunk
+        grouped = grouped and bool(chunk >= last)
+        last = chunk
+        chunk_answers[chunk + 1] += 1
+    for c in range(n_chunks):
+        chunk_answers[c + 1] += chunk_answers[c]
+    if grouped:
+        return True
+    at = chunk_answers[:-1].copy()
+    for a in range(building.size):  # a stable counting sort: each chunk's answers keep their order
+        chunk = np.int64(building[a]) // rows_per_chunk
+        j = at[chunk]
+        at[chunk] = j + 1
+        out_building[j] = building[a]
+        out_lo1[j] = lo1[a]
+        out_hi1[j] = hi1[a]
+        out_column[j] = column[a]
+    return False
 
 
 def _check_answers(building: np.ndarray, lo1: np.ndarray, hi1: np.ndarray, column: np.ndarray) -> None:
@@ -234,6 +351,69 @@ def interval_masses(
     return out
 
 
+class AnswerChunks(NamedTuple):
+    """Interval answers grouped by chunks of buildings (:func:`group_by_chunk`): chunk ``c`` holds buildings
+    ``c * rows_per_chunk`` up to ``(c + 1) * rows_per_chunk - 1`` and answers ``answers[c]`` up to
+    ``answers[c + 1] - 1``."""
+
+    rows_per_chunk: int
+    answers: np.ndarray
+
+
+def one_chunk(n_buildings: int, n_answers: int) -> AnswerChunks:
+    """Every building and every answer in one chunk.
+
+    Examples
+    --------
+    >>> one_chunk(3, 10)
+    AnswerChunks(rows_per_chunk=3, answers=array([ 0, 10]))
+    """
+    return AnswerChunks(max(n_buildings, 1), np.array([0, n_answers], dtype=np.int64))
+
+
+def group_by_chunk(
+    building: np.ndarray, lo1: np.ndarray, hi1: np.ndarray, column: np.ndarray, rows_per_chunk: int, n_buildings: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, AnswerChunks]:
+    """Interval answers grouped by chunks of ``rows_per_chunk`` buildings, each chunk's answers in their order (a
+    stable counting sort, one compiled call): the four arrays in their dtypes (the same arrays, where they are in
+    chunk order already), and the chunks.
+
+    An answer's interval adds to its building's row in the same order as before, so the log-likelihood has the
+    same bits; the per-column sums of :func:`posterior_interval_masses` add in chunk order (rounding moves).
+
+    Examples
+    --------
+    >>> b, lo1, hi1, column, chunks = group_by_chunk(np.array([2, 0, 3, 1]), np.array([0, 1, 2, 3]),
+    ...     np.array([1, 2, 3, 4]), np.array([5, 6, 7, 8]), 2, 4)
+    >>> b.tolist(), column.tolist(), chunks.answers.tolist()
+    ([0, 1, 2, 3], [6, 8, 5, 7], [0, 2, 4])
+    """
+    _check_answers(building, lo1, hi1, column)
+    rows_per_chunk = max(int(rows_per_chunk), 1)
+    if building.size and (int(building.min()) < 0 or int(building.max()) >= n_buildings):
+        raise ValueError(f"building codes must be between 0 and {n_buildings - 1}")
+    n_chunks = max(-(-n_buildings // rows_per_chunk), 1)
+    chunk_answers = np.empty(n_chunks + 1, dtype=np.int64)
+    out = (np.empty_like(building), np.empty_like(lo1), np.empty_like(hi1), np.empty_like(column))
+    if _group_by_chunk(building, lo1, hi1, column, rows_per_chunk, chunk_answers, *out):
+        out = (building, lo1, hi1, column)  # in chunk order already
+    return (*out, AnswerChunks(rows_per_chunk, chunk_answers))
+
+
+def _chunks_for(chunks: AnswerChunks | None, n_buildings: int, n_answers: int) -> AnswerChunks:
+    chunks = one_chunk(n_buildings, n_answers) if chunks is None else chunks
+    n_chunks = chunks.answers.size - 1
+    rows = chunks.rows_per_chunk
+    if (
+        n_chunks < 1
+        or chunks.answers[-1] != n_answers
+        or n_chunks * rows < n_buildings  # rows no chunk holds
+        or (n_chunks - 1) * rows >= max(n_buildings, 1)  # a chunk with no rows
+    ):
+        raise ValueError(f"the chunks {chunks} do not split {n_buildings} buildings and {n_answers} answers")
+    return chunks
+
+
 def interval_log_likelihood(
     building: np.ndarray,
     lo1: np.ndarray,
@@ -242,11 +422,15 @@ def interval_log_likelihood(
     value: np.ndarray,
     log_prior: np.ndarray,
     n_buildings: int,
+    chunks: AnswerChunks | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The log-likelihood of interval answers by building and state, and the same shifted for the posterior, in
     one call: ``L = cumulative_rows(interval_differences(...).reshape(B, W), S)`` and ``shifted_rows(L,
     log_prior)``, the same bits, without the Python between them (where two blocks run side by side, each hand-over
     of the GIL between numpy's calls costs more than the call: ``benchmarks/README.md``).
+
+    With ``chunks`` (answers grouped by chunks of buildings, :func:`group_by_chunk`), one chunk at a time: its
+    difference rows stay in the core's cache while its answers are added and its rows summed.
 
     Parameters
     ----------
@@ -256,6 +440,8 @@ def interval_log_likelihood(
         One log prior over the ``S`` states for every building.
     n_buildings : int
         The rows.
+    chunks : AnswerChunks, optional
+        How the answers are grouped (default: one chunk).
 
     Returns
     -------
@@ -265,6 +451,11 @@ def interval_log_likelihood(
     shift : ndarray
         Per building, that maximum.
 
+    Raises
+    ------
+    ValueError
+        If the arrays differ in length, or an answer is not in its chunk.
+
     Examples
     --------
     >>> L, shifted, top = interval_log_likelihood(np.array([0, 0]), np.array([0, 1]), np.array([1, 2]),
@@ -273,14 +464,29 @@ def interval_log_likelihood(
     ([[2.0, -1.0]], [[3.695, 0.184]])
     """
     _check_answers(building, lo1, hi1, column)
+    chunks = _chunks_for(chunks, n_buildings, building.size)
     log_prior = np.ascontiguousarray(log_prior, dtype=np.float64)
     n_states = log_prior.size
     by_state = np.empty((n_buildings, n_states))
     shifted = np.empty((n_buildings, n_states))
     shift = np.empty(n_buildings)
-    differences = np.empty((n_buildings, n_states + 1))
+    differences = np.empty((min(chunks.rows_per_chunk, n_buildings), n_states + 1))
     value = np.ascontiguousarray(value, dtype=np.float64)
-    _interval_log_likelihood(building, lo1, hi1, column, value, log_prior, differences, by_state, shifted, shift)
+    if not _interval_log_likelihood(
+        building,
+        lo1,
+        hi1,
+        column,
+        value,
+        log_prior,
+        chunks.answers,
+        chunks.rows_per_chunk,
+        differences,
+        by_state,
+        shifted,
+        shift,
+    ):
+        raise ValueError("an answer's building is outside its chunk: group the answers with group_by_chunk")
     return by_state, shifted, shift
 
 
@@ -291,9 +497,11 @@ def posterior_interval_masses(
     hi1: np.ndarray,
     column: np.ndarray,
     n_columns: int,
+    chunks: AnswerChunks | None = None,
 ) -> np.ndarray:
     """:func:`interval_masses` over the cumulative ``posterior`` (buildings x states; the running sums after a
-    zero, as ``cumulative_rows(posterior, leading_zero=True)``), made in the same call: the same bits.
+    zero, as ``cumulative_rows(posterior, leading_zero=True)``), made in the same call: the same bits. With
+    ``chunks`` (:func:`group_by_chunk`), one chunk of buildings at a time, its running sums in the core's cache.
 
     Examples
     --------
@@ -303,9 +511,13 @@ def posterior_interval_masses(
     """
     _check_answers(building, lo1, hi1, column)
     posterior = np.ascontiguousarray(posterior, dtype=np.float64)
-    cumulative = np.empty((posterior.shape[0], posterior.shape[1] + 1))
+    chunks = _chunks_for(chunks, posterior.shape[0], building.size)
+    cumulative = np.empty((min(chunks.rows_per_chunk, posterior.shape[0]), posterior.shape[1] + 1))
     out = np.empty(n_columns)
-    _posterior_interval_masses(posterior, building, lo1, hi1, column, cumulative, out)
+    if not _posterior_interval_masses(
+        posterior, building, lo1, hi1, column, chunks.answers, chunks.rows_per_chunk, cumulative, out
+    ):
+        raise ValueError("an answer's building is outside its chunk: group the answers with group_by_chunk")
     return out
 
 

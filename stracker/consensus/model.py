@@ -74,9 +74,11 @@ import numpy as np
 import pandas as pd
 
 from stracker.consensus.kernels import (
+    AnswerChunks,
     column_sums,
     compare_rows,
     cumulative_rows,
+    group_by_chunk,
     interval_differences,
     interval_log_likelihood,
     interval_masses,
@@ -91,6 +93,7 @@ from stracker.errors import LabelsError
 from stracker.labels import CANT_TELL, COMPARE, NO, TIMELINE, YES, EncodedLabels
 
 __all__ = [
+    "COMPARE_CHUNK_CELLS",
     "DEFAULT_PARAMS",
     "PARAM_CLIP",
     "PARAM_NAMES",
@@ -137,6 +140,13 @@ STAT_NAMES = ("p_guess", "p_false", "p_miss", "p_early", "p_late", "early_decay"
 
 PARAM_CLIP = 1e-4
 """Volunteer parameters are kept in [PARAM_CLIP, 1 - PARAM_CLIP], so that every log stays finite."""
+
+COMPARE_CHUNK_CELLS = 2**12
+"""Building-state cells of a chunk of a compare table's E-step (:func:`~stracker.consensus.kernels.group_by_chunk`):
+a chunk's difference rows and running sums (32 KB each, a core's first-level cache) stay near the core while its
+answers read and write them. Where a table's answers are not in building order (an export in the order they came
+in), a block's whole rows would not: 2 million answers over 11,000 buildings x 51 states in random order take
+the log-likelihood's pass 7.2 ms in one chunk and 5.6 in chunks, the statistics' 7.2 and 3.3."""
 
 _N_LATE_TAIL = 3  # images before the end of a scan where late-to-the-end is modelled exactly
 _MIXING_LEVELS = 128  # a compare answer's chance of being read, to 1/128, groups answers into columns
@@ -745,6 +755,19 @@ class AnswerModel:
         self.compare_only = (
             self.has_compare and not self.has_timeline and vis is None and (gold is None or not gold.rows.size)
         )
+        self.compare_chunks: AnswerChunks | None = None
+        if self.compare_only and B * W > COMPARE_CHUNK_CELLS:
+            # the answers grouped by chunks of buildings, each chunk's in table order: every building's row adds
+            # its answers in the same order as before (the same log-likelihood, bit for bit)
+            *grouped, self.compare_chunks = group_by_chunk(
+                self.compare_building,
+                self.compare_lo1,
+                self.compare_hi1,
+                self.compare_column,
+                max(COMPARE_CHUNK_CELLS // W, 1),
+                B,
+            )
+            self.compare_building, self.compare_lo1, self.compare_hi1, self.compare_column = grouped
 
     def _visible_tail(self) -> tuple[np.ndarray, np.ndarray]:
         """The states of each "no destruction" answer whose miss term is kept exact, under visibility: those
@@ -831,6 +854,7 @@ class AnswerModel:
             logs.compare_ratio,
             state.log_prior,
             self.n_buildings,
+            self.compare_chunks,
         )
         np.exp(posterior, out=posterior)
         norm, posterior_sum = normalize_rows(posterior, sum_columns=True)
@@ -1108,6 +1132,7 @@ class AnswerModel:
                 self.compare_hi1,
                 self.compare_column,
                 self.n_compare_columns,
+                self.compare_chunks,
             )
             return self._compare_statistics(inside), images, unread
         C0 = cumulative_rows(posterior, leading_zero=True).ravel()
