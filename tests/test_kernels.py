@@ -420,12 +420,14 @@ def test_the_sloped_rows_are_numpys_timeline_log_likelihood_bit_for_bit(n_rows, 
     n_rows=st.integers(0, 400),
     n_volunteers=st.integers(1, 40),
     narrow=st.booleans(),
+    kept=st.sampled_from([0.7, 1.0]),
     seed=st.integers(0, 2**32 - 1),
 )
-def test_compare_rows_are_the_numpy_selection(n_rows, n_volunteers, narrow, seed) -> None:
-    """The compare answers' arrays in one pass: the masked, widened numpy arrays they replaced, in their dtypes."""
+def test_compare_rows_are_the_numpy_selection(n_rows, n_volunteers, narrow, kept, seed) -> None:
+    """The compare answers' arrays in one pass: the masked, widened numpy arrays they replaced, in their dtypes
+    (some rows kept, or every row: the copying loop)."""
     rng = np.random.default_rng(seed)
-    keep = rng.random(n_rows) < 0.7
+    keep = rng.random(n_rows) < kept
     building = rng.integers(0, 300, n_rows).astype(np.int32)
     volunteer = rng.integers(0, n_volunteers, n_rows).astype(np.int32)
     answer = rng.integers(0, 2, n_rows).astype(np.int8)

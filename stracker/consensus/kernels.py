@@ -242,20 +242,21 @@ def _group_by_chunk(
     lo1: np.ndarray,
     hi1: np.ndarray,
     column: np.ndarray,
-    rows_per_chunk: int,
+    chunk_of: np.ndarray,
     chunk_answers: np.ndarray,
     out_building: np.ndarray,
     out_lo1: np.ndarray,
     out_hi1: np.ndarray,
     out_column: np.ndarray,
 ) -> bool:  # pragma: no cover - compiled; run through group_by_chunk
+    # each building's chunk looked up (chunk_of), not divided out: a division per answer took twice the pass
     n_chunks = chunk_answers.size - 1
     for c in range(n_chunks + 1):
         chunk_answers[c] = 0
     grouped = True  # already in chunk order (a table sorted by building): nothing to move
-    last = np.int64(0)
+    last = np.int32(0)
     for a in range(building.size):
-        chunk = np.int64(building[a]) // rows_per_chunk
+        chunk = chunk_of[building[a]]
         grouped = grouped and bool(chunk >= last)
         last = chunk
         chunk_answers[chunk + 1] += 1
@@ -265,7 +266,7 @@ def _group_by_chunk(
         return True
     at = chunk_answers[:-1].copy()
     for a in range(building.size):  # a stable counting sort: each chunk's answers keep their order
-        chunk = np.int64(building[a]) // rows_per_chunk
+        chunk = chunk_of[building[a]]
         j = at[chunk]
         at[chunk] = j + 1
         out_building[j] = building[a]
@@ -395,7 +396,8 @@ def group_by_chunk(
     n_chunks = max(-(-n_buildings // rows_per_chunk), 1)
     chunk_answers = np.empty(n_chunks + 1, dtype=np.int64)
     out = (np.empty_like(building), np.empty_like(lo1), np.empty_like(hi1), np.empty_like(column))
-    if _group_by_chunk(building, lo1, hi1, column, rows_per_chunk, chunk_answers, *out):
+    chunk_of = (np.arange(n_buildings, dtype=np.int32) // rows_per_chunk).astype(np.int32)
+    if _group_by_chunk(building, lo1, hi1, column, chunk_of, chunk_answers, *out):
         out = (building, lo1, hi1, column)  # in chunk order already
     return (*out, AnswerChunks(rows_per_chunk, chunk_answers))
 
@@ -522,7 +524,26 @@ def posterior_interval_masses(
 
 
 @numba.njit(nogil=True, cache=True)
-def _compare_rows(
+def _copy_compare_rows(
+    building: np.ndarray,
+    volunteer: np.ndarray,
+    answer: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    out_building: np.ndarray,
+    out_lo1: np.ndarray,
+    out_hi1: np.ndarray,
+    out_column: np.ndarray,
+) -> None:  # pragma: no cover - compiled; every row kept: a loop LLVM vectorises (a quarter of the time)
+    for i in range(building.size):
+        out_building[i] = building[i]
+        out_lo1[i] = lo[i] + 1
+        out_hi1[i] = hi[i] + 1
+        out_column[i] = 2 * volunteer[i] + answer[i]
+
+
+@numba.njit(nogil=True, cache=True)
+def _compact_compare_rows(
     keep: np.ndarray,
     building: np.ndarray,
     volunteer: np.ndarray,
@@ -533,18 +554,21 @@ def _compare_rows(
     out_lo1: np.ndarray,
     out_hi1: np.ndarray,
     out_column: np.ndarray,
-    column_answers: np.ndarray,
-) -> None:  # pragma: no cover - compiled; run through compare_rows
+) -> None:  # pragma: no cover - compiled; the kept rows, in order
     j = 0
     for i in range(keep.size):
         if keep[i]:
-            column = 2 * volunteer[i] + answer[i]
             out_building[j] = building[i]
             out_lo1[j] = lo[i] + 1
             out_hi1[j] = hi[i] + 1
-            out_column[j] = column
-            column_answers[column] += 1.0
+            out_column[j] = 2 * volunteer[i] + answer[i]
             j += 1
+
+
+@numba.njit(nogil=True, cache=True)
+def _count_columns(column: np.ndarray, counts: np.ndarray) -> None:  # pragma: no cover - compiled
+    for j in range(column.size):  # a loop of its own: in the copying loop it would keep that from vectorising
+        counts[column[j]] += 1.0
 
 
 def compare_rows(
@@ -560,13 +584,15 @@ def compare_rows(
     boundary_dtype: np.dtype | type = np.int32,
     column_dtype: np.dtype | type = np.int64,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The compare answers the E-step reads, in one pass over the table: of the rows where ``keep`` is true, the
-    building, the interval's ends plus one (``lo + 1``, ``hi + 1``) and the column ``2 * volunteer + answer``, in
-    the dtypes asked for, and the answers per column (``2 * n_volunteers`` of them, as floats).
+    """The compare answers the E-step reads, in one compiled pass over the table and one over its columns: of the
+    rows where ``keep`` is true, the building, the interval's ends plus one (``lo + 1``, ``hi + 1``) and the column
+    ``2 * volunteer + answer``, in the dtypes asked for, and the answers per column (``2 * n_volunteers`` of them,
+    as floats).
 
     In numpy this was ten passes (masks, widening copies, a product, a count); the kernel writes the narrow
     arrays directly. The caller picks dtypes that hold the values (buildings and columns below 2**16 fit uint16,
-    ``hi + 1`` below 2**8 uint8).
+    ``hi + 1`` below 2**8 uint8). Where every row is kept, the copy is a loop LLVM vectorises, and the count a loop
+    of its own (2 million answers: 2.3 ms against 6.3 in one loop that skips rows and counts).
 
     Examples
     --------
@@ -586,7 +612,11 @@ def compare_rows(
         np.empty(n, dtype=column_dtype),
     )
     column_answers = np.zeros(2 * n_volunteers)
-    _compare_rows(keep, building, volunteer, answer, lo, hi, *out, column_answers)
+    if n == keep.size:
+        _copy_compare_rows(building, volunteer, answer, lo, hi, *out)
+    else:
+        _compact_compare_rows(keep, building, volunteer, answer, lo, hi, *out)
+    _count_columns(out[3], column_answers)
     return (*out, column_answers)
 
 
