@@ -14,6 +14,7 @@ from benchmarks._data import compare_table
 from stracker.consensus.blocks import BlockedAnswerModel
 from stracker.consensus.em import CrowdTypes, MStep
 from stracker.consensus.kernels import (
+    building_counts,
     building_tallies,
     column_sums,
     compare_rows,
@@ -529,3 +530,22 @@ def test_skip_sums_are_numpys_bits(values: np.ndarray) -> None:
     assert skip_sums(finite, cumulative, offset, share).tobytes() == expected.tobytes()
     with pytest.raises(ValueError, match="columns"):
         skip_sums(finite, cumulative[:, :width], offset, share)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n_rows=st.integers(0, 300),
+    n_buildings=st.integers(1, 30),
+    order=st.sampled_from(["any", "sorted"]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_building_counts_are_numpys_check_and_bincount(n_rows, n_buildings, order, seed) -> None:
+    building = np.random.default_rng(seed).integers(0, n_buildings, n_rows).astype(np.int32)
+    if order == "sorted":
+        building.sort()
+    by_building, counts = building_counts(building, n_buildings)
+    assert by_building == bool((building[1:] >= building[:-1]).all())
+    assert counts.tolist() == np.bincount(building, minlength=n_buildings).tolist()
+    for wrong in (np.append(building, n_buildings), np.insert(building, 0, -1)):
+        with pytest.raises(ValueError, match=f"between 0 and {n_buildings - 1}"):
+            building_counts(wrong, n_buildings)
