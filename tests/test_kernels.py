@@ -376,7 +376,7 @@ def test_crowd_types_fit_as_their_numpy_steps_did() -> None:
     start = np.array([[0.95, 0.95], [0.85, 0.9], [0.7, 0.8], [0.5, 0.5]])
     compiled, numpy_types = CrowdTypes(4, defaults), CrowdTypes(4, defaults)
     compiled.centres, numpy_types.centres = start.copy(), start.copy()
-    got = compiled.fit(num, chances)
+    got = compiled.fit(num.T, chances.T)  # parameters x volunteers, as the statistics hold them
 
     events, misses = num.T, (chances - num).T
     for _ in range(10):
@@ -390,7 +390,17 @@ def test_crowd_types_fit_as_their_numpy_steps_did() -> None:
     expected = resp.T @ np.clip(numpy_types.centres, 1e-4, 1 - 1e-4)
     np.testing.assert_allclose(compiled.centres, numpy_types.centres, rtol=1e-12)
     np.testing.assert_allclose(compiled.weights, numpy_types.weights, rtol=1e-12)
-    np.testing.assert_allclose(got, expected, rtol=1e-12)
+    np.testing.assert_allclose(got, expected.T, rtol=1e-12)
+    # volunteers without chances take no part and get the types' weighted mean
+    idle = CrowdTypes(4, defaults)
+    idle.centres = start.copy()
+    with_idle = idle.fit(
+        np.concatenate([num.T, np.zeros((2, 5))], axis=1), np.concatenate([chances.T, np.zeros((2, 5))], axis=1)
+    )
+    np.testing.assert_allclose(with_idle[:, :-5], got, rtol=1e-12)
+    np.testing.assert_allclose(
+        with_idle[:, -5:], (idle.weights @ np.clip(idle.centres, 1e-4, 1 - 1e-4))[:, None] + np.zeros(5), rtol=1e-12
+    )
 
 
 @settings(max_examples=40, deadline=None)

@@ -253,49 +253,69 @@ class CrowdTypes:
         self.centres: np.ndarray | None = None
         self.weights = np.full(n_types, 1.0 / n_types)
 
-    def _initial_centres(self, num: np.ndarray, den: np.ndarray) -> np.ndarray:
-        """Types from quantile groups of a crude per-volunteer error score (weighted by answers)."""
-        raw = (num + _CROWD_PSEUDO * self.defaults / 10) / (den + _CROWD_PSEUDO / 10)
-        score = np.abs(raw - self.defaults).sum(axis=1)
+    def _initial_centres(self, events: np.ndarray, chances: np.ndarray) -> np.ndarray:
+        """Types from quantile groups of a crude per-volunteer error score (weighted by answers); ``events`` and
+        ``chances`` parameters x volunteers."""
+        defaults = self.defaults[:, None]
+        raw = (events + _CROWD_PSEUDO * defaults / 10) / (chances + _CROWD_PSEUDO / 10)
+        score = np.abs(raw - defaults).sum(axis=0)
         order = np.argsort(score, kind="stable")
-        volume = den.sum(axis=1)[order]
+        volume = chances.sum(axis=0)[order]
         group = np.minimum((np.cumsum(volume) / max(volume.sum(), 1e-12) * self.n_types).astype(int), self.n_types - 1)
         members = np.zeros((self.n_types, len(order)))
         members[group, order] = 1.0
-        return (members @ num + _CROWD_PSEUDO * self.defaults) / (members @ den + _CROWD_PSEUDO)
+        return (members @ events.T + _CROWD_PSEUDO * self.defaults) / (members @ chances.T + _CROWD_PSEUDO)
 
-    def fit(self, num: np.ndarray, den: np.ndarray, n_iter: int = 10) -> np.ndarray:
-        """Update the types and return each volunteer's prior centre (volunteers x parameters).
+    def fit(self, events: np.ndarray, chances: np.ndarray, n_iter: int = 10) -> np.ndarray:
+        """Update the types and return each volunteer's prior centre.
 
-        Volunteers without informative answers take no part (so adding them changes nothing) and get the
-        type-weighted mean as their centre.
+        ``events`` and ``chances`` are parameters x volunteers (the expected events out of the chances, as
+        :class:`~stracker.consensus.model.SufficientStatistics` holds them, ``num`` and ``den``), and so is the
+        result: the compiled steps run along the volunteers with no copy made. Volunteers without informative
+        answers take no part (so adding them changes nothing) and get the type-weighted mean as their centre.
+
+        Examples
+        --------
+        >>> types = CrowdTypes(2, np.array([0.8]))
+        >>> centre = types.fit(np.array([[95.0, 50.0, 0.0]]), np.array([[100.0, 100.0, 0.0]]))
+        >>> centre.shape, bool(centre[0, 0] > centre[0, 1])
+        ((1, 3), True)
         """
-        active = den.sum(axis=1) > 0
-        centre = np.empty_like(num)
+        active = chances.sum(axis=0) > 0
+        every = bool(active.all())
+        fitted = None
         if active.any():
-            centre[active] = self._fit_active(num[active], den[active], n_iter)
-        centre[~active] = (
+            # the same parameters for every volunteer in the common case: no copy of the sums
+            fitted = self._fit_active(
+                events if every else events[:, active], chances if every else chances[:, active], n_iter
+            )
+            if every:
+                return fitted
+        centre = np.empty_like(events)
+        if fitted is not None:
+            centre[:, active] = fitted
+        idle = (
             self.weights @ np.clip(self.centres, PARAM_CLIP, 1 - PARAM_CLIP)
             if self.centres is not None
             else self.defaults
         )
+        centre[:, ~active] = idle[:, None]
         return centre
 
-    def _fit_active(self, num: np.ndarray, den: np.ndarray, n_iter: int) -> np.ndarray:
+    def _fit_active(self, events: np.ndarray, chances: np.ndarray, n_iter: int) -> np.ndarray:
         if self.centres is None:
-            self.centres = self._initial_centres(num, den)
-        # the sums parameters x volunteers: every pass of the compiled steps runs along the volunteers
+            self.centres = self._initial_centres(events, chances)
         self.centres, self.weights, resp = crowd_type_steps(
             self.centres,
             self.weights,
-            num.T,
-            den.T,
+            events,
+            chances,
             _CROWD_PSEUDO * self.defaults,
             _CROWD_PSEUDO,
             n_iter,
             PARAM_CLIP,
         )
-        return resp.T @ np.clip(self.centres, PARAM_CLIP, 1 - PARAM_CLIP)
+        return np.clip(self.centres, PARAM_CLIP, 1 - PARAM_CLIP).T @ resp
 
 
 class MStep:
@@ -396,8 +416,7 @@ class MStep:
         params = self.params
         if self.fit_volunteers and stats.observed.any():
             names = [name for name, seen in zip(STAT_NAMES, stats.observed, strict=True) if seen]
-            num = np.ascontiguousarray(stats.num.T)  # volunteers x parameters (the observed ones)
-            den = np.ascontiguousarray(stats.den.T)
+            num, den = stats.num, stats.den  # parameters (the observed ones) x volunteers
             if options.volunteer_types > 1:
                 if self.types is None:
                     self.types = CrowdTypes(options.volunteer_types, np.array([DEFAULT_PARAMS[n] for n in names]))
@@ -406,10 +425,10 @@ class MStep:
                     (num + options.shrinkage * centre) / (den + options.shrinkage), PARAM_CLIP, 1 - PARAM_CLIP
                 )
                 for j, name in enumerate(names):
-                    params[name] = estimate[:, j]
+                    params[name] = estimate[j]
             else:
                 for j, name in enumerate(names):
-                    params[name] = _shrink(num[:, j], den[:, j], options.shrinkage, DEFAULT_PARAMS[name])
+                    params[name] = _shrink(num[j], den[j], options.shrinkage, DEFAULT_PARAMS[name])
             if options.image_difficulty and stats.n_marks:
                 late_num, late_den = stats.parameter("p_late")
                 crowd_late = float(np.clip(late_num.sum() / max(late_den.sum(), 1e-12), PARAM_CLIP, 1 - PARAM_CLIP))
