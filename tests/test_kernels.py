@@ -31,6 +31,7 @@ from stracker.consensus.kernels import (
     shifted_rows,
     skip_sums,
     sloped_rows,
+    state_summaries,
 )
 from stracker.consensus.model import AnswerModel, posterior_and_evidence
 from stracker.labels import TIMELINE
@@ -559,3 +560,24 @@ def test_building_counts_are_numpys_check_and_bincount(n_rows, n_buildings, orde
     for wrong in (np.append(building, n_buildings), np.insert(building, 0, -1)):
         with pytest.raises(ValueError, match=f"between 0 and {n_buildings - 1}"):
             building_counts(wrong, n_buildings)
+
+
+@settings(max_examples=80, deadline=None)
+@given(values=rows_of_states(), nan=st.booleans(), levels=st.sampled_from([(0.05, 0.95), (0.25, 0.75), (0.0, 1.0)]))
+def test_state_summaries_are_numpys_argmax_gather_and_running_sum_searches(values, nan, levels) -> None:
+    """The most probable state, its mass and the interval's ends as numpy finds them, ties, NaN rows and rows that
+    never reach a level included."""
+    posterior = np.exp(values - values.max(axis=1, keepdims=True))
+    posterior /= posterior.sum(axis=1, keepdims=True)
+    posterior[np.isnan(posterior)] = 0.0
+    posterior[::3, :2] = posterior[::3, :1]  # ties
+    if nan:
+        posterior[::2, posterior.shape[1] // 2] = np.nan
+    low, high = levels
+    state, confidence, start, end = state_summaries(posterior, low, high)
+    expected = np.argmax(posterior, axis=1)
+    cdf = np.cumsum(posterior, axis=1)
+    assert state.tolist() == expected.tolist()
+    np.testing.assert_array_equal(confidence, posterior[np.arange(len(expected)), expected])
+    assert start.tolist() == np.argmax(cdf > low, axis=1).tolist()
+    assert end.tolist() == np.argmax(cdf >= high, axis=1).tolist()

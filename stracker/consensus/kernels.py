@@ -60,6 +60,7 @@ __all__ = [
     "shifted_rows",
     "skip_sums",
     "sloped_rows",
+    "state_summaries",
     "volunteer_tallies",
 ]
 
@@ -619,6 +620,63 @@ def compare_rows(
         _compact_compare_rows(keep, building, volunteer, answer, lo, hi, *out)
     _count_columns(out[3], column_answers)
     return (*out, column_answers)
+
+
+@numba.njit(nogil=True, cache=True)
+def _state_summaries(
+    posterior: np.ndarray,
+    low: float,
+    high: float,
+    state: np.ndarray,
+    confidence: np.ndarray,
+    start: np.ndarray,
+    end: np.ndarray,
+) -> None:  # pragma: no cover - compiled; run through state_summaries
+    for r in range(posterior.shape[0]):
+        best, top = 0, posterior[r, 0]
+        nan = top != top  # numpy's argmax stops at the first NaN
+        first, last = -1, -1
+        total = 0.0
+        for k in range(posterior.shape[1]):
+            p = posterior[r, k]
+            if not nan:
+                if p != p:
+                    best, nan = k, True
+                elif p > top:
+                    best, top = k, p
+            total += p  # cumulative_rows' running sum: the same bits
+            if first < 0 and total > low:
+                first = k
+            if last < 0 and total >= high:
+                last = k
+        state[r] = best
+        confidence[r] = posterior[r, best]
+        start[r] = max(first, 0)  # numpy's argmax of a row of False is 0
+        end[r] = max(last, 0)
+
+
+def state_summaries(
+    posterior: np.ndarray, low: float, high: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per row of ``posterior`` (buildings x states): its most probable state and that state's mass, and the first
+    states where its running sum passes ``low`` and reaches ``high``, in one pass: numpy's ``argmax(axis=1)``, the
+    gather, and ``argmax(cumsum(axis=1) > low)`` and ``argmax(cumsum >= high)``, the same results (0 where a row
+    never passes; the first NaN where there is one).
+
+    Examples
+    --------
+    >>> state, confidence, start, end = state_summaries(np.array([[0.1, 0.6, 0.3]]), 0.05, 0.95)
+    >>> state.tolist(), confidence.tolist(), start.tolist(), end.tolist()
+    ([1], [0.6], [0], [2])
+    """
+    posterior = np.ascontiguousarray(posterior, dtype=np.float64)
+    if posterior.ndim != 2 or posterior.shape[1] == 0:
+        raise ValueError(f"state_summaries takes a 2-d posterior with states, got shape {posterior.shape}")
+    n = posterior.shape[0]
+    state, start, end = (np.empty(n, dtype=np.int64) for _ in range(3))
+    confidence = np.empty(n)
+    _state_summaries(posterior, float(low), float(high), state, confidence, start, end)
+    return state, confidence, start, end
 
 
 @numba.njit(nogil=True, cache=True)
