@@ -172,8 +172,9 @@ def test_chunks_that_do_not_fit_the_answers_are_refused() -> None:
     for wrong in (chunks._replace(rows_per_chunk=1), chunks._replace(answers=np.array([0, 3])), one_chunk(4, 2)):
         with pytest.raises(ValueError, match="do not split"):
             interval_log_likelihood(*grouped, *args[4:], wrong)
-    with pytest.raises(ValueError, match="between 0 and 3"):
-        group_by_chunk(np.array([4]), lo1[:1], hi1[:1], column[:1], 2, 4)
+    for wrong_building in ([4], [-1]):
+        with pytest.raises(ValueError, match="between 0 and 3"):
+            group_by_chunk(np.array(wrong_building), lo1[:1], hi1[:1], column[:1], 2, 4)
 
 
 @pytest.mark.parametrize("volunteer_statistics", [True, False])

@@ -262,7 +262,7 @@ def _group_by_chunk(
     out_lo1: np.ndarray,
     out_hi1: np.ndarray,
     out_column: np.ndarray,
-) -> bool:  # pragma: no cover - compiled; run through group_by_chunk
+) -> int:  # pragma: no cover - compiled; run through group_by_chunk
     # each building's chunk looked up (chunk_of), not divided out: a division per answer took twice the pass
     n_chunks = chunk_answers.size - 1
     for c in range(n_chunks + 1):
@@ -270,14 +270,17 @@ def _group_by_chunk(
     grouped = True  # already in chunk order (a table sorted by building): nothing to move
     last = np.int32(0)
     for a in range(building.size):
-        chunk = chunk_of[building[a]]
+        b = np.int64(building[a])
+        if b < 0 or b >= chunk_of.size:
+            return -1  # a code out of range: the caller raises
+        chunk = chunk_of[b]
         grouped = grouped and bool(chunk >= last)
         last = chunk
         chunk_answers[chunk + 1] += 1
     for c in range(n_chunks):
         chunk_answers[c + 1] += chunk_answers[c]
     if grouped:
-        return True
+        return 1
     at = chunk_answers[:-1].copy()
     for a in range(building.size):  # a stable counting sort: each chunk's answers keep their order
         chunk = chunk_of[building[a]]
@@ -287,7 +290,7 @@ def _group_by_chunk(
         out_lo1[j] = lo1[a]
         out_hi1[j] = hi1[a]
         out_column[j] = column[a]
-    return False
+    return 0
 
 
 def _check_answers(building: np.ndarray, lo1: np.ndarray, hi1: np.ndarray, column: np.ndarray) -> None:
@@ -405,13 +408,14 @@ def group_by_chunk(
     """
     _check_answers(building, lo1, hi1, column)
     rows_per_chunk = max(int(rows_per_chunk), 1)
-    if building.size and (int(building.min()) < 0 or int(building.max()) >= n_buildings):
-        raise ValueError(f"building codes must be between 0 and {n_buildings - 1}")
     n_chunks = max(-(-n_buildings // rows_per_chunk), 1)
     chunk_answers = np.empty(n_chunks + 1, dtype=np.int64)
     out = (np.empty_like(building), np.empty_like(lo1), np.empty_like(hi1), np.empty_like(column))
     chunk_of = (np.arange(n_buildings, dtype=np.int32) // rows_per_chunk).astype(np.int32)
-    if _group_by_chunk(building, lo1, hi1, column, chunk_of, chunk_answers, *out):
+    moved = _group_by_chunk(building, lo1, hi1, column, chunk_of, chunk_answers, *out)
+    if moved < 0:
+        raise ValueError(f"building codes must be between 0 and {n_buildings - 1}")
+    if moved:
         out = (building, lo1, hi1, column)  # in chunk order already
     return (*out, AnswerChunks(rows_per_chunk, chunk_answers))
 

@@ -146,7 +146,7 @@ COMPARE_CHUNK_CELLS = 2**12
 a chunk's difference rows and running sums (32 KB each, a core's first-level cache) stay near the core while its
 answers read and write them. Where a table's answers are not in building order (an export in the order they came
 in), a block's whole rows would not: 2 million answers over 11,000 buildings x 51 states in random order take
-the log-likelihood's pass 7.2 ms in one chunk and 5.6 in chunks, the statistics' 7.2 and 3.3."""
+the log-likelihood's pass 7.2-7.8 ms in one chunk and 4.8-5.6 in chunks, the statistics' 5.1-5.5 and 3.1-3.3."""
 
 _N_LATE_TAIL = 3  # images before the end of a scan where late-to-the-end is modelled exactly
 _MIXING_LEVELS = 128  # a compare answer's chance of being read, to 1/128, groups answers into columns
