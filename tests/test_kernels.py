@@ -101,6 +101,15 @@ def test_the_passes_add_in_answer_order_bit_for_bit() -> None:
     assert interval_masses(building, lo1, hi1, column, cumulative, 50, 500).tobytes() == masses.tobytes()
     with pytest.raises(ValueError, match="as long"):
         interval_masses(building, lo1[:-1], hi1, column, cumulative, 50, 500)
+    # a building past the rows is refused, not written or read outside them
+    with pytest.raises(ValueError, match="between 0 and 48"):
+        interval_differences(building, lo1, hi1, column, value, 49, 50)
+    with pytest.raises(ValueError, match="between 0 and 48"):
+        interval_masses(building, lo1, hi1, column, cumulative[:-50], 50, 500)
+    with pytest.raises(ValueError, match="not rows of width 50"):
+        interval_masses(building, lo1, hi1, column, cumulative[:-1], 50, 500)
+    with pytest.raises(ValueError, match="between 0 and 48"):
+        building_tallies(building, column, 49, 500)
 
 
 @settings(max_examples=60, deadline=None)

@@ -76,40 +76,10 @@ __all__ = [
     "volunteer_tallies",
 ]
 
+_NO_FACTORS = np.empty((1, 0))  # the running sums' factors when there are none: the values as they are
+
 # numpy's pairwise summation adds blocks of up to this many numbers with eight accumulators
 _PAIRWISE_BLOCK = 128
-
-
-@numba.njit(nogil=True, cache=True)
-def _interval_differences(
-    building: np.ndarray,
-    lo1: np.ndarray,
-    hi1: np.ndarray,
-    column: np.ndarray,
-    value: np.ndarray,
-    width: int,
-    out: np.ndarray,
-) -> None:  # pragma: no cover - compiled; run through interval_differences
-    for a in range(building.size):
-        v = value[column[a]]
-        base = np.int64(building[a]) * width
-        out[base + lo1[a]] += v
-        out[base + hi1[a]] -= v
-
-
-@numba.njit(nogil=True, cache=True)
-def _interval_masses(
-    building: np.ndarray,
-    lo1: np.ndarray,
-    hi1: np.ndarray,
-    column: np.ndarray,
-    cumulative: np.ndarray,
-    width: int,
-    out: np.ndarray,
-) -> None:  # pragma: no cover - compiled; run through interval_masses
-    for a in range(building.size):
-        base = np.int64(building[a]) * width
-        out[column[a]] += cumulative[base + hi1[a]] - cumulative[base + lo1[a]]
 
 
 # A chunk's passes are functions of their own, called per chunk: inlined into the loop over chunks (or written
@@ -141,46 +111,6 @@ def _add_chunk(
 
 
 @numba.njit(nogil=True, cache=True)
-def _shifted_chunk(
-    differences: np.ndarray,
-    log_prior: np.ndarray,
-    first: int,
-    by_state: np.ndarray,
-    shifted: np.ndarray,
-    shift: np.ndarray,
-) -> None:  # pragma: no cover - compiled; cumulative_rows, then shifted_rows: the same steps in the same order
-    n_states = by_state.shape[1]
-    for r in range(differences.shape[0]):
-        total = 0.0
-        top = -np.inf
-        nan = False
-        for k in range(n_states):
-            total += differences[r, k]
-            by_state[first + r, k] = total
-            z = total + log_prior[k]
-            shifted[first + r, k] = z
-            if z > top:
-                top = z
-            elif z != z:
-                nan = True
-        shift[first + r] = np.nan if nan else top  # a NaN is the maximum, as in numpy
-        for k in range(n_states):
-            shifted[first + r, k] -= top
-
-
-@numba.njit(nogil=True, cache=True)
-def _cumulative_chunk(
-    posterior: np.ndarray, first: int, cumulative: np.ndarray
-) -> None:  # pragma: no cover - compiled; cumulative_rows(posterior, leading_zero=True), a chunk's rows
-    for r in range(cumulative.shape[0]):
-        cumulative[r, 0] = 0.0
-        total = 0.0
-        for k in range(posterior.shape[1]):
-            total += posterior[first + r, k]
-            cumulative[r, k + 1] = total
-
-
-@numba.njit(nogil=True, cache=True)
 def _read_chunk(
     building: np.ndarray,
     lo1: np.ndarray,
@@ -207,6 +137,7 @@ def _interval_log_likelihood(
     column: np.ndarray,
     value: np.ndarray,
     log_prior: np.ndarray,
+    no_factors: np.ndarray,
     chunk_answers: np.ndarray,
     rows_per_chunk: int,
     differences: np.ndarray,
@@ -222,7 +153,10 @@ def _interval_log_likelihood(
         a0, a1 = chunk_answers[c], chunk_answers[c + 1]
         if not _add_chunk(building[a0:a1], lo1[a0:a1], hi1[a0:a1], column[a0:a1], value, first, chunk):
             return False  # an answer outside its chunk: the caller raises
-        _shifted_chunk(chunk, log_prior, first, by_state, shifted, shift)
+        # cumulative_rows, then shifted_rows, on the chunk's rows while they are in the cache
+        rows = by_state[first : first + chunk.shape[0]]
+        _cumulative_rows(chunk, no_factors, rows, 0)
+        _shifted_rows(rows, log_prior, shifted[first : first + chunk.shape[0]], shift[first : first + chunk.shape[0]])
     return True
 
 
@@ -233,6 +167,7 @@ def _posterior_interval_masses(
     lo1: np.ndarray,
     hi1: np.ndarray,
     column: np.ndarray,
+    no_factors: np.ndarray,
     chunk_answers: np.ndarray,
     rows_per_chunk: int,
     cumulative: np.ndarray,
@@ -243,7 +178,7 @@ def _posterior_interval_masses(
     for c in range(chunk_answers.size - 1):
         first = c * rows_per_chunk
         chunk = cumulative[: min(rows_per_chunk, n_rows - first)]
-        _cumulative_chunk(posterior, first, chunk)
+        _cumulative_rows(posterior[first : first + chunk.shape[0]], no_factors, chunk, 1)  # after a leading zero
         a0, a1 = chunk_answers[c], chunk_answers[c + 1]
         if not _read_chunk(building[a0:a1], lo1[a0:a1], hi1[a0:a1], column[a0:a1], first, chunk, out):
             return False
@@ -336,9 +271,10 @@ def interval_differences(
     array([  1.,  -1.,  10., -10.])
     """
     _check_answers(building, lo1, hi1, column)
-    out = np.zeros(n_buildings * width)
-    _interval_differences(building, lo1, hi1, column, np.ascontiguousarray(value, dtype=np.float64), width, out)
-    return out
+    out = np.empty((n_buildings, width))  # zeroed by the pass: one chunk of every building
+    if not _add_chunk(building, lo1, hi1, column, np.ascontiguousarray(value, dtype=np.float64), 0, out):
+        raise ValueError(f"building codes must be between 0 and {n_buildings - 1}")
+    return out.ravel()
 
 
 def interval_masses(
@@ -364,8 +300,12 @@ def interval_masses(
     array([0.  , 1.25])
     """
     _check_answers(building, lo1, hi1, column)
+    cumulative = np.ascontiguousarray(cumulative, dtype=np.float64)
+    if width < 1 or cumulative.size % width:
+        raise ValueError(f"cumulative of {cumulative.size} numbers is not rows of width {width}")
     out = np.zeros(n_columns)
-    _interval_masses(building, lo1, hi1, column, np.ascontiguousarray(cumulative, dtype=np.float64), width, out)
+    if not _read_chunk(building, lo1, hi1, column, 0, cumulative.reshape(-1, width), out):
+        raise ValueError(f"building codes must be between 0 and {cumulative.size // width - 1}")
     return out
 
 
@@ -498,7 +438,8 @@ def interval_log_likelihood(
         hi1,
         column,
         value,
-        log_prior,
+        log_prior.reshape(1, n_states),
+        _NO_FACTORS,
         chunks.answers,
         chunks.rows_per_chunk,
         differences,
@@ -535,7 +476,16 @@ def posterior_interval_masses(
     cumulative = np.empty((min(chunks.rows_per_chunk, posterior.shape[0]), posterior.shape[1] + 1))
     out = np.empty(n_columns)
     if not _posterior_interval_masses(
-        posterior, building, lo1, hi1, column, chunks.answers, chunks.rows_per_chunk, cumulative, out
+        posterior,
+        building,
+        lo1,
+        hi1,
+        column,
+        _NO_FACTORS,
+        chunks.answers,
+        chunks.rows_per_chunk,
+        cumulative,
+        out,
     ):
         raise ValueError("an answer's building is outside its chunk: group the answers with group_by_chunk")
     return out
@@ -743,20 +693,12 @@ def building_counts(building: np.ndarray, n_buildings: int) -> tuple[bool, np.nd
 @numba.njit(nogil=True, cache=True)
 def _building_tallies(
     building: np.ndarray, volunteer: np.ndarray, n_volunteers: int, n_answers: np.ndarray, n_distinct: np.ndarray
-) -> None:  # pragma: no cover - compiled; run through building_tallies
+) -> bool:  # pragma: no cover - compiled; run through building_tallies
     n, n_buildings = building.size, n_answers.size
-    grouped = True  # the answers already in runs of one building (a table sorted by building)
-    for i in range(1, n):
-        grouped &= building[i] >= building[i - 1]
-    if grouped:  # each run's length, where it ends (no chain of increments to one counter)
-        start = 0
-        for i in range(1, n + 1):
-            if i == n or building[i] != building[i - 1]:
-                n_answers[building[i - 1]] = i - start
-                start = i
-    else:  # a counting sort of the volunteers by building (stable, one pass)
-        for i in range(n):
-            n_answers[building[i]] += 1
+    grouped = _building_counts(building, n_answers)  # the answers per building, and whether they come in runs
+    if grouped < 0:
+        return False  # a code out of range: the caller raises
+    if not grouped:  # a counting sort of the volunteers by building (stable, one pass)
         at = np.empty(n_buildings, dtype=np.int64)
         total = 0
         for b in range(n_buildings):
@@ -777,6 +719,7 @@ def _building_tallies(
             last[v] = b
         n_distinct[b] = distinct
         start += n_answers[b]
+    return True
 
 
 def building_tallies(
@@ -792,7 +735,8 @@ def building_tallies(
     """
     n_answers = np.zeros(n_buildings, dtype=np.int64)
     n_distinct = np.zeros(n_buildings, dtype=np.int64)
-    _building_tallies(building, volunteer, n_volunteers, n_answers, n_distinct)
+    if not _building_tallies(building, volunteer, n_volunteers, n_answers, n_distinct):
+        raise ValueError(f"building codes must be between 0 and {n_buildings - 1}")
     return n_answers, n_distinct
 
 
@@ -885,14 +829,20 @@ def _cumulative_rows(
     values: np.ndarray, times: np.ndarray, out: np.ndarray, offset: int
 ) -> None:  # pragma: no cover - compiled; run through cumulative_rows
     per_row = times.shape[0] > 1
+    scaled = times.shape[1] > 0  # no factors (an empty row): the values as they are, without a product each
     for r in range(out.shape[0]):
         w = r if per_row else 0
         for k in range(offset):
             out[r, k] = 0.0
         total = 0.0
-        for k in range(out.shape[1] - offset):
-            total += values[r, k] * times[w, k]  # times of 1.0 (none given) leave every value's bits as they are
-            out[r, offset + k] = total
+        if scaled:
+            for k in range(out.shape[1] - offset):
+                total += values[r, k] * times[w, k]
+                out[r, offset + k] = total
+        else:
+            for k in range(out.shape[1] - offset):
+                total += values[r, k]
+                out[r, offset + k] = total
 
 
 @numba.njit(nogil=True, cache=True)
@@ -1036,7 +986,7 @@ def cumulative_rows(
         raise ValueError(f"keep must be between 0 and {values.shape[1]}, got {keep}")
     offset = int(leading_zero)
     out = np.empty((values.shape[0], keep + offset))
-    factors = np.ones((1, keep)) if times is None else _one_or_per_row(times, "times", values.shape[0], keep)
+    factors = _NO_FACTORS if times is None else _one_or_per_row(times, "times", values.shape[0], keep)
     _cumulative_rows(values, factors, out, offset)
     return out
 
