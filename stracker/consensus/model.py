@@ -66,7 +66,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
@@ -105,6 +105,7 @@ __all__ = [
     "CompareTerms",
     "EStep",
     "GoldStates",
+    "LazyParamLogs",
     "LogLikelihood",
     "MarkBreaks",
     "ModelState",
@@ -213,13 +214,47 @@ class ModelState:
         return param_logs(self.params)
 
 
-class ParamLogs(NamedTuple):
-    """Per parameter of :data:`PARAM_NAMES`, per volunteer: the log and the log of the complement; and per
-    compare column (volunteer x answer, no or yes) the log-likelihood ratio of the answer inside the range to
-    outside it, and the log-likelihood outside (volunteers x 2), which every block of an E-step reads."""
+def _log1m(value: np.ndarray) -> np.ndarray:
+    return np.log1p(-value)
 
-    log: dict[str, np.ndarray]
-    log1m: dict[str, np.ndarray]
+
+class LazyParamLogs(Mapping[str, np.ndarray]):
+    """``{name: fn(params[name])}``, each made when first read and kept: a table of compare answers reads two of
+    the eight parameters' logs, and each is a numpy call an iteration (a tenth of the compare E-step's own work on
+    200,000 answers). Two threads reading a log at once may both make it; they make the same array.
+
+    Examples
+    --------
+    >>> logs = LazyParamLogs({"sensitivity": np.array([1.0])}, np.log)
+    >>> logs["sensitivity"].tolist(), list(logs), len(logs)
+    ([0.0], ['sensitivity'], 1)
+    """
+
+    def __init__(self, params: Mapping[str, np.ndarray], fn: Callable[[np.ndarray], np.ndarray]) -> None:
+        self._params, self._fn = params, fn
+        self._made: dict[str, np.ndarray] = {}
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        value = self._made.get(name)
+        if value is None:
+            value = self._made[name] = self._fn(self._params[name])
+        return value
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._params)
+
+    def __len__(self) -> int:
+        return len(self._params)
+
+
+class ParamLogs(NamedTuple):
+    """Per parameter of :data:`PARAM_NAMES`, per volunteer: the log and the log of the complement (each made when
+    first read, :class:`LazyParamLogs`); and per compare column (volunteer x answer, no or yes) the log-likelihood
+    ratio of the answer inside the range to outside it, and the log-likelihood outside (volunteers x 2), which
+    every block of an E-step reads."""
+
+    log: Mapping[str, np.ndarray]
+    log1m: Mapping[str, np.ndarray]
     compare_ratio: np.ndarray
     compare_outside: np.ndarray
 
@@ -233,8 +268,8 @@ def param_logs(params: dict[str, np.ndarray]) -> ParamLogs:
     >>> np.exp(logs.compare_outside).round(2).tolist(), logs.compare_ratio.round(3).tolist()  # [no, yes]
     ([[0.9, 0.1]], [-1.504, 2.079])
     """
-    log = {name: np.log(value) for name, value in params.items()}
-    log1m = {name: np.log1p(-value) for name, value in params.items()}
+    log = LazyParamLogs(params, np.log)
+    log1m = LazyParamLogs(params, _log1m)
     if "sensitivity" in params:
         # [volunteer, answer] -> log P(answer | inside), log P(answer | outside)
         inside = np.stack([log1m["sensitivity"], log["sensitivity"]], axis=1)

@@ -139,6 +139,7 @@ def summarize_posterior(
             "n_volunteers": n_volunteers,
         },
         index=enc.building_ids,
+        copy=False,  # new arrays all: a copy of each cost a third of the table's 0.25 ms on 1,111 buildings
     )
     table.index.name = "building_id"
     return table
@@ -437,7 +438,9 @@ def volunteer_table_from_counts(
     columns = {"n_labels": n_labels, "n_timeline": n_timeline, "n_compare": n_compare}
     columns.update(params)
     columns["reliability"] = reliability
-    table = pd.DataFrame(columns, index=volunteer_ids)
+    # not copied: the counts and reliability are new arrays, and the parameters the fit's own, which it hands
+    # over (a copy of each column was half of the table's 0.16 ms)
+    table = pd.DataFrame(columns, index=volunteer_ids, copy=False)
     table.index.name = "volunteer_id"
     return table
 
