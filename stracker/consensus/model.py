@@ -151,6 +151,7 @@ the log-likelihood's pass 7.2-7.8 ms in one chunk and 4.8-5.6 in chunks, the sta
 
 _N_LATE_TAIL = 3  # images before the end of a scan where late-to-the-end is modelled exactly
 _MIXING_LEVELS = 128  # a compare answer's chance of being read, to 1/128, groups answers into columns
+_NO_ROWS = np.empty(0, dtype=np.intp)  # an index that picks no answer
 
 
 class PriorStep(NamedTuple):
@@ -670,11 +671,20 @@ class AnswerModel:
         B, D, S, V = self.n_buildings, self.n_images, self.n_states, self.n_volunteers
         self.width = W = S + 1  # width of the difference arrays and of the cumulative posterior
         self.gold = gold
-        timeline = enc.task == TIMELINE
-        mark = timeline & (enc.answer == YES)
-        nodest = timeline & (enc.answer == NO)
-        compare = (enc.task == COMPARE) & (enc.answer != CANT_TELL)
         self.visibility = vis = None if visibility is None else np.asarray(visibility, dtype=float)
+        is_compare = enc.task == COMPARE
+        mark: np.ndarray
+        nodest: np.ndarray
+        if vis is None and is_compare.all():
+            # compare answers alone (an export of one task): the timeline rows are none, picked by an empty index
+            # instead of masks, each a pass over every answer that would find none
+            mark = nodest = _NO_ROWS
+            compare = enc.answer != CANT_TELL
+        else:
+            timeline = enc.task == TIMELINE
+            mark = timeline & (enc.answer == YES)
+            nodest = timeline & (enc.answer == NO)
+            compare = is_compare & (enc.answer != CANT_TELL)
         compare_vis = None
         if vis is not None:
             if vis.shape != (B, D):
