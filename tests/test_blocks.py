@@ -208,6 +208,21 @@ def test_counts_per_building_and_volunteer_made_block_by_block(mixed, small_bloc
     np.testing.assert_array_equal(consensus.volunteers["n_compare"], by_task["compare"].to_numpy())
 
 
+def test_what_runs_alongside_each_block_is_its_tables_result_in_block_order(enc):
+    seen = []
+
+    def alongside(table):
+        seen.append(table)
+        return table.n_answers, table.building.max(initial=-1)
+
+    with BlockedAnswerModel(enc, threads=2, n_blocks=7, alongside=alongside) as model:
+        expected = [(m.enc.n_answers, m.enc.building.max(initial=-1)) for m in model.models]
+        assert model.block_results == expected
+        assert sum(n for n, _ in model.block_results) == enc.n_answers
+        assert {id(table) for table in seen} == {id(m.enc) for m in model.models}  # the models' own tables
+    assert BlockedAnswerModel(enc, n_blocks=3).block_results == []
+
+
 def test_one_thread_by_default_in_a_task_on_a_dask_worker(monkeypatch):
     distributed = pytest.importorskip("dask.distributed")
     monkeypatch.delenv(THREADS_VARIABLE, raising=False)

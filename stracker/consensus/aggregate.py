@@ -298,7 +298,8 @@ def aggregate(
         graph = graph.reindex(enc.building_ids, extend=True)  # gold buildings outside it: no neighbours
         answered = np.bincount(enc.building, minlength=enc.n_buildings) > 0
         spatial = SpatialPrior.start(graph, enc.image_dates, answered)
-    with BlockedAnswerModel(enc, threads=n_threads, visibility=frames, gold=known) as model:
+    # the counts per building and per volunteer, made block by block as each block's model is built
+    with BlockedAnswerModel(enc, threads=n_threads, visibility=frames, gold=known, alongside=_counts) as model:
         fit = fit_em(
             enc,
             volunteer_params=volunteer_params,
@@ -309,8 +310,7 @@ def aggregate(
             building_prior=spatial,
             model=model,
         )
-        # the counts per building and per volunteer block by block, in one round on the model's threads
-        per_block = model.over_blocks(lambda table: (answer_counts(table), volunteer_counts(table)))
+        per_block = model.block_results
         n_labels, n_volunteers = (np.concatenate([part[0][i] for part in per_block]) for i in range(2))
         by_volunteer = functools.reduce(operator.add, (part[1] for part in per_block))
     assert fit.posterior is not None  # the in-memory E-step returns it
@@ -327,6 +327,11 @@ def aggregate(
         compare_reliability=fit.compare_reliability,
         spatial_prior=None if not isinstance(fit.building_prior, SpatialPrior) else fit.building_prior.summary(),
     )
+
+
+def _counts(table: EncodedLabels) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray]:
+    """A table's answers and distinct volunteers per building, and its answers per volunteer and task."""
+    return answer_counts(table), volunteer_counts(table)
 
 
 def _agreement(enc: EncodedLabels, posterior: np.ndarray) -> np.ndarray:

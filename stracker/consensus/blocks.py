@@ -32,7 +32,7 @@ import dataclasses
 import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -254,6 +254,10 @@ class BlockedAnswerModel:
     visibility, gold : optional
         As :class:`~stracker.consensus.model.AnswerModel` takes them, for the whole table (cut per block by
         :func:`block_model`).
+    alongside : callable, optional
+        ``alongside(table)`` of each block's table, run in the task that builds the block's model, while the
+        table is still in the cache (a fit's per-building counts: one round over the blocks, not two). The
+        results, in block order, are ``block_results`` (empty without it).
 
     Examples
     --------
@@ -277,6 +281,7 @@ class BlockedAnswerModel:
         n_blocks: int | None = None,
         visibility: np.ndarray | None = None,
         gold: GoldStates | None = None,
+        alongside: Callable[[EncodedLabels], Any] | None = None,
     ) -> None:
         self.threads = resolve_threads(threads)
         self.enc = enc
@@ -291,7 +296,14 @@ class BlockedAnswerModel:
                 )
         self.workers = min(self.threads, len(self.blocks))
         self._open = True
-        self.models = self.map(lambda block: block_model(enc, block, visibility, gold), self.blocks)
+
+        def build(block: BuildingBlock) -> tuple[AnswerModel, Any]:
+            model = block_model(enc, block, visibility, gold)
+            return model, None if alongside is None else alongside(model.enc)
+
+        built = self.map(build, self.blocks)
+        self.models = [model for model, _ in built]
+        self.block_results: list[Any] = [] if alongside is None else [result for _, result in built]
 
     def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
         """``[fn(item) for item in items]`` on ``workers`` threads, the caller's one of them
