@@ -64,11 +64,10 @@ the M-step needs, additive over buildings. The M-step and the EM loop are in :mo
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Protocol
+from typing import NamedTuple, Protocol
 
 import numpy as np
 import pandas as pd
@@ -272,10 +271,13 @@ def param_logs(params: dict[str, np.ndarray]) -> ParamLogs:
     log = LazyParamLogs(params, np.log)
     log1m = LazyParamLogs(params, _log1m)
     if "sensitivity" in params:
-        # [volunteer, answer] -> log P(answer | inside), log P(answer | outside)
-        inside = np.stack([log1m["sensitivity"], log["sensitivity"]], axis=1)
-        outside = np.stack([log["specificity"], log1m["specificity"]], axis=1)
-        ratio = (inside - outside).ravel()
+        # [volunteer, answer] -> log P(answer | inside), log P(answer | outside): the columns written in place
+        # (np.stack's copies cost as much as the logs of 300 volunteers)
+        sensitivity, specificity = params["sensitivity"], params["specificity"]
+        inside, outside = np.empty((sensitivity.size, 2)), np.empty((specificity.size, 2))
+        inside[:, 0], inside[:, 1] = log1m["sensitivity"], log["sensitivity"]
+        outside[:, 0], outside[:, 1] = log["specificity"], log1m["specificity"]
+        ratio = np.subtract(inside, outside).ravel()
     else:
         ratio, outside = np.zeros(0), np.zeros((0, 2))
     return ParamLogs(log, log1m, ratio, outside)
@@ -430,29 +432,57 @@ def sum_statistics(parts: Iterable[SufficientStatistics]) -> SufficientStatistic
         first = next(parts)
     except StopIteration:
         raise ValueError("sum_statistics needs statistics of at least one shard") from None
-    total: dict[str, Any] = {
-        field.name: (value.copy() if isinstance(value, np.ndarray) else value)
-        for field in dataclasses.fields(first)
-        for value in [getattr(first, field.name)]
-    }
+    # the fields named, not walked (dataclasses.fields and a dict cost as much as the sums of two blocks' 300
+    # volunteers); the same additions in the same order as ``+``
+    observed, num, den = first.observed.copy(), first.num.copy(), first.den.copy()
+    log_likelihood, n_buildings, n_marks = first.log_likelihood, first.n_buildings, first.n_marks
+    posterior_sum = first.posterior_sum.copy()
+    image_skips, image_notices = first.image_skips.copy(), first.image_notices.copy()
+    optional = [None if value is None else value.copy() for value in _optional_parts(first)]
     for part in parts:
-        if not np.array_equal(part.observed, total["observed"]):  # shards that inform other parameters
-            observed = total["observed"] | part.observed
-            total["num"], total["den"] = _observed_rows(total["num"], total["den"], total["observed"], observed)
-            total["observed"] = observed
-        num, den = part.rows(total["observed"])
-        total["num"] += num
-        total["den"] += den
-        total["log_likelihood"] += part.log_likelihood
-        total["n_buildings"] += part.n_buildings
-        total["n_marks"] += part.n_marks
-        for name in ("posterior_sum", "image_skips", "image_notices"):
-            total[name] += getattr(part, name)
-        for name in ("image_unread", "image_compare", "prior_statistics"):
-            value = getattr(part, name)
+        if _same_flags(part.observed, observed):
+            part_num, part_den = part.num, part.den
+        else:  # shards that inform other parameters
+            wider = observed | part.observed
+            num, den = _observed_rows(num, den, observed, wider)
+            observed = wider
+            part_num, part_den = part.rows(observed)
+        num += part_num
+        den += part_den
+        log_likelihood += part.log_likelihood
+        n_buildings += part.n_buildings
+        n_marks += part.n_marks
+        posterior_sum += part.posterior_sum
+        image_skips += part.image_skips
+        image_notices += part.image_notices
+        for i, value in enumerate(_optional_parts(part)):
             if value is not None:
-                total[name] = value.copy() if total[name] is None else _add_in_place(total[name], value)
-    return SufficientStatistics(**total)
+                total = optional[i]
+                optional[i] = value.copy() if total is None else _add_in_place(total, value)
+    image_unread, image_compare, prior_statistics = optional
+    return SufficientStatistics(
+        log_likelihood=log_likelihood,
+        n_buildings=n_buildings,
+        posterior_sum=posterior_sum,
+        n_marks=n_marks,
+        num=num,
+        den=den,
+        observed=observed,
+        image_skips=image_skips,
+        image_notices=image_notices,
+        image_unread=image_unread,
+        image_compare=image_compare,
+        prior_statistics=prior_statistics,
+    )
+
+
+def _optional_parts(stats: SufficientStatistics) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+    return stats.image_unread, stats.image_compare, stats.prior_statistics
+
+
+def _same_flags(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two arrays of flags are equal (``np.array_equal``, in a tenth of its time on 8 flags)."""
+    return a.shape == b.shape and a.tobytes() == b.tobytes()
 
 
 def _observed_rows(
@@ -460,7 +490,7 @@ def _observed_rows(
 ) -> tuple[np.ndarray, np.ndarray]:
     """``num`` and ``den`` (rows: the parameters ``held``) with a row for every parameter ``observed``, a superset:
     new arrays, zeros in the added rows, unless the two are the same."""
-    if np.array_equal(observed, held):
+    if _same_flags(observed, held):
         return num, den
     if (held & ~observed).any():
         raise ValueError("observed must hold every parameter these statistics hold")
